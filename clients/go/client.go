@@ -1,0 +1,384 @@
+package herald
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/heraldpush/herald/protocol"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultMinBackoff  = 500 * time.Millisecond
+	DefaultMaxBackoff  = 30 * time.Second
+	DefaultDedupSize   = 4096
+	DefaultSendTimeout = 10 * time.Second
+)
+
+// connectPath is the device endpoint of every edge.
+const connectPath = "/v1/connect"
+
+// Config configures a Client. Only URL and a token source are required; New
+// fills the zero fields with defaults.
+type Config struct {
+	// URL is the edge's base URL, such as "ws://localhost:8080" or
+	// "https://edge.example.com" (http becomes ws, https becomes wss). The
+	// client dials URL + "/v1/connect", unless the path already ends in
+	// /v1/connect.
+	URL string
+
+	// Token is the device token (a JWT), sent as "Authorization: Bearer <token>".
+	Token string
+
+	// TokenFunc, when set, is called before every connection attempt and wins
+	// over Token, so that the app can hand out a fresh token after a 4001 close
+	// or an HTTP 401. An error retries with backoff, unless it wraps
+	// ErrUnauthorized or ErrForbidden, which end Run.
+	TokenFunc func(ctx context.Context) (string, error)
+
+	// OnMessage is called for each msg that is not a duplicate, in order. It
+	// runs on the connection's read goroutine, so while it runs no other frame
+	// is read (and no receipt reaches a waiting Send): return quickly, and call
+	// Send from another goroutine, not from OnMessage itself.
+	OnMessage func(m *protocol.Msg)
+
+	// OnFrame, when set, sees every frame as received, before the client
+	// handles it: welcome, msg (duplicates too), receipt (including the later
+	// receipts that Send does not return), error, presence and reconnect.
+	OnFrame func(f protocol.Frame)
+
+	// OnState, when set, is told of every state change, with the error that
+	// caused it for StateDisconnected and StateClosed.
+	OnState func(s State, err error)
+
+	// AutoAck sends an ack frame after OnMessage returns, for each msg that
+	// asked for one (ack:true). Duplicates are acknowledged again without
+	// calling OnMessage, since a redelivery usually means the first ack was lost.
+	AutoAck bool
+
+	// MinBackoff and MaxBackoff bound the delay between reconnect attempts:
+	// exponential with equal jitter (see the package documentation).
+	// Defaults DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+
+	// DedupSize is how many recent message ids are remembered to drop
+	// duplicates; default DefaultDedupSize.
+	DedupSize int
+
+	// SendTimeout bounds how long Send waits for its receipt, and how long a
+	// write may take; default DefaultSendTimeout.
+	SendTimeout time.Duration
+
+	// HTTPClient, when set, is used for the WebSocket handshake.
+	HTTPClient *http.Client
+
+	// Logger receives connection events; the default discards them.
+	Logger *slog.Logger
+}
+
+// State is the state of a Client's connection.
+type State int
+
+// The states of a Client. A Client goes from StateConnecting to
+// StateConnected (welcome received) or StateDisconnected, and back to
+// StateConnecting for each reconnect attempt, until StateClosed when Run
+// returns.
+const (
+	StateConnecting State = iota + 1
+	StateConnected
+	StateDisconnected
+	StateClosed
+)
+
+// String returns the state's name, such as "connected".
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateDisconnected:
+		return "disconnected"
+	case StateClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Client is a device's connection to Herald: one WebSocket to an edge, kept up
+// by Run. Its methods are safe for concurrent use.
+type Client struct {
+	cfg     Config
+	dialURL string
+	log     *slog.Logger
+	dedup   *dedup // used by the read goroutine only
+
+	mu        sync.Mutex
+	started   bool              // guarded by mu: Run was called
+	closed    bool              // guarded by mu: Run returned
+	conn      *conn             // guarded by mu: the connection with a welcome, or nil
+	welcome   *protocol.Welcome // guarded by mu: the latest welcome
+	connected chan struct{}     // guarded by mu: closed while conn != nil
+	hello     *protocol.Hello   // guarded by mu: the latest Hello, sent again after each welcome
+}
+
+// New validates cfg and returns a Client with its defaults filled in. The
+// Client does nothing until Run.
+func New(cfg Config) (*Client, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("herald: Config.URL is required")
+	}
+	if cfg.Token == "" && cfg.TokenFunc == nil {
+		return nil, errors.New("herald: Config.Token or Config.TokenFunc is required")
+	}
+	u, err := connectURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.DedupSize < 0 || cfg.SendTimeout < 0 {
+		return nil, errors.New("herald: negative duration or size in Config")
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		return nil, fmt.Errorf("herald: Config.MaxBackoff %v is below MinBackoff %v", cfg.MaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.DedupSize == 0 {
+		cfg.DedupSize = DefaultDedupSize
+	}
+	if cfg.SendTimeout == 0 {
+		cfg.SendTimeout = DefaultSendTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{
+		cfg:       cfg,
+		dialURL:   u,
+		log:       cfg.Logger,
+		dedup:     newDedup(cfg.DedupSize),
+		connected: make(chan struct{}),
+	}, nil
+}
+
+// connectURL turns the configured base URL into the device endpoint's URL.
+func connectURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("herald: Config.URL: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("herald: Config.URL %q: scheme must be ws, wss, http or https", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("herald: Config.URL %q has no host", raw)
+	}
+	if !strings.HasSuffix(u.Path, connectPath) {
+		u.Path = strings.TrimSuffix(u.Path, "/") + connectPath
+		u.RawPath = ""
+	}
+	return u.String(), nil
+}
+
+// Welcome returns the latest welcome frame, nil before the first. It stays
+// set across disconnects. The frame must not be modified.
+func (c *Client) Welcome() *protocol.Welcome {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.welcome
+}
+
+// Connected returns a channel that is closed once the client has a connection
+// that received its welcome. While connected, the channel is already closed;
+// while not (before the first welcome, between connections), it is closed
+// when the next connection receives its welcome. Call Connected again after a
+// disconnect: a channel once closed stays closed. After Run returns, the
+// channel is never closed, so wait on it together with a context.
+func (c *Client) Connected() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.connected
+}
+
+// current returns the connection to write to.
+func (c *Client) current() (*conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.closed:
+		return nil, ErrClosed
+	case c.conn == nil:
+		return nil, ErrNotConnected
+	}
+	return c.conn, nil
+}
+
+// Run connects and keeps the client connected, reconnecting as the table in
+// the package documentation says, until ctx is done (Run then closes the
+// connection with 1000 and returns nil) or a final error (ErrReplaced,
+// ErrUnauthorized, ErrForbidden, wrapped). Every goroutine Run starts has
+// ended when it returns. A Client runs once: later calls return ErrClosed.
+func (c *Client) Run(ctx context.Context) (err error) {
+	c.mu.Lock()
+	if c.started {
+		c.mu.Unlock()
+		return fmt.Errorf("herald: Run called again: %w", ErrClosed)
+	}
+	c.started = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.setState(StateClosed, err)
+	}()
+
+	bo := newBackoff(c.cfg.MinBackoff, c.cfg.MaxBackoff)
+	lastNow := false // the previous connection ended with a reconnect-at-once
+	for {
+		c.setState(StateConnecting, nil)
+		err := c.session(ctx, bo)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.setState(StateDisconnected, err)
+		act, final := classify(err, c.cfg.TokenFunc != nil)
+		if act == actNow && lastNow {
+			act = actBackoff // a second 4001 in a row: do not spin
+		}
+		lastNow = act == actNow
+		var wait time.Duration
+		switch act {
+		case actFinal:
+			return final
+		case actNow:
+		case actScheduled:
+			var rr *reconnectRequest
+			errors.As(err, &rr)
+			bo.reset()
+			wait = jitterAfter(rr.after, rand.Int64N)
+		case actBackoff:
+			wait = bo.next()
+		}
+		c.log.Info("herald: disconnected", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// session dials, waits for the welcome, and serves the connection until it
+// ends. It returns why it ended.
+func (c *Client) session(ctx context.Context, bo *backoff) error {
+	token := c.cfg.Token
+	if c.cfg.TokenFunc != nil {
+		t, err := c.cfg.TokenFunc(ctx)
+		if err != nil {
+			return fmt.Errorf("herald: token: %w", err)
+		}
+		token = t
+	}
+	cn, w, err := dial(ctx, c, token)
+	if err != nil {
+		return err
+	}
+	bo.reset()
+	c.log.Info("herald: connected", "session", w.Session, "edge", w.Edge)
+
+	c.mu.Lock()
+	hello := c.hello
+	c.mu.Unlock()
+	if hello != nil {
+		if err := cn.writeFrame(ctx, hello, c.cfg.SendTimeout); err != nil {
+			cn.ws.CloseNow()
+			return err
+		}
+	}
+
+	c.mu.Lock()
+	c.conn = cn
+	c.welcome = w
+	close(c.connected)
+	c.mu.Unlock()
+	c.setState(StateConnected, nil)
+
+	err = c.serve(ctx, cn, idleLimit(w))
+
+	c.mu.Lock()
+	c.conn = nil
+	c.connected = make(chan struct{})
+	c.mu.Unlock()
+	cn.ws.CloseNow() // the read loop may have ended on a decode error
+	return err
+}
+
+// serve runs the connection's read loop on its own goroutine and waits for
+// it to end, closing the connection when ctx is done or it stays silent past
+// idle (when idle > 0).
+func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error {
+	readDone := make(chan error, 1)
+	go func() { readDone <- cn.readLoop() }()
+	var tick <-chan time.Time
+	if idle > 0 {
+		t := time.NewTicker(idle / 5)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case err := <-readDone:
+			return err
+		case <-ctx.Done():
+			cn.ws.Close(websocket.StatusNormalClosure, "client stopped") // the read loop sees the close and ends
+			return <-readDone
+		case <-tick:
+			if d := cn.idleFor(); d > idle {
+				c.log.Warn("herald: connection silent, closing", "silent_for", d)
+				cn.ws.CloseNow()
+				return fmt.Errorf("herald: nothing received for %v: %w", d.Round(time.Millisecond), <-readDone)
+			}
+		}
+	}
+}
+
+// setState reports a state change to OnState.
+func (c *Client) setState(s State, err error) {
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(s, err)
+	}
+}
+
+// sleep waits d or until ctx is done, and reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,249 @@
+package herald
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/heraldpush/herald/protocol"
+)
+
+const (
+	// handshakeTimeout bounds the dial plus the wait for the welcome.
+	handshakeTimeout = 30 * time.Second
+	// readLimit is the largest frame the client accepts. The server's own
+	// limit (64 KiB by default) applies to what it forwards, so this only
+	// guards against a misbehaving peer.
+	readLimit = 1 << 20
+)
+
+// conn is one WebSocket connection after its welcome. Its read loop runs on
+// one goroutine; writes may come from any goroutine (websocket.Conn.Write is
+// safe for concurrent use).
+type conn struct {
+	c  *Client
+	ws *websocket.Conn
+
+	done chan struct{} // closed when the read loop has ended
+	seen *atomic.Int64 // unix nanoseconds of the last message or ping received
+
+	mu      sync.Mutex
+	pending map[string]chan sendResult // guarded by mu: Sends waiting for a receipt, by msg id
+	ended   bool                       // guarded by mu: the read loop has ended
+}
+
+// idleLimit is how long a connection may stay silent (no message, no ping)
+// before the client takes it for dead: two and a half ping intervals of the
+// welcome. It catches half-open TCP connections, which a read would wait on
+// forever. Zero means no limit (the server announced no pings).
+func idleLimit(w *protocol.Welcome) time.Duration {
+	return time.Duration(w.PingMS) * time.Millisecond * 5 / 2
+}
+
+// idleFor returns how long the connection has been silent.
+func (cn *conn) idleFor() time.Duration {
+	return time.Since(time.Unix(0, cn.seen.Load()))
+}
+
+// sendResult answers a pending Send: a receipt or a *ServerError.
+type sendResult struct {
+	receipt *protocol.Receipt
+	err     error
+}
+
+// dial opens a connection and reads its welcome.
+func dial(ctx context.Context, c *Client, token string) (*conn, *protocol.Welcome, error) {
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	seen := new(atomic.Int64)
+	seen.Store(time.Now().UnixNano())
+	ws, resp, err := websocket.Dial(hctx, c.dialURL, &websocket.DialOptions{
+		HTTPClient:   c.cfg.HTTPClient,
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
+		Subprotocols: []string{protocol.Subprotocol},
+		OnPingReceived: func(context.Context, []byte) bool {
+			seen.Store(time.Now().UnixNano())
+			return true
+		},
+	})
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			return nil, nil, &handshakeError{status: resp.StatusCode, err: err}
+		}
+		return nil, nil, fmt.Errorf("herald: dial: %w", err)
+	}
+	if ws.Subprotocol() != protocol.Subprotocol {
+		ws.Close(websocket.StatusPolicyViolation, "subprotocol "+protocol.Subprotocol+" required")
+		return nil, nil, fmt.Errorf("herald: dial: server did not agree to subprotocol %s", protocol.Subprotocol)
+	}
+	ws.SetReadLimit(readLimit)
+
+	_, data, err := ws.Read(hctx) // hctx ending closes ws
+	if err != nil {
+		ws.CloseNow()
+		return nil, nil, fmt.Errorf("herald: waiting for welcome: %w", err)
+	}
+	f, err := protocol.Decode(data)
+	if err != nil {
+		ws.Close(websocket.StatusProtocolError, "bad welcome")
+		return nil, nil, fmt.Errorf("herald: waiting for welcome: %w", err)
+	}
+	c.onFrame(f)
+	w, ok := f.(*protocol.Welcome)
+	if !ok {
+		ws.Close(websocket.StatusProtocolError, "welcome expected")
+		return nil, nil, fmt.Errorf("herald: first frame is %s, not welcome", f.Kind())
+	}
+	return &conn{
+		c:       c,
+		ws:      ws,
+		done:    make(chan struct{}),
+		seen:    seen,
+		pending: make(map[string]chan sendResult),
+	}, w, nil
+}
+
+// readLoop reads and handles frames until the connection ends, and returns
+// why it ended: the read error (with the close status, if any) or a
+// *reconnectRequest. It releases the pending Sends on the way out.
+func (cn *conn) readLoop() error {
+	defer func() {
+		cn.mu.Lock()
+		cn.ended = true
+		cn.pending = nil
+		cn.mu.Unlock()
+		close(cn.done)
+	}()
+	for {
+		typ, data, err := cn.ws.Read(context.Background())
+		if err != nil {
+			return fmt.Errorf("herald: read: %w", err)
+		}
+		cn.seen.Store(time.Now().UnixNano())
+		if typ != websocket.MessageText {
+			cn.c.log.Warn("herald: binary message ignored", "bytes", len(data))
+			continue
+		}
+		f, err := protocol.Decode(data)
+		if err != nil {
+			// An unknown kind or field shape from a newer server must not
+			// cost the connection.
+			cn.c.log.Warn("herald: frame ignored", "err", err)
+			continue
+		}
+		if err := cn.handle(f); err != nil {
+			return err
+		}
+	}
+}
+
+// handle acts on one frame; an error ends the read loop.
+func (cn *conn) handle(f protocol.Frame) error {
+	c := cn.c
+	c.onFrame(f)
+	switch f := f.(type) {
+	case *protocol.Msg:
+		c.deliver(cn, f)
+	case *protocol.Receipt:
+		cn.resolve(f.ID, sendResult{receipt: f})
+	case *protocol.Error:
+		if f.Re == "" || !cn.resolve(f.Re, sendResult{err: &ServerError{Frame: f}}) {
+			c.log.Warn("herald: error frame", "re", f.Re, "code", f.Code, "message", f.Message)
+		}
+	case *protocol.Welcome:
+		c.mu.Lock()
+		c.welcome = f
+		c.mu.Unlock()
+	case *protocol.Reconnect:
+		// Close first, so that TIME_WAIT stays on the device, not the edge.
+		cn.ws.Close(websocket.StatusNormalClosure, "reconnect")
+		return &reconnectRequest{after: time.Duration(f.AfterMS) * time.Millisecond, reason: f.Reason}
+	}
+	return nil
+}
+
+// deliver passes a msg to OnMessage unless it is a duplicate, then acks it
+// if AutoAck is on and the msg asked for it.
+func (c *Client) deliver(cn *conn, m *protocol.Msg) {
+	if m.ID == "" || c.dedup.add(m.ID) {
+		if c.cfg.OnMessage != nil {
+			c.cfg.OnMessage(m)
+		}
+	} else {
+		c.log.Debug("herald: duplicate dropped", "id", m.ID)
+	}
+	if c.cfg.AutoAck && m.Ack && m.ID != "" {
+		err := cn.writeFrame(context.Background(), &protocol.Ack{ID: m.ID}, c.cfg.SendTimeout)
+		if err != nil {
+			c.log.Warn("herald: auto ack", "id", m.ID, "err", err)
+		}
+	}
+}
+
+func (c *Client) onFrame(f protocol.Frame) {
+	if c.cfg.OnFrame != nil {
+		c.cfg.OnFrame(f)
+	}
+}
+
+// expect registers a Send waiting for the receipt of id.
+func (cn *conn) expect(id string) (<-chan sendResult, error) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.ended {
+		return nil, ErrNotConnected
+	}
+	if _, ok := cn.pending[id]; ok {
+		return nil, fmt.Errorf("herald: a Send with id %s is already waiting", id)
+	}
+	ch := make(chan sendResult, 1)
+	cn.pending[id] = ch
+	return ch, nil
+}
+
+// forget drops the registration of id, once its Send returns.
+func (cn *conn) forget(id string) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	delete(cn.pending, id)
+}
+
+// resolve hands r to the Send waiting for id, if any, and reports whether
+// there was one. Only the first answer reaches Send.
+func (cn *conn) resolve(id string, r sendResult) bool {
+	cn.mu.Lock()
+	ch, ok := cn.pending[id]
+	delete(cn.pending, id)
+	cn.mu.Unlock()
+	if ok {
+		ch <- r // buffered, and only one resolve finds ch
+	}
+	return ok
+}
+
+// writeFrame encodes f and writes it, waiting at most timeout. A write that
+// cannot finish in time closes the connection (websocket.Conn does so: half a
+// frame cannot be taken back), and the client reconnects.
+func (cn *conn) writeFrame(ctx context.Context, f protocol.Frame, timeout time.Duration) error {
+	data, err := protocol.Encode(f)
+	if err != nil {
+		return fmt.Errorf("herald: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // before Write, which would close the connection for it
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := cn.ws.Write(ctx, websocket.MessageText, data); err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return fmt.Errorf("herald: write %s: %w", f.Kind(), cerr)
+		}
+		return fmt.Errorf("%w: %w", ErrNotConnected, err)
+	}
+	return nil
+}

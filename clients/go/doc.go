@@ -1,0 +1,77 @@
+// Package herald is the Go device SDK of Herald: it keeps one WebSocket from a
+// device to an edge, delivers the messages addressed to the device (without
+// duplicates), and sends messages to sibling devices of the same account,
+// returning their receipts.
+//
+// # Usage
+//
+//	c, err := herald.New(herald.Config{
+//		URL:   "wss://edge.example.com",
+//		Token: deviceToken,
+//		OnMessage: func(m *protocol.Msg) {
+//			log.Printf("%s from %s: %s", m.Type, m.From.Device, m.Payload)
+//		},
+//		AutoAck: true,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	go func() { errc <- c.Run(ctx) }() // until ctx is done or a final error
+//
+//	<-c.Connected()
+//	r, err := c.Send(ctx, protocol.Target{Device: "tv1"}, "playback.control.v1",
+//		map[string]any{"action": "pause"})
+//
+// # Goroutines
+//
+// Run owns every goroutine of the client: its own, which dials, waits for the
+// welcome and then for the connection to end; and, per connection, one read
+// goroutine that decodes frames, answers waiting Sends and calls OnMessage.
+// Callbacks (OnMessage, OnFrame, OnState) are never called concurrently with
+// each other. When Run returns, both goroutines have ended.
+//
+// # Duplicates and acks
+//
+// Delivery is at least once, so a msg may arrive again, for example after a
+// reconnect. The client remembers the last Config.DedupSize msg ids across
+// reconnects and drops a msg whose id it has seen: OnFrame still sees it,
+// OnMessage does not. With Config.AutoAck, a dropped duplicate that asks for
+// an ack is acknowledged again.
+//
+// # Disconnects
+//
+// Run reconnects after everything except the final cases below; a final case
+// ends Run with an error that wraps the sentinel shown. "backoff" is
+// exponential with equal jitter: the n-th delay in a row (n from 0) is
+// random in [c/2, c] with c = min(MaxBackoff, MinBackoff·2^(n+1)), and never
+// below MinBackoff or above MaxBackoff. The backoff starts over once a
+// connection has received its welcome.
+//
+//	cause                                      what Run does
+//	-----------------------------------------  ---------------------------------------------
+//	reconnect frame {after_ms, reason}         closes with 1000 itself (so that TIME_WAIT stays
+//	                                           on the device), waits after_ms plus a random
+//	                                           jitter of up to max(20% of after_ms, 250ms),
+//	                                           reconnects; the backoff starts over
+//	close 4000 replaced                        final: ErrReplaced (a newer connection of this
+//	                                           device took over)
+//	close 4001 token expired                   reconnects at once, with a token from TokenFunc;
+//	                                           a second 4001 in a row waits the backoff
+//	close 1000, 1001, 1008, 1009, 1011, 4002,  reconnects after the backoff
+//	other codes, 1006 / network errors
+//	no frame and no ping for 2.5 ping_ms       closes the connection, reconnects after the
+//	                                           backoff (a half-open TCP connection)
+//	HTTP 401 at the handshake                  with TokenFunc: reconnects after the backoff;
+//	                                           without: final, ErrUnauthorized
+//	HTTP 403 at the handshake                  final: ErrForbidden
+//	other HTTP statuses, dial errors, a first  reconnects after the backoff
+//	frame that is not a welcome
+//	TokenFunc error                            reconnects after the backoff, unless it wraps
+//	                                           ErrUnauthorized or ErrForbidden: final
+//	ctx done                                   closes with 1000, returns nil
+//
+// While the client is not connected, Send, Ack and Hello return
+// ErrNotConnected; a Send waiting for its receipt when the connection drops
+// returns ErrNotConnected too. Nothing is queued for the next connection,
+// except the latest Hello, which the client sends after every welcome.
+package herald

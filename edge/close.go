@@ -1,0 +1,30 @@
+package edge
+
+import "github.com/coder/websocket"
+
+// Close codes the edge uses. A client reconnects after every code but
+// CloseReplaced, which is final: a newer connection of the same device took over.
+const (
+	// CloseNormal (1000): the connection ended normally. Reconnect.
+	CloseNormal = websocket.StatusNormalClosure
+	// CloseGoingAway (1001): the edge drains or shuts down. Reconnect elsewhere.
+	CloseGoingAway = websocket.StatusGoingAway
+	// CloseUnsupported (1003): too many undecodable frames in a row. Reconnect
+	// after fixing the client.
+	CloseUnsupported = websocket.StatusUnsupportedData
+	// ClosePolicy (1008): the rate limit was exceeded repeatedly. Reconnect with
+	// backoff.
+	ClosePolicy = websocket.StatusPolicyViolation
+	// CloseTooBig (1009): a frame over the size limit. Reconnect.
+	CloseTooBig = websocket.StatusMessageTooBig
+	// CloseInternal (1011): the edge failed. Reconnect with backoff.
+	CloseInternal = websocket.StatusInternalError
+	// CloseReplaced (4000): the same device connected again; only the newest lives.
+	// Final: do not reconnect.
+	CloseReplaced websocket.StatusCode = 4000
+	// CloseTokenExpired (4001): the device token expired. Reconnect with a fresh one.
+	CloseTokenExpired websocket.StatusCode = 4001
+	// CloseLifetime (4002): the connection's lifetime ended and the client ignored
+	// reconnect. Reconnect.
+	CloseLifetime websocket.StatusCode = 4002
+)

@@ -1,0 +1,165 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/registry"
+)
+
+// Defaults for the limits in Config.
+const (
+	DefaultMaxFrameBytes   = 64 << 10
+	DefaultPingInterval    = 30 * time.Second
+	DefaultPongTimeout     = 15 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultSendQueue       = 64
+	DefaultMaxBadFrames    = 3
+	DefaultMsgRate         = 50
+	DefaultMsgBurst        = 100
+	DefaultMaxRateHits     = 20
+	DefaultMaxInflight     = 32
+	DefaultMaxTargets      = 100
+	DefaultAckTimeout      = 10 * time.Second
+	DefaultRegistryTimeout = 2 * time.Second
+)
+
+// Verifier checks a device token.
+type Verifier interface {
+	Verify(raw string) (token.Claims, error)
+}
+
+// Registry records where devices are connected. Unregister is a compare-and-delete
+// on the session.
+type Registry interface {
+	Register(ctx context.Context, account, device string, e registry.Entry) (registry.Entry, error)
+	Unregister(ctx context.Context, account, device, session string) (bool, error)
+}
+
+// Siblings lists the other devices a device may message: the devices of its account.
+type Siblings interface {
+	Connected(ctx context.Context, account string) ([]string, error)
+}
+
+// Deliverer delivers a message to a device wherever it is connected. progress, if
+// not nil, is called with the delivered result when the message was written and an
+// ack is still awaited.
+type Deliverer interface {
+	Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result
+}
+
+// Config configures a Server. Zero limits take the defaults above.
+type Config struct {
+	// ID names this edge in welcome frames and registrations. Required.
+	ID string
+	// Verifier checks device tokens. Required.
+	Verifier Verifier
+	// Registry records this edge's devices. Required.
+	Registry Registry
+	// Types validates device messages. Required.
+	Types *protocol.Types
+	// Siblings resolves {"siblings":true}. Required.
+	Siblings Siblings
+	// Router delivers device messages to their targets; nil delivers only to devices
+	// held by this server.
+	Router Deliverer
+	// AllowedOrigins lists the host patterns (path.Match syntax, e.g.
+	// "*.example.com") of browser origins allowed besides the request's own host;
+	// "*" allows any. Requests without an Origin header are not browsers and pass.
+	AllowedOrigins []string
+
+	// MaxFrameBytes is the largest frame a device may send; larger closes with 1009.
+	MaxFrameBytes int64
+	// PingInterval is how often the server pings each connection.
+	PingInterval time.Duration
+	// PongTimeout is how long a ping may go unanswered before the connection closes.
+	PongTimeout time.Duration
+	// WriteTimeout bounds one write to a connection; a slower peer is disconnected.
+	WriteTimeout time.Duration
+	// SendQueue is the number of frames waiting for one connection; a message for a
+	// full queue is rejected with "send queue full" (the sender is never blocked).
+	SendQueue int
+	// MaxBadFrames is how many undecodable frames in a row close the connection
+	// with 1003.
+	MaxBadFrames int
+	// MsgRate and MsgBurst bound the msg frames a device may send (a token bucket
+	// per connection); a msg over the rate gets a rate_limited error.
+	MsgRate  float64
+	MsgBurst int
+	// MaxRateHits rate-limited frames in a row close the connection with 1008.
+	MaxRateHits int
+	// MaxInflight bounds a connection's messages being delivered at once; more get
+	// a rate_limited error.
+	MaxInflight int
+	// MaxTargets bounds the targets of one device message.
+	MaxTargets int
+	// AckTimeout bounds the wait for a target's ack of a device message.
+	AckTimeout time.Duration
+	// RegistryTimeout bounds each registry call.
+	RegistryTimeout time.Duration
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.ID == "" {
+		return errors.New("edge: config: ID is required")
+	}
+	if c.Verifier == nil || c.Registry == nil || c.Types == nil || c.Siblings == nil {
+		return errors.New("edge: config: Verifier, Registry, Types and Siblings are required")
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.MaxFrameBytes == 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.MsgRate == 0 {
+		c.MsgRate = DefaultMsgRate
+	}
+	defDur(&c.PingInterval, DefaultPingInterval)
+	defDur(&c.PongTimeout, DefaultPongTimeout)
+	defDur(&c.WriteTimeout, DefaultWriteTimeout)
+	defDur(&c.AckTimeout, DefaultAckTimeout)
+	defDur(&c.RegistryTimeout, DefaultRegistryTimeout)
+	def(&c.SendQueue, DefaultSendQueue)
+	def(&c.MaxBadFrames, DefaultMaxBadFrames)
+	def(&c.MsgBurst, DefaultMsgBurst)
+	def(&c.MaxRateHits, DefaultMaxRateHits)
+	def(&c.MaxInflight, DefaultMaxInflight)
+	def(&c.MaxTargets, DefaultMaxTargets)
+	for name, v := range map[string]int64{
+		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
+		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
+		"MaxTargets": int64(c.MaxTargets), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
+		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
+	} {
+		if v < 0 {
+			return fmt.Errorf("edge: config: %s must not be negative", name)
+		}
+	}
+	if c.MsgRate < 0 {
+		return errors.New("edge: config: MsgRate must not be negative")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}

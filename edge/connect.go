@@ -1,0 +1,127 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// wsTransport writes frames to a WebSocket.
+type wsTransport struct {
+	c  *websocket.Conn
+	wg *sync.WaitGroup // the server's: the close handshake runs on a tracked goroutine
+}
+
+func (t *wsTransport) write(ctx context.Context, f outFrame) error {
+	return t.c.Write(ctx, websocket.MessageText, f.data)
+}
+
+// close performs the close handshake without making the caller wait for the peer:
+// CloseNow follows if the peer does not answer. The reader goroutine sees the
+// connection end and cleans up.
+func (t *wsTransport) close(code websocket.StatusCode, reason string) {
+	// Callers hold a count on wg (a reader, writer, pinger or Shutdown's sessions'
+	// readers), so this Add never races with Wait.
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		_ = t.c.Close(code, reason)
+	}()
+}
+
+// serveConnect upgrades GET /v1/connect to a device WebSocket and runs its reader on
+// the handler goroutine until the connection ends.
+func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
+	if err := s.enter(); err != nil {
+		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
+		return
+	}
+	defer s.wg.Done()
+	claims, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:       []string{protocol.Subprotocol},
+		InsecureSkipVerify: true, // the Origin was checked by authenticate
+	})
+	if err != nil {
+		s.cfg.Logger.Debug("websocket accept failed", "err", err)
+		return
+	}
+	if c.Subprotocol() != protocol.Subprotocol {
+		_ = c.Close(websocket.StatusPolicyViolation, "subprotocol "+protocol.Subprotocol+" required")
+		return
+	}
+	c.SetReadLimit(s.cfg.MaxFrameBytes)
+	ss := s.newSession(claims.Account, claims.Device, &wsTransport{c: c, wg: &s.wg}, nil)
+	s.run(ss, func(ctx context.Context) error {
+		for {
+			typ, data, err := c.Read(ctx)
+			if err != nil {
+				return err
+			}
+			if typ != websocket.MessageText {
+				if s.badFrame(ss, "", "binary messages are not frames: send one JSON object per text message", true) {
+					return nil
+				}
+				continue
+			}
+			if s.handleFrame(ss, data) {
+				return nil
+			}
+		}
+	})
+}
+
+// newSession creates a session for a verified device.
+func (s *Server) newSession(account, device string, t transport, kick chan struct{}) *session {
+	ss := &session{
+		srv:     s,
+		id:      newSessionID(),
+		account: account,
+		device:  device,
+		since:   s.cfg.Now(),
+		t:       t,
+		kick:    kick,
+	}
+	ss.ctx, ss.cancel = context.WithCancel(s.ctx)
+	ss.log = s.cfg.Logger.With(slog.String("account", account), slog.String("device", device), slog.String("session", ss.id))
+	return ss
+}
+
+// run sends the welcome, attaches the session, runs loop until it returns, then
+// detaches and ends the session.
+func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
+	if err := s.send(ss, s.welcome(ss), nil); err != nil {
+		ss.end(CloseInternal, "welcome failed")
+		return
+	}
+	s.attach(ss)
+	ss.log.Debug("connected")
+	err := loop(ss.ctx)
+	s.detach(ss)
+	code := websocket.CloseStatus(err)
+	switch {
+	case code == websocket.StatusMessageTooBig:
+		ss.log.Debug("frame over the size limit")
+	case err != nil && !errors.Is(err, context.Canceled) && code == -1:
+		ss.log.Debug("connection ended", "err", err)
+	}
+	ss.end(CloseNormal, "")
+	ss.log.Debug("disconnected", "code", int(code))
+}
+
+// send encodes f and queues it on ss without blocking.
+func (s *Server) send(ss *session, f protocol.Frame, done chan<- error) error {
+	data, err := protocol.Encode(f)
+	if err != nil {
+		return err
+	}
+	return ss.enqueue(outFrame{data: data, done: done})
+}

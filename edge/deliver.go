@@ -1,0 +1,107 @@
+package edge
+
+import (
+	"context"
+	"errors"
+
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/registry"
+)
+
+// Deliver writes m to a device held by this edge and returns its outcome:
+// delivered once written, acked when m.Ack and the device acknowledged, offline
+// when the device is not connected here, rejected when its send queue is full, and
+// timeout when ctx ended first (with m.Ack: before the ack arrived). progress, if not
+// nil, is called with the delivered result while an ack is still awaited.
+func (s *Server) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	return s.deliverLocal(ctx, account, device, m, progress)
+}
+
+func (s *Server) deliverLocal(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	res := protocol.Result{Device: device}
+	ss := s.session(account, device)
+	if ss == nil {
+		res.Status = protocol.StatusOffline
+		return res
+	}
+	data, err := protocol.Encode(m)
+	if err != nil {
+		res.Status, res.Error = protocol.StatusRejected, err.Error()
+		return res
+	}
+	var acked <-chan struct{}
+	if m.Ack {
+		var release func()
+		acked, release = ss.waitAck(m.ID)
+		defer release()
+	}
+	done := make(chan error, 1)
+	switch err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); {
+	case errors.Is(err, errQueueFull):
+		res.Status, res.Error = protocol.StatusRejected, err.Error()
+		return res
+	case err != nil:
+		res.Status = protocol.StatusOffline
+		return res
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			res.Status = protocol.StatusOffline
+			return res
+		}
+	case <-ctx.Done():
+		res.Status = protocol.StatusTimeout
+		return res
+	}
+	res.Status = protocol.StatusDelivered
+	if !m.Ack {
+		return res
+	}
+	if progress != nil {
+		progress(res)
+	}
+	select {
+	case <-acked:
+		res.Status = protocol.StatusAcked
+	case <-ss.ctx.Done():
+		// The connection ended before the ack: the message was written, but whether
+		// the device handled it is unknown.
+		res.Status = protocol.StatusTimeout
+	case <-ctx.Done():
+		res.Status = protocol.StatusTimeout
+	}
+	return res
+}
+
+// Locator finds where a device is connected.
+type Locator interface {
+	Lookup(ctx context.Context, account, device string) (registry.Entry, error)
+}
+
+// Router delivers messages to devices wherever the registry says they are
+// connected. It implements Deliverer.
+type Router struct {
+	// Local is the edge of this process, or nil in a process without devices.
+	Local *Server
+	// Registry locates devices.
+	Registry Locator
+}
+
+var _ Deliverer = (*Router)(nil)
+
+// Deliver looks the device up and delivers m to its edge. A device that is not
+// registered is offline; a registry failure rejects the message as unavailable.
+func (r *Router) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	e, err := r.Registry.Lookup(ctx, account, device)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return protocol.Result{Device: device, Status: protocol.StatusOffline}
+	case err != nil:
+		return protocol.Result{Device: device, Status: protocol.StatusRejected, Error: string(protocol.CodeUnavailable)}
+	}
+	if r.Local != nil && e.Edge == r.Local.ID() {
+		return r.Local.deliverLocal(ctx, account, device, m, progress)
+	}
+	return protocol.Result{Device: device, Status: protocol.StatusRejected, Error: "no link to edge " + e.Edge}
+}

@@ -1,0 +1,189 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/heraldpush/herald/protocol"
+)
+
+// MaxIDBytes bounds a client-chosen message id.
+const MaxIDBytes = 128
+
+// handleDeviceMsg checks a device's msg and starts its delivery to the targets on a
+// goroutine of its own, so that the reader keeps reading (acks must not wait behind a
+// delivery). It returns true when the connection must end.
+func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
+	if !ss.allowMsg(s.cfg.Now()) {
+		return s.rateLimited(ss, m.ID, "message rate exceeded")
+	}
+	ss.rateHits = 0
+	if len(m.ID) > MaxIDBytes {
+		s.sendError(ss, &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("id is longer than %d bytes", MaxIDBytes)})
+		return false
+	}
+	if m.ID == "" {
+		m.ID = protocol.NewID()
+	}
+	if m.To == nil {
+		s.sendError(ss, &protocol.Error{Re: m.ID, Code: protocol.CodeBadFrame, Message: `a device msg needs "to": {"device"}, {"devices"} or {"siblings":true}`})
+		return false
+	}
+	if perr := s.checkMsg(m); perr != nil {
+		perr.Re = m.ID
+		s.sendError(ss, perr)
+		return false
+	}
+	targets, perr := s.targets(ss, m.To)
+	if perr != nil {
+		perr.Re = m.ID
+		s.sendError(ss, perr)
+		return false
+	}
+	if ss.inflight.Add(1) > int32(s.cfg.MaxInflight) {
+		ss.inflight.Add(-1)
+		return s.rateLimited(ss, m.ID, fmt.Sprintf("more than %d messages in flight", s.cfg.MaxInflight))
+	}
+	out := &protocol.Msg{
+		ID:      m.ID,
+		Type:    m.Type,
+		From:    &protocol.Sender{Device: ss.device},
+		TS:      s.cfg.Now().UnixMilli(),
+		TTL:     m.TTL,
+		Ack:     m.Ack,
+		Payload: m.Payload,
+	}
+	// The reader holds a count on the WaitGroup, so this Add never races with Wait.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer ss.inflight.Add(-1)
+		s.fanOut(ss, out, targets)
+	}()
+	return false
+}
+
+// checkMsg validates a device message's type and payload against the type registry.
+func (s *Server) checkMsg(m *protocol.Msg) *protocol.Error {
+	t, ok := s.cfg.Types.Lookup(m.Type)
+	if !ok {
+		return &protocol.Error{Code: protocol.CodeUnknownType, Message: fmt.Sprintf("unknown message type %q", m.Type)}
+	}
+	if !t.Allows(protocol.DeviceToDevice) {
+		return &protocol.Error{Code: protocol.CodeForbidden, Message: fmt.Sprintf("type %q may not be sent device to device", m.Type)}
+	}
+	if err := t.Validate(m.Payload); err != nil {
+		return validationError(err)
+	}
+	return nil
+}
+
+// validationError turns a payload validation failure into an error frame.
+func validationError(err error) *protocol.Error {
+	var ve *protocol.ValidationError
+	if errors.As(err, &ve) {
+		return &protocol.Error{Code: ve.Code, Message: ve.Error(), Details: ve.Details}
+	}
+	return &protocol.Error{Code: protocol.CodeSchemaInvalid, Message: err.Error()}
+}
+
+// targets resolves a msg's "to" within the sender's account.
+func (s *Server) targets(ss *session, to *protocol.Target) ([]string, *protocol.Error) {
+	var ids []string
+	switch {
+	case to.Device != "":
+		ids = []string{to.Device}
+	case len(to.Devices) > 0:
+		seen := make(map[string]bool, len(to.Devices))
+		for _, d := range to.Devices {
+			if d != "" && !seen[d] {
+				seen[d] = true
+				ids = append(ids, d)
+			}
+		}
+	case to.Siblings:
+		ctx, cancel := context.WithTimeout(ss.ctx, s.cfg.RegistryTimeout)
+		defer cancel()
+		all, err := s.cfg.Siblings.Connected(ctx, ss.account)
+		if err != nil {
+			return nil, &protocol.Error{Code: protocol.CodeUnavailable, Message: "sibling devices cannot be listed right now"}
+		}
+		for _, d := range all {
+			if d != ss.device {
+				ids = append(ids, d)
+			}
+		}
+	}
+	if len(ids) > s.cfg.MaxTargets {
+		return nil, &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf("%d targets, at most %d", len(ids), s.cfg.MaxTargets)}
+	}
+	if len(ids) == 0 && !to.Siblings {
+		return nil, &protocol.Error{Code: protocol.CodeBadFrame, Message: `"to" names no device`}
+	}
+	return ids, nil
+}
+
+// fanOut delivers m to every target and answers the sender with receipts: one when
+// every target has its first outcome (delivered, offline, ...), and, when acks were
+// asked for, a second one once every target has its final outcome.
+func (s *Server) fanOut(src *session, m *protocol.Msg, targets []string) {
+	timeout := s.cfg.WriteTimeout
+	if m.Ack {
+		timeout = s.cfg.AckTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	defer cancel()
+	deliver := s.deliverLocal
+	if s.cfg.Router != nil {
+		deliver = s.cfg.Router.Deliver
+	}
+	type outcome struct {
+		i     int
+		r     protocol.Result
+		final bool
+	}
+	ch := make(chan outcome, 2*len(targets))
+	for i, d := range targets {
+		go func() {
+			r := deliver(ctx, src.account, d, m, func(p protocol.Result) { ch <- outcome{i, p, false} })
+			ch <- outcome{i, r, true}
+		}()
+	}
+	first := make([]protocol.Result, len(targets))
+	final := make([]protocol.Result, len(targets))
+	firstLeft, finalLeft := len(targets), len(targets)
+	sentFirst := false
+	for finalLeft > 0 {
+		o := <-ch
+		if first[o.i].Status == "" {
+			first[o.i] = o.r
+			firstLeft--
+		}
+		if o.final {
+			final[o.i] = o.r
+			finalLeft--
+		}
+		if firstLeft == 0 && !sentFirst {
+			sentFirst = true
+			s.sendReceipt(src, m.ID, first)
+		}
+	}
+	if !sentFirst {
+		s.sendReceipt(src, m.ID, final)
+		return
+	}
+	for i := range final {
+		if final[i] != first[i] {
+			s.sendReceipt(src, m.ID, final)
+			return
+		}
+	}
+}
+
+func (s *Server) sendReceipt(ss *session, id string, results []protocol.Result) {
+	r := &protocol.Receipt{ID: id, Results: append([]protocol.Result(nil), results...)}
+	if err := s.send(ss, r, nil); err != nil {
+		ss.log.Debug("receipt not queued", "id", id, "err", err)
+	}
+}

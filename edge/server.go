@@ -1,0 +1,219 @@
+package edge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/registry"
+)
+
+// Server is one edge. Create it with New, serve Handler, stop it with Shutdown.
+type Server struct {
+	cfg   Config
+	wheel *wheel
+
+	ctx    context.Context // cancelled by Shutdown
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the server starts or adopts
+
+	mu       sync.Mutex
+	sessions map[deviceKey]*session // guarded by mu: the live session of each local device
+	closing  bool                   // guarded by mu
+
+	dropped  atomic.Int64 // frames refused because a send queue was full
+	accepted atomic.Int64 // connections accepted
+}
+
+type deviceKey struct{ account, device string }
+
+// Stats are counters of an edge, for tests and metrics.
+type Stats struct {
+	// Connections is the number of open device connections.
+	Connections int
+	// Accepted counts connections accepted since start.
+	Accepted int64
+	// Dropped counts frames refused because a connection's send queue was full.
+	Dropped int64
+}
+
+// New validates cfg and returns a Server that runs until Shutdown.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, sessions: make(map[deviceKey]*session)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wheel = newWheel(cfg.PingInterval)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.wheel.run(s.ctx, s.keepalive)
+	}()
+	return s, nil
+}
+
+// ID returns the edge's id.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// Handler returns the device-facing HTTP handler: GET /v1/connect, GET /v1/events
+// and POST /v1/acks.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/connect", s.serveConnect)
+	mux.HandleFunc("GET /v1/events", s.serveEvents)
+	mux.HandleFunc("POST /v1/acks", s.serveAcks)
+	return mux
+}
+
+// Stats returns the edge's counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.sessions)
+	s.mu.Unlock()
+	return Stats{Connections: n, Accepted: s.accepted.Load(), Dropped: s.dropped.Load()}
+}
+
+// Shutdown stops accepting connections, closes every connection with 1001 (going
+// away) and waits for all of the server's goroutines, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	open := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		open = append(open, ss)
+	}
+	s.mu.Unlock()
+	for _, ss := range open {
+		ss.end(CloseGoingAway, "edge shutting down")
+	}
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("edge: shutdown: %w", ctx.Err())
+	}
+}
+
+// errShuttingDown refuses new connections during Shutdown.
+var errShuttingDown = errors.New("edge: shutting down")
+
+// enter adopts the calling handler goroutine into the server's WaitGroup, unless the
+// server is shutting down. The caller must call s.wg.Done when it returns.
+func (s *Server) enter() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return errShuttingDown
+	}
+	s.wg.Add(1)
+	return nil
+}
+
+// attach makes ss the live session of its device and registers it, replacing (and
+// closing with 4000) any older local session of the same device.
+func (s *Server) attach(ss *session) {
+	key := deviceKey{ss.account, ss.device}
+	s.mu.Lock()
+	old := s.sessions[key]
+	s.sessions[key] = ss
+	s.mu.Unlock()
+	s.accepted.Add(1)
+	if old != nil {
+		old.end(CloseReplaced, "replaced by a newer connection")
+	}
+	s.wheel.add(ss)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+	defer cancel()
+	_, err := s.cfg.Registry.Register(ctx, ss.account, ss.device, registry.Entry{Edge: s.cfg.ID, Session: ss.id, Since: ss.since})
+	if err != nil {
+		// The connection stays usable for local delivery; it is unreachable from
+		// other processes until the registry takes it again.
+		ss.log.Warn("registry register failed", "err", err)
+	}
+}
+
+// detach removes ss if it is still its device's live session, and unregisters it
+// (compare-and-delete, so a newer registration elsewhere survives).
+func (s *Server) detach(ss *session) {
+	key := deviceKey{ss.account, ss.device}
+	s.mu.Lock()
+	if s.sessions[key] == ss {
+		delete(s.sessions, key)
+	}
+	s.mu.Unlock()
+	s.wheel.remove(ss)
+	// Unregister even during shutdown: the server context may be cancelled already.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RegistryTimeout)
+	defer cancel()
+	if _, err := s.cfg.Registry.Unregister(ctx, ss.account, ss.device, ss.id); err != nil {
+		ss.log.Warn("registry unregister failed", "err", err)
+	}
+}
+
+// session returns the live local session of a device, or nil.
+func (s *Server) session(account, device string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[deviceKey{account, device}]
+}
+
+// newSessionID returns a random session id.
+func newSessionID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "s_" + hex.EncodeToString(b[:])
+}
+
+// welcome returns the first frame of a session.
+func (s *Server) welcome(ss *session) *protocol.Welcome {
+	return &protocol.Welcome{
+		Session:    ss.id,
+		Account:    ss.account,
+		Device:     ss.device,
+		Edge:       s.cfg.ID,
+		PingMS:     s.cfg.PingInterval.Milliseconds(),
+		ServerTime: s.cfg.Now().UnixMilli(),
+	}
+}
+
+// keepalive is called by the wheel for each session whose turn it is: WebSocket
+// sessions get a ping (answered within PongTimeout or the connection closes), SSE
+// sessions a comment line.
+func (s *Server) keepalive(ss *session) {
+	if ss.kick != nil {
+		_ = ss.enqueue(outFrame{ping: true})
+		return
+	}
+	if !ss.pinging.CompareAndSwap(false, true) {
+		return
+	}
+	ws, ok := ss.t.(*wsTransport)
+	if !ok {
+		return
+	}
+	// The wheel goroutine holds a count, so this Add never races with Wait.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer ss.pinging.Store(false)
+		ctx, cancel := context.WithTimeout(ss.ctx, s.cfg.PongTimeout)
+		defer cancel()
+		if err := ws.c.Ping(ctx); err != nil && ss.ctx.Err() == nil {
+			ss.log.Debug("pong timeout, closing", "err", err)
+			ss.end(CloseGoingAway, "pong timeout")
+		}
+	}()
+}

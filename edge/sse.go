@@ -1,0 +1,119 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// sseTransport writes frames as Server-Sent Events. Only the handler goroutine
+// writes; close cancels the request's context by ending the session.
+type sseTransport struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+var sseKeepalive = []byte(": keepalive\n\n")
+
+func (t *sseTransport) write(ctx context.Context, f outFrame) error {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = t.rc.SetWriteDeadline(dl)
+	}
+	var err error
+	switch {
+	case f.ping:
+		_, err = t.w.Write(sseKeepalive)
+	case f.id != "":
+		_, err = fmt.Fprintf(t.w, "id: %s\ndata: %s\n\n", f.id, f.data)
+	default:
+		_, err = fmt.Fprintf(t.w, "data: %s\n\n", f.data)
+	}
+	if err != nil {
+		return err
+	}
+	return t.rc.Flush()
+}
+
+// close has nothing to send: SSE has no close frame. Ending the session cancels the
+// handler's loop, which returns and so ends the response.
+func (t *sseTransport) close(websocket.StatusCode, string) {}
+
+// serveEvents serves GET /v1/events: a receive-only stream of frames for devices
+// that cannot use WebSocket. The handler goroutine is the session's writer.
+func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	if err := s.enter(); err != nil {
+		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
+		return
+	}
+	defer s.wg.Done()
+	claims, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return
+	}
+	kick := make(chan struct{}, 1)
+	ss := s.newSession(claims.Account, claims.Device, &sseTransport{w: w, rc: rc}, kick)
+	stop := context.AfterFunc(r.Context(), func() { ss.end(CloseNormal, "") })
+	defer stop()
+	s.run(ss, func(ctx context.Context) error {
+		for {
+			ss.drain()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-kick:
+			}
+		}
+	})
+}
+
+// MaxAckBody bounds the body of POST /v1/acks.
+const MaxAckBody = 64 << 10
+
+// ackRequest is the body of POST /v1/acks.
+type ackRequest struct {
+	IDs []string `json:"ids"`
+}
+
+// serveAcks serves POST /v1/acks: acknowledgements from a device that receives over
+// SSE (or any device that prefers HTTP). Body: {"ids":["01J…",…]}. It answers
+// 200 {"acked":N}, N being the acks somebody waited for.
+func (s *Server) serveAcks(w http.ResponseWriter, r *http.Request) {
+	claims, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxAckBody))
+	if err != nil {
+		protocol.NewProblem(protocol.CodeTooLarge, fmt.Sprintf("ack body over %d bytes", MaxAckBody)).Write(w)
+		return
+	}
+	var req ackRequest
+	if err := json.Unmarshal(body, &req); err != nil || len(req.IDs) == 0 {
+		protocol.NewProblem(protocol.CodeBadRequest, `body must be {"ids":["<message id>",...]}`).Write(w)
+		return
+	}
+	n := 0
+	if ss := s.session(claims.Account, claims.Device); ss != nil {
+		for _, id := range req.IDs {
+			if ss.ack(id) {
+				n++
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = fmt.Fprintf(w, "{\"acked\":%d}\n", n)
+}
