@@ -143,6 +143,7 @@ func (s *Server) attach(ss *session) {
 		// other processes until the registry takes it again.
 		ss.log.Warn("registry register failed", "err", err)
 	}
+	s.announce(ss, true)
 }
 
 // detach removes ss if it is still its device's live session, and unregisters it
@@ -150,16 +151,40 @@ func (s *Server) attach(ss *session) {
 func (s *Server) detach(ss *session) {
 	key := deviceKey{ss.account, ss.device}
 	s.mu.Lock()
-	if s.sessions[key] == ss {
+	live := s.sessions[key] == ss
+	if live {
 		delete(s.sessions, key)
 	}
 	s.mu.Unlock()
+	if live {
+		s.announce(ss, false)
+	}
 	s.wheel.remove(ss)
 	// Unregister even during shutdown: the server context may be cancelled already.
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RegistryTimeout)
 	defer cancel()
 	if _, err := s.cfg.Registry.Unregister(ctx, ss.account, ss.device, ss.id); err != nil {
 		ss.log.Warn("registry unregister failed", "err", err)
+	}
+}
+
+// announce sends a presence frame about ss to the sibling devices held by this edge
+// that asked for presence. A device replaced by a newer connection of its own is not
+// announced offline.
+func (s *Server) announce(ss *session, online bool) {
+	s.mu.Lock()
+	var to []*session
+	for k, other := range s.sessions {
+		if k.account == ss.account && other != ss && k.device != ss.device {
+			to = append(to, other)
+		}
+	}
+	s.mu.Unlock()
+	p := &protocol.Presence{Device: ss.device, Online: online, TS: s.cfg.Now().UnixMilli()}
+	for _, other := range to {
+		if other.wantsPresence() {
+			_ = s.send(other, p, nil)
+		}
 	}
 }
 

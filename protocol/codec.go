@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -105,6 +106,11 @@ func Decode(data []byte) (Frame, error) {
 	case KindMsg:
 		m := &h.Msg
 		if err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				// Hide head, which embeds Msg, from the path and the message.
+				te.Struct, te.Field = "Msg", strings.TrimPrefix(te.Field, "Msg.")
+			}
 			return nil, typeError(kind, m.ID, err)
 		}
 		if err := checkMsg(m); err != nil {

@@ -5,6 +5,7 @@
 #   scripts/services.sh start   start both (or reuse the developer's own, see below)
 #   scripts/services.sh stop    stop both and remove their temp dir; idempotent
 #   scripts/services.sh env     print the export lines for the running services
+#   scripts/services.sh status  exit 0 if the services of the state file are up
 #
 # The state lives in .services/env at the repository root: a shell file with the
 # export lines for HERALD_TEST_POSTGRES_URL and HERALD_TEST_REDIS_ADDR plus the
@@ -194,12 +195,14 @@ running() {
 	(
 		# shellcheck source=/dev/null
 		source "$STATE"
+		[[ -d ${SERVICES_DIR:-/nonexistent} ]] || exit 1
 		if [[ -n ${PG_PID:-} ]]; then pid_alive "$PG_PID" postgres || exit 1; fi
 		if [[ -n ${REDIS_PID:-} ]]; then pid_alive "$REDIS_PID" redis || exit 1; fi
 	)
 }
 
 cmd_start() {
+	local pg_url=${HERALD_TEST_POSTGRES_URL:-} redis_addr=${HERALD_TEST_REDIS_ADDR:-}
 	if running; then
 		log "already running (state in $STATE)"
 		return 0
@@ -209,7 +212,6 @@ cmd_start() {
 	: >"$STATE"
 	# Leave nothing behind when a step below fails.
 	trap 'cmd_stop' EXIT
-	local pg_url=${HERALD_TEST_POSTGRES_URL:-} redis_addr=${HERALD_TEST_REDIS_ADDR:-}
 	SERVICES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/herald-services.XXXXXX")
 	chmod 755 "$SERVICES_DIR"
 	state_set SERVICES_DIR "$SERVICES_DIR"
@@ -241,8 +243,10 @@ wait_gone() {
 	return 1
 }
 
-cmd_stop() {
-	[[ -f $STATE ]] || return 0
+# cmd_stop runs in a subshell so that sourcing the state file does not leak its
+# variables into the caller.
+cmd_stop() (
+	[[ -f $STATE ]] || exit 0
 	local SERVICES_DIR="" PG_BIN="" PG_DATA="" PG_PID="" REDIS_PIDFILE="" REDIS_PID="" pid
 	# shellcheck source=/dev/null
 	source "$STATE"
@@ -255,6 +259,9 @@ cmd_stop() {
 			wait_gone "$pid" || log "postgres pid $pid did not exit"
 		fi
 	fi
+	# A state file left by another machine names pids that are not ours: trust
+	# them only while our temp dir exists.
+	[[ -d $SERVICES_DIR ]] || REDIS_PID=""
 	if [[ -n $REDIS_PIDFILE && -f $REDIS_PIDFILE ]]; then
 		REDIS_PID=$(cat "$REDIS_PIDFILE")
 	fi
@@ -267,7 +274,7 @@ cmd_stop() {
 	fi
 	rm -f "$STATE"
 	rmdir "$STATE_DIR" 2>/dev/null || true
-}
+)
 
 cmd_env() {
 	[[ -f $STATE ]] || die "not running; run scripts/services.sh start"
@@ -278,8 +285,9 @@ case ${1:-} in
 start) cmd_start ;;
 stop) cmd_stop ;;
 env) cmd_env ;;
+status) running ;;
 *)
-	echo "usage: $0 start|stop|env" >&2
+	echo "usage: $0 start|stop|env|status" >&2
 	exit 2
 	;;
 esac

@@ -1,0 +1,51 @@
+# Targets for building and testing Herald; see docs/testing.md.
+#
+# PKGS limits the checks and tests to some packages, e.g.
+#   make test PKGS=./scripts/...
+# FUZZTIME sets how long `make fuzz` runs each fuzz target.
+
+PKGS ?= ./...
+FUZZTIME ?= 30s
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+export PKGS FUZZTIME STATICCHECK
+
+.PHONY: all test services-up services-down vet lint fmt fuzz build clean
+
+all: build
+
+## test: start Postgres and Redis, vet, staticcheck, gofmt check, go test -race, stop
+test:
+	scripts/test.sh
+
+## services-up: start Postgres and Redis for repeated go test runs; see make services-down
+services-up:
+	@scripts/services.sh start
+	@echo 'load the environment with: eval "$$(scripts/services.sh env)"'
+
+## services-down: stop what services-up started
+services-down:
+	scripts/services.sh stop
+
+## vet: go vet
+vet:
+	scripts/check.sh vet
+
+## lint: staticcheck and the gofmt check
+lint:
+	scripts/check.sh staticcheck gofmt
+
+## fmt: check that the Go files are formatted with gofmt
+fmt:
+	scripts/check.sh gofmt
+
+## fuzz: run each fuzz target for FUZZTIME
+fuzz:
+	scripts/fuzz.sh
+
+## build: build bin/herald
+build:
+	go build -o bin/herald ./cmd/herald
+
+clean:
+	rm -rf bin

@@ -1,0 +1,125 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+)
+
+// PushTarget addresses a push: one device of an account, or every connected device
+// of it when Device is empty.
+type PushTarget struct {
+	Account string `json:"account"`
+	Device  string `json:"device,omitempty"`
+}
+
+// PushRequest is the body of POST /v1/push.
+type PushRequest struct {
+	To        PushTarget `json:"to"`
+	Type      string     `json:"type"`
+	Payload   jsonRaw    `json:"payload"`
+	Ack       *bool      `json:"ack,omitempty"`
+	TimeoutMS int64      `json:"timeout_ms,omitempty"`
+}
+
+// PushResponse is the answer to POST /v1/push.
+type PushResponse struct {
+	ID      string            `json:"id"`
+	Results []protocol.Result `json:"results"`
+}
+
+// push serves POST /v1/push: validate, deliver to each target concurrently, and
+// answer once each target has a final outcome or the timeout passed.
+func (s *Server) push(w http.ResponseWriter, r *http.Request) {
+	var req PushRequest
+	if !s.decodeJSON(w, r, &req) {
+		return
+	}
+	if req.To.Account == "" {
+		protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is required`).Write(w)
+		return
+	}
+	if req.Type == "" {
+		protocol.NewProblem(protocol.CodeBadRequest, `"type" is required`).Write(w)
+		return
+	}
+	if len(req.Payload) == 0 {
+		protocol.NewProblem(protocol.CodeBadRequest, `"payload" is required`).Write(w)
+		return
+	}
+	timeout := s.cfg.PushTimeout
+	if req.TimeoutMS < 0 || time.Duration(req.TimeoutMS)*time.Millisecond > s.cfg.MaxPushTimeout {
+		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"timeout_ms" must be between 0 and %d`, s.cfg.MaxPushTimeout.Milliseconds())).Write(w)
+		return
+	}
+	if req.TimeoutMS > 0 {
+		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
+	t, ok := s.cfg.Types.Lookup(req.Type)
+	if !ok {
+		protocol.NewProblem(protocol.CodeUnknownType, fmt.Sprintf("unknown message type %q", req.Type)).Write(w)
+		return
+	}
+	if !t.Allows(protocol.ServiceToDevice) {
+		protocol.NewProblem(protocol.CodeForbidden, fmt.Sprintf("type %q may not be sent from a service to a device", req.Type)).Write(w)
+		return
+	}
+	if err := t.Validate(req.Payload); err != nil {
+		validationProblem(err).Write(w)
+		return
+	}
+	ack := t.Policy.Ack
+	if req.Ack != nil {
+		ack = *req.Ack
+	}
+	targets, ok := s.pushTargets(w, r.Context(), req.To)
+	if !ok {
+		return
+	}
+	m := &protocol.Msg{
+		ID:      protocol.NewID(),
+		Type:    req.Type,
+		From:    &protocol.Sender{Service: sender(r.Context())},
+		TS:      time.Now().UnixMilli(),
+		TTL:     t.Policy.TTL,
+		Ack:     ack,
+		Payload: []byte(req.Payload),
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	results := make([]protocol.Result, len(targets))
+	var wg sync.WaitGroup
+	for i, d := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.cfg.Deliverer.Deliver(ctx, req.To.Account, d, m, nil)
+		}()
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, PushResponse{ID: m.ID, Results: results})
+}
+
+// pushTargets resolves a push's devices; on failure it writes the problem.
+func (s *Server) pushTargets(w http.ResponseWriter, ctx context.Context, to PushTarget) ([]string, bool) {
+	if to.Device != "" {
+		return []string{to.Device}, true
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
+	defer cancel()
+	devs, err := s.cfg.Directory.Connected(ctx, to.Account)
+	if err != nil {
+		s.cfg.Logger.Warn("listing devices failed", "account", to.Account, "err", err)
+		protocol.NewProblem(protocol.CodeUnavailable, "the account's devices cannot be listed right now").Write(w)
+		return nil, false
+	}
+	if len(devs) > s.cfg.MaxTargets {
+		protocol.NewProblem(protocol.CodeTooLarge, fmt.Sprintf("the account has %d devices, a push reaches at most %d", len(devs), s.cfg.MaxTargets)).Write(w)
+		return nil, false
+	}
+	return devs, true
+}

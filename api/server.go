@@ -1,0 +1,177 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// Defaults for the limits in Config.
+const (
+	DefaultMaxBodyBytes   = 1 << 20
+	DefaultPushTimeout    = 2 * time.Second
+	DefaultMaxPushTimeout = 30 * time.Second
+	DefaultMaxTargets     = 1000
+	DefaultLookupTimeout  = 2 * time.Second
+)
+
+// Deliverer delivers a message to a device wherever it is connected and returns the
+// device's final outcome.
+type Deliverer interface {
+	Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result
+}
+
+// Directory lists the connected devices of an account.
+type Directory interface {
+	Connected(ctx context.Context, account string) ([]string, error)
+}
+
+// Key is an API key: a name (the sender, shown to devices as from.service) and the
+// SHA-256 of its secret. Secrets themselves are never kept.
+type Key struct {
+	Name string
+	Hash [sha256.Size]byte
+}
+
+// NewKey returns the Key for a secret.
+func NewKey(name, secret string) Key {
+	return Key{Name: name, Hash: sha256.Sum256([]byte(secret))}
+}
+
+// Config configures a Server. Zero limits take the defaults above.
+type Config struct {
+	// Types is the message-type registry. Required.
+	Types *protocol.Types
+	// Deliverer delivers pushes. Required.
+	Deliverer Deliverer
+	// Directory resolves pushes to every device of an account. Required.
+	Directory Directory
+	// Keys are the accepted API keys. At least one is required.
+	Keys []Key
+	// MaxBodyBytes bounds a request body; larger gets 413.
+	MaxBodyBytes int64
+	// PushTimeout is the default wait of a sync push; MaxPushTimeout bounds the
+	// timeout_ms a request may ask for.
+	PushTimeout, MaxPushTimeout time.Duration
+	// MaxTargets bounds the devices one push reaches.
+	MaxTargets int
+	// LookupTimeout bounds a directory lookup.
+	LookupTimeout time.Duration
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server serves the REST API.
+type Server struct {
+	cfg    Config
+	keys   map[[sha256.Size]byte]string
+	router chi.Router
+}
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Types == nil || cfg.Deliverer == nil || cfg.Directory == nil {
+		return nil, errors.New("api: config: Types, Deliverer and Directory are required")
+	}
+	if len(cfg.Keys) == 0 {
+		return nil, errors.New("api: config: at least one API key is required")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.PushTimeout == 0 {
+		cfg.PushTimeout = DefaultPushTimeout
+	}
+	if cfg.MaxPushTimeout == 0 {
+		cfg.MaxPushTimeout = DefaultMaxPushTimeout
+	}
+	if cfg.MaxTargets == 0 {
+		cfg.MaxTargets = DefaultMaxTargets
+	}
+	if cfg.LookupTimeout == 0 {
+		cfg.LookupTimeout = DefaultLookupTimeout
+	}
+	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.LookupTimeout < 0 {
+		return nil, errors.New("api: config: limits must be positive and MaxPushTimeout at least PushTimeout")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, keys: make(map[[sha256.Size]byte]string, len(cfg.Keys))}
+	for _, k := range cfg.Keys {
+		if k.Name == "" {
+			return nil, errors.New("api: config: every API key needs a name")
+		}
+		s.keys[k.Hash] = k.Name
+	}
+	s.router = s.routes()
+	return s, nil
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the OpenAPI 3 document of the API.
+func OpenAPI() []byte { return openAPI }
+
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		protocol.NewProblem(protocol.CodeNotFound, "no such endpoint: "+r.URL.Path).Write(w)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		p := protocol.NewProblem(protocol.CodeBadRequest, r.Method+" is not allowed on "+r.URL.Path)
+		p.Status = http.StatusMethodNotAllowed
+		p.Write(w)
+	})
+	r.Get("/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate)
+		r.Post("/v1/push", s.push)
+		r.Get("/v1/types", s.listTypes)
+		r.Get("/v1/types/{type}", s.getType)
+		r.Post("/v1/types/{type}/validate", s.validateType)
+	})
+	return r
+}
+
+type ctxKey struct{}
+
+// sender returns the name of the request's API key.
+func sender(ctx context.Context) string {
+	name, _ := ctx.Value(ctxKey{}).(string)
+	return name
+}
+
+// authenticate admits requests that carry a known API key as a bearer token.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald-api"`)
+			protocol.NewProblem(protocol.CodeUnauthorized, "an API key is required: Authorization: Bearer <key>").Write(w)
+			return
+		}
+		name, ok := s.keys[sha256.Sum256([]byte(strings.TrimSpace(secret)))]
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald-api", error="invalid_token"`)
+			protocol.NewProblem(protocol.CodeUnauthorized, "unknown API key").Write(w)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, name)))
+	})
+}

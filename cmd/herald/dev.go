@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/heraldpush/herald/edge/token"
+)
+
+// runDev runs every role in one process on the embedded defaults: the in-memory
+// registry, the public development token secret and API key.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c serverConfig
+	fs := newFlags("dev", stderr)
+	c.flags(fs, true)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireArgs(fs, 0, 0); err != nil {
+		return err
+	}
+	c.roles = listFlag{"edge", "api"}
+	c.tokenSecrets = listFlag{devTokenSecret}
+	c.apiKeys = listFlag{"dev:" + devAPIKey}
+	if err := c.validate(true); err != nil {
+		return err
+	}
+	return serve(ctx, &c, stdout, stderr, func(n *node) {
+		printDevBanner(stdout, n.ln.Addr().String())
+	})
+}
+
+func printDevBanner(w io.Writer, addr string) {
+	base := "http://" + addr
+	ws := "ws://" + addr
+	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(devTokenSecret)})
+	sample := ""
+	if err == nil {
+		sample, _ = iss.Issue("a1", "tv1", 24*time.Hour)
+	}
+	fmt.Fprintf(w, `
+Herald dev is running: every role in one process, nothing persisted.
+
+  Devices (WebSocket)  %[2]s/v1/connect        subprotocol herald.v1
+  Devices (SSE)        %[1]s/v1/events
+  REST API             %[1]s/v1/push, /v1/types  (OpenAPI: %[1]s/v1/openapi.json)
+  API key (dev only)   %[3]s
+
+Get a device token (signed with the public dev secret):
+  go run ./cmd/herald token --account a1 --device tv1
+A token for a1/tv1, valid 24 h:
+  %[4]s
+
+Try it:
+  go run ./cmd/herald listen --url %[1]s --account a1 --device tv1
+  go run ./cmd/herald send --url %[1]s --key %[3]s --account a1 --device tv1 \
+      --type notification.v1 --payload '{"title":"Hello","body":"from Herald"}'
+
+`, base, ws, devAPIKey, sample)
+}

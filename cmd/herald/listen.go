@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	herald "github.com/heraldpush/herald/clients/go"
+	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// runListen connects as a device and prints every frame it receives, one JSON
+// object a line, reconnecting as the Go SDK does. Messages that ask for an ack are
+// acknowledged unless --ack=false.
+func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("listen", stderr)
+	url := fs.String("url", "http://127.0.0.1:8080", "the edge's base URL")
+	tok := fs.String("token", "", "device token; default: minted for --account/--device with --token-secret or the dev secret")
+	account := fs.String("account", "", "account, to mint a token")
+	device := fs.String("device", "", "device, to mint a token")
+	var secrets listFlag
+	fs.Var(&secrets, "token-secret", "HS256 secret to mint the token with (default: the development secret)")
+	ack := fs.Bool("ack", true, "acknowledge messages that ask for it")
+	presence := fs.Bool("presence", false, "ask for presence frames about sibling devices")
+	verbose := fs.Bool("v", false, "log connection events to stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireArgs(fs, 0, 0); err != nil {
+		return err
+	}
+	if *tok == "" {
+		if *account == "" || *device == "" {
+			return usagef("give --token, or --account and --device to mint one")
+		}
+		key := token.HS256Key{Secret: []byte(devTokenSecret)}
+		if len(secrets) > 0 {
+			key = hs256Keys(secrets)[0]
+		}
+		iss, err := token.NewHS256Issuer(key)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if *tok, err = iss.Issue(*account, *device, 24*time.Hour); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	var mu sync.Mutex // serialises lines on stdout
+	print := func(f protocol.Frame) {
+		b, err := protocol.Encode(f)
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(stdout, "%s\n", b)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	client, err := herald.New(herald.Config{
+		URL:     *url,
+		Token:   *tok,
+		OnFrame: print,
+		AutoAck: *ack,
+		Logger:  logger,
+		OnState: func(s herald.State, err error) {
+			if *verbose && err != nil {
+				fmt.Fprintf(stderr, "herald listen: %s: %v\n", s, err)
+			}
+		},
+	})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if *presence {
+		// Remembered by the client and sent after every welcome.
+		_ = client.Hello(ctx, protocol.DeviceInfo{}, true)
+	}
+	if err := client.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+// Command herald is Herald's one binary: the servers (serve, dev) and the tools
+// (token, schema, listen, send).
+//
+//	herald dev                                 every role in one process, no external services
+//	herald serve --roles=edge,api              a production process
+//	herald token --account A --device D        mint a device token
+//	herald schema check FILE [PAYLOAD]         check a type's schema and a sample payload
+//	herald listen --account A --device D       connect as a device, print each frame
+//	herald send --account A --device D ...     sync push through the REST API
+//
+// Every flag can also be set by an environment variable HERALD_<FLAG>, with dashes
+// as underscores (--token-secret: HERALD_TOKEN_SECRET); a flag wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `herald: device-to-device messaging
+
+usage:
+  herald dev       run every role in one process on embedded defaults
+  herald serve     run a server (--roles=edge,api)
+  herald token     mint a device token
+  herald schema    check a message type's schema: herald schema check FILE [PAYLOAD]
+  herald listen    connect as a device and print every frame, one JSON object a line
+  herald send      push a message through the REST API
+
+Run 'herald COMMAND -h' for a command's flags.
+`
+
+// run executes one command and returns the process exit code: 0 success, 1
+// failure, 2 bad usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"dev":    runDev,
+		"serve":  runServe,
+		"token":  runToken,
+		"schema": runSchema,
+		"listen": runListen,
+		"send":   runSend,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := cmd(ctx, args[1:], stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "herald %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "herald %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// usageError marks a bad command line or configuration (exit code 2).
+type usageError struct{ error }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/heraldpush/herald/edge/token"
+)
+
+// runToken mints a device token. Without a secret it signs with the public
+// development secret that `herald dev` accepts, and says so on stderr.
+func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("token", stderr)
+	account := fs.String("account", "", "the device's account (required)")
+	device := fs.String("device", "", "the device id (required)")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
+	var secrets listFlag
+	fs.Var(&secrets, "token-secret", "HS256 secret as kid:secret or secret; the first entry signs (default: the development secret of herald dev)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireArgs(fs, 0, 0); err != nil {
+		return err
+	}
+	if *account == "" || *device == "" {
+		return usagef("--account and --device are required")
+	}
+	key := token.HS256Key{Secret: []byte(devTokenSecret)}
+	if len(secrets) > 0 {
+		key = hs256Keys(secrets)[0]
+	} else {
+		fmt.Fprintln(stderr, "herald token: signing with the development secret (accepted by herald dev only); set --token-secret or HERALD_TOKEN_SECRET otherwise")
+	}
+	iss, err := token.NewHS256Issuer(key)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	tok, err := iss.Issue(*account, *device, *ttl)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# test.sh is `make test`: it starts private Postgres and Redis servers, runs the
+# static checks and the race-enabled tests of the packages in PKGS (default
+# ./...) against them, and stops the servers on every exit path.
+#
+# Servers already started with `make services-up` are reused and left running.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PKGS=${PKGS:-./...}
+GOTEST_FLAGS=${GOTEST_FLAGS:-}
+
+if scripts/services.sh status; then
+	echo "==> using services from make services-up (stop them with make services-down)"
+else
+	trap 'echo "==> stopping services"; scripts/services.sh stop' EXIT
+fi
+echo "==> starting services"
+scripts/services.sh start
+# shellcheck source=/dev/null
+source .services/env
+
+scripts/check.sh vet staticcheck gofmt
+
+echo "==> go test -race $PKGS"
+# shellcheck disable=SC2086 # PKGS and GOTEST_FLAGS are lists
+go test -race -count=1 -timeout 20m $GOTEST_FLAGS $PKGS

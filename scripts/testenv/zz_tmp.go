@@ -1,0 +1,2 @@
+package testenv
+var  x=1
