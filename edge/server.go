@@ -24,14 +24,13 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
 
 	mu       sync.Mutex
-	sessions map[deviceKey]*session // guarded by mu: the live session of each local device
-	closing  bool                   // guarded by mu
+	accounts map[string]map[string]*session // guarded by mu: account -> device -> live session
+	open     int                            // guarded by mu: number of live sessions
+	closing  bool                           // guarded by mu
 
 	dropped  atomic.Int64 // frames refused because a send queue was full
 	accepted atomic.Int64 // connections accepted
 }
-
-type deviceKey struct{ account, device string }
 
 // Stats are counters of an edge, for tests and metrics.
 type Stats struct {
@@ -48,7 +47,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, sessions: make(map[deviceKey]*session)}
+	s := &Server{cfg: cfg, accounts: make(map[string]map[string]*session)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval)
 	s.wg.Add(1)
@@ -75,7 +74,7 @@ func (s *Server) Handler() http.Handler {
 // Stats returns the edge's counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	n := len(s.sessions)
+	n := s.open
 	s.mu.Unlock()
 	return Stats{Connections: n, Accepted: s.accepted.Load(), Dropped: s.dropped.Load()}
 }
@@ -85,9 +84,11 @@ func (s *Server) Stats() Stats {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	open := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		open = append(open, ss)
+	open := make([]*session, 0, s.open)
+	for _, devs := range s.accounts {
+		for _, ss := range devs {
+			open = append(open, ss)
+		}
 	}
 	s.mu.Unlock()
 	for _, ss := range open {
@@ -125,10 +126,17 @@ func (s *Server) enter() error {
 // attach makes ss the live session of its device and registers it, replacing (and
 // closing with 4000) any older local session of the same device.
 func (s *Server) attach(ss *session) {
-	key := deviceKey{ss.account, ss.device}
 	s.mu.Lock()
-	old := s.sessions[key]
-	s.sessions[key] = ss
+	devs := s.accounts[ss.account]
+	if devs == nil {
+		devs = make(map[string]*session)
+		s.accounts[ss.account] = devs
+	}
+	old := devs[ss.device]
+	devs[ss.device] = ss
+	if old == nil {
+		s.open++
+	}
 	s.mu.Unlock()
 	s.accepted.Add(1)
 	if old != nil {
@@ -149,11 +157,15 @@ func (s *Server) attach(ss *session) {
 // detach removes ss if it is still its device's live session, and unregisters it
 // (compare-and-delete, so a newer registration elsewhere survives).
 func (s *Server) detach(ss *session) {
-	key := deviceKey{ss.account, ss.device}
 	s.mu.Lock()
-	live := s.sessions[key] == ss
+	devs := s.accounts[ss.account]
+	live := devs[ss.device] == ss
 	if live {
-		delete(s.sessions, key)
+		s.open--
+		delete(devs, ss.device)
+		if len(devs) == 0 {
+			delete(s.accounts, ss.account)
+		}
 	}
 	s.mu.Unlock()
 	if live {
@@ -174,8 +186,8 @@ func (s *Server) detach(ss *session) {
 func (s *Server) announce(ss *session, online bool) {
 	s.mu.Lock()
 	var to []*session
-	for k, other := range s.sessions {
-		if k.account == ss.account && other != ss && k.device != ss.device {
+	for device, other := range s.accounts[ss.account] {
+		if device != ss.device {
 			to = append(to, other)
 		}
 	}
@@ -192,7 +204,7 @@ func (s *Server) announce(ss *session, online bool) {
 func (s *Server) session(account, device string) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[deviceKey{account, device}]
+	return s.accounts[account][device]
 }
 
 // newSessionID returns a random session id.

@@ -1,2 +1,0 @@
-package testenv
-var  x=1
