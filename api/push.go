@@ -52,7 +52,9 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := s.cfg.PushTimeout
-	if req.TimeoutMS < 0 || time.Duration(req.TimeoutMS)*time.Millisecond > s.cfg.MaxPushTimeout {
+	// Compared in milliseconds: converting first would let a huge value wrap around
+	// into a small Duration and pass.
+	if req.TimeoutMS < 0 || req.TimeoutMS > s.cfg.MaxPushTimeout.Milliseconds() {
 		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"timeout_ms" must be between 0 and %d`, s.cfg.MaxPushTimeout.Milliseconds())).Write(w)
 		return
 	}

@@ -28,3 +28,8 @@ const (
 	// reconnect. Reconnect.
 	CloseLifetime websocket.StatusCode = 4002
 )
+
+// closeAbort ends a connection without a close handshake, for a peer that is gone
+// or stuck (no pong, a write timed out): waiting for its close frame would be in
+// vain. The client sees 1006 (abnormal closure), which is never sent on the wire.
+const closeAbort = websocket.StatusAbnormalClosure

@@ -24,12 +24,17 @@ func (t *wsTransport) write(ctx context.Context, f outFrame) error {
 // close performs the close handshake without making the caller wait for the peer:
 // CloseNow follows if the peer does not answer. The reader goroutine sees the
 // connection end and cleans up.
-func (t *wsTransport) close(code websocket.StatusCode, reason string) {
+func (t *wsTransport) close(code websocket.StatusCode, reason string, done func()) {
 	// Callers hold a count on wg (a reader, writer, pinger or Shutdown's sessions'
 	// readers), so this Add never races with Wait.
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
+		defer done()
+		if code == closeAbort {
+			_ = t.c.CloseNow()
+			return
+		}
 		_ = t.c.Close(code, reason)
 	}()
 }
@@ -90,7 +95,9 @@ func (s *Server) newSession(account, device string, t transport, kick chan struc
 		t:       t,
 		kick:    kick,
 	}
-	ss.ctx, ss.cancel = context.WithCancel(s.ctx)
+	// Not derived from the server context: cancelling a read aborts the close
+	// handshake, so Shutdown ends each session through its transport instead.
+	ss.ctx, ss.cancel = context.WithCancel(context.Background())
 	ss.log = s.cfg.Logger.With(slog.String("account", account), slog.String("device", device), slog.String("session", ss.id))
 	return ss
 }
@@ -98,11 +105,18 @@ func (s *Server) newSession(account, device string, t transport, kick chan struc
 // run sends the welcome, attaches the session, runs loop until it returns, then
 // detaches and ends the session.
 func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
+	// The welcome is queued first and the writer held back until the device is
+	// registered: the welcome is always the first frame, and a device that has it
+	// can already be reached.
+	ss.mu.Lock()
+	ss.writing = true
+	ss.mu.Unlock()
 	if err := s.send(ss, s.welcome(ss), nil); err != nil {
 		ss.end(CloseInternal, "welcome failed")
 		return
 	}
 	s.attach(ss)
+	ss.release()
 	ss.log.Debug("connected")
 	err := loop(ss.ctx)
 	s.detach(ss)

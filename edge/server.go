@@ -250,7 +250,7 @@ func (s *Server) keepalive(ss *session) {
 		defer cancel()
 		if err := ws.c.Ping(ctx); err != nil && ss.ctx.Err() == nil {
 			ss.log.Debug("pong timeout, closing", "err", err)
-			ss.end(CloseGoingAway, "pong timeout")
+			ss.end(closeAbort, "pong timeout")
 		}
 	}()
 }

@@ -24,14 +24,20 @@ type outFrame struct {
 	id   string       // message id, for SSE "id:" lines
 	done chan<- error // buffered; nil when nobody waits
 	ping bool         // SSE keepalive comment
+
+	close  bool // the last frame: close the connection with code and reason
+	code   websocket.StatusCode
+	reason string
 }
 
 // transport writes frames to one device connection.
 type transport interface {
 	// write writes one frame; it must honour ctx.
 	write(ctx context.Context, f outFrame) error
-	// close ends the connection with a WebSocket close code and reason.
-	close(code websocket.StatusCode, reason string)
+	// close ends the connection with a WebSocket close code and reason, without
+	// blocking, then calls done. Cancelling a WebSocket read aborts the close
+	// handshake, so the session's context is cancelled only through done.
+	close(code websocket.StatusCode, reason string, done func())
 }
 
 // session is one live device connection: a WebSocket or an SSE stream.
@@ -86,12 +92,28 @@ func (s *session) enqueue(f outFrame) error {
 		start = true
 	}
 	s.mu.Unlock()
+	s.wake(start)
+	return nil
+}
+
+// release lets the writer go after run held it back for the welcome.
+func (s *session) release() {
+	s.mu.Lock()
+	start := s.kick == nil && len(s.queue) > 0
+	s.writing = start
+	s.mu.Unlock()
+	s.wake(start)
+}
+
+// wake gets queued frames written: SSE sessions signal their handler; WebSocket
+// sessions start a writer when start says none runs.
+func (s *session) wake(start bool) {
 	if s.kick != nil {
 		select {
 		case s.kick <- struct{}{}:
 		default:
 		}
-		return nil
+		return
 	}
 	if start {
 		// The session's reader holds a count on the server's WaitGroup, so this Add
@@ -102,39 +124,37 @@ func (s *session) enqueue(f outFrame) error {
 			s.drain()
 		}()
 	}
-	return nil
 }
 
-// drain writes queued frames until the queue is empty or the session ends. For
-// WebSocket sessions it runs on its own short-lived goroutine; SSE sessions call it
-// from their handler.
+// drain writes queued frames until the queue is empty, the close frame was sent,
+// or a write failed. For WebSocket sessions it runs on its own short-lived
+// goroutine; SSE sessions call it from their handler.
 func (s *session) drain() {
 	for {
 		s.mu.Lock()
-		if len(s.queue) == 0 || s.closed {
-			rest := s.queue
-			s.queue = nil
+		if len(s.queue) == 0 {
 			s.writing = false
 			s.mu.Unlock()
-			for _, f := range rest {
-				f.finish(errClosed)
-			}
 			return
 		}
 		batch := s.queue
 		s.queue = nil
 		s.mu.Unlock()
 		for i, f := range batch {
+			if f.close {
+				// The last frame: writing stays true, so no other writer starts.
+				s.t.close(f.code, f.reason, s.cancel)
+				finishAll(batch[i+1:], errClosed)
+				return
+			}
 			ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.WriteTimeout)
 			err := s.t.write(ctx, f)
 			cancel()
 			f.finish(err)
 			if err != nil {
-				for _, rest := range batch[i+1:] {
-					rest.finish(errClosed)
-				}
+				finishAll(batch[i+1:], errClosed)
 				s.log.Debug("write failed, closing", "err", err)
-				s.end(CloseInternal, "write failed")
+				s.end(closeAbort, "write failed")
 				return
 			}
 		}
@@ -147,8 +167,16 @@ func (f outFrame) finish(err error) {
 	}
 }
 
-// end closes the session once: no more frames are queued, ack waiters are released
-// and the transport is closed. It never blocks on the peer.
+func finishAll(frames []outFrame, err error) {
+	for _, f := range frames {
+		f.finish(err)
+	}
+}
+
+// end closes the session once: no more frames are queued and ack waiters are
+// released. A graceful close goes out after the frames already queued (so the error
+// frame that explains a close arrives first); closeAbort drops them and closes at
+// once. It never blocks on the peer.
 func (s *session) end(code websocket.StatusCode, reason string) {
 	s.mu.Lock()
 	if s.closed {
@@ -157,9 +185,19 @@ func (s *session) end(code websocket.StatusCode, reason string) {
 	}
 	s.closed = true
 	s.acks = nil
+	if code == closeAbort {
+		rest := s.queue
+		s.queue = nil
+		s.mu.Unlock()
+		finishAll(rest, errClosed)
+		s.t.close(code, reason, s.cancel)
+		return
+	}
+	s.queue = append(s.queue, outFrame{close: true, code: code, reason: reason})
+	start := s.kick == nil && !s.writing
+	s.writing = s.writing || start
 	s.mu.Unlock()
-	s.cancel()
-	s.t.close(code, reason)
+	s.wake(start)
 }
 
 // waitAck registers interest in the ack of message id; the returned channel is

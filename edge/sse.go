@@ -41,7 +41,7 @@ func (t *sseTransport) write(ctx context.Context, f outFrame) error {
 
 // close has nothing to send: SSE has no close frame. Ending the session cancels the
 // handler's loop, which returns and so ends the response.
-func (t *sseTransport) close(websocket.StatusCode, string) {}
+func (t *sseTransport) close(_ websocket.StatusCode, _ string, done func()) { done() }
 
 // serveEvents serves GET /v1/events: a receive-only stream of frames for devices
 // that cannot use WebSocket. The handler goroutine is the session's writer.

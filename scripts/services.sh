@@ -87,7 +87,8 @@ state_set() {
 
 # pid_alive reports whether process $1 exists and its command is $2.
 pid_alive() {
-	[[ -n $1 ]] && [[ "$(ps -o comm= -p "$1" 2>/dev/null)" == "$2"* ]]
+	local comm
+	[[ -n $1 ]] && comm=$(cat "/proc/$1/comm" 2>/dev/null) && [[ $comm == "$2"* ]]
 }
 
 start_postgres() {
@@ -128,7 +129,7 @@ start_postgres() {
 			break
 		fi
 		if ((attempt == 3)); then
-			tail -n 20 "$dir/postgres.log" >&2 || true
+			tail -n 20 "$dir/postgres.log" >&2 2>/dev/null || true
 			die "postgres did not start within ${START_TIMEOUT}s (log: $dir/postgres.log)"
 		fi
 		log "postgres failed to start on port $port; retrying"
@@ -163,7 +164,7 @@ start_redis() {
 		rm -f "$dir/redis.pid"
 		redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
 			--daemonize yes --dir "$dir" --pidfile "$dir/redis.pid" \
-			--logfile "$dir/redis.log" >/dev/null
+			--logfile "$dir/redis.log" >"$dir/redis.out" 2>&1 || cat "$dir/redis.out" >&2
 		deadline=$((SECONDS + START_TIMEOUT))
 		until redis_ping "$port"; do
 			if ((SECONDS >= deadline)) || grep -q 'Address already in use' "$dir/redis.log" 2>/dev/null; then
@@ -175,7 +176,7 @@ start_redis() {
 			break
 		fi
 		if ((attempt == 3)); then
-			tail -n 20 "$dir/redis.log" >&2 || true
+			tail -n 20 "$dir/redis.log" >&2 2>/dev/null || true
 			die "redis did not answer PING on port $port within ${START_TIMEOUT}s (log: $dir/redis.log)"
 		fi
 		log "redis failed to start on port $port; retrying"
@@ -212,7 +213,7 @@ cmd_start() {
 	: >"$STATE"
 	# Leave nothing behind when a step below fails.
 	trap 'cmd_stop' EXIT
-	SERVICES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/herald-services.XXXXXX")
+	SERVICES_DIR=$(mktemp -d /tmp/herald-services.XXXXXX)
 	chmod 755 "$SERVICES_DIR"
 	state_set SERVICES_DIR "$SERVICES_DIR"
 

@@ -49,7 +49,8 @@ type Config struct {
 	// OnMessage is called for each msg that is not a duplicate, in order. It
 	// runs on the connection's read goroutine, so while it runs no other frame
 	// is read (and no receipt reaches a waiting Send): return quickly, and call
-	// Send from another goroutine, not from OnMessage itself.
+	// Send from another goroutine, not from OnMessage itself. Run returns
+	// only after a running OnMessage has returned.
 	OnMessage func(m *protocol.Msg)
 
 	// OnFrame, when set, sees every frame as received, before the client
@@ -122,6 +123,10 @@ type Client struct {
 	dialURL string
 	log     *slog.Logger
 	dedup   *dedup // used by the read goroutine only
+
+	// helloMu serializes the writes of hello frames (Hello, and publish on a
+	// new connection). Lock order: helloMu, then mu.
+	helloMu sync.Mutex
 
 	mu        sync.Mutex
 	started   bool              // guarded by mu: Run was called
@@ -237,7 +242,9 @@ func (c *Client) current() (*conn, error) {
 // the package documentation says, until ctx is done (Run then closes the
 // connection with 1000 and returns nil) or a final error (ErrReplaced,
 // ErrUnauthorized, ErrForbidden, wrapped). Every goroutine Run starts has
-// ended when it returns. A Client runs once: later calls return ErrClosed.
+// ended when it returns; closing waits for the server's answer to the close
+// handshake, up to about 10 seconds if the server is unresponsive. A Client
+// runs once: later calls return ErrClosed.
 func (c *Client) Run(ctx context.Context) (err error) {
 	c.mu.Lock()
 	if c.started {
@@ -305,21 +312,10 @@ func (c *Client) session(ctx context.Context, bo *backoff) error {
 	bo.reset()
 	c.log.Info("herald: connected", "session", w.Session, "edge", w.Edge)
 
-	c.mu.Lock()
-	hello := c.hello
-	c.mu.Unlock()
-	if hello != nil {
-		if err := cn.writeFrame(ctx, hello, c.cfg.SendTimeout); err != nil {
-			cn.ws.CloseNow()
-			return err
-		}
+	if err := c.publish(ctx, cn, w); err != nil {
+		cn.ws.CloseNow()
+		return err
 	}
-
-	c.mu.Lock()
-	c.conn = cn
-	c.welcome = w
-	close(c.connected)
-	c.mu.Unlock()
 	c.setState(StateConnected, nil)
 
 	err = c.serve(ctx, cn, idleLimit(w))
@@ -330,6 +326,28 @@ func (c *Client) session(ctx context.Context, bo *backoff) error {
 	c.mu.Unlock()
 	cn.ws.CloseNow() // the read loop may have ended on a decode error
 	return err
+}
+
+// publish sends the remembered hello on a new connection, then makes it the
+// one that Send, Ack and Hello use. Holding helloMu throughout, it and Hello
+// agree on which hello the connection gets last.
+func (c *Client) publish(ctx context.Context, cn *conn, w *protocol.Welcome) error {
+	c.helloMu.Lock()
+	defer c.helloMu.Unlock()
+	c.mu.Lock()
+	hello := c.hello
+	c.mu.Unlock()
+	if hello != nil {
+		if err := cn.writeFrame(ctx, hello, c.cfg.SendTimeout); err != nil {
+			return err
+		}
+	}
+	c.mu.Lock()
+	c.conn = cn
+	c.welcome = w
+	close(c.connected)
+	c.mu.Unlock()
+	return nil
 }
 
 // serve runs the connection's read loop on its own goroutine and waits for

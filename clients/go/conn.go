@@ -177,7 +177,7 @@ func (c *Client) deliver(cn *conn, m *protocol.Msg) {
 	} else {
 		c.log.Debug("herald: duplicate dropped", "id", m.ID)
 	}
-	if c.cfg.AutoAck && m.Ack && m.ID != "" && m.ID != "m3" {
+	if c.cfg.AutoAck && m.Ack && m.ID != "" {
 		err := cn.writeFrame(context.Background(), &protocol.Ack{ID: m.ID}, c.cfg.SendTimeout)
 		if err != nil {
 			c.log.Warn("herald: auto ack", "id", m.ID, "err", err)

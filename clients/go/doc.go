@@ -9,7 +9,7 @@
 //		URL:   "wss://edge.example.com",
 //		Token: deviceToken,
 //		OnMessage: func(m *protocol.Msg) {
-//			log.Printf("%s from %s: %s", m.Type, m.From.Device, m.Payload)
+//			log.Printf("%s from %+v: %s", m.Type, m.From, m.Payload)
 //		},
 //		AutoAck: true,
 //	})

@@ -150,6 +150,8 @@ func (c *Client) Ack(ctx context.Context, id string) error {
 func (c *Client) Hello(ctx context.Context, info protocol.DeviceInfo, presence bool) error {
 	info.Capabilities = slices.Clone(info.Capabilities)
 	h := &protocol.Hello{Device: &info, Presence: &presence}
+	c.helloMu.Lock()
+	defer c.helloMu.Unlock()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -183,20 +183,21 @@ type runner struct {
 	cancel context.CancelFunc
 	errc   chan error
 
-	mu     sync.Mutex
-	states []State // guarded by mu
+	states chan State // every state, in order
 }
 
 // startClient creates a Client for cfg and runs it until the test ends.
 // cfg.OnState is wrapped to record states.
 func startClient(t *testing.T, cfg Config) *runner {
 	t.Helper()
-	r := &runner{errc: make(chan error, 1)}
+	r := &runner{errc: make(chan error, 1), states: make(chan State, 100)}
 	onState := cfg.OnState
 	cfg.OnState = func(s State, err error) {
-		r.mu.Lock()
-		r.states = append(r.states, s)
-		r.mu.Unlock()
+		select {
+		case r.states <- s:
+		default:
+			t.Errorf("more than %d state changes", cap(r.states))
+		}
 		if onState != nil {
 			onState(s, err)
 		}
@@ -239,11 +240,14 @@ func (r *runner) connected(t *testing.T) {
 	}
 }
 
-// stateLog returns the states seen so far.
-func (r *runner) stateLog() []State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]State(nil), r.states...)
+// nextStates returns the next n states.
+func (r *runner) nextStates(t *testing.T, n int) []State {
+	t.Helper()
+	var got []State
+	for range n {
+		got = append(got, recv(t, r.states))
+	}
+	return got
 }
 
 // recv receives from ch within failAfter.
