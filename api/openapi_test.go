@@ -1,0 +1,108 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/heraldpush/herald/edge"
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/registry"
+	"github.com/heraldpush/herald/schemas"
+)
+
+// openAPIDoc is the part of an OpenAPI document these tests read.
+type openAPIDoc struct {
+	OpenAPI string                                `json:"openapi"`
+	Info    struct{ Title, Version string }       `json:"info"`
+	Paths   map[string]map[string]json.RawMessage `json:"paths"`
+}
+
+// mustOpenAPI decodes the embedded document.
+func mustOpenAPI(tb testing.TB) openAPIDoc {
+	tb.Helper()
+	var doc openAPIDoc
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		tb.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	return doc
+}
+
+// mustRoutes returns the API's routes as "METHOD /path/{param}".
+func mustRoutes(tb testing.TB) []string {
+	tb.Helper()
+	types, err := protocol.LoadTypes(schemas.FS)
+	if err != nil {
+		tb.Fatalf("LoadTypes: %v", err)
+	}
+	reg := registry.NewMemory()
+	s, err := New(Config{Types: types, Deliverer: &edge.Router{Registry: reg}, Directory: reg, Keys: []Key{NewKey(testKeyName, testAPIKey)}})
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	routes, ok := s.Handler().(chi.Routes)
+	if !ok {
+		tb.Fatalf("Handler() is a %T, not a chi router", s.Handler())
+	}
+	var out []string
+	err = chi.Walk(routes, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("chi.Walk: %v", err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// httpMethods are the keys of an OpenAPI path item that are operations.
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+func TestOpenAPIDocument(t *testing.T) {
+	doc := mustOpenAPI(t)
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("openapi %q, want 3.x", doc.OpenAPI)
+	}
+	if doc.Info.Title == "" || doc.Info.Version == "" {
+		t.Errorf("info %+v needs a title and a version", doc.Info)
+	}
+	if len(doc.Paths) == 0 {
+		t.Fatalf("the document has no paths")
+	}
+}
+
+func TestOpenAPIMatchesRouter(t *testing.T) {
+	doc := mustOpenAPI(t)
+	var documented []string
+	for path, item := range doc.Paths {
+		for key := range item {
+			if slices.Contains(httpMethods, key) {
+				documented = append(documented, strings.ToUpper(key)+" "+path)
+			}
+		}
+	}
+	slices.Sort(documented)
+	routes := mustRoutes(t)
+	if len(routes) == 0 {
+		t.Fatalf("the router has no routes")
+	}
+
+	t.Run("every route is documented", func(t *testing.T) {
+		for _, r := range routes {
+			if !slices.Contains(documented, r) {
+				t.Errorf("route %s is not in openapi.json", r)
+			}
+		}
+	})
+	t.Run("every documented operation is a route", func(t *testing.T) {
+		for _, d := range documented {
+			if !slices.Contains(routes, d) {
+				t.Errorf("openapi.json documents %s, which the router does not serve", d)
+			}
+		}
+	})
+}
