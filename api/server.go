@@ -130,7 +130,17 @@ func (s *Server) routes() chi.Router {
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		protocol.NewProblem(protocol.CodeNotFound, "no such endpoint: "+r.URL.Path).Write(w)
 	})
+	mux := r
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		// A 405 must list the allowed methods (RFC 9110, section 15.5.6); chi's default
+		// handler does, this one has to look them up itself.
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				allow = append(allow, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		p := protocol.NewProblem(protocol.CodeBadRequest, r.Method+" is not allowed on "+r.URL.Path)
 		p.Status = http.StatusMethodNotAllowed
 		p.Write(w)

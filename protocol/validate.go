@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
@@ -72,12 +73,34 @@ func (t *Type) Validate(payload []byte) error {
 		return verr
 	}
 	for _, l := range leaves(ve, nil) {
-		if len(verr.Details) == maxDetails {
-			break
+		for _, d := range details(l) {
+			if len(verr.Details) == maxDetails {
+				return verr
+			}
+			verr.Details = append(verr.Details, d)
 		}
-		verr.Details = append(verr.Details, Detail{Pointer: l.InstanceLocation, Message: l.Message})
 	}
 	return verr
+}
+
+// missingPrefix starts the library's message for a failed "required".
+const missingPrefix = "missing properties: "
+
+// details turns one failing leaf into details. A missing required property points
+// at the property itself (/title), not at the object that lacks it, so that the
+// pointer names the field to fix.
+func details(l *jsonschema.ValidationError) []Detail {
+	rest, ok := strings.CutPrefix(l.Message, missingPrefix)
+	if !ok {
+		return []Detail{{Pointer: l.InstanceLocation, Message: l.Message}}
+	}
+	var out []Detail
+	for _, name := range strings.Split(rest, ", ") {
+		name = strings.Trim(name, "'")
+		ptr := l.InstanceLocation + "/" + strings.ReplaceAll(strings.ReplaceAll(name, "~", "~0"), "/", "~1")
+		out = append(out, Detail{Pointer: ptr, Message: "required property is missing"})
+	}
+	return out
 }
 
 // decodePayload parses exactly one JSON value, keeping numbers exact.

@@ -12,24 +12,34 @@ import (
 // runDev runs every role in one process on the embedded defaults: the in-memory
 // registry, the public development token secret and API key.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := devConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, c, stdout, stderr, func(n *node) {
+		printDevBanner(stdout, n.ln.Addr().String())
+	})
+}
+
+// devConfig parses the command line of `herald dev` into the configuration it
+// serves: every role, the development token secret and API key.
+func devConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	var c serverConfig
 	fs := newFlags("dev", stderr)
 	c.flags(fs, true)
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if err := requireArgs(fs, 0, 0); err != nil {
-		return err
+		return nil, err
 	}
 	c.roles = listFlag{"edge", "api"}
 	c.tokenSecrets = listFlag{devTokenSecret}
 	c.apiKeys = listFlag{"dev:" + devAPIKey}
 	if err := c.validate(true); err != nil {
-		return err
+		return nil, err
 	}
-	return serve(ctx, &c, stdout, stderr, func(n *node) {
-		printDevBanner(stdout, n.ln.Addr().String())
-	})
+	return &c, nil
 }
 
 func printDevBanner(w io.Writer, addr string) {

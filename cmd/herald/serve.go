@@ -191,6 +191,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // node is one running Herald process: its parts and its listener.
 type node struct {
 	types *protocol.Types
+	reg   *registry.Memory
 	edge  *edge.Server
 	api   *api.Server
 	http  *http.Server
@@ -213,7 +214,7 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 		return fmt.Errorf("loading message types: %w", err)
 	}
 	reg := registry.NewMemory()
-	n := &node{types: types}
+	n := &node{types: types, reg: reg}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	router := &edge.Router{Registry: reg}
