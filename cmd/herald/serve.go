@@ -243,6 +243,13 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 		if err != nil {
 			return usagef("%v", err)
 		}
+		// Until the server is up, shutting down below does not reach the edge: an
+		// error return must stop it here, or its goroutines outlive serve.
+		defer func() {
+			if n.http == nil {
+				_ = n.edge.Shutdown(context.Background())
+			}
+		}()
 		router.Local = n.edge
 		h := n.edge.Handler()
 		mux.Handle("GET /v1/connect", h)
