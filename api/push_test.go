@@ -60,11 +60,13 @@ func TestPushDelivery(t *testing.T) {
 	})
 
 	t.Run("no device reaches every connected device of the account", func(t *testing.T) {
-		// The account has three devices; phone3 is not connected, and a device of
-		// another account with the same id must not be reached.
+		// The account has three devices, of which phone3 is no longer connected;
+		// a device of another account with the same id as one of them must not be
+		// reached.
 		tv := st.mustDevice(t, "a2", "tv1")
 		tab := st.mustDevice(t, "a2", "tab2")
-		other := st.mustDevice(t, "a3", "phone3")
+		st.mustClose(t, st.mustDevice(t, "a2", "phone3"))
+		other := st.mustDevice(t, "a3", "tv1")
 		pr := st.mustPushOK(t, `{"to":{"account":"a2"},"type":"notification.v1","payload":{"title":"All"},"timeout_ms":10000}`)
 		got := slices.Clone(pr.Results)
 		slices.SortFunc(got, func(a, b protocol.Result) int { return strings.Compare(a.Device, b.Device) })
@@ -78,9 +80,9 @@ func TestPushDelivery(t *testing.T) {
 			}
 		}
 		// other gets nothing: a push to its own account is the next frame it reads.
-		pr2 := st.mustPushOK(t, `{"to":{"account":"a3","device":"phone3"},"type":"notification.v1","payload":{"title":"Own"},"timeout_ms":10000}`)
+		pr2 := st.mustPushOK(t, `{"to":{"account":"a3","device":"tv1"},"type":"notification.v1","payload":{"title":"Own"},"timeout_ms":10000}`)
 		if m := other.mustReadMsg(t); m.ID != pr2.ID {
-			t.Errorf("a3/phone3 got msg %q, want only its own %q", m.ID, pr2.ID)
+			t.Errorf("a3/tv1 got msg %q, want only its own %q", m.ID, pr2.ID)
 		}
 	})
 
@@ -94,17 +96,16 @@ func TestPushDelivery(t *testing.T) {
 	t.Run("ack from the device is acked", func(t *testing.T) {
 		d := st.mustDevice(t, "a4", "tv1")
 		type answer struct {
-			pr   PushResponse
 			resp *http.Response
 			body []byte
+			err  error
 		}
 		done := make(chan answer, 1)
 		go func() {
-			// Fatal is not allowed off the test goroutine: hand the answer back.
-			resp, b := st.push(t, `{"to":{"account":"a4","device":"tv1"},"type":"notification.v1","payload":{"title":"Ack me"},"ack":true,"timeout_ms":15000}`)
-			var pr PushResponse
-			_ = json.Unmarshal(b, &pr)
-			done <- answer{pr, resp, b}
+			// The push answers only after the ack, which this goroutine cannot send.
+			resp, b, err := st.send(http.MethodPost, "/v1/push", testAPIKey,
+				[]byte(`{"to":{"account":"a4","device":"tv1"},"type":"notification.v1","payload":{"title":"Ack me"},"ack":true,"timeout_ms":15000}`))
+			done <- answer{resp, b, err}
 		}()
 		m := d.mustReadMsg(t)
 		if !m.Ack {
@@ -112,15 +113,22 @@ func TestPushDelivery(t *testing.T) {
 		}
 		d.mustWrite(t, &protocol.Ack{ID: m.ID})
 		a := <-done
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
 		if a.resp.StatusCode != http.StatusOK {
 			t.Fatalf("push: HTTP %d %s", a.resp.StatusCode, a.body)
 		}
-		if a.pr.ID != m.ID {
-			t.Errorf("response id %q, msg id %q", a.pr.ID, m.ID)
+		var pr PushResponse
+		if err := json.Unmarshal(a.body, &pr); err != nil {
+			t.Fatalf("decoding %s: %v", a.body, err)
+		}
+		if pr.ID != m.ID {
+			t.Errorf("response id %q, msg id %q", pr.ID, m.ID)
 		}
 		want := []protocol.Result{{Device: "tv1", Status: protocol.StatusAcked}}
-		if !slices.Equal(a.pr.Results, want) {
-			t.Errorf("results %+v, want %+v", a.pr.Results, want)
+		if !slices.Equal(pr.Results, want) {
+			t.Errorf("results %+v, want %+v", pr.Results, want)
 		}
 	})
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -172,6 +173,29 @@ func (st *stack) mustDevice(tb testing.TB, account, id string) *device {
 	return d
 }
 
+// mustClose closes the device's connection and waits until the registry has
+// forgotten it.
+func (st *stack) mustClose(tb testing.TB, d *device) {
+	tb.Helper()
+	if err := d.conn.Close(websocket.StatusNormalClosure, ""); err != nil {
+		tb.Fatalf("%s/%s: close: %v", d.account, d.id, err)
+	}
+	deadline := time.Now().Add(waitBound)
+	for {
+		_, err := st.reg.Lookup(context.Background(), d.account, d.id)
+		if errors.Is(err, registry.ErrNotFound) {
+			return
+		}
+		if err != nil {
+			tb.Fatalf("registry lookup %s/%s: %v", d.account, d.id, err)
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s/%s is still registered %v after it closed", d.account, d.id, waitBound)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // mustRegistered waits until the registry holds account/device. The edge may send
 // the welcome before it registers the connection.
 func mustRegistered(tb testing.TB, reg *registry.Memory, account, device string) {
@@ -240,6 +264,15 @@ func (d *device) mustWrite(tb testing.TB, f protocol.Frame) {
 // the response with its body read.
 func (st *stack) do(tb testing.TB, method, path, key string, body []byte) (*http.Response, []byte) {
 	tb.Helper()
+	resp, b, err := st.send(method, path, key, body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, b
+}
+
+// send is do for goroutines other than the test's: it returns the error.
+func (st *stack) send(method, path, key string, body []byte) (*http.Response, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
 	var rd io.Reader
@@ -248,7 +281,7 @@ func (st *stack) do(tb testing.TB, method, path, key string, body []byte) (*http
 	}
 	req, err := http.NewRequestWithContext(ctx, method, st.url+path, rd)
 	if err != nil {
-		tb.Fatalf("NewRequest: %v", err)
+		return nil, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -258,14 +291,14 @@ func (st *stack) do(tb testing.TB, method, path, key string, body []byte) (*http
 	}
 	resp, err := st.client.Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatalf("%s %s: reading the body: %v", method, path, err)
+		return nil, nil, fmt.Errorf("%s %s: reading the body: %w", method, path, err)
 	}
-	return resp, b
+	return resp, b, nil
 }
 
 // push posts body to /v1/push with the test API key.

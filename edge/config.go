@@ -14,19 +14,20 @@ import (
 
 // Defaults for the limits in Config.
 const (
-	DefaultMaxFrameBytes   = 64 << 10
-	DefaultPingInterval    = 30 * time.Second
-	DefaultPongTimeout     = 15 * time.Second
-	DefaultWriteTimeout    = 10 * time.Second
-	DefaultSendQueue       = 64
-	DefaultMaxBadFrames    = 3
-	DefaultMsgRate         = 50
-	DefaultMsgBurst        = 100
-	DefaultMaxRateHits     = 20
-	DefaultMaxInflight     = 32
-	DefaultMaxTargets      = 100
-	DefaultAckTimeout      = 10 * time.Second
-	DefaultRegistryTimeout = 2 * time.Second
+	DefaultMaxFrameBytes     = 64 << 10
+	DefaultPingInterval      = 30 * time.Second
+	DefaultPongTimeout       = 15 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultSendQueue         = 64
+	DefaultMaxBadFrames      = 3
+	DefaultMsgRate           = 50
+	DefaultMsgBurst          = 100
+	DefaultMaxRateHits       = 20
+	DefaultMaxInflight       = 32
+	DefaultMaxTargets        = 100
+	DefaultAckTimeout        = 10 * time.Second
+	DefaultRegistryTimeout   = 2 * time.Second
+	DefaultHeartbeatInterval = 5 * time.Second
 )
 
 // Verifier checks a device token.
@@ -39,6 +40,14 @@ type Verifier interface {
 type Registry interface {
 	Register(ctx context.Context, account, device string, e registry.Entry) (registry.Entry, error)
 	Unregister(ctx context.Context, account, device, session string) (bool, error)
+}
+
+// Liveness keeps an edge's liveness key, which makes its devices routable.
+type Liveness interface {
+	// Heartbeat refreshes the key; fresh reports that it had been missing.
+	Heartbeat(ctx context.Context, edge, addr string) (fresh bool, err error)
+	// RemoveEdge deletes the key on a clean shutdown.
+	RemoveEdge(ctx context.Context, edge string) error
 }
 
 // Siblings lists the other devices a device may message: the devices of its account.
@@ -100,6 +109,22 @@ type Config struct {
 	MaxTargets int
 	// AckTimeout bounds the wait for a target's ack of a device message.
 	AckTimeout time.Duration
+	// ClusterKeys authenticate incoming edge links; any of them is accepted, so
+	// keys can be rotated. Required to serve LinkHandler.
+	ClusterKeys []string
+	// LinkQueue bounds the receipts waiting on one incoming link.
+	LinkQueue int
+	// LinkInflight bounds the deliveries one incoming link runs at once; more are
+	// rejected with "edge busy".
+	LinkInflight int
+	// Liveness, when set, keeps this edge's liveness key fresh with InternalAddr
+	// every HeartbeatInterval, and re-registers every held device when the key was
+	// lost (the registry restarted or was unreachable).
+	Liveness Liveness
+	// InternalAddr is the address other edges dial for links.
+	InternalAddr string
+	// HeartbeatInterval is how often Liveness is refreshed.
+	HeartbeatInterval time.Duration
 	// RegistryTimeout bounds each registry call.
 	RegistryTimeout time.Duration
 	// Logger receives the server's logs; nil discards them.
@@ -142,10 +167,13 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxRateHits, DefaultMaxRateHits)
 	def(&c.MaxInflight, DefaultMaxInflight)
 	def(&c.MaxTargets, DefaultMaxTargets)
+	def(&c.LinkQueue, DefaultLinkQueue)
+	def(&c.LinkInflight, DefaultLinkInflight)
+	defDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	for name, v := range map[string]int64{
 		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
-		"MaxTargets": int64(c.MaxTargets), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
+		"MaxTargets": int64(c.MaxTargets), "LinkQueue": int64(c.LinkQueue), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
 		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
 	} {
 		if v < 0 {

@@ -86,12 +86,17 @@ type Router struct {
 	Local *Server
 	// Registry locates devices.
 	Registry Locator
+	// Links reaches devices held by other edges; nil in a single-process
+	// deployment.
+	Links *Links
 }
 
 var _ Deliverer = (*Router)(nil)
 
-// Deliver looks the device up and delivers m to its edge. A device that is not
-// registered is offline; a registry failure rejects the message as unavailable.
+// Deliver looks the device up and delivers m to its edge: locally, or over the
+// link to the edge that holds it. A device that is not registered (or whose edge
+// is no longer live) is offline; a registry failure rejects the message as
+// unavailable.
 func (r *Router) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
 	e, err := r.Registry.Lookup(ctx, account, device)
 	switch {
@@ -103,5 +108,8 @@ func (r *Router) Deliver(ctx context.Context, account, device string, m *protoco
 	if r.Local != nil && e.Edge == r.Local.ID() {
 		return r.Local.deliverLocal(ctx, account, device, m, progress)
 	}
-	return protocol.Result{Device: device, Status: protocol.StatusRejected, Error: "no link to edge " + e.Edge}
+	if r.Links == nil {
+		return protocol.Result{Device: device, Status: protocol.StatusRejected, Error: "no links configured to reach edge " + e.Edge}
+	}
+	return r.Links.Deliver(ctx, e.Edge, account, device, m, progress)
 }

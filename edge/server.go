@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -27,6 +28,9 @@ type Server struct {
 	accounts map[string]map[string]*session // guarded by mu: account -> device -> live session
 	open     int                            // guarded by mu: number of live sessions
 	closing  bool                           // guarded by mu
+	links    map[*linkConn]struct{}         // guarded by mu: incoming edge links
+
+	resync atomic.Bool // a registration failed: re-register everything at the next good heartbeat
 
 	dropped  atomic.Int64 // frames refused because a send queue was full
 	accepted atomic.Int64 // connections accepted
@@ -47,7 +51,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, accounts: make(map[string]map[string]*session)}
+	s := &Server{cfg: cfg, accounts: make(map[string]map[string]*session), links: make(map[*linkConn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval)
 	s.wg.Add(1)
@@ -55,6 +59,14 @@ func New(cfg Config) (*Server, error) {
 		defer s.wg.Done()
 		s.wheel.run(s.ctx, s.keepalive)
 	}()
+	if cfg.Liveness != nil {
+		s.beat() // routable from the start, not one interval later
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.heartbeat()
+		}()
+	}
 	return s, nil
 }
 
@@ -90,9 +102,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			open = append(open, ss)
 		}
 	}
+	links := make([]*linkConn, 0, len(s.links))
+	for lc := range s.links {
+		links = append(links, lc)
+	}
 	s.mu.Unlock()
 	for _, ss := range open {
 		ss.end(CloseGoingAway, "edge shutting down")
+	}
+	for _, lc := range links {
+		lc.close()
+	}
+	if s.cfg.Liveness != nil {
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.RegistryTimeout)
+		if err := s.cfg.Liveness.RemoveEdge(rctx, s.cfg.ID); err != nil {
+			s.cfg.Logger.Warn("removing the edge's liveness key failed", "err", err)
+		}
+		cancel()
 	}
 	s.cancel()
 	done := make(chan struct{})
@@ -150,6 +176,7 @@ func (s *Server) attach(ss *session) {
 		// The connection stays usable for local delivery; it is unreachable from
 		// other processes until the registry takes it again.
 		ss.log.Warn("registry register failed", "err", err)
+		s.resync.Store(true)
 	}
 	s.announce(ss, true)
 }
@@ -178,6 +205,63 @@ func (s *Server) detach(ss *session) {
 	if _, err := s.cfg.Registry.Unregister(ctx, ss.account, ss.device, ss.id); err != nil {
 		ss.log.Warn("registry unregister failed", "err", err)
 	}
+}
+
+// heartbeat refreshes the edge's liveness key every HeartbeatInterval until the
+// server stops.
+func (s *Server) heartbeat() {
+	t := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.beat()
+		}
+	}
+}
+
+// beat refreshes the liveness key once. When the key had been lost (the registry
+// restarted, or the edge was cut off for longer than its TTL) or a registration had
+// failed, every device held here is registered again.
+func (s *Server) beat() {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+	defer cancel()
+	fresh, err := s.cfg.Liveness.Heartbeat(ctx, s.cfg.ID, s.cfg.InternalAddr)
+	if err != nil {
+		s.cfg.Logger.Warn("edge heartbeat failed", "err", err)
+		s.resync.Store(true)
+		return
+	}
+	if fresh || s.resync.Swap(false) {
+		s.reregister()
+	}
+}
+
+// reregister registers every held device again.
+func (s *Server) reregister() {
+	s.mu.Lock()
+	all := make([]*session, 0, s.open)
+	for _, devs := range s.accounts {
+		for _, ss := range devs {
+			all = append(all, ss)
+		}
+	}
+	s.mu.Unlock()
+	failed := 0
+	for _, ss := range all {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+		_, err := s.cfg.Registry.Register(ctx, ss.account, ss.device, registry.Entry{Edge: s.cfg.ID, Session: ss.id, Since: ss.since})
+		cancel()
+		if err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		s.resync.Store(true)
+	}
+	s.cfg.Logger.Info("re-registered held devices", "devices", len(all), "failed", failed)
 }
 
 // announce sends a presence frame about ss to the sibling devices held by this edge

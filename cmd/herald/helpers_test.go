@@ -91,12 +91,12 @@ type devServer struct {
 	err    error
 }
 
-// mustDev starts `herald dev` on a free port of 127.0.0.1, configured as runDev
-// configures it, and stops it when the test ends.
-func mustDev(tb testing.TB) *devServer {
+// mustDev starts `herald dev` with args on a free port of 127.0.0.1, configured as
+// runDev configures it, and stops it when the test ends.
+func mustDev(tb testing.TB, args ...string) *devServer {
 	tb.Helper()
 	stderr := &syncBuffer{}
-	c, err := devConfig([]string{"--addr", "127.0.0.1:0", "--log-level", "debug"}, stderr)
+	c, err := devConfig(append([]string{"--addr", "127.0.0.1:0", "--log-level", "debug"}, args...), stderr)
 	if err != nil {
 		tb.Fatalf("devConfig: %v", err)
 	}

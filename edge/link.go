@@ -1,0 +1,403 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// LinkPath is the internal endpoint edges link to each other on.
+const LinkPath = "/internal/v1/link"
+
+// linkMsg is a msg frame on an edge link: the message for one device (To.Device)
+// of Account, with the time the target edge may wait for the outcome. It is
+// answered by receipts with one result, correlated by (id, device).
+type linkMsg struct {
+	T       protocol.Kind `json:"t"`
+	Account string        `json:"account"`
+	WaitMS  int64         `json:"wait_ms"`
+	protocol.Msg
+}
+
+// EdgeAddresser finds a live edge's internal address.
+type EdgeAddresser interface {
+	EdgeAddr(ctx context.Context, edge string) (string, error)
+}
+
+// Defaults of LinksConfig.
+const (
+	DefaultLinkDialTimeout = 2 * time.Second
+	DefaultLinkMinBackoff  = 100 * time.Millisecond
+	DefaultLinkMaxBackoff  = 5 * time.Second
+)
+
+// LinksConfig configures Links.
+type LinksConfig struct {
+	// Addresses finds the edges to dial. Required.
+	Addresses EdgeAddresser
+	// ClusterKey authenticates this process to other edges. Required.
+	ClusterKey string
+	// Queue bounds the frames waiting for one link; a message for a full queue is
+	// rejected with "link queue full". Default DefaultLinkQueue.
+	Queue int
+	// DialTimeout bounds one dial; WriteTimeout one write.
+	DialTimeout, WriteTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a failed link is dialled
+	// again; until then deliveries through it fail fast as unavailable.
+	MinBackoff, MaxBackoff time.Duration
+	// HTTPClient dials the links; nil uses a default client.
+	HTTPClient *http.Client
+	// Logger receives link events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Links holds this process's links to other edges: one persistent WebSocket per
+// edge, opened on first use, reused, and dialled again after a failure with
+// backoff. Close stops them.
+type Links struct {
+	cfg    LinksConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	links  map[string]*link // guarded by mu
+	closed bool             // guarded by mu
+}
+
+// NewLinks validates cfg and returns Links.
+func NewLinks(cfg LinksConfig) (*Links, error) {
+	if cfg.Addresses == nil || cfg.ClusterKey == "" {
+		return nil, errors.New("edge: links: Addresses and ClusterKey are required")
+	}
+	if cfg.Queue == 0 {
+		cfg.Queue = DefaultLinkQueue
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = DefaultLinkDialTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultLinkMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultLinkMaxBackoff
+	}
+	if cfg.Queue < 0 || cfg.DialTimeout < 0 || cfg.WriteTimeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < cfg.MinBackoff {
+		return nil, errors.New("edge: links: limits must be positive and MaxBackoff at least MinBackoff")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Links{cfg: cfg, links: make(map[string]*link)}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	return l, nil
+}
+
+// LinkStats describes one link, for metrics.
+type LinkStats struct {
+	Edge    string
+	Up      bool
+	Queue   int // frames waiting to be written
+	Pending int // deliveries waiting for their outcome
+}
+
+// Stats describes every link.
+func (l *Links) Stats() []LinkStats {
+	l.mu.Lock()
+	all := make([]*link, 0, len(l.links))
+	for _, k := range l.links {
+		all = append(all, k)
+	}
+	l.mu.Unlock()
+	out := make([]LinkStats, 0, len(all))
+	for _, k := range all {
+		k.mu.Lock()
+		st := LinkStats{Edge: k.edge, Up: k.conn != nil, Pending: len(k.pending)}
+		if k.conn != nil {
+			st.Queue = k.conn.depth()
+		}
+		k.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
+}
+
+// Close closes every link and waits for their goroutines.
+func (l *Links) Close() {
+	l.mu.Lock()
+	l.closed = true
+	all := make([]*link, 0, len(l.links))
+	for _, k := range l.links {
+		all = append(all, k)
+	}
+	l.mu.Unlock()
+	l.cancel()
+	for _, k := range all {
+		k.mu.Lock()
+		c := k.conn
+		k.mu.Unlock()
+		if c != nil {
+			c.close()
+		}
+	}
+	l.wg.Wait()
+}
+
+func (l *Links) get(edge string) (*link, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, errLinkClosed
+	}
+	k := l.links[edge]
+	if k == nil {
+		k = &link{links: l, edge: edge, pending: make(map[pendingKey]chan protocol.Result)}
+		l.links[edge] = k
+	}
+	return k, nil
+}
+
+type pendingKey struct{ id, device string }
+
+// link is the link to one edge.
+type link struct {
+	links *Links
+	edge  string
+
+	mu       sync.Mutex
+	conn     *linkConn                           // guarded by mu: nil while down
+	dialing  chan struct{}                       // guarded by mu: closed when the dial in progress ends
+	retryAt  time.Time                           // guarded by mu: no dial before this after a failure
+	failures int                                 // guarded by mu: failed dials in a row
+	lastErr  error                               // guarded by mu
+	pending  map[pendingKey]chan protocol.Result // guarded by mu
+}
+
+// Deliver sends m to device of account over the link to edge and returns the
+// target edge's final outcome. A link that cannot be had rejects the message as
+// unavailable; a link lost before the outcome gives timeout.
+func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	res := protocol.Result{Device: device}
+	k, err := l.get(edge)
+	if err != nil {
+		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeUnavailable)
+		return res
+	}
+	c, err := k.connect(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			res.Status = protocol.StatusTimeout
+			return res
+		}
+		res.Status, res.Error = protocol.StatusRejected, fmt.Sprintf("%s: link to %s: %v", protocol.CodeUnavailable, edge, err)
+		return res
+	}
+	wait := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	}
+	lm := linkMsg{T: protocol.KindMsg, Account: account, WaitMS: wait.Milliseconds(), Msg: *m}
+	lm.To = &protocol.Target{Device: device}
+	frame, err := json.Marshal(&lm)
+	if err != nil {
+		res.Status, res.Error = protocol.StatusRejected, err.Error()
+		return res
+	}
+	key := pendingKey{m.ID, device}
+	ch := make(chan protocol.Result, 2)
+	k.mu.Lock()
+	if _, dup := k.pending[key]; dup {
+		k.mu.Unlock()
+		res.Status, res.Error = protocol.StatusRejected, "the same message is already in flight to this device"
+		return res
+	}
+	k.pending[key] = ch
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		if k.pending[key] == ch {
+			delete(k.pending, key)
+		}
+		k.mu.Unlock()
+	}()
+	if err := c.send(frame); err != nil {
+		res.Status, res.Error = protocol.StatusRejected, err.Error()
+		return res
+	}
+	for {
+		select {
+		case r := <-ch:
+			r.Device = device
+			if m.Ack && r.Status == protocol.StatusDelivered {
+				if progress != nil {
+					progress(r)
+				}
+				continue
+			}
+			return r
+		case <-ctx.Done():
+			res.Status = protocol.StatusTimeout
+			return res
+		}
+	}
+}
+
+// connect returns the link's connection, dialling it if it is down and its backoff
+// has passed. Concurrent callers share one dial.
+func (k *link) connect(ctx context.Context) (*linkConn, error) {
+	for {
+		k.mu.Lock()
+		if k.conn != nil {
+			c := k.conn
+			k.mu.Unlock()
+			return c, nil
+		}
+		if wait := k.dialing; wait != nil {
+			k.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		if time.Now().Before(k.retryAt) {
+			err := k.lastErr
+			k.mu.Unlock()
+			return nil, fmt.Errorf("down, retrying after backoff: %w", err)
+		}
+		done := make(chan struct{})
+		k.dialing = done
+		k.mu.Unlock()
+
+		c, err := k.dial(ctx)
+		k.mu.Lock()
+		k.dialing = nil
+		close(done)
+		if err != nil {
+			k.failures++
+			k.lastErr = err
+			k.retryAt = time.Now().Add(backoffFor(k.failures, k.links.cfg.MinBackoff, k.links.cfg.MaxBackoff))
+			k.mu.Unlock()
+			k.links.cfg.Logger.Warn("edge link dial failed", "edge", k.edge, "err", err)
+			return nil, err
+		}
+		k.failures, k.lastErr, k.conn = 0, nil, c
+		k.mu.Unlock()
+		return c, nil
+	}
+}
+
+// backoffFor is the wait after n failures in a row: doubling from min, at most max.
+func backoffFor(n int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
+}
+
+// dial opens the link and starts its goroutine, owned by Links.
+func (k *link) dial(ctx context.Context) (*linkConn, error) {
+	l := k.links
+	addr, err := l.cfg.Addresses.EdgeAddr(ctx, k.edge)
+	if err != nil {
+		return nil, fmt.Errorf("address of %s: %w", k.edge, err)
+	}
+	url := addr
+	if !strings.Contains(url, "://") {
+		url = "ws://" + url
+	}
+	url = strings.Replace(strings.Replace(url, "http://", "ws://", 1), "https://", "wss://", 1) + LinkPath
+	dctx, cancel := context.WithTimeout(l.ctx, l.cfg.DialTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	c, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{
+		HTTPClient:   l.cfg.HTTPClient,
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + l.cfg.ClusterKey}},
+		Subprotocols: []string{protocol.LinkSubprotocol},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.SetReadLimit(maxLinkMessage)
+	lc := newLinkConn(c, l.cfg.Queue)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		lc.close()
+		return nil, errLinkClosed
+	}
+	l.wg.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.wg.Done()
+		err := lc.run(l.ctx, l.cfg.WriteTimeout, k.onFrame)
+		k.lost(lc, err)
+	}()
+	l.cfg.Logger.Info("edge link up", "edge", k.edge, "addr", addr)
+	return lc, nil
+}
+
+// maxLinkMessage bounds one link message (a batch of frames).
+const maxLinkMessage = 32 << 20
+
+// onFrame dispatches a receipt from the other edge to its waiting delivery.
+func (k *link) onFrame(data []byte) {
+	var r protocol.Receipt
+	if err := json.Unmarshal(data, &r); err != nil || len(r.Results) != 1 {
+		k.links.cfg.Logger.Warn("edge link: bad frame", "edge", k.edge, "err", err)
+		return
+	}
+	k.mu.Lock()
+	ch := k.pending[pendingKey{r.ID, r.Results[0].Device}]
+	k.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- r.Results[0]:
+		default: // the waiter already has its outcome
+		}
+	}
+}
+
+// lost marks the link down and fails the deliveries that were waiting on it.
+func (k *link) lost(lc *linkConn, err error) {
+	k.mu.Lock()
+	if k.conn == lc {
+		k.conn = nil
+		k.failures++
+		k.lastErr = err
+		k.retryAt = time.Now().Add(backoffFor(k.failures, k.links.cfg.MinBackoff, k.links.cfg.MaxBackoff))
+	}
+	waiting := make([]chan protocol.Result, 0, len(k.pending))
+	for key, ch := range k.pending {
+		waiting = append(waiting, ch)
+		delete(k.pending, key)
+	}
+	k.mu.Unlock()
+	if k.links.ctx.Err() == nil {
+		k.links.cfg.Logger.Warn("edge link lost", "edge", k.edge, "err", err, "pending", len(waiting))
+	}
+	for _, ch := range waiting {
+		select {
+		case ch <- protocol.Result{Status: protocol.StatusTimeout, Error: "link to " + k.edge + " lost"}:
+		default:
+		}
+	}
+}

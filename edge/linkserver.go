@@ -1,0 +1,116 @@
+package edge
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// DefaultLinkInflight bounds the deliveries one incoming link runs at once.
+const DefaultLinkInflight = 8192
+
+// LinkHandler returns the internal HTTP handler: GET /internal/v1/link, where other
+// edges and API processes open links to this edge. Serve it on a listener that is
+// kept off the public network; it also requires the cluster key.
+func (s *Server) LinkHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+LinkPath, s.serveLink)
+	return mux
+}
+
+// clusterKeyOK reports whether the request carries one of the cluster keys.
+func (s *Server) clusterKeyOK(r *http.Request) bool {
+	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	match := 0
+	for _, k := range s.cfg.ClusterKeys {
+		match |= subtle.ConstantTimeCompare([]byte(k), []byte(key))
+	}
+	return match == 1
+}
+
+// serveLink runs one incoming edge link: msg frames for devices held here come in,
+// receipts go back. Every delivery runs on a goroutine of its own so that a slow
+// device never holds up the others on the link.
+func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.ClusterKeys) == 0 || !s.clusterKeyOK(r) {
+		protocol.NewProblem(protocol.CodeUnauthorized, "a cluster key is required").Write(w)
+		return
+	}
+	if err := s.enter(); err != nil {
+		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
+		return
+	}
+	defer s.wg.Done()
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.LinkSubprotocol}})
+	if err != nil {
+		return
+	}
+	if c.Subprotocol() != protocol.LinkSubprotocol {
+		_ = c.Close(websocket.StatusPolicyViolation, "subprotocol "+protocol.LinkSubprotocol+" required")
+		return
+	}
+	c.SetReadLimit(maxLinkMessage)
+	lc := newLinkConn(c, s.cfg.LinkQueue)
+	s.mu.Lock()
+	s.links[lc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.links, lc)
+		s.mu.Unlock()
+	}()
+	sem := make(chan struct{}, s.cfg.LinkInflight)
+	log := s.cfg.Logger.With("link_from", r.RemoteAddr)
+	err = lc.run(s.ctx, s.cfg.WriteTimeout, func(data []byte) {
+		var lm linkMsg
+		if err := json.Unmarshal(data, &lm); err != nil || lm.T != protocol.KindMsg || lm.To == nil || lm.To.Device == "" || lm.ID == "" {
+			log.Warn("edge link: bad frame", "err", err)
+			return
+		}
+		device := lm.To.Device
+		m := lm.Msg
+		m.To = nil
+		select {
+		case sem <- struct{}{}:
+		default:
+			s.linkReceipt(lc, m.ID, protocol.Result{Device: device, Status: protocol.StatusRejected, Error: "edge busy"})
+			return
+		}
+		// The link's handler holds a count, so this Add never races with Wait.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-sem }()
+			wait := time.Duration(lm.WaitMS) * time.Millisecond
+			if wait <= 0 || wait > s.cfg.AckTimeout {
+				wait = s.cfg.AckTimeout
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, wait)
+			defer cancel()
+			res := s.deliverLocal(ctx, lm.Account, device, &m, func(p protocol.Result) { s.linkReceipt(lc, m.ID, p) })
+			s.linkReceipt(lc, m.ID, res)
+		}()
+	})
+	log.Debug("edge link ended", "err", err)
+}
+
+// linkReceipt queues a one-result receipt on a link. A full queue drops it: the
+// source's wait ends in timeout.
+func (s *Server) linkReceipt(lc *linkConn, id string, r protocol.Result) {
+	b, err := protocol.Encode(&protocol.Receipt{ID: id, Results: []protocol.Result{r}})
+	if err == nil {
+		err = lc.send(b)
+	}
+	if err != nil {
+		s.cfg.Logger.Debug("edge link: receipt dropped", "id", id, "err", err)
+	}
+}
