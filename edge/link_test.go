@@ -1,0 +1,198 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/registry"
+)
+
+// addrBook is a static EdgeAddresser for tests.
+type addrBook struct {
+	mu    sync.Mutex
+	addrs map[string]string
+}
+
+func (a *addrBook) EdgeAddr(_ context.Context, edge string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	addr, ok := a.addrs[edge]
+	if !ok {
+		return "", registry.ErrNotFound
+	}
+	return addr, nil
+}
+
+const testClusterKey = "cluster-key-for-tests"
+
+// clusterEdge is one edge of a test cluster, with its link listener and its links
+// to the others.
+type clusterEdge struct {
+	*testEdge
+	links  *Links
+	router *Router
+	linkHS *httptest.Server
+}
+
+// mustCluster starts n edges that share one registry and reach each other over
+// links.
+func mustCluster(t *testing.T, n int, mutate func(*Config)) ([]*clusterEdge, *addrBook) {
+	t.Helper()
+	reg := registry.NewMemory()
+	book := &addrBook{addrs: map[string]string{}}
+	var edges []*clusterEdge
+	for i := range n {
+		ce := &clusterEdge{}
+		links, err := NewLinks(LinksConfig{Addresses: book, ClusterKey: testClusterKey, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ce.links = links
+		ce.router = &Router{Registry: reg, Links: links}
+		ce.testEdge = mustEdge(t, func(c *Config) {
+			c.ID = fmt.Sprintf("edge-%d", i+1)
+			c.Registry, c.Siblings = reg, reg
+			c.Router = ce.router
+			c.ClusterKeys = []string{"old-key", testClusterKey}
+			if mutate != nil {
+				mutate(c)
+			}
+		})
+		ce.reg = reg
+		ce.router.Local = ce.srv
+		ce.linkHS = httptest.NewServer(ce.srv.LinkHandler())
+		book.mu.Lock()
+		book.addrs[ce.srv.ID()] = ce.linkHS.URL
+		book.mu.Unlock()
+		t.Cleanup(func() {
+			links.Close()
+			ce.linkHS.Close()
+		})
+		edges = append(edges, ce)
+	}
+	return edges, book
+}
+
+func TestLinkDeviceToDevice(t *testing.T) {
+	edges, _ := mustCluster(t, 2, nil)
+	phone := edges[0].mustDial(t, "a1", "phone1")
+	tv := edges[1].mustDial(t, "a1", "tv1")
+	phone.send(&protocol.Msg{ID: "x1", Type: "playback.control.v1", To: &protocol.Target{Device: "tv1"}, Ack: true,
+		Payload: payload(map[string]any{"action": "pause"})})
+	m := tv.readMsg()
+	if m.ID != "x1" || m.From.Device != "phone1" || m.To != nil {
+		t.Fatalf("tv got %+v", m)
+	}
+	if r := phone.readReceipt(); r.Results[0] != (protocol.Result{Device: "tv1", Status: protocol.StatusDelivered}) {
+		t.Fatalf("first receipt %+v", r)
+	}
+	tv.send(&protocol.Ack{ID: "x1"})
+	if r := phone.readReceipt(); r.Results[0] != (protocol.Result{Device: "tv1", Status: protocol.StatusAcked}) {
+		t.Fatalf("second receipt %+v", r)
+	}
+	st := edges[0].links.Stats()
+	if len(st) != 1 || st[0].Edge != "edge-2" || !st[0].Up {
+		t.Fatalf("link stats %+v", st)
+	}
+}
+
+func TestLinkRoutesPushes(t *testing.T) {
+	edges, _ := mustCluster(t, 3, func(c *Config) { c.SendQueue = 1024 })
+	tv := edges[1].mustDial(t, "a1", "tv1")
+	// Many concurrent pushes from edge 1 share one link (and get batched).
+	const n = 200
+	var wg sync.WaitGroup
+	results := make(chan protocol.Result, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			results <- edges[0].router.Deliver(ctx, "a1", "tv1", &protocol.Msg{ID: fmt.Sprint("p", i), Type: "tiny.echo.v1", Payload: payload(map[string]any{})}, nil)
+		}()
+	}
+	seen := map[string]bool{}
+	for range n {
+		seen[tv.readMsg().ID] = true
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.Status != protocol.StatusDelivered || r.Device != "tv1" {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("tv got %d distinct messages, want %d", len(seen), n)
+	}
+	// A device that left between lookup and delivery is offline at its edge.
+	if r := edges[0].links.Deliver(context.Background(), "edge-2", "a1", "gone", &protocol.Msg{ID: "g", Type: "tiny.echo.v1", Payload: payload(map[string]any{})}, nil); r.Status != protocol.StatusOffline || r.Device != "gone" {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+func TestLinkAuthAndFailure(t *testing.T) {
+	edges, book := mustCluster(t, 2, nil)
+	edges[1].mustDial(t, "a1", "tv1")
+	msg := func(id string) *protocol.Msg {
+		return &protocol.Msg{ID: id, Type: "tiny.echo.v1", Payload: payload(map[string]any{})}
+	}
+	t.Run("a wrong cluster key is refused", func(t *testing.T) {
+		bad, err := NewLinks(LinksConfig{Addresses: book, ClusterKey: "wrong"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bad.Close()
+		r := bad.Deliver(context.Background(), "edge-2", "a1", "tv1", msg("k1"), nil)
+		if r.Status != protocol.StatusRejected {
+			t.Fatalf("result %+v", r)
+		}
+	})
+	t.Run("an unknown edge is unavailable", func(t *testing.T) {
+		r := edges[0].links.Deliver(context.Background(), "edge-9", "a1", "tv1", msg("k2"), nil)
+		if r.Status != protocol.StatusRejected {
+			t.Fatalf("result %+v", r)
+		}
+	})
+	t.Run("a lost link fails its waiters and comes back", func(t *testing.T) {
+		if r := edges[0].links.Deliver(context.Background(), "edge-2", "a1", "tv1", msg("k3"), nil); r.Status != protocol.StatusDelivered {
+			t.Fatalf("result %+v", r)
+		}
+		// An ack that never comes keeps a delivery waiting on the link; cut it.
+		res := make(chan protocol.Result, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			m := msg("k4")
+			m.Ack = true
+			res <- edges[0].links.Deliver(ctx, "edge-2", "a1", "tv1", m, nil)
+		}()
+		eventually(t, "a pending delivery", func() bool {
+			for _, st := range edges[0].links.Stats() {
+				if st.Edge == "edge-2" {
+					return st.Pending == 1
+				}
+			}
+			return false
+		})
+		edges[1].linkHS.CloseClientConnections()
+		edges[1].srv.mu.Lock()
+		for lc := range edges[1].srv.links {
+			lc.close()
+		}
+		edges[1].srv.mu.Unlock()
+		if r := <-res; r.Status != protocol.StatusTimeout || r.Device != "tv1" {
+			t.Fatalf("waiter on a lost link: %+v", r)
+		}
+		eventually(t, "the link to come back", func() bool {
+			r := edges[0].links.Deliver(context.Background(), "edge-2", "a1", "tv1", msg(fmt.Sprint("k5-", time.Now().UnixNano())), nil)
+			return r.Status == protocol.StatusDelivered
+		})
+	})
+}
