@@ -137,8 +137,8 @@ type device struct {
 	welcome     *protocol.Welcome
 }
 
-// mustDevice connects account/id, reads its welcome and waits until the registry
-// knows where it is, so that pushes can find it.
+// mustDevice connects account/id and reads its welcome. A device that has its
+// welcome is registered and routable (docs/protocol.md), which it checks.
 func (st *stack) mustDevice(tb testing.TB, account, id string) *device {
 	tb.Helper()
 	tok, err := st.iss.Issue(account, id, time.Hour)
@@ -169,7 +169,9 @@ func (st *stack) mustDevice(tb testing.TB, account, id string) *device {
 		tb.Fatalf("welcome names %s/%s, want %s/%s", w.Account, w.Device, account, id)
 	}
 	d.welcome = w
-	mustRegistered(tb, st.reg, account, id)
+	if e, err := st.reg.Lookup(context.Background(), account, id); err != nil || e.Session != w.Session {
+		tb.Fatalf("%s/%s has its welcome but the registry holds %+v, %v; want session %s", account, id, e, err, w.Session)
+	}
 	return d
 }
 
@@ -191,26 +193,6 @@ func (st *stack) mustClose(tb testing.TB, d *device) {
 		}
 		if time.Now().After(deadline) {
 			tb.Fatalf("%s/%s is still registered %v after it closed", d.account, d.id, waitBound)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// mustRegistered waits until the registry holds account/device. The edge may send
-// the welcome before it registers the connection.
-func mustRegistered(tb testing.TB, reg *registry.Memory, account, device string) {
-	tb.Helper()
-	deadline := time.Now().Add(waitBound)
-	for {
-		_, err := reg.Lookup(context.Background(), account, device)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, registry.ErrNotFound) {
-			tb.Fatalf("registry lookup %s/%s: %v", account, device, err)
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s/%s is not registered after %v", account, device, waitBound)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -17,7 +17,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return serve(ctx, c, stdout, stderr, func(n *node) {
-		printDevBanner(stdout, n.ln.Addr().String())
+		printDevBanner(stdout, n.addr("public"))
 	})
 }
 

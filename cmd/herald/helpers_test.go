@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
-	"github.com/heraldpush/herald/registry"
 )
 
 // waitBound bounds every wait of these tests. It is a failure bound only: nothing
@@ -96,7 +95,7 @@ type devServer struct {
 func mustDev(tb testing.TB, args ...string) *devServer {
 	tb.Helper()
 	stderr := &syncBuffer{}
-	c, err := devConfig(append([]string{"--addr", "127.0.0.1:0", "--log-level", "debug"}, args...), stderr)
+	c, err := devConfig(append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-level", "debug"}, args...), stderr)
 	if err != nil {
 		tb.Fatalf("devConfig: %v", err)
 	}
@@ -115,7 +114,7 @@ func mustDev(tb testing.TB, args ...string) *devServer {
 		cancel()
 		tb.Fatalf("serve is not listening after %v\n%s", waitBound, stderr)
 	}
-	d.addr = d.node.ln.Addr().String()
+	d.addr = d.node.addr("public")
 	d.base = "http://" + d.addr
 	tb.Cleanup(func() {
 		if err := d.stop(); err != nil {
@@ -141,19 +140,6 @@ func (d *devServer) stop() error {
 		}
 	})
 	return d.err
-}
-
-// mustRegistered waits until the registry holds account/device: the edge may send
-// the welcome before it registers the connection.
-func (d *devServer) mustRegistered(tb testing.TB, account, device string) {
-	tb.Helper()
-	waitFor(tb, account+"/"+device+" in the registry", func() bool {
-		_, err := d.node.reg.Lookup(context.Background(), account, device)
-		if err != nil && !errors.Is(err, registry.ErrNotFound) {
-			tb.Fatalf("registry lookup: %v", err)
-		}
-		return err == nil
-	})
 }
 
 // result is the outcome of one run.

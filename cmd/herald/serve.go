@@ -13,7 +13,9 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +46,13 @@ type serverConfig struct {
 	logLevel       string
 	shutdownGrace  time.Duration
 
+	redisAddrs    listFlag
+	redisPrefix   string
+	internalAddr  string
+	advertiseAddr string
+	clusterKeys   listFlag
+	adminAddr     string
+
 	maxFrameBytes int64
 	pingInterval  time.Duration
 	pongTimeout   time.Duration
@@ -69,6 +78,14 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 		fs.Var(&c.apiKeys, "api-keys", "API keys, comma-separated, as name:secret")
 	}
 	fs.StringVar(&c.edgeID, "edge-id", "edge-"+host, "this edge's id")
+	fs.Var(&c.redisAddrs, "redis-addr", "Redis (or Redis Cluster seed) addresses, comma-separated, for the registry; empty: in-memory, one process only")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "herald:", "prefix of every Redis key")
+	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9090", "listen address for /metrics, /healthz, /readyz and pprof; empty disables it")
+	if !dev {
+		fs.StringVar(&c.internalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
+		fs.StringVar(&c.advertiseAddr, "advertise-addr", "", "the address other processes dial for links to this edge (default: the internal listener's address, 127.0.0.1 when its host is unspecified)")
+		fs.Var(&c.clusterKeys, "cluster-key", "cluster keys, comma-separated; the first authenticates this process's links, any of them is accepted")
+	}
 	fs.StringVar(&c.schemasDir, "schemas-dir", "", "a directory of extra message-type schemas (<type>.json), reloaded on SIGHUP")
 	fs.Var(&c.allowedOrigins, "allowed-origins", "browser origins allowed to connect besides the server's own host, as host patterns (*.example.com), or *")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
@@ -119,6 +136,14 @@ func (c *serverConfig) validate(dev bool) error {
 			if strings.Contains(s, devTokenSecret) {
 				return usagef("--token-secret: the public development secret must not be used by serve")
 			}
+		}
+	}
+	if len(c.redisAddrs) > 0 && len(c.clusterKeys) == 0 {
+		return usagef("--cluster-key (or HERALD_CLUSTER_KEY) is required with --redis-addr: edges and API processes link to each other")
+	}
+	for _, k := range c.clusterKeys {
+		if len(k) < 16 {
+			return usagef("--cluster-key: every key needs at least 16 characters")
 		}
 	}
 	if c.hasRole("api") && len(c.apiKeys) == 0 {
@@ -188,49 +213,137 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return serve(ctx, &c, stdout, stderr, nil)
 }
 
-// node is one running Herald process: its parts and its listener.
-type node struct {
-	types *protocol.Types
-	reg   *registry.Memory
-	edge  *edge.Server
-	api   *api.Server
-	http  *http.Server
-	ln    net.Listener
+// clusterRegistry is what a process needs of the registry: the edge registers and
+// heartbeats, routers look up, links find edges.
+type clusterRegistry interface {
+	edge.Registry
+	edge.Siblings
+	edge.Locator
+	edge.Liveness
+	edge.EdgeAddresser
 }
 
-// serve runs the configured roles until ctx is done, then shuts down within the
-// grace period. ready, if not nil, is called with the node once it listens.
-func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready func(*node)) error {
-	log := c.logger(stderr)
+var (
+	_ clusterRegistry = (*registry.Memory)(nil)
+	_ clusterRegistry = (*registry.Redis)(nil)
+)
+
+// node is one running Herald process: its parts and its listeners.
+type node struct {
+	types    *protocol.Types
+	registry clusterRegistry
+	edge     *edge.Server
+	api      *api.Server
+	links    *edge.Links
+	ready    atomic.Bool
+
+	listeners []listener // public, internal, admin: started and shut down together
+	closers   []func()   // release the registry client
+}
+
+// listener is one of a node's HTTP listeners.
+type listener struct {
+	name string
+	srv  *http.Server
+	ln   net.Listener
+}
+
+// listen binds a listener for h.
+func (n *node) listen(name, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (%s): %w", addr, name, err)
+	}
+	n.serve(name, ln, h, log)
+	return nil
+}
+
+// serve adds a listener that is already bound.
+func (n *node) serve(name string, ln net.Listener, h http.Handler, log *slog.Logger) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	n.listeners = append(n.listeners, listener{name: name, srv: srv, ln: ln})
+}
+
+// addr returns the bound address of a listener, "" if there is none.
+func (n *node) addr(name string) string {
+	for _, l := range n.listeners {
+		if l.name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// close releases what build and listen acquired, for the paths that never serve.
+func (n *node) close() {
+	for _, l := range n.listeners {
+		_ = l.ln.Close()
+	}
+	if n.edge != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.edge.Shutdown(ctx)
+		cancel()
+	}
+	if n.links != nil {
+		n.links.Close()
+	}
+	for _, f := range n.closers {
+		f()
+	}
+}
+
+// build creates the parts of a node from its configuration.
+func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
+	n := &node{}
+	defer func() {
+		if err != nil {
+			n.close() // what was built before the failure stops again
+		}
+	}()
 	sources := []fs.FS{schemas.FS}
 	if c.schemasDir != "" {
 		if st, err := os.Stat(c.schemasDir); err != nil || !st.IsDir() {
-			return usagef("--schemas-dir %q is not a directory", c.schemasDir)
+			return nil, usagef("--schemas-dir %q is not a directory", c.schemasDir)
 		}
 		sources = append(sources, os.DirFS(c.schemasDir))
 	}
-	types, err := protocol.LoadTypes(sources...)
-	if err != nil {
-		return fmt.Errorf("loading message types: %w", err)
+	if n.types, err = protocol.LoadTypes(sources...); err != nil {
+		return nil, fmt.Errorf("loading message types: %w", err)
 	}
-	reg := registry.NewMemory()
-	n := &node{types: types, reg: reg}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	router := &edge.Router{Registry: reg}
+	if len(c.redisAddrs) > 0 {
+		r, err := registry.NewRedis(registry.RedisConfig{Addrs: c.redisAddrs, Prefix: c.redisPrefix})
+		if err != nil {
+			return nil, fmt.Errorf("registry: %w", err)
+		}
+		n.registry = r
+		n.closers = append(n.closers, r.Close)
+	} else {
+		n.registry = registry.NewMemory()
+	}
+	router := &edge.Router{Registry: n.registry}
+	if len(c.clusterKeys) > 0 {
+		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.clusterKeys[0], Logger: log.With("part", "links")})
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
+		router.Links = n.links
+	}
 	if c.hasRole("edge") {
 		v, err := token.NewVerifier(token.VerifierConfig{HS256: hs256Keys(c.tokenSecrets)})
 		if err != nil {
-			return usagef("--token-secret: %v", err)
+			return nil, usagef("--token-secret: %v", err)
 		}
 		n.edge, err = edge.New(edge.Config{
 			ID:             c.edgeID,
 			Verifier:       v,
-			Registry:       reg,
-			Types:          types,
-			Siblings:       reg,
+			Registry:       n.registry,
+			Types:          n.types,
+			Siblings:       n.registry,
 			Router:         router,
 			AllowedOrigins: c.allowedOrigins,
+			ClusterKeys:    c.clusterKeys,
+			Liveness:       n.registry,
+			InternalAddr:   c.advertiseAddr,
 			MaxFrameBytes:  c.maxFrameBytes,
 			PingInterval:   c.pingInterval,
 			PongTimeout:    c.pongTimeout,
@@ -241,48 +354,68 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 			Logger:         log.With("part", "edge"),
 		})
 		if err != nil {
-			return usagef("%v", err)
+			return nil, usagef("%v", err)
 		}
-		// Until the server is up, shutting down below does not reach the edge: an
-		// error return must stop it here, or its goroutines outlive serve.
-		defer func() {
-			if n.http == nil {
-				_ = n.edge.Shutdown(context.Background())
-			}
-		}()
 		router.Local = n.edge
-		h := n.edge.Handler()
-		mux.Handle("GET /v1/connect", h)
-		mux.Handle("GET /v1/events", h)
-		mux.Handle("POST /v1/acks", h)
 	}
 	if c.hasRole("api") {
 		keys, err := apiKeys(c.apiKeys)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		n.api, err = api.New(api.Config{
-			Types:        types,
+			Types:        n.types,
 			Deliverer:    router,
-			Directory:    reg,
+			Directory:    n.registry,
 			Keys:         keys,
 			MaxBodyBytes: c.maxBodyBytes,
 			PushTimeout:  c.pushTimeout,
 			Logger:       log.With("part", "api"),
 		})
 		if err != nil {
-			return usagef("%v", err)
+			return nil, usagef("%v", err)
 		}
-		mux.Handle("/", n.api.Handler())
 	}
-	n.ln, err = net.Listen("tcp", c.addr)
+	return n, nil
+}
+
+// serve runs the configured roles until ctx is done, then shuts down within the
+// grace period. ready, if not nil, is called with the node once it listens.
+func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready func(*node)) error {
+	log := c.logger(stderr)
+	// The internal listener is bound first: the edge advertises its address from
+	// its first heartbeat on.
+	var internal net.Listener
+	if c.hasRole("edge") && c.internalAddr != "" {
+		var err error
+		if internal, err = net.Listen("tcp", c.internalAddr); err != nil {
+			return fmt.Errorf("listen on %s (internal): %w", c.internalAddr, err)
+		}
+		if c.advertiseAddr == "" {
+			c.advertiseAddr = advertised(internal.Addr().(*net.TCPAddr))
+		}
+	}
+	n, err := build(c, log)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", c.addr, err)
+		if internal != nil {
+			_ = internal.Close()
+		}
+		return err
 	}
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- n.http.Serve(n.ln) }()
-	log.Info("herald listening", "addr", n.ln.Addr().String(), "roles", c.roles.String(), "edge", c.edgeID, "types", len(types.List()))
+	if internal != nil {
+		n.serve("internal", internal, n.edge.LinkHandler(), log)
+	}
+	if err := n.listenAll(c, log); err != nil {
+		n.close()
+		return err
+	}
+	errc := make(chan error, len(n.listeners))
+	for _, l := range n.listeners {
+		go func() { errc <- l.srv.Serve(l.ln) }()
+	}
+	n.ready.Store(true)
+	log.Info("herald listening", "addr", n.addr("public"), "internal", n.addr("internal"), "admin", n.addr("admin"),
+		"roles", c.roles.String(), "edge", c.edgeID, "types", len(n.types.List()))
 	if ready != nil {
 		ready(n)
 	}
@@ -297,30 +430,74 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case <-hup:
-			if err := types.Reload(); err != nil {
+			if err := n.types.Reload(); err != nil {
 				log.Error("reloading message types failed; keeping the old set", "err", err)
 			} else {
-				log.Info("message types reloaded", "types", len(types.List()))
+				log.Info("message types reloaded", "types", len(n.types.List()))
 			}
 		case serveErr = <-errc:
 			break loop
 		}
 	}
 	log.Info("shutting down")
+	n.ready.Store(false)
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
 	defer cancel()
 	var errs []error
 	if n.edge != nil {
 		errs = append(errs, n.edge.Shutdown(sctx))
 	}
-	if err := n.http.Shutdown(sctx); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	for _, l := range n.listeners {
+		if err := l.srv.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s listener shutdown: %w", l.name, err))
+		}
 	}
-	if serveErr == nil {
-		serveErr = <-errc
+	for range n.listeners {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
 	}
-	if !errors.Is(serveErr, http.ErrServerClosed) {
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		errs = append(errs, serveErr)
 	}
+	if n.links != nil {
+		n.links.Close()
+	}
+	for _, f := range n.closers {
+		f()
+	}
 	return errors.Join(errs...)
+}
+
+// listenAll binds the public and admin listeners.
+func (n *node) listenAll(c *serverConfig, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	if n.edge != nil {
+		h := n.edge.Handler()
+		mux.Handle("GET /v1/connect", h)
+		mux.Handle("GET /v1/events", h)
+		mux.Handle("POST /v1/acks", h)
+	}
+	if n.api != nil {
+		mux.Handle("/", n.api.Handler())
+	}
+	if err := n.listen("public", c.addr, mux, log); err != nil {
+		return err
+	}
+	if c.adminAddr != "" {
+		if err := n.listen("admin", c.adminAddr, adminHandler(newMetrics(n), &n.ready), log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advertised is the address others dial for a listener: its own, with 127.0.0.1
+// for an unspecified host.
+func advertised(a *net.TCPAddr) string {
+	if a.IP == nil || a.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
+	}
+	return a.String()
 }

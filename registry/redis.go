@@ -1,0 +1,249 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Defaults for the zero fields of [RedisConfig] (and [MemoryConfig]).
+const (
+	// DefaultPrefix starts every key Herald keeps in Redis.
+	DefaultPrefix = "herald:"
+	// DefaultDeviceTTL is a little over the longest connection lifetime (25-35
+	// minutes), so that a record never needs refreshing and no record outlives
+	// its connection by much when an edge dies without unregistering.
+	DefaultDeviceTTL = 40 * time.Minute
+	// DefaultEdgeTTL is how long an edge stays live after its last heartbeat:
+	// the longest a crashed edge's devices look connected.
+	DefaultEdgeTTL = 15 * time.Second
+	// DefaultTimeout bounds each call when the caller's context has no earlier
+	// deadline.
+	DefaultTimeout = 500 * time.Millisecond
+	// DefaultCacheTTL bounds how long a lookup is answered from process memory;
+	// Redis invalidates the cached value earlier when it changes.
+	DefaultCacheTTL = time.Minute
+)
+
+// RedisConfig configures a [Redis] registry. Zero durations take their defaults.
+type RedisConfig struct {
+	// Addrs are the Redis addresses, or seed addresses of a Redis Cluster.
+	// Required unless Client is given.
+	Addrs []string
+	// Client, when not nil, is used instead of a client built from Addrs. It is
+	// not closed by [Redis.Close]. Lookups are cached only if the client has
+	// client-side caching enabled (the rueidis default), and a process reads its
+	// own writes at once only if the client has one connection per node
+	// (PipelineMultiplex -1); otherwise a lookup right after a write may return
+	// the old value until Redis' invalidation arrives.
+	Client rueidis.Client
+	// Prefix starts every key. It must not contain '{' or '}', which would take
+	// the place of the account's hash tag in Redis Cluster. Default
+	// [DefaultPrefix].
+	Prefix string
+	// DeviceTTL is the lifetime of a device record: a little over the maximum
+	// connection lifetime. Default [DefaultDeviceTTL].
+	DeviceTTL time.Duration
+	// EdgeTTL is the lifetime of an edge's liveness key; edges heartbeat well
+	// within it. Default [DefaultEdgeTTL].
+	EdgeTTL time.Duration
+	// Timeout bounds each method call when its context has no earlier deadline.
+	// Default [DefaultTimeout].
+	Timeout time.Duration
+	// CacheTTL bounds how long a value read is kept in the client-side cache.
+	// Redis invalidates it earlier on change, and the cache never keeps a value
+	// past the key's own expiry. Default [DefaultCacheTTL].
+	CacheTTL time.Duration
+}
+
+// Redis is a registry kept in Redis or Redis Cluster, shared by every edge and
+// API process. Reads go through rueidis' server-assisted client-side cache, so a
+// repeated lookup is answered from process memory until Redis reports a change.
+// It is safe for concurrent use. See the package documentation for the keys.
+type Redis struct {
+	client    rueidis.Client
+	ownClient bool // Close closes client
+	prefix    string
+	deviceTTL time.Duration
+	edgeTTL   time.Duration
+	timeout   time.Duration
+	cacheTTL  time.Duration
+
+	// lookupHits counts lookups answered entirely from the client-side cache.
+	lookupHits atomic.Uint64
+}
+
+// NewRedis validates cfg, fills its defaults and, unless cfg.Client is given,
+// connects to cfg.Addrs with client-side caching on. A server that cannot be
+// reached gives an error wrapping [ErrUnavailable].
+func NewRedis(cfg RedisConfig) (*Redis, error) {
+	if cfg.Client == nil && len(cfg.Addrs) == 0 {
+		return nil, errors.New("registry: redis config: Addrs or Client is required")
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, fmt.Errorf("registry: redis config: Prefix %q contains '{' or '}'", cfg.Prefix)
+	}
+	for name, d := range map[string]time.Duration{
+		"DeviceTTL": cfg.DeviceTTL, "EdgeTTL": cfg.EdgeTTL, "Timeout": cfg.Timeout, "CacheTTL": cfg.CacheTTL,
+	} {
+		if d < 0 {
+			return nil, fmt.Errorf("registry: redis config: %s is negative (%v)", name, d)
+		}
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	setDefault(&cfg.DeviceTTL, DefaultDeviceTTL)
+	setDefault(&cfg.EdgeTTL, DefaultEdgeTTL)
+	setDefault(&cfg.Timeout, DefaultTimeout)
+	setDefault(&cfg.CacheTTL, DefaultCacheTTL)
+	for name, d := range map[string]time.Duration{"DeviceTTL": cfg.DeviceTTL, "EdgeTTL": cfg.EdgeTTL} {
+		if d < time.Millisecond {
+			return nil, fmt.Errorf("registry: redis config: %s %v is below Redis' 1ms resolution", name, d)
+		}
+	}
+
+	r := &Redis{
+		client:    cfg.Client,
+		prefix:    cfg.Prefix,
+		deviceTTL: cfg.DeviceTTL,
+		edgeTTL:   cfg.EdgeTTL,
+		timeout:   cfg.Timeout,
+		cacheTTL:  cfg.CacheTTL,
+	}
+	if r.client == nil {
+		client, err := rueidis.NewClient(rueidis.ClientOption{
+			InitAddress: cfg.Addrs,
+			// One connection per node, which write relies on; auto-pipelining
+			// keeps it busy.
+			PipelineMultiplex: -1,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("registry: connect to redis %s: %w: %w", strings.Join(cfg.Addrs, ","), ErrUnavailable, err)
+		}
+		r.client, r.ownClient = client, true
+	}
+	return r, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Close closes the client NewRedis built; a client passed in RedisConfig.Client
+// is left open.
+func (r *Redis) Close() {
+	if r.ownClient {
+		r.client.Close()
+	}
+}
+
+// write runs cmd and then a barrier, a PTTL of key, on the same connection,
+// and returns cmd's result. Redis sends a connection the invalidation of a key
+// it changed itself after the reply to the change, so without the barrier a
+// lookup right after the write could still be answered with the old value from
+// the client-side cache. key must be in the slot that cmd writes.
+func (r *Redis) write(ctx context.Context, cmd rueidis.Completed, key string) rueidis.RedisResult {
+	return r.client.DoMulti(ctx, cmd, r.client.B().Pttl().Key(key).Build())[0]
+}
+
+// script is a Lua script run with EVALSHA, and with EVAL when Redis does not
+// have it (after a restart or a failover).
+type script struct {
+	src string
+	sha string
+}
+
+func newScript(src string) *script {
+	sum := sha1.Sum([]byte(src))
+	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+// exec runs s with keys and args as a write (see write), keys[0] serving as
+// the barrier. All keys must share a slot.
+func (r *Redis) exec(ctx context.Context, s *script, keys, args []string) rueidis.RedisResult {
+	b := r.client.B()
+	res := r.write(ctx, b.Evalsha().Sha1(s.sha).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(), keys[0])
+	if e, ok := rueidis.IsRedisErr(res.Error()); ok && e.IsNoScript() {
+		res = r.write(ctx, b.Eval().Script(s.src).Numkeys(int64(len(keys))).Key(keys...).Arg(args...).Build(), keys[0])
+	}
+	return res
+}
+
+// noCancel is returned by bound when the caller's deadline already suffices,
+// sparing the hot path a timer.
+func noCancel() {}
+
+// bound returns ctx limited to the configured Timeout unless its own deadline
+// is earlier. Every call to Redis goes through it: without a deadline rueidis
+// waits as long as Redis is unreachable.
+func (r *Redis) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= r.timeout {
+		return ctx, noCancel
+	}
+	return context.WithTimeout(ctx, r.timeout)
+}
+
+// unavailable wraps a failure to use Redis in ErrUnavailable, naming the
+// operation; the cause stays reachable through errors.Is and errors.As (a
+// caller's own context.Canceled, for one).
+func unavailable(op string, err error) error {
+	return fmt.Errorf("registry: %s: %w: %w", op, ErrUnavailable, err)
+}
+
+// deviceKey is the key of a device record. The account is the hash tag, so a
+// device record and its account index share a Redis Cluster slot.
+func (r *Redis) deviceKey(account, device string) string {
+	return r.prefix + "dev:{" + account + "}:" + device
+}
+
+// accountKey is the key of an account's index: a hash of device -> session.
+func (r *Redis) accountKey(account string) string {
+	return r.prefix + "acct:{" + account + "}"
+}
+
+// edgeKey is the key of an edge's liveness: its internal address, with EdgeTTL.
+func (r *Redis) edgeKey(edge string) string {
+	return r.prefix + "edge:" + edge
+}
+
+// encodeEntry encodes e as a device record: "<since>\n<edge>\n<session>", with
+// since in Unix nanoseconds (empty for the zero time). The session comes last
+// so that it may hold any byte; the unregister script reads it by the same
+// layout. The edge must not contain a newline.
+func encodeEntry(e Entry) string {
+	since := ""
+	if !e.Since.IsZero() {
+		since = strconv.FormatInt(e.Since.UnixNano(), 10)
+	}
+	return since + "\n" + e.Edge + "\n" + e.Session
+}
+
+// decodeEntry decodes a device record written by encodeEntry. Since comes back
+// as the same instant in local time, without a monotonic clock reading.
+func decodeEntry(s string) (Entry, error) {
+	since, rest, ok1 := strings.Cut(s, "\n")
+	edge, session, ok2 := strings.Cut(rest, "\n")
+	if !ok1 || !ok2 {
+		return Entry{}, errors.New("malformed device record")
+	}
+	e := Entry{Edge: edge, Session: session}
+	if since != "" {
+		ns, err := strconv.ParseInt(since, 10, 64)
+		if err != nil {
+			return Entry{}, errors.New("malformed device record: since")
+		}
+		e.Since = time.Unix(0, ns)
+	}
+	return e, nil
+}

@@ -1,0 +1,369 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/scripts/testenv"
+)
+
+// devices is what the edge and the API use of a registry.
+type devices interface {
+	Register(ctx context.Context, account, device string, e Entry) (Entry, error)
+	Unregister(ctx context.Context, account, device, session string) (bool, error)
+	Lookup(ctx context.Context, account, device string) (Entry, error)
+	Connected(ctx context.Context, account string) ([]string, error)
+}
+
+// edges is what an edge uses to announce that it is live.
+type edges interface {
+	Heartbeat(ctx context.Context, edge, addr string) (fresh bool, err error)
+	EdgeAddr(ctx context.Context, edge string) (string, error)
+	RemoveEdge(ctx context.Context, edge string) error
+}
+
+// subject is a whole registry under test.
+type subject interface {
+	devices
+	edges
+}
+
+var (
+	_ devices = (*Memory)(nil)
+	_ devices = (*Redis)(nil)
+	_ subject = (*Memory)(nil)
+	_ subject = (*Redis)(nil)
+)
+
+// implementations are the registries the shared behaviour runs against; each
+// returns a registry with the given EdgeTTL (0 for the default) that no other
+// test sees.
+var implementations = []struct {
+	name string
+	new  func(tb testing.TB, edgeTTL time.Duration) subject
+}{
+	{"memory", func(_ testing.TB, edgeTTL time.Duration) subject {
+		return NewMemoryWith(MemoryConfig{EdgeTTL: edgeTTL})
+	}},
+	{"redis", func(tb testing.TB, edgeTTL time.Duration) subject {
+		return mustRedisServer(tb).registry(tb, RedisConfig{EdgeTTL: edgeTTL})
+	}},
+}
+
+// redisServer is the test's Redis server and its private key prefix.
+type redisServer struct {
+	addr, prefix string
+}
+
+// mustRedisServer returns the Redis server of the test environment with a fresh
+// key prefix; the test is skipped when there is none (fails under CI=true).
+func mustRedisServer(tb testing.TB) redisServer {
+	tb.Helper()
+	addr, prefix := testenv.Redis(tb)
+	return redisServer{addr: addr, prefix: prefix}
+}
+
+// registry returns a Redis registry on s, closed at the end of the test; cfg's
+// Addrs and Prefix are filled in from s.
+func (s redisServer) registry(tb testing.TB, cfg RedisConfig) *Redis {
+	tb.Helper()
+	cfg.Addrs, cfg.Prefix = []string{s.addr}, s.prefix
+	r, err := NewRedis(cfg)
+	if err != nil {
+		tb.Fatalf("NewRedis: %v", err)
+	}
+	tb.Cleanup(r.Close)
+	return r
+}
+
+func testContext(tb testing.TB) context.Context {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// sameEntry compares entries by the instant of Since: Redis keeps neither the
+// location nor the monotonic clock reading.
+func sameEntry(a, b Entry) bool {
+	return a.Edge == b.Edge && a.Session == b.Session && a.Since.Equal(b.Since)
+}
+
+// eventually calls check until it returns nil, failing the test with its last
+// error after a generous bound. Only used where a change becomes visible
+// asynchronously: an expiry, or another process's write.
+func eventually(tb testing.TB, what string, check func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: still %v after 10s", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func mustHeartbeat(tb testing.TB, reg edges, edge string) bool {
+	tb.Helper()
+	fresh, err := reg.Heartbeat(testContext(tb), edge, edge+".internal:7000")
+	if err != nil {
+		tb.Fatalf("Heartbeat(%s): %v", edge, err)
+	}
+	return fresh
+}
+
+func mustRegister(tb testing.TB, reg devices, account, device string, e Entry) Entry {
+	tb.Helper()
+	prev, err := reg.Register(testContext(tb), account, device, e)
+	if err != nil {
+		tb.Fatalf("Register(%s/%s): %v", account, device, err)
+	}
+	return prev
+}
+
+func mustConnected(tb testing.TB, reg devices, account string, want ...string) {
+	tb.Helper()
+	got, err := reg.Connected(testContext(tb), account)
+	if err != nil {
+		tb.Fatalf("Connected(%s): %v", account, err)
+	}
+	if got == nil || !slices.Equal(got, want) && len(got)+len(want) > 0 {
+		tb.Fatalf("Connected(%s) = %#v, want %#v", account, got, want)
+	}
+}
+
+func wantLookup(tb testing.TB, reg devices, account, device string, want Entry) {
+	tb.Helper()
+	got, err := reg.Lookup(testContext(tb), account, device)
+	if err != nil {
+		tb.Fatalf("Lookup(%s/%s): %v, want %+v", account, device, err, want)
+	}
+	if !sameEntry(got, want) {
+		tb.Fatalf("Lookup(%s/%s) = %+v, want %+v", account, device, got, want)
+	}
+}
+
+func wantNotFound(tb testing.TB, reg devices, account, device string) {
+	tb.Helper()
+	if got, err := reg.Lookup(testContext(tb), account, device); err != ErrNotFound {
+		tb.Fatalf("Lookup(%s/%s) = %+v, %v; want ErrNotFound", account, device, got, err)
+	}
+}
+
+// TestBehaviour runs the behaviour every registry shares against each
+// implementation.
+func TestBehaviour(t *testing.T) {
+	for _, impl := range implementations {
+		t.Run(impl.name, func(t *testing.T) {
+			for _, tc := range []struct {
+				name    string
+				edgeTTL time.Duration
+				run     func(t *testing.T, reg subject)
+			}{
+				{"register lookup unregister", 0, testRegisterLookupUnregister},
+				{"compare and delete", 0, testCompareAndDelete},
+				{"connected", 0, testConnected},
+				{"phantom of an expired edge", 500 * time.Millisecond, testPhantom},
+				{"heartbeat", 0, testHeartbeat},
+				{"removed edge", 0, testRemoveEdge},
+				{"read your writes", 0, testReadYourWrites},
+				{"cancelled context", 0, testCancelledContext},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					tc.run(t, impl.new(t, tc.edgeTTL))
+				})
+			}
+		})
+	}
+}
+
+func testRegisterLookupUnregister(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	mustHeartbeat(t, reg, "e1")
+	e := Entry{Edge: "e1", Session: "s1", Since: time.Unix(1700000000, 123456789)}
+
+	wantNotFound(t, reg, "a1", "tv1")
+	if prev := mustRegister(t, reg, "a1", "tv1", e); prev != (Entry{}) {
+		t.Fatalf("first Register returned prev %+v, want zero", prev)
+	}
+	wantLookup(t, reg, "a1", "tv1", e)
+	wantNotFound(t, reg, "a1", "phone1")
+	wantNotFound(t, reg, "a2", "tv1")
+
+	if ok, err := reg.Unregister(ctx, "a1", "tv1", "s1"); err != nil || !ok {
+		t.Fatalf("Unregister = %v, %v; want true", ok, err)
+	}
+	wantNotFound(t, reg, "a1", "tv1")
+	if ok, err := reg.Unregister(ctx, "a1", "tv1", "s1"); err != nil || ok {
+		t.Fatalf("second Unregister = %v, %v; want false", ok, err)
+	}
+}
+
+func testCompareAndDelete(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	mustHeartbeat(t, reg, "e1")
+	mustHeartbeat(t, reg, "e2")
+	old := Entry{Edge: "e1", Session: "s1", Since: time.Unix(1, 0)}
+	newer := Entry{Edge: "e2", Session: "s2", Since: time.Unix(2, 0)}
+
+	mustRegister(t, reg, "a1", "tv1", old)
+	if prev := mustRegister(t, reg, "a1", "tv1", newer); !sameEntry(prev, old) {
+		t.Fatalf("second Register returned prev %+v, want %+v", prev, old)
+	}
+	// The old connection closing must not remove the newer registration.
+	if ok, err := reg.Unregister(ctx, "a1", "tv1", "s1"); err != nil || ok {
+		t.Fatalf("Unregister of the stale session = %v, %v; want false", ok, err)
+	}
+	wantLookup(t, reg, "a1", "tv1", newer)
+	mustConnected(t, reg, "a1", "tv1")
+
+	if ok, err := reg.Unregister(ctx, "a1", "tv1", "s2"); err != nil || !ok {
+		t.Fatalf("Unregister = %v, %v; want true", ok, err)
+	}
+	wantNotFound(t, reg, "a1", "tv1")
+	mustConnected(t, reg, "a1")
+}
+
+func testConnected(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	mustHeartbeat(t, reg, "e1")
+	mustHeartbeat(t, reg, "e2")
+	for _, d := range []struct{ account, device, edge string }{
+		{"a1", "tv1", "e1"}, {"a1", "phone1", "e2"}, {"a1", "tab1", "e1"}, {"a2", "tv9", "e2"},
+	} {
+		mustRegister(t, reg, d.account, d.device, Entry{Edge: d.edge, Session: "s-" + d.device})
+	}
+	mustConnected(t, reg, "a1", "phone1", "tab1", "tv1")
+	mustConnected(t, reg, "a2", "tv9")
+	mustConnected(t, reg, "a3")
+
+	if ok, err := reg.Unregister(ctx, "a1", "tab1", "s-tab1"); err != nil || !ok {
+		t.Fatalf("Unregister(tab1) = %v, %v", ok, err)
+	}
+	mustConnected(t, reg, "a1", "phone1", "tv1")
+	// A device that reconnects is listed once.
+	mustRegister(t, reg, "a1", "tv1", Entry{Edge: "e2", Session: "s-tv1-again"})
+	mustConnected(t, reg, "a1", "phone1", "tv1")
+}
+
+// testPhantom checks that the devices of an edge that stops heartbeating (as a
+// crashed one does) are offline once its liveness expires, while the devices of
+// an edge that keeps heartbeating stay found.
+func testPhantom(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	mustHeartbeat(t, reg, "crashed")
+	mustHeartbeat(t, reg, "alive")
+	tv := Entry{Edge: "crashed", Session: "s1"}
+	phone := Entry{Edge: "alive", Session: "s2"}
+	mustRegister(t, reg, "a1", "tv1", tv)
+	mustRegister(t, reg, "a1", "phone1", phone)
+	wantLookup(t, reg, "a1", "tv1", tv)
+	mustConnected(t, reg, "a1", "phone1", "tv1")
+
+	eventually(t, "Lookup of a device on an edge that stopped heartbeating", func() error {
+		mustHeartbeat(t, reg, "alive")
+		wantLookup(t, reg, "a1", "phone1", phone)
+		if _, err := reg.Lookup(ctx, "a1", "tv1"); err != ErrNotFound {
+			return errors.New("found")
+		}
+		return nil
+	})
+	mustHeartbeat(t, reg, "alive")
+	mustConnected(t, reg, "a1", "phone1")
+	if addr, err := reg.EdgeAddr(ctx, "crashed"); err != ErrNotFound {
+		t.Fatalf("EdgeAddr of the expired edge = %q, %v; want ErrNotFound", addr, err)
+	}
+
+	// The edge coming back is told it is fresh; its devices count again.
+	if !mustHeartbeat(t, reg, "crashed") {
+		t.Fatal("Heartbeat after expiry: fresh = false, want true")
+	}
+	wantLookup(t, reg, "a1", "tv1", tv)
+}
+
+func testHeartbeat(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	if addr, err := reg.EdgeAddr(ctx, "e1"); err != ErrNotFound {
+		t.Fatalf("EdgeAddr before any heartbeat = %q, %v; want ErrNotFound", addr, err)
+	}
+	for i, want := range []bool{true, false, false} {
+		if fresh, err := reg.Heartbeat(ctx, "e1", "10.0.0.1:7000"); err != nil || fresh != want {
+			t.Fatalf("Heartbeat %d = %v, %v; want fresh %v", i, fresh, err, want)
+		}
+	}
+	if addr, err := reg.EdgeAddr(ctx, "e1"); err != nil || addr != "10.0.0.1:7000" {
+		t.Fatalf("EdgeAddr = %q, %v", addr, err)
+	}
+	// An edge restarted at another address.
+	if fresh, err := reg.Heartbeat(ctx, "e1", "10.0.0.2:7000"); err != nil || fresh {
+		t.Fatalf("Heartbeat at a new address = %v, %v; want not fresh", fresh, err)
+	}
+	if addr, err := reg.EdgeAddr(ctx, "e1"); err != nil || addr != "10.0.0.2:7000" {
+		t.Fatalf("EdgeAddr after the address changed = %q, %v", addr, err)
+	}
+	if addr, err := reg.EdgeAddr(ctx, "e2"); err != ErrNotFound {
+		t.Fatalf("EdgeAddr of another edge = %q, %v; want ErrNotFound", addr, err)
+	}
+}
+
+func testRemoveEdge(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	mustHeartbeat(t, reg, "e1")
+	e := Entry{Edge: "e1", Session: "s1"}
+	mustRegister(t, reg, "a1", "tv1", e)
+	wantLookup(t, reg, "a1", "tv1", e)
+	if err := reg.RemoveEdge(ctx, "e1"); err != nil {
+		t.Fatalf("RemoveEdge: %v", err)
+	}
+	wantNotFound(t, reg, "a1", "tv1")
+	mustConnected(t, reg, "a1")
+	if addr, err := reg.EdgeAddr(ctx, "e1"); err != ErrNotFound {
+		t.Fatalf("EdgeAddr after RemoveEdge = %q, %v; want ErrNotFound", addr, err)
+	}
+	if !mustHeartbeat(t, reg, "e1") {
+		t.Fatal("Heartbeat after RemoveEdge: fresh = false, want true")
+	}
+	wantLookup(t, reg, "a1", "tv1", e)
+}
+
+// testReadYourWrites alternates writes and cached reads in one process: each
+// read must see the write before it, never a value cached before the write.
+func testReadYourWrites(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	mustHeartbeat(t, reg, "e1")
+	mustHeartbeat(t, reg, "e2")
+	for i := range 100 {
+		e := Entry{Edge: []string{"e1", "e2"}[i%2], Session: "s" + string(rune('a'+i%26)) + time.Duration(i).String()}
+		mustRegister(t, reg, "a1", "tv1", e)
+		wantLookup(t, reg, "a1", "tv1", e)
+		mustConnected(t, reg, "a1", "tv1")
+		if i%3 == 0 {
+			if ok, err := reg.Unregister(ctx, "a1", "tv1", e.Session); err != nil || !ok {
+				t.Fatalf("Unregister %d = %v, %v", i, ok, err)
+			}
+			wantNotFound(t, reg, "a1", "tv1")
+			mustConnected(t, reg, "a1")
+		}
+	}
+}
+
+func testCancelledContext(t *testing.T, reg subject) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := reg.Register(ctx, "a1", "tv1", Entry{Edge: "e1", Session: "s1"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Register: %v, want context.Canceled", err)
+	}
+	if _, err := reg.Lookup(ctx, "a1", "tv1"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Lookup: %v, want context.Canceled", err)
+	}
+	if _, err := reg.Heartbeat(ctx, "e1", "addr"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Heartbeat: %v, want context.Canceled", err)
+	}
+}
