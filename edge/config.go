@@ -62,6 +62,12 @@ type Deliverer interface {
 	Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result
 }
 
+// Replacer tells another edge that its connection of a device was replaced by a
+// newer one here.
+type Replacer interface {
+	Replace(ctx context.Context, edge, account, device, session string) error
+}
+
 // Config configures a Server. Zero limits take the defaults above.
 type Config struct {
 	// ID names this edge in welcome frames and registrations. Required.
@@ -77,6 +83,9 @@ type Config struct {
 	// Router delivers device messages to their targets; nil delivers only to devices
 	// held by this server.
 	Router Deliverer
+	// Replacer, when set, closes a device's older connection on another edge when
+	// the device connects here (only the newest connection of a device lives).
+	Replacer Replacer
 	// AllowedOrigins lists the host patterns (path.Match syntax, e.g.
 	// "*.example.com") of browser origins allowed besides the request's own host;
 	// "*" allows any. Requests without an Origin header are not browsers and pass.

@@ -98,6 +98,11 @@ var _ Deliverer = (*Router)(nil)
 // is no longer live) is offline; a registry failure rejects the message as
 // unavailable.
 func (r *Router) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	// A device held here needs no lookup: this keeps local delivery working while
+	// the registry is unreachable, and saves the round trip.
+	if r.Local != nil && r.Local.session(account, device) != nil {
+		return r.Local.deliverLocal(ctx, account, device, m, progress)
+	}
 	e, err := r.Registry.Lookup(ctx, account, device)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):

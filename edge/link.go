@@ -28,6 +28,18 @@ type linkMsg struct {
 	protocol.Msg
 }
 
+// linkReplace tells an edge that a newer connection of the device registered
+// elsewhere, so the edge closes the named session (4000) if it still holds it.
+type linkReplace struct {
+	T       string `json:"t"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Session string `json:"session"`
+}
+
+// linkKindReplace is the "t" of linkReplace.
+const linkKindReplace = "replace"
+
 // EdgeAddresser finds a live edge's internal address.
 type EdgeAddresser interface {
 	EdgeAddr(ctx context.Context, edge string) (string, error)
@@ -252,6 +264,24 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 			return res
 		}
 	}
+}
+
+// Replace tells edge to close the device's session, which a newer connection on
+// another edge replaced. It only queues the frame.
+func (l *Links) Replace(ctx context.Context, edge, account, device, session string) error {
+	k, err := l.get(edge)
+	if err != nil {
+		return err
+	}
+	c, err := k.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("edge: replace on %s: %w", edge, err)
+	}
+	frame, err := json.Marshal(linkReplace{T: linkKindReplace, Account: account, Device: device, Session: session})
+	if err != nil {
+		return err
+	}
+	return c.send(frame)
 }
 
 // connect returns the link's connection, dialling it if it is down and its backoff

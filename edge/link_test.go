@@ -58,6 +58,7 @@ func mustCluster(t *testing.T, n int, mutate func(*Config)) ([]*clusterEdge, *ad
 			c.ID = fmt.Sprintf("edge-%d", i+1)
 			c.Registry, c.Siblings = reg, reg
 			c.Router = ce.router
+			c.Replacer = links
 			c.ClusterKeys = []string{"old-key", testClusterKey}
 			if mutate != nil {
 				mutate(c)
@@ -195,4 +196,17 @@ func TestLinkAuthAndFailure(t *testing.T) {
 			return r.Status == protocol.StatusDelivered
 		})
 	})
+}
+
+func TestTakeoverAcrossEdges(t *testing.T) {
+	edges, _ := mustCluster(t, 2, nil)
+	old := edges[0].mustDial(t, "a1", "tv1")
+	newer := edges[1].mustDial(t, "a1", "tv1")
+	if got := old.closeStatus(); got != CloseReplaced {
+		t.Fatalf("older connection on the other edge closed with %v, want 4000", got)
+	}
+	got, err := edges[0].reg.Lookup(context.Background(), "a1", "tv1")
+	if err != nil || got.Session != newer.welcome.Session || got.Edge != "edge-2" {
+		t.Fatalf("registration %+v %v", got, err)
+	}
 }

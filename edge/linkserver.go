@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -71,6 +72,13 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	sem := make(chan struct{}, s.cfg.LinkInflight)
 	log := s.cfg.Logger.With("link_from", r.RemoteAddr)
 	err = lc.run(s.ctx, s.cfg.WriteTimeout, func(data []byte) {
+		if bytes.Contains(data, []byte(`"t":"`+linkKindReplace+`"`)) {
+			var rp linkReplace
+			if err := json.Unmarshal(data, &rp); err == nil && rp.T == linkKindReplace {
+				s.replaced(rp.Account, rp.Device, rp.Session)
+				return
+			}
+		}
 		var lm linkMsg
 		if err := json.Unmarshal(data, &lm); err != nil || lm.T != protocol.KindMsg || lm.To == nil || lm.To.Device == "" || lm.ID == "" {
 			log.Warn("edge link: bad frame", "err", err)
@@ -112,5 +120,13 @@ func (s *Server) linkReceipt(lc *linkConn, id string, r protocol.Result) {
 	}
 	if err != nil {
 		s.cfg.Logger.Debug("edge link: receipt dropped", "id", id, "err", err)
+	}
+}
+
+// replaced closes a device's session that a newer connection on another edge
+// replaced, if this edge still holds that very session.
+func (s *Server) replaced(account, device, session string) {
+	if ss := s.session(account, device); ss != nil && ss.id == session {
+		ss.end(CloseReplaced, "replaced by a newer connection")
 	}
 }

@@ -171,12 +171,17 @@ func (s *Server) attach(ss *session) {
 	s.wheel.add(ss)
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
 	defer cancel()
-	_, err := s.cfg.Registry.Register(ctx, ss.account, ss.device, registry.Entry{Edge: s.cfg.ID, Session: ss.id, Since: ss.since})
+	prev, err := s.cfg.Registry.Register(ctx, ss.account, ss.device, registry.Entry{Edge: s.cfg.ID, Session: ss.id, Since: ss.since})
 	if err != nil {
 		// The connection stays usable for local delivery; it is unreachable from
 		// other processes until the registry takes it again.
 		ss.log.Warn("registry register failed", "err", err)
 		s.resync.Store(true)
+	}
+	if prev.Edge != "" && prev.Edge != s.cfg.ID && s.cfg.Replacer != nil {
+		if err := s.cfg.Replacer.Replace(ctx, prev.Edge, ss.account, ss.device, prev.Session); err != nil {
+			ss.log.Debug("closing the older connection on another edge failed", "edge", prev.Edge, "err", err)
+		}
 	}
 	s.announce(ss, true)
 }

@@ -343,6 +343,7 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			AllowedOrigins: c.allowedOrigins,
 			ClusterKeys:    c.clusterKeys,
 			Liveness:       n.registry,
+			Replacer:       replacer(n.links),
 			InternalAddr:   c.advertiseAddr,
 			MaxFrameBytes:  c.maxFrameBytes,
 			PingInterval:   c.pingInterval,
@@ -500,4 +501,12 @@ func advertised(a *net.TCPAddr) string {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
 	}
 	return a.String()
+}
+
+// replacer returns links as an edge.Replacer, or nil (not a typed nil) without links.
+func replacer(links *edge.Links) edge.Replacer {
+	if links == nil {
+		return nil
+	}
+	return links
 }
