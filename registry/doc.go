@@ -1,10 +1,67 @@
 // Package registry knows where each device is connected: device -> {edge, session,
-// since}. Only the newest connection of a device is registered; unregistering is a
-// compare-and-delete on the session, so a stale connection never removes a newer
-// registration.
+// since}, and which edges are live. Only the newest connection of a device is
+// registered; unregistering is a compare-and-delete on the session, so a stale
+// connection never removes a newer registration.
 //
-// [Memory] keeps the registry in process memory, for `herald dev` and for tests of
-// the code that uses it. Consumers declare the small interfaces they need (the edge
-// registers and unregisters, the API looks up); the implementations here satisfy
-// them.
+// [Redis] is the registry of a deployment, shared by every edge and API process
+// through Redis or Redis Cluster. [Memory] keeps the registry in process memory,
+// for `herald dev` and for tests of the code that uses it. Consumers declare the
+// small interfaces they need (the edge registers and unregisters, the API looks
+// up); both implementations satisfy them with the same behaviour, but for one
+// difference: Memory counts a device on an edge that never heartbeated as live,
+// so that single-process use needs no heartbeats, where Redis counts it offline.
+//
+// # Keys
+//
+// Every key starts with the configured prefix (default "herald:"). The account
+// is a Redis Cluster hash tag, so all keys of one account share a slot and one
+// Lua script may change several of them atomically:
+//
+//	<prefix>dev:{<account>}:<device>  the device record, with DeviceTTL
+//	<prefix>acct:{<account>}          hash device -> session: the account's index
+//	<prefix>edge:<edge>               the edge's internal address, with EdgeTTL
+//
+// A device record is "<since>\n<edge>\n<session>", since in Unix nanoseconds
+// (empty for the zero time). It is written once per connection, with a TTL a
+// little over the longest connection lifetime (default 40 minutes), and never
+// refreshed: connections are recycled before it expires. Register replaces the
+// record and sets the device's index field in one script, which also extends
+// the index's TTL to DeviceTTL, so the index outlives every record in it.
+// Unregister deletes the record and the field in one script only if the record's
+// session still matches. Connected drops the index fields of records that
+// expired without an unregister (the edge died).
+//
+// # Edge liveness
+//
+// Each edge calls Heartbeat well within EdgeTTL (default 15 s), which sets its
+// edge key with that TTL. A device whose edge key is missing counts as offline
+// in Lookup and Connected: the devices of a crashed edge disappear within
+// EdgeTTL, while their records expire on their own. Heartbeat reports fresh
+// when the key did not exist before (first beat, a beat after expiry, or Redis
+// having lost its data), telling the edge to register its devices again.
+// RemoveEdge deletes the key on a clean shutdown.
+//
+// # Caching
+//
+// Lookup, Connected and EdgeAddr read through rueidis' server-assisted
+// client-side cache (RESP3 client tracking): a repeated lookup is answered from
+// process memory without a round trip, and Redis invalidates the cached value
+// when the key changes, expires or is deleted. CacheTTL (default 1 minute) only
+// bounds how long a value is kept without a change, and a value is never kept
+// past its key's own expiry. Another process's write is seen once its
+// invalidation arrives, normally within a round trip. A process reads its own
+// writes at once: NewRedis uses one connection per Redis node, and each write
+// is followed on that connection by a cheap read whose reply comes after the
+// invalidation of the written keys.
+//
+// # Failures
+//
+// Every call is bounded by Timeout (default 500 ms) unless the caller's context
+// has an earlier deadline: rueidis would otherwise wait as long as Redis is
+// unreachable. A missing key is [ErrNotFound] (the device is offline); any other
+// failure (connection refused, timeout, Redis Cluster down, a cancelled
+// context) is an error wrapping [ErrUnavailable] and its cause, naming the
+// operation. Callers report unavailable and never treat it as offline. The Lua
+// scripts run with EVALSHA and fall back to EVAL after Redis loses them (a
+// restart or a failover).
 package registry

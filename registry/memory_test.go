@@ -71,3 +71,17 @@ func TestMemoryHonoursContext(t *testing.T) {
 		t.Fatalf("Lookup with cancelled ctx: %v", err)
 	}
 }
+
+// TestMemoryEdgeNeverHeartbeated checks that Memory, unlike Redis, treats a
+// device on an edge that never heartbeated as live, so that single-process use
+// needs no heartbeats.
+func TestMemoryEdgeNeverHeartbeated(t *testing.T) {
+	m := NewMemory()
+	e := Entry{Edge: "silent", Session: "s1"}
+	mustRegister(t, m, "a1", "tv1", e)
+	wantLookup(t, m, "a1", "tv1", e)
+	mustConnected(t, m, "a1", "tv1")
+	if addr, err := m.EdgeAddr(context.Background(), "silent"); err != ErrNotFound {
+		t.Fatalf("EdgeAddr = %q, %v; want ErrNotFound", addr, err)
+	}
+}

@@ -68,6 +68,9 @@ type RedisConfig struct {
 // API process. Reads go through rueidis' server-assisted client-side cache, so a
 // repeated lookup is answered from process memory until Redis reports a change.
 // It is safe for concurrent use. See the package documentation for the keys.
+//
+// An entry read back has Since as the same instant in local time, without its
+// monotonic clock reading: compare it with [time.Time.Equal].
 type Redis struct {
 	client    rueidis.Client
 	ownClient bool // Close closes client

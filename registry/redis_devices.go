@@ -66,7 +66,7 @@ func (r *Redis) Register(ctx context.Context, account, device string, e Entry) (
 	switch {
 	case account == "" || device == "":
 		return Entry{}, fmt.Errorf("registry: register %s/%s: empty account or device", account, device)
-	case strings.ContainsAny(account, "{}"):
+	case !validAccount(account):
 		return Entry{}, fmt.Errorf("registry: register %s/%s: account contains '{' or '}'", account, device)
 	case strings.Contains(e.Edge, "\n"):
 		return Entry{}, fmt.Errorf("registry: register %s/%s: edge %q contains a newline", account, device, e.Edge)
@@ -93,6 +93,9 @@ func (r *Redis) Register(ctx context.Context, account, device string, e Entry) (
 // Unregister removes the device's registration only if it still belongs to
 // session, and reports whether it did.
 func (r *Redis) Unregister(ctx context.Context, account, device, session string) (bool, error) {
+	if !validAccount(account) {
+		return false, nil // never registered
+	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	keys := []string{r.deviceKey(account, device), r.accountKey(account)}
@@ -107,6 +110,9 @@ func (r *Redis) Unregister(ctx context.Context, account, device, session string)
 // its edge is not live (the phantom of an edge that crashed). Both reads are
 // answered from the client-side cache when Redis has not reported a change.
 func (r *Redis) Lookup(ctx context.Context, account, device string) (Entry, error) {
+	if !validAccount(account) {
+		return Entry{}, ErrNotFound // never registered
+	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	res := r.client.DoCache(ctx, r.client.B().Get().Key(r.deviceKey(account, device)).Cache(), r.cacheTTL)
@@ -138,6 +144,9 @@ func (r *Redis) Lookup(ctx context.Context, account, device string) (Entry, erro
 // liveness, each through the client-side cache, and drops index fields whose
 // record has expired.
 func (r *Redis) Connected(ctx context.Context, account string) ([]string, error) {
+	if !validAccount(account) {
+		return []string{}, nil // never registered
+	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	op := func() string { return "connected " + account }
@@ -154,8 +163,9 @@ func (r *Redis) Connected(ctx context.Context, account string) ([]string, error)
 		reads[i] = rueidis.CT(r.client.B().Get().Key(r.deviceKey(account, d)).Cache(), r.cacheTTL)
 	}
 	records := r.client.DoMultiCache(ctx, reads...)
-	edgeOf := make([]string, len(devices)) // "" where the record has expired
-	var edges []string                     // distinct edges, in first-seen order
+	edgeOf := make([]string, len(devices))
+	present := make([]bool, len(devices)) // false where the record has expired
+	var edges []string                    // distinct edges, in first-seen order
 	seen := make(map[string]bool)
 	var expired []string
 	for i, res := range records {
@@ -171,7 +181,7 @@ func (r *Redis) Connected(ctx context.Context, account string) ([]string, error)
 		if err != nil {
 			return nil, unavailable(op()+": device "+devices[i], err)
 		}
-		edgeOf[i] = e.Edge
+		edgeOf[i], present[i] = e.Edge, true
 		if !seen[e.Edge] {
 			seen[e.Edge] = true
 			edges = append(edges, e.Edge)
@@ -184,7 +194,7 @@ func (r *Redis) Connected(ctx context.Context, account string) ([]string, error)
 	}
 	out := make([]string, 0, len(devices))
 	for i, d := range devices {
-		if edgeOf[i] != "" && live[edgeOf[i]] {
+		if present[i] && live[edgeOf[i]] {
 			out = append(out, d)
 		}
 	}
@@ -193,6 +203,12 @@ func (r *Redis) Connected(ctx context.Context, account string) ([]string, error)
 		r.prune(ctx, account, expired)
 	}
 	return out, nil
+}
+
+// validAccount reports whether account can be registered: it is the hash tag of
+// its keys, which a brace would cut short, letting two accounts' keys collide.
+func validAccount(account string) bool {
+	return account != "" && !strings.ContainsAny(account, "{}")
 }
 
 // edgesLive reports which of edges have a live liveness key, in one round trip

@@ -52,6 +52,8 @@ type serverConfig struct {
 	advertiseAddr string
 	clusterKeys   listFlag
 	adminAddr     string
+	edgeTTL       time.Duration
+	heartbeat     time.Duration
 
 	maxFrameBytes int64
 	pingInterval  time.Duration
@@ -80,6 +82,8 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&c.edgeID, "edge-id", "edge-"+host, "this edge's id")
 	fs.Var(&c.redisAddrs, "redis-addr", "Redis (or Redis Cluster seed) addresses, comma-separated, for the registry; empty: in-memory, one process only")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "herald:", "prefix of every Redis key")
+	fs.DurationVar(&c.edgeTTL, "edge-ttl", registry.DefaultEdgeTTL, "how long an edge stays live without a heartbeat; a crashed edge's devices are offline after it")
+	fs.DurationVar(&c.heartbeat, "heartbeat-interval", edge.DefaultHeartbeatInterval, "how often an edge refreshes its liveness; well within --edge-ttl")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9090", "listen address for /metrics, /healthz, /readyz and pprof; empty disables it")
 	if !dev {
 		fs.StringVar(&c.internalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
@@ -137,6 +141,9 @@ func (c *serverConfig) validate(dev bool) error {
 				return usagef("--token-secret: the public development secret must not be used by serve")
 			}
 		}
+	}
+	if c.heartbeat <= 0 || c.edgeTTL < 2*c.heartbeat {
+		return usagef("--edge-ttl (%v) must be at least twice --heartbeat-interval (%v)", c.edgeTTL, c.heartbeat)
 	}
 	if len(c.redisAddrs) > 0 && len(c.clusterKeys) == 0 {
 		return usagef("--cluster-key (or HERALD_CLUSTER_KEY) is required with --redis-addr: edges and API processes link to each other")
@@ -311,14 +318,14 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("loading message types: %w", err)
 	}
 	if len(c.redisAddrs) > 0 {
-		r, err := registry.NewRedis(registry.RedisConfig{Addrs: c.redisAddrs, Prefix: c.redisPrefix})
+		r, err := registry.NewRedis(registry.RedisConfig{Addrs: c.redisAddrs, Prefix: c.redisPrefix, EdgeTTL: c.edgeTTL})
 		if err != nil {
 			return nil, fmt.Errorf("registry: %w", err)
 		}
 		n.registry = r
 		n.closers = append(n.closers, r.Close)
 	} else {
-		n.registry = registry.NewMemory()
+		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.edgeTTL})
 	}
 	router := &edge.Router{Registry: n.registry}
 	if len(c.clusterKeys) > 0 {
@@ -334,25 +341,26 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			return nil, usagef("--token-secret: %v", err)
 		}
 		n.edge, err = edge.New(edge.Config{
-			ID:             c.edgeID,
-			Verifier:       v,
-			Registry:       n.registry,
-			Types:          n.types,
-			Siblings:       n.registry,
-			Router:         router,
-			AllowedOrigins: c.allowedOrigins,
-			ClusterKeys:    c.clusterKeys,
-			Liveness:       n.registry,
-			Replacer:       replacer(n.links),
-			InternalAddr:   c.advertiseAddr,
-			MaxFrameBytes:  c.maxFrameBytes,
-			PingInterval:   c.pingInterval,
-			PongTimeout:    c.pongTimeout,
-			WriteTimeout:   c.writeTimeout,
-			SendQueue:      c.sendQueue,
-			MsgRate:        c.msgRate,
-			MsgBurst:       c.msgBurst,
-			Logger:         log.With("part", "edge"),
+			ID:                c.edgeID,
+			Verifier:          v,
+			Registry:          n.registry,
+			Types:             n.types,
+			Siblings:          n.registry,
+			Router:            router,
+			AllowedOrigins:    c.allowedOrigins,
+			ClusterKeys:       c.clusterKeys,
+			Liveness:          n.registry,
+			Replacer:          replacer(n.links),
+			InternalAddr:      c.advertiseAddr,
+			HeartbeatInterval: c.heartbeat,
+			MaxFrameBytes:     c.maxFrameBytes,
+			PingInterval:      c.pingInterval,
+			PongTimeout:       c.pongTimeout,
+			WriteTimeout:      c.writeTimeout,
+			SendQueue:         c.sendQueue,
+			MsgRate:           c.msgRate,
+			MsgBurst:          c.msgBurst,
+			Logger:            log.With("part", "edge"),
 		})
 		if err != nil {
 			return nil, usagef("%v", err)

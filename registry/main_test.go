@@ -1,0 +1,11 @@
+package registry
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests when a goroutine outlives them: every
+// Redis client a test opens must be closed.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
