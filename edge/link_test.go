@@ -43,6 +43,12 @@ type clusterEdge struct {
 // links.
 func mustCluster(t *testing.T, n int, mutate func(*Config)) ([]*clusterEdge, *addrBook) {
 	t.Helper()
+	return mustClusterTB(t, n, mutate)
+}
+
+// mustClusterTB is mustCluster for tests and benchmarks.
+func mustClusterTB(t testing.TB, n int, mutate func(*Config)) ([]*clusterEdge, *addrBook) {
+	t.Helper()
 	reg := registry.NewMemory()
 	book := &addrBook{addrs: map[string]string{}}
 	var edges []*clusterEdge
