@@ -82,6 +82,8 @@ type Redis struct {
 
 	// lookupHits counts lookups answered entirely from the client-side cache.
 	lookupHits atomic.Uint64
+	// lookups counts every Lookup.
+	lookups atomic.Uint64
 }
 
 // NewRedis validates cfg, fills its defaults and, unless cfg.Client is given,
@@ -249,4 +251,10 @@ func decodeEntry(s string) (Entry, error) {
 		e.Since = time.Unix(0, ns)
 	}
 	return e, nil
+}
+
+// LookupStats reports how many lookups there were and how many of them were
+// answered entirely from the client-side cache, for metrics.
+func (r *Redis) LookupStats() (lookups, cacheHits uint64) {
+	return r.lookups.Load(), r.lookupHits.Load()
 }

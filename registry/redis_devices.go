@@ -113,6 +113,7 @@ func (r *Redis) Lookup(ctx context.Context, account, device string) (Entry, erro
 	if !validAccount(account) {
 		return Entry{}, ErrNotFound // never registered
 	}
+	r.lookups.Add(1)
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	res := r.client.DoCache(ctx, r.client.B().Get().Key(r.deviceKey(account, device)).Cache(), r.cacheTTL)

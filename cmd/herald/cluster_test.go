@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/scripts/testenv"
 )
 
@@ -342,4 +343,8 @@ func TestCluster(t *testing.T) {
 	if m, ok := tab.next(t).(*protocol.Msg); !ok || m.Type != "notification.v1" {
 		t.Fatalf("tab got %#v", m)
 	}
+}
+
+func TestRedisLookupMetrics(t *testing.T) {
+	var _ lookupCounter = (*registry.Redis)(nil)
 }
