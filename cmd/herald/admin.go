@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/heraldpush/herald/edge"
+	"github.com/heraldpush/herald/registry"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -16,6 +17,8 @@ import (
 type lookupCounter interface {
 	LookupStats() (lookups, cacheHits uint64)
 }
+
+var _ lookupCounter = (*registry.Redis)(nil)
 
 // newMetrics builds the Prometheus registry of a node. The parts keep plain atomic
 // counters; this reads them at scrape time, so nothing is added to the hot paths.

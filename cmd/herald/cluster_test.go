@@ -20,7 +20,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
-	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/scripts/testenv"
 )
 
@@ -63,6 +62,7 @@ type proc struct {
 	name   string
 	cmd    *exec.Cmd
 	addr   string // the public listener
+	admin  string // the admin listener, if any
 	done   chan struct{}
 	logMu  sync.Mutex
 	logBuf bytes.Buffer
@@ -72,7 +72,7 @@ type proc struct {
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(heraldBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr=", "--log-format", "json", "--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(heraldBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -92,17 +92,19 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 			p.logBuf.WriteByte('\n')
 			p.logMu.Unlock()
 			var rec struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
+				Msg   string `json:"msg"`
+				Addr  string `json:"addr"`
+				Admin string `json:"admin"`
 			}
 			if json.Unmarshal(line, &rec) == nil && rec.Msg == "herald listening" {
-				addrc <- rec.Addr
+				addrc <- rec.Addr + " " + rec.Admin
 			}
 		}
 		_ = p.cmd.Wait()
 	}()
 	select {
-	case p.addr = <-addrc:
+	case a := <-addrc:
+		p.addr, p.admin, _ = strings.Cut(a, " ")
 	case <-p.done:
 		t.Fatalf("%s exited before listening:\n%s", name, p.logs())
 	case <-time.After(30 * time.Second):
@@ -265,6 +267,18 @@ func TestCluster(t *testing.T) {
 	if m, ok := tv.next(t).(*protocol.Msg); !ok || m.Type != "notification.v1" {
 		t.Fatalf("tv got %#v", m)
 	}
+	// The API process exports its registry lookups and its link to edge 2.
+	push(t, api.addr, "a1", "tv1")
+	tv.next(t)
+	metrics := scrape(t, api.admin)
+	for _, want := range []string{`herald_link_up{edge="edge-2"} 1`, `herald_link_queue_depth{edge="edge-2"} 0`, "herald_registry_lookups_total 2", "herald_registry_cache_hits_total "} {
+		if !strings.Contains(metrics, want) {
+			t.Fatalf("API metrics lack %q:\n%s", want, metrics)
+		}
+	}
+	if m := scrape(t, edges[1].admin); !strings.Contains(m, "herald_edge_connections 1") {
+		t.Fatalf("edge 2 metrics lack its connection:\n%s", m)
+	}
 
 	// The device reconnects to edge 3: the older connection is closed as replaced,
 	// and pushes reach it there well before the lookup cache's TTL (a minute) could
@@ -345,6 +359,14 @@ func TestCluster(t *testing.T) {
 	}
 }
 
-func TestRedisLookupMetrics(t *testing.T) {
-	var _ lookupCounter = (*registry.Redis)(nil)
+// scrape returns the Prometheus metrics of an admin listener.
+func scrape(t *testing.T, admin string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
