@@ -38,6 +38,22 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (token.Cla
 	return c, true
 }
 
+// admit adopts the handler goroutine into the server's WaitGroup and checks the
+// request's token and origin. When it returns false it has written the answer (503
+// while shutting down, 403, 401) and holds no count; otherwise the caller must
+// call s.wg.Done when it returns.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (token.Claims, bool) {
+	if err := s.enter(); err != nil {
+		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
+		return token.Claims{}, false
+	}
+	c, ok := s.authenticate(w, r)
+	if !ok {
+		s.wg.Done()
+	}
+	return c, ok
+}
+
 // bearer returns the request's token, from the Authorization header or the
 // access_token query parameter.
 func bearer(r *http.Request) string {

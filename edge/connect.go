@@ -42,15 +42,11 @@ func (t *wsTransport) close(code websocket.StatusCode, reason string, done func(
 // serveConnect upgrades GET /v1/connect to a device WebSocket and runs its reader on
 // the handler goroutine until the connection ends.
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
-	if err := s.enter(); err != nil {
-		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
-		return
-	}
-	defer s.wg.Done()
-	claims, ok := s.authenticate(w, r)
+	claims, ok := s.admit(w, r)
 	if !ok {
 		return
 	}
+	defer s.wg.Done()
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Subprotocol},
 		InsecureSkipVerify: true, // the Origin was checked by authenticate

@@ -46,15 +46,11 @@ func (t *sseTransport) close(_ websocket.StatusCode, _ string, done func()) { do
 // serveEvents serves GET /v1/events: a receive-only stream of frames for devices
 // that cannot use WebSocket. The handler goroutine is the session's writer.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
-	if err := s.enter(); err != nil {
-		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
-		return
-	}
-	defer s.wg.Done()
-	claims, ok := s.authenticate(w, r)
+	claims, ok := s.admit(w, r)
 	if !ok {
 		return
 	}
+	defer s.wg.Done()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

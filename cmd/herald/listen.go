@@ -10,7 +10,6 @@ import (
 	"time"
 
 	herald "github.com/heraldpush/herald/clients/go"
-	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -38,16 +37,9 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if *account == "" || *device == "" {
 			return usagef("give --token, or --account and --device to mint one")
 		}
-		key := token.HS256Key{Secret: []byte(devTokenSecret)}
-		if len(secrets) > 0 {
-			key = hs256Keys(secrets)[0]
-		}
-		iss, err := token.NewHS256Issuer(key)
-		if err != nil {
-			return usagef("%v", err)
-		}
-		if *tok, err = iss.Issue(*account, *device, 24*time.Hour); err != nil {
-			return usagef("%v", err)
+		var err error
+		if *tok, err = mintToken(secrets, *account, *device, 24*time.Hour); err != nil {
+			return err
 		}
 	}
 	var mu sync.Mutex // serialises lines on stdout

@@ -27,20 +27,31 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if *account == "" || *device == "" {
 		return usagef("--account and --device are required")
 	}
-	key := token.HS256Key{Secret: []byte(devTokenSecret)}
-	if len(secrets) > 0 {
-		key = hs256Keys(secrets)[0]
-	} else {
+	if len(secrets) == 0 {
 		fmt.Fprintln(stderr, "herald token: signing with the development secret (accepted by herald dev only); set --token-secret or HERALD_TOKEN_SECRET otherwise")
 	}
-	iss, err := token.NewHS256Issuer(key)
+	tok, err := mintToken(secrets, *account, *device, *ttl)
 	if err != nil {
-		return usagef("%v", err)
-	}
-	tok, err := iss.Issue(*account, *device, *ttl)
-	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// mintToken signs a device token with the first of secrets (kid:secret or secret),
+// or with the development secret when there are none.
+func mintToken(secrets []string, account, device string, ttl time.Duration) (string, error) {
+	key := token.HS256Key{Secret: []byte(devTokenSecret)}
+	if len(secrets) > 0 {
+		key = hs256Keys(secrets)[0]
+	}
+	iss, err := token.NewHS256Issuer(key)
+	if err != nil {
+		return "", usagef("%v", err)
+	}
+	tok, err := iss.Issue(account, device, ttl)
+	if err != nil {
+		return "", usagef("%v", err)
+	}
+	return tok, nil
 }
