@@ -28,6 +28,7 @@ type Memory struct {
 	mu       sync.RWMutex
 	accounts map[string]map[string]Entry // guarded by mu: account -> device -> entry
 	edges    map[string]memoryEdge       // guarded by mu: edges that ever heartbeated
+	versions map[string]int64            // guarded by mu: device-list version per account
 }
 
 // memoryEdge is an edge's address and the end of its liveness; a removed edge
@@ -52,6 +53,7 @@ func NewMemoryWith(cfg MemoryConfig) *Memory {
 		edgeTTL:  cfg.EdgeTTL,
 		accounts: make(map[string]map[string]Entry),
 		edges:    make(map[string]memoryEdge),
+		versions: make(map[string]int64),
 	}
 }
 
