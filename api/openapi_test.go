@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -39,7 +40,7 @@ func mustRoutes(tb testing.TB) []string {
 		tb.Fatalf("LoadTypes: %v", err)
 	}
 	reg := registry.NewMemory()
-	s, err := New(Config{Types: types, Deliverer: &edge.Router{Registry: reg}, Directory: reg, Keys: []Key{NewKey(testKeyName, testAPIKey)}})
+	s, err := New(Config{Types: types, Deliverer: &edge.Router{Registry: reg}, Directory: reg, Devices: devicelist.NewMemory(), Keys: []Key{NewKey(testKeyName, testAPIKey)}})
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}

@@ -56,6 +56,12 @@ type Config struct {
 	Directory Directory
 	// Keys are the accepted API keys. At least one is required.
 	Keys []Key
+	// Devices serves the device-list endpoints. Required. Presence, when set, fills
+	// their online state; Changes, when set, invalidates caches and disconnects
+	// removed devices.
+	Devices  DeviceStore
+	Presence Presence
+	Changes  Changes
 	// MaxBodyBytes bounds a request body; larger gets 413.
 	MaxBodyBytes int64
 	// PushTimeout is the default wait of a sync push; MaxPushTimeout bounds the
@@ -78,8 +84,8 @@ type Server struct {
 
 // New validates cfg and returns a Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Types == nil || cfg.Deliverer == nil || cfg.Directory == nil {
-		return nil, errors.New("api: config: Types, Deliverer and Directory are required")
+	if cfg.Types == nil || cfg.Deliverer == nil || cfg.Directory == nil || cfg.Devices == nil {
+		return nil, errors.New("api: config: Types, Deliverer, Directory and Devices are required")
 	}
 	if len(cfg.Keys) == 0 {
 		return nil, errors.New("api: config: at least one API key is required")
@@ -155,6 +161,7 @@ func (s *Server) routes() chi.Router {
 		r.Get("/v1/types", s.listTypes)
 		r.Get("/v1/types/{type}", s.getType)
 		r.Post("/v1/types/{type}/validate", s.validateType)
+		s.deviceRoutes(r)
 	})
 	return r
 }

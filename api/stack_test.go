@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
@@ -89,13 +90,15 @@ func mustStack(tb testing.TB) *stack {
 		tb.Fatalf("NewHS256Issuer: %v", err)
 	}
 	reg := registry.NewMemory()
+	devs := devicelist.NewMemory()
 	router := &edge.Router{Registry: reg}
 	e, err := edge.New(edge.Config{
 		ID:       "edge-test",
 		Verifier: v,
 		Registry: reg,
 		Types:    types,
-		Siblings: reg,
+		Devices:  devs,
+		Versions: reg,
 		Router:   router,
 	})
 	if err != nil {
@@ -106,6 +109,8 @@ func mustStack(tb testing.TB) *stack {
 		Types:        types,
 		Deliverer:    router,
 		Directory:    reg,
+		Devices:      devs,
+		Presence:     router,
 		Keys:         []Key{NewKey(testKeyName, testAPIKey)},
 		MaxBodyBytes: testMaxBodyBytes,
 	})

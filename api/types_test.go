@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -42,7 +43,7 @@ func TestListBuiltinTypes(t *testing.T) {
 		t.Fatalf("LoadTypes: %v", err)
 	}
 	reg := registry.NewMemory()
-	s, err := New(Config{Types: types, Deliverer: &edge.Router{Registry: reg}, Directory: reg, Keys: []Key{NewKey(testKeyName, testAPIKey)}})
+	s, err := New(Config{Types: types, Deliverer: &edge.Router{Registry: reg}, Directory: reg, Devices: devicelist.NewMemory(), Keys: []Key{NewKey(testKeyName, testAPIKey)}})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

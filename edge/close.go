@@ -27,6 +27,9 @@ const (
 	// CloseLifetime (4002): the connection's lifetime ended and the client ignored
 	// reconnect. Reconnect.
 	CloseLifetime websocket.StatusCode = 4002
+	// CloseRemoved (4003): the device was removed from its account's device list.
+	// Final: do not reconnect.
+	CloseRemoved websocket.StatusCode = 4003
 )
 
 // closeAbort ends a connection without a close handshake, for a peer that is gone

@@ -28,6 +28,7 @@ const (
 	DefaultAckTimeout        = 10 * time.Second
 	DefaultRegistryTimeout   = 2 * time.Second
 	DefaultHeartbeatInterval = 5 * time.Second
+	DefaultDeviceCache       = 100000
 )
 
 // Verifier checks a device token.
@@ -50,9 +51,30 @@ type Liveness interface {
 	RemoveEdge(ctx context.Context, edge string) error
 }
 
-// Siblings lists the other devices a device may message: the devices of its account.
-type Siblings interface {
-	Connected(ctx context.Context, account string) ([]string, error)
+// DeviceList is the source of truth for the devices of an account: the targets a
+// device may message.
+type DeviceList interface {
+	// IDs lists the account's devices.
+	IDs(ctx context.Context, account string) ([]string, error)
+	// Owners lists the accounts that have a device with this id.
+	Owners(ctx context.Context, device string) ([]string, error)
+	// Touch makes sure the device is listed, updating its metadata from info.
+	Touch(ctx context.Context, account, device string, info *protocol.DeviceInfo) error
+	// Seen records, without blocking, that the device was seen at t.
+	Seen(account, device string, t time.Time)
+}
+
+// Versions tells when an account's device list changed, so cached copies are
+// reloaded; BumpAccount announces a change.
+type Versions interface {
+	AccountVersion(ctx context.Context, account string) (int64, error)
+	BumpAccount(ctx context.Context, account string) error
+}
+
+// Presencer carries presence news to the devices of an account held by another
+// edge.
+type Presencer interface {
+	Presence(ctx context.Context, edge, account string, p *protocol.Presence) error
 }
 
 // Deliverer delivers a message to a device wherever it is connected. progress, if
@@ -78,8 +100,17 @@ type Config struct {
 	Registry Registry
 	// Types validates device messages. Required.
 	Types *protocol.Types
-	// Siblings resolves {"siblings":true}. Required.
-	Siblings Siblings
+	// Devices is the device list that message targets are resolved against.
+	// Required.
+	Devices DeviceList
+	// Versions invalidates the edge's cached device lists. Required.
+	Versions Versions
+	// Locator and Presencer, when both are set, carry presence frames to sibling
+	// devices on other edges.
+	Locator   Locator
+	Presencer Presencer
+	// DeviceCache bounds the accounts whose device lists the edge caches.
+	DeviceCache int
 	// Router delivers device messages to their targets; nil delivers only to devices
 	// held by this server.
 	Router Deliverer
@@ -146,8 +177,8 @@ func (c *Config) setDefaults() error {
 	if c.ID == "" {
 		return errors.New("edge: config: ID is required")
 	}
-	if c.Verifier == nil || c.Registry == nil || c.Types == nil || c.Siblings == nil {
-		return errors.New("edge: config: Verifier, Registry, Types and Siblings are required")
+	if c.Verifier == nil || c.Registry == nil || c.Types == nil || c.Devices == nil || c.Versions == nil {
+		return errors.New("edge: config: Verifier, Registry, Types, Devices and Versions are required")
 	}
 	def := func(v *int, d int) {
 		if *v == 0 {
@@ -177,12 +208,13 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxInflight, DefaultMaxInflight)
 	def(&c.MaxTargets, DefaultMaxTargets)
 	def(&c.LinkQueue, DefaultLinkQueue)
+	def(&c.DeviceCache, DefaultDeviceCache)
 	def(&c.LinkInflight, DefaultLinkInflight)
 	defDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
 	for name, v := range map[string]int64{
 		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
-		"MaxTargets": int64(c.MaxTargets), "LinkQueue": int64(c.LinkQueue), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
+		"MaxTargets": int64(c.MaxTargets), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
 		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
 	} {
 		if v < 0 {

@@ -118,3 +118,35 @@ func (r *Router) Deliver(ctx context.Context, account, device string, m *protoco
 	}
 	return r.Links.Deliver(ctx, e.Edge, account, device, m, progress)
 }
+
+// Online reports whether the device has a live registration.
+func (r *Router) Online(ctx context.Context, account, device string) (bool, error) {
+	_, err := r.Registry.Lookup(ctx, account, device)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// Disconnect closes the device's connection wherever it is, with 4003 (removed),
+// as when the device is deleted from its account's list.
+func (r *Router) Disconnect(ctx context.Context, account, device string) error {
+	e, err := r.Registry.Lookup(ctx, account, device)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.Local != nil && e.Edge == r.Local.ID() {
+		r.Local.closeSession(account, device, e.Session, CloseRemoved, "device removed")
+		return nil
+	}
+	if r.Links == nil {
+		return errors.New("edge: no links configured to reach edge " + e.Edge)
+	}
+	return r.Links.close(ctx, e.Edge, account, device, e.Session, CloseRemoved)
+}

@@ -88,46 +88,74 @@ func validationError(err error) *protocol.Error {
 	return &protocol.Error{Code: protocol.CodeSchemaInvalid, Message: err.Error()}
 }
 
-// targets resolves a msg's "to" within the sender's account.
-func (s *Server) targets(ss *session, to *protocol.Target) ([]string, *protocol.Error) {
-	var ids []string
+// target is one resolved target of a device message: a device to deliver to, or a
+// result known without delivery (an unknown device).
+type target struct {
+	device string
+	preset *protocol.Result
+}
+
+// Codes of per-target errors in receipts.
+const errUnknownDevice = "unknown_device"
+
+// targets resolves a msg's "to" against the sender's account in the device list.
+// A target of another account refuses the whole message (forbidden); a device that
+// is in no account is rejected as unknown; {"siblings":true} is every other device
+// of the account.
+func (s *Server) targets(ss *session, to *protocol.Target) ([]target, *protocol.Error) {
+	ctx, cancel := context.WithTimeout(ss.ctx, s.cfg.RegistryTimeout)
+	defer cancel()
+	ids, err := s.devices.ids(ctx, ss.account)
+	if err != nil {
+		return nil, &protocol.Error{Code: protocol.CodeUnavailable, Message: "the device list cannot be read right now; retry"}
+	}
+	var named []string
 	switch {
 	case to.Device != "":
-		ids = []string{to.Device}
+		named = []string{to.Device}
 	case len(to.Devices) > 0:
-		seen := make(map[string]bool, len(to.Devices))
-		for _, d := range to.Devices {
-			if d != "" && !seen[d] {
-				seen[d] = true
-				ids = append(ids, d)
-			}
-		}
+		named = to.Devices
 	case to.Siblings:
-		ctx, cancel := context.WithTimeout(ss.ctx, s.cfg.RegistryTimeout)
-		defer cancel()
-		all, err := s.cfg.Siblings.Connected(ctx, ss.account)
-		if err != nil {
-			return nil, &protocol.Error{Code: protocol.CodeUnavailable, Message: "sibling devices cannot be listed right now"}
-		}
-		for _, d := range all {
+		named = make([]string, 0, len(ids))
+		for _, d := range ids {
 			if d != ss.device {
-				ids = append(ids, d)
+				named = append(named, d)
 			}
 		}
 	}
-	if len(ids) > s.cfg.MaxTargets {
-		return nil, &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf("%d targets, at most %d", len(ids), s.cfg.MaxTargets)}
+	seen := make(map[string]bool, len(named))
+	out := make([]target, 0, len(named))
+	for _, d := range named {
+		if d == "" || seen[d] {
+			continue
+		}
+		seen[d] = true
+		if len(out) == s.cfg.MaxTargets {
+			return nil, &protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf("more than %d targets", s.cfg.MaxTargets)}
+		}
+		if has(ids, d) {
+			out = append(out, target{device: d})
+			continue
+		}
+		owners, err := s.cfg.Devices.Owners(ctx, d)
+		if err != nil {
+			return nil, &protocol.Error{Code: protocol.CodeUnavailable, Message: "the device list cannot be read right now; retry"}
+		}
+		if len(owners) > 0 {
+			return nil, &protocol.Error{Code: protocol.CodeForbidden, Message: fmt.Sprintf("device %q is not a device of your account", d)}
+		}
+		out = append(out, target{device: d, preset: &protocol.Result{Device: d, Status: protocol.StatusRejected, Error: errUnknownDevice}})
 	}
-	if len(ids) == 0 && !to.Siblings {
+	if len(out) == 0 && !to.Siblings {
 		return nil, &protocol.Error{Code: protocol.CodeBadFrame, Message: `"to" names no device`}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // fanOut delivers m to every target and answers the sender with receipts: one when
 // every target has its first outcome (delivered, offline, ...), and, when acks were
 // asked for, a second one once every target has its final outcome.
-func (s *Server) fanOut(src *session, m *protocol.Msg, targets []string) {
+func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target) {
 	timeout := s.cfg.WriteTimeout
 	if m.Ack {
 		timeout = s.cfg.AckTimeout
@@ -144,9 +172,13 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []string) {
 		final bool
 	}
 	ch := make(chan outcome, 2*len(targets))
-	for i, d := range targets {
+	for i, t := range targets {
+		if t.preset != nil {
+			ch <- outcome{i, *t.preset, true}
+			continue
+		}
 		go func() {
-			r := deliver(ctx, src.account, d, m, func(p protocol.Result) { ch <- outcome{i, p, false} })
+			r := deliver(ctx, src.account, t.device, m, func(p protocol.Result) { ch <- outcome{i, p, false} })
 			ch <- outcome{i, r, true}
 		}()
 	}

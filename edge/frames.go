@@ -25,11 +25,7 @@ func (s *Server) handleFrame(ss *session, data []byte) bool {
 	case *protocol.Ack:
 		ss.ack(f.ID)
 	case *protocol.Hello:
-		if f.Presence != nil {
-			ss.mu.Lock()
-			ss.presence = *f.Presence
-			ss.mu.Unlock()
-		}
+		s.hello(ss, f)
 	default:
 		s.sendError(ss, &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("frame kind %q is not sent by devices", f.Kind())})
 	}

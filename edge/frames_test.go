@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -142,6 +143,7 @@ func TestDeviceToDevice(t *testing.T) {
 		}
 	})
 	t.Run("devices with one offline", func(t *testing.T) {
+		e.mustList(t, "a1", "gone1")
 		phone.send(&protocol.Msg{ID: "m3", Type: "playback.control.v1", To: &protocol.Target{Devices: []string{"tv1", "gone1", "tab1"}}, Payload: play})
 		tv.readMsg()
 		tab.readMsg()
@@ -151,22 +153,31 @@ func TestDeviceToDevice(t *testing.T) {
 			t.Fatalf("results %v, want %v", r.Results, want)
 		}
 	})
-	t.Run("siblings are the other devices of the account", func(t *testing.T) {
+	t.Run("siblings are the other devices of the account, online or not", func(t *testing.T) {
 		phone.send(&protocol.Msg{Type: "playback.control.v1", To: &protocol.Target{Siblings: true}, Payload: play})
 		a, b := tv.readMsg(), tab.readMsg()
 		if a.ID == "" || a.ID != b.ID {
 			t.Fatalf("server-assigned ids %q %q", a.ID, b.ID)
 		}
 		r := phone.readReceipt()
-		if r.ID != a.ID || len(r.Results) != 2 {
-			t.Fatalf("receipt %+v", r)
+		want := []protocol.Result{{Device: "gone1", Status: "offline"}, {Device: "tab1", Status: "delivered"}, {Device: "tv1", Status: "delivered"}}
+		if r.ID != a.ID || fmt.Sprint(r.Results) != fmt.Sprint(want) {
+			t.Fatalf("receipt %+v, want %v", r, want)
 		}
 	})
-	t.Run("another account's device is not reachable", func(t *testing.T) {
-		// "tv9" is read as a device of the sender's account, where it does not exist.
-		phone.send(&protocol.Msg{ID: "m5", Type: "playback.control.v1", To: &protocol.Target{Device: "tv9"}, Payload: play})
-		if r := phone.readReceipt(); r.Results[0].Status != protocol.StatusOffline {
-			t.Fatalf("receipt %+v", r)
+	t.Run("an unknown device is rejected", func(t *testing.T) {
+		phone.send(&protocol.Msg{ID: "m6", Type: "playback.control.v1", To: &protocol.Target{Devices: []string{"tv1", "nosuch"}}, Payload: play})
+		tv.readMsg()
+		r := phone.readReceipt()
+		want := []protocol.Result{{Device: "tv1", Status: "delivered"}, {Device: "nosuch", Status: "rejected", Error: errUnknownDevice}}
+		if fmt.Sprint(r.Results) != fmt.Sprint(want) {
+			t.Fatalf("receipt %+v, want %v", r, want)
+		}
+	})
+	t.Run("another account's device is forbidden", func(t *testing.T) {
+		phone.send(&protocol.Msg{ID: "m5", Type: "playback.control.v1", To: &protocol.Target{Devices: []string{"tv1", "tv9"}}, Payload: play})
+		if e := phone.readError(protocol.CodeForbidden); e.Re != "m5" {
+			t.Fatalf("error %+v", e)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
@@ -179,6 +190,7 @@ func TestDeviceToDevice(t *testing.T) {
 func TestDeviceMsgErrors(t *testing.T) {
 	e := mustEdge(t, func(c *Config) { c.MaxTargets = 2 })
 	d := e.mustDial(t, "a1", "phone1")
+	e.mustList(t, "a1", "tv1", "a", "b", "c")
 	tests := []struct {
 		name   string
 		msg    *protocol.Msg
@@ -207,25 +219,29 @@ func TestDeviceMsgErrors(t *testing.T) {
 	}
 }
 
-// failingSiblings is a Siblings whose backing store is down.
-type failingSiblings struct{}
+// downList is a device list whose store is down.
+type downList struct{ *devicelist.Memory }
 
-func (failingSiblings) Connected(context.Context, string) ([]string, error) {
-	return nil, errors.New("store down")
+var errDown = errors.New("store down")
+
+func (downList) IDs(context.Context, string) ([]string, error)    { return nil, errDown }
+func (downList) Owners(context.Context, string) ([]string, error) { return nil, errDown }
+func (downList) Touch(context.Context, string, string, *protocol.DeviceInfo) error {
+	return errDown
 }
 
-func TestSiblingsUnavailable(t *testing.T) {
-	e := mustEdge(t, func(c *Config) { c.Siblings = failingSiblings{} })
-	d := e.mustDial(t, "a1", "phone1")
-	d.send(&protocol.Msg{ID: "u1", Type: "tiny.echo.v1", To: &protocol.Target{Siblings: true}, Payload: payload(map[string]any{})})
-	if got := d.readError(protocol.CodeUnavailable); got.Re != "u1" {
-		t.Fatalf("re = %q", got.Re)
+func TestDeviceListUnavailable(t *testing.T) {
+	e := mustEdge(t, func(c *Config) { c.Devices = downList{devicelist.NewMemory()} })
+	d := e.mustDial(t, "a1", "phone1") // connecting works without the device list
+	for _, to := range []*protocol.Target{{Siblings: true}, {Device: "tv1"}} {
+		d.send(&protocol.Msg{ID: "u1", Type: "tiny.echo.v1", To: to, Payload: payload(map[string]any{})})
+		if got := d.readError(protocol.CodeUnavailable); got.Re != "u1" {
+			t.Fatalf("re = %q", got.Re)
+		}
 	}
 	// A per-message error never closes the connection.
-	d.send(&protocol.Msg{ID: "u2", Type: "tiny.echo.v1", To: &protocol.Target{Device: "tv1"}, Payload: payload(map[string]any{})})
-	if r := d.readReceipt(); r.ID != "u2" {
-		t.Fatalf("receipt %+v", r)
-	}
+	d.write("nope")
+	d.readError(protocol.CodeBadFrame)
 }
 
 func TestRateLimit(t *testing.T) {

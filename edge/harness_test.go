@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -22,10 +23,11 @@ var testSecret = []byte("edge-test-secret-of-at-least-32-bytes!")
 
 // testEdge is one edge server on an httptest listener with the in-memory registry.
 type testEdge struct {
-	srv *Server
-	hs  *httptest.Server
-	reg *registry.Memory
-	iss *token.Issuer
+	srv  *Server
+	hs   *httptest.Server
+	reg  *registry.Memory
+	devs *devicelist.Memory
+	iss  *token.Issuer
 }
 
 // extraTypes adds a service-only and a tiny type to the built-in ones.
@@ -59,7 +61,8 @@ func mustEdge(tb testing.TB, mutate func(*Config)) *testEdge {
 		tb.Fatal(err)
 	}
 	reg := registry.NewMemory()
-	cfg := Config{ID: "edge-1", Verifier: v, Registry: reg, Types: mustTypes(tb), Siblings: reg}
+	devs := devicelist.NewMemory()
+	cfg := Config{ID: "edge-1", Verifier: v, Registry: reg, Types: mustTypes(tb), Devices: devs, Versions: reg}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -76,7 +79,7 @@ func mustEdge(tb testing.TB, mutate func(*Config)) *testEdge {
 		}
 		hs.Close()
 	})
-	return &testEdge{srv: s, hs: hs, reg: reg, iss: iss}
+	return &testEdge{srv: s, hs: hs, reg: reg, devs: devs, iss: iss}
 }
 
 func (e *testEdge) token(tb testing.TB, account, device string) string {
@@ -241,4 +244,17 @@ func mustIssuerAt(tb testing.TB, at time.Time) *token.Issuer {
 	}
 	iss.SetClock(func() time.Time { return at })
 	return iss
+}
+
+// mustList puts devices of account in the device list.
+func (e *testEdge) mustList(tb testing.TB, account string, devices ...string) {
+	tb.Helper()
+	for _, d := range devices {
+		if _, _, err := e.devs.Put(context.Background(), devicelist.Device{Account: account, ID: d}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := e.reg.BumpAccount(context.Background(), account); err != nil {
+		tb.Fatal(err)
+	}
 }

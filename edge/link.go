@@ -35,10 +35,20 @@ type linkReplace struct {
 	Account string `json:"account"`
 	Device  string `json:"device"`
 	Session string `json:"session"`
+	// Code is the close code; 0 means 4000 (replaced).
+	Code int `json:"code,omitempty"`
 }
 
 // linkKindReplace is the "t" of linkReplace.
 const linkKindReplace = "replace"
+
+// linkPresence carries a presence frame for the devices of Account held by the
+// receiving edge.
+type linkPresence struct {
+	T       protocol.Kind `json:"t"`
+	Account string        `json:"account"`
+	protocol.Presence
+}
 
 // EdgeAddresser finds a live edge's internal address.
 type EdgeAddresser interface {
@@ -269,6 +279,11 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 // Replace tells edge to close the device's session, which a newer connection on
 // another edge replaced. It only queues the frame.
 func (l *Links) Replace(ctx context.Context, edge, account, device, session string) error {
+	return l.close(ctx, edge, account, device, session, CloseReplaced)
+}
+
+// close asks edge to close the device's session with code.
+func (l *Links) close(ctx context.Context, edge, account, device, session string, code websocket.StatusCode) error {
 	k, err := l.get(edge)
 	if err != nil {
 		return err
@@ -277,7 +292,26 @@ func (l *Links) Replace(ctx context.Context, edge, account, device, session stri
 	if err != nil {
 		return fmt.Errorf("edge: replace on %s: %w", edge, err)
 	}
-	frame, err := json.Marshal(linkReplace{T: linkKindReplace, Account: account, Device: device, Session: session})
+	frame, err := json.Marshal(linkReplace{T: linkKindReplace, Account: account, Device: device, Session: session, Code: int(code)})
+	if err != nil {
+		return err
+	}
+	return c.send(frame)
+}
+
+// Presence sends presence news about a device of account to edge, which passes it
+// to the account's devices it holds that asked for presence. It only queues the
+// frame.
+func (l *Links) Presence(ctx context.Context, edge, account string, p *protocol.Presence) error {
+	k, err := l.get(edge)
+	if err != nil {
+		return err
+	}
+	c, err := k.connect(ctx)
+	if err != nil {
+		return fmt.Errorf("edge: presence to %s: %w", edge, err)
+	}
+	frame, err := json.Marshal(linkPresence{T: protocol.KindPresence, Account: account, Presence: *p})
 	if err != nil {
 		return err
 	}

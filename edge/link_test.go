@@ -3,11 +3,13 @@ package edge
 import (
 	"context"
 	"fmt"
+	"github.com/coder/websocket"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 )
@@ -50,6 +52,7 @@ func mustCluster(t *testing.T, n int, mutate func(*Config)) ([]*clusterEdge, *ad
 func mustClusterTB(t testing.TB, n int, mutate func(*Config)) ([]*clusterEdge, *addrBook) {
 	t.Helper()
 	reg := registry.NewMemory()
+	devs := devicelist.NewMemory()
 	book := &addrBook{addrs: map[string]string{}}
 	var edges []*clusterEdge
 	for i := range n {
@@ -62,7 +65,8 @@ func mustClusterTB(t testing.TB, n int, mutate func(*Config)) ([]*clusterEdge, *
 		ce.router = &Router{Registry: reg, Links: links}
 		ce.testEdge = mustEdge(t, func(c *Config) {
 			c.ID = fmt.Sprintf("edge-%d", i+1)
-			c.Registry, c.Siblings = reg, reg
+			c.Registry, c.Versions, c.Devices = reg, reg, devs
+			c.Locator, c.Presencer = reg, links
 			c.Router = ce.router
 			c.Replacer = links
 			c.ClusterKeys = []string{"old-key", testClusterKey}
@@ -70,7 +74,7 @@ func mustClusterTB(t testing.TB, n int, mutate func(*Config)) ([]*clusterEdge, *
 				mutate(c)
 			}
 		})
-		ce.reg = reg
+		ce.reg, ce.devs = reg, devs
 		ce.router.Local = ce.srv
 		ce.linkHS = httptest.NewServer(ce.srv.LinkHandler())
 		book.mu.Lock()
@@ -214,5 +218,32 @@ func TestTakeoverAcrossEdges(t *testing.T) {
 	got, err := edges[0].reg.Lookup(context.Background(), "a1", "tv1")
 	if err != nil || got.Session != newer.welcome.Session || got.Edge != "edge-2" {
 		t.Fatalf("registration %+v %v", got, err)
+	}
+}
+
+func TestPresenceAcrossEdges(t *testing.T) {
+	edges, _ := mustCluster(t, 2, nil)
+	tv := edges[1].mustDial(t, "a1", "tv1")
+	tv.send(&protocol.Hello{Presence: ptr(true)})
+	edges[0].mustList(t, "a1", "phone1")
+	// Wait until the hello was handled: a msg after it is answered in order.
+	tv.send(&protocol.Msg{ID: "sync", Type: "tiny.echo.v1", To: &protocol.Target{Device: "phone1"}, Payload: payload(map[string]any{})})
+	tv.readReceipt()
+	phone := edges[0].mustDial(t, "a1", "phone1")
+	phone.send(&protocol.Hello{Device: &protocol.DeviceInfo{Platform: "ios"}})
+	p, ok := tv.read().(*protocol.Presence)
+	if !ok || p.Device != "phone1" || !p.Online {
+		t.Fatalf("presence %+v", p)
+	}
+	if err := phone.c.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, ok = tv.read().(*protocol.Presence)
+	if !ok || p.Device != "phone1" || p.Online || p.Platform != "ios" {
+		t.Fatalf("presence %+v", p)
+	}
+	edges[0].mustDial(t, "a1", "phone1")
+	if p, ok := tv.read().(*protocol.Presence); !ok || !p.Online {
+		t.Fatalf("presence %+v", p)
 	}
 }

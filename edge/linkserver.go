@@ -75,7 +75,19 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		if bytes.Contains(data, []byte(`"t":"`+linkKindReplace+`"`)) {
 			var rp linkReplace
 			if err := json.Unmarshal(data, &rp); err == nil && rp.T == linkKindReplace {
-				s.replaced(rp.Account, rp.Device, rp.Session)
+				code := CloseReplaced
+				if rp.Code == int(CloseRemoved) {
+					code = CloseRemoved
+				}
+				s.closeSession(rp.Account, rp.Device, rp.Session, code, "closed by the cluster")
+				return
+			}
+		}
+		if bytes.Contains(data, []byte(`"t":"presence"`)) {
+			var lp linkPresence
+			if err := json.Unmarshal(data, &lp); err == nil && lp.T == protocol.KindPresence && lp.Device != "" {
+				p := lp.Presence
+				s.presenceHere(lp.Account, &p)
 				return
 			}
 		}
@@ -123,10 +135,10 @@ func (s *Server) linkReceipt(lc *linkConn, id string, r protocol.Result) {
 	}
 }
 
-// replaced closes a device's session that a newer connection on another edge
-// replaced, if this edge still holds that very session.
-func (s *Server) replaced(account, device, session string) {
+// closeSession closes a device's session with code, if this edge still holds that
+// very session (a newer connection is left alone).
+func (s *Server) closeSession(account, device, session string, code websocket.StatusCode, reason string) {
 	if ss := s.session(account, device); ss != nil && ss.id == session {
-		ss.end(CloseReplaced, "replaced by a newer connection")
+		ss.end(code, reason)
 	}
 }

@@ -17,8 +17,9 @@ import (
 
 // Server is one edge. Create it with New, serve Handler, stop it with Shutdown.
 type Server struct {
-	cfg   Config
-	wheel *wheel
+	cfg     Config
+	wheel   *wheel
+	devices *deviceCache
 
 	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
@@ -54,6 +55,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, accounts: make(map[string]map[string]*session), links: make(map[*linkConn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval)
+	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -183,6 +185,7 @@ func (s *Server) attach(ss *session) {
 			ss.log.Debug("closing the older connection on another edge failed", "edge", prev.Edge, "err", err)
 		}
 	}
+	s.listDevice(ctx, ss)
 	s.announce(ss, true)
 }
 
@@ -269,19 +272,52 @@ func (s *Server) reregister() {
 	s.cfg.Logger.Info("re-registered held devices", "devices", len(all), "failed", failed)
 }
 
-// announce sends a presence frame about ss to the sibling devices held by this edge
-// that asked for presence. A device replaced by a newer connection of its own is not
-// announced offline.
+// announce tells the account's other devices that ss came online or went
+// offline: those held here directly, those on other edges through one presence
+// frame per edge over the links. Only devices that asked for presence get it. A
+// device replaced by a newer connection of its own is not announced offline.
 func (s *Server) announce(ss *session, online bool) {
+	ss.mu.Lock()
+	p := &protocol.Presence{Device: ss.device, Online: online, Platform: ss.platform, TS: s.cfg.Now().UnixMilli()}
+	ss.mu.Unlock()
+	s.presenceHere(ss.account, p)
+	if s.cfg.Locator == nil || s.cfg.Presencer == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RegistryTimeout)
+	defer cancel()
+	ids, err := s.devices.ids(ctx, ss.account)
+	if err != nil {
+		ss.log.Debug("presence: device list unavailable", "err", err)
+		return
+	}
+	edges := map[string]bool{}
+	for _, d := range ids {
+		if d == ss.device {
+			continue
+		}
+		if e, err := s.cfg.Locator.Lookup(ctx, ss.account, d); err == nil && e.Edge != s.cfg.ID {
+			edges[e.Edge] = true
+		}
+	}
+	for e := range edges {
+		if err := s.cfg.Presencer.Presence(ctx, e, ss.account, p); err != nil {
+			ss.log.Debug("presence to another edge failed", "edge", e, "err", err)
+		}
+	}
+}
+
+// presenceHere sends p to the devices of account held here that asked for
+// presence, except the device it is about.
+func (s *Server) presenceHere(account string, p *protocol.Presence) {
 	s.mu.Lock()
 	var to []*session
-	for device, other := range s.accounts[ss.account] {
-		if device != ss.device {
+	for device, other := range s.accounts[account] {
+		if device != p.Device {
 			to = append(to, other)
 		}
 	}
 	s.mu.Unlock()
-	p := &protocol.Presence{Device: ss.device, Online: online, TS: s.cfg.Now().UnixMilli()}
 	for _, other := range to {
 		if other.wantsPresence() {
 			_ = s.send(other, p, nil)

@@ -64,6 +64,7 @@ type session struct {
 	closed   bool                     // guarded by mu
 	acks     map[string]chan struct{} // guarded by mu: message id -> closed on ack
 	presence bool                     // guarded by mu: the device asked for presence frames
+	platform string                   // guarded by mu: from the device's hello
 
 	// Owned by the reader goroutine only.
 	badFrames int

@@ -58,6 +58,21 @@ type Config struct {
 	// receipts that Send does not return), error, presence and reconnect.
 	OnFrame func(f protocol.Frame)
 
+	// OnReceipt, when set, is called for every receipt, in the order received:
+	// the first receipt of a msg and, for a msg sent with an ack, the later
+	// one with the same id that has the final outcomes ("acked" or "timeout")
+	// and that neither Send nor a SendAndWait that already returned gets. It
+	// runs on the read goroutine, before a waiting Send or SendAndWait is
+	// answered, so the same rules as for OnMessage apply: return quickly, and
+	// do not call Send from it.
+	OnReceipt func(r *protocol.Receipt)
+
+	// OnPresence, when set, is called for each presence frame: a sibling
+	// device came online or went offline. The server sends them only after a
+	// Hello that asked for them. It runs on the read goroutine, like
+	// OnMessage.
+	OnPresence func(p *protocol.Presence)
+
 	// OnState, when set, is told of every state change, with the error that
 	// caused it for StateDisconnected and StateClosed.
 	OnState func(s State, err error)

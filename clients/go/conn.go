@@ -33,8 +33,8 @@ type conn struct {
 	seen *atomic.Int64 // unix nanoseconds of the last message or ping received
 
 	mu      sync.Mutex
-	pending map[string]chan sendResult // guarded by mu: Sends waiting for a receipt, by msg id
-	ended   bool                       // guarded by mu: the read loop has ended
+	pending map[string]*waiter // guarded by mu: Sends waiting for a receipt, by msg id
+	ended   bool               // guarded by mu: the read loop has ended
 }
 
 // idleLimit is how long a connection may stay silent (no message, no ping)
@@ -54,6 +54,27 @@ func (cn *conn) idleFor() time.Duration {
 type sendResult struct {
 	receipt *protocol.Receipt
 	err     error
+}
+
+// waiter is a Send or SendAndWait waiting for the answers to its msg. A Send
+// takes the first answer; a SendAndWait (final) keeps waiting after a first
+// receipt that is not final, for the second receipt with the same id.
+type waiter struct {
+	ch       chan sendResult // buffered for both answers: resolve never blocks
+	final    bool            // wait past a first receipt that is not final
+	answered bool            // guarded by conn.mu: a first answer was sent on ch
+}
+
+// receiptFinal reports whether every result of r is a final outcome, so that
+// no later receipt can change it: anything but "delivered", which an ack (or
+// its timeout) still turns into "acked" or "timeout".
+func receiptFinal(r *protocol.Receipt) bool {
+	for _, res := range r.Results {
+		if res.Status == protocol.StatusDelivered {
+			return false
+		}
+	}
+	return true
 }
 
 // dial opens a connection and reads its welcome.
@@ -104,7 +125,7 @@ func dial(ctx context.Context, c *Client, token string) (*conn, *protocol.Welcom
 		ws:      ws,
 		done:    make(chan struct{}),
 		seen:    seen,
-		pending: make(map[string]chan sendResult),
+		pending: make(map[string]*waiter),
 	}, w, nil
 }
 
@@ -150,10 +171,17 @@ func (cn *conn) handle(f protocol.Frame) error {
 	case *protocol.Msg:
 		c.deliver(cn, f)
 	case *protocol.Receipt:
+		if c.cfg.OnReceipt != nil {
+			c.cfg.OnReceipt(f)
+		}
 		cn.resolve(f.ID, sendResult{receipt: f})
 	case *protocol.Error:
 		if f.Re == "" || !cn.resolve(f.Re, sendResult{err: &ServerError{Frame: f}}) {
 			c.log.Warn("herald: error frame", "re", f.Re, "code", f.Code, "message", f.Message)
+		}
+	case *protocol.Presence:
+		if c.cfg.OnPresence != nil {
+			c.cfg.OnPresence(f)
 		}
 	case *protocol.Welcome:
 		c.mu.Lock()
@@ -191,8 +219,9 @@ func (c *Client) onFrame(f protocol.Frame) {
 	}
 }
 
-// expect registers a Send waiting for the receipt of id.
-func (cn *conn) expect(id string) (<-chan sendResult, error) {
+// expect registers a Send waiting for the receipt of id; with final, it
+// waits past a first receipt that is not final (SendAndWait).
+func (cn *conn) expect(id string, final bool) (<-chan sendResult, error) {
 	cn.mu.Lock()
 	defer cn.mu.Unlock()
 	if cn.ended {
@@ -201,9 +230,9 @@ func (cn *conn) expect(id string) (<-chan sendResult, error) {
 	if _, ok := cn.pending[id]; ok {
 		return nil, fmt.Errorf("herald: a Send with id %s is already waiting", id)
 	}
-	ch := make(chan sendResult, 1)
-	cn.pending[id] = ch
-	return ch, nil
+	w := &waiter{ch: make(chan sendResult, 2), final: final}
+	cn.pending[id] = w
+	return w.ch, nil
 }
 
 // forget drops the registration of id, once its Send returns.
@@ -214,14 +243,23 @@ func (cn *conn) forget(id string) {
 }
 
 // resolve hands r to the Send waiting for id, if any, and reports whether
-// there was one. Only the first answer reaches Send.
+// there was one. A Send gets the first answer only; a SendAndWait also gets
+// the second when the first was a receipt that is not final. Since only the
+// read goroutine calls resolve, the answers reach the waiter in order, and
+// at most two of them, which the channel's buffer holds.
 func (cn *conn) resolve(id string, r sendResult) bool {
 	cn.mu.Lock()
-	ch, ok := cn.pending[id]
-	delete(cn.pending, id)
+	w, ok := cn.pending[id]
+	if ok {
+		keep := w.final && !w.answered && r.err == nil && !receiptFinal(r.receipt)
+		if !keep {
+			delete(cn.pending, id)
+		}
+		w.answered = true
+	}
 	cn.mu.Unlock()
 	if ok {
-		ch <- r // buffered, and only one resolve finds ch
+		w.ch <- r
 	}
 	return ok
 }

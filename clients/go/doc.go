@@ -27,8 +27,45 @@
 // Run owns every goroutine of the client: its own, which dials, waits for the
 // welcome and then for the connection to end; and, per connection, one read
 // goroutine that decodes frames, answers waiting Sends and calls OnMessage.
-// Callbacks (OnMessage, OnFrame, OnState) are never called concurrently with
-// each other. When Run returns, both goroutines have ended.
+// Callbacks (OnMessage, OnReceipt, OnPresence, OnFrame, OnState) are never
+// called concurrently with each other. When Run returns, both goroutines have
+// ended.
+//
+// # Sending to sibling devices
+//
+// Send takes a protocol.Target; SendToDevice, SendToDevices and
+// SendToSiblings fill it in for one device, several, or every other device
+// of the account. Targets are always devices of the sender's own account:
+// the server checks that against the device list, and answers other targets
+// with an error frame, which Send returns as a *ServerError.
+//
+// The edge answers every msg with a receipt (same id) once each target has
+// its first outcome: "delivered" (written to the target's socket),
+// "offline", "queued", "rejected" or "timeout". Send returns that receipt.
+// A msg sent with an ack (WithAck) may get a second receipt, with the same
+// id, once each target has its final outcome: "acked", or "timeout" when the
+// target did not acknowledge in time. The server sends it only if it differs
+// from the first, which is the case whenever the first had a "delivered".
+//
+//	                             first receipt        second receipt (ack only)
+//	target connected, acks       delivered            acked
+//	target connected, no ack     delivered            timeout
+//	target offline               offline              none
+//	target refused               rejected             none
+//
+// SendAndWait sends with an ack and returns the final receipt: the second
+// one, or the first when none of its results is "delivered". If ctx ends
+// between the two, it returns the first receipt together with an error that
+// wraps ctx's error (context.DeadlineExceeded for a deadline); if the
+// connection drops, the first receipt with an error that wraps
+// ErrNotConnected. Config.OnReceipt sees every receipt, the first and the
+// later ones, in order, including those of msgs sent with Send.
+//
+// # Presence
+//
+// After Hello(ctx, info, true) the server sends presence frames when a
+// sibling device comes online or goes offline; Config.OnPresence receives
+// them.
 //
 // # Duplicates and acks
 //

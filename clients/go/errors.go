@@ -15,11 +15,11 @@ import (
 // ErrForbidden) end Run; the table in the package documentation says which
 // disconnects are final and which reconnect.
 var (
-	// ErrNotConnected is returned by Send, Ack and Hello while there is no
-	// connection with a welcome, and to Send callers whose connection dropped
-	// before the receipt arrived. The message may or may not have reached the
-	// server: retrying it with the same id (WithID) lets receivers drop the
-	// duplicate.
+	// ErrNotConnected is returned by Send, SendAndWait, Ack and Hello while
+	// there is no connection with a welcome, and to Send and SendAndWait
+	// callers whose connection dropped before the receipt they wait for
+	// arrived. The message may or may not have reached the server: retrying
+	// it with the same id (WithID) lets receivers drop the duplicate.
 	ErrNotConnected = errors.New("herald: not connected")
 
 	// ErrClosed is returned by Send, Ack and Hello once Run has returned, and by

@@ -23,7 +23,8 @@ type sendOptions struct {
 
 // WithAck asks the target devices to acknowledge the msg. Send still returns
 // the first receipt (usually "delivered"); the server's later receipt with
-// "acked" results reaches Config.OnFrame.
+// "acked" results reaches Config.OnReceipt. SendAndWait waits for it, and
+// always sends with an ack.
 func WithAck(ack bool) SendOption { return func(o *sendOptions) { o.ack = ack } }
 
 // WithTTL lets the server keep the msg for up to seconds for a target that is
@@ -40,16 +41,68 @@ func WithID(id string) SendOption { return func(o *sendOptions) { o.id = id } }
 // it is. Each target's outcome is in the receipt's results.
 //
 // Send returns the first receipt with the msg's id. With WithAck(true), a
-// later receipt may upgrade results to "acked"; it reaches Config.OnFrame
-// only. An error frame that names the msg is returned as a *ServerError.
-// Send gives up when ctx is done or after Config.SendTimeout, returning an
-// error that wraps the context's error (context.DeadlineExceeded for the
-// timeout). It returns ErrNotConnected (wrapped) when there is no connection
-// or it drops before the receipt, and ErrClosed after Run returned.
+// later receipt may upgrade results to "acked"; it reaches Config.OnReceipt
+// (and OnFrame) only: use SendAndWait to wait for it. An error frame that
+// names the msg is returned as a *ServerError. Send gives up when ctx is done
+// or after Config.SendTimeout, returning an error that wraps the context's
+// error (context.DeadlineExceeded for the timeout). It returns
+// ErrNotConnected (wrapped) when there is no connection or it drops before
+// the receipt, and ErrClosed after Run returned.
 //
 // Send must not be called from OnMessage: the receipt is read by the
 // goroutine that runs OnMessage.
 func (c *Client) Send(ctx context.Context, to protocol.Target, typ string, payload any, opts ...SendOption) (*protocol.Receipt, error) {
+	return c.send(ctx, to, typ, payload, false, opts)
+}
+
+// SendToDevice sends a msg to one sibling device, as Send with
+// protocol.Target{Device: device}.
+func (c *Client) SendToDevice(ctx context.Context, device, typ string, payload any, opts ...SendOption) (*protocol.Receipt, error) {
+	return c.Send(ctx, protocol.Target{Device: device}, typ, payload, opts...)
+}
+
+// SendToDevices sends one msg to several sibling devices, as Send with
+// protocol.Target{Devices: devices}; the receipt has a result per device.
+func (c *Client) SendToDevices(ctx context.Context, devices []string, typ string, payload any, opts ...SendOption) (*protocol.Receipt, error) {
+	return c.Send(ctx, protocol.Target{Devices: devices}, typ, payload, opts...)
+}
+
+// SendToSiblings sends a msg to every other device of this device's account,
+// as Send with protocol.Target{Siblings: true}. The receipt lists the devices
+// the server found; it has no results when the account has no other device.
+func (c *Client) SendToSiblings(ctx context.Context, typ string, payload any, opts ...SendOption) (*protocol.Receipt, error) {
+	return c.Send(ctx, protocol.Target{Siblings: true}, typ, payload, opts...)
+}
+
+// SendAndWait sends a msg as Send does, but always with an ack (a
+// WithAck(false) among opts is overridden), and returns the final receipt:
+// the one in which every target has its final outcome, "acked" or "timeout"
+// (or "offline", "queued", "rejected" from the start).
+//
+// The server answers such a msg with a first receipt once every target has
+// its first outcome, and, when some were "delivered", a second receipt with
+// the same id once every target acknowledged or its ack timed out. If every
+// result of the first receipt is already final (none is "delivered"),
+// SendAndWait returns it at once; otherwise it waits for the second.
+//
+// The wait for the first receipt ends as Send's does: ctx done,
+// Config.SendTimeout, an error frame (*ServerError), or a lost connection,
+// with a nil receipt. The wait for the second is bounded by ctx only: when
+// ctx ends first, SendAndWait returns the first receipt together with an
+// error that wraps ctx's error (context.DeadlineExceeded when its deadline
+// passed); when the connection drops first, the first receipt together with
+// an error that wraps ErrNotConnected. The server sends the second receipt
+// after its own ack timeout at the latest, so a ctx deadline somewhat longer
+// than that timeout sees the final receipt.
+//
+// SendAndWait must not be called from OnMessage, for the same reason as Send.
+func (c *Client) SendAndWait(ctx context.Context, to protocol.Target, typ string, payload any, opts ...SendOption) (*protocol.Receipt, error) {
+	opts = append(slices.Clip(opts), WithAck(true))
+	return c.send(ctx, to, typ, payload, true, opts)
+}
+
+// send implements Send and, with final, SendAndWait.
+func (c *Client) send(ctx context.Context, to protocol.Target, typ string, payload any, final bool, opts []SendOption) (*protocol.Receipt, error) {
 	var o sendOptions
 	for _, opt := range opts {
 		if opt != nil {
@@ -75,16 +128,43 @@ func (c *Client) Send(ctx context.Context, to protocol.Target, typ string, paylo
 	if err != nil {
 		return nil, fmt.Errorf("herald: send %s: %w", o.id, err)
 	}
-	answer, err := cn.expect(o.id)
+	answer, err := cn.expect(o.id, final)
 	if err != nil {
 		return nil, fmt.Errorf("herald: send %s: %w", o.id, err)
 	}
 	defer cn.forget(o.id)
 
+	first, err := c.firstAnswer(ctx, cn, m, answer)
+	if err != nil || !final || receiptFinal(first) {
+		return first, err
+	}
+	select {
+	case r := <-answer:
+		return second(first, r)
+	case <-cn.done:
+		select { // an answer read just before the connection ended wins
+		case r := <-answer:
+			return second(first, r)
+		default:
+		}
+		return first, fmt.Errorf("herald: send %s: connection lost before the final receipt: %w", o.id, ErrNotConnected)
+	case <-ctx.Done():
+		select { // an answer already read wins
+		case r := <-answer:
+			return second(first, r)
+		default:
+		}
+		return first, fmt.Errorf("herald: send %s: no final receipt: %w", o.id, ctx.Err())
+	}
+}
+
+// firstAnswer writes m and waits for its first answer, at most
+// Config.SendTimeout.
+func (c *Client) firstAnswer(ctx context.Context, cn *conn, m *protocol.Msg, answer <-chan sendResult) (*protocol.Receipt, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SendTimeout)
 	defer cancel()
 	if err := cn.writeFrame(ctx, m, c.cfg.SendTimeout); err != nil {
-		return nil, fmt.Errorf("herald: send %s: %w", o.id, err)
+		return nil, fmt.Errorf("herald: send %s: %w", m.ID, err)
 	}
 	select {
 	case r := <-answer:
@@ -95,10 +175,24 @@ func (c *Client) Send(ctx context.Context, to protocol.Target, typ string, paylo
 			return r.receipt, r.err
 		default:
 		}
-		return nil, fmt.Errorf("herald: send %s: connection lost before the receipt: %w", o.id, ErrNotConnected)
+		return nil, fmt.Errorf("herald: send %s: connection lost before the receipt: %w", m.ID, ErrNotConnected)
 	case <-ctx.Done():
-		return nil, fmt.Errorf("herald: send %s: no receipt: %w", o.id, ctx.Err())
+		select { // an answer already read wins
+		case r := <-answer:
+			return r.receipt, r.err
+		default:
+		}
+		return nil, fmt.Errorf("herald: send %s: no receipt: %w", m.ID, ctx.Err())
 	}
+}
+
+// second returns what SendAndWait returns for the answer r that followed the
+// first receipt: r's receipt, or the first receipt with r's error.
+func second(first *protocol.Receipt, r sendResult) (*protocol.Receipt, error) {
+	if r.err != nil {
+		return first, r.err
+	}
+	return r.receipt, nil
 }
 
 // checkSend checks what the server would reject anyway, before it costs a

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
@@ -46,6 +47,7 @@ type serverConfig struct {
 	logLevel       string
 	shutdownGrace  time.Duration
 
+	postgresURL   string
 	redisAddrs    listFlag
 	redisPrefix   string
 	internalAddr  string
@@ -80,6 +82,7 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 		fs.Var(&c.apiKeys, "api-keys", "API keys, comma-separated, as name:secret")
 	}
 	fs.StringVar(&c.edgeID, "edge-id", "edge-"+host, "this edge's id")
+	fs.StringVar(&c.postgresURL, "postgres-url", "", "Postgres connection string for the device list; empty: in-memory, one process only")
 	fs.Var(&c.redisAddrs, "redis-addr", "Redis (or Redis Cluster seed) addresses, comma-separated, for the registry; empty: in-memory, one process only")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "herald:", "prefix of every Redis key")
 	fs.DurationVar(&c.edgeTTL, "edge-ttl", registry.DefaultEdgeTTL, "how long an edge stays live without a heartbeat; a crashed edge's devices are offline after it")
@@ -224,10 +227,38 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // heartbeats, routers look up, links find edges.
 type clusterRegistry interface {
 	edge.Registry
-	edge.Siblings
+	api.Directory
 	edge.Locator
 	edge.Liveness
 	edge.EdgeAddresser
+	edge.Versions
+}
+
+// deviceStore is what a process needs of the device list.
+type deviceStore interface {
+	edge.DeviceList
+	api.DeviceStore
+	Close()
+}
+
+var (
+	_ deviceStore = (*devicelist.Memory)(nil)
+	_ deviceStore = (*devicelist.Postgres)(nil)
+)
+
+// changes tells the cluster about a changed device list: caches reload and a
+// removed device is disconnected.
+type changes struct {
+	reg    clusterRegistry
+	router *edge.Router
+}
+
+func (c changes) BumpAccount(ctx context.Context, account string) error {
+	return c.reg.BumpAccount(ctx, account)
+}
+
+func (c changes) Disconnect(ctx context.Context, account, device string) error {
+	return c.router.Disconnect(ctx, account, device)
 }
 
 var (
@@ -239,6 +270,7 @@ var (
 type node struct {
 	types    *protocol.Types
 	registry clusterRegistry
+	devices  deviceStore
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
@@ -327,6 +359,18 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 	} else {
 		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.edgeTTL})
 	}
+	if c.postgresURL != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		pg, err := devicelist.OpenPostgres(ctx, devicelist.PostgresConfig{URL: c.postgresURL, Logger: log.With("part", "devicelist")})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("device list: %w", err)
+		}
+		n.devices = pg
+	} else {
+		n.devices = devicelist.NewMemory()
+	}
+	n.closers = append(n.closers, n.devices.Close)
 	router := &edge.Router{Registry: n.registry}
 	if len(c.clusterKeys) > 0 {
 		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.clusterKeys[0], Logger: log.With("part", "links")})
@@ -345,7 +389,10 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			Verifier:          v,
 			Registry:          n.registry,
 			Types:             n.types,
-			Siblings:          n.registry,
+			Devices:           n.devices,
+			Versions:          n.registry,
+			Locator:           n.registry,
+			Presencer:         presencer(n.links),
 			Router:            router,
 			AllowedOrigins:    c.allowedOrigins,
 			ClusterKeys:       c.clusterKeys,
@@ -376,6 +423,9 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			Types:        n.types,
 			Deliverer:    router,
 			Directory:    n.registry,
+			Devices:      n.devices,
+			Presence:     router,
+			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,
 			MaxBodyBytes: c.maxBodyBytes,
 			PushTimeout:  c.pushTimeout,
@@ -509,6 +559,14 @@ func advertised(a *net.TCPAddr) string {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
 	}
 	return a.String()
+}
+
+// presencer returns links as an edge.Presencer, or nil without links.
+func presencer(links *edge.Links) edge.Presencer {
+	if links == nil {
+		return nil
+	}
+	return links
 }
 
 // replacer returns links as an edge.Replacer, or nil (not a typed nil) without links.

@@ -1,0 +1,150 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/heraldpush/herald/devicelist"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// DeviceStore is the device list the API manages.
+type DeviceStore interface {
+	Put(ctx context.Context, d devicelist.Device) (devicelist.Device, bool, error)
+	List(ctx context.Context, account string) ([]devicelist.Device, error)
+	Delete(ctx context.Context, account, device string) (bool, error)
+}
+
+// Presence tells whether a device is connected.
+type Presence interface {
+	Online(ctx context.Context, account, device string) (bool, error)
+}
+
+// Changes announces a change of an account's device list to every cache of it,
+// and disconnects removed devices.
+type Changes interface {
+	BumpAccount(ctx context.Context, account string) error
+	Disconnect(ctx context.Context, account, device string) error
+}
+
+// DeviceView is a device in GET /v1/accounts/{account}/devices.
+type DeviceView struct {
+	devicelist.Device
+	Online bool `json:"online"`
+}
+
+// DeviceRequest is the body of PUT /v1/accounts/{account}/devices/{device}: the
+// device's metadata, as a hello frame carries it, plus free-form attributes.
+type DeviceRequest struct {
+	Platform     string            `json:"platform"`
+	Name         string            `json:"name"`
+	AppVersion   string            `json:"app_version"`
+	Capabilities []string          `json:"capabilities"`
+	Attributes   map[string]string `json:"attributes"`
+}
+
+func (s *Server) deviceRoutes(r chi.Router) {
+	r.Get("/v1/accounts/{account}/devices", s.listDevices)
+	r.Put("/v1/accounts/{account}/devices/{device}", s.putDevice)
+	r.Delete("/v1/accounts/{account}/devices/{device}", s.deleteDevice)
+}
+
+// deviceProblem maps a device-list failure to a problem.
+func deviceProblem(err error) *protocol.Problem {
+	var ie *devicelist.InvalidError
+	switch {
+	case errors.As(err, &ie):
+		return protocol.NewProblem(protocol.CodeBadRequest, ie.Error())
+	case errors.Is(err, devicelist.ErrNotFound):
+		return protocol.NewProblem(protocol.CodeNotFound, "no such device")
+	default:
+		return protocol.NewProblem(protocol.CodeUnavailable, "the device list is unavailable right now; retry")
+	}
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
+	account := chi.URLParam(r, "account")
+	if !devicelist.ValidID(account) {
+		protocol.NewProblem(protocol.CodeBadRequest, "invalid account id").Write(w)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
+	defer cancel()
+	devs, err := s.cfg.Devices.List(ctx, account)
+	if err != nil {
+		s.cfg.Logger.Warn("listing devices failed", "account", account, "err", err)
+		deviceProblem(err).Write(w)
+		return
+	}
+	out := struct {
+		Account string       `json:"account"`
+		Devices []DeviceView `json:"devices"`
+	}{Account: account, Devices: make([]DeviceView, 0, len(devs))}
+	for _, d := range devs {
+		online := false
+		if s.cfg.Presence != nil {
+			online, _ = s.cfg.Presence.Online(ctx, account, d.ID) // unknown counts as offline
+		}
+		out.Devices = append(out.Devices, DeviceView{Device: d, Online: online})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) {
+	account, device := chi.URLParam(r, "account"), chi.URLParam(r, "device")
+	var req DeviceRequest
+	if !s.decodeJSON(w, r, &req) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
+	defer cancel()
+	d, created, err := s.cfg.Devices.Put(ctx, devicelist.Device{
+		Account: account, ID: device, Platform: req.Platform, Name: req.Name, AppVersion: req.AppVersion,
+		Capabilities: req.Capabilities, Attributes: req.Attributes,
+	})
+	if err != nil {
+		deviceProblem(err).Write(w)
+		return
+	}
+	s.changed(ctx, account)
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, d)
+}
+
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
+	account, device := chi.URLParam(r, "account"), chi.URLParam(r, "device")
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
+	defer cancel()
+	ok, err := s.cfg.Devices.Delete(ctx, account, device)
+	if err != nil {
+		deviceProblem(err).Write(w)
+		return
+	}
+	if !ok {
+		protocol.NewProblem(protocol.CodeNotFound, fmt.Sprintf("account %q has no device %q", account, device)).Write(w)
+		return
+	}
+	s.changed(ctx, account)
+	if s.cfg.Changes != nil {
+		if err := s.cfg.Changes.Disconnect(ctx, account, device); err != nil {
+			s.cfg.Logger.Warn("disconnecting a removed device failed", "account", account, "device", device, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// changed bumps the account's device-list version so every cache reloads it.
+func (s *Server) changed(ctx context.Context, account string) {
+	if s.cfg.Changes == nil {
+		return
+	}
+	if err := s.cfg.Changes.BumpAccount(ctx, account); err != nil {
+		s.cfg.Logger.Warn("announcing a device-list change failed", "account", account, "err", err)
+	}
+}
