@@ -214,7 +214,7 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target) {
 }
 
 func (s *Server) sendReceipt(ss *session, id string, results []protocol.Result) {
-	r := &protocol.Receipt{ID: id, Results: append([]protocol.Result(nil), results...)}
+	r := &protocol.Receipt{ID: id, Results: append(make([]protocol.Result, 0, len(results)), results...)}
 	if err := s.send(ss, r, nil); err != nil {
 		ss.log.Debug("receipt not queued", "id", id, "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -157,3 +158,68 @@ func TestDeviceToDeviceCluster(t *testing.T) {
 }
 
 func ptrBool(b bool) *bool { return &b }
+
+// TestDeviceListOutage cuts the edges off Postgres: device lists already cached
+// keep routing, one that is not cached is unavailable (an error frame, promptly),
+// and everything recovers when Postgres is back.
+func TestDeviceListOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	pg := testenv.Postgres(t)
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, u.Host)
+	u.Host = proxy.Addr
+	rd := testenv.StartRedis(t)
+	common := []string{"--roles=edge,api", "--postgres-url", u.String(), "--redis-addr", rd.Addr, "--redis-prefix", "outage:", "--cluster-key", clusterKey,
+		"--token-secret", clusterSecret, "--api-keys", clusterAPIKey, "--internal-addr", "127.0.0.1:0"}
+	e1 := startProc(t, "edge-1", append([]string{"--edge-id", "edge-1"}, common...)...)
+	e2 := startProc(t, "edge-2", append([]string{"--edge-id", "edge-2"}, common...)...)
+	tv := dialDevice(t, e2.addr, "a1", "tv1")
+	phone := dialDevice(t, e1.addr, "a1", "phone1")
+	play := []byte(`{"action":"pause"}`)
+	sendSiblings := func(d *clusterDevice, id string) protocol.Frame {
+		d.send(t, &protocol.Msg{ID: id, Type: "playback.control.v1", To: &protocol.Target{Siblings: true}, Payload: play})
+		for {
+			switch f := d.next(t).(type) {
+			case *protocol.Receipt, *protocol.Error:
+				return f
+			}
+		}
+	}
+	// Warm the cache of a1's list on edge 1.
+	if r, ok := sendSiblings(phone, "w1").(*protocol.Receipt); !ok || len(r.Results) != 1 || r.Results[0].Status != protocol.StatusDelivered {
+		t.Fatalf("before the outage: %+v", r)
+	}
+	nextOf[*protocol.Msg](t, tv)
+
+	proxy.Stop()
+	start := time.Now()
+	lone := dialDevice(t, e1.addr, "b1", "dev1") // connecting works; its account's list was never read
+	if r, ok := sendSiblings(phone, "o1").(*protocol.Receipt); !ok || r.Results[0].Status != protocol.StatusDelivered {
+		t.Fatalf("cached siblings during the outage: %#v", r)
+	}
+	nextOf[*protocol.Msg](t, tv)
+	if e, ok := sendSiblings(lone, "o2").(*protocol.Error); !ok || e.Code != protocol.CodeUnavailable || e.Re != "o2" {
+		t.Fatalf("uncached siblings during the outage: %#v", e)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Fatalf("answers during the outage took %v", took)
+	}
+
+	proxy.Start()
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		f := sendSiblings(lone, fmt.Sprint("r", i))
+		if _, ok := f.(*protocol.Receipt); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after Postgres came back: %#v", f)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
