@@ -7,6 +7,7 @@
 //	herald schema check FILE [PAYLOAD]         check a type's schema and a sample payload
 //	herald listen --account A --device D       connect as a device, print each frame
 //	herald send --account A --device D ...     sync push through the REST API
+//	herald msg --account A --device D --to T   a device-to-device message, as a device
 //
 // Every flag can also be set by an environment variable HERALD_<FLAG>, with dashes
 // as underscores (--token-secret: HERALD_TOKEN_SECRET); a flag wins.
@@ -39,6 +40,7 @@ usage:
   herald schema    check a message type's schema: herald schema check FILE [PAYLOAD]
   herald listen    connect as a device and print every frame, one JSON object a line
   herald send      push a message through the REST API
+  herald msg       send a device-to-device message as a device and print its receipts
 
 Run 'herald COMMAND -h' for a command's flags.
 `
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"schema": runSchema,
 		"listen": runListen,
 		"send":   runSend,
+		"msg":    runMsg,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
