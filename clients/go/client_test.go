@@ -620,3 +620,16 @@ func TestStateString(t *testing.T) {
 		}
 	}
 }
+
+func TestRemovedIsFinal(t *testing.T) {
+	s := newScriptServer(t, func(sc *srvConn) {
+		sc.ws.Close(closeRemoved, "device removed")
+	})
+	r := startClient(t, Config{URL: s.URL, Token: "tok", MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	if err := r.wait(t); !errors.Is(err, ErrRemoved) {
+		t.Fatalf("Run = %v, want ErrRemoved", err)
+	}
+	if n := len(s.acceptedTokens()); n != 1 {
+		t.Errorf("%d connections, want 1: no reconnect after 4003", n)
+	}
+}

@@ -31,6 +31,10 @@ var (
 	// only take it back.
 	ErrReplaced = errors.New("herald: replaced by a newer connection of this device")
 
+	// ErrRemoved ends Run when the server closed the connection with 4003: the
+	// device was removed from its account's device list.
+	ErrRemoved = errors.New("herald: device removed from its account")
+
 	// ErrUnauthorized ends Run when the server answered the handshake with HTTP
 	// 401 and there is no Config.TokenFunc that could provide another token.
 	// A TokenFunc may also return it (wrapped) to end Run.
@@ -46,6 +50,7 @@ var (
 const (
 	closeReplaced     websocket.StatusCode = 4000
 	closeTokenExpired websocket.StatusCode = 4001
+	closeRemoved      websocket.StatusCode = 4003
 )
 
 // ServerError is an error frame that answered a frame this client sent, such
@@ -124,6 +129,8 @@ func classify(err error, hasTokenFunc bool) (action, error) {
 	switch websocket.CloseStatus(err) {
 	case closeReplaced:
 		return actFinal, fmt.Errorf("%w: %w", ErrReplaced, err)
+	case closeRemoved:
+		return actFinal, fmt.Errorf("%w: %w", ErrRemoved, err)
 	case closeTokenExpired:
 		return actNow, nil
 	}
