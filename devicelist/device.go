@@ -110,21 +110,25 @@ func checkIDs(account, device string) error {
 	return checkID("id", device)
 }
 
-// checkText returns an InvalidError naming field unless s fits in max bytes
-// and can be stored as Postgres text and in jsonb: valid UTF-8 without NUL.
-// what describes s within field ("" for the field itself).
-func checkText(field, what, s string, max int) error {
-	prefix := ""
-	if what != "" {
-		prefix = what + " "
-	}
+// textProblem says what keeps s from being stored, "" if nothing: it must fit
+// in max bytes and be storable as Postgres text and in jsonb (valid UTF-8
+// without NUL).
+func textProblem(s string, max int) string {
 	switch {
 	case len(s) > max:
-		return &InvalidError{Field: field, Reason: fmt.Sprintf("%slonger than %d bytes", prefix, max)}
+		return fmt.Sprintf("longer than %d bytes", max)
 	case !utf8.ValidString(s):
-		return &InvalidError{Field: field, Reason: prefix + "is not valid UTF-8"}
+		return "is not valid UTF-8"
 	case strings.IndexByte(s, 0) >= 0:
-		return &InvalidError{Field: field, Reason: prefix + "contains a NUL byte"}
+		return "contains a NUL byte"
+	}
+	return ""
+}
+
+// checkText returns an InvalidError naming field unless s is storable in max bytes.
+func checkText(field, s string, max int) error {
+	if p := textProblem(s, max); p != "" {
+		return &InvalidError{Field: field, Reason: p}
 	}
 	return nil
 }
@@ -132,25 +136,25 @@ func checkText(field, what, s string, max int) error {
 // checkInfo checks the metadata a device may set of itself, in a PUT or a
 // hello frame.
 func checkInfo(platform, name, appVersion string, capabilities []string) error {
-	if err := checkText("platform", "", platform, MaxPlatformLen); err != nil {
+	if err := checkText("platform", platform, MaxPlatformLen); err != nil {
 		return err
 	}
-	if err := checkText("name", "", name, MaxNameLen); err != nil {
+	if err := checkText("name", name, MaxNameLen); err != nil {
 		return err
 	}
-	if err := checkText("app_version", "", appVersion, MaxAppVersionLen); err != nil {
+	if err := checkText("app_version", appVersion, MaxAppVersionLen); err != nil {
 		return err
 	}
 	if len(capabilities) > MaxCapabilities {
 		return &InvalidError{Field: "capabilities", Reason: fmt.Sprintf("%d entries, at most %d allowed", len(capabilities), MaxCapabilities)}
 	}
 	for i, c := range capabilities {
-		what := fmt.Sprintf("entry %d", i)
+		p := textProblem(c, MaxCapabilityLen)
 		if c == "" {
-			return &InvalidError{Field: "capabilities", Reason: what + " is empty"}
+			p = "empty"
 		}
-		if err := checkText("capabilities", what, c, MaxCapabilityLen); err != nil {
-			return err
+		if p != "" {
+			return &InvalidError{Field: "capabilities", Reason: fmt.Sprintf("entry %d %s", i, p)}
 		}
 	}
 	return nil
@@ -167,16 +171,26 @@ func checkDevice(d *Device) error {
 	if len(d.Attributes) > MaxAttributes {
 		return &InvalidError{Field: "attributes", Reason: fmt.Sprintf("%d entries, at most %d allowed", len(d.Attributes), MaxAttributes)}
 	}
+	valid := true
+	for k, v := range d.Attributes {
+		if k == "" || textProblem(k, MaxAttributeKeyLen) != "" || textProblem(v, MaxAttributeValueLen) != "" {
+			valid = false
+			break
+		}
+	}
+	if valid {
+		return nil
+	}
 	// Sorted, so that a device with several bad attributes always reports the same one.
 	for _, k := range slices.Sorted(maps.Keys(d.Attributes)) {
 		if k == "" {
 			return &InvalidError{Field: "attributes", Reason: "empty key"}
 		}
-		if err := checkText("attributes", fmt.Sprintf("key %.64q", k), k, MaxAttributeKeyLen); err != nil {
-			return err
+		if p := textProblem(k, MaxAttributeKeyLen); p != "" {
+			return &InvalidError{Field: "attributes", Reason: fmt.Sprintf("key %.64q %s", k, p)}
 		}
-		if err := checkText("attributes", fmt.Sprintf("value of %q", k), d.Attributes[k], MaxAttributeValueLen); err != nil {
-			return err
+		if p := textProblem(d.Attributes[k], MaxAttributeValueLen); p != "" {
+			return &InvalidError{Field: "attributes", Reason: fmt.Sprintf("value of %q %s", k, p)}
 		}
 	}
 	return nil

@@ -32,14 +32,11 @@ func NewMemory() *Memory {
 // Close does nothing; it is there so that Memory can stand in for [Postgres].
 func (m *Memory) Close() {}
 
-// begin checks what every call checks before touching the list: the ids are
-// valid and the context is not done (reported as unavailable, as Postgres does).
-func begin(ctx context.Context, op string, ids func() error) error {
-	if err := ids(); err != nil {
-		return err
-	}
+// ctxDone reports a done context as unavailable, as Postgres does; op names
+// the operation and is only called then.
+func ctxDone(ctx context.Context, op func() string) error {
 	if err := ctx.Err(); err != nil {
-		return unavailable(op, err)
+		return unavailable(op(), err)
 	}
 	return nil
 }
@@ -48,7 +45,10 @@ func begin(ctx context.Context, op string, ids func() error) error {
 // Returns the stored device and whether it was created. LastSeen is kept;
 // Created, Updated and LastSeen of d are ignored.
 func (m *Memory) Put(ctx context.Context, d Device) (Device, bool, error) {
-	if err := begin(ctx, "put "+d.Account+"/"+d.ID, func() error { return checkDevice(&d) }); err != nil {
+	if err := checkDevice(&d); err != nil {
+		return Device{}, false, err
+	}
+	if err := ctxDone(ctx, func() string { return "put " + d.Account + "/" + d.ID }); err != nil {
 		return Device{}, false, err
 	}
 	now := timestamp(m.now())
@@ -71,13 +71,13 @@ func (m *Memory) Put(ctx context.Context, d Device) (Device, bool, error) {
 // Sets last_seen to now (never moving it back). Updated moves only when the
 // metadata changes.
 func (m *Memory) Touch(ctx context.Context, account, device string, info *protocol.DeviceInfo) error {
-	ids := func() error {
-		if err := checkIDs(account, device); err != nil {
-			return err
-		}
-		return checkHello(info)
+	if err := checkIDs(account, device); err != nil {
+		return err
 	}
-	if err := begin(ctx, "touch "+account+"/"+device, ids); err != nil {
+	if err := checkHello(info); err != nil {
+		return err
+	}
+	if err := ctxDone(ctx, func() string { return "touch " + account + "/" + device }); err != nil {
 		return err
 	}
 	now := timestamp(m.now())
@@ -116,7 +116,10 @@ func (m *Memory) Touch(ctx context.Context, account, device string, info *protoc
 
 // Get returns one device, or ErrNotFound.
 func (m *Memory) Get(ctx context.Context, account, device string) (Device, error) {
-	if err := begin(ctx, "get "+account+"/"+device, func() error { return checkIDs(account, device) }); err != nil {
+	if err := checkIDs(account, device); err != nil {
+		return Device{}, err
+	}
+	if err := ctxDone(ctx, func() string { return "get " + account + "/" + device }); err != nil {
 		return Device{}, err
 	}
 	m.mu.RLock()
@@ -130,7 +133,10 @@ func (m *Memory) Get(ctx context.Context, account, device string) (Device, error
 
 // List returns the account's devices sorted by id; an empty slice (not nil) when none.
 func (m *Memory) List(ctx context.Context, account string) ([]Device, error) {
-	if err := begin(ctx, "list "+account, func() error { return checkID("account", account) }); err != nil {
+	if err := checkID("account", account); err != nil {
+		return nil, err
+	}
+	if err := ctxDone(ctx, func() string { return "list " + account }); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
@@ -147,7 +153,10 @@ func (m *Memory) List(ctx context.Context, account string) ([]Device, error) {
 // IDs returns the ids of the account's devices, sorted: the cheap call used for
 // sibling resolution. An empty slice (not nil) when none.
 func (m *Memory) IDs(ctx context.Context, account string) ([]string, error) {
-	if err := begin(ctx, "ids "+account, func() error { return checkID("account", account) }); err != nil {
+	if err := checkID("account", account); err != nil {
+		return nil, err
+	}
+	if err := ctxDone(ctx, func() string { return "ids " + account }); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()
@@ -163,7 +172,10 @@ func (m *Memory) IDs(ctx context.Context, account string) ([]string, error) {
 
 // Delete removes a device and reports whether it existed.
 func (m *Memory) Delete(ctx context.Context, account, device string) (bool, error) {
-	if err := begin(ctx, "delete "+account+"/"+device, func() error { return checkIDs(account, device) }); err != nil {
+	if err := checkIDs(account, device); err != nil {
+		return false, err
+	}
+	if err := ctxDone(ctx, func() string { return "delete " + account + "/" + device }); err != nil {
 		return false, err
 	}
 	m.mu.Lock()
@@ -187,7 +199,10 @@ func (m *Memory) Delete(ctx context.Context, account, device string) (bool, erro
 // tell "forbidden: another account's device" from "unknown device"). An empty
 // slice (not nil) when none.
 func (m *Memory) Owners(ctx context.Context, device string) ([]string, error) {
-	if err := begin(ctx, "owners "+device, func() error { return checkID("id", device) }); err != nil {
+	if err := checkID("id", device); err != nil {
+		return nil, err
+	}
+	if err := ctxDone(ctx, func() string { return "owners " + device }); err != nil {
 		return nil, err
 	}
 	m.mu.RLock()

@@ -58,7 +58,7 @@ func migrations() ([]migration, error) {
 // in one transaction under an advisory lock: processes starting at once take
 // turns, and each later one finds the work done. The lock is released when the
 // transaction ends, also when the connection is lost. It returns the versions
-// it applied.
+// it applied, or pgx's error for the caller to classify.
 func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 	ms, err := migrations()
 	if err != nil {
@@ -100,7 +100,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fail("migrate", err)
+		return nil, err
 	}
 	return applied, nil
 }

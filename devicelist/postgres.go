@@ -117,7 +117,7 @@ func OpenPostgres(ctx context.Context, cfg PostgresConfig) (*Postgres, error) {
 	defer cancel()
 	if _, err := migrate(mctx, pool); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("devicelist: open %s:%d: %w", pc.ConnConfig.Host, pc.ConnConfig.Port, err)
+		return nil, fail(fmt.Sprintf("open %s:%d: migrate", pc.ConnConfig.Host, pc.ConnConfig.Port), err)
 	}
 
 	p := &Postgres{

@@ -63,68 +63,39 @@ func manyAttributes(n int) map[string]string {
 // testInvalid checks that every method refuses bad ids and metadata with an
 // InvalidError naming the field, and stores nothing.
 func testInvalid(t *testing.T, s store, _ *clock) {
-	withDevice := func(change func(d *Device)) Device {
-		d := phone("a1", "p1")
-		change(&d)
-		return d
+	ctx := testContext(t)
+	// put returns a Put of a valid device that change spoils.
+	put := func(change func(d *Device)) func() error {
+		return func() error {
+			d := phone("a1", "p1")
+			change(&d)
+			_, _, err := s.Put(ctx, d)
+			return err
+		}
 	}
 	long := func(n int) string { return strings.Repeat("x", n+1) }
-	ctx := testContext(t)
 	for _, tc := range []struct {
 		name  string
 		call  func() error
 		field string
 	}{
-		{"put empty account", func() error { _, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Account = "" })); return err }, "account"},
-		{"put bad account", func() error { _, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Account = "a b" })); return err }, "account"},
-		{"put long id", func() error { _, _, err := s.Put(ctx, withDevice(func(d *Device) { d.ID = long(MaxIDLen) })); return err }, "id"},
-		{"put bad id", func() error { _, _, err := s.Put(ctx, withDevice(func(d *Device) { d.ID = "p/1" })); return err }, "id"},
-		{"put long platform", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Platform = long(MaxPlatformLen) }))
-			return err
-		}, "platform"},
-		{"put long name", func() error { _, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Name = long(MaxNameLen) })); return err }, "name"},
-		{"put name not UTF-8", func() error { _, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Name = "\xff" })); return err }, "name"},
-		{"put platform with NUL", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Platform = "a\x00b" }))
-			return err
-		}, "platform"},
-		{"put long app version", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.AppVersion = long(MaxAppVersionLen) }))
-			return err
-		}, "app_version"},
-		{"put too many capabilities", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Capabilities = manyStrings(MaxCapabilities + 1) }))
-			return err
-		}, "capabilities"},
-		{"put long capability", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Capabilities = []string{"a", long(MaxCapabilityLen)} }))
-			return err
-		}, "capabilities"},
-		{"put empty capability", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Capabilities = []string{""} }))
-			return err
-		}, "capabilities"},
-		{"put too many attributes", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Attributes = manyAttributes(MaxAttributes + 1) }))
-			return err
-		}, "attributes"},
-		{"put long attribute key", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Attributes = map[string]string{long(MaxAttributeKeyLen): "v"} }))
-			return err
-		}, "attributes"},
-		{"put empty attribute key", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Attributes = map[string]string{"": "v"} }))
-			return err
-		}, "attributes"},
-		{"put long attribute value", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Attributes = map[string]string{"k": long(MaxAttributeValueLen)} }))
-			return err
-		}, "attributes"},
-		{"put attribute value with NUL", func() error {
-			_, _, err := s.Put(ctx, withDevice(func(d *Device) { d.Attributes = map[string]string{"k": "\x00"} }))
-			return err
-		}, "attributes"},
+		{"put empty account", put(func(d *Device) { d.Account = "" }), "account"},
+		{"put bad account", put(func(d *Device) { d.Account = "a b" }), "account"},
+		{"put long id", put(func(d *Device) { d.ID = long(MaxIDLen) }), "id"},
+		{"put bad id", put(func(d *Device) { d.ID = "p/1" }), "id"},
+		{"put long platform", put(func(d *Device) { d.Platform = long(MaxPlatformLen) }), "platform"},
+		{"put long name", put(func(d *Device) { d.Name = long(MaxNameLen) }), "name"},
+		{"put name not UTF-8", put(func(d *Device) { d.Name = "\xff" }), "name"},
+		{"put platform with NUL", put(func(d *Device) { d.Platform = "a\x00b" }), "platform"},
+		{"put long app version", put(func(d *Device) { d.AppVersion = long(MaxAppVersionLen) }), "app_version"},
+		{"put too many capabilities", put(func(d *Device) { d.Capabilities = manyStrings(MaxCapabilities + 1) }), "capabilities"},
+		{"put long capability", put(func(d *Device) { d.Capabilities = []string{"a", long(MaxCapabilityLen)} }), "capabilities"},
+		{"put empty capability", put(func(d *Device) { d.Capabilities = []string{""} }), "capabilities"},
+		{"put too many attributes", put(func(d *Device) { d.Attributes = manyAttributes(MaxAttributes + 1) }), "attributes"},
+		{"put long attribute key", put(func(d *Device) { d.Attributes = map[string]string{long(MaxAttributeKeyLen): "v"} }), "attributes"},
+		{"put empty attribute key", put(func(d *Device) { d.Attributes = map[string]string{"": "v"} }), "attributes"},
+		{"put long attribute value", put(func(d *Device) { d.Attributes = map[string]string{"k": long(MaxAttributeValueLen)} }), "attributes"},
+		{"put attribute value with NUL", put(func(d *Device) { d.Attributes = map[string]string{"k": "\x00"} }), "attributes"},
 		{"touch bad account", func() error { return s.Touch(ctx, "", "p1", nil) }, "account"},
 		{"touch bad id", func() error { return s.Touch(ctx, "a1", "p 1", nil) }, "id"},
 		{"touch long platform", func() error {
