@@ -91,7 +91,8 @@ func (b *seenBatcher) close() {
 // SeenFlush and at Close. last_seen never moves back, and a device that is not in
 // the list (never touched, or deleted meanwhile) is not created. Updates for more
 // than SeenBuffer devices between flushes, and updates after Close, are dropped
-// and counted by SeenDropped; so are invalid ids, which no device has.
+// and counted by SeenDropped. A zero t and invalid ids (which no device has, and
+// which would fail the whole statement) are ignored without being counted.
 func (p *Postgres) Seen(account, device string, t time.Time) {
 	if t.IsZero() || !ValidID(account) || !ValidID(device) {
 		return

@@ -249,8 +249,9 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	pg := testenv.Postgres(t)
 	rd := testenv.StartRedis(t)
-	common := []string{"--redis-addr", rd.Addr, "--redis-prefix", "cluster-test:", "--cluster-key", clusterKey,
+	common := []string{"--postgres-url", pg, "--redis-addr", rd.Addr, "--redis-prefix", "cluster-test:", "--cluster-key", clusterKey,
 		"--edge-ttl", "1s", "--heartbeat-interval", "200ms"}
 	var edges []*proc
 	for i := 1; i <= 3; i++ {

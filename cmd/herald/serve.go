@@ -148,6 +148,9 @@ func (c *serverConfig) validate(dev bool) error {
 	if c.heartbeat <= 0 || c.edgeTTL < 2*c.heartbeat {
 		return usagef("--edge-ttl (%v) must be at least twice --heartbeat-interval (%v)", c.edgeTTL, c.heartbeat)
 	}
+	if len(c.redisAddrs) > 0 && c.postgresURL == "" {
+		return usagef("--postgres-url (or HERALD_POSTGRES_URL) is required with --redis-addr: the processes of a cluster share one device list")
+	}
 	if len(c.redisAddrs) > 0 && len(c.clusterKeys) == 0 {
 		return usagef("--cluster-key (or HERALD_CLUSTER_KEY) is required with --redis-addr: edges and API processes link to each other")
 	}
