@@ -27,7 +27,7 @@ type Device struct {
 	Attributes   map[string]string `json:"attributes,omitempty"`
 	Created      time.Time         `json:"created"`
 	Updated      time.Time         `json:"updated"`
-	LastSeen     time.Time         `json:"last_seen,omitempty"` // zero if never connected
+	LastSeen     time.Time         `json:"last_seen,omitzero"` // zero if never connected
 }
 
 // ErrNotFound means the account has no device with that id; callers answer 404.
