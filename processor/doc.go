@@ -1,0 +1,21 @@
+// Package processor is Herald's asynchronous path: senders enqueue messages on a
+// Kafka topic of their priority, a horizontally scaled group of processors
+// consumes the topics and delivers each message through the registry and the edge
+// links, and every outcome is a record on a status topic that a materializer keeps
+// readable per message.
+//
+// Topics (with the default prefix "herald."):
+//
+//	herald.messages.high     one topic per priority, keyed by account, so the
+//	herald.messages.normal   messages to one device keep their order and a flood
+//	herald.messages.low      of low-priority messages never delays a high one
+//	herald.status            one Event per outcome, keyed by message id
+//
+// Each record value is JSON: a [Message] on the message topics, an [Event] on the
+// status topic, so any Kafka client (kcat, say) can produce and read them.
+//
+// Delivery is at least once: a processor commits a batch's offsets only after
+// every delivery attempt of the batch has finished and its status events are
+// acknowledged, so a processor that dies mid-batch leaves the batch to the group
+// member that takes its partitions over. Devices drop duplicates by message id.
+package processor

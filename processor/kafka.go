@@ -1,0 +1,172 @@
+package processor
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// Defaults of the Kafka settings.
+const (
+	DefaultTopicPrefix = "herald."
+	DefaultPartitions  = 12
+	DefaultGroup       = "herald-processor"
+)
+
+// Priorities lists the priorities from the most urgent down.
+var Priorities = []protocol.Priority{protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow}
+
+// Topics names the topics of the asynchronous path.
+type Topics struct {
+	// Prefix starts every topic name. Default [DefaultTopicPrefix].
+	Prefix string
+}
+
+// Messages returns the topic of a priority.
+func (t Topics) Messages(p protocol.Priority) string { return t.prefix() + "messages." + string(p) }
+
+// Status returns the status topic.
+func (t Topics) Status() string { return t.prefix() + "status" }
+
+// All returns every topic: the three message topics and the status topic.
+func (t Topics) All() []string {
+	all := make([]string, 0, len(Priorities)+1)
+	for _, p := range Priorities {
+		all = append(all, t.Messages(p))
+	}
+	return append(all, t.Status())
+}
+
+func (t Topics) prefix() string {
+	if t.Prefix == "" {
+		return DefaultTopicPrefix
+	}
+	return t.Prefix
+}
+
+// Kafka says how to reach a Kafka cluster.
+type Kafka struct {
+	// Brokers are seed broker addresses, host:port. Required.
+	Brokers []string
+	// TLS, when not nil, encrypts the connections.
+	TLS *tls.Config
+	// SASLMechanism is "", "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512"; the user
+	// and password authenticate with it.
+	SASLMechanism, SASLUser, SASLPassword string
+	// ClientID names this process to the brokers.
+	ClientID string
+}
+
+// Opts returns the franz-go options that connect to k.
+func (k Kafka) Opts() ([]kgo.Opt, error) {
+	if len(k.Brokers) == 0 {
+		return nil, errors.New("kafka: at least one broker address is required")
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(k.Brokers...)}
+	if k.ClientID != "" {
+		opts = append(opts, kgo.ClientID(k.ClientID))
+	}
+	if k.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(k.TLS))
+	}
+	switch strings.ToUpper(k.SASLMechanism) {
+	case "":
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: k.SASLUser, Pass: k.SASLPassword}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASLUser, Pass: k.SASLPassword}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASLUser, Pass: k.SASLPassword}.AsSha512Mechanism()))
+	default:
+		return nil, fmt.Errorf("kafka: unknown SASL mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", k.SASLMechanism)
+	}
+	if k.SASLMechanism != "" && k.SASLUser == "" {
+		return nil, errors.New("kafka: SASL needs a user")
+	}
+	return opts, nil
+}
+
+// TLSConfig returns a client TLS configuration that trusts the PEM certificates
+// in caFile (the system pool when empty) and, when certFile and keyFile are set,
+// presents that client certificate.
+func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka tls: %s holds no PEM certificate", caFile)
+		}
+		c.RootCAs = pool
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("kafka tls: a client certificate needs both the certificate and the key file")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// TopicSpec says how EnsureTopics creates missing topics.
+type TopicSpec struct {
+	// Partitions per topic; default [DefaultPartitions].
+	Partitions int32
+	// ReplicationFactor; 0 or -1 takes the brokers' default.
+	ReplicationFactor int16
+	// Retention, when positive, sets retention.ms on the topics created.
+	Retention time.Duration
+	// RetentionBytes, when positive, sets retention.bytes (per partition).
+	RetentionBytes int64
+}
+
+// EnsureTopics creates the topics that do not exist yet; existing ones are left
+// as they are.
+func EnsureTopics(ctx context.Context, cl *kgo.Client, topics []string, spec TopicSpec) error {
+	if spec.Partitions == 0 {
+		spec.Partitions = DefaultPartitions
+	}
+	if spec.ReplicationFactor == 0 {
+		spec.ReplicationFactor = -1
+	}
+	configs := map[string]*string{}
+	if spec.Retention > 0 {
+		v := strconv.FormatInt(spec.Retention.Milliseconds(), 10)
+		configs["retention.ms"] = &v
+	}
+	if spec.RetentionBytes > 0 {
+		v := strconv.FormatInt(spec.RetentionBytes, 10)
+		configs["retention.bytes"] = &v
+	}
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopics(ctx, spec.Partitions, spec.ReplicationFactor, configs, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}

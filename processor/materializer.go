@@ -1,0 +1,98 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// MaterializerConfig configures RunMaterializer.
+type MaterializerConfig struct {
+	// Kafka are the options that reach the cluster (see [Kafka.Opts]). Required.
+	Kafka []kgo.Opt
+	// Topics names the topics.
+	Topics Topics
+	// Group is the consumer group; default [DefaultGroup].status.
+	Group string
+	// Store receives every event. Required.
+	Store StatusStore
+	// SessionTimeout: see [Config.SessionTimeout].
+	SessionTimeout time.Duration
+	// Logger receives the materializer's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// RunMaterializer consumes the status topic into cfg.Store until ctx is done. An
+// event the store cannot take is retried until it can, so that no outcome is
+// skipped; offsets are committed after the store took them.
+func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
+	if len(cfg.Kafka) == 0 || cfg.Store == nil {
+		return errors.New("processor: materializer config: Kafka and Store are required")
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup + ".status"
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = DefaultSessionTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.ConsumerGroup(cfg.Group),
+		kgo.ConsumeTopics(cfg.Topics.Status()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(cfg.SessionTimeout),
+		kgo.HeartbeatInterval(cfg.SessionTimeout / 5),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}, cfg.Kafka...)...)
+	if err != nil {
+		return fmt.Errorf("processor: kafka client: %w", err)
+	}
+	defer cl.Close()
+	for {
+		fetches := cl.PollRecords(ctx, 10_000)
+		if fetches.IsClientClosed() || ctx.Err() != nil {
+			cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, part int32, err error) {
+			log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
+		})
+		recs := fetches.Records()
+		for _, r := range recs {
+			var e Event
+			if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" || e.Status.rank() < 0 {
+				log.Warn("skipping a malformed status event", "partition", r.Partition, "offset", r.Offset, "err", err)
+				continue
+			}
+			for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+				err := cfg.Store.Record(ctx, e)
+				if err == nil {
+					break
+				}
+				log.Warn("storing a status event failed; retrying", "id", e.ID, "err", err)
+				select {
+				case <-ctx.Done():
+					cl.AllowRebalance()
+					return nil // not committed: the next member stores it
+				case <-time.After(backoff):
+				}
+			}
+		}
+		if len(recs) > 0 {
+			if err := cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
+				log.Warn("commit failed", "records", len(recs), "err", err)
+			}
+		}
+		cl.AllowRebalance()
+	}
+}

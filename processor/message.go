@@ -1,0 +1,147 @@
+package processor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+)
+
+// Message is one asynchronous message: the value of a record on a message topic.
+type Message struct {
+	// ID is the message's time-ordered id, assigned when it is accepted.
+	ID string `json:"id"`
+	// Account and Device address it; an empty Device means every device of the
+	// account that is connected when the message is processed.
+	Account string `json:"account"`
+	Device  string `json:"device,omitempty"`
+	// Type and Payload are the app message, validated before it was enqueued.
+	Type    string          `json:"type"`
+	Payload json.RawMessage `json:"payload"`
+	// From is the sending service, shown to the device as from.service.
+	From string `json:"from,omitempty"`
+	// Priority chooses the topic.
+	Priority protocol.Priority `json:"priority"`
+	// Ack asks the device to acknowledge; the status then reaches acked.
+	Ack bool `json:"ack,omitempty"`
+	// CollapseKey, when set, lets a newer pending message to the same device with
+	// the same key replace this one.
+	CollapseKey string `json:"collapse_key,omitempty"`
+	// Accepted is when the message was accepted, in Unix milliseconds.
+	Accepted int64 `json:"accepted"`
+	// Expires is when the message stops being worth delivering, in Unix
+	// milliseconds; 0 is never.
+	Expires int64 `json:"expires,omitempty"`
+}
+
+// Validate checks the fields a processor relies on. It does not check the payload
+// against its type's schema: the sender did that before enqueueing.
+func (m *Message) Validate() error {
+	switch {
+	case m.ID == "":
+		return errors.New(`"id" is required`)
+	case m.Account == "":
+		return errors.New(`"account" is required`)
+	case m.Type == "":
+		return errors.New(`"type" is required`)
+	case len(m.Payload) == 0:
+		return errors.New(`"payload" is required`)
+	case m.Accepted <= 0:
+		return errors.New(`"accepted" is required (Unix milliseconds)`)
+	case m.Expires < 0:
+		return errors.New(`"expires" must not be negative`)
+	}
+	switch m.Priority {
+	case protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow:
+	default:
+		return fmt.Errorf(`"priority": unknown priority %q`, m.Priority)
+	}
+	return nil
+}
+
+// Expired reports whether m's time to live has passed at now.
+func (m *Message) Expired(now time.Time) bool {
+	return m.Expires > 0 && now.UnixMilli() >= m.Expires
+}
+
+// TTL returns the seconds m has left to live at now, at least 1, or 0 when it
+// never expires: the ttl the device sees.
+func (m *Message) TTL(now time.Time) int {
+	if m.Expires == 0 {
+		return 0
+	}
+	left := (m.Expires - now.UnixMilli() + 999) / 1000
+	return int(max(left, 1))
+}
+
+// Key is the record key: the account, so that every message to one device lands
+// on one partition and keeps its order.
+func (m *Message) Key() []byte { return []byte(m.Account) }
+
+// Msg returns the frame a device receives for m.
+func (m *Message) Msg(now time.Time) *protocol.Msg {
+	return &protocol.Msg{
+		ID:      m.ID,
+		Type:    m.Type,
+		From:    &protocol.Sender{Service: m.From},
+		TS:      m.Accepted,
+		TTL:     m.TTL(now),
+		Ack:     m.Ack,
+		Payload: m.Payload,
+	}
+}
+
+// Outcome is a message's status, overall or for one device.
+type Outcome string
+
+// The outcomes of an asynchronous message.
+const (
+	// Queued: accepted and durably in Kafka, not yet processed.
+	Queued Outcome = "queued"
+	// Delivered: written to the device's connection.
+	Delivered Outcome = "delivered"
+	// Acked: the device acknowledged it (messages sent with ack only).
+	Acked Outcome = "acked"
+	// Offline: the device was not connected when the message was processed.
+	Offline Outcome = "offline"
+	// Expired: its time to live had passed before it could be delivered.
+	Expired Outcome = "expired"
+	// Collapsed: a newer pending message with the same collapse key replaced it.
+	Collapsed Outcome = "collapsed"
+	// Failed: delivery was attempted and did not succeed; Error says why.
+	Failed Outcome = "failed"
+)
+
+// rank orders outcomes so that a redelivery or a late event never moves a
+// device's status backwards: a device that acked stays acked.
+func (o Outcome) rank() int {
+	switch o {
+	case Queued:
+		return 0
+	case Offline, Failed:
+		return 1
+	case Delivered:
+		return 2
+	case Expired, Collapsed:
+		return 3
+	case Acked:
+		return 4
+	}
+	return -1
+}
+
+// Event is one outcome of one message: the value of a record on the status topic.
+type Event struct {
+	ID      string `json:"id"`
+	Account string `json:"account"`
+	// Device is the device the outcome is for; empty for queued, and for the
+	// outcome of a message to a whole account that had no device connected.
+	Device   string            `json:"device,omitempty"`
+	Status   Outcome           `json:"status"`
+	Error    string            `json:"error,omitempty"`
+	Priority protocol.Priority `json:"priority,omitempty"`
+	// At is when the outcome happened, in Unix milliseconds.
+	At int64 `json:"at"`
+}

@@ -1,0 +1,455 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults of a Processor's settings.
+const (
+	DefaultHighWorkers     = 16
+	DefaultNormalWorkers   = 8
+	DefaultLowWorkers      = 4
+	DefaultMaxPollRecords  = 2000
+	DefaultDeliveryTimeout = 10 * time.Second
+	DefaultAckTimeout      = 30 * time.Second
+	DefaultSessionTimeout  = 10 * time.Second
+	DefaultMaxAttempts     = 3
+	DefaultRetryBackoff    = 200 * time.Millisecond
+)
+
+// Deliverer delivers a message to a device wherever it is connected and returns
+// its final outcome; progress, when not nil, is called once the message is
+// written while an ack is still awaited. edge.Router implements it.
+type Deliverer interface {
+	Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result
+}
+
+// Directory lists the connected devices of an account.
+type Directory interface {
+	Connected(ctx context.Context, account string) ([]string, error)
+}
+
+// Config configures a Processor. Zero values take the defaults above.
+type Config struct {
+	// Kafka are the options that reach the cluster (see [Kafka.Opts]). Required.
+	Kafka []kgo.Opt
+	// Topics names the topics.
+	Topics Topics
+	// Group is the consumer group prefix: the members of one priority form the
+	// group Group.<priority>. Default [DefaultGroup].
+	Group string
+	// Deliverer and Directory deliver messages. Required.
+	Deliverer Deliverer
+	Directory Directory
+	// Workers is the number of concurrent deliveries per priority: the weight of
+	// each. Missing priorities take DefaultHighWorkers and so on.
+	Workers map[protocol.Priority]int
+	// MaxPollRecords bounds one batch; collapse keys apply within a batch.
+	MaxPollRecords int
+	// DeliveryTimeout bounds one delivery attempt, up to the message being written.
+	DeliveryTimeout time.Duration
+	// AckTimeout bounds the wait for a device's ack, after the write.
+	AckTimeout time.Duration
+	// SessionTimeout is how long the group waits for a silent member before
+	// giving its partitions to the others.
+	SessionTimeout time.Duration
+	// MaxAttempts bounds the attempts at a delivery that failed because a part of
+	// the platform was unavailable; RetryBackoff is the wait before the second,
+	// doubling for each further one.
+	MaxAttempts  int
+	RetryBackoff time.Duration
+	// Logger receives the processor's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats counts a Processor's outcomes.
+type Stats struct {
+	Processed, Delivered, Acked, Offline, Expired, Collapsed, Failed uint64
+}
+
+// Processor consumes the message topics and delivers each message.
+type Processor struct {
+	cfg    Config
+	status *kgo.Client // produces events
+	seed   maphash.Seed
+
+	acks  sync.WaitGroup // ack waits that outlive their batch
+	stats struct {
+		processed, delivered, acked, offline, expired, collapsed, failed atomic.Uint64
+	}
+	statusErrors atomic.Uint64
+}
+
+// New validates cfg and returns a Processor; Run starts it.
+func New(cfg Config) (*Processor, error) {
+	if len(cfg.Kafka) == 0 || cfg.Deliverer == nil || cfg.Directory == nil {
+		return nil, errors.New("processor: config: Kafka, Deliverer and Directory are required")
+	}
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	w := map[protocol.Priority]int{
+		protocol.PriorityHigh: DefaultHighWorkers, protocol.PriorityNormal: DefaultNormalWorkers, protocol.PriorityLow: DefaultLowWorkers,
+	}
+	for p, n := range cfg.Workers {
+		if _, ok := w[p]; !ok {
+			return nil, fmt.Errorf("processor: config: unknown priority %q in Workers", p)
+		}
+		if n < 1 {
+			return nil, fmt.Errorf("processor: config: Workers[%s] must be at least 1, got %d", p, n)
+		}
+		w[p] = n
+	}
+	cfg.Workers = w
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&cfg.DeliveryTimeout, DefaultDeliveryTimeout}, {&cfg.AckTimeout, DefaultAckTimeout},
+		{&cfg.SessionTimeout, DefaultSessionTimeout}, {&cfg.RetryBackoff, DefaultRetryBackoff},
+	} {
+		if *d.v < 0 {
+			return nil, errors.New("processor: config: durations must not be negative")
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if cfg.MaxPollRecords == 0 {
+		cfg.MaxPollRecords = DefaultMaxPollRecords
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.MaxPollRecords < 1 || cfg.MaxAttempts < 1 {
+		return nil, errors.New("processor: config: MaxPollRecords and MaxAttempts must be at least 1")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	status, err := kgo.NewClient(append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond)}, cfg.Kafka...)...)
+	if err != nil {
+		return nil, fmt.Errorf("processor: kafka client: %w", err)
+	}
+	return &Processor{cfg: cfg, status: status, seed: maphash.MakeSeed()}, nil
+}
+
+// Stats returns the counts so far.
+func (p *Processor) Stats() Stats {
+	return Stats{
+		Processed: p.stats.processed.Load(), Delivered: p.stats.delivered.Load(), Acked: p.stats.acked.Load(),
+		Offline: p.stats.offline.Load(), Expired: p.stats.expired.Load(), Collapsed: p.stats.collapsed.Load(),
+		Failed: p.stats.failed.Load(),
+	}
+}
+
+// Run consumes until ctx is done, then finishes the batches in hand, commits them,
+// leaves the groups and returns. A Processor runs once.
+func (p *Processor) Run(ctx context.Context) error {
+	defer p.status.Close()
+	// Deliveries outlive ctx so that a batch in hand finishes (each is bounded by
+	// DeliveryTimeout); ack waits end with Run.
+	acksCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
+	errs := make(chan error, len(Priorities))
+	for _, prio := range Priorities {
+		go func() { errs <- p.consume(ctx, acksCtx, prio) }()
+	}
+	var all []error
+	for range Priorities {
+		if err := <-errs; err != nil {
+			all = append(all, err)
+		}
+	}
+	stopAcks()
+	p.acks.Wait()
+	fctx, cancel := context.WithTimeout(context.Background(), p.cfg.DeliveryTimeout)
+	defer cancel()
+	if err := p.status.Flush(fctx); err != nil {
+		all = append(all, fmt.Errorf("processor: flush status events: %w", err))
+	}
+	return errors.Join(all...)
+}
+
+// consume is the group member of one priority.
+func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority) error {
+	log := p.cfg.Logger.With("priority", prio)
+	opts := append([]kgo.Opt{
+		kgo.ConsumerGroup(p.cfg.Group + "." + string(prio)),
+		kgo.ConsumeTopics(p.cfg.Topics.Messages(prio)),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(p.cfg.SessionTimeout / 5),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}, p.cfg.Kafka...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("processor: kafka client: %w", err)
+	}
+	defer cl.Close()
+	work := context.WithoutCancel(ctx)
+	for {
+		fetches := cl.PollRecords(ctx, p.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.NumRecords() == 0 {
+			cl.AllowRebalance()
+			return nil
+		}
+		fetches.EachError(func(topic string, part int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
+			}
+		})
+		recs := fetches.Records()
+		if len(recs) > 0 {
+			p.batch(work, acksCtx, prio, recs)
+			fctx, cancel := context.WithTimeout(work, p.cfg.DeliveryTimeout)
+			if err := p.status.Flush(fctx); err != nil {
+				log.Warn("flushing status events failed", "err", err)
+			}
+			if err := cl.CommitRecords(fctx, recs...); err != nil {
+				// The batch will be delivered again by whoever holds the
+				// partitions next: at least once.
+				log.Warn("commit failed", "records", len(recs), "err", err)
+			}
+			cancel()
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// collapseKey identifies the messages that replace each other.
+type collapseKey struct{ account, device, key string }
+
+// batch delivers one polled batch: records with the same key (account) go to the
+// same worker in order, workers run concurrently, and batch returns when every
+// delivery attempt has finished.
+func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, recs []*kgo.Record) {
+	msgs := make([]*Message, len(recs))
+	newest := make(map[collapseKey]int)
+	for i, r := range recs {
+		m, err := decodeMessage(r.Value)
+		if err != nil {
+			p.cfg.Logger.Warn("skipping a malformed record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
+			if m != nil && m.ID != "" && m.Account != "" {
+				p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Failed, Error: err.Error(), Priority: prio})
+			}
+			continue
+		}
+		msgs[i] = m
+		if m.CollapseKey != "" {
+			newest[collapseKey{m.Account, m.Device, m.CollapseKey}] = i
+		}
+	}
+	n := p.cfg.Workers[prio]
+	lanes := make([][]*Message, n)
+	for i, m := range msgs {
+		if m == nil {
+			continue
+		}
+		if m.CollapseKey != "" && newest[collapseKey{m.Account, m.Device, m.CollapseKey}] != i {
+			p.stats.processed.Add(1)
+			p.stats.collapsed.Add(1)
+			p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Collapsed, Priority: m.Priority})
+			continue
+		}
+		lane := maphash.String(p.seed, m.Account) % uint64(n)
+		lanes[lane] = append(lanes[lane], m)
+	}
+	var wg sync.WaitGroup
+	for _, lane := range lanes {
+		if len(lane) == 0 {
+			continue
+		}
+		wg.Go(func() {
+			for _, m := range lane {
+				p.handle(ctx, acksCtx, m)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// decodeMessage parses and validates a record value; a message that parses but
+// is invalid is returned with the error, so that its status can say why.
+func decodeMessage(v []byte) (*Message, error) {
+	var m Message
+	if err := json.Unmarshal(v, &m); err != nil {
+		return nil, fmt.Errorf("not a message: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return &m, err
+	}
+	return &m, nil
+}
+
+// handle processes one message: expiry, then its targets.
+func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
+	p.stats.processed.Add(1)
+	now := time.Now()
+	if m.Expired(now) {
+		p.stats.expired.Add(1)
+		p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Expired, Priority: m.Priority})
+		return
+	}
+	if m.Device != "" {
+		p.deliver(ctx, acksCtx, m, m.Msg(now), m.Device)
+		return
+	}
+	devices, err := p.connected(ctx, m.Account)
+	switch {
+	case err != nil:
+		p.stats.failed.Add(1)
+		p.emit(Event{ID: m.ID, Account: m.Account, Status: Failed, Error: err.Error(), Priority: m.Priority})
+		return
+	case len(devices) == 0:
+		p.stats.offline.Add(1)
+		p.emit(Event{ID: m.ID, Account: m.Account, Status: Offline, Priority: m.Priority})
+		return
+	}
+	msg := m.Msg(now)
+	var wg sync.WaitGroup
+	for _, d := range devices {
+		wg.Go(func() { p.deliver(ctx, acksCtx, m, msg, d) })
+	}
+	wg.Wait()
+}
+
+// connected lists an account's devices, retrying while the registry is
+// unavailable.
+func (p *Processor) connected(ctx context.Context, account string) ([]string, error) {
+	var err error
+	for attempt := range p.cfg.MaxAttempts {
+		if attempt > 0 && !p.sleep(ctx, attempt) {
+			break
+		}
+		var devices []string
+		cctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
+		devices, err = p.cfg.Directory.Connected(cctx, account)
+		cancel()
+		if err == nil {
+			return devices, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: listing the account's devices: %w", protocol.CodeUnavailable, err)
+}
+
+// sleep waits before attempt (1-based retries), or reports false when ctx ends.
+func (p *Processor) sleep(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(p.cfg.RetryBackoff << (attempt - 1))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// deliver delivers msg to one device and emits its outcome; with Ack, the wait
+// for the device's ack goes on after deliver returned, and emits acked if it
+// comes.
+func (p *Processor) deliver(ctx, acksCtx context.Context, m *Message, msg *protocol.Msg, device string) {
+	var res protocol.Result
+	for attempt := range p.cfg.MaxAttempts {
+		if attempt > 0 && !p.sleep(ctx, attempt) {
+			break
+		}
+		res = p.attempt(ctx, acksCtx, m, msg, device)
+		if res.Status != protocol.StatusRejected || !strings.HasPrefix(res.Error, string(protocol.CodeUnavailable)) {
+			break
+		}
+	}
+	e := Event{ID: m.ID, Account: m.Account, Device: device, Priority: m.Priority}
+	switch res.Status {
+	case protocol.StatusDelivered:
+		p.stats.delivered.Add(1)
+		e.Status = Delivered
+	case protocol.StatusAcked:
+		// Only when the ack came before attempt returned, which it does not:
+		// attempt returns at the write.
+		p.stats.acked.Add(1)
+		e.Status = Acked
+	case protocol.StatusOffline:
+		p.stats.offline.Add(1)
+		e.Status = Offline
+	case protocol.StatusTimeout:
+		p.stats.failed.Add(1)
+		e.Status, e.Error = Failed, "timeout: the message could not be written in time"
+	default:
+		p.stats.failed.Add(1)
+		e.Status, e.Error = Failed, res.Error
+		if e.Error == "" {
+			e.Error = string(res.Status)
+		}
+	}
+	p.emit(e)
+}
+
+// attempt is one delivery attempt; it returns once the message is written (or
+// failed). With Ack, a goroutine owned by p.acks waits on for the ack.
+func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *protocol.Msg, device string) protocol.Result {
+	if !msg.Ack {
+		dctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
+		defer cancel()
+		return p.cfg.Deliverer.Deliver(dctx, m.Account, device, msg, nil)
+	}
+	written := make(chan protocol.Result, 1)
+	p.acks.Add(1)
+	go func() {
+		defer p.acks.Done()
+		actx, cancel := context.WithTimeout(acksCtx, p.cfg.DeliveryTimeout+p.cfg.AckTimeout)
+		defer cancel()
+		progressed := false
+		res := p.cfg.Deliverer.Deliver(actx, m.Account, device, msg, func(r protocol.Result) {
+			progressed = true
+			written <- r
+		})
+		if !progressed {
+			written <- res
+			return
+		}
+		if res.Status == protocol.StatusAcked {
+			p.stats.acked.Add(1)
+			p.emit(Event{ID: m.ID, Account: m.Account, Device: device, Status: Acked, Priority: m.Priority})
+		}
+	}()
+	select {
+	case res := <-written:
+		return res
+	case <-time.After(p.cfg.DeliveryTimeout):
+		// The write has not finished in time; the goroutine's own deadline ends it.
+		return protocol.Result{Device: device, Status: protocol.StatusTimeout}
+	}
+}
+
+// emit produces an event to the status topic without waiting; the batch flushes
+// before it commits.
+func (p *Processor) emit(e Event) {
+	if e.At == 0 {
+		e.At = time.Now().UnixMilli()
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		p.cfg.Logger.Error("encoding a status event failed", "err", err)
+		return
+	}
+	p.status.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.Status(), Key: []byte(e.ID), Value: v}, func(_ *kgo.Record, err error) {
+		if err != nil {
+			p.statusErrors.Add(1)
+			p.cfg.Logger.Warn("producing a status event failed", "id", e.ID, "status", e.Status, "err", err)
+		}
+	})
+}

@@ -1,0 +1,311 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// recorder is a Deliverer that holds a set of connected devices and records what
+// it delivered, acking when asked.
+type recorder struct {
+	mu        sync.Mutex
+	online    map[string]bool // account/device
+	got       []string        // ids in delivery order
+	byDevice  map[string][]string
+	ackDelay  time.Duration
+	unavail   int // the first unavail attempts answer unavailable
+	attempted int
+}
+
+func newRecorder(online ...string) *recorder {
+	r := &recorder{online: map[string]bool{}, byDevice: map[string][]string{}}
+	for _, o := range online {
+		r.online[o] = true
+	}
+	return r
+}
+
+func (r *recorder) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	r.mu.Lock()
+	r.attempted++
+	if r.attempted <= r.unavail {
+		r.mu.Unlock()
+		return protocol.Result{Device: device, Status: protocol.StatusRejected, Error: "unavailable: test"}
+	}
+	if !r.online[account+"/"+device] {
+		r.mu.Unlock()
+		return protocol.Result{Device: device, Status: protocol.StatusOffline}
+	}
+	r.got = append(r.got, m.ID)
+	r.byDevice[device] = append(r.byDevice[device], m.ID)
+	r.mu.Unlock()
+	res := protocol.Result{Device: device, Status: protocol.StatusDelivered}
+	if !m.Ack {
+		return res
+	}
+	progress(res)
+	select {
+	case <-time.After(r.ackDelay):
+		res.Status = protocol.StatusAcked
+	case <-ctx.Done():
+		res.Status = protocol.StatusTimeout
+	}
+	return res
+}
+
+func (r *recorder) Connected(_ context.Context, account string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for k := range r.online {
+		if len(k) > len(account) && k[:len(account)+1] == account+"/" {
+			out = append(out, k[len(account)+1:])
+		}
+	}
+	return out, nil
+}
+
+func (r *recorder) delivered() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.got...)
+}
+
+// pipeline is a kfake cluster with a producer, a processor and a materializer.
+type pipeline struct {
+	prod   *Producer
+	store  *MemoryStatus
+	proc   *Processor
+	rec    *recorder
+	opts   []kgo.Opt
+	topics Topics
+	stop   func()
+}
+
+func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
+	t.Helper()
+	topics := Topics{Prefix: "t."}
+	c := testenv.Kafka(t, 1, topics.All()...)
+	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	prod, err := NewProducer(ProducerConfig{Kafka: opts, Topics: topics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	p := &pipeline{prod: prod, store: NewMemoryStatus(0, 0), rec: rec, opts: opts, topics: topics}
+	if start {
+		p.start(t)
+	}
+	return p
+}
+
+func (p *pipeline) start(t *testing.T) {
+	t.Helper()
+	proc, err := New(Config{Kafka: p.opts, Topics: p.topics, Deliverer: p.rec, Directory: p.rec,
+		SessionTimeout: time.Second, RetryBackoff: time.Millisecond, AckTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.proc = proc
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := proc.Run(ctx); err != nil {
+			t.Errorf("processor: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second}); err != nil {
+			t.Errorf("materializer: %v", err)
+		}
+	})
+	p.stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(p.stop)
+}
+
+var seq int
+
+func (p *pipeline) send(t *testing.T, m Message) *Message {
+	t.Helper()
+	seq++
+	if m.ID == "" {
+		m.ID = fmt.Sprintf("m%05d", seq)
+	}
+	if m.Type == "" {
+		m.Type = "notification.v1"
+	}
+	if m.Payload == nil {
+		m.Payload = json.RawMessage(`{}`)
+	}
+	if m.Priority == "" {
+		m.Priority = protocol.PriorityNormal
+	}
+	if m.Accepted == 0 {
+		m.Accepted = time.Now().UnixMilli()
+	}
+	if err := p.prod.Enqueue(t.Context(), &m); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	return &m
+}
+
+// waitStatus waits until the message's status for device is want.
+func (p *pipeline) waitStatus(t *testing.T, id, device string, want Outcome) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last *MessageStatus
+	for time.Now().Before(deadline) {
+		st, err := p.store.Get(t.Context(), id)
+		if err == nil {
+			last = st
+			for _, d := range st.Devices {
+				if d.Device == device && d.Status == want {
+					return
+				}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("status of %s for %q never became %s; last: %+v", id, device, want, last)
+}
+
+func TestProcessorDelivers(t *testing.T) {
+	rec := newRecorder("a1/tv1", "a1/phone1", "a2/tv2")
+	rec.ackDelay = 20 * time.Millisecond
+	p := startPipeline(t, rec, true)
+
+	one := p.send(t, Message{Account: "a1", Device: "tv1"})
+	p.waitStatus(t, one.ID, "tv1", Delivered)
+
+	acked := p.send(t, Message{Account: "a2", Device: "tv2", Ack: true, Priority: protocol.PriorityHigh})
+	p.waitStatus(t, acked.ID, "tv2", Acked)
+
+	all := p.send(t, Message{Account: "a1", Priority: protocol.PriorityLow})
+	p.waitStatus(t, all.ID, "tv1", Delivered)
+	p.waitStatus(t, all.ID, "phone1", Delivered)
+
+	off := p.send(t, Message{Account: "a1", Device: "nope"})
+	p.waitStatus(t, off.ID, "nope", Offline)
+	nobody := p.send(t, Message{Account: "a9"})
+	p.waitStatus(t, nobody.ID, "", Offline)
+
+	st, err := p.store.Get(t.Context(), one.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Account != "a1" || st.Priority != protocol.PriorityNormal || st.Accepted != one.Accepted || st.Status != Delivered {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestProcessorExpiresAndCollapses(t *testing.T) {
+	rec := newRecorder("a1/tv1")
+	p := startPipeline(t, rec, false)
+	old := time.Now().Add(-time.Minute).UnixMilli()
+	expired := p.send(t, Message{Account: "a1", Device: "tv1", Accepted: old, Expires: old + 1000})
+	var collapse []*Message
+	for range 5 {
+		collapse = append(collapse, p.send(t, Message{Account: "a1", Device: "tv1", CollapseKey: "score"}))
+	}
+	other := p.send(t, Message{Account: "a1", Device: "tv1", CollapseKey: "news"})
+	p.start(t)
+
+	p.waitStatus(t, expired.ID, "tv1", Expired)
+	last := collapse[len(collapse)-1]
+	p.waitStatus(t, last.ID, "tv1", Delivered)
+	p.waitStatus(t, other.ID, "tv1", Delivered)
+	for _, m := range collapse[:len(collapse)-1] {
+		p.waitStatus(t, m.ID, "tv1", Collapsed)
+	}
+	got := rec.delivered()
+	if len(got) != 2 {
+		t.Errorf("delivered %v, want only %s and %s", got, last.ID, other.ID)
+	}
+}
+
+func TestProcessorKeepsOrderPerDevice(t *testing.T) {
+	rec := newRecorder("a1/tv1", "a2/tv1", "a3/tv1")
+	p := startPipeline(t, rec, true)
+	var sent []*Message
+	for i := range 300 {
+		sent = append(sent, p.send(t, Message{Account: fmt.Sprintf("a%d", 1+i%3), Device: "tv1"}))
+	}
+	p.waitStatus(t, sent[len(sent)-1].ID, "tv1", Delivered)
+	for _, m := range sent {
+		p.waitStatus(t, m.ID, "tv1", Delivered)
+	}
+	per := map[string][]string{}
+	for _, m := range sent {
+		per[m.Account] = append(per[m.Account], m.ID)
+	}
+	got := map[string][]string{}
+	rec.mu.Lock()
+	for _, id := range rec.got {
+		for _, m := range sent {
+			if m.ID == id {
+				got[m.Account] = append(got[m.Account], id)
+			}
+		}
+	}
+	rec.mu.Unlock()
+	for a, want := range per {
+		if fmt.Sprint(got[a]) != fmt.Sprint(want) {
+			t.Errorf("account %s: delivered in order %v, want %v", a, got[a], want)
+		}
+	}
+}
+
+func TestProcessorRetriesUnavailable(t *testing.T) {
+	rec := newRecorder("a1/tv1")
+	rec.unavail = 2
+	p := startPipeline(t, rec, true)
+	m := p.send(t, Message{Account: "a1", Device: "tv1"})
+	p.waitStatus(t, m.ID, "tv1", Delivered)
+
+	rec.mu.Lock()
+	rec.unavail, rec.attempted = 100, 0
+	rec.mu.Unlock()
+	f := p.send(t, Message{Account: "a1", Device: "tv1"})
+	p.waitStatus(t, f.ID, "tv1", Failed)
+	st, _ := p.store.Get(t.Context(), f.ID)
+	if st == nil || st.Devices[0].Error == "" {
+		t.Errorf("failed status without an error: %+v", st)
+	}
+}
+
+func TestProcessorSkipsMalformedRecords(t *testing.T) {
+	rec := newRecorder("a1/tv1")
+	p := startPipeline(t, rec, true)
+	bad := []*kgo.Record{
+		{Topic: p.topics.Messages(protocol.PriorityNormal), Key: []byte("a1"), Value: []byte("not json")},
+		{Topic: p.topics.Messages(protocol.PriorityNormal), Key: []byte("a1"), Value: []byte(`{"id":"bad1","account":"a1","device":"tv1"}`)},
+	}
+	if err := p.prod.Produce(t.Context(), bad...); err != nil {
+		t.Fatal(err)
+	}
+	good := p.send(t, Message{Account: "a1", Device: "tv1"})
+	p.waitStatus(t, "bad1", "tv1", Failed)
+	p.waitStatus(t, good.ID, "tv1", Delivered)
+}
+
+func TestEnqueueUnavailable(t *testing.T) {
+	c := testenv.Kafka(t, 1, Topics{}.All()...)
+	prod, err := NewProducer(ProducerConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	c.Close()
+	m := &Message{ID: "x", Account: "a1", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1}
+	if err := prod.Enqueue(t.Context(), m); err == nil {
+		t.Fatal("enqueue with Kafka down succeeded")
+	}
+}

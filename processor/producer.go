@@ -1,0 +1,101 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DefaultProduceTimeout bounds how long Enqueue waits for Kafka's acknowledgement.
+const DefaultProduceTimeout = 5 * time.Second
+
+// ErrUnavailable wraps every error of a produce that Kafka did not acknowledge.
+var ErrUnavailable = errors.New("kafka unavailable")
+
+// ProducerConfig configures a Producer.
+type ProducerConfig struct {
+	// Kafka are the options that reach the cluster (see [Kafka.Opts]). Required.
+	Kafka []kgo.Opt
+	// Topics names the topics.
+	Topics Topics
+	// Timeout bounds one Enqueue; at least 1s. Default [DefaultProduceTimeout].
+	Timeout time.Duration
+}
+
+// Producer enqueues messages: an idempotent producer that waits for every
+// in-sync replica (acks=all). It is safe for concurrent use.
+type Producer struct {
+	cl      *kgo.Client
+	topics  Topics
+	timeout time.Duration
+}
+
+// NewProducer returns a Producer; it connects lazily.
+func NewProducer(cfg ProducerConfig) (*Producer, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultProduceTimeout
+	}
+	if cfg.Timeout < time.Second {
+		return nil, fmt.Errorf("processor: producer config: Timeout %v is below 1s, the least Kafka clients allow", cfg.Timeout)
+	}
+	opts := append([]kgo.Opt{
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordDeliveryTimeout(cfg.Timeout),
+		kgo.ProducerLinger(0),
+	}, cfg.Kafka...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("processor: kafka client: %w", err)
+	}
+	return &Producer{cl: cl, topics: cfg.Topics, timeout: cfg.Timeout}, nil
+}
+
+// Client returns the underlying Kafka client, for admin requests.
+func (p *Producer) Client() *kgo.Client { return p.cl }
+
+// Close releases the client; records still waiting for Kafka fail.
+func (p *Producer) Close() { p.cl.Close() }
+
+// Enqueue writes m to the topic of its priority and a queued event to the status
+// topic, and returns once Kafka acknowledged the message. An error wraps
+// [ErrUnavailable] when Kafka did not: the message may or may not have been
+// written, and the caller must not report it as accepted. A failed queued event
+// after an acknowledged message is not an error: the message is safe, and its
+// later outcomes follow.
+func (p *Producer) Enqueue(ctx context.Context, m *Message) error {
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("processor: enqueue: %w", err)
+	}
+	value, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("processor: enqueue: %w", err)
+	}
+	event, err := json.Marshal(Event{ID: m.ID, Account: m.Account, Status: Queued, Priority: m.Priority, At: m.Accepted})
+	if err != nil {
+		return fmt.Errorf("processor: enqueue: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	msg := &kgo.Record{Topic: p.topics.Messages(m.Priority), Key: m.Key(), Value: value}
+	status := &kgo.Record{Topic: p.topics.Status(), Key: []byte(m.ID), Value: event}
+	res := p.cl.ProduceSync(ctx, msg, status)
+	if err := res[0].Err; err != nil {
+		return fmt.Errorf("processor: enqueue %s: %w: %w", m.ID, ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Produce writes raw records and waits for their acknowledgement: for tools and
+// tests that feed the topics directly.
+func (p *Producer) Produce(ctx context.Context, rs ...*kgo.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	if err := p.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		return fmt.Errorf("processor: produce: %w: %w", ErrUnavailable, err)
+	}
+	return nil
+}

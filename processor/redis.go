@@ -1,0 +1,206 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// DefaultRedisTimeout bounds a Redis call whose context has no earlier deadline.
+const DefaultRedisTimeout = time.Second
+
+// RedisStatus is a StatusStore in Redis, shared by every API process. Each
+// message is a hash <prefix>msg:<id> with a field "m" for the message and a field
+// "d:<device>" per device, expiring TTL after its last event.
+type RedisStatus struct {
+	client  rueidis.Client
+	prefix  string
+	ttl     time.Duration
+	timeout time.Duration
+}
+
+// NewRedisStatus returns a RedisStatus on client, its keys starting with prefix,
+// each message kept for ttl (default [DefaultStatusTTL]).
+func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *RedisStatus {
+	if ttl <= 0 {
+		ttl = DefaultStatusTTL
+	}
+	return &RedisStatus{client: client, prefix: prefix, ttl: ttl, timeout: DefaultRedisTimeout}
+}
+
+// recordScript sets the message field once and a device field only when the new
+// outcome's rank is at least the stored one's, then renews the key's TTL.
+// KEYS[1] the hash; ARGV: field, value, rank, ttl ms, message field value.
+var recordScript = rueidis.NewLuaScript(`
+redis.call('HSETNX', KEYS[1], 'm', ARGV[5])
+if ARGV[1] ~= '' then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1])
+  if (not cur) or tonumber(string.sub(cur, 1, 1)) <= tonumber(ARGV[3]) then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ARGV[2])
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
+
+// storedMessage is the "m" field.
+type storedMessage struct {
+	Account  string `json:"account"`
+	Priority string `json:"priority,omitempty"`
+	Accepted int64  `json:"accepted,omitempty"`
+}
+
+func (r *RedisStatus) key(id string) string { return r.prefix + "msg:" + id }
+
+func (r *RedisStatus) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, r.timeout)
+}
+
+// Record implements StatusStore.
+func (r *RedisStatus) Record(ctx context.Context, e Event) error {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	meta := storedMessage{Account: e.Account, Priority: string(e.Priority)}
+	if e.Status == Queued {
+		meta.Accepted = e.At
+	}
+	mv, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	field, value := "", ""
+	if e.Status != Queued {
+		v, err := json.Marshal(DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At})
+		if err != nil {
+			return err
+		}
+		field, value = "d:"+e.Device, string(v)
+	}
+	rank := e.Status.rank()
+	if rank < 0 || rank > 9 {
+		return fmt.Errorf("processor: status %q is not an outcome", e.Status)
+	}
+	err = recordScript.Exec(ctx, r.client, []string{r.key(e.ID)},
+		[]string{field, value, fmt.Sprint(rank), fmt.Sprint(r.ttl.Milliseconds()), string(mv)}).Error()
+	if err != nil {
+		return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
+	}
+	if e.Status == Queued {
+		// The first event seen may have been a device's: the accepted time comes
+		// with queued only.
+		err = r.client.Do(ctx, r.client.B().Hset().Key(r.key(e.ID)).FieldValue().FieldValue("m", string(mv)).Build()).Error()
+		if err != nil {
+			return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
+		}
+	}
+	return nil
+}
+
+// Get implements StatusStore.
+func (r *RedisStatus) Get(ctx context.Context, id string) (*MessageStatus, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	fields, err := r.client.Do(ctx, r.client.B().Hgetall().Key(r.key(id)).Build()).AsStrMap()
+	if err != nil {
+		return nil, fmt.Errorf("processor: status of %s: %w", id, err)
+	}
+	if len(fields) == 0 {
+		return nil, ErrNotFound
+	}
+	st := &MessageStatus{ID: id, Devices: []DeviceStatus{}}
+	for f, v := range fields {
+		switch {
+		case f == "m":
+			var m storedMessage
+			if err := json.Unmarshal([]byte(v), &m); err != nil {
+				return nil, fmt.Errorf("processor: status of %s: %w", id, err)
+			}
+			st.Account, st.Accepted = m.Account, m.Accepted
+			st.Priority = priority(m.Priority)
+		case strings.HasPrefix(f, "d:") && len(v) > 1:
+			var d DeviceStatus
+			if err := json.Unmarshal([]byte(v[1:]), &d); err != nil {
+				return nil, fmt.Errorf("processor: status of %s: %w", id, err)
+			}
+			st.Devices = append(st.Devices, d)
+		}
+	}
+	st.summarize()
+	return st, nil
+}
+
+// Idempotency remembers the message id sent for an Idempotency-Key, so that a
+// retried request returns the first one's id instead of sending again.
+type Idempotency interface {
+	// Claim stores value under key for ttl unless the key is taken; it returns
+	// the value already stored, or "" when this call claimed the key.
+	Claim(ctx context.Context, key, value string, ttl time.Duration) (string, error)
+	// Release drops a claim whose send failed, so that a retry can send.
+	Release(ctx context.Context, key, value string) error
+}
+
+// RedisIdempotency is Idempotency in Redis, shared by every API process.
+type RedisIdempotency struct {
+	client rueidis.Client
+	prefix string
+}
+
+// NewRedisIdempotency returns a RedisIdempotency whose keys start with prefix.
+func NewRedisIdempotency(client rueidis.Client, prefix string) *RedisIdempotency {
+	return &RedisIdempotency{client: client, prefix: prefix}
+}
+
+func (r *RedisIdempotency) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, DefaultRedisTimeout)
+}
+
+// Claim implements Idempotency with SET NX, reading the stored value on conflict.
+func (r *RedisIdempotency) Claim(ctx context.Context, key, value string, ttl time.Duration) (string, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	k := r.prefix + "idem:" + key
+	for range 3 {
+		err := r.client.Do(ctx, r.client.B().Set().Key(k).Value(value).Nx().Px(ttl).Build()).Error()
+		if err == nil {
+			return "", nil
+		}
+		if !rueidis.IsRedisNil(err) {
+			return "", fmt.Errorf("processor: idempotency claim: %w", err)
+		}
+		prev, err := r.client.Do(ctx, r.client.B().Get().Key(k).Build()).ToString()
+		if rueidis.IsRedisNil(err) {
+			continue // released or expired in between: claim again
+		}
+		if err != nil {
+			return "", fmt.Errorf("processor: idempotency claim: %w", err)
+		}
+		return prev, nil
+	}
+	return "", errors.New("processor: idempotency claim: the key keeps changing")
+}
+
+var releaseScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Release implements Idempotency: it deletes the key only if it still holds value.
+func (r *RedisIdempotency) Release(ctx context.Context, key, value string) error {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	if err := releaseScript.Exec(ctx, r.client, []string{r.prefix + "idem:" + key}, []string{value}).Error(); err != nil {
+		return fmt.Errorf("processor: idempotency release: %w", err)
+	}
+	return nil
+}

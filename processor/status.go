@@ -1,0 +1,176 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+)
+
+// DefaultStatusTTL is how long a message's status stays readable.
+const DefaultStatusTTL = 24 * time.Hour
+
+// ErrNotFound is returned for a message whose status is unknown or has expired.
+var ErrNotFound = errors.New("message status not found")
+
+// Mixed is the overall status of a message whose devices have different
+// outcomes; Devices tells each.
+const Mixed Outcome = "mixed"
+
+// MessageStatus is what is known of one message.
+type MessageStatus struct {
+	ID       string            `json:"id"`
+	Account  string            `json:"account,omitempty"`
+	Priority protocol.Priority `json:"priority,omitempty"`
+	// Status is queued until the message was processed; then the outcome its
+	// devices share, or mixed.
+	Status Outcome `json:"status"`
+	// Accepted is when it was accepted, in Unix milliseconds.
+	Accepted int64          `json:"accepted,omitempty"`
+	Devices  []DeviceStatus `json:"devices"`
+}
+
+// DeviceStatus is one device's outcome. Device is empty for a message to a whole
+// account that found no device connected.
+type DeviceStatus struct {
+	Device string  `json:"device"`
+	Status Outcome `json:"status"`
+	Error  string  `json:"error,omitempty"`
+	At     int64   `json:"at"`
+}
+
+// summarize fills Status from Devices and sorts them.
+func (s *MessageStatus) summarize() {
+	slices.SortFunc(s.Devices, func(a, b DeviceStatus) int {
+		switch {
+		case a.Device < b.Device:
+			return -1
+		case a.Device > b.Device:
+			return 1
+		}
+		return 0
+	})
+	s.Status = Queued
+	for i, d := range s.Devices {
+		switch {
+		case i == 0:
+			s.Status = d.Status
+		case d.Status != s.Status:
+			s.Status = Mixed
+			return
+		}
+	}
+}
+
+// StatusStore keeps the latest outcome of each message and device for reading.
+type StatusStore interface {
+	// Record applies an event: a device's status only moves forward (see
+	// [Outcome]), so redelivered or late events never undo a later outcome.
+	Record(ctx context.Context, e Event) error
+	// Get returns a message's status, or ErrNotFound.
+	Get(ctx context.Context, id string) (*MessageStatus, error)
+}
+
+// MemoryStatus is a StatusStore in process memory for a single process (`herald
+// dev`). It keeps each message for the TTL and at most MaxEntries messages,
+// dropping the oldest first.
+type MemoryStatus struct {
+	now        func() time.Time
+	keep       time.Duration
+	maxEntries int
+
+	mu    sync.Mutex
+	msgs  map[string]*memStatus
+	order []string // ids in the order they were first seen
+}
+
+type memStatus struct {
+	status  MessageStatus
+	expires time.Time
+}
+
+// DefaultMaxStatusEntries bounds a MemoryStatus.
+const DefaultMaxStatusEntries = 100_000
+
+// NewMemoryStatus returns a MemoryStatus keeping messages for ttl (default
+// [DefaultStatusTTL]) and at most maxEntries (default [DefaultMaxStatusEntries]).
+func NewMemoryStatus(ttl time.Duration, maxEntries int) *MemoryStatus {
+	if ttl <= 0 {
+		ttl = DefaultStatusTTL
+	}
+	if maxEntries <= 0 {
+		maxEntries = DefaultMaxStatusEntries
+	}
+	return &MemoryStatus{now: time.Now, keep: ttl, maxEntries: maxEntries, msgs: make(map[string]*memStatus)}
+}
+
+// Record implements StatusStore.
+func (m *MemoryStatus) Record(_ context.Context, e Event) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(now)
+	s, ok := m.msgs[e.ID]
+	if !ok {
+		s = &memStatus{status: MessageStatus{ID: e.ID, Devices: []DeviceStatus{}}}
+		m.msgs[e.ID] = s
+		m.order = append(m.order, e.ID)
+	}
+	s.expires = now.Add(m.keep)
+	st := &s.status
+	if st.Account == "" {
+		st.Account = e.Account
+	}
+	if st.Priority == "" {
+		st.Priority = e.Priority
+	}
+	if e.Status == Queued {
+		st.Accepted = e.At
+		return nil
+	}
+	d := DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At}
+	for i := range st.Devices {
+		if st.Devices[i].Device == e.Device {
+			if e.Status.rank() >= st.Devices[i].Status.rank() {
+				st.Devices[i] = d
+			}
+			return nil
+		}
+	}
+	st.Devices = append(st.Devices, d)
+	return nil
+}
+
+// expire drops expired messages and the oldest beyond the bound.
+func (m *MemoryStatus) expire(now time.Time) {
+	n := 0
+	for n < len(m.order) {
+		s := m.msgs[m.order[n]]
+		if s != nil && len(m.order)-n <= m.maxEntries && now.Before(s.expires) {
+			break
+		}
+		delete(m.msgs, m.order[n])
+		n++
+	}
+	if n > 0 {
+		m.order = slices.Delete(m.order, 0, n)
+	}
+}
+
+// Get implements StatusStore.
+func (m *MemoryStatus) Get(_ context.Context, id string) (*MessageStatus, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.msgs[id]
+	if !ok || !now.Before(s.expires) {
+		return nil, ErrNotFound
+	}
+	st := s.status
+	st.Devices = slices.Clone(st.Devices)
+	st.summarize()
+	return &st, nil
+}
