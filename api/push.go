@@ -39,16 +39,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &req) {
 		return
 	}
-	if req.To.Account == "" {
-		protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is required`).Write(w)
-		return
-	}
-	if req.Type == "" {
-		protocol.NewProblem(protocol.CodeBadRequest, `"type" is required`).Write(w)
-		return
-	}
-	if len(req.Payload) == 0 {
-		protocol.NewProblem(protocol.CodeBadRequest, `"payload" is required`).Write(w)
+	t, ok := s.checkSend(w, req.To, req.Type, req.Payload)
+	if !ok {
 		return
 	}
 	timeout := s.cfg.PushTimeout
@@ -60,19 +52,6 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.TimeoutMS > 0 {
 		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
-	}
-	t, ok := s.cfg.Types.Lookup(req.Type)
-	if !ok {
-		protocol.NewProblem(protocol.CodeUnknownType, fmt.Sprintf("unknown message type %q", req.Type)).Write(w)
-		return
-	}
-	if !t.Allows(protocol.ServiceToDevice) {
-		protocol.NewProblem(protocol.CodeForbidden, fmt.Sprintf("type %q may not be sent from a service to a device", req.Type)).Write(w)
-		return
-	}
-	if err := t.Validate(req.Payload); err != nil {
-		validationProblem(err).Write(w)
-		return
 	}
 	ack := t.Policy.Ack
 	if req.Ack != nil {
@@ -124,4 +103,36 @@ func (s *Server) pushTargets(w http.ResponseWriter, ctx context.Context, to Push
 		return nil, false
 	}
 	return devs, true
+}
+
+// checkSend validates what a sync and an async send share: the target, and the
+// payload against its type, which must allow service-to-device sends. On failure
+// it writes the problem.
+func (s *Server) checkSend(w http.ResponseWriter, to PushTarget, typ string, payload jsonRaw) (*protocol.Type, bool) {
+	if to.Account == "" {
+		protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is required`).Write(w)
+		return nil, false
+	}
+	if typ == "" {
+		protocol.NewProblem(protocol.CodeBadRequest, `"type" is required`).Write(w)
+		return nil, false
+	}
+	if len(payload) == 0 {
+		protocol.NewProblem(protocol.CodeBadRequest, `"payload" is required`).Write(w)
+		return nil, false
+	}
+	t, ok := s.cfg.Types.Lookup(typ)
+	if !ok {
+		protocol.NewProblem(protocol.CodeUnknownType, fmt.Sprintf("unknown message type %q", typ)).Write(w)
+		return nil, false
+	}
+	if !t.Allows(protocol.ServiceToDevice) {
+		protocol.NewProblem(protocol.CodeForbidden, fmt.Sprintf("type %q may not be sent from a service to a device", typ)).Write(w)
+		return nil, false
+	}
+	if err := t.Validate(payload); err != nil {
+		validationProblem(err).Write(w)
+		return nil, false
+	}
+	return t, true
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -71,6 +72,14 @@ type Config struct {
 	MaxTargets int
 	// LookupTimeout bounds a directory lookup.
 	LookupTimeout time.Duration
+	// Queue, when set, serves POST /v1/messages; without it the asynchronous
+	// endpoints answer 503. Statuses serves GET /v1/messages/{id}. Idempotency,
+	// when set, remembers Idempotency-Key headers for IdempotencyTTL (default
+	// DefaultIdempotencyTTL).
+	Queue          Queue
+	Statuses       Statuses
+	Idempotency    processor.Idempotency
+	IdempotencyTTL time.Duration
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -102,10 +111,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxTargets == 0 {
 		cfg.MaxTargets = DefaultMaxTargets
 	}
+	if cfg.IdempotencyTTL == 0 {
+		cfg.IdempotencyTTL = DefaultIdempotencyTTL
+	}
 	if cfg.LookupTimeout == 0 {
 		cfg.LookupTimeout = DefaultLookupTimeout
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.LookupTimeout < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond {
 		return nil, errors.New("api: config: limits must be positive and MaxPushTimeout at least PushTimeout")
 	}
 	if cfg.Logger == nil {
@@ -158,6 +170,8 @@ func (s *Server) routes() chi.Router {
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Post("/v1/push", s.push)
+		r.Post("/v1/messages", s.sendMessage)
+		r.Get("/v1/messages/{id}", s.messageStatus)
 		r.Get("/v1/types", s.listTypes)
 		r.Get("/v1/types/{type}", s.getType)
 		r.Post("/v1/types/{type}/validate", s.validateType)

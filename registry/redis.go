@@ -145,6 +145,10 @@ func setDefault(d *time.Duration, def time.Duration) {
 	}
 }
 
+// Client returns the Redis client, for other parts of a process that keep their
+// own keys in the same Redis.
+func (r *Redis) Client() rueidis.Client { return r.client }
+
 // Close closes the client NewRedis built; a client passed in RedisConfig.Client
 // is left open.
 func (r *Redis) Close() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/heraldpush/herald/edge/token"
@@ -17,7 +18,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return serve(ctx, c, stdout, stderr, func(n *node) {
-		printDevBanner(stdout, n.addr("public"))
+		printDevBanner(stdout, n.addr("public"), strings.Join(n.kafkaAddrs, ","))
 	})
 }
 
@@ -33,7 +34,7 @@ func devConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	if err := requireArgs(fs, 0, 0); err != nil {
 		return nil, err
 	}
-	c.roles = listFlag{"edge", "api"}
+	c.roles = listFlag{"edge", "api", "processor"}
 	c.tokenSecrets = listFlag{devTokenSecret}
 	c.apiKeys = listFlag{"dev:" + devAPIKey}
 	if err := c.validate(true); err != nil {
@@ -42,7 +43,7 @@ func devConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	return &c, nil
 }
 
-func printDevBanner(w io.Writer, addr string) {
+func printDevBanner(w io.Writer, addr, kafka string) {
 	base := "http://" + addr
 	ws := "ws://" + addr
 	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(devTokenSecret)})
@@ -55,8 +56,9 @@ Herald dev is running: every role in one process, nothing persisted.
 
   Devices (WebSocket)  %[2]s/v1/connect        subprotocol herald.v1
   Devices (SSE)        %[1]s/v1/events
-  REST API             %[1]s/v1/push, /v1/types  (OpenAPI: %[1]s/v1/openapi.json)
+  REST API             %[1]s/v1/push, /v1/messages, /v1/types  (OpenAPI: %[1]s/v1/openapi.json)
   API key (dev only)   %[3]s
+  Kafka (in memory)    %[5]s  topics herald.messages.high|normal|low, herald.status
 
 Get a device token (signed with the public dev secret):
   go run ./cmd/herald token --account a1 --device tv1
@@ -67,6 +69,9 @@ Try it:
   go run ./cmd/herald listen --url %[1]s --account a1 --device tv1
   go run ./cmd/herald send --url %[1]s --key %[3]s --account a1 --device tv1 \
       --type notification.v1 --payload '{"title":"Hello","body":"from Herald"}'
+  go run ./cmd/herald send --async --priority high --url %[1]s --key %[3]s --account a1 --device tv1 \
+      --type notification.v1 --payload '{"title":"Later","body":"through Kafka"}'
+  go run ./cmd/herald status --url %[1]s --key %[3]s ID
 
-`, base, ws, devAPIKey, sample)
+`, base, ws, devAPIKey, sample, kafka)
 }

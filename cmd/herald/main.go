@@ -1,5 +1,5 @@
 // Command herald is Herald's one binary: the servers (serve, dev) and the tools
-// (token, schema, listen, send).
+// (token, schema, listen, send, status, msg).
 //
 //	herald dev                                 every role in one process, no external services
 //	herald serve --roles=edge,api              a production process
@@ -7,6 +7,8 @@
 //	herald schema check FILE [PAYLOAD]         check a type's schema and a sample payload
 //	herald listen --account A --device D       connect as a device, print each frame
 //	herald send --account A --device D ...     sync push through the REST API
+//	herald send --async --priority high ...    asynchronous send through Kafka; prints the id
+//	herald status ID                           delivery status of an asynchronous message
 //	herald msg --account A --device D --to T   a device-to-device message, as a device
 //
 // Every flag can also be set by an environment variable HERALD_<FLAG>, with dashes
@@ -35,11 +37,12 @@ const usage = `herald: device-to-device messaging
 
 usage:
   herald dev       run every role in one process on embedded defaults
-  herald serve     run a server (--roles=edge,api)
+  herald serve     run a server (--roles=edge,api,processor)
   herald token     mint a device token
   herald schema    check a message type's schema: herald schema check FILE [PAYLOAD]
   herald listen    connect as a device and print every frame, one JSON object a line
-  herald send      push a message through the REST API
+  herald send      push a message through the REST API (--async: through Kafka)
+  herald status    show the delivery status of an asynchronous message
   herald msg       send a device-to-device message as a device and print its receipts
 
 Run 'herald COMMAND -h' for a command's flags.
@@ -59,6 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"schema": runSchema,
 		"listen": runListen,
 		"send":   runSend,
+		"status": runStatus,
 		"msg":    runMsg,
 	}
 	cmd, ok := cmds[args[0]]

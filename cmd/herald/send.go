@@ -13,8 +13,10 @@ import (
 	"time"
 )
 
-// runSend pushes a message through the REST API (POST /v1/push) and prints the
-// response; a problem answer is printed to stderr and fails the command.
+// runSend pushes a message through the REST API and prints the response: a sync
+// push (POST /v1/push) by default, with --async an asynchronous send through
+// Kafka (POST /v1/messages), whose id it prints. A problem answer is printed to
+// stderr and fails the command.
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("send", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the REST API's base URL")
@@ -25,6 +27,11 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	payload := fs.String("payload", "", "the payload as JSON, or @file (required)")
 	ack := fs.Bool("ack", false, "ask the device to acknowledge (default: the type's policy)")
 	timeout := fs.Duration("timeout", 2*time.Second, "how long the push waits for final statuses")
+	async := fs.Bool("async", false, "send through Kafka (POST /v1/messages) and print the message id; see herald status")
+	priority := fs.String("priority", "", "with --async: high, normal or low (default: the type's policy)")
+	ttl := fs.Int("ttl", -1, "with --async: time to live in seconds, 0 never expires (default: the type's policy)")
+	collapseKey := fs.String("collapse-key", "", "with --async: a newer pending message with the same key replaces this one")
+	idemKey := fs.String("idempotency-key", "", "with --async: a retried send with the same key sends once")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,11 +52,28 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !json.Valid(body) {
 		return usagef("--payload is not valid JSON")
 	}
+	if !*async && (*priority != "" || *ttl >= 0 || *collapseKey != "" || *idemKey != "") {
+		return usagef("--priority, --ttl, --collapse-key and --idempotency-key need --async")
+	}
 	req := map[string]any{
-		"to":         map[string]string{"account": *account, "device": *device},
-		"type":       *typ,
-		"payload":    json.RawMessage(body),
-		"timeout_ms": timeout.Milliseconds(),
+		"to":      map[string]string{"account": *account, "device": *device},
+		"type":    *typ,
+		"payload": json.RawMessage(body),
+	}
+	path, want := "/v1/push", http.StatusOK
+	if *async {
+		path, want = "/v1/messages", http.StatusAccepted
+		if *priority != "" {
+			req["priority"] = *priority
+		}
+		if *ttl >= 0 {
+			req["ttl"] = *ttl
+		}
+		if *collapseKey != "" {
+			req["collapse_key"] = *collapseKey
+		}
+	} else {
+		req["timeout_ms"] = timeout.Milliseconds()
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "ack" {
@@ -62,25 +86,51 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+10*time.Second)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(*url, "/")+"/v1/push", bytes.NewReader(out))
-	if err != nil {
-		return usagef("--url: %v", err)
+	header := http.Header{"Content-Type": {"application/json"}}
+	if *idemKey != "" {
+		header.Set("Idempotency-Key", *idemKey)
 	}
-	hr.Header.Set("Content-Type", "application/json")
-	hr.Header.Set("Authorization", "Bearer "+*key)
+	respBody, err := call(ctx, http.MethodPost, strings.TrimRight(*url, "/")+path, *key, header, out, want, stderr)
+	if err != nil {
+		return err
+	}
+	if *async {
+		var a struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(respBody, &a); err != nil || a.ID == "" {
+			return fmt.Errorf("send: the answer holds no id: %s", respBody)
+		}
+		fmt.Fprintln(stdout, a.ID)
+		return nil
+	}
+	fmt.Fprintln(stdout, strings.TrimSpace(string(respBody)))
+	return nil
+}
+
+// call makes one REST request and returns the body of an answer with status
+// want; any other answer is printed to stderr and returned as an error.
+func call(ctx context.Context, method, url, key string, header http.Header, body []byte, want int, stderr io.Writer) ([]byte, error) {
+	hr, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, usagef("--url: %v", err)
+	}
+	for k, v := range header {
+		hr.Header[k] = v
+	}
+	hr.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(hr)
 	if err != nil {
-		return fmt.Errorf("push: %w", err)
+		return nil, fmt.Errorf("%s %s: %w", method, hr.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return fmt.Errorf("push: reading the answer: %w", err)
+		return nil, fmt.Errorf("%s %s: reading the answer: %w", method, hr.URL.Path, err)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != want {
 		fmt.Fprintln(stderr, strings.TrimSpace(string(respBody)))
-		return fmt.Errorf("push failed: %s", resp.Status)
+		return nil, fmt.Errorf("%s %s failed: %s", method, hr.URL.Path, resp.Status)
 	}
-	fmt.Fprintln(stdout, strings.TrimSpace(string(respBody)))
-	return nil
+	return respBody, nil
 }

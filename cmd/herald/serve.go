@@ -23,9 +23,11 @@ import (
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/schemas"
+	"github.com/redis/rueidis"
 )
 
 // The development defaults of `herald dev`. They are public, so `serve` refuses them.
@@ -66,6 +68,8 @@ type serverConfig struct {
 	msgBurst      int
 	maxBodyBytes  int64
 	pushTimeout   time.Duration
+
+	kafka kafkaConfig
 }
 
 func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
@@ -77,7 +81,7 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.addr, "addr", addr, "listen address for devices and the REST API")
 	if !dev {
-		fs.Var(&c.roles, "roles", "roles of this process, comma-separated: edge, api")
+		fs.Var(&c.roles, "roles", "roles of this process, comma-separated: edge, api, processor")
 		fs.Var(&c.tokenSecrets, "token-secret", "HS256 device-token secrets, comma-separated, as kid:secret or secret (at least 32 bytes); the first signs")
 		fs.Var(&c.apiKeys, "api-keys", "API keys, comma-separated, as name:secret")
 	}
@@ -107,13 +111,14 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.msgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
 	fs.DurationVar(&c.pushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
+	c.kafka.flags(fs, dev)
 }
 
 // validate checks the configuration and says clearly what is wrong.
 func (c *serverConfig) validate(dev bool) error {
 	for _, r := range c.roles {
-		if r != "edge" && r != "api" {
-			return usagef("--roles: unknown role %q (want edge, api)", r)
+		if r != "edge" && r != "api" && r != "processor" {
+			return usagef("--roles: unknown role %q (want edge, api, processor)", r)
 		}
 	}
 	if len(c.roles) == 0 {
@@ -132,8 +137,17 @@ func (c *serverConfig) validate(dev bool) error {
 	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
 	}
+	if err := c.kafka.validate(); err != nil {
+		return err
+	}
 	if dev {
 		return nil
+	}
+	if c.hasRole("processor") && len(c.kafka.brokers) == 0 {
+		return usagef("--kafka-brokers (or HERALD_KAFKA_BROKERS) is required for the processor role")
+	}
+	if len(c.kafka.brokers) > 0 && len(c.redisAddrs) == 0 && c.hasRole("api") != c.hasRole("processor") {
+		return usagef("--redis-addr is required when the api and processor roles run in separate processes: message statuses are shared through Redis")
 	}
 	if c.hasRole("edge") {
 		if len(c.tokenSecrets) == 0 {
@@ -279,6 +293,12 @@ type node struct {
 	links    *edge.Links
 	ready    atomic.Bool
 
+	kafka        *embeddedKafka // herald dev's cluster, nil otherwise
+	kafkaAddrs   []string
+	producer     *processor.Producer
+	processor    *processor.Processor
+	materializer *processor.MaterializerConfig
+
 	listeners []listener // public, internal, admin: started and shut down together
 	closers   []func()   // release the registry client
 }
@@ -374,6 +394,10 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 		n.devices = devicelist.NewMemory()
 	}
 	n.closers = append(n.closers, n.devices.Close)
+	var redisClient rueidis.Client
+	if r, ok := n.registry.(*registry.Redis); ok {
+		redisClient = r.Client()
+	}
 	router := &edge.Router{Registry: n.registry}
 	if len(c.clusterKeys) > 0 {
 		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.clusterKeys[0], Logger: log.With("part", "links")})
@@ -417,12 +441,21 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 		}
 		router.Local = n.edge
 	}
+	var async asyncParts
+	if c.hasRole("api") || c.hasRole("processor") {
+		if async, err = n.buildAsync(c, redisClient, router, log); err != nil {
+			return nil, err
+		}
+	}
 	if c.hasRole("api") {
 		keys, err := apiKeys(c.apiKeys)
 		if err != nil {
 			return nil, err
 		}
 		n.api, err = api.New(api.Config{
+			Queue:        async.queue,
+			Statuses:     async.statuses,
+			Idempotency:  async.idempotency,
 			Types:        n.types,
 			Deliverer:    router,
 			Directory:    n.registry,
@@ -475,8 +508,9 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 	for _, l := range n.listeners {
 		go func() { errc <- l.srv.Serve(l.ln) }()
 	}
+	stopAsync := n.runAsync(log)
 	n.ready.Store(true)
-	log.Info("herald listening", "addr", n.addr("public"), "internal", n.addr("internal"), "admin", n.addr("admin"),
+	log.Info("herald listening", "kafka", n.kafkaAddrs, "addr", n.addr("public"), "internal", n.addr("internal"), "admin", n.addr("admin"),
 		"roles", c.roles.String(), "edge", c.edgeID, "types", len(n.types.List()))
 	if ready != nil {
 		ready(n)
@@ -509,6 +543,9 @@ loop:
 	if n.edge != nil {
 		errs = append(errs, n.edge.Shutdown(sctx))
 	}
+	// The processor finishes the batches in hand (each delivery is bounded) and
+	// commits them before the links and clients it uses close.
+	stopAsync()
 	for _, l := range n.listeners {
 		if err := l.srv.Shutdown(sctx); err != nil {
 			errs = append(errs, fmt.Errorf("%s listener shutdown: %w", l.name, err))

@@ -1,0 +1,192 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/heraldpush/herald/processor"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// Limits of an asynchronous send.
+const (
+	// MaxTTL is the longest time to live a message may ask for: four weeks.
+	MaxTTL = 28 * 24 * 3600
+	// MaxCollapseKey bounds a collapse key's length.
+	MaxCollapseKey = 256
+	// MaxIdempotencyKey bounds an Idempotency-Key header's length.
+	MaxIdempotencyKey = 255
+	// DefaultIdempotencyTTL is how long an Idempotency-Key is remembered.
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
+// Queue enqueues asynchronous messages; it returns only once the message is
+// durable. processor.Producer implements it.
+type Queue interface {
+	Enqueue(ctx context.Context, m *processor.Message) error
+}
+
+// Statuses reads the delivery status of asynchronous messages.
+type Statuses interface {
+	Get(ctx context.Context, id string) (*processor.MessageStatus, error)
+}
+
+// MessageRequest is the body of POST /v1/messages.
+type MessageRequest struct {
+	To      PushTarget `json:"to"`
+	Type    string     `json:"type"`
+	Payload jsonRaw    `json:"payload"`
+	Ack     *bool      `json:"ack,omitempty"`
+	// Priority is high, normal or low; default the type's.
+	Priority protocol.Priority `json:"priority,omitempty"`
+	// TTL is the time to live in seconds; absent takes the type's, 0 never
+	// expires.
+	TTL *int `json:"ttl,omitempty"`
+	// CollapseKey lets a newer pending message to the same device replace this.
+	CollapseKey string `json:"collapse_key,omitempty"`
+}
+
+// MessageAccepted is the answer to POST /v1/messages.
+type MessageAccepted struct {
+	ID string `json:"id"`
+}
+
+// sendMessage serves POST /v1/messages: validate, enqueue durably, answer 202.
+func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Queue == nil {
+		protocol.NewProblem(protocol.CodeUnavailable, "asynchronous sending is not configured on this server (no Kafka brokers)").Write(w)
+		return
+	}
+	idemKey := r.Header.Get("Idempotency-Key")
+	if len(idemKey) > MaxIdempotencyKey {
+		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf("the Idempotency-Key header is over %d characters", MaxIdempotencyKey)).Write(w)
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	var req MessageRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		protocol.NewProblem(protocol.CodeBadRequest, describeJSONError(err)).Write(w)
+		return
+	}
+	t, ok := s.checkSend(w, req.To, req.Type, req.Payload)
+	if !ok {
+		return
+	}
+	m := &processor.Message{
+		ID:          protocol.NewID(),
+		Account:     req.To.Account,
+		Device:      req.To.Device,
+		Type:        req.Type,
+		Payload:     json.RawMessage(req.Payload),
+		From:        sender(r.Context()),
+		Priority:    t.Policy.Priority,
+		Ack:         t.Policy.Ack,
+		CollapseKey: req.CollapseKey,
+		Accepted:    time.Now().UnixMilli(),
+	}
+	if req.Ack != nil {
+		m.Ack = *req.Ack
+	}
+	switch req.Priority {
+	case "":
+	case protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow:
+		m.Priority = req.Priority
+	default:
+		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"priority" must be "high", "normal" or "low", not %q`, req.Priority)).Write(w)
+		return
+	}
+	if m.Priority == "" {
+		m.Priority = protocol.PriorityNormal
+	}
+	ttl := t.Policy.TTL
+	if req.TTL != nil {
+		ttl = *req.TTL
+	}
+	if ttl < 0 || ttl > MaxTTL {
+		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"ttl" must be between 0 and %d seconds`, MaxTTL)).Write(w)
+		return
+	}
+	if ttl > 0 {
+		m.Expires = m.Accepted + int64(ttl)*1000
+	}
+	if len(req.CollapseKey) > MaxCollapseKey {
+		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"collapse_key" is over %d characters`, MaxCollapseKey)).Write(w)
+		return
+	}
+
+	var claim, claimed string
+	if idemKey != "" && s.cfg.Idempotency != nil {
+		sum := sha256.Sum256(body)
+		claim = sender(r.Context()) + ":" + idemKey
+		claimed = m.ID + " " + hex.EncodeToString(sum[:])
+		prev, err := s.cfg.Idempotency.Claim(r.Context(), claim, claimed, s.cfg.IdempotencyTTL)
+		if err != nil {
+			s.cfg.Logger.Warn("idempotency claim failed", "err", err)
+			protocol.NewProblem(protocol.CodeUnavailable, "the Idempotency-Key cannot be checked right now; retry later").Write(w)
+			return
+		}
+		if prev != "" {
+			id, hash, _ := strings.Cut(prev, " ")
+			if hash != claimed[len(m.ID)+1:] {
+				p := protocol.NewProblem(protocol.CodeBadRequest, "this Idempotency-Key was used for a different request")
+				p.Status = http.StatusUnprocessableEntity
+				p.Write(w)
+				return
+			}
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.Header().Set("Location", "/v1/messages/"+id)
+			writeJSON(w, http.StatusAccepted, MessageAccepted{ID: id})
+			return
+		}
+	}
+	if err := s.cfg.Queue.Enqueue(r.Context(), m); err != nil {
+		s.cfg.Logger.Warn("enqueue failed", "id", m.ID, "err", err)
+		if claim != "" {
+			// The message may or may not be in Kafka; releasing the key lets a
+			// retry send it, at the risk of a duplicate that devices drop by id
+			// only if it was in fact written.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
+			if err := s.cfg.Idempotency.Release(ctx, claim, claimed); err != nil {
+				s.cfg.Logger.Warn("idempotency release failed", "err", err)
+			}
+			cancel()
+		}
+		protocol.NewProblem(protocol.CodeUnavailable, "the message queue is unavailable; the message was not accepted, retry later").Write(w)
+		return
+	}
+	w.Header().Set("Location", "/v1/messages/"+m.ID)
+	writeJSON(w, http.StatusAccepted, MessageAccepted{ID: m.ID})
+}
+
+// messageStatus serves GET /v1/messages/{id}.
+func (s *Server) messageStatus(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Statuses == nil {
+		protocol.NewProblem(protocol.CodeUnavailable, "asynchronous sending is not configured on this server (no Kafka brokers)").Write(w)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
+	defer cancel()
+	st, err := s.cfg.Statuses.Get(ctx, id)
+	switch {
+	case errors.Is(err, processor.ErrNotFound):
+		protocol.NewProblem(protocol.CodeNotFound, fmt.Sprintf("no message %q (unknown, or its status has expired)", id)).Write(w)
+		return
+	case err != nil:
+		s.cfg.Logger.Warn("reading a message status failed", "id", id, "err", err)
+		protocol.NewProblem(protocol.CodeUnavailable, "the message status cannot be read right now").Write(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/edge"
+	"github.com/heraldpush/herald/processor"
+	"github.com/redis/rueidis"
+)
+
+// asyncParts are what the api role needs of the asynchronous path; all nil
+// without Kafka.
+type asyncParts struct {
+	queue       api.Queue
+	statuses    api.Statuses
+	idempotency processor.Idempotency
+}
+
+// buildAsync builds the asynchronous path of a node: the embedded cluster of
+// `herald dev`, the topics, the producer of the api role, the processor and the
+// status materializer of the processor role. Without Kafka it builds nothing.
+func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Router, log *slog.Logger) (asyncParts, error) {
+	k := &c.kafka
+	brokers := k.brokers
+	if len(brokers) == 0 && k.embedded {
+		e, err := startEmbeddedKafka(k.devPort, log)
+		if err != nil {
+			return asyncParts{}, err
+		}
+		n.kafka = e
+		n.closers = append(n.closers, e.close)
+		brokers = e.cluster.ListenAddrs()
+	}
+	if len(brokers) == 0 {
+		return asyncParts{}, nil
+	}
+	n.kafkaAddrs = brokers
+	kc := *k
+	kc.brokers = brokers
+	opts, err := kc.opts("herald-" + c.edgeID)
+	if err != nil {
+		return asyncParts{}, err
+	}
+	topics := k.topics()
+	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.produceTimeout})
+	if err != nil {
+		return asyncParts{}, err
+	}
+	n.closers = append(n.closers, prod.Close)
+	if k.createTopics {
+		spec := processor.TopicSpec{Partitions: int32(k.partitions), ReplicationFactor: int16(k.replication)}
+		if n.kafka != nil {
+			spec.Partitions = 3
+			spec.Retention, spec.RetentionBytes = k.devRetention, k.devRetentionBytes
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := processor.EnsureTopics(ctx, prod.Client(), topics.All(), spec)
+		cancel()
+		if err != nil {
+			return asyncParts{}, fmt.Errorf("kafka at %v: %w (run with --kafka-create-topics=false where topics are managed elsewhere)", brokers, err)
+		}
+	}
+	var parts asyncParts
+	var store processor.StatusStore
+	if redis != nil {
+		store = processor.NewRedisStatus(redis, c.redisPrefix, k.statusTTL)
+		parts.idempotency = processor.NewRedisIdempotency(redis, c.redisPrefix)
+	} else {
+		store = processor.NewMemoryStatus(k.statusTTL, 0)
+		parts.idempotency = processor.NewMemoryIdempotency(0)
+	}
+	if c.hasRole("api") {
+		n.producer = prod
+		parts.queue, parts.statuses = prod, store
+	}
+	if c.hasRole("processor") {
+		workers, err := parseWorkers(k.workers)
+		if err != nil {
+			return asyncParts{}, err
+		}
+		n.processor, err = processor.New(processor.Config{
+			Kafka:          opts,
+			Topics:         topics,
+			Group:          k.group,
+			Deliverer:      router,
+			Directory:      n.registry,
+			Workers:        workers,
+			AckTimeout:     k.ackTimeout,
+			SessionTimeout: k.sessionTimeout,
+			Logger:         log.With("part", "processor"),
+		})
+		if err != nil {
+			return asyncParts{}, usagef("%v", err)
+		}
+		n.materializer = &processor.MaterializerConfig{
+			Kafka: opts, Topics: topics, Group: k.group + ".status", Store: store,
+			SessionTimeout: k.sessionTimeout, Logger: log.With("part", "materializer"),
+		}
+	}
+	return parts, nil
+}
+
+// runAsync starts the processor and the materializer, if the node has them, and
+// returns a function that stops them and waits.
+func (n *node) runAsync(log *slog.Logger) (stop func()) {
+	if n.processor == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := n.processor.Run(ctx); err != nil {
+			log.Error("processor stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := processor.RunMaterializer(ctx, *n.materializer); err != nil {
+			log.Error("materializer stopped", "err", err)
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		<-done
+	}
+}

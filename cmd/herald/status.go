@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/heraldpush/herald/processor"
+)
+
+// runStatus prints the delivery status of an asynchronous message (GET
+// /v1/messages/{id}): a table, or with --json the API's answer.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", stderr)
+	base := fs.String("url", "http://127.0.0.1:8080", "the REST API's base URL")
+	key := fs.String("key", devAPIKey, "API key")
+	asJSON := fs.Bool("json", false, "print the API's JSON answer")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := requireArgs(fs, 1, 1); err != nil {
+		return usagef("want the message id: herald status [flags] ID")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	u := strings.TrimRight(*base, "/") + "/v1/messages/" + url.PathEscape(fs.Arg(0))
+	body, err := call(ctx, http.MethodGet, u, *key, nil, nil, http.StatusOK, stderr)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		fmt.Fprintln(stdout, strings.TrimSpace(string(body)))
+		return nil
+	}
+	var st processor.MessageStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	fmt.Fprintf(stdout, "message %s to account %s, priority %s: %s\n", st.ID, st.Account, st.Priority, st.Status)
+	if st.Accepted > 0 {
+		fmt.Fprintf(stdout, "accepted %s\n", time.UnixMilli(st.Accepted).Format(time.RFC3339Nano))
+	}
+	if len(st.Devices) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tSTATUS\tAT\tERROR")
+	for _, d := range st.Devices {
+		dev := d.Device
+		if dev == "" {
+			dev = "(account)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", dev, d.Status, time.UnixMilli(d.At).Format(time.RFC3339Nano), d.Error)
+	}
+	return tw.Flush()
+}
