@@ -82,7 +82,7 @@ type Stats struct {
 // Processor consumes the message topics and delivers each message.
 type Processor struct {
 	cfg    Config
-	status *kgo.Client // produces events
+	status *kgo.Client // produces events; created by Run
 	seed   maphash.Seed
 
 	acks  sync.WaitGroup // ack waits that outlive their batch
@@ -139,11 +139,7 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	status, err := kgo.NewClient(append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond)}, cfg.Kafka...)...)
-	if err != nil {
-		return nil, fmt.Errorf("processor: kafka client: %w", err)
-	}
-	return &Processor{cfg: cfg, status: status, seed: maphash.MakeSeed()}, nil
+	return &Processor{cfg: cfg, seed: maphash.MakeSeed()}, nil
 }
 
 // Stats returns the counts so far.
@@ -158,7 +154,12 @@ func (p *Processor) Stats() Stats {
 // Run consumes until ctx is done, then finishes the batches in hand, commits them,
 // leaves the groups and returns. A Processor runs once.
 func (p *Processor) Run(ctx context.Context) error {
-	defer p.status.Close()
+	status, err := kgo.NewClient(append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond)}, p.cfg.Kafka...)...)
+	if err != nil {
+		return fmt.Errorf("processor: kafka client: %w", err)
+	}
+	p.status = status
+	defer status.Close()
 	// Deliveries outlive ctx so that a batch in hand finishes (each is bounded by
 	// DeliveryTimeout); ack waits end with Run.
 	acksCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))

@@ -62,10 +62,10 @@ func (p *Producer) Close() { p.cl.Close() }
 
 // Enqueue writes m to the topic of its priority and a queued event to the status
 // topic, and returns once Kafka acknowledged the message. An error wraps
-// [ErrUnavailable] when Kafka did not: the message may or may not have been
-// written, and the caller must not report it as accepted. A failed queued event
-// after an acknowledged message is not an error: the message is safe, and its
-// later outcomes follow.
+// [ErrUnavailable] when Kafka did not within the timeout: the message may or may
+// not be written, and the caller must not report it as accepted. The queued
+// event is produced without waiting: the message is safe once acknowledged, and
+// its later outcomes follow.
 func (p *Producer) Enqueue(ctx context.Context, m *Message) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("processor: enqueue: %w", err)
@@ -82,11 +82,26 @@ func (p *Producer) Enqueue(ctx context.Context, m *Message) error {
 	defer cancel()
 	msg := &kgo.Record{Topic: p.topics.Messages(m.Priority), Key: m.Key(), Value: value}
 	status := &kgo.Record{Topic: p.topics.Status(), Key: []byte(m.ID), Value: event}
-	res := p.cl.ProduceSync(ctx, msg, status)
-	if err := res[0].Err; err != nil {
+	if err := p.produce(ctx, msg); err != nil {
 		return fmt.Errorf("processor: enqueue %s: %w: %w", m.ID, ErrUnavailable, err)
 	}
+	p.cl.Produce(context.WithoutCancel(ctx), status, nil)
 	return nil
+}
+
+// produce writes r and waits for Kafka's acknowledgement or for ctx. The
+// idempotent producer does not fail a record that is in flight when ctx ends (it
+// could not tell a retry from a duplicate), so produce stops waiting on its own:
+// the record may still be written later.
+func (p *Producer) produce(ctx context.Context, r *kgo.Record) error {
+	done := make(chan error, 1)
+	p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Produce writes raw records and waits for their acknowledgement: for tools and
@@ -94,8 +109,19 @@ func (p *Producer) Enqueue(ctx context.Context, m *Message) error {
 func (p *Producer) Produce(ctx context.Context, rs ...*kgo.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	if err := p.cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-		return fmt.Errorf("processor: produce: %w: %w", ErrUnavailable, err)
+	done := make(chan error, len(rs))
+	for _, r := range rs {
+		p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { done <- err })
+	}
+	for range rs {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("processor: produce: %w: %w", ErrUnavailable, err)
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("processor: produce: %w: %w", ErrUnavailable, ctx.Err())
+		}
 	}
 	return nil
 }

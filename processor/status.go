@@ -112,14 +112,19 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.expire(now)
 	s, ok := m.msgs[e.ID]
-	if !ok {
+	if !ok || !now.Before(s.expires) {
+		// New, or expired but still held behind a live message: start afresh,
+		// as Redis does once the key has expired.
+		if !ok {
+			m.order = append(m.order, e.ID)
+		}
 		s = &memStatus{status: MessageStatus{ID: e.ID, Devices: []DeviceStatus{}}}
 		m.msgs[e.ID] = s
-		m.order = append(m.order, e.ID)
 	}
 	s.expires = now.Add(m.keep)
+	// After adding e.ID, so that the bound counts it; s is live, so it stays.
+	m.expire(now)
 	st := &s.status
 	if st.Account == "" {
 		st.Account = e.Account
@@ -155,9 +160,8 @@ func (m *MemoryStatus) expire(now time.Time) {
 		delete(m.msgs, m.order[n])
 		n++
 	}
-	if n > 0 {
-		m.order = slices.Delete(m.order, 0, n)
-	}
+	// Reslicing is O(1); append reallocates and drops the prefix in time.
+	m.order = m.order[n:]
 }
 
 // Get implements StatusStore.
