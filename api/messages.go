@@ -165,8 +165,23 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		protocol.NewProblem(protocol.CodeUnavailable, "the message queue is unavailable; the message was not accepted, retry later").Write(w)
 		return
 	}
+	if rec, ok := s.cfg.Statuses.(recorder); ok {
+		// The status topic's consumer records queued too, later; recording it here
+		// makes GET answer at once.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.LookupTimeout)
+		err := rec.Record(ctx, processor.Event{ID: m.ID, Account: m.Account, Status: processor.Queued, Priority: m.Priority, At: m.Accepted})
+		cancel()
+		if err != nil {
+			s.cfg.Logger.Warn("recording a queued status failed", "id", m.ID, "err", err)
+		}
+	}
 	w.Header().Set("Location", "/v1/messages/"+m.ID)
 	writeJSON(w, http.StatusAccepted, MessageAccepted{ID: m.ID})
+}
+
+// recorder is a Statuses that also takes events (processor.StatusStore).
+type recorder interface {
+	Record(ctx context.Context, e processor.Event) error
 }
 
 // messageStatus serves GET /v1/messages/{id}.
