@@ -189,6 +189,18 @@ start_redis() {
 	log "redis ${version#v=} on $HERALD_TEST_REDIS_ADDR"
 }
 
+# ensure_kcat installs kcat, the Kafka client of scripts/kcat-check.sh and
+# TestKcatInterop, when it is missing. The test only skips without it, so outside
+# CI a failed install (or no root) leaves a note instead of stopping the run.
+ensure_kcat() {
+	command -v kcat >/dev/null && return 0
+	if [[ ${CI:-} == true ]]; then
+		apt_install kcat
+	elif [[ $EUID -ne 0 ]] || ! (apt_install kcat); then
+		log "kcat not installed: TestKcatInterop will skip (apt-get install kcat)"
+	fi
+}
+
 # running reports whether the state file describes services that are all alive.
 running() {
 	[[ -f $STATE ]] || return 1
@@ -229,6 +241,7 @@ cmd_start() {
 	else
 		start_redis
 	fi
+	ensure_kcat
 	printf 'export HERALD_TEST_POSTGRES_URL=%q\n' "$HERALD_TEST_POSTGRES_URL" >>"$STATE"
 	printf 'export HERALD_TEST_REDIS_ADDR=%q\n' "$HERALD_TEST_REDIS_ADDR" >>"$STATE"
 	trap - EXIT
