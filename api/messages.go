@@ -26,6 +26,9 @@ const (
 	MaxIdempotencyKey = 255
 	// DefaultIdempotencyTTL is how long an Idempotency-Key is remembered.
 	DefaultIdempotencyTTL = 24 * time.Hour
+	// PendingTTL bounds how long an Idempotency-Key stays claimed by a send that
+	// has not finished (a process that died mid-send, say).
+	PendingTTL = time.Minute
 )
 
 // Queue enqueues asynchronous messages; it returns only once the message is
@@ -125,23 +128,30 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var claim, claimed string
+	// A key is claimed as "pending <id> <hash>" while the send runs and becomes
+	// "<id> <hash>" once Kafka has the message: a retry that arrives meanwhile
+	// gets 409, never the id of a message that may yet fail.
+	var claim, pending, hash string
 	if idemKey != "" && s.cfg.Idempotency != nil {
 		sum := sha256.Sum256(body)
-		claim = sender(r.Context()) + ":" + idemKey
-		claimed = m.ID + " " + hex.EncodeToString(sum[:])
-		prev, err := s.cfg.Idempotency.Claim(r.Context(), claim, claimed, s.cfg.IdempotencyTTL)
+		hash = hex.EncodeToString(sum[:])
+		claim = fmt.Sprintf("%d:%s:%s", len(sender(r.Context())), sender(r.Context()), idemKey)
+		pending = "pending " + m.ID + " " + hash
+		prev, err := s.cfg.Idempotency.Claim(r.Context(), claim, pending, PendingTTL)
 		if err != nil {
 			s.cfg.Logger.Warn("idempotency claim failed", "err", err)
 			protocol.NewProblem(protocol.CodeUnavailable, "the Idempotency-Key cannot be checked right now; retry later").Write(w)
 			return
 		}
 		if prev != "" {
-			id, hash, _ := strings.Cut(prev, " ")
-			if hash != claimed[len(m.ID)+1:] {
-				p := protocol.NewProblem(protocol.CodeBadRequest, "this Idempotency-Key was used for a different request")
-				p.Status = http.StatusUnprocessableEntity
-				p.Write(w)
+			if strings.HasPrefix(prev, "pending ") {
+				w.Header().Set("Retry-After", "1")
+				protocol.NewProblem(protocol.CodeConflict, "a request with this Idempotency-Key is still being processed; retry shortly").Write(w)
+				return
+			}
+			id, prevHash, _ := strings.Cut(prev, " ")
+			if prevHash != hash {
+				protocol.NewProblem(protocol.CodeConflict, "this Idempotency-Key was used for a different request").Write(w)
 				return
 			}
 			w.Header().Set("Idempotent-Replayed", "true")
@@ -157,13 +167,23 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 			// retry send it, at the risk of a duplicate that devices drop by id
 			// only if it was in fact written.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
-			if err := s.cfg.Idempotency.Release(ctx, claim, claimed); err != nil {
+			if err := s.cfg.Idempotency.Release(ctx, claim, pending); err != nil {
 				s.cfg.Logger.Warn("idempotency release failed", "err", err)
 			}
 			cancel()
 		}
 		protocol.NewProblem(protocol.CodeUnavailable, "the message queue is unavailable; the message was not accepted, retry later").Write(w)
 		return
+	}
+	if claim != "" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.LookupTimeout)
+		ok, err := s.cfg.Idempotency.Confirm(ctx, claim, pending, m.ID+" "+hash, s.cfg.IdempotencyTTL)
+		cancel()
+		if err != nil || !ok {
+			// The message is accepted; a retry within PendingTTL gets 409, and
+			// after it sends again.
+			s.cfg.Logger.Warn("idempotency confirm failed", "id", m.ID, "confirmed", ok, "err", err)
+		}
 	}
 	if rec, ok := s.cfg.Statuses.(recorder); ok {
 		// The status topic's consumer records queued too, later; recording it here

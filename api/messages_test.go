@@ -39,11 +39,18 @@ type recordingQueue struct {
 	failures int                  // enqueues still to fail
 	attempts int                  // Enqueue calls
 	msgs     []*processor.Message // accepted, in order
+	// hold, when not nil, keeps each Enqueue waiting until it is closed, after
+	// sending on entered.
+	hold, entered chan struct{}
 }
 
 var _ Queue = (*recordingQueue)(nil)
 
 func (q *recordingQueue) Enqueue(_ context.Context, m *processor.Message) error {
+	if q.hold != nil {
+		q.entered <- struct{}{}
+		<-q.hold
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.attempts++
@@ -473,29 +480,17 @@ func TestSendMessageIdempotency(t *testing.T) {
 		}
 	})
 
-	t.Run("same key with another body is 422", func(t *testing.T) {
+	t.Run("same key with another body is 409", func(t *testing.T) {
 		a := mustAsyncAPI(t)
 		id := a.mustSend(t, "k1", body)
 		other := strings.Replace(body, "Once", "Twice", 1)
 		resp, b := a.postMessage(t, testAPIKey, "k1", other)
-		// The problem carries code bad_request with status 422, the one status
-		// its code does not decide, so checkProblem's code-to-status rule is
-		// left out here.
-		if resp.StatusCode != http.StatusUnprocessableEntity {
-			t.Fatalf("HTTP %d %s, want 422", resp.StatusCode, b)
-		}
-		if ct := resp.Header.Get("Content-Type"); ct != protocol.ProblemContentType {
-			t.Errorf("Content-Type %q, want %q", ct, protocol.ProblemContentType)
-		}
-		var p protocol.Problem
-		if err := json.Unmarshal(b, &p); err != nil {
-			t.Fatalf("decoding %s: %v", b, err)
-		}
-		if p.Status != http.StatusUnprocessableEntity || p.Code != protocol.CodeBadRequest || !strings.Contains(p.Detail, "Idempotency-Key") {
-			t.Errorf("problem %+v, want status 422, code bad_request, a detail naming the Idempotency-Key", p)
+		p := checkProblem(t, resp, b, http.StatusConflict, protocol.CodeConflict)
+		if !strings.Contains(p.Detail, "Idempotency-Key") {
+			t.Errorf("detail %q does not name the Idempotency-Key", p.Detail)
 		}
 		if loc := resp.Header.Get("Location"); loc != "" {
-			t.Errorf("422 has Location %q", loc)
+			t.Errorf("409 has Location %q", loc)
 		}
 		if n, _ := a.queue.calls(); n != 1 {
 			t.Errorf("queue called %d times, want once", n)
@@ -504,6 +499,32 @@ func TestSendMessageIdempotency(t *testing.T) {
 		resp, b = a.postMessage(t, testAPIKey, "k1", body)
 		if got := checkAccepted(t, resp, b); got != id {
 			t.Errorf("first body again answered %s, want %s", got, id)
+		}
+	})
+
+	t.Run("a retry while the first send runs is 409, and the failed first is never replayed", func(t *testing.T) {
+		a := mustAsyncAPI(t)
+		a.queue.hold, a.queue.entered = make(chan struct{}), make(chan struct{}, 1)
+		a.queue.failures = 1
+		first := make(chan *http.Response, 1)
+		go func() {
+			resp, _ := a.postMessage(t, testAPIKey, "k1", body)
+			first <- resp
+		}()
+		<-a.queue.entered
+		resp, b := a.postMessage(t, testAPIKey, "k1", body)
+		checkProblem(t, resp, b, http.StatusConflict, protocol.CodeConflict)
+		if resp.Header.Get("Retry-After") == "" {
+			t.Error("409 for a send in progress has no Retry-After")
+		}
+		close(a.queue.hold)
+		if r := <-first; r.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("first send: HTTP %d, want 503", r.StatusCode)
+		}
+		a.queue.hold = nil
+		id := a.mustSend(t, "k1", body)
+		if n, msgs := a.queue.calls(); n != 2 || len(msgs) != 1 || msgs[0].ID != id {
+			t.Errorf("queue called %d times, accepted %d, want the retry %s accepted", n, len(msgs), id)
 		}
 	})
 

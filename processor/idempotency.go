@@ -69,6 +69,20 @@ func (m *MemoryIdempotency) Claim(_ context.Context, key, value string, ttl time
 	return "", nil
 }
 
+// Confirm implements Idempotency.
+func (m *MemoryIdempotency) Confirm(_ context.Context, key, old, value string, ttl time.Duration) (bool, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.keys[key]
+	if !ok || c.value != old || !now.Before(c.expires) {
+		return false, nil
+	}
+	c.value, c.expires = value, now.Add(ttl)
+	m.keys[key] = c
+	return true, nil
+}
+
 // Release implements Idempotency.
 func (m *MemoryIdempotency) Release(_ context.Context, key, value string) error {
 	m.mu.Lock()

@@ -43,10 +43,16 @@ type idemStep struct {
 	release    bool
 	key, value string
 	want       string
+	// confirm, when set, is Confirm(key, confirm, value) expecting confirmed.
+	confirm   string
+	confirmed bool
 }
 
 func claim(key, value, want string) idemStep { return idemStep{key: key, value: value, want: want} }
 func release(key, value string) idemStep     { return idemStep{release: true, key: key, value: value} }
+func confirm(key, old, value string, confirmed bool) idemStep {
+	return idemStep{key: key, confirm: old, value: value, confirmed: confirmed}
+}
 func after(wait float64, s idemStep) idemStep {
 	s.wait = wait
 	return s
@@ -108,6 +114,26 @@ func TestIdempotencyContract(t *testing.T) {
 			},
 		},
 		{
+			name:  "confirm replaces a matching claim",
+			steps: []idemStep{claim("k1", "pending", ""), confirm("k1", "pending", "done", true), claim("k1", "v2", "done")},
+		},
+		{
+			name:  "confirm of another value or key changes nothing",
+			steps: []idemStep{claim("k1", "pending", ""), confirm("k1", "other", "done", false), confirm("k2", "pending", "done", false), claim("k1", "v2", "pending")},
+		},
+		{
+			name: "confirm renews the ttl",
+			steps: []idemStep{
+				claim("k1", "pending", ""),
+				after(0.7, confirm("k1", "pending", "done", true)),
+				after(0.6, claim("k1", "v2", "done")),
+			},
+		},
+		{
+			name:  "confirm after expiry fails",
+			steps: []idemStep{claim("k1", "pending", ""), after(1.3, confirm("k1", "pending", "done", false)), claim("k1", "v2", "")},
+		},
+		{
 			name: "a stale release does not free the next claim",
 			steps: []idemStep{
 				claim("k1", "v1", ""),
@@ -124,6 +150,13 @@ func TestIdempotencyContract(t *testing.T) {
 					s := impl.new(t)
 					for i, st := range tc.steps {
 						s.advance(time.Duration(st.wait * float64(idempotencyTTL)))
+						if st.confirm != "" {
+							ok, err := s.Confirm(storeContext(t), st.key, st.confirm, st.value, idempotencyTTL)
+							if err != nil || ok != st.confirmed {
+								t.Fatalf("step %d: Confirm(%s, %s, %s) = %v, %v; want %v", i, st.key, st.confirm, st.value, ok, err, st.confirmed)
+							}
+							continue
+						}
 						if st.release {
 							if err := s.Release(storeContext(t), st.key, st.value); err != nil {
 								t.Fatalf("step %d: Release(%s, %s): %v", i, st.key, st.value, err)

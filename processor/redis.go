@@ -143,6 +143,9 @@ type Idempotency interface {
 	// Claim stores value under key for ttl unless the key is taken; it returns
 	// the value already stored, or "" when this call claimed the key.
 	Claim(ctx context.Context, key, value string, ttl time.Duration) (string, error)
+	// Confirm replaces the value of a claim that still holds old with value,
+	// kept for ttl, and reports whether it did.
+	Confirm(ctx context.Context, key, old, value string, ttl time.Duration) (bool, error)
 	// Release drops a claim whose send failed, so that a retry can send.
 	Release(ctx context.Context, key, value string) error
 }
@@ -188,6 +191,26 @@ func (r *RedisIdempotency) Claim(ctx context.Context, key, value string, ttl tim
 		return prev, nil
 	}
 	return "", errors.New("processor: idempotency claim: the key keeps changing")
+}
+
+var confirmScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`)
+
+// Confirm implements Idempotency with a compare-and-set.
+func (r *RedisIdempotency) Confirm(ctx context.Context, key, old, value string, ttl time.Duration) (bool, error) {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	n, err := confirmScript.Exec(ctx, r.client, []string{r.prefix + "idem:" + key},
+		[]string{old, value, fmt.Sprint(max(ttl.Milliseconds(), 1))}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("processor: idempotency confirm: %w", err)
+	}
+	return n == 1, nil
 }
 
 var releaseScript = rueidis.NewLuaScript(`

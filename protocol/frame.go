@@ -116,6 +116,7 @@ const (
 	CodeBadRequest    Code = "bad_request"
 	CodeUnauthorized  Code = "unauthorized"
 	CodeNotFound      Code = "not_found"
+	CodeConflict      Code = "conflict"
 	CodeInternal      Code = "internal"
 )
 

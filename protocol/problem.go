@@ -55,6 +55,8 @@ func HTTPStatus(c Code) int {
 		return http.StatusForbidden
 	case CodeNotFound:
 		return http.StatusNotFound
+	case CodeConflict:
+		return http.StatusConflict
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case CodeUnknownType, CodeSchemaInvalid:
@@ -91,6 +93,8 @@ func (c Code) Title() string {
 		return "unauthorized"
 	case CodeNotFound:
 		return "not found"
+	case CodeConflict:
+		return "conflict"
 	default:
 		return "internal error"
 	}
