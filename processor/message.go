@@ -82,15 +82,18 @@ func (m *Message) Key() []byte { return []byte(m.Account) }
 
 // Msg returns the frame a device receives for m.
 func (m *Message) Msg(now time.Time) *protocol.Msg {
-	return &protocol.Msg{
+	msg := &protocol.Msg{
 		ID:      m.ID,
 		Type:    m.Type,
-		From:    &protocol.Sender{Service: m.From},
 		TS:      m.Accepted,
 		TTL:     m.TTL(now),
 		Ack:     m.Ack,
 		Payload: m.Payload,
 	}
+	if m.From != "" {
+		msg.From = &protocol.Sender{Service: m.From}
+	}
+	return msg
 }
 
 // Outcome is a message's status, overall or for one device.
