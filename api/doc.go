@@ -4,4 +4,8 @@
 // as a bearer token; errors are application/problem+json bodies carrying the same
 // codes as the error frame. openapi.json, embedded, describes every route, and a
 // test keeps it in step with the router.
+//
+// Every request is counted and timed by route pattern, and every message a sender
+// asks to send by path, registered type and outcome, into the Prometheus
+// registry of Config.Metrics (metrics.go lists the metrics).
 package api

@@ -64,6 +64,8 @@ type MessageAccepted struct {
 
 // sendMessage serves POST /v1/messages: validate, enqueue durably, answer 202.
 func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
+	var req MessageRequest
+	defer func() { s.metrics.answered(pathAsync, req.Type, statusOf(w)) }()
 	if s.cfg.Queue == nil {
 		protocol.NewProblem(protocol.CodeUnavailable, "asynchronous sending is not configured on this server (no Kafka brokers)").Write(w)
 		return
@@ -77,7 +79,6 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req MessageRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		protocol.NewProblem(protocol.CodeBadRequest, describeJSONError(err)).Write(w)
 		return

@@ -106,7 +106,7 @@ func mustAPI(tb testing.TB, set func(*Config)) *stack {
 	}
 	srv := httptest.NewServer(a.Handler())
 	tb.Cleanup(srv.Close)
-	return &stack{url: srv.URL, client: srv.Client(), reg: reg}
+	return &stack{url: srv.URL, client: srv.Client(), reg: reg, api: a}
 }
 
 // asyncAPI is the API with a recording queue and in-memory statuses and

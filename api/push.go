@@ -36,6 +36,12 @@ type PushResponse struct {
 // answer once each target has a final outcome or the timeout passed.
 func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	var req PushRequest
+	delivered := false
+	defer func() {
+		if !delivered {
+			s.metrics.answered(pathPush, req.Type, statusOf(w))
+		}
+	}()
 	if !s.decodeJSON(w, r, &req) {
 		return
 	}
@@ -61,11 +67,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	accepted := time.Now()
 	m := &protocol.Msg{
 		ID:      protocol.NewID(),
 		Type:    req.Type,
 		From:    &protocol.Sender{Service: sender(r.Context())},
-		TS:      time.Now().UnixMilli(),
+		TS:      accepted.UnixMilli(),
 		TTL:     t.Policy.TTL,
 		Ack:     ack,
 		Payload: []byte(req.Payload),
@@ -79,9 +86,17 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 		go func() {
 			defer wg.Done()
 			results[i] = s.cfg.Deliverer.Deliver(ctx, req.To.Account, d, m, nil)
+			s.metrics.syncLatency.Observe(time.Since(accepted).Seconds())
 		}()
 	}
 	wg.Wait()
+	delivered = true
+	if len(results) == 0 {
+		s.metrics.message(pathPush, req.Type, string(protocol.StatusOffline))
+	}
+	for _, res := range results {
+		s.metrics.message(pathPush, req.Type, string(res.Status))
+	}
 	writeJSON(w, http.StatusOK, PushResponse{ID: m.ID, Results: results})
 }
 

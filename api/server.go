@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults for the limits in Config.
@@ -82,13 +83,17 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, receives the server's Prometheus metrics (see
+	// metrics.go for their names); nil keeps them in a private registry.
+	Metrics prometheus.Registerer
 }
 
 // Server serves the REST API.
 type Server struct {
-	cfg    Config
-	keys   map[[sha256.Size]byte]string
-	router chi.Router
+	cfg     Config
+	keys    map[[sha256.Size]byte]string
+	router  chi.Router
+	metrics *metrics
 }
 
 // New validates cfg and returns a Server.
@@ -123,7 +128,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, keys: make(map[[sha256.Size]byte]string, len(cfg.Keys))}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(cfg.Metrics, cfg.Types)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, keys: make(map[[sha256.Size]byte]string, len(cfg.Keys)), metrics: m}
 	for _, k := range cfg.Keys {
 		if k.Name == "" {
 			return nil, errors.New("api: config: every API key needs a name")
@@ -145,6 +157,7 @@ func OpenAPI() []byte { return openAPI }
 
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
+	r.Use(s.metrics.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		protocol.NewProblem(protocol.CodeNotFound, "no such endpoint: "+r.URL.Path).Write(w)
 	})

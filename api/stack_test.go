@@ -68,6 +68,7 @@ type stack struct {
 	reg    *registry.Memory
 	edge   *edge.Server
 	iss    *token.Issuer
+	api    *Server
 }
 
 // testMaxBodyBytes is the stack's MaxBodyBytes, small enough to reach in a test.
@@ -76,6 +77,12 @@ const testMaxBodyBytes = 1024
 // mustStack starts an edge and the API on one httptest server and stops both when
 // the test ends.
 func mustStack(tb testing.TB) *stack {
+	tb.Helper()
+	return mustStackWith(tb, nil)
+}
+
+// mustStackWith is mustStack with set, when not nil, adjusting the API's config.
+func mustStackWith(tb testing.TB, set func(*Config)) *stack {
 	tb.Helper()
 	types, err := protocol.LoadTypes(schemas.FS, testTypes)
 	if err != nil {
@@ -105,7 +112,7 @@ func mustStack(tb testing.TB) *stack {
 		tb.Fatalf("edge.New: %v", err)
 	}
 	router.Local = e
-	a, err := New(Config{
+	cfg := Config{
 		Types:        types,
 		Deliverer:    router,
 		Directory:    reg,
@@ -113,7 +120,11 @@ func mustStack(tb testing.TB) *stack {
 		Presence:     router,
 		Keys:         []Key{NewKey(testKeyName, testAPIKey)},
 		MaxBodyBytes: testMaxBodyBytes,
-	})
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	a, err := New(cfg)
 	if err != nil {
 		tb.Fatalf("api.New: %v", err)
 	}
@@ -132,7 +143,7 @@ func mustStack(tb testing.TB) *stack {
 			tb.Errorf("edge shutdown: %v", err)
 		}
 	})
-	return &stack{url: srv.URL, client: srv.Client(), reg: reg, edge: e, iss: iss}
+	return &stack{url: srv.URL, client: srv.Client(), reg: reg, edge: e, iss: iss, api: a}
 }
 
 // device is a device connected to the stack's edge.

@@ -18,4 +18,10 @@
 // every delivery attempt of the batch has finished and its status events are
 // acknowledged, so a processor that dies mid-batch leaves the batch to the group
 // member that takes its partitions over. Devices drop duplicates by message id.
+//
+// A Processor and the materializer export Prometheus metrics into the registry
+// of their configs (metrics.go lists them): outcomes by priority, type and
+// status, the latency from acceptance to the write to a device, batches, status
+// events lost, and the consumer lag per priority, read from Kafka at scrape time
+// while Run runs. Their names differ, so both may share one registry.
 package processor

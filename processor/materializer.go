@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -25,6 +26,10 @@ type MaterializerConfig struct {
 	SessionTimeout time.Duration
 	// Logger receives the materializer's logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, receives herald_materializer_events_total; nil keeps it
+	// in a private registry. It may be the registry of a Processor: the names
+	// differ.
+	Metrics prometheus.Registerer
 }
 
 // RunMaterializer consumes the status topic into cfg.Store until ctx is done. An
@@ -43,6 +48,13 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	metrics, err := newMaterializerMetrics(cfg.Metrics)
+	if err != nil {
+		return err
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
@@ -72,11 +84,13 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 			var e Event
 			if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" || e.Status.rank() < 0 {
 				log.Warn("skipping a malformed status event", "partition", r.Partition, "offset", r.Offset, "err", err)
+				metrics.malformed.Inc()
 				continue
 			}
 			for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 				err := cfg.Store.Record(ctx, e)
 				if err == nil {
+					metrics.byStatus[e.Status].Inc()
 					break
 				}
 				log.Warn("storing a status event failed; retrying", "id", e.ID, "err", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -72,6 +73,13 @@ type Config struct {
 	RetryBackoff time.Duration
 	// Logger receives the processor's logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics, when set, receives the processor's Prometheus metrics (see
+	// metrics.go for their names); nil keeps them in a private registry.
+	Metrics prometheus.Registerer
+	// Types, when set, bounds the type label of the metrics to the registered
+	// message types; others count as "other". Without it the first 100 distinct
+	// names get their own label.
+	Types *protocol.Types
 }
 
 // Stats counts a Processor's outcomes.
@@ -89,7 +97,8 @@ type Processor struct {
 	stats struct {
 		processed, delivered, acked, offline, expired, collapsed, failed atomic.Uint64
 	}
-	statusErrors atomic.Uint64
+	metrics *metrics
+	lag     *lagCollector
 }
 
 // New validates cfg and returns a Processor; Run starts it.
@@ -139,7 +148,14 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Processor{cfg: cfg, seed: maphash.MakeSeed()}, nil
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(cfg.Metrics, cfg.Types)
+	if err != nil {
+		return nil, err
+	}
+	return &Processor{cfg: cfg, seed: maphash.MakeSeed(), metrics: m, lag: newLagCollector(cfg.Group, cfg.Topics, cfg.Logger)}, nil
 }
 
 // Stats returns the counts so far.
@@ -160,6 +176,17 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	p.status = status
 	defer status.Close()
+	// The lag is exported while the client it is read through is open; while
+	// another Processor on the same registry exports it, this one does not.
+	if err := p.cfg.Metrics.Register(p.lag); err != nil {
+		p.cfg.Logger.Warn("the consumer lag is not exported", "err", err)
+	} else {
+		p.lag.attach(status)
+		defer func() {
+			p.cfg.Metrics.Unregister(p.lag)
+			p.lag.detach()
+		}()
+	}
 	// Deliveries outlive ctx so that a batch in hand finishes (each is bounded by
 	// DeliveryTimeout); ack waits end with Run.
 	acksCtx, stopAcks := context.WithCancel(context.WithoutCancel(ctx))
@@ -215,6 +242,7 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		})
 		recs := fetches.Records()
 		if len(recs) > 0 {
+			p.metrics.batch(prio, len(recs))
 			p.batch(work, acksCtx, prio, recs)
 			fctx, cancel := context.WithTimeout(work, p.cfg.DeliveryTimeout)
 			if err := p.status.Flush(fctx); err != nil {
@@ -245,7 +273,9 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 		if err != nil {
 			p.cfg.Logger.Warn("skipping a malformed record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			if m != nil && m.ID != "" && m.Account != "" {
-				p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Failed, Error: err.Error(), Priority: prio})
+				p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Failed, Error: err.Error(), Priority: prio}, m.Type)
+			} else {
+				p.metrics.outcome(prio, otherType, Failed)
 			}
 			continue
 		}
@@ -263,7 +293,7 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 		if m.CollapseKey != "" && newest[collapseKey{m.Account, m.Device, m.CollapseKey}] != i {
 			p.stats.processed.Add(1)
 			p.stats.collapsed.Add(1)
-			p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Collapsed, Priority: m.Priority})
+			p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Collapsed, Priority: m.Priority}, m.Type)
 			continue
 		}
 		lane := maphash.String(p.seed, m.Account) % uint64(n)
@@ -302,7 +332,7 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 	now := time.Now()
 	if m.Expired(now) {
 		p.stats.expired.Add(1)
-		p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Expired, Priority: m.Priority})
+		p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Expired, Priority: m.Priority}, m.Type)
 		return
 	}
 	if m.Device != "" {
@@ -313,11 +343,11 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 	switch {
 	case err != nil:
 		p.stats.failed.Add(1)
-		p.emit(Event{ID: m.ID, Account: m.Account, Status: Failed, Error: err.Error(), Priority: m.Priority})
+		p.emit(Event{ID: m.ID, Account: m.Account, Status: Failed, Error: err.Error(), Priority: m.Priority}, m.Type)
 		return
 	case len(devices) == 0:
 		p.stats.offline.Add(1)
-		p.emit(Event{ID: m.ID, Account: m.Account, Status: Offline, Priority: m.Priority})
+		p.emit(Event{ID: m.ID, Account: m.Account, Status: Offline, Priority: m.Priority}, m.Type)
 		return
 	}
 	msg := m.Msg(now)
@@ -377,11 +407,13 @@ func (p *Processor) deliver(ctx, acksCtx context.Context, m *Message, msg *proto
 	switch res.Status {
 	case protocol.StatusDelivered:
 		p.stats.delivered.Add(1)
+		p.metrics.written(m, time.Now())
 		e.Status = Delivered
 	case protocol.StatusAcked:
 		// Only when the ack came before attempt returned, which it does not:
 		// attempt returns at the write.
 		p.stats.acked.Add(1)
+		p.metrics.written(m, time.Now())
 		e.Status = Acked
 	case protocol.StatusOffline:
 		p.stats.offline.Add(1)
@@ -396,7 +428,7 @@ func (p *Processor) deliver(ctx, acksCtx context.Context, m *Message, msg *proto
 			e.Error = string(res.Status)
 		}
 	}
-	p.emit(e)
+	p.emit(e, m.Type)
 }
 
 // attempt is one delivery attempt; it returns once the message is written (or
@@ -424,7 +456,7 @@ func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *proto
 		}
 		if res.Status == protocol.StatusAcked {
 			p.stats.acked.Add(1)
-			p.emit(Event{ID: m.ID, Account: m.Account, Device: device, Status: Acked, Priority: m.Priority})
+			p.emit(Event{ID: m.ID, Account: m.Account, Device: device, Status: Acked, Priority: m.Priority}, m.Type)
 		}
 	}()
 	select {
@@ -436,20 +468,22 @@ func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *proto
 	}
 }
 
-// emit produces an event to the status topic without waiting; the batch flushes
-// before it commits.
-func (p *Processor) emit(e Event) {
+// emit counts an outcome of a message of type typ and produces its event to the
+// status topic without waiting; the batch flushes before it commits.
+func (p *Processor) emit(e Event, typ string) {
+	p.metrics.outcome(e.Priority, typ, e.Status)
 	if e.At == 0 {
 		e.At = time.Now().UnixMilli()
 	}
 	v, err := json.Marshal(e)
 	if err != nil {
+		p.metrics.statusFailed.Inc()
 		p.cfg.Logger.Error("encoding a status event failed", "err", err)
 		return
 	}
 	p.status.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.Status(), Key: []byte(e.ID), Value: v}, func(_ *kgo.Record, err error) {
 		if err != nil {
-			p.statusErrors.Add(1)
+			p.metrics.statusFailed.Inc()
 			p.cfg.Logger.Warn("producing a status event failed", "id", e.ID, "status", e.Status, "err", err)
 		}
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/scripts/testenv"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -23,6 +24,7 @@ type recorder struct {
 	ackDelay  time.Duration
 	unavail   int // the first unavail attempts answer unavailable
 	attempted int
+	broken    map[string]bool // account/device whose every attempt answers unavailable
 }
 
 func newRecorder(online ...string) *recorder {
@@ -36,7 +38,7 @@ func newRecorder(online ...string) *recorder {
 func (r *recorder) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
 	r.mu.Lock()
 	r.attempted++
-	if r.attempted <= r.unavail {
+	if r.attempted <= r.unavail || r.broken[account+"/"+device] {
 		r.mu.Unlock()
 		return protocol.Result{Device: device, Status: protocol.StatusRejected, Error: "unavailable: test"}
 	}
@@ -88,6 +90,12 @@ type pipeline struct {
 	opts   []kgo.Opt
 	topics Topics
 	stop   func()
+	// reg receives the metrics of the processor and the materializer.
+	reg *prometheus.Registry
+	// deliverer, when set before start, replaces rec as the Deliverer; adjust,
+	// when set, changes the processor's config.
+	deliverer Deliverer
+	adjust    func(*Config)
 }
 
 func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
@@ -100,7 +108,7 @@ func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(prod.Close)
-	p := &pipeline{prod: prod, store: NewMemoryStatus(0, 0), rec: rec, opts: opts, topics: topics}
+	p := &pipeline{prod: prod, store: NewMemoryStatus(0, 0), rec: rec, opts: opts, topics: topics, reg: prometheus.NewRegistry()}
 	if start {
 		p.start(t)
 	}
@@ -109,8 +117,15 @@ func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
 
 func (p *pipeline) start(t *testing.T) {
 	t.Helper()
-	proc, err := New(Config{Kafka: p.opts, Topics: p.topics, Deliverer: p.rec, Directory: p.rec,
-		SessionTimeout: time.Second, RetryBackoff: time.Millisecond, AckTimeout: 2 * time.Second})
+	cfg := Config{Kafka: p.opts, Topics: p.topics, Deliverer: p.rec, Directory: p.rec,
+		SessionTimeout: time.Second, RetryBackoff: time.Millisecond, AckTimeout: 2 * time.Second, Metrics: p.reg}
+	if p.deliverer != nil {
+		cfg.Deliverer = p.deliverer
+	}
+	if p.adjust != nil {
+		p.adjust(&cfg)
+	}
+	proc, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +138,7 @@ func (p *pipeline) start(t *testing.T) {
 		}
 	})
 	wg.Go(func() {
-		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second}); err != nil {
+		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second, Metrics: p.reg}); err != nil {
 			t.Errorf("materializer: %v", err)
 		}
 	})
