@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
@@ -13,17 +14,20 @@ import (
 
 // authenticate checks the request's device token (Authorization: Bearer, or the
 // access_token query parameter for browsers) and its Origin. On failure it writes a
-// problem (401 or 403) and returns false.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (token.Claims, bool) {
+// problem (401 or 403), logs the failure (rate-limited, never the token) and
+// returns why.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (token.Claims, refusal, bool) {
 	if !s.originAllowed(r) {
+		s.authFailed(r, "origin not allowed")
 		protocol.NewProblem(protocol.CodeForbidden, "origin not allowed").Write(w)
-		return token.Claims{}, false
+		return token.Claims{}, refusedOrigin, false
 	}
 	raw := bearer(r)
 	if raw == "" {
+		s.authFailed(r, "no token")
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 		protocol.NewProblem(protocol.CodeUnauthorized, "a device token is required: Authorization: Bearer <token> or ?access_token=").Write(w)
-		return token.Claims{}, false
+		return token.Claims{}, refusedUnauthorized, false
 	}
 	c, err := s.cfg.Verifier.Verify(raw)
 	if err != nil {
@@ -31,25 +35,35 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (token.Cla
 		if errors.Is(err, token.ErrExpired) {
 			detail = "device token expired"
 		}
+		s.authFailed(r, detail)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="herald", error="invalid_token"`)
 		protocol.NewProblem(protocol.CodeUnauthorized, detail).Write(w)
-		return token.Claims{}, false
+		return token.Claims{}, refusedUnauthorized, false
 	}
-	return c, true
+	return c, 0, true
 }
 
-// admit adopts the handler goroutine into the server's WaitGroup and checks the
-// request's token and origin. When it returns false it has written the answer (503
-// while shutting down, 403, 401) and holds no count; otherwise the caller must
-// call s.wg.Done when it returns.
+// authFailed logs a refused request, rate-limited. It names the reason and the
+// peer, never the token nor the URL (which may carry it).
+func (s *Server) authFailed(r *http.Request, reason string) {
+	if ok, suppressed := s.noisy.allow(noisyAuth, time.Now()); ok {
+		s.cfg.Logger.Info("authentication failed", "reason", reason, "path", r.URL.Path, "remote", r.RemoteAddr, "suppressed", suppressed)
+	}
+}
+
+// admit admits a device connection (see enterDevice) and checks the request's
+// token and origin. When it returns false it has written the answer (503 while
+// draining, shutting down or over a limit; 403; 401) and holds nothing; otherwise
+// the caller must call s.leave when it returns.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (token.Claims, bool) {
-	if err := s.enter(); err != nil {
-		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
+	if why, retry, ok := s.enterDevice(); !ok {
+		s.refuse(w, r, why, retry)
 		return token.Claims{}, false
 	}
-	c, ok := s.authenticate(w, r)
+	c, why, ok := s.authenticate(w, r)
 	if !ok {
-		s.wg.Done()
+		s.met.refused[why].Inc()
+		s.leave()
 	}
 	return c, ok
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults for the limits in Config.
@@ -29,6 +31,14 @@ const (
 	DefaultRegistryTimeout   = 2 * time.Second
 	DefaultHeartbeatInterval = 5 * time.Second
 	DefaultDeviceCache       = 100000
+)
+
+// Defaults of a connection's lifetime. Each connection draws its lifetime uniformly
+// from [MinLifetime, MaxLifetime], so reconnects never come in lockstep.
+const (
+	DefaultMinLifetime    = 25 * time.Minute
+	DefaultMaxLifetime    = 35 * time.Minute
+	DefaultReconnectGrace = 10 * time.Second
 )
 
 // Verifier checks a device token.
@@ -167,6 +177,39 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// RegistryTimeout bounds each registry call.
 	RegistryTimeout time.Duration
+	// MinLifetime and MaxLifetime bound a connection's lifetime, drawn uniformly
+	// between them for each connection and sent in its welcome (lifetime_ms). When
+	// it ends the edge sends reconnect (reason "lifetime"); a device that has not
+	// closed ReconnectGrace later is closed with 4002. Setting only one of them
+	// moves the other along when the default would contradict it.
+	MinLifetime time.Duration
+	MaxLifetime time.Duration
+	// ReconnectGrace is how long a device may take to close after a reconnect
+	// frame (lifetime or drain) before the edge closes it.
+	ReconnectGrace time.Duration
+
+	// MaxConnections bounds the device connections of the edge (counted from the
+	// request until its session has been unregistered); a connection over it is
+	// refused with 503 before the upgrade. 0 means unlimited.
+	MaxConnections int
+	// ConnectRate and ConnectBurst bound new device connections per second (a token
+	// bucket per edge, taken before the token is verified); a connection over the
+	// rate is refused with 503 and Retry-After before the upgrade. ConnectRate 0
+	// means unlimited; ConnectBurst 0 means one second's worth (at least 1).
+	ConnectRate  float64
+	ConnectBurst int
+	// MaxOutRate and MaxOutBurst bound the messages written to one device per
+	// second (a token bucket per connection); a message over it is rejected with
+	// the error "rate_limited", as a full send queue rejects. Frames other than
+	// messages (receipts, errors, presence) are not counted. MaxOutRate 0 means
+	// unlimited; MaxOutBurst 0 means one second's worth (at least 1).
+	MaxOutRate  float64
+	MaxOutBurst int
+
+	// Metrics registers the edge's Prometheus metrics (herald_edge_*, herald_messages_total,
+	// herald_delivery_latency_seconds, herald_frames_*); nil registers them in a
+	// private registry, so nothing is exported.
+	Metrics prometheus.Registerer
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
@@ -224,6 +267,19 @@ func (c *Config) setDefaults() error {
 	if c.MsgRate < 0 {
 		return errors.New("edge: config: MsgRate must not be negative")
 	}
+	if err := c.lifetimeDefaults(); err != nil {
+		return err
+	}
+	if c.MaxConnections < 0 {
+		return errors.New("edge: config: MaxConnections must not be negative")
+	}
+	var err error
+	if c.ConnectBurst, err = bucketDefaults("Connect", c.ConnectRate, c.ConnectBurst); err != nil {
+		return err
+	}
+	if c.MaxOutBurst, err = bucketDefaults("MaxOut", c.MaxOutRate, c.MaxOutBurst); err != nil {
+		return err
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -231,4 +287,38 @@ func (c *Config) setDefaults() error {
 		c.Now = time.Now
 	}
 	return nil
+}
+
+// lifetimeDefaults fills and checks MinLifetime, MaxLifetime and ReconnectGrace.
+func (c *Config) lifetimeDefaults() error {
+	switch {
+	case c.MinLifetime == 0 && c.MaxLifetime == 0:
+		c.MinLifetime, c.MaxLifetime = DefaultMinLifetime, DefaultMaxLifetime
+	case c.MinLifetime == 0:
+		c.MinLifetime = min(DefaultMinLifetime, c.MaxLifetime)
+	case c.MaxLifetime == 0:
+		c.MaxLifetime = max(DefaultMaxLifetime, c.MinLifetime)
+	}
+	if c.ReconnectGrace == 0 {
+		c.ReconnectGrace = DefaultReconnectGrace
+	}
+	if c.MinLifetime < 0 || c.MaxLifetime < 0 || c.ReconnectGrace < 0 {
+		return errors.New("edge: config: MinLifetime, MaxLifetime and ReconnectGrace must be positive")
+	}
+	if c.MinLifetime > c.MaxLifetime {
+		return fmt.Errorf("edge: config: MinLifetime %v is more than MaxLifetime %v", c.MinLifetime, c.MaxLifetime)
+	}
+	return nil
+}
+
+// bucketDefaults checks a token bucket's rate and burst and returns the burst,
+// defaulting to one second's worth of the rate.
+func bucketDefaults(name string, rate float64, burst int) (int, error) {
+	if rate < 0 || burst < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		return 0, fmt.Errorf("edge: config: %sRate and %sBurst must be finite and not negative", name, name)
+	}
+	if rate > 0 && burst == 0 {
+		burst = max(1, int(math.Ceil(rate)))
+	}
+	return burst, nil
 }

@@ -10,14 +10,23 @@ import (
 
 // Deliver writes m to a device held by this edge and returns its outcome:
 // delivered once written, acked when m.Ack and the device acknowledged, offline
-// when the device is not connected here, rejected when its send queue is full, and
+// when the device is not connected here, rejected when its send queue is full
+// ("send queue full") or it is over MaxOutRate ("rate_limited"), and
 // timeout when ctx ended first (with m.Ack: before the ack arrived). progress, if not
 // nil, is called with the delivered result while an ack is still awaited.
 func (s *Server) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
 	return s.deliverLocal(ctx, account, device, m, progress)
 }
 
+// deliverLocal delivers m to a device held here and counts its outcome.
 func (s *Server) deliverLocal(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	res := s.write(ctx, account, device, m, progress)
+	s.met.out(s.cfg.Types, m, res.Status)
+	return res
+}
+
+// write is deliverLocal without the counting.
+func (s *Server) write(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
 	res := protocol.Result{Device: device}
 	ss := s.session(account, device)
 	if ss == nil {
@@ -37,7 +46,7 @@ func (s *Server) deliverLocal(ctx context.Context, account, device string, m *pr
 	}
 	done := make(chan error, 1)
 	switch err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); {
-	case errors.Is(err, errQueueFull):
+	case errors.Is(err, errQueueFull), errors.Is(err, errOutRate):
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
 		return res
 	case err != nil:
@@ -142,7 +151,7 @@ func (r *Router) Disconnect(ctx context.Context, account, device string) error {
 		return err
 	}
 	if r.Local != nil && e.Edge == r.Local.ID() {
-		r.Local.closeSession(account, device, e.Session, CloseRemoved, "device removed")
+		r.Local.closeSession(account, device, e.Session, CloseRemoved)
 		return nil
 	}
 	if r.Links == nil {

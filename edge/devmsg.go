@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/heraldpush/herald/protocol"
 )
@@ -15,36 +16,24 @@ const MaxIDBytes = 128
 // goroutine of its own, so that the reader keeps reading (acks must not wait behind a
 // delivery). It returns true when the connection must end.
 func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
+	received := time.Now()
 	if !ss.allowMsg(s.cfg.Now()) {
+		s.met.in(s.cfg.Types, m.Type, inRateLimited)
 		return s.rateLimited(ss, m.ID, "message rate exceeded")
 	}
 	ss.rateHits = 0
-	if len(m.ID) > MaxIDBytes {
-		s.sendError(ss, &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("id is longer than %d bytes", MaxIDBytes)})
-		return false
-	}
-	if m.ID == "" {
-		m.ID = protocol.NewID()
-	}
-	if m.To == nil {
-		s.sendError(ss, &protocol.Error{Re: m.ID, Code: protocol.CodeBadFrame, Message: `a device msg needs "to": {"device"}, {"devices"} or {"siblings":true}`})
-		return false
-	}
-	if perr := s.checkMsg(m); perr != nil {
-		perr.Re = m.ID
-		s.sendError(ss, perr)
-		return false
-	}
-	targets, perr := s.targets(ss, m.To)
+	targets, perr := s.admitDeviceMsg(ss, m)
 	if perr != nil {
-		perr.Re = m.ID
+		s.met.in(s.cfg.Types, m.Type, inRejected)
 		s.sendError(ss, perr)
 		return false
 	}
 	if ss.inflight.Add(1) > int32(s.cfg.MaxInflight) {
 		ss.inflight.Add(-1)
+		s.met.in(s.cfg.Types, m.Type, inRateLimited)
 		return s.rateLimited(ss, m.ID, fmt.Sprintf("more than %d messages in flight", s.cfg.MaxInflight))
 	}
+	s.met.in(s.cfg.Types, m.Type, inAccepted)
 	out := &protocol.Msg{
 		ID:      m.ID,
 		Type:    m.Type,
@@ -59,9 +48,33 @@ func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
 	go func() {
 		defer s.wg.Done()
 		defer ss.inflight.Add(-1)
-		s.fanOut(ss, out, targets)
+		s.fanOut(ss, out, targets, received)
 	}()
 	return false
+}
+
+// admitDeviceMsg checks a device's msg (id, target, type, payload) and resolves its
+// targets; the error frame says what is wrong.
+func (s *Server) admitDeviceMsg(ss *session, m *protocol.Msg) ([]target, *protocol.Error) {
+	if len(m.ID) > MaxIDBytes {
+		return nil, &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("id is longer than %d bytes", MaxIDBytes)}
+	}
+	if m.ID == "" {
+		m.ID = protocol.NewID()
+	}
+	if m.To == nil {
+		return nil, &protocol.Error{Re: m.ID, Code: protocol.CodeBadFrame, Message: `a device msg needs "to": {"device"}, {"devices"} or {"siblings":true}`}
+	}
+	if perr := s.checkMsg(m); perr != nil {
+		perr.Re = m.ID
+		return nil, perr
+	}
+	targets, perr := s.targets(ss, m.To)
+	if perr != nil {
+		perr.Re = m.ID
+		return nil, perr
+	}
+	return targets, nil
 }
 
 // checkMsg validates a device message's type and payload against the type registry.
@@ -154,8 +167,9 @@ func (s *Server) targets(ss *session, to *protocol.Target) ([]target, *protocol.
 
 // fanOut delivers m to every target and answers the sender with receipts: one when
 // every target has its first outcome (delivered, offline, ...), and, when acks were
-// asked for, a second one once every target has its final outcome.
-func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target) {
+// asked for, a second one once every target has its final outcome. Each target
+// written to observes its latency since received.
+func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, received time.Time) {
 	timeout := s.cfg.WriteTimeout
 	if m.Ack {
 		timeout = s.cfg.AckTimeout
@@ -191,6 +205,9 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target) {
 		if first[o.i].Status == "" {
 			first[o.i] = o.r
 			firstLeft--
+			if o.r.Status == protocol.StatusDelivered || o.r.Status == protocol.StatusAcked {
+				s.met.latency.Observe(time.Since(received).Seconds())
+			}
 		}
 		if o.final {
 			final[o.i] = o.r

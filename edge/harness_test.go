@@ -17,17 +17,20 @@ import (
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 var testSecret = []byte("edge-test-secret-of-at-least-32-bytes!")
 
 // testEdge is one edge server on an httptest listener with the in-memory registry.
 type testEdge struct {
-	srv  *Server
-	hs   *httptest.Server
-	reg  *registry.Memory
-	devs *devicelist.Memory
-	iss  *token.Issuer
+	srv     *Server
+	hs      *httptest.Server
+	reg     *registry.Memory
+	devs    *devicelist.Memory
+	iss     *token.Issuer
+	metrics *prometheus.Registry // the edge's Config.Metrics
 }
 
 // extraTypes adds a service-only and a tiny type to the built-in ones.
@@ -62,7 +65,8 @@ func mustEdge(tb testing.TB, mutate func(*Config)) *testEdge {
 	}
 	reg := registry.NewMemory()
 	devs := devicelist.NewMemory()
-	cfg := Config{ID: "edge-1", Verifier: v, Registry: reg, Types: mustTypes(tb), Devices: devs, Versions: reg}
+	metrics := prometheus.NewRegistry()
+	cfg := Config{ID: "edge-1", Verifier: v, Registry: reg, Types: mustTypes(tb), Devices: devs, Versions: reg, Metrics: metrics}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -79,7 +83,7 @@ func mustEdge(tb testing.TB, mutate func(*Config)) *testEdge {
 		}
 		hs.Close()
 	})
-	return &testEdge{srv: s, hs: hs, reg: reg, devs: devs, iss: iss}
+	return &testEdge{srv: s, hs: hs, reg: reg, devs: devs, iss: iss, metrics: metrics}
 }
 
 func (e *testEdge) token(tb testing.TB, account, device string) string {
@@ -257,4 +261,51 @@ func (e *testEdge) mustList(tb testing.TB, account string, devices ...string) {
 	if err := e.reg.BumpAccount(context.Background(), account); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// metric returns the value of the metric called name whose labels include the
+// given name/value pairs, gathered from the edge's registry: a counter's or a
+// gauge's value, a histogram's sample count; 0 when there is no such series.
+func (e *testEdge) metric(tb testing.TB, name string, labels ...string) float64 {
+	tb.Helper()
+	families, err := e.metrics.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range f.GetMetric() {
+			if !hasLabels(m, labels) {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+		return sum
+	}
+	return 0
+}
+
+func hasLabels(m *dto.Metric, pairs []string) bool {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		found := false
+		for _, l := range m.GetLabel() {
+			if l.GetName() == pairs[i] && l.GetValue() == pairs[i+1] {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

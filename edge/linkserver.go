@@ -79,7 +79,7 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 				if rp.Code == int(CloseRemoved) {
 					code = CloseRemoved
 				}
-				s.closeSession(rp.Account, rp.Device, rp.Session, code, "closed by the cluster")
+				s.closeSession(rp.Account, rp.Device, rp.Session, code)
 				return
 			}
 		}
@@ -137,8 +137,12 @@ func (s *Server) linkReceipt(lc *linkConn, id string, r protocol.Result) {
 
 // closeSession closes a device's session with code, if this edge still holds that
 // very session (a newer connection is left alone).
-func (s *Server) closeSession(account, device, session string, code websocket.StatusCode, reason string) {
+func (s *Server) closeSession(account, device, session string, code websocket.StatusCode) {
 	if ss := s.session(account, device); ss != nil && ss.id == session {
-		ss.end(code, reason)
+		c := causeReplaced
+		if code == CloseRemoved {
+			c = causeRemoved
+		}
+		ss.end(code, c)
 	}
 }

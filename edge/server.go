@@ -15,11 +15,14 @@ import (
 	"github.com/heraldpush/herald/registry"
 )
 
-// Server is one edge. Create it with New, serve Handler, stop it with Shutdown.
+// Server is one edge. Create it with New, serve Handler, stop it with Shutdown
+// (after Drain, for a deploy that spreads the reconnects).
 type Server struct {
 	cfg     Config
 	wheel   *wheel
 	devices *deviceCache
+	met     *metrics
+	noisy   logLimiter
 
 	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
@@ -30,8 +33,13 @@ type Server struct {
 	open     int                            // guarded by mu: number of live sessions
 	closing  bool                           // guarded by mu
 	links    map[*linkConn]struct{}         // guarded by mu: incoming edge links
+	conns    int                            // guarded by mu: device connections admitted and not yet left
+	idle     chan struct{}                  // guarded by mu: made by Drain, closed when conns reaches 0
+	connTok  float64                        // guarded by mu: ConnectRate bucket tokens
+	connFill time.Time                      // guarded by mu: last refill of the ConnectRate bucket
 
-	resync atomic.Bool // a registration failed: re-register everything at the next good heartbeat
+	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
+	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
 
 	dropped  atomic.Int64 // frames refused because a send queue was full
 	accepted atomic.Int64 // connections accepted
@@ -52,14 +60,18 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, accounts: make(map[string]map[string]*session), links: make(map[*linkConn]struct{})}
+	met, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, met: met, accounts: make(map[string]map[string]*session), links: make(map[*linkConn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wheel = newWheel(cfg.PingInterval)
+	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace))
 	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.wheel.run(s.ctx, s.keepalive)
+		s.wheel.run(s.ctx, s.keepalive, s.expire)
 	}()
 	if cfg.Liveness != nil {
 		s.beat() // routable from the start, not one interval later
@@ -94,7 +106,8 @@ func (s *Server) Stats() Stats {
 }
 
 // Shutdown stops accepting connections, closes every connection with 1001 (going
-// away) and waits for all of the server's goroutines, or for ctx.
+// away) and waits for all of the server's goroutines, or for ctx. It may follow
+// Drain, which leaves it only the links and goroutines to stop.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -110,7 +123,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, ss := range open {
-		ss.end(CloseGoingAway, "edge shutting down")
+		ss.end(CloseGoingAway, causeShutdown)
 	}
 	for _, lc := range links {
 		lc.close()
@@ -152,9 +165,11 @@ func (s *Server) enter() error {
 }
 
 // attach makes ss the live session of its device and registers it, replacing (and
-// closing with 4000) any older local session of the same device.
-func (s *Server) attach(ss *session) {
+// closing with 4000) any older local session of the same device. It reports
+// whether the server was draining already, in which case Drain does not know ss.
+func (s *Server) attach(ss *session) (draining bool) {
 	s.mu.Lock()
+	draining = s.draining.Load()
 	devs := s.accounts[ss.account]
 	if devs == nil {
 		devs = make(map[string]*session)
@@ -164,13 +179,19 @@ func (s *Server) attach(ss *session) {
 	devs[ss.device] = ss
 	if old == nil {
 		s.open++
+		s.met.connections.Inc()
 	}
 	s.mu.Unlock()
 	s.accepted.Add(1)
-	if old != nil {
-		old.end(CloseReplaced, "replaced by a newer connection")
+	if ss.kick != nil {
+		s.met.connects[transportSSE].Inc()
+	} else {
+		s.met.connects[transportWS].Inc()
 	}
-	s.wheel.add(ss)
+	if old != nil {
+		old.end(CloseReplaced, causeReplaced)
+	}
+	s.wheel.add(ss, time.Now().Add(ss.lifetime))
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
 	defer cancel()
 	prev, err := s.cfg.Registry.Register(ctx, ss.account, ss.device, registry.Entry{Edge: s.cfg.ID, Session: ss.id, Since: ss.since})
@@ -187,6 +208,7 @@ func (s *Server) attach(ss *session) {
 	}
 	s.listDevice(ctx, ss)
 	s.announce(ss, true)
+	return draining
 }
 
 // detach removes ss if it is still its device's live session, and unregisters it
@@ -197,6 +219,7 @@ func (s *Server) detach(ss *session) {
 	live := devs[ss.device] == ss
 	if live {
 		s.open--
+		s.met.connections.Dec()
 		delete(devs, ss.device)
 		if len(devs) == 0 {
 			delete(s.accounts, ss.account)
@@ -347,6 +370,7 @@ func (s *Server) welcome(ss *session) *protocol.Welcome {
 		Device:     ss.device,
 		Edge:       s.cfg.ID,
 		PingMS:     s.cfg.PingInterval.Milliseconds(),
+		LifetimeMS: ss.lifetime.Milliseconds(),
 		ServerTime: s.cfg.Now().UnixMilli(),
 	}
 }
@@ -375,7 +399,7 @@ func (s *Server) keepalive(ss *session) {
 		defer cancel()
 		if err := ws.c.Ping(ctx); err != nil && ss.ctx.Err() == nil {
 			ss.log.Debug("pong timeout, closing", "err", err)
-			ss.end(closeAbort, "pong timeout")
+			ss.end(closeAbort, causePingTimeout)
 		}
 	}()
 }

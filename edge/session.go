@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // errQueueFull is the reason a message for a full send queue is rejected.
@@ -16,6 +17,10 @@ var errQueueFull = errors.New("send queue full")
 
 // errClosed reports a frame that could not be written because the session ended.
 var errClosed = errors.New("connection closed")
+
+// errOutRate is the reason a message over the connection's MaxOutRate is
+// rejected; its text is the error code the result carries.
+var errOutRate = errors.New(string(protocol.CodeRateLimited))
 
 // outFrame is one encoded frame waiting in a send queue. done, when set, receives
 // the outcome of the write.
@@ -55,16 +60,28 @@ type session struct {
 	// (WebSocket) the session starts a writer goroutine on demand.
 	kick chan struct{}
 
-	pinging  atomic.Bool  // a keepalive ping is in flight
-	inflight atomic.Int32 // device messages being delivered
+	// lifetime is how long the connection may live before it is asked to
+	// reconnect; drawn once, sent in the welcome.
+	lifetime time.Duration
+
+	pinging   atomic.Bool   // a keepalive ping is in flight
+	inflight  atomic.Int32  // device messages being delivered
+	cause     atomic.Uint32 // the first cause of the end (a cause); set once
+	reconnect atomic.Uint32 // the cause of the reconnect frame sent (a cause), 0 before
+
+	// Guarded by srv.wheel.mu: the session's place in the wheel's deadline lists.
+	due dueLink
 
 	mu       sync.Mutex
 	queue    []outFrame               // guarded by mu
 	writing  bool                     // guarded by mu: a writer goroutine is draining queue
 	closed   bool                     // guarded by mu
+	endCode  websocket.StatusCode     // guarded by mu: the close code, once closed
 	acks     map[string]chan struct{} // guarded by mu: message id -> closed on ack
 	presence bool                     // guarded by mu: the device asked for presence frames
 	platform string                   // guarded by mu: from the device's hello
+	outTok   float64                  // guarded by mu: MaxOutRate bucket tokens
+	outFill  int64                    // guarded by mu: last refill of the MaxOutRate bucket, Unix ns; 0 before the first message
 
 	// Owned by the reader goroutine only.
 	badFrames int
@@ -84,7 +101,14 @@ func (s *session) enqueue(f outFrame) error {
 	if len(s.queue) >= s.srv.cfg.SendQueue {
 		s.mu.Unlock()
 		s.srv.dropped.Add(1)
+		s.srv.met.dropped[dropQueueFull].Inc()
 		return errQueueFull
+	}
+	if f.id != "" && s.srv.cfg.MaxOutRate > 0 && !s.takeOutLocked(s.srv.cfg.Now()) {
+		s.mu.Unlock()
+		s.srv.met.dropped[dropOutRate].Inc()
+		s.srv.met.rateLimited[dirOut].Inc()
+		return errOutRate
 	}
 	s.queue = append(s.queue, f)
 	start := false
@@ -155,7 +179,7 @@ func (s *session) drain() {
 			if err != nil {
 				finishAll(batch[i+1:], errClosed)
 				s.log.Debug("write failed, closing", "err", err)
-				s.end(closeAbort, "write failed")
+				s.end(closeAbort, causeWriteTimeout)
 				return
 			}
 		}
@@ -174,31 +198,50 @@ func finishAll(frames []outFrame, err error) {
 	}
 }
 
-// end closes the session once: no more frames are queued and ack waiters are
-// released. A graceful close goes out after the frames already queued (so the error
-// frame that explains a close arrives first); closeAbort drops them and closes at
-// once. It never blocks on the peer.
-func (s *session) end(code websocket.StatusCode, reason string) {
+// end closes the session once, for cause c: no more frames are queued and ack
+// waiters are released. A graceful close goes out after the frames already queued
+// (so the error frame that explains a close arrives first); closeAbort drops them
+// and closes at once. It never blocks on the peer. It reports whether this call
+// closed the session (false when it was closed already).
+func (s *session) end(code websocket.StatusCode, c cause) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.closed = true
+	s.endCode = code
 	s.acks = nil
+	s.cause.CompareAndSwap(uint32(causeNone), uint32(c))
 	if code == closeAbort {
 		rest := s.queue
 		s.queue = nil
 		s.mu.Unlock()
 		finishAll(rest, errClosed)
-		s.t.close(code, reason, s.cancel)
-		return
+		s.t.close(code, c.reason(), s.cancel)
+		return true
 	}
-	s.queue = append(s.queue, outFrame{close: true, code: code, reason: reason})
+	s.queue = append(s.queue, outFrame{close: true, code: code, reason: c.reason()})
 	start := s.kick == nil && !s.writing
 	s.writing = s.writing || start
 	s.mu.Unlock()
 	s.wake(start)
+	return true
+}
+
+// setEndCode records the close code the device chose, for a session that ended
+// because the device closed it.
+func (s *session) setEndCode(code websocket.StatusCode) {
+	s.mu.Lock()
+	s.endCode = code
+	s.mu.Unlock()
+}
+
+// ended returns the cause and close code of an ended session.
+func (s *session) ended() (cause, websocket.StatusCode) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cause(s.cause.Load()), s.endCode
 }
 
 // waitAck registers interest in the ack of message id; the returned channel is
@@ -258,5 +301,23 @@ func (s *session) allowMsg(now time.Time) bool {
 		return false
 	}
 	s.tokens--
+	return true
+}
+
+// takeOutLocked takes a token from the connection's outbound message bucket
+// (MaxOutRate, MaxOutBurst). The caller holds s.mu.
+func (s *session) takeOutLocked(now time.Time) bool {
+	cfg := &s.srv.cfg
+	t := now.UnixNano()
+	if s.outFill == 0 {
+		s.outTok, s.outFill = float64(cfg.MaxOutBurst), t
+	} else if d := t - s.outFill; d > 0 {
+		s.outTok = min(s.outTok+time.Duration(d).Seconds()*cfg.MaxOutRate, float64(cfg.MaxOutBurst))
+		s.outFill = t
+	}
+	if s.outTok < 1 {
+		return false
+	}
+	s.outTok--
 	return true
 }

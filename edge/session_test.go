@@ -35,13 +35,13 @@ func TestSendQueuePolicy(t *testing.T) {
 	const queue = 4
 	e := mustEdge(t, func(c *Config) { c.SendQueue = queue; c.WriteTimeout = time.Hour })
 	st := &stuckTransport{release: make(chan struct{}), closed: make(chan websocket.StatusCode, 1)}
-	if err := e.srv.enter(); err != nil {
-		t.Fatal(err)
+	if _, _, ok := e.srv.enterDevice(); !ok {
+		t.Fatal("not admitted")
 	}
-	ss := e.srv.newSession("a1", "slow1", st, nil)
+	ss := e.srv.newSession("a1", "slow1", "test", st, nil)
 	loopDone := make(chan struct{})
 	go func() {
-		defer e.srv.wg.Done()
+		defer e.srv.leave()
 		defer close(loopDone)
 		e.srv.run(ss, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 	}()
@@ -78,7 +78,7 @@ func TestSendQueuePolicy(t *testing.T) {
 			t.Fatalf("queued delivery: %+v", r)
 		}
 	}
-	ss.end(CloseNormal, "")
+	ss.end(CloseNormal, causeClientClosed)
 	if code := <-st.closed; code != CloseNormal {
 		t.Fatalf("closed with %v", code)
 	}
@@ -88,12 +88,12 @@ func TestSendQueuePolicy(t *testing.T) {
 func TestWriteTimeoutAborts(t *testing.T) {
 	e := mustEdge(t, func(c *Config) { c.WriteTimeout = 20 * time.Millisecond })
 	st := &stuckTransport{release: make(chan struct{}), closed: make(chan websocket.StatusCode, 1)}
-	if err := e.srv.enter(); err != nil {
-		t.Fatal(err)
+	if _, _, ok := e.srv.enterDevice(); !ok {
+		t.Fatal("not admitted")
 	}
-	ss := e.srv.newSession("a1", "slow2", st, nil)
+	ss := e.srv.newSession("a1", "slow2", "test", st, nil)
 	go func() {
-		defer e.srv.wg.Done()
+		defer e.srv.leave()
 		e.srv.run(ss, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 	}()
 	// The welcome's write times out: the connection is aborted, not left hanging.

@@ -50,7 +50,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	defer s.wg.Done()
+	defer s.leave()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -61,8 +61,12 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	kick := make(chan struct{}, 1)
-	ss := s.newSession(claims.Account, claims.Device, &sseTransport{w: w, rc: rc}, kick)
-	stop := context.AfterFunc(r.Context(), func() { ss.end(CloseNormal, "") })
+	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &sseTransport{w: w, rc: rc}, kick)
+	stop := context.AfterFunc(r.Context(), func() {
+		if ss.end(CloseNormal, causeClientClosed) {
+			ss.setEndCode(websocket.StatusNoStatusRcvd) // SSE has no close codes
+		}
+	})
 	defer stop()
 	s.run(ss, func(ctx context.Context) error {
 		for {
@@ -88,7 +92,7 @@ type ackRequest struct {
 // SSE (or any device that prefers HTTP). Body: {"ids":["01J…",…]}. It answers
 // 200 {"acked":N}, N being the acks somebody waited for.
 func (s *Server) serveAcks(w http.ResponseWriter, r *http.Request) {
-	claims, ok := s.authenticate(w, r)
+	claims, _, ok := s.authenticate(w, r)
 	if !ok {
 		return
 	}
