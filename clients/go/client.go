@@ -74,7 +74,10 @@ type Config struct {
 	OnPresence func(p *protocol.Presence)
 
 	// OnState, when set, is told of every state change, with the error that
-	// caused it for StateDisconnected and StateClosed.
+	// caused it for StateDisconnected and StateClosed. A disconnect that the
+	// server asked for with a reconnect frame (reason "lifetime", "drain" or
+	// "rebalance") is no error: its StateDisconnected comes with nil, and
+	// OnFrame sees the frame.
 	OnState func(s State, err error)
 
 	// AutoAck sends an ack frame after OnMessage returns, for each msg that
@@ -283,7 +286,13 @@ func (c *Client) Run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return nil
 		}
-		c.setState(StateDisconnected, err)
+		var rr *reconnectRequest
+		if errors.As(err, &rr) {
+			// The server asked for it: no error, and OnFrame saw the frame.
+			c.setState(StateDisconnected, nil)
+		} else {
+			c.setState(StateDisconnected, err)
+		}
 		act, final := classify(err, c.cfg.TokenFunc != nil)
 		if act == actNow && lastNow {
 			act = actBackoff // a second 4001 in a row: do not spin
@@ -295,14 +304,16 @@ func (c *Client) Run(ctx context.Context) (err error) {
 			return final
 		case actNow:
 		case actScheduled:
-			var rr *reconnectRequest
-			errors.As(err, &rr)
 			bo.reset()
 			wait = jitterAfter(rr.after, rand.Int64N)
 		case actBackoff:
 			wait = bo.next()
 		}
-		c.log.Info("herald: disconnected", "err", err, "retry_in", wait)
+		if rr != nil {
+			c.log.Info("herald: reconnecting as the server asked", "reason", rr.reason, "retry_in", wait)
+		} else {
+			c.log.Info("herald: disconnected", "err", err, "retry_in", wait)
+		}
 		if !sleep(ctx, wait) {
 			return nil
 		}

@@ -272,13 +272,23 @@ func TestReconnectFrame(t *testing.T) {
 		second <- "connection " + string(rune('0'+sc.n))
 		sc.drain()
 	})
+	var disconnects atomic.Int32
 	var disconnectErr atomic.Value
+	var reconnectFrame atomic.Pointer[protocol.Reconnect]
 	r := startClient(t, Config{
 		URL: s.URL, Token: "tok",
 		MinBackoff: time.Hour, MaxBackoff: time.Hour, // a backoff would fail the test
 		OnState: func(s State, err error) {
 			if s == StateDisconnected {
-				disconnectErr.Store(err)
+				disconnects.Add(1)
+				if err != nil {
+					disconnectErr.Store(err)
+				}
+			}
+		},
+		OnFrame: func(f protocol.Frame) {
+			if rf, ok := f.(*protocol.Reconnect); ok {
+				reconnectFrame.Store(rf)
 			}
 		},
 	})
@@ -289,9 +299,11 @@ func TestReconnectFrame(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 	r.connected(t)
-	var rr *reconnectRequest
-	if err, _ := disconnectErr.Load().(error); !errors.As(err, &rr) || rr.after != 50*time.Millisecond || rr.reason != "drain" {
-		t.Errorf("disconnect error = %v, want a reconnect request after 50ms", disconnectErr.Load())
+	if n, err := disconnects.Load(), disconnectErr.Load(); n != 1 || err != nil {
+		t.Errorf("%d disconnects, error %v: want one, with no error, since the server asked for it", n, err)
+	}
+	if rf := reconnectFrame.Load(); rf == nil || rf.AfterMS != 50 || rf.Reason != "drain" {
+		t.Errorf("OnFrame saw reconnect %+v, want after_ms 50, reason drain", rf)
 	}
 	want := []State{StateConnecting, StateConnected, StateDisconnected, StateConnecting, StateConnected}
 	if got := r.nextStates(t, len(want)); !slices.Equal(got, want) {

@@ -87,9 +87,10 @@
 //	cause                                      what Run does
 //	-----------------------------------------  ---------------------------------------------
 //	reconnect frame {after_ms, reason}         closes with 1000 itself (so that TIME_WAIT stays
-//	                                           on the device), waits after_ms plus a random
+//	(reason lifetime, drain, rebalance)        on the device), waits after_ms plus a random
 //	                                           jitter of up to max(20% of after_ms, 250ms),
-//	                                           reconnects; the backoff starts over
+//	                                           reconnects; the backoff starts over. Not an
+//	                                           error: OnState gets StateDisconnected with nil
 //	close 4000 replaced                        final: ErrReplaced (a newer connection of this
 //	                                           device took over)
 //	close 4003 device removed                  final: ErrRemoved (deleted from the device list)

@@ -20,27 +20,14 @@ type lookupCounter interface {
 
 var _ lookupCounter = (*registry.Redis)(nil)
 
-// newMetrics builds the Prometheus registry of a node. The parts keep plain atomic
-// counters; this reads them at scrape time, so nothing is added to the hot paths.
-func newMetrics(n *node) *prometheus.Registry {
-	reg := prometheus.NewRegistry()
+// registerMetrics adds the node's own collectors to its registry, beside the
+// metrics that the edge, the API and the processor register themselves: the Go
+// runtime and the process, registry lookups and the client-side cache, the links.
+// They read plain atomic counters at scrape time, so nothing is added to the hot
+// paths.
+func registerMetrics(n *node) {
+	reg := n.metrics
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if e := n.edge; e != nil {
-		reg.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-				Name: "herald_edge_connections",
-				Help: "Open device connections on this edge: the autoscaling signal.",
-			}, func() float64 { return float64(e.Stats().Connections) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "herald_edge_connections_accepted_total",
-				Help: "Device connections accepted since start.",
-			}, func() float64 { return float64(e.Stats().Accepted) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{
-				Name: "herald_edge_frames_dropped_total",
-				Help: "Frames refused because a connection's send queue was full.",
-			}, func() float64 { return float64(e.Stats().Dropped) }),
-		)
-	}
 	if lc, ok := n.registry.(lookupCounter); ok {
 		reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -56,7 +43,6 @@ func newMetrics(n *node) *prometheus.Registry {
 	if n.links != nil {
 		reg.MustRegister(linkCollector{n.links})
 	}
-	return reg
 }
 
 // linkCollector exports the state of every edge link.
@@ -86,9 +72,10 @@ func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// adminHandler serves /metrics, /healthz, /readyz and pprof: keep it off the
-// public network.
-func adminHandler(metrics *prometheus.Registry, ready *atomic.Bool) http.Handler {
+// adminHandler serves /metrics, /healthz, /readyz, POST /drain and pprof: keep it
+// off the public network. /readyz answers 503 from the start of a drain; drain
+// starts one, as SIGTERM does, and the process exits when it is done.
+func adminHandler(metrics *prometheus.Registry, ready *atomic.Bool, drain func()) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
@@ -98,6 +85,11 @@ func adminHandler(metrics *prometheus.Registry, ready *atomic.Bool) http.Handler
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
+		drain()
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, "draining\n")
 	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

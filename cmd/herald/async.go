@@ -91,6 +91,8 @@ func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Ro
 			Workers:        workers,
 			AckTimeout:     k.ackTimeout,
 			SessionTimeout: k.sessionTimeout,
+			Metrics:        n.metrics,
+			Types:          n.types,
 			Logger:         log.With("part", "processor"),
 		})
 		if err != nil {
@@ -98,17 +100,18 @@ func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Ro
 		}
 		n.materializer = &processor.MaterializerConfig{
 			Kafka: opts, Topics: topics, Group: k.group + ".status", Store: store,
-			SessionTimeout: k.sessionTimeout, Logger: log.With("part", "materializer"),
+			SessionTimeout: k.sessionTimeout, Logger: log.With("part", "materializer"), Metrics: n.metrics,
 		}
 	}
 	return parts, nil
 }
 
 // runAsync starts the processor and the materializer, if the node has them, and
-// returns a function that stops them and waits.
-func (n *node) runAsync(log *slog.Logger) (stop func()) {
+// returns a function that stops them and waits until they have committed what
+// they hold, or until its ctx ends.
+func (n *node) runAsync(log *slog.Logger) (stop func(context.Context) error) {
 	if n.processor == nil {
-		return func() {}
+		return func(context.Context) error { return nil }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
@@ -124,9 +127,15 @@ func (n *node) runAsync(log *slog.Logger) (stop func()) {
 			log.Error("materializer stopped", "err", err)
 		}
 	}()
-	return func() {
+	return func(wctx context.Context) error {
 		cancel()
-		<-done
-		<-done
+		for range 2 {
+			select {
+			case <-done:
+			case <-wctx.Done():
+				return fmt.Errorf("the processor did not commit and stop within the shutdown grace: %w", wctx.Err())
+			}
+		}
+		return nil
 	}
 }

@@ -71,8 +71,15 @@ type proc struct {
 // startProc runs `herald serve args...` and waits until it listens.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, name, "serve", args...)
+}
+
+// startCmd runs `herald command args...` (serve or dev) on free ports of
+// 127.0.0.1, logging JSON, and waits until it listens.
+func startCmd(t *testing.T, name, command string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(heraldBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)...)
+	p.cmd = exec.Command(heraldBinary(t), append([]string{command, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)...)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	return serve(ctx, c, stdout, stderr, func(n *node) {
-		printDevBanner(stdout, n.addr("public"), strings.Join(n.kafkaAddrs, ","))
+		printDevBanner(stdout, n.addr("public"), strings.Join(n.kafkaAddrs, ","), n.addr("admin"))
 	})
 }
 
@@ -43,10 +43,15 @@ func devConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	return &c, nil
 }
 
-func printDevBanner(w io.Writer, addr, kafka string) {
+func printDevBanner(w io.Writer, addr, kafka, admin string) {
 	base := "http://" + addr
 	ws := "ws://" + addr
 	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(devTokenSecret)})
+	adminLine, metricsLine := "", ""
+	if admin != "" {
+		adminLine = "  Admin                http://" + admin + "/metrics, /healthz, /readyz; POST /drain\n"
+		metricsLine = "  curl -s http://" + admin + "/metrics | grep herald_edge_connections\n"
+	}
 	sample := ""
 	if err == nil {
 		sample, _ = iss.Issue("a1", "tv1", 24*time.Hour)
@@ -59,7 +64,7 @@ Herald dev is running: every role in one process, nothing persisted.
   REST API             %[1]s/v1/push, /v1/messages, /v1/types  (OpenAPI: %[1]s/v1/openapi.json)
   API key (dev only)   %[3]s
   Kafka (in memory)    %[5]s  topics herald.messages.high|normal|low, herald.status
-
+%[6]s
 Get a device token (signed with the public dev secret):
   go run ./cmd/herald token --account a1 --device tv1
 A token for a1/tv1, valid 24 h:
@@ -72,6 +77,8 @@ Try it:
   go run ./cmd/herald send --async --priority high --url %[1]s --key %[3]s --account a1 --device tv1 \
       --type notification.v1 --payload '{"title":"Later","body":"through Kafka"}'
   go run ./cmd/herald status --url %[1]s --key %[3]s ID
+%[7]s
+Ctrl-C (or SIGTERM) drains: listeners get reconnect (drain) over --drain-window, then it exits.
 
-`, base, ws, devAPIKey, sample, kafka)
+`, base, ws, devAPIKey, sample, kafka, adminLine, metricsLine)
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // newFlags returns a flag set for a command whose usage goes to stderr.
@@ -14,31 +16,102 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// configFlag is the name of the flag that names a configuration file. A command
+// whose flag set has it reads the file (HERALD_CONFIG when the flag is not given).
+const configFlag = "config"
+
 // parse parses args, then fills every flag not given on the command line from its
-// environment variable HERALD_<NAME> (dashes as underscores). A bad value in either
-// place is a usage error naming its source.
+// environment variable HERALD_<NAME> (dashes as underscores), then, for a command
+// with --config, from the configuration file. A bad value in any place is a usage
+// error naming its source.
 func parse(fs *flag.FlagSet, args []string) error {
+	_, err := parseSources(fs, args)
+	return err
+}
+
+// Where a setting's value came from, in order of precedence.
+const (
+	srcFlag    = "flag"
+	srcEnv     = "env"
+	srcFile    = "file"
+	srcDefault = "default"
+)
+
+// origin is where one setting's value came from: its source and, for env and
+// file, the variable or the file's name.
+type origin struct {
+	src  string // srcFlag, srcEnv, srcFile or srcDefault
+	from string // the environment variable or the file
+}
+
+func (o origin) String() string {
+	if o.from == "" {
+		return o.src
+	}
+	return o.src + " " + o.from
+}
+
+// parseSources is parse, and returns the origin of every flag of fs.
+func parseSources(fs *flag.FlagSet, args []string) (map[string]origin, error) {
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
-			return err
+			return nil, err
 		}
-		return usageError{err}
+		return nil, usageError{err}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	origins := map[string]origin{}
+	fs.VisitAll(func(f *flag.Flag) { origins[f.Name] = origin{src: srcDefault} })
+	fs.Visit(func(f *flag.Flag) { origins[f.Name] = origin{src: srcFlag} })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		if origins[f.Name].src == srcFlag || err != nil {
 			return
 		}
 		env := envName(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = usagef("environment %s=%q: %v", env, v, e)
+				err = usagef("environment %s=%q: %v%s", env, shown(f.Name, v), e, valueHint(f))
+				return
 			}
+			origins[f.Name] = origin{src: srcEnv, from: env}
 		}
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	if f := fs.Lookup(configFlag); f != nil && f.Value.String() != "" {
+		if err := applyFile(fs, f.Value.String(), origins); err != nil {
+			return nil, err
+		}
+	}
+	return origins, nil
+}
+
+// shown is how a value given for a flag may appear in a message: secrets never do.
+func shown(flagName, v string) string {
+	if secretFlags[flagName] != nil {
+		return "…"
+	}
+	return v
+}
+
+// valueHint says what kind of value a flag takes, for the message of a bad one.
+func valueHint(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return ""
+	}
+	switch g.Get().(type) {
+	case time.Duration:
+		return " (want a duration such as 500ms, 30s, 5m or 1h30m)"
+	case bool:
+		return " (want true or false)"
+	case int, int64, uint, uint64:
+		return " (want a whole number)"
+	case float64:
+		return " (want a number)"
+	}
+	return ""
 }
 
 // envName is the environment variable of a flag.
@@ -67,4 +140,56 @@ func requireArgs(fs *flag.FlagSet, min, max int) error {
 		return usagef("want %d to %d arguments, got %d (see -h)", min, max, n)
 	}
 	return nil
+}
+
+// flagNames lists the names of fs's flags, for messages.
+func flagNames(fs *flag.FlagSet) []string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
+}
+
+// closest returns the flag of fs that a mistyped key most likely meant, "" if
+// none is close.
+func closest(fs *flag.FlagSet, key string) string {
+	norm := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(strings.TrimPrefix(key, "HERALD_"), "--"), "_", "-"))
+	best, bestD := "", 3 // at most two edits away
+	for _, name := range flagNames(fs) {
+		if name == norm {
+			return name
+		}
+		if d := editDistance(norm, name); d < bestD {
+			best, bestD = name, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// didYouMean is the suggestion part of a message about an unknown key.
+func didYouMean(fs *flag.FlagSet, key string) string {
+	if s := closest(fs, key); s != "" {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
 }

@@ -15,7 +15,9 @@ import (
 
 // runListen connects as a device and prints every frame it receives, one JSON
 // object a line, reconnecting as the Go SDK does. Messages that ask for an ack are
-// acknowledged unless --ack=false.
+// acknowledged unless --ack=false. A reconnect frame (lifetime, drain) is printed
+// like any other and followed by a new connection, not by an exit; while no edge
+// takes the device it retries with backoff, quietly unless -v.
 func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("listen", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the edge's base URL")
@@ -26,7 +28,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Var(&secrets, "token-secret", "HS256 secret to mint the token with (default: the development secret)")
 	ack := fs.Bool("ack", true, "acknowledge messages that ask for it")
 	presence := fs.Bool("presence", false, "ask for presence frames about sibling devices")
-	verbose := fs.Bool("v", false, "log connection events to stderr")
+	verbose := fs.Bool("v", false, "log connection events (reconnects, failed attempts) to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -10,9 +10,12 @@
 //	herald send --async --priority high ...    asynchronous send through Kafka; prints the id
 //	herald status ID                           delivery status of an asynchronous message
 //	herald msg --account A --device D --to T   a device-to-device message, as a device
+//	herald config print [--config F] [flags]   the effective configuration of serve, secrets masked
 //
 // Every flag can also be set by an environment variable HERALD_<FLAG>, with dashes
-// as underscores (--token-secret: HERALD_TOKEN_SECRET); a flag wins.
+// as underscores (--token-secret: HERALD_TOKEN_SECRET); serve and dev also read a
+// YAML or JSON file named by --config (HERALD_CONFIG) whose keys are the flag
+// names. A flag wins over the environment, which wins over the file.
 package main
 
 import (
@@ -44,6 +47,7 @@ usage:
   herald send      push a message through the REST API (--async: through Kafka)
   herald status    show the delivery status of an asynchronous message
   herald msg       send a device-to-device message as a device and print its receipts
+  herald config    print serve's effective configuration: herald config print [--config FILE] [flags]
 
 Run 'herald COMMAND -h' for a command's flags.
 `
@@ -64,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"send":   runSend,
 		"status": runStatus,
 		"msg":    runMsg,
+		"config": runConfig,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,9 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -27,202 +25,9 @@ import (
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/schemas"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 )
-
-// The development defaults of `herald dev`. They are public, so `serve` refuses them.
-const (
-	devTokenSecret = "herald-dev-token-secret-not-for-production"
-	devAPIKey      = "dev-api-key"
-)
-
-// serverConfig is the configuration of `herald serve` and `herald dev`.
-type serverConfig struct {
-	addr           string
-	roles          listFlag
-	edgeID         string
-	tokenSecrets   listFlag
-	apiKeys        listFlag
-	schemasDir     string
-	allowedOrigins listFlag
-	logFormat      string
-	logLevel       string
-	shutdownGrace  time.Duration
-
-	postgresURL   string
-	redisAddrs    listFlag
-	redisPrefix   string
-	internalAddr  string
-	advertiseAddr string
-	clusterKeys   listFlag
-	adminAddr     string
-	edgeTTL       time.Duration
-	heartbeat     time.Duration
-
-	maxFrameBytes int64
-	pingInterval  time.Duration
-	pongTimeout   time.Duration
-	writeTimeout  time.Duration
-	sendQueue     int
-	msgRate       float64
-	msgBurst      int
-	maxBodyBytes  int64
-	pushTimeout   time.Duration
-
-	kafka kafkaConfig
-}
-
-func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
-	addr, roles := ":8080", "edge,api"
-	if dev {
-		addr = "127.0.0.1:8080"
-	}
-	c.roles = listFlag(strings.Split(roles, ","))
-	host, _ := os.Hostname()
-	fs.StringVar(&c.addr, "addr", addr, "listen address for devices and the REST API")
-	if !dev {
-		fs.Var(&c.roles, "roles", "roles of this process, comma-separated: edge, api, processor")
-		fs.Var(&c.tokenSecrets, "token-secret", "HS256 device-token secrets, comma-separated, as kid:secret or secret (at least 32 bytes); the first signs")
-		fs.Var(&c.apiKeys, "api-keys", "API keys, comma-separated, as name:secret")
-	}
-	fs.StringVar(&c.edgeID, "edge-id", "edge-"+host, "this edge's id")
-	fs.StringVar(&c.postgresURL, "postgres-url", "", "Postgres connection string for the device list; empty: in-memory, one process only")
-	fs.Var(&c.redisAddrs, "redis-addr", "Redis (or Redis Cluster seed) addresses, comma-separated, for the registry; empty: in-memory, one process only")
-	fs.StringVar(&c.redisPrefix, "redis-prefix", "herald:", "prefix of every Redis key")
-	fs.DurationVar(&c.edgeTTL, "edge-ttl", registry.DefaultEdgeTTL, "how long an edge stays live without a heartbeat; a crashed edge's devices are offline after it")
-	fs.DurationVar(&c.heartbeat, "heartbeat-interval", edge.DefaultHeartbeatInterval, "how often an edge refreshes its liveness; well within --edge-ttl")
-	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9090", "listen address for /metrics, /healthz, /readyz and pprof; empty disables it")
-	if !dev {
-		fs.StringVar(&c.internalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
-		fs.StringVar(&c.advertiseAddr, "advertise-addr", "", "the address other processes dial for links to this edge (default: the internal listener's address, 127.0.0.1 when its host is unspecified)")
-		fs.Var(&c.clusterKeys, "cluster-key", "cluster keys, comma-separated; the first authenticates this process's links, any of them is accepted")
-	}
-	fs.StringVar(&c.schemasDir, "schemas-dir", "", "a directory of extra message-type schemas (<type>.json), reloaded on SIGHUP")
-	fs.Var(&c.allowedOrigins, "allowed-origins", "browser origins allowed to connect besides the server's own host, as host patterns (*.example.com), or *")
-	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 10*time.Second, "how long shutdown waits for connections and requests")
-	fs.Int64Var(&c.maxFrameBytes, "max-frame-bytes", edge.DefaultMaxFrameBytes, "largest frame a device may send; larger closes with 1009")
-	fs.DurationVar(&c.pingInterval, "ping-interval", edge.DefaultPingInterval, "how often each connection is pinged")
-	fs.DurationVar(&c.pongTimeout, "pong-timeout", edge.DefaultPongTimeout, "how long a ping may go unanswered")
-	fs.DurationVar(&c.writeTimeout, "write-timeout", edge.DefaultWriteTimeout, "bound on one write to a device")
-	fs.IntVar(&c.sendQueue, "send-queue", edge.DefaultSendQueue, "frames that may wait for one connection; more are rejected")
-	fs.Float64Var(&c.msgRate, "msg-rate", edge.DefaultMsgRate, "messages per second a device may send")
-	fs.IntVar(&c.msgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
-	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
-	fs.DurationVar(&c.pushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
-	c.kafka.flags(fs, dev)
-}
-
-// validate checks the configuration and says clearly what is wrong.
-func (c *serverConfig) validate(dev bool) error {
-	for _, r := range c.roles {
-		if r != "edge" && r != "api" && r != "processor" {
-			return usagef("--roles: unknown role %q (want edge, api, processor)", r)
-		}
-	}
-	if len(c.roles) == 0 {
-		return usagef("--roles: at least one role is required")
-	}
-	if c.edgeID == "" {
-		return usagef("--edge-id must not be empty")
-	}
-	if _, _, err := net.SplitHostPort(c.addr); err != nil {
-		return usagef("--addr %q: %v", c.addr, err)
-	}
-	if c.logFormat != "text" && c.logFormat != "json" {
-		return usagef("--log-format %q: want text or json", c.logFormat)
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return usagef("--log-level %q: want debug, info, warn or error", c.logLevel)
-	}
-	if err := c.kafka.validate(); err != nil {
-		return err
-	}
-	if dev {
-		return nil
-	}
-	if c.hasRole("processor") && len(c.kafka.brokers) == 0 {
-		return usagef("--kafka-brokers (or HERALD_KAFKA_BROKERS) is required for the processor role")
-	}
-	if len(c.kafka.brokers) > 0 && len(c.redisAddrs) == 0 && c.hasRole("api") != c.hasRole("processor") {
-		return usagef("--redis-addr is required when the api and processor roles run in separate processes: message statuses are shared through Redis")
-	}
-	if c.hasRole("edge") {
-		if len(c.tokenSecrets) == 0 {
-			return usagef("--token-secret (or HERALD_TOKEN_SECRET) is required for the edge role")
-		}
-		for _, s := range c.tokenSecrets {
-			if strings.Contains(s, devTokenSecret) {
-				return usagef("--token-secret: the public development secret must not be used by serve")
-			}
-		}
-	}
-	if c.heartbeat <= 0 || c.edgeTTL < 2*c.heartbeat {
-		return usagef("--edge-ttl (%v) must be at least twice --heartbeat-interval (%v)", c.edgeTTL, c.heartbeat)
-	}
-	if len(c.redisAddrs) > 0 && c.postgresURL == "" {
-		return usagef("--postgres-url (or HERALD_POSTGRES_URL) is required with --redis-addr: the processes of a cluster share one device list")
-	}
-	if len(c.redisAddrs) > 0 && len(c.clusterKeys) == 0 {
-		return usagef("--cluster-key (or HERALD_CLUSTER_KEY) is required with --redis-addr: edges and API processes link to each other")
-	}
-	for _, k := range c.clusterKeys {
-		if len(k) < 16 {
-			return usagef("--cluster-key: every key needs at least 16 characters")
-		}
-	}
-	if c.hasRole("api") && len(c.apiKeys) == 0 {
-		return usagef("--api-keys (or HERALD_API_KEYS) is required for the api role, as name:secret")
-	}
-	return nil
-}
-
-func (c *serverConfig) hasRole(r string) bool { return slices.Contains(c.roles, r) }
-
-func (c *serverConfig) logger(stderr io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.logLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(stderr, opts))
-}
-
-// hs256Keys parses kid:secret or secret entries.
-func hs256Keys(entries []string) []token.HS256Key {
-	keys := make([]token.HS256Key, 0, len(entries))
-	for _, e := range entries {
-		kid, secret, ok := strings.Cut(e, ":")
-		if !ok || len(kid) > 64 {
-			kid, secret = "", e
-		}
-		keys = append(keys, token.HS256Key{ID: kid, Secret: []byte(secret)})
-	}
-	return keys
-}
-
-// apiKeys parses name:secret entries.
-func apiKeys(entries []string) ([]api.Key, error) {
-	keys := make([]api.Key, 0, len(entries))
-	for _, e := range entries {
-		name, secret, ok := strings.Cut(e, ":")
-		if !ok || name == "" || len(secret) < 8 {
-			return nil, usagef("--api-keys: entry %q must be name:secret with a secret of at least 8 characters", redact(e))
-		}
-		keys = append(keys, api.NewKey(name, secret))
-	}
-	return keys, nil
-}
-
-func redact(s string) string {
-	if name, _, ok := strings.Cut(s, ":"); ok {
-		return name + ":…"
-	}
-	return "…"
-}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c serverConfig
@@ -292,6 +97,12 @@ type node struct {
 	api      *api.Server
 	links    *edge.Links
 	ready    atomic.Bool
+	// metrics is the node's Prometheus registry: the edge, the API and the
+	// processor register their own metrics in it, listenAll the node's.
+	metrics *prometheus.Registry
+
+	drainReq  chan struct{} // closed by requestDrain
+	drainOnce sync.Once
 
 	kafka        *embeddedKafka // herald dev's cluster, nil otherwise
 	kafkaAddrs   []string
@@ -356,7 +167,7 @@ func (n *node) close() {
 
 // build creates the parts of a node from its configuration.
 func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
-	n := &node{}
+	n := &node{metrics: prometheus.NewRegistry(), drainReq: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.close() // what was built before the failure stops again
@@ -434,6 +245,15 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			SendQueue:         c.sendQueue,
 			MsgRate:           c.msgRate,
 			MsgBurst:          c.msgBurst,
+			MinLifetime:       c.minLifetime,
+			MaxLifetime:       c.maxLifetime,
+			ReconnectGrace:    c.reconnectGrace,
+			MaxConnections:    c.maxConnections,
+			ConnectRate:       c.connectRate,
+			ConnectBurst:      c.connectBurst,
+			MaxOutRate:        c.maxOutRate,
+			MaxOutBurst:       c.maxOutBurst,
+			Metrics:           n.metrics,
 			Logger:            log.With("part", "edge"),
 		})
 		if err != nil {
@@ -465,6 +285,7 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			Keys:         keys,
 			MaxBodyBytes: c.maxBodyBytes,
 			PushTimeout:  c.pushTimeout,
+			Metrics:      n.metrics,
 			Logger:       log.With("part", "api"),
 		})
 		if err != nil {
@@ -474,8 +295,9 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 	return n, nil
 }
 
-// serve runs the configured roles until ctx is done, then shuts down within the
-// grace period. ready, if not nil, is called with the node once it listens.
+// serve runs the configured roles until ctx is done (SIGTERM or SIGINT) or POST
+// /drain on the admin listener, then drains and shuts down (see shutdown). ready,
+// if not nil, is called with the node once it listens.
 func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready func(*node)) error {
 	log := c.logger(stderr)
 	// The internal listener is bound first: the edge advertises its address from
@@ -520,10 +342,14 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	var serveErr error
+	why := "signal"
 loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case <-n.drainReq:
+			why = "POST /drain"
 			break loop
 		case <-hup:
 			if err := n.types.Reload(); err != nil {
@@ -532,38 +358,17 @@ loop:
 				log.Info("message types reloaded", "types", len(n.types.List()))
 			}
 		case serveErr = <-errc:
+			why = "a listener failed"
 			break loop
 		}
 	}
-	log.Info("shutting down")
-	n.ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
-	defer cancel()
-	var errs []error
-	if n.edge != nil {
-		errs = append(errs, n.edge.Shutdown(sctx))
+	served := 0
+	if serveErr != nil {
+		served = 1
 	}
-	// The processor finishes the batches in hand (each delivery is bounded) and
-	// commits them before the links and clients it uses close.
-	stopAsync()
-	for _, l := range n.listeners {
-		if err := l.srv.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("%s listener shutdown: %w", l.name, err))
-		}
-	}
-	for range n.listeners {
-		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
-		}
-	}
+	errs := n.shutdown(c, log, why, stopAsync, errc, served)
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		errs = append(errs, serveErr)
-	}
-	if n.links != nil {
-		n.links.Close()
-	}
-	for _, f := range n.closers {
-		f()
 	}
 	return errors.Join(errs...)
 }
@@ -584,8 +389,9 @@ func (n *node) listenAll(c *serverConfig, log *slog.Logger) error {
 	if err := n.listen("public", c.addr, mux, log); err != nil {
 		return err
 	}
+	registerMetrics(n)
 	if c.adminAddr != "" {
-		if err := n.listen("admin", c.adminAddr, adminHandler(newMetrics(n), &n.ready), log); err != nil {
+		if err := n.listen("admin", c.adminAddr, adminHandler(n.metrics, &n.ready, n.requestDrain), log); err != nil {
 			return err
 		}
 	}
