@@ -75,7 +75,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf("the Idempotency-Key header is over %d characters", MaxIdempotencyKey)).Write(w)
 		return
 	}
-	body, ok := s.readBody(w, r)
+	body, ok := s.readBody(w, r, nil)
 	if !ok {
 		return
 	}
@@ -83,8 +83,9 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		protocol.NewProblem(protocol.CodeBadRequest, describeJSONError(err)).Write(w)
 		return
 	}
-	t, ok := s.checkSend(w, req.To, req.Type, req.Payload)
-	if !ok {
+	t, p := s.checkSend(req.To, req.Type, req.Payload)
+	if p != nil {
+		p.Write(w)
 		return
 	}
 	m := &processor.Message{

@@ -18,13 +18,16 @@ import (
 // The Prometheus metrics of the API, registered into Config.Metrics:
 //
 //	herald_api_messages_total{path,type,status}   counter: messages senders asked
-//	    to send. path is "push" (POST /v1/push) or "async" (POST /v1/messages).
-//	    For a push that reached delivery, status is each target's result
-//	    (delivered, acked, offline, queued, rejected, timeout), one count per
-//	    target, and offline once for an account with no device connected. For a
-//	    push refused before delivery, and for every async send, status is the
-//	    class of the HTTP answer: "2xx" (accepted, or an idempotent replay),
-//	    "4xx" (refused), "5xx" (unavailable). Requests without a valid API key
+//	    to send. path is "push" (POST /v1/push, and each message of POST
+//	    /v1/push/batch) or "async" (POST /v1/messages). For a push that reached
+//	    delivery, status is each target's result (delivered, acked, offline,
+//	    queued, rejected, timeout), one count per target, and offline once for
+//	    an account with no device connected. For a push refused before delivery,
+//	    and for every async send, status is the class of the HTTP answer: "2xx"
+//	    (accepted, or an idempotent replay), "4xx" (refused), "5xx"
+//	    (unavailable); a batch message refused on its own counts with the class
+//	    of its problem's status, and a batch refused as a whole counts once, as
+//	    a push whose body cannot be read does. Requests without a valid API key
 //	    are not counted here (see herald_api_requests_total).
 //	herald_sync_delivery_latency_seconds           histogram: from a push's
 //	    acceptance (validated, targets resolved) to each target's final result,

@@ -17,7 +17,8 @@ type PushTarget struct {
 	Device  string `json:"device,omitempty"`
 }
 
-// PushRequest is the body of POST /v1/push.
+// PushRequest is the body of POST /v1/push, and one message of POST
+// /v1/push/batch.
 type PushRequest struct {
 	To        PushTarget `json:"to"`
 	Type      string     `json:"type"`
@@ -30,6 +31,13 @@ type PushRequest struct {
 type PushResponse struct {
 	ID      string            `json:"id"`
 	Results []protocol.Result `json:"results"`
+}
+
+// outMsg is a message the API sends with its sender, allocated together: the
+// push path allocates per request, and this is one allocation fewer.
+type outMsg struct {
+	msg  protocol.Msg
+	from protocol.Sender
 }
 
 // push serves POST /v1/push: validate, deliver to each target concurrently, and
@@ -45,109 +53,156 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &req) {
 		return
 	}
-	t, ok := s.checkSend(w, req.To, req.Type, req.Payload)
-	if !ok {
+	t, p := s.checkSend(req.To, req.Type, req.Payload)
+	if p != nil {
+		p.Write(w)
 		return
 	}
-	timeout := s.cfg.PushTimeout
-	// Compared in milliseconds: converting first would let a huge value wrap around
-	// into a small Duration and pass.
-	if req.TimeoutMS < 0 || req.TimeoutMS > s.cfg.MaxPushTimeout.Milliseconds() {
-		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"timeout_ms" must be between 0 and %d`, s.cfg.MaxPushTimeout.Milliseconds())).Write(w)
+	timeout, p := s.pushTimeout(req.TimeoutMS)
+	if p != nil {
+		p.Write(w)
 		return
 	}
-	if req.TimeoutMS > 0 {
-		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	out := &outMsg{from: protocol.Sender{Service: sender(r.Context())}}
+	out.msg = s.newMsg(t, &req, &out.from)
+	var results []protocol.Result
+	if req.To.Device != "" {
+		results = s.deliverOne(r.Context(), timeout, req.To.Account, req.To.Device, &out.msg)
+	} else {
+		targets, p := s.connected(r.Context(), req.To.Account)
+		if p != nil {
+			p.Write(w)
+			return
+		}
+		results = s.deliverAll(r.Context(), timeout, req.To.Account, targets, &out.msg)
 	}
+	delivered = true
+	s.countResults(req.Type, results)
+	buf := s.getBuf()
+	defer s.putBuf(buf)
+	*buf = appendPushResponse(*buf, out.msg.ID, results)
+	writeJSONBytes(w, http.StatusOK, *buf)
+}
+
+// newMsg returns the message of a validated push request from the sender at
+// from; the caller sets its TS once the push is accepted.
+func (s *Server) newMsg(t *protocol.Type, req *PushRequest, from *protocol.Sender) protocol.Msg {
 	ack := t.Policy.Ack
 	if req.Ack != nil {
 		ack = *req.Ack
 	}
-	targets, ok := s.pushTargets(w, r.Context(), req.To)
-	if !ok {
-		return
-	}
-	accepted := time.Now()
-	m := &protocol.Msg{
+	return protocol.Msg{
 		ID:      protocol.NewID(),
 		Type:    req.Type,
-		From:    &protocol.Sender{Service: sender(r.Context())},
-		TS:      accepted.UnixMilli(),
+		From:    from,
 		TTL:     t.Policy.TTL,
 		Ack:     ack,
 		Payload: []byte(req.Payload),
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+}
+
+// deliverOne delivers m to one device within timeout, the common case: on this
+// goroutine, without a target list, a goroutine or a wait group. m.TS becomes
+// the time of acceptance, now.
+func (s *Server) deliverOne(ctx context.Context, timeout time.Duration, account, device string, m *protocol.Msg) []protocol.Result {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	accepted := time.Now()
+	m.TS = accepted.UnixMilli()
+	results := make([]protocol.Result, 1)
+	results[0] = s.deliver(ctx, accepted, account, device, m)
+	return results
+}
+
+// deliverAll delivers m to every device in targets, concurrently, within
+// timeout. m.TS becomes the time of acceptance, now.
+func (s *Server) deliverAll(ctx context.Context, timeout time.Duration, account string, targets []string, m *protocol.Msg) []protocol.Result {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	accepted := time.Now()
+	m.TS = accepted.UnixMilli()
 	results := make([]protocol.Result, len(targets))
 	var wg sync.WaitGroup
 	for i, d := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = s.cfg.Deliverer.Deliver(ctx, req.To.Account, d, m, nil)
-			s.metrics.syncLatency.Observe(time.Since(accepted).Seconds())
+			results[i] = s.deliver(ctx, accepted, account, d, m)
 		}()
 	}
 	wg.Wait()
-	delivered = true
-	if len(results) == 0 {
-		s.metrics.message(pathPush, req.Type, string(protocol.StatusOffline))
-	}
-	for _, res := range results {
-		s.metrics.message(pathPush, req.Type, string(res.Status))
-	}
-	writeJSON(w, http.StatusOK, PushResponse{ID: m.ID, Results: results})
+	return results
 }
 
-// pushTargets resolves a push's devices; on failure it writes the problem.
-func (s *Server) pushTargets(w http.ResponseWriter, ctx context.Context, to PushTarget) ([]string, bool) {
-	if to.Device != "" {
-		return []string{to.Device}, true
+// deliver delivers m to one target and observes the latency since accepted.
+func (s *Server) deliver(ctx context.Context, accepted time.Time, account, device string, m *protocol.Msg) protocol.Result {
+	res := s.cfg.Deliverer.Deliver(ctx, account, device, m, nil)
+	s.metrics.syncLatency.Observe(time.Since(accepted).Seconds())
+	return res
+}
+
+// countResults counts a delivered push: one per target by its result, and
+// offline once for an account with no device connected.
+func (s *Server) countResults(typ string, results []protocol.Result) {
+	if len(results) == 0 {
+		s.metrics.message(pathPush, typ, string(protocol.StatusOffline))
 	}
+	for _, res := range results {
+		s.metrics.message(pathPush, typ, string(res.Status))
+	}
+}
+
+// pushTimeout returns the wait a push or a batch asks for with timeout_ms, or
+// the problem when it is out of bounds.
+func (s *Server) pushTimeout(ms int64) (time.Duration, *protocol.Problem) {
+	// Compared in milliseconds: converting first would let a huge value wrap around
+	// into a small Duration and pass.
+	if ms < 0 || ms > s.cfg.MaxPushTimeout.Milliseconds() {
+		return 0, protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"timeout_ms" must be between 0 and %d`, s.cfg.MaxPushTimeout.Milliseconds()))
+	}
+	if ms == 0 {
+		return s.cfg.PushTimeout, nil
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// connected resolves a push to a whole account into its connected devices.
+func (s *Server) connected(ctx context.Context, account string) ([]string, *protocol.Problem) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
 	defer cancel()
-	devs, err := s.cfg.Directory.Connected(ctx, to.Account)
+	devs, err := s.cfg.Directory.Connected(ctx, account)
 	if err != nil {
-		s.cfg.Logger.Warn("listing devices failed", "account", to.Account, "err", err)
-		protocol.NewProblem(protocol.CodeUnavailable, "the account's devices cannot be listed right now").Write(w)
-		return nil, false
+		s.cfg.Logger.Warn("listing devices failed", "account", account, "err", err)
+		return nil, protocol.NewProblem(protocol.CodeUnavailable, "the account's devices cannot be listed right now")
 	}
 	if len(devs) > s.cfg.MaxTargets {
-		protocol.NewProblem(protocol.CodeTooLarge, fmt.Sprintf("the account has %d devices, a push reaches at most %d", len(devs), s.cfg.MaxTargets)).Write(w)
-		return nil, false
+		return nil, protocol.NewProblem(protocol.CodeTooLarge, fmt.Sprintf("the account has %d devices, a push reaches at most %d", len(devs), s.cfg.MaxTargets))
 	}
-	return devs, true
+	return devs, nil
 }
 
 // checkSend validates what a sync and an async send share: the target, and the
 // payload against its type, which must allow service-to-device sends. On failure
-// it writes the problem.
-func (s *Server) checkSend(w http.ResponseWriter, to PushTarget, typ string, payload jsonRaw) (*protocol.Type, bool) {
+// it returns the problem.
+func (s *Server) checkSend(to PushTarget, typ string, payload jsonRaw) (*protocol.Type, *protocol.Problem) {
 	if to.Account == "" {
-		protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is required`).Write(w)
-		return nil, false
+		return nil, protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is required`)
 	}
 	if typ == "" {
-		protocol.NewProblem(protocol.CodeBadRequest, `"type" is required`).Write(w)
-		return nil, false
+		return nil, protocol.NewProblem(protocol.CodeBadRequest, `"type" is required`)
 	}
 	if len(payload) == 0 {
-		protocol.NewProblem(protocol.CodeBadRequest, `"payload" is required`).Write(w)
-		return nil, false
+		return nil, protocol.NewProblem(protocol.CodeBadRequest, `"payload" is required`)
 	}
 	t, ok := s.cfg.Types.Lookup(typ)
 	if !ok {
-		protocol.NewProblem(protocol.CodeUnknownType, fmt.Sprintf("unknown message type %q", typ)).Write(w)
-		return nil, false
+		return nil, protocol.NewProblem(protocol.CodeUnknownType, fmt.Sprintf("unknown message type %q", typ))
 	}
 	if !t.Allows(protocol.ServiceToDevice) {
-		protocol.NewProblem(protocol.CodeForbidden, fmt.Sprintf("type %q may not be sent from a service to a device", typ)).Write(w)
-		return nil, false
+		return nil, protocol.NewProblem(protocol.CodeForbidden, fmt.Sprintf("type %q may not be sent from a service to a device", typ))
 	}
 	if err := t.Validate(payload); err != nil {
-		validationProblem(err).Write(w)
-		return nil, false
+		return nil, validationProblem(err)
 	}
-	return t, true
+	return t, nil
 }

@@ -23,6 +23,7 @@ func TestRoutingProblems(t *testing.T) {
 		{name: "unknown route", method: http.MethodGet, path: "/v1/nothing", key: testAPIKey, status: 404, code: protocol.CodeNotFound},
 		{name: "unknown route without a key", method: http.MethodGet, path: "/v2/push", status: 404, code: protocol.CodeNotFound},
 		{name: "GET on push", method: http.MethodGet, path: "/v1/push", key: testAPIKey, status: 405, code: protocol.CodeBadRequest, allow: "POST"},
+		{name: "GET on push batch", method: http.MethodGet, path: "/v1/push/batch", key: testAPIKey, status: 405, code: protocol.CodeBadRequest, allow: "POST"},
 		{name: "DELETE on types", method: http.MethodDelete, path: "/v1/types", key: testAPIKey, status: 405, code: protocol.CodeBadRequest, allow: "GET"},
 		{name: "GET on validate", method: http.MethodGet, path: "/v1/types/notification.v1/validate", key: testAPIKey, status: 405, code: protocol.CodeBadRequest, allow: "POST"},
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -22,6 +23,7 @@ const (
 	DefaultPushTimeout    = 2 * time.Second
 	DefaultMaxPushTimeout = 30 * time.Second
 	DefaultMaxTargets     = 1000
+	DefaultMaxBatch       = 500
 	DefaultLookupTimeout  = 2 * time.Second
 )
 
@@ -69,8 +71,11 @@ type Config struct {
 	// PushTimeout is the default wait of a sync push; MaxPushTimeout bounds the
 	// timeout_ms a request may ask for.
 	PushTimeout, MaxPushTimeout time.Duration
-	// MaxTargets bounds the devices one push reaches.
+	// MaxTargets bounds the devices one push reaches, and the deliveries one
+	// batch runs at once.
 	MaxTargets int
+	// MaxBatch bounds the messages of one POST /v1/push/batch; more gets 413.
+	MaxBatch int
 	// LookupTimeout bounds a directory lookup.
 	LookupTimeout time.Duration
 	// Queue, when set, serves POST /v1/messages; without it the asynchronous
@@ -94,6 +99,8 @@ type Server struct {
 	keys    map[[sha256.Size]byte]string
 	router  chi.Router
 	metrics *metrics
+	// bufs holds *[]byte buffers for request bodies and push answers.
+	bufs sync.Pool
 }
 
 // New validates cfg and returns a Server.
@@ -116,13 +123,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxTargets == 0 {
 		cfg.MaxTargets = DefaultMaxTargets
 	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
 	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
 	if cfg.LookupTimeout == 0 {
 		cfg.LookupTimeout = DefaultLookupTimeout
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond {
+	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.MaxBatch < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond {
 		return nil, errors.New("api: config: limits must be positive and MaxPushTimeout at least PushTimeout")
 	}
 	if cfg.Logger == nil {
@@ -183,6 +193,7 @@ func (s *Server) routes() chi.Router {
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
 		r.Post("/v1/push", s.push)
+		r.Post("/v1/push/batch", s.pushBatch)
 		r.Post("/v1/messages", s.sendMessage)
 		r.Get("/v1/messages/{id}", s.messageStatus)
 		r.Get("/v1/types", s.listTypes)

@@ -92,7 +92,7 @@ func (s *Server) validateType(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, ok := s.readBody(w, r)
+	body, ok := s.readBody(w, r, nil)
 	if !ok {
 		return
 	}
