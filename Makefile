@@ -10,7 +10,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export PKGS FUZZTIME STATICCHECK
 
-.PHONY: all test services-up services-down vet lint fmt fuzz build clean
+.PHONY: all test services-up services-down vet lint fmt fuzz build clean bench
 
 all: build
 
@@ -46,6 +46,14 @@ fuzz:
 ## build: build bin/herald
 build:
 	go build -o bin/herald ./cmd/herald
+
+## bench: herald bench suite, the standard load set (herald dev, two serve edges for d2d on
+## private Redis and Postgres), each step beside its ceiling; BENCHFLAGS adds flags (--quick)
+bench: build
+	@if scripts/services.sh status; then echo '==> using services from make services-up'; else \
+		trap 'scripts/services.sh stop' EXIT; trap 'exit 130' INT TERM; scripts/services.sh start || exit 1; fi; \
+	. ./.services/env; \
+	bin/herald bench suite --redis-addr "$$HERALD_TEST_REDIS_ADDR" --postgres-url "$$HERALD_TEST_POSTGRES_URL" $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

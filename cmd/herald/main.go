@@ -48,6 +48,7 @@ usage:
   herald status    show the delivery status of an asynchronous message
   herald msg       send a device-to-device message as a device and print its receipts
   herald config    print serve's effective configuration: herald config print [--config FILE] [flags]
+  herald bench     load a running server (idle, connect, push, async, d2d, fanout) beside a ceiling; bench suite: the standard set
 
 Run 'herald COMMAND -h' for a command's flags.
 `
@@ -69,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"status": runStatus,
 		"msg":    runMsg,
 		"config": runConfig,
+		"bench":  runBench,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
