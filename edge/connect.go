@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/protocol"
@@ -14,17 +15,29 @@ import (
 // wsTransport writes frames to a WebSocket.
 type wsTransport struct {
 	c  *websocket.Conn
+	nc *wsConn         // the connection under c: write deadlines, pings
 	wg *sync.WaitGroup // the server's: the close handshake runs on a tracked goroutine
 }
 
-func (t *wsTransport) write(ctx context.Context, f outFrame) error {
-	return t.c.Write(ctx, websocket.MessageText, f.data)
+// write bounds the write with a deadline on the connection rather than a context:
+// coder/websocket would register a context.AfterFunc for every write, and keep
+// the last write's context, timer and all, for the connection's life.
+func (t *wsTransport) write(deadline time.Time, f outFrame) error {
+	if err := t.nc.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	if err := t.c.Write(context.Background(), websocket.MessageText, f.data); err != nil {
+		return err
+	}
+	// Pings and close frames are written with contexts of their own.
+	return t.nc.SetWriteDeadline(time.Time{})
 }
 
 // close performs the close handshake without making the caller wait for the peer:
 // CloseNow follows if the peer does not answer. The reader goroutine sees the
 // connection end and cleans up.
 func (t *wsTransport) close(code websocket.StatusCode, reason string, done func()) {
+	t.nc.noPark.Store(true) // the handshake reads the device's close frame
 	// Callers hold a count on wg (a reader, writer, pinger or Shutdown's sessions'
 	// readers), so this Add never races with Wait.
 	t.wg.Add(1)
@@ -39,45 +52,96 @@ func (t *wsTransport) close(code websocket.StatusCode, reason string, done func(
 	}()
 }
 
-// serveConnect upgrades GET /v1/connect to a device WebSocket and runs its reader on
-// the handler goroutine until the connection ends.
+// serveConnect upgrades GET /v1/connect to a device WebSocket, opens its session
+// and hands the connection to a reader goroutine of its own. The handler returns
+// at once, so net/http lets go of the request, the response and the goroutine that
+// served them; the reader parks the connection when it has nothing to read (see
+// wsConn): an idle connection keeps only what it needs (see docs/design.md, "What
+// an idle connection costs").
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	claims, ok := s.admit(w, r)
 	if !ok {
 		return
 	}
-	defer s.leave()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	// Nothing that comes with the request may be kept (OnPongReceived stays with
+	// the connection): it would keep the request and net/http's buffers.
+	hw := &hijackWriter{ResponseWriter: w, conn: new(wsConn)}
+	c, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Subprotocol},
 		InsecureSkipVerify: true, // the Origin was checked by authenticate
+		// Pongs the connection leaves in the stream (see wsConn).
+		OnPongReceived: hw.conn.onPong,
 	})
 	if err != nil {
 		s.cfg.Logger.Debug("websocket accept failed", "account", claims.Account, "device", claims.Device, "remote", r.RemoteAddr, "err", err)
+		s.leave()
 		return
 	}
 	if c.Subprotocol() != protocol.Subprotocol {
+		hw.conn.noPark.Store(true)
 		_ = c.Close(websocket.StatusPolicyViolation, "subprotocol "+protocol.Subprotocol+" required")
+		s.leave()
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
-	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, wg: &s.wg}, nil)
-	s.run(ss, func(ctx context.Context) error {
-		for {
-			typ, data, err := c.Read(ctx)
-			if err != nil {
-				return err
-			}
-			if typ != websocket.MessageText {
-				if s.badFrame(ss, "", "binary messages are not frames: send one JSON object per text message", true, "binary", "") {
-					return nil
-				}
-				continue
-			}
-			if s.handleFrame(ss, data) {
+	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.conn, wg: &s.wg}, nil)
+	hw.conn.ss = ss
+	if s.poller != nil && hw.conn.raw != nil {
+		s.poller.add(hw.conn)
+	}
+	if !s.begin(ss) {
+		_ = c.CloseNow()
+		s.leave()
+		return
+	}
+	// The readers hold the count admit took on the server's WaitGroup until the
+	// last one has finished the session.
+	s.startReader(ss)
+}
+
+// startReader starts a goroutine that reads ss's frames until its connection
+// parks or ends. The reader that sees the end finishes the session and gives the
+// connection's admission back. Callers hold a count on the server's WaitGroup (a
+// handler adopted by admit, the poller, a closer), so this Add never races with
+// Shutdown's Wait.
+func (s *Server) startReader(ss *session) {
+	c := ss.t.(*wsTransport).c
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		err := s.readFrames(ss, c)
+		// A reader that parked ends; so does one that raced another reader to the
+		// end (one that parked as the connection closed, and the one Close started).
+		if errors.Is(err, errParked) || !ss.finished.CompareAndSwap(false, true) {
+			return
+		}
+		s.finish(ss, err)
+		s.leave()
+	}()
+}
+
+// readFrames reads and handles the device's frames until the connection ends.
+//
+// Its reads take a context that is never done: the session ends them by closing
+// the connection (every end does, see wsTransport.close). A cancellable context
+// would cost every idle connection a context.AfterFunc registration, which
+// coder/websocket makes for each Read, and the parent's map of children.
+func (s *Server) readFrames(ss *session, c *websocket.Conn) error {
+	for {
+		typ, data, err := c.Read(context.Background())
+		if err != nil {
+			return err
+		}
+		if typ != websocket.MessageText {
+			if s.badFrame(ss, "", "binary messages are not frames: send one JSON object per text message", true, "binary", "") {
 				return nil
 			}
+			continue
 		}
-	})
+		if s.handleFrame(ss, data) {
+			return nil
+		}
+	}
 }
 
 // newSession creates a session for a verified device connected from remote, and
@@ -97,14 +161,21 @@ func (s *Server) newSession(account, device, remote string, t transport, kick ch
 	// handshake, so Shutdown ends each session through its transport instead.
 	ss.ctx, ss.cancel = context.WithCancel(context.Background())
 	// Every per-connection line names the connection; never the token or a payload.
-	ss.log = s.cfg.Logger.With(slog.String("account", account), slog.String("device", device),
-		slog.String("session", ss.id), slog.String("remote", remote))
+	ss.log = slog.New(&sessionLog{ss: ss, remote: remote, h: s.cfg.Logger.Handler()})
 	return ss
 }
 
-// run sends the welcome, attaches the session, runs loop until it returns, then
-// detaches and ends the session and counts the disconnect.
+// run begins the session, runs loop until it returns, then finishes the session.
 func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
+	if !s.begin(ss) {
+		return
+	}
+	s.finish(ss, loop(ss.ctx))
+}
+
+// begin queues the welcome and attaches the session. It reports false, having
+// ended the session, when the welcome could not be queued.
+func (s *Server) begin(ss *session) bool {
 	// The welcome is queued first and the writer held back until the device is
 	// registered: the welcome is always the first frame, and a device that has it
 	// can already be reached.
@@ -113,7 +184,7 @@ func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
 	ss.mu.Unlock()
 	if err := s.send(ss, s.welcome(ss), nil); err != nil {
 		ss.end(CloseInternal, causeInternal)
-		return
+		return false
 	}
 	late := s.attach(ss)
 	ss.release()
@@ -122,7 +193,12 @@ func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
 		s.reconnect(ss, causeDrain)
 	}
 	ss.log.Debug("connected", "lifetime", ss.lifetime)
-	err := loop(ss.ctx)
+	return true
+}
+
+// finish detaches and ends a session whose loop returned err, and counts the
+// disconnect.
+func (s *Server) finish(ss *session, err error) {
 	s.detach(ss)
 	code := websocket.CloseStatus(err)
 	c := causeClientClosed
@@ -149,7 +225,7 @@ func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
 }
 
 // send encodes f and queues it on ss without blocking.
-func (s *Server) send(ss *session, f protocol.Frame, done chan<- error) error {
+func (s *Server) send(ss *session, f protocol.Frame, done chan<- bool) error {
 	data, err := protocol.Encode(f)
 	if err != nil {
 		return err

@@ -44,7 +44,7 @@ func (s *Server) write(ctx context.Context, account, device string, m *protocol.
 		acked, release = ss.waitAck(m.ID)
 		defer release()
 	}
-	done := make(chan error, 1)
+	done := make(chan bool, 1)
 	switch err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); {
 	case errors.Is(err, errQueueFull), errors.Is(err, errOutRate):
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
@@ -54,8 +54,8 @@ func (s *Server) write(ctx context.Context, account, device string, m *protocol.
 		return res
 	}
 	select {
-	case err := <-done:
-		if err != nil {
+	case written := <-done:
+		if !written {
 			res.Status = protocol.StatusOffline
 			return res
 		}

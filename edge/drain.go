@@ -112,8 +112,8 @@ func (s *Server) sessions() []*session {
 // sessionsLocked is sessions for a caller that holds mu.
 func (s *Server) sessionsLocked() []*session {
 	all := make([]*session, 0, s.open)
-	for _, devs := range s.accounts {
-		for _, ss := range devs {
+	for _, ss := range s.accounts {
+		for ; ss != nil; ss = ss.sibling {
 			all = append(all, ss)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -65,19 +66,26 @@ func (l *linkConn) close() {
 // run reads frames into onFrame on the calling goroutine and writes queued frames
 // from a second goroutine that it owns, until the link fails or ctx ends. It closes
 // the link before returning.
+//
+// Reads and writes take contexts that are never done, because coder/websocket
+// registers a context.AfterFunc (and with it a few allocations) for every read
+// and write whose context can end. The end of ctx and a write's timeout close the
+// link instead, which ends both.
 func (l *linkConn) run(ctx context.Context, writeTimeout time.Duration, onFrame func([]byte)) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	stop := context.AfterFunc(ctx, l.close)
+	defer stop()
 	werr := make(chan error, 1)
-	go func() { werr <- l.writeLoop(ctx, writeTimeout) }()
+	go func() { werr <- l.writeLoop(writeTimeout) }()
 	defer func() {
 		l.close()
-		cancel()
 		<-werr
 	}()
 	for {
-		_, data, err := l.c.Read(ctx)
+		_, data, err := l.c.Read(context.Background())
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return err
 		}
 		for len(data) > 0 {
@@ -90,13 +98,23 @@ func (l *linkConn) run(ctx context.Context, writeTimeout time.Duration, onFrame 
 	}
 }
 
-func (l *linkConn) writeLoop(ctx context.Context, writeTimeout time.Duration) error {
+// errLinkWriteTimeout ends a link whose write took longer than its timeout.
+var errLinkWriteTimeout = errors.New("link write timed out")
+
+func (l *linkConn) writeLoop(writeTimeout time.Duration) error {
+	// One timer for every write: reset before it, stopped after it; when it fires
+	// the link closes, which fails the write.
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(time.Hour, func() {
+		timedOut.Store(true)
+		l.close()
+	})
+	timer.Stop()
+	defer timer.Stop()
 	var buf []byte
 	for {
 		var first []byte
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-l.done:
 			return errLinkClosed
 		case first = <-l.queue:
@@ -111,11 +129,14 @@ func (l *linkConn) writeLoop(ctx context.Context, writeTimeout time.Duration) er
 				break batch
 			}
 		}
-		wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
-		err := l.c.Write(wctx, websocket.MessageText, buf)
-		wcancel()
+		timer.Reset(writeTimeout)
+		err := l.c.Write(context.Background(), websocket.MessageText, buf)
+		timer.Stop()
 		if err != nil {
 			l.close()
+			if timedOut.Load() {
+				return errLinkWriteTimeout
+			}
 			return err
 		}
 		if cap(buf) > 1<<20 {

@@ -20,6 +20,7 @@ import (
 type Server struct {
 	cfg     Config
 	wheel   *wheel
+	poller  *poller // nil where idle connections cannot park
 	devices *deviceCache
 	met     *metrics
 	noisy   logLimiter
@@ -29,14 +30,14 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
 
 	mu       sync.Mutex
-	accounts map[string]map[string]*session // guarded by mu: account -> device -> live session
-	open     int                            // guarded by mu: number of live sessions
-	closing  bool                           // guarded by mu
-	links    map[*linkConn]struct{}         // guarded by mu: incoming edge links
-	conns    int                            // guarded by mu: device connections admitted and not yet left
-	idle     chan struct{}                  // guarded by mu: made by Drain, closed when conns reaches 0
-	connTok  float64                        // guarded by mu: ConnectRate bucket tokens
-	connFill time.Time                      // guarded by mu: last refill of the ConnectRate bucket
+	accounts map[string]*session    // guarded by mu: account -> its live sessions, linked by session.sibling
+	open     int                    // guarded by mu: number of live sessions
+	closing  bool                   // guarded by mu
+	links    map[*linkConn]struct{} // guarded by mu: incoming edge links
+	conns    int                    // guarded by mu: device connections admitted and not yet left
+	idle     chan struct{}          // guarded by mu: made by Drain, closed when conns reaches 0
+	connTok  float64                // guarded by mu: ConnectRate bucket tokens
+	connFill time.Time              // guarded by mu: last refill of the ConnectRate bucket
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
@@ -64,14 +65,25 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, met: met, accounts: make(map[string]map[string]*session), links: make(map[*linkConn]struct{})}
+	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), links: make(map[*linkConn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace))
+	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace), cfg.PongTimeout)
 	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
+	if s.poller, err = newPoller(); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	if s.poller != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.poller.run()
+		}()
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		s.wheel.run(s.ctx, s.keepalive, s.expire)
+		s.wheel.run(s.ctx, wheelHooks{visit: s.keepalive, check: func(ss *session, now time.Duration) { s.checkPong(ss, now) }, expire: s.expire})
 	}()
 	if cfg.Liveness != nil {
 		s.beat() // routable from the start, not one interval later
@@ -111,12 +123,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	open := make([]*session, 0, s.open)
-	for _, devs := range s.accounts {
-		for _, ss := range devs {
-			open = append(open, ss)
-		}
-	}
+	open := s.sessionsLocked()
 	links := make([]*linkConn, 0, len(s.links))
 	for lc := range s.links {
 		links = append(links, lc)
@@ -127,6 +134,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for _, lc := range links {
 		lc.close()
+	}
+	if s.poller != nil {
+		// Connections still parked (attached while Shutdown took its snapshot) get
+		// readers back, which see them end.
+		s.poller.close()
+		for _, c := range s.poller.unparkAll() {
+			s.startReader(c.ss)
+		}
 	}
 	if s.cfg.Liveness != nil {
 		rctx, cancel := context.WithTimeout(ctx, s.cfg.RegistryTimeout)
@@ -170,13 +185,7 @@ func (s *Server) enter() error {
 func (s *Server) attach(ss *session) (draining bool) {
 	s.mu.Lock()
 	draining = s.draining.Load()
-	devs := s.accounts[ss.account]
-	if devs == nil {
-		devs = make(map[string]*session)
-		s.accounts[ss.account] = devs
-	}
-	old := devs[ss.device]
-	devs[ss.device] = ss
+	old := s.swapLocked(ss)
 	if old == nil {
 		s.open++
 		s.met.connections.Inc()
@@ -215,15 +224,10 @@ func (s *Server) attach(ss *session) (draining bool) {
 // (compare-and-delete, so a newer registration elsewhere survives).
 func (s *Server) detach(ss *session) {
 	s.mu.Lock()
-	devs := s.accounts[ss.account]
-	live := devs[ss.device] == ss
+	live := s.unlinkLocked(ss)
 	if live {
 		s.open--
 		s.met.connections.Dec()
-		delete(devs, ss.device)
-		if len(devs) == 0 {
-			delete(s.accounts, ss.account)
-		}
 	}
 	s.mu.Unlock()
 	if live {
@@ -272,14 +276,7 @@ func (s *Server) beat() {
 
 // reregister registers every held device again.
 func (s *Server) reregister() {
-	s.mu.Lock()
-	all := make([]*session, 0, s.open)
-	for _, devs := range s.accounts {
-		for _, ss := range devs {
-			all = append(all, ss)
-		}
-	}
-	s.mu.Unlock()
+	all := s.sessions()
 	failed := 0
 	for _, ss := range all {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
@@ -335,8 +332,8 @@ func (s *Server) announce(ss *session, online bool) {
 func (s *Server) presenceHere(account string, p *protocol.Presence) {
 	s.mu.Lock()
 	var to []*session
-	for device, other := range s.accounts[account] {
-		if device != p.Device {
+	for other := s.accounts[account]; other != nil; other = other.sibling {
+		if other.device != p.Device {
 			to = append(to, other)
 		}
 	}
@@ -352,7 +349,57 @@ func (s *Server) presenceHere(account string, p *protocol.Presence) {
 func (s *Server) session(account, device string) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.accounts[account][device]
+	for ss := s.accounts[account]; ss != nil; ss = ss.sibling {
+		if ss.device == device {
+			return ss
+		}
+	}
+	return nil
+}
+
+// The session table keeps one map entry per account, the head of a list of the
+// account's live sessions linked through session.sibling: a map per account would
+// cost each connection of a one-device account a few hundred bytes. Accounts have
+// a handful of devices, so walking the list is cheap.
+
+// swapLocked makes ss its device's live session and returns the one it replaces,
+// if any. The caller holds mu.
+func (s *Server) swapLocked(ss *session) (old *session) {
+	for p := s.accounts[ss.account]; p != nil; p = p.sibling {
+		if p.device == ss.device {
+			old = p
+			break
+		}
+	}
+	if old != nil {
+		s.unlinkLocked(old)
+	}
+	ss.sibling = s.accounts[ss.account]
+	s.accounts[ss.account] = ss
+	return old
+}
+
+// unlinkLocked removes ss from the session table and reports whether it was there
+// (whether it was its device's live session). The caller holds mu.
+func (s *Server) unlinkLocked(ss *session) bool {
+	head := s.accounts[ss.account]
+	if head == ss {
+		if ss.sibling == nil {
+			delete(s.accounts, ss.account)
+		} else {
+			s.accounts[ss.account] = ss.sibling
+		}
+		ss.sibling = nil
+		return true
+	}
+	for p := head; p != nil; p = p.sibling {
+		if p.sibling == ss {
+			p.sibling = ss.sibling
+			ss.sibling = nil
+			return true
+		}
+	}
+	return false
 }
 
 // newSessionID returns a random session id.
@@ -377,17 +424,55 @@ func (s *Server) welcome(ss *session) *protocol.Welcome {
 
 // keepalive is called by the wheel for each session whose turn it is: WebSocket
 // sessions get a ping (answered within PongTimeout or the connection closes), SSE
-// sessions a comment line.
-func (s *Server) keepalive(ss *session) {
+// sessions a comment line. now is the wheel's clock.
+func (s *Server) keepalive(ss *session, now time.Duration) {
 	if ss.kick != nil {
 		_ = ss.enqueue(outFrame{ping: true})
 		return
 	}
-	if !ss.pinging.CompareAndSwap(false, true) {
-		return
-	}
 	ws, ok := ss.t.(*wsTransport)
 	if !ok {
+		return
+	}
+	if ws.nc.raw == nil {
+		s.pingAndWait(ss, ws)
+		return
+	}
+	if s.checkPong(ss, now) {
+		return
+	}
+	// Written from this goroutine, without blocking; the pong is taken out of the
+	// incoming stream by the connection (wsConn). A ping that cannot go now (a
+	// write in progress, a full socket buffer) waits for the next round.
+	if _, err := ws.nc.ping(int64(now)); err != nil && ss.ctx.Err() == nil {
+		ss.log.Debug("ping failed, closing", "err", err)
+		ss.end(closeAbort, causeWriteTimeout)
+	}
+}
+
+// checkPong closes ss, and reports true, when its ping has gone unanswered for
+// PongTimeout by now on the wheel's clock.
+func (s *Server) checkPong(ss *session, now time.Duration) bool {
+	ws, ok := ss.t.(*wsTransport)
+	if !ok {
+		return false
+	}
+	sent := ws.nc.pingOut.Load()
+	if sent == 0 || now-time.Duration(sent) < s.cfg.PongTimeout {
+		return false
+	}
+	if ss.ctx.Err() == nil {
+		ss.log.Debug("pong timeout, closing")
+		ss.end(closeAbort, causePingTimeout)
+	}
+	return true
+}
+
+// pingAndWait pings a connection without a file descriptor (never one an
+// http.Server hijacked) the way coder/websocket does: on a goroutine that waits
+// for the pong.
+func (s *Server) pingAndWait(ss *session, ws *wsTransport) {
+	if !ss.pinging.CompareAndSwap(false, true) {
 		return
 	}
 	// The wheel goroutine holds a count, so this Add never races with Wait.
@@ -395,7 +480,7 @@ func (s *Server) keepalive(ss *session) {
 	go func() {
 		defer s.wg.Done()
 		defer ss.pinging.Store(false)
-		ctx, cancel := context.WithTimeout(ss.ctx, s.cfg.PongTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PongTimeout)
 		defer cancel()
 		if err := ws.c.Ping(ctx); err != nil && ss.ctx.Err() == nil {
 			ss.log.Debug("pong timeout, closing", "err", err)

@@ -23,12 +23,13 @@ var errClosed = errors.New("connection closed")
 var errOutRate = errors.New(string(protocol.CodeRateLimited))
 
 // outFrame is one encoded frame waiting in a send queue. done, when set, receives
-// the outcome of the write.
+// whether the frame was written (a channel of a pointer-free type costs one
+// allocation; one of errors, two).
 type outFrame struct {
 	data []byte
-	id   string       // message id, for SSE "id:" lines
-	done chan<- error // buffered; nil when nobody waits
-	ping bool         // SSE keepalive comment
+	id   string      // message id, for SSE "id:" lines
+	done chan<- bool // buffered; nil when nobody waits
+	ping bool        // SSE keepalive comment
 
 	close  bool // the last frame: close the connection with code and reason
 	code   websocket.StatusCode
@@ -37,8 +38,8 @@ type outFrame struct {
 
 // transport writes frames to one device connection.
 type transport interface {
-	// write writes one frame; it must honour ctx.
-	write(ctx context.Context, f outFrame) error
+	// write writes one frame, giving up at deadline.
+	write(deadline time.Time, f outFrame) error
 	// close ends the connection with a WebSocket close code and reason, without
 	// blocking, then calls done. Cancelling a WebSocket read aborts the close
 	// handshake, so the session's context is cancelled only through done.
@@ -68,9 +69,14 @@ type session struct {
 	inflight  atomic.Int32  // device messages being delivered
 	cause     atomic.Uint32 // the first cause of the end (a cause); set once
 	reconnect atomic.Uint32 // the cause of the reconnect frame sent (a cause), 0 before
+	finished  atomic.Bool   // a WebSocket reader finished the session
 
-	// Guarded by srv.wheel.mu: the session's place in the wheel's deadline lists.
-	due dueLink
+	// Guarded by srv.wheel.mu: the session's place in the wheel's keepalive and
+	// deadline lists.
+	slot slotLink
+	due  dueLink
+	// Guarded by srv.mu: the next live session of the same account.
+	sibling *session
 
 	mu       sync.Mutex
 	queue    []outFrame               // guarded by mu
@@ -172,9 +178,7 @@ func (s *session) drain() {
 				finishAll(batch[i+1:], errClosed)
 				return
 			}
-			ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.WriteTimeout)
-			err := s.t.write(ctx, f)
-			cancel()
+			err := s.t.write(time.Now().Add(s.srv.cfg.WriteTimeout), f)
 			f.finish(err)
 			if err != nil {
 				finishAll(batch[i+1:], errClosed)
@@ -188,7 +192,7 @@ func (s *session) drain() {
 
 func (f outFrame) finish(err error) {
 	if f.done != nil {
-		f.done <- err
+		f.done <- err == nil
 	}
 }
 

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -17,12 +18,14 @@ type stuckTransport struct {
 	closed  chan websocket.StatusCode
 }
 
-func (t *stuckTransport) write(ctx context.Context, _ outFrame) error {
+func (t *stuckTransport) write(deadline time.Time, _ outFrame) error {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
 	select {
 	case <-t.release:
 		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-timer.C:
+		return os.ErrDeadlineExceeded
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/protocol"
@@ -20,10 +21,8 @@ type sseTransport struct {
 
 var sseKeepalive = []byte(": keepalive\n\n")
 
-func (t *sseTransport) write(ctx context.Context, f outFrame) error {
-	if dl, ok := ctx.Deadline(); ok {
-		_ = t.rc.SetWriteDeadline(dl)
-	}
+func (t *sseTransport) write(deadline time.Time, f outFrame) error {
+	_ = t.rc.SetWriteDeadline(deadline)
 	var err error
 	switch {
 	case f.ping:

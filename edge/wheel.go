@@ -25,6 +25,14 @@ const (
 	dueGrace                   // the grace after reconnect ended: close
 )
 
+// slotLink is a session's entry in the keepalive wheel: an intrusive doubly
+// linked list per slot, like dueLink, so that a connection costs the wheel no
+// allocation and no map entry. Guarded by the wheel's mu.
+type slotLink struct {
+	prev, next *session
+	in         int8 // 1 + the slot; 0 when not on the wheel
+}
+
 // dueLink is a session's entry in the deadline ring: an intrusive doubly linked
 // list per slot, so scheduling and removal cost no allocation. Guarded by the
 // wheel's mu.
@@ -46,26 +54,23 @@ type dueLink struct {
 type wheel struct {
 	tick  time.Duration // keepalive tick
 	res   time.Duration // deadline resolution
-	start time.Time     // tick 0 of the deadline ring
+	pong  time.Duration // how long after a visit its slot is checked again; 0: never
+	start time.Time     // tick 0 of the deadline ring, and of the keepalive's clock
 
 	mu    sync.Mutex
-	slots [wheelSlots]map[*session]struct{} // guarded by mu
-	next  int                               // guarded by mu: the slot the next tick visits
-	where map[*session]int                  // guarded by mu: each session's slot
-	due   [deadlineSlots]*session           // guarded by mu: heads of the deadline lists
-	done  int64                             // guarded by mu: the last deadline tick fired
+	slots [wheelSlots]*session    // guarded by mu: heads of the keepalive lists
+	next  int                     // guarded by mu: the slot the next tick visits
+	due   [deadlineSlots]*session // guarded by mu: heads of the deadline lists
+	done  int64                   // guarded by mu: the last deadline tick fired
 }
 
-func newWheel(interval, resolution time.Duration) *wheel {
-	w := &wheel{tick: interval / wheelSlots, res: resolution, start: time.Now(), where: make(map[*session]int)}
+func newWheel(interval, resolution, pongTimeout time.Duration) *wheel {
+	w := &wheel{tick: interval / wheelSlots, res: resolution, pong: pongTimeout, start: time.Now()}
 	if w.tick <= 0 {
 		w.tick = time.Millisecond
 	}
 	if w.res <= 0 {
 		w.res = time.Millisecond
-	}
-	for i := range w.slots {
-		w.slots[i] = make(map[*session]struct{})
 	}
 	return w
 }
@@ -76,8 +81,11 @@ func (w *wheel) add(ss *session, end time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	i := (w.next + wheelSlots - 1) % wheelSlots
-	w.slots[i][ss] = struct{}{}
-	w.where[ss] = i
+	ss.slot = slotLink{next: w.slots[i], in: int8(i + 1)}
+	if ss.slot.next != nil {
+		ss.slot.next.slot.prev = ss
+	}
+	w.slots[i] = ss
 	w.scheduleLocked(ss, end, dueLifetime)
 }
 
@@ -85,9 +93,16 @@ func (w *wheel) add(ss *session, end time.Time) {
 func (w *wheel) remove(ss *session) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if i, ok := w.where[ss]; ok {
-		delete(w.slots[i], ss)
-		delete(w.where, ss)
+	if ss.slot.in > 0 {
+		if ss.slot.prev != nil {
+			ss.slot.prev.slot.next = ss.slot.next
+		} else {
+			w.slots[ss.slot.in-1] = ss.slot.next
+		}
+		if ss.slot.next != nil {
+			ss.slot.next.slot.prev = ss.slot.prev
+		}
+		ss.slot = slotLink{}
 	}
 	w.unlinkLocked(ss)
 }
@@ -97,7 +112,7 @@ func (w *wheel) remove(ss *session) {
 func (w *wheel) schedule(ss *session, t time.Time, k dueKind) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, ok := w.where[ss]; !ok {
+	if ss.slot.in == 0 {
 		return false
 	}
 	w.scheduleLocked(ss, t, k)
@@ -163,38 +178,79 @@ func (w *wheel) expired(now time.Time, out []fired) []fired {
 	return out
 }
 
-// run visits one keepalive slot per tick and fires the deadlines that passed,
-// until ctx is done. visit and expire run on the wheel's goroutine without the
-// wheel's lock, so they may schedule; they must not block.
-func (w *wheel) run(ctx context.Context, visit func(*session), expire func(*session, dueKind)) {
+// slotCheck is a keepalive slot to check again, for pongs, at a time on the
+// keepalive's clock.
+type slotCheck struct {
+	at   time.Duration
+	slot int
+}
+
+// wheelHooks are what the wheel calls, on its own goroutine and without its lock
+// (so they may schedule); they must not block. now is the keepalive's clock: the
+// time since the wheel started, monotonic.
+type wheelHooks struct {
+	visit  func(ss *session, now time.Duration) // the session's keepalive turn
+	check  func(ss *session, now time.Duration) // pong timeout after the session's turn
+	expire func(ss *session, k dueKind)         // a deadline passed
+}
+
+// run visits one keepalive slot per tick, checks each slot again pong after its
+// visit and fires the deadlines that passed, until ctx is done.
+func (w *wheel) run(ctx context.Context, h wheelHooks) {
 	t := time.NewTicker(w.tick)
 	defer t.Stop()
 	d := time.NewTicker(w.res)
 	defer d.Stop()
-	var due []*session
-	var gone []fired
+	var (
+		due    []*session
+		gone   []fired
+		checks []slotCheck // in the order they are due
+	)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			now := time.Since(w.start)
 			w.mu.Lock()
-			due = due[:0]
-			for ss := range w.slots[w.next] {
-				due = append(due, ss)
-			}
+			slot := w.next
+			due = w.slotLocked(slot, due[:0])
 			w.next = (w.next + 1) % wheelSlots
 			w.mu.Unlock()
 			for _, ss := range due {
-				visit(ss)
+				h.visit(ss, now)
 			}
 			clear(due)
-		case now := <-d.C:
-			gone = w.expired(now, gone[:0])
+			if w.pong > 0 && h.check != nil {
+				checks = append(checks, slotCheck{at: now + w.pong, slot: slot})
+			}
+		case at := <-d.C:
+			now := time.Since(w.start)
+			i := 0
+			for ; i < len(checks) && checks[i].at <= now; i++ {
+				w.mu.Lock()
+				due = w.slotLocked(checks[i].slot, due[:0])
+				w.mu.Unlock()
+				for _, ss := range due {
+					h.check(ss, now)
+				}
+				clear(due)
+			}
+			checks = append(checks[:0], checks[i:]...)
+			gone = w.expired(at, gone[:0])
 			for _, f := range gone {
-				expire(f.ss, f.kind)
+				h.expire(f.ss, f.kind)
 			}
 			clear(gone)
 		}
 	}
+}
+
+// slotLocked appends the sessions of a keepalive slot to out. The caller holds
+// mu.
+func (w *wheel) slotLocked(i int, out []*session) []*session {
+	for ss := w.slots[i]; ss != nil; ss = ss.slot.next {
+		out = append(out, ss)
+	}
+	return out
 }

@@ -17,7 +17,7 @@ func TestWheelDeadlines(t *testing.T) {
 		return got
 	}
 	t.Run("a deadline fires at its tick, never before", func(t *testing.T) {
-		w := newWheel(time.Second, res)
+		w := newWheel(time.Second, res, 0)
 		a, b := &session{}, &session{}
 		w.add(a, at(w, 25*time.Millisecond))
 		w.add(b, at(w, 30*time.Millisecond))
@@ -32,7 +32,7 @@ func TestWheelDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("a removed session never fires and cannot be scheduled", func(t *testing.T) {
-		w := newWheel(time.Second, res)
+		w := newWheel(time.Second, res, 0)
 		a := &session{}
 		w.add(a, at(w, 10*time.Millisecond))
 		w.remove(a)
@@ -44,7 +44,7 @@ func TestWheelDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("rescheduling replaces the deadline", func(t *testing.T) {
-		w := newWheel(time.Second, res)
+		w := newWheel(time.Second, res, 0)
 		a := &session{}
 		w.add(a, at(w, 10*time.Millisecond))
 		w.schedule(a, at(w, 500*time.Millisecond), dueGrace)
@@ -57,7 +57,7 @@ func TestWheelDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("deadlines several turns ahead wait for their turn", func(t *testing.T) {
-		w := newWheel(time.Second, res)
+		w := newWheel(time.Second, res, 0)
 		turn := deadlineSlots * res
 		a := &session{}
 		w.add(a, at(w, 3*turn+5*res))
@@ -71,7 +71,7 @@ func TestWheelDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("a late tick catches up on everything due", func(t *testing.T) {
-		w := newWheel(time.Second, res)
+		w := newWheel(time.Second, res, 0)
 		var all []*session
 		for i := range 2 * deadlineSlots {
 			ss := &session{}
@@ -83,7 +83,7 @@ func TestWheelDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("a deadline in the past fires at the next tick", func(t *testing.T) {
-		w := newWheel(time.Second, res)
+		w := newWheel(time.Second, res, 0)
 		fire(w, time.Second)
 		a := &session{}
 		w.add(a, at(w, 0))

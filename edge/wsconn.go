@@ -1,0 +1,408 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// The buffers of a device WebSocket. net/http hands a hijacked connection over
+// with its 4 KiB bufio reader and 4 KiB bufio writer, and coder/websocket keeps
+// them for the connection's life: 8 KiB of every idle connection. The edge hands
+// coder/websocket a wsConn with bufio buffers of the smallest size instead, and
+// wsConn borrows a buffer from a pool only while bytes are in flight.
+const (
+	// wsBufio is the size of the bufio reader and writer coder/websocket gets
+	// (bufio's minimum).
+	wsBufio = 16
+	// wsReadBuf is the size of the pooled buffer a read fills: one read syscall
+	// takes up to this many bytes.
+	wsReadBuf = 4096
+	// wsWritePending holds the start of a frame until its end is written, so that
+	// a frame goes out in one write (writev) although coder/websocket's bufio
+	// writer hands it over in pieces of wsBufio bytes and a direct write.
+	wsWritePending = 2 * wsBufio
+	// wsParkAfter is how long a reader waits between two messages before it parks
+	// its connection. A parked connection's next frame takes a detour through the
+	// poller (a wake-up and a goroutine more, some 20 µs on a busy machine); a
+	// device that just sent something often sends again soon.
+	wsParkAfter = time.Second
+)
+
+var wsReadBufs = sync.Pool{New: func() any { return new([wsReadBuf]byte) }}
+
+// hijackWriter is the http.ResponseWriter handed to websocket.Accept: its Hijack
+// replaces net/http's buffers with conn and small bufio buffers.
+type hijackWriter struct {
+	http.ResponseWriter
+	conn *wsConn // made ready by a successful Hijack
+}
+
+// Hijack takes the connection over from net/http and returns it as a wsConn, with
+// the bytes the client sent after its request (net/http may have read them
+// already) waiting in it.
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if n := brw.Writer.Buffered(); n > 0 {
+		// net/http flushes the response before it lets go; this is not expected.
+		if err := brw.Writer.Flush(); err != nil {
+			_ = nc.Close()
+			return nil, nil, fmt.Errorf("edge: hijack: flushing %d bytes: %w", n, err)
+		}
+	}
+	c := h.conn
+	c.init(nc)
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		if n > wsReadBuf {
+			c.rbuf = append([]byte(nil), b...) // a request can carry at most a few KiB
+		} else {
+			c.rpool = wsReadBufs.Get().(*[wsReadBuf]byte)
+			c.rbuf = c.rpool[:copy(c.rpool[:], b)]
+		}
+	}
+	return c, bufio.NewReadWriter(bufio.NewReaderSize(c, wsBufio), bufio.NewWriterSize(c, wsBufio)), nil
+}
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (h *hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// wsConn is a hijacked device connection. Reads fill a pooled buffer that goes
+// back to the pool once it has been read out, so an idle connection holds no read
+// buffer; writes are gathered per WebSocket frame and written with one syscall.
+//
+// wsConn also keeps the connection alive without coder/websocket, whose Ping costs
+// a goroutine, a map entry, two contexts with timers and two AfterFunc
+// registrations per round trip: ping writes a ping frame between two frames of the
+// outgoing stream, without blocking, and reads take pong frames out of the
+// incoming stream before coder/websocket sees them. Both need to know where frames
+// begin, so wsConn follows the headers of both streams.
+//
+// With a poller, a connection that had nothing to read for wsParkAfter between
+// two messages parks: Read returns errParked instead of waiting on, the reader
+// goroutine ends, and the poller reads the next bytes (see polled). The read side (the fields under "Read
+// side") belongs to whoever reads: coder/websocket's reader (its read lock
+// serializes the reader goroutine and the close handshake) or, while the
+// connection is parked, the poller; the hand-overs happen under pmu.
+//
+// coder/websocket serializes writes (under its frame write lock); ping may come
+// from any goroutine, and so may Close.
+type wsConn struct {
+	net.Conn
+	raw syscall.RawConn // nil when the connection has no file descriptor
+	ss  *session        // whose reader the poller starts
+
+	// Read side.
+	in     frameTracker     // the bytes handed to coder/websocket
+	rpool  *[wsReadBuf]byte // the pooled buffer behind rbuf, if any
+	rbuf   []byte           // bytes read and not yet handed over
+	readFD func(fd uintptr) bool
+	rwait  bool  // readFD waits for the socket when it is empty
+	rn     int   // readFD's result
+	rerr   error // readFD's error
+
+	// Parking; poll, slot, gen and armFn are set before the connection is used.
+	poll   *poller // nil: never park
+	slot   int32   // the poller's slot
+	gen    uint32  // the slot's generation
+	armFn  func(fd uintptr)
+	noPark atomic.Bool // set before the close handshake: reads wait from then on
+	pmu    sync.Mutex
+	parked bool  // guarded by pmu: armed on the poller; nobody reads
+	reader bool  // guarded by pmu: a reader goroutine runs (or is being started)
+	closed bool  // guarded by pmu
+	armed  bool  // guarded by pmu (arming happens under it): in the epoll set
+	armErr error // guarded by pmu: armFn's error
+
+	// pingOut is when the ping still unanswered was written (the keepalive's
+	// clock), 0 when none is.
+	pingOut atomic.Int64
+
+	wmu     sync.Mutex
+	out     frameTracker         // guarded by wmu: the bytes written
+	pend    [wsWritePending]byte // guarded by wmu: the start of the frame being written
+	npend   int                  // guarded by wmu
+	vec     [2][]byte            // guarded by wmu
+	bufs    net.Buffers          // guarded by wmu
+	writeFD func(fd uintptr) bool
+	wn      int   // guarded by wmu: writeFD's result
+	werr    error // guarded by wmu: writeFD's error
+}
+
+// errParked ends a reader whose connection parked: there was nothing to read
+// between two messages, and the poller will start a reader when there is.
+var errParked = errors.New("edge: connection parked")
+
+// init makes c the connection over nc. Its session's handler goroutine reads
+// first (reader is true until the first park).
+func (c *wsConn) init(nc net.Conn) {
+	c.Conn = nc
+	c.slot = -1
+	c.reader = true
+	if raw := rawConn(nc); raw != nil {
+		c.raw = raw
+		// One closure each per connection, not one per call.
+		c.readFD = c.readPooled
+		c.writeFD = c.writePing
+	}
+}
+
+// Read returns buffered bytes first. Otherwise a read at least a pool buffer
+// long goes straight into p; a shorter one reads into a pooled buffer once the
+// socket is readable, not holding the buffer while it waits. Pong frames that
+// arrive whole between two frames are taken out and recorded. Between two
+// messages, with nothing to read, a parking connection parks and Read returns
+// errParked.
+func (c *wsConn) Read(p []byte) (int, error) {
+	if c.poll != nil {
+		c.own()
+	}
+	for {
+		if len(c.rbuf) > 0 {
+			if c.in.boundary() {
+				c.takePongs()
+				if len(c.rbuf) == 0 {
+					continue
+				}
+			}
+			n := copy(p, c.rbuf)
+			c.in.advance(p[:n])
+			c.rbuf = c.rbuf[n:]
+			if len(c.rbuf) == 0 {
+				c.release()
+			}
+			return n, nil
+		}
+		if len(p) >= wsReadBuf || c.raw == nil {
+			n, err := c.Conn.Read(p)
+			c.in.advance(p[:n])
+			return n, err
+		}
+		if c.poll != nil && c.in.idle() && !c.noPark.Load() {
+			err := c.fillWithin(wsParkAfter)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = c.fill(false)
+				if err == syscall.EAGAIN && c.park() {
+					return 0, errParked
+				}
+			}
+			if err != nil && err != syscall.EAGAIN {
+				return 0, err
+			}
+			continue
+		}
+		if err := c.fill(true); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// fillWithin is fill(true) for at most d.
+func (c *wsConn) fillWithin(d time.Duration) error {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
+	err := c.fill(true)
+	if derr := c.Conn.SetReadDeadline(time.Time{}); err == nil {
+		err = derr
+	}
+	return err
+}
+
+// own takes the read side over from the poller if the connection is parked: the
+// close handshake reads a parked connection.
+func (c *wsConn) own() {
+	c.pmu.Lock()
+	c.parked = false
+	c.pmu.Unlock()
+}
+
+// park hands the read side to the poller and reports true, or reports false
+// (and the caller reads on) when the connection is closing or cannot be armed.
+// It arms under pmu: the poller may have the connection's first event before arm
+// returns, and handles it once pmu is free.
+func (c *wsConn) park() bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.closed || c.poll.arm(c) != nil {
+		return false
+	}
+	c.parked, c.reader = true, false
+	return true
+}
+
+// polled is called by the poller when a parked connection has something to read.
+// Pongs are taken out and the connection stays parked; anything else (a frame, a
+// part of one, the end of the stream) starts a reader.
+func (c *wsConn) polled() {
+	c.pmu.Lock()
+	if !c.parked {
+		c.pmu.Unlock() // taken over (by the close handshake) since it was armed
+		return
+	}
+	err := c.fill(false)
+	if err == nil {
+		c.takePongs()
+		if len(c.rbuf) > 0 {
+			err = errStartReader
+		}
+	}
+	if (err == nil || err == syscall.EAGAIN) && c.poll.arm(c) == nil {
+		c.pmu.Unlock()
+		return
+	}
+	// The reader reads the frame, or the error again (a closed stream reads as
+	// closed every time).
+	c.parked, c.reader = false, true
+	c.pmu.Unlock()
+	c.ss.srv.startReader(c.ss)
+}
+
+// errStartReader is polled's note that bytes other than pongs arrived.
+var errStartReader = errors.New("edge: frame to read")
+
+// Close closes the connection. A connection closed without a reader (parked, or
+// read by the close handshake) gets one, to see the end and finish the session.
+func (c *wsConn) Close() error {
+	c.pmu.Lock()
+	start := c.poll != nil && !c.reader && !c.closed
+	c.closed, c.parked = true, false
+	c.reader = c.reader || start
+	c.pmu.Unlock()
+	err := c.Conn.Close()
+	if c.poll != nil {
+		c.poll.remove(c)
+	}
+	if start {
+		c.ss.srv.startReader(c.ss)
+	}
+	return err
+}
+
+// fill reads what the socket has into a pooled buffer. With wait it waits for the
+// socket (not holding the buffer); without, it returns syscall.EAGAIN when there
+// is nothing to read.
+func (c *wsConn) fill(wait bool) error {
+	c.rwait, c.rn, c.rerr = wait, 0, nil
+	err := c.raw.Read(c.readFD)
+	switch {
+	case err != nil: // closed, or a deadline passed while waiting
+		c.release()
+		return err
+	case c.rerr == syscall.EAGAIN:
+		return syscall.EAGAIN
+	case c.rerr != nil:
+		c.release()
+		return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", c.rerr)}
+	case c.rn <= 0:
+		c.release()
+		return io.EOF
+	}
+	c.rbuf = c.rpool[:c.rn]
+	return nil
+}
+
+// takePongs drops the whole pong frames at the start of rbuf, which starts a
+// frame, and records that the peer answered.
+func (c *wsConn) takePongs() {
+	for {
+		n := pongLen(c.rbuf)
+		if n == 0 {
+			break
+		}
+		c.rbuf = c.rbuf[n:]
+		c.pong()
+	}
+	if len(c.rbuf) == 0 {
+		c.release()
+	}
+}
+
+// pong records that the peer answered a ping.
+func (c *wsConn) pong() { c.pingOut.Store(0) }
+
+// onPong is coder/websocket's OnPongReceived, for the pongs Read leaves in the
+// stream (one split over two reads).
+func (c *wsConn) onPong(context.Context, []byte) { c.pong() }
+
+func (c *wsConn) release() {
+	c.rbuf = nil
+	if c.rpool != nil {
+		wsReadBufs.Put(c.rpool)
+		c.rpool = nil
+	}
+}
+
+// Write gathers the bytes of one frame: while a frame is incomplete and its start
+// fits in the pending buffer, nothing is written; then the pending start and p go
+// out together.
+func (c *wsConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	boundary := c.out.advance(p)
+	if !boundary && c.npend+len(p) <= len(c.pend) {
+		c.npend += copy(c.pend[c.npend:], p)
+		return len(p), nil
+	}
+	if c.npend == 0 {
+		return c.Conn.Write(p)
+	}
+	c.vec[0], c.vec[1] = c.pend[:c.npend], p
+	c.bufs = c.vec[:]
+	npend := int64(c.npend)
+	n, err := c.bufs.WriteTo(c.Conn)
+	c.npend = 0
+	c.vec = [2][]byte{}
+	c.bufs = nil
+	if err != nil {
+		// Part of the frame is lost either way; the connection is dead.
+		return int(max(0, n-npend)), err
+	}
+	return len(p), nil
+}
+
+// errPingTorn reports a ping frame of which the socket took only a part: the
+// outgoing stream is broken.
+var errPingTorn = errors.New("edge: ping frame written in part")
+
+// ping writes a ping frame, at now on the keepalive's clock, unless one is
+// unanswered, a frame is being written (its writer is busy; the next round will
+// do), the close frame went out or the socket's buffer is full. It never blocks.
+// An error means the outgoing stream is broken.
+func (c *wsConn) ping(now int64) (sent bool, err error) {
+	if c.raw == nil || c.pingOut.Load() != 0 || !c.wmu.TryLock() {
+		return false, nil
+	}
+	defer c.wmu.Unlock()
+	if c.out.closed || !c.out.boundary() {
+		return false, nil
+	}
+	// Recorded before the write: the pong may be read before the write returns.
+	c.pingOut.Store(now)
+	c.wn, c.werr = 0, nil
+	err = c.raw.Write(c.writeFD)
+	switch {
+	case err != nil:
+	case c.werr == syscall.EAGAIN && c.wn <= 0:
+	case c.werr != nil:
+		err = os.NewSyscallError("write", c.werr)
+	case c.wn < len(wsPingFrame):
+		err = errPingTorn
+	default:
+		return true, nil
+	}
+	c.pingOut.CompareAndSwap(now, 0) // not sent
+	return false, err
+}
