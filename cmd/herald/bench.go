@@ -42,8 +42,9 @@ modes:
   async     POST /v1/messages at --rate; latency to the device's receipt of the msg
   d2d       device pairs, sender on --url and receiver on --url2, msgs at --rate in all
   fanout    accounts of --fanout devices; one device of each sends to its siblings
-  suite     the standard set (make bench): starts herald dev, and two serve edges
-            for d2d with --redis-addr and --postgres-url, each step with its ceiling
+  suite     the standard set (make bench): with --redis-addr and --postgres-url, one
+            serve edge (two for d2d) on them, herald dev for async and fanout;
+            each step beside its ceiling
 
 flags:
 `
@@ -66,6 +67,10 @@ type benchConfig struct {
 	Fanout       int           `json:"fanout"`
 	Settle       time.Duration `json:"settle"`
 	Drain        time.Duration `json:"drain"`
+	// Warm (connect): connect and close every device once before the storm, so
+	// that the storm reconnects devices the server already lists, as after a
+	// deploy, instead of adding new ones.
+	Warm bool `json:"warm,omitempty"`
 	// Run prefixes the bench's account ids, so that two runs against one server
 	// never replace each other's connections.
 	Run string `json:"run"`
@@ -110,11 +115,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Fanout, "fanout", 10, "fanout: devices per account, the sender included")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before measuring")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last send")
+	fs.BoolVar(&c.Warm, "warm", false, "connect: connect and close every device once first, so the storm reconnects known devices")
 	fs.Var(&f.serverPIDs, "server-pid", "the server's pid, comma-separated for several: RSS and CPU from /proc at start and end")
 	fs.BoolVar(&f.ceiling, "ceiling", false, "also run the workload against a minimal coder/websocket server and report ratios to it")
 	fs.BoolVar(&f.jsonOut, "json", false, "print a one-line JSON summary instead of a table")
-	fs.StringVar(&f.redisAddr, "redis-addr", "", "suite: Redis for the registry of herald dev and the d2d edges (without it d2d is skipped)")
-	fs.StringVar(&f.postgresURL, "postgres-url", "", "suite: Postgres for the device list of the d2d edges")
+	fs.StringVar(&f.redisAddr, "redis-addr", "", "suite: Redis for the registry of the serve edges and herald dev (without it and --postgres-url every step runs on herald dev and d2d is skipped)")
+	fs.StringVar(&f.postgresURL, "postgres-url", "", "suite: Postgres for the device list of the serve edges")
 	fs.BoolVar(&f.quick, "quick", false, "suite: a short run with a tenth of the devices, to check the set works")
 	fs.BoolVar(&f.worker, "worker", false, "internal: run as a worker of a parent bench (config on stdin)")
 	fs.BoolVar(&f.ceilingServer, "ceiling-server", false, "internal: run the ceiling server until stdin closes")
@@ -193,6 +199,8 @@ func (c *benchConfig) validate() error {
 		return usagef("--batch must be at least 1")
 	case c.Batch > 1 && c.Mode != "push":
 		return usagef("--batch is for push only")
+	case c.Warm && c.Mode != "connect":
+		return usagef("--warm is for connect only")
 	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || (c.sends() && c.Rate <= 0):
 		return usagef("--rate must be a positive number")
 	}

@@ -17,7 +17,7 @@ import (
 type suiteStep struct {
 	name    string
 	cfg     benchConfig
-	edges   bool          // d2d: two serve edges on Redis and Postgres instead of herald dev
+	serve   int           // serve edges on Redis and Postgres (d2d: two); 0: herald dev
 	batch   bool          // needs POST /v1/push/batch: skipped where the server lacks it
 	show    []string      // the figures of the summary table
 	targets []suiteTarget // the targets
@@ -90,15 +90,17 @@ func suiteSteps(base benchConfig, quick bool) []suiteStep {
 	pushShow := []string{"sent_per_sec", "delivered_per_sec", "delivered_ratio", "latency_p50_ms", "latency_p99_ms", "latency_p99.9_ms", "response_p99_ms", "server_cpu_percent"}
 	idle := step("idle", 15000, 2, 0, 30*time.Second)
 	idle.Settle = 5 * time.Second
+	connect := step("connect", 10000, 2, 0, 10*time.Second)
+	connect.Warm = true // a reconnect storm of known devices
 	steps := []suiteStep{
-		{name: "idle", cfg: idle, show: []string{"connected", "rss_per_conn_kib", "server_cpu_percent", "disconnects"},
+		{name: "idle", cfg: idle, serve: 1, show: []string{"connected", "rss_per_conn_kib", "server_cpu_percent", "disconnects"},
 			targets: []suiteTarget{{figure: "rss_per_conn_kib", atMost: true, bound: 8}, {figure: "server_cpu_percent", atMost: true, bound: 2}}},
-		{name: "connect", cfg: step("connect", 10000, 2, 0, 10*time.Second), show: []string{"connected", "connects_per_sec", "connect_p99_ms", "refused_503", "connect_errors", "rss_per_conn_kib"},
+		{name: "connect", cfg: connect, serve: 1, show: []string{"connected", "connects_per_sec", "connect_p99_ms", "refused_503", "connect_errors", "rss_per_conn_kib"},
 			targets: []suiteTarget{{figure: "connects_per_sec", bound: 5000}, {figure: "connects_per_sec", ratio: true, bound: 0.8}}},
 	}
 	for _, rate := range []float64{5000, 10000, 28000} {
 		c := step("push", 10000, 2, rate, 8*time.Second)
-		s := suiteStep{name: "push " + fmtNum(c.Rate) + "/s", cfg: c, show: pushShow}
+		s := suiteStep{name: "push " + fmtNum(c.Rate) + "/s", cfg: c, serve: 1, show: pushShow}
 		if rate == 28000 {
 			s.targets = []suiteTarget{{figure: "delivered_per_sec", bound: 28000}, {figure: "delivered_ratio", bound: 0.999}, {figure: "latency_p99_ms", atMost: true, bound: 50}}
 		}
@@ -107,8 +109,8 @@ func suiteSteps(base benchConfig, quick bool) []suiteStep {
 	batch := step("push", 10000, 2, 56000, 8*time.Second)
 	batch.Batch = 50
 	steps = append(steps,
-		suiteStep{name: "push batch 50", cfg: batch, batch: true, show: pushShow},
-		suiteStep{name: "d2d", cfg: step("d2d", 400, 1, 1000, 10*time.Second), edges: true,
+		suiteStep{name: "push batch 50", cfg: batch, serve: 1, batch: true, show: pushShow},
+		suiteStep{name: "d2d", cfg: step("d2d", 400, 1, 1000, 10*time.Second), serve: 2,
 			show:    []string{"delivered_ratio", "latency_p50_ms", "latency_p99_ms", "latency_p99.9_ms", "receipt_p50_ms", "receipt_p99_ms", "server_cpu_percent"},
 			targets: []suiteTarget{{figure: "latency_p50_ms", atMost: true, bound: 0.5}, {figure: "latency_p99_ms", atMost: true, bound: 2}}},
 		suiteStep{name: "async", cfg: step("async", 1000, 1, 5000, 10*time.Second),
@@ -172,10 +174,13 @@ func runSuite(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 func runSuiteStep(ctx context.Context, f *benchFlags, st suiteStep, stderr io.Writer) (suiteResult, error) {
 	cfg := st.cfg
 	cfg.Run = newRunID() // fresh accounts and Redis keys for every step
-	if st.edges && (f.redisAddr == "" || f.postgresURL == "") {
+	if st.serve > 1 && (f.redisAddr == "" || f.postgresURL == "") {
 		return suiteResult{step: st, skipped: "two edges need --redis-addr and --postgres-url (scripts/services.sh start)"}, nil
 	}
-	servers, err := startSuiteServers(ctx, f, &cfg, st.edges)
+	if f.redisAddr == "" || f.postgresURL == "" {
+		st.serve = 0 // herald dev on its embedded stores
+	}
+	servers, err := startSuiteServers(ctx, f, &cfg, st.serve)
 	if err != nil {
 		return suiteResult{}, err
 	}
@@ -209,12 +214,12 @@ func runSuiteStep(ctx context.Context, f *benchFlags, st suiteStep, stderr io.Wr
 	return suiteResult{step: st, summary: s}, nil
 }
 
-// startSuiteServers starts herald dev, or two serve edges, for a step and
-// points cfg at them.
-func startSuiteServers(ctx context.Context, f *benchFlags, cfg *benchConfig, edges bool) ([]*benchChild, error) {
+// startSuiteServers starts herald dev (serve 0), or serve edges with the edge
+// and api roles on Redis and Postgres, for a step and points cfg at them.
+func startSuiteServers(ctx context.Context, f *benchFlags, cfg *benchConfig, serve int) ([]*benchChild, error) {
 	common := []string{"--addr", "127.0.0.1:0", "--admin-addr", "", "--log-format", "json", "--drain-window", "0s"}
 	prefix := "herald-bench-" + cfg.Run + ":"
-	if !edges {
+	if serve == 0 {
 		args := append([]string{"dev"}, common...)
 		if f.redisAddr != "" {
 			args = append(args, "--redis-addr", f.redisAddr, "--redis-prefix", prefix)
@@ -231,7 +236,7 @@ func startSuiteServers(ctx context.Context, f *benchFlags, cfg *benchConfig, edg
 	env := []string{"HERALD_TOKEN_SECRET=" + secret, "HERALD_API_KEYS=bench:" + apiKey, "HERALD_CLUSTER_KEY=" + newRunID() + newRunID() + newRunID(),
 		"HERALD_POSTGRES_URL=" + f.postgresURL}
 	var servers []*benchChild
-	for i := 1; i <= 2; i++ {
+	for i := 1; i <= serve; i++ {
 		args := append([]string{"serve", "--roles=edge,api", "--edge-id", fmt.Sprintf("%s-edge-%d", cfg.Run, i), "--internal-addr", "127.0.0.1:0",
 			"--redis-addr", f.redisAddr, "--redis-prefix", prefix}, common...)
 		s, err := startChild(ctx, fmt.Sprintf("herald serve (edge %d)", i), args, env, heraldListening)
@@ -243,7 +248,10 @@ func startSuiteServers(ctx context.Context, f *benchFlags, cfg *benchConfig, edg
 		}
 		servers = append(servers, s)
 	}
-	cfg.URL, cfg.URL2 = "http://"+servers[0].addr, "http://"+servers[1].addr
+	cfg.URL, cfg.URL2 = "http://"+servers[0].addr, ""
+	if serve > 1 {
+		cfg.URL2 = "http://" + servers[1].addr
+	}
 	cfg.TokenSecrets, cfg.Key = []string{secret}, apiKey
 	return servers, nil
 }

@@ -108,6 +108,19 @@ func TestBenchModes(t *testing.T) {
 	}
 }
 
+// TestBenchConnectWarm runs a reconnect storm of known devices: the warm-up
+// connections are not counted, and --warm is refused outside connect.
+func TestBenchConnectWarm(t *testing.T) {
+	dev := mustDev(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitBound)
+	defer cancel()
+	s := mustBenchSummary(t, runCmd(t, ctx, append(benchSmokeArgs("connect", dev.base), "--warm")...))
+	checkBenchTarget(t, "connect", s.Herald)
+	if r := runCmd(t, ctx, append(benchSmokeArgs("push", dev.base), "--warm")...); r.code != 2 || !strings.Contains(r.stderr, "--warm is for connect only") {
+		t.Errorf("push --warm: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 // TestBenchCeilingServer runs the message modes against the ceiling server's
 // handler in this process.
 func TestBenchCeilingServer(t *testing.T) {

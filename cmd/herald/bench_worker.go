@@ -180,10 +180,15 @@ func (w *benchWorker) jobs() (receivers, senders []dialJob) {
 	return receivers, senders
 }
 
-// prepare connects the worker's devices (connect mode connects them in run).
+// prepare connects the worker's devices (connect mode connects them in run,
+// after warming them up if asked).
 func (w *benchWorker) prepare(ctx context.Context) error {
 	if w.cfg.Mode == "connect" {
-		return nil
+		if !w.cfg.Warm {
+			return nil
+		}
+		receivers, _ := w.jobs()
+		return w.warm(ctx, receivers, w.spec.Concurrency)
 	}
 	receivers, senders := w.jobs()
 	w.dialAll(ctx, receivers, w.spec.Concurrency)
@@ -195,6 +200,74 @@ func (w *benchWorker) prepare(ctx context.Context) error {
 		return fmt.Errorf("no device connected to %s: %s", w.cfg.URL, w.errText())
 	}
 	return nil
+}
+
+// warm connects every device of jobs once, conc at a time, waits for its
+// welcome and closes it, outside the measured figures. It fails if a device
+// cannot connect: the storm would then measure new devices after all.
+func (w *benchWorker) warm(ctx context.Context, jobs []dialJob, conc int) error {
+	next := make(chan dialJob)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range min(conc, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				if err := w.warmOne(ctx, j); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+feed:
+	for _, j := range jobs {
+		select {
+		case next <- j:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return fmt.Errorf("warm-up: %w", err)
+	default:
+		return ctx.Err()
+	}
+}
+
+// warmOne connects one device, reads its welcome and closes the connection
+// with a normal closure.
+func (w *benchWorker) warmOne(ctx context.Context, j dialJob) error {
+	tok, err := mintToken(w.cfg.TokenSecrets, w.account(j.unit), j.device, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n := w.dials.Add(1)
+	c, _, err := websocket.Dial(dctx, j.url+"/v1/connect", &websocket.DialOptions{
+		HTTPClient:   w.dialers[int(n)%len(w.dialers)],
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + tok}},
+		Subprotocols: []string{protocol.Subprotocol},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.CloseNow() }()
+	_, b, err := c.Read(dctx)
+	if err != nil {
+		return err
+	}
+	if frameKind(b) != protocol.KindWelcome {
+		return fmt.Errorf("first frame is not a welcome: %.100s", b)
+	}
+	return c.Close(websocket.StatusNormalClosure, "")
 }
 
 // dialAll connects jobs with conc dials at a time.
