@@ -83,6 +83,7 @@ type metrics struct {
 	latency     prometheus.Observer   // path d2d
 	rateLimited [2]prometheus.Counter // by direction
 	dropped     [2]prometheus.Counter // by reason
+	memReleases prometheus.Counter    // returns of freed memory to the OS
 
 	types sync.Map // type name -> *typeCounters
 	other *typeCounters
@@ -134,7 +135,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_frames_dropped_total",
 		Help: "Frames not queued for a device, by reason (queue_full, out_rate).",
 	}, []string{"reason"})
-	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped} {
+	memoryReleases := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_edge_memory_releases_total",
+		Help: "Times the edge returned freed memory to the OS after a burst of new connections (ReleaseMemoryAfterConns).",
+	})
+	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, memoryReleases} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
@@ -147,6 +152,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		latency:     latency.WithLabelValues(pathLabel[pathD2D]),
 		rateLimited: [2]prometheus.Counter{rateLimited.WithLabelValues("in"), rateLimited.WithLabelValues("out")},
 		dropped:     [2]prometheus.Counter{dropped.WithLabelValues("queue_full"), dropped.WithLabelValues("out_rate")},
+		memReleases: memoryReleases,
 		other:       &typeCounters{name: otherType},
 	}
 	for i, l := range refusalLabel {

@@ -85,6 +85,13 @@ func New(cfg Config) (*Server, error) {
 		defer s.wg.Done()
 		s.wheel.run(s.ctx, wheelHooks{visit: s.keepalive, check: func(ss *session, now time.Duration) { s.checkPong(ss, now) }, expire: s.expire})
 	}()
+	if r := newReleaser(cfg.ReleaseMemoryAfterConns, cfg.ReleaseMemoryQuiet, releaseTick, releaseQuietRate, 0); r != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.releaseMemory(r)
+		}()
+	}
 	if cfg.Liveness != nil {
 		s.beat() // routable from the start, not one interval later
 		s.wg.Add(1)

@@ -89,7 +89,7 @@ func suiteSteps(base benchConfig, quick bool) []suiteStep {
 	}
 	pushShow := []string{"sent_per_sec", "delivered_per_sec", "delivered_ratio", "latency_p50_ms", "latency_p99_ms", "latency_p99.9_ms", "response_p99_ms", "server_cpu_percent"}
 	idle := step("idle", 15000, 2, 0, 30*time.Second)
-	idle.Settle = 5 * time.Second
+	idle.Settle = 15 * time.Second // past the edge's one release of memory after the storm (--release-memory-quiet)
 	connect := step("connect", 10000, 2, 0, 10*time.Second)
 	connect.Warm = true // a reconnect storm of known devices
 	steps := []suiteStep{

@@ -50,6 +50,10 @@ type serverConfig struct {
 	maxOutRate     float64
 	maxOutBurst    int
 
+	// Memory of an edge.
+	releaseMemoryAfterConns int
+	releaseMemoryQuiet      time.Duration
+
 	postgresURL   string
 	redisAddrs    listFlag
 	redisPrefix   string
@@ -123,6 +127,8 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.connectBurst, "connect-burst", 0, "burst of new connections above --connect-rate (0: one second's worth of the rate)")
 	fs.Float64Var(&c.maxOutRate, "max-out-rate", 0, "messages per second an edge writes to one connection; more are rejected (rate_limited) and counted (0: no limit)")
 	fs.IntVar(&c.maxOutBurst, "max-out-burst", 0, "burst of messages to one connection above --max-out-rate (0: one second's worth of the rate)")
+	fs.IntVar(&c.releaseMemoryAfterConns, "release-memory-after-conns", edge.DefaultReleaseMemoryAfterConns, "new connections that make a burst: after one, once --release-memory-quiet passes with a handful at most, an edge returns freed memory to the OS")
+	fs.DurationVar(&c.releaseMemoryQuiet, "release-memory-quiet", edge.DefaultReleaseMemoryQuiet, "how long new connections must stay at a handful (10 a second) after a burst before an edge returns freed memory to the OS; 0 never does")
 	fs.Int64Var(&c.maxFrameBytes, "max-frame-bytes", edge.DefaultMaxFrameBytes, "largest frame a device may send; larger closes with 1009")
 	fs.DurationVar(&c.pingInterval, "ping-interval", edge.DefaultPingInterval, "how often each connection is pinged")
 	fs.DurationVar(&c.pongTimeout, "pong-timeout", edge.DefaultPongTimeout, "how long a ping may go unanswered")
@@ -232,6 +238,8 @@ func (c *serverConfig) validateLifecycle() error {
 		return usagef("--drain-window must not be negative, got %v (0 sends every reconnect at once)", c.drainWindow)
 	case c.shutdownGrace <= 0:
 		return usagef("--shutdown-grace must be positive, got %v", c.shutdownGrace)
+	case c.releaseMemoryQuiet < 0:
+		return usagef("--release-memory-quiet must not be negative, got %v (0 never returns memory)", c.releaseMemoryQuiet)
 	}
 	for _, d := range []struct {
 		name string
@@ -266,7 +274,19 @@ func (c *serverConfig) validateLimits() error {
 			return usagef("%s must be a number of at least 0, got %v", l.name, l.v)
 		}
 	}
+	if c.releaseMemoryAfterConns < 1 {
+		return usagef("--release-memory-after-conns must be at least 1, got %d (--release-memory-quiet=0 turns the release off)", c.releaseMemoryAfterConns)
+	}
 	return nil
+}
+
+// edgeReleaseMemoryQuiet is --release-memory-quiet as edge.Config takes it: 0
+// (off) becomes negative, since the edge reads 0 as its default.
+func (c *serverConfig) edgeReleaseMemoryQuiet() time.Duration {
+	if c.releaseMemoryQuiet == 0 {
+		return -1
+	}
+	return c.releaseMemoryQuiet
 }
 
 func (c *serverConfig) hasRole(r string) bool { return slices.Contains(c.roles, r) }

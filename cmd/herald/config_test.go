@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/edge"
 )
 
 // A valid configuration of `herald serve` for the tests that vary one setting.
@@ -62,6 +65,9 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "the config setting itself", args: []string{"--config", file}, setting: "config", want: file, wantFrom: "flag"},
 		{name: "lifetime default", setting: "max-lifetime", want: "35m0s", wantFrom: "default"},
 		{name: "grace default", setting: "reconnect-grace", want: "10s", wantFrom: "default"},
+		{name: "memory release default", setting: "release-memory-after-conns", want: "1000", wantFrom: "default"},
+		{name: "memory release quiet default", setting: "release-memory-quiet", want: "10s", wantFrom: "default"},
+		{name: "memory release off from the environment", env: map[string]string{"HERALD_RELEASE_MEMORY_QUIET": "0s"}, setting: "release-memory-quiet", want: "0s", wantFrom: "env HERALD_RELEASE_MEMORY_QUIET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,9 +93,10 @@ func TestConfigPrecedence(t *testing.T) {
 // TestConfigFileFormats reads the same settings from YAML and JSON, with lists.
 func TestConfigFileFormats(t *testing.T) {
 	for _, tt := range []struct{ name, content string }{
-		{"herald.yaml", "token-secret:\n  - k1:" + testSecret + "\n  - k0:" + testSecret + "-old\napi-keys: " + testAPIKey + "\nroles: [edge, api]\nmin-lifetime: 1m\nmax-lifetime: 2m\nconnect-rate: 12.5\nkafka-create-topics: false\n"},
+		{"herald.yaml", "token-secret:\n  - k1:" + testSecret + "\n  - k0:" + testSecret + "-old\napi-keys: " + testAPIKey + "\nroles: [edge, api]\nmin-lifetime: 1m\nmax-lifetime: 2m\nconnect-rate: 12.5\nkafka-create-topics: false\nrelease-memory-after-conns: 5000\nrelease-memory-quiet: 30s\n"},
 		{"herald.json", `{"token-secret": ["k1:` + testSecret + `", "k0:` + testSecret + `-old"], "api-keys": "` + testAPIKey + `", "roles": ["edge", "api"],
-			"min-lifetime": "1m", "max-lifetime": "2m", "connect-rate": 12.5, "kafka-create-topics": false}`},
+			"min-lifetime": "1m", "max-lifetime": "2m", "connect-rate": 12.5, "kafka-create-topics": false,
+			"release-memory-after-conns": 5000, "release-memory-quiet": "30s"}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			file := mustConfigFile(t, tt.name, tt.content)
@@ -101,6 +108,7 @@ func TestConfigFileFormats(t *testing.T) {
 			for setting, want := range map[string]string{
 				"token-secret": "k1:****,k0:****", "roles": "edge,api", "min-lifetime": "1m0s", "max-lifetime": "2m0s",
 				"connect-rate": "12.5", "kafka-create-topics": "false", "api-keys": "backend:****",
+				"release-memory-after-conns": "5000", "release-memory-quiet": "30s",
 			} {
 				if got[setting][0] != want || got[setting][1] != "file "+file {
 					t.Errorf("%s = %v, want %s from the file", setting, got[setting], want)
@@ -148,6 +156,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "negative connect burst", file: "connect-burst: -3\n", stderr: []string{"--connect-burst", "at least 0"}},
 		{name: "negative out rate", args: []string{"--max-out-rate", "-1"}, stderr: []string{"--max-out-rate", "at least 0"}},
 		{name: "negative out burst", args: []string{"--max-out-burst", "-1"}, stderr: []string{"--max-out-burst", "at least 0"}},
+		{name: "negative memory release quiet", args: []string{"--release-memory-quiet", "-1s"}, stderr: []string{"--release-memory-quiet must not be negative"}},
+		{name: "no connections make a burst", file: "release-memory-after-conns: 0\n", stderr: []string{"--release-memory-after-conns must be at least 1", "--release-memory-quiet=0"}},
+		{name: "bad memory release quiet in the file", file: "release-memory-quiet: 10\n", stderr: []string{"FILE", "release-memory-quiet", "want a duration"}},
 		{name: "zero ping interval", args: []string{"--ping-interval", "0s"}, stderr: []string{"--ping-interval must be positive"}},
 		{name: "short token secret", args: []string{"--token-secret", "short"}, stderr: []string{"--token-secret", "32"}},
 		{name: "schemas dir missing", args: []string{"--schemas-dir", "/nonexistent/schemas"}, stderr: []string{"--schemas-dir", "not a directory"}},
@@ -188,13 +199,16 @@ func TestConfigErrors(t *testing.T) {
 // TestDevConfigFile checks that herald dev reads a config file too, and refuses
 // the settings it does not have.
 func TestDevConfigFile(t *testing.T) {
-	ok := mustConfigFile(t, "dev.yaml", "drain-window: 1s\nmin-lifetime: 2m\nmax-lifetime: 3m\n")
+	ok := mustConfigFile(t, "dev.yaml", "drain-window: 1s\nmin-lifetime: 2m\nmax-lifetime: 3m\nrelease-memory-quiet: 0s\n")
 	c, err := devConfig([]string{"--config", ok}, &syncBuffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.drainWindow.String() != "1s" || c.minLifetime.String() != "2m0s" {
 		t.Errorf("dev config: drain window %v, min lifetime %v", c.drainWindow, c.minLifetime)
+	}
+	if c.releaseMemoryQuiet != 0 || c.edgeReleaseMemoryQuiet() >= 0 || c.releaseMemoryAfterConns != edge.DefaultReleaseMemoryAfterConns {
+		t.Errorf("dev config: release memory after %d connections, quiet %v (edge: %v), want off", c.releaseMemoryAfterConns, c.releaseMemoryQuiet, c.edgeReleaseMemoryQuiet())
 	}
 	bad := mustConfigFile(t, "serve.yaml", "roles: [edge]\n")
 	if _, err := devConfig([]string{"--config", bad}, &syncBuffer{}); err == nil || !strings.Contains(err.Error(), `unknown setting "roles" for herald dev`) {
@@ -256,6 +270,19 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 				t.Errorf("kafka-sasl-password printed as %v", got)
 			}
 		})
+	}
+}
+
+// TestEdgeReleaseMemoryQuiet checks that --release-memory-quiet=0 reaches the
+// edge as off, not as the edge's default.
+func TestEdgeReleaseMemoryQuiet(t *testing.T) {
+	for _, tt := range []struct {
+		flag, want time.Duration
+	}{{0, -1}, {time.Second, time.Second}, {edge.DefaultReleaseMemoryQuiet, edge.DefaultReleaseMemoryQuiet}} {
+		c := serverConfig{releaseMemoryQuiet: tt.flag}
+		if got := c.edgeReleaseMemoryQuiet(); got != tt.want {
+			t.Errorf("--release-memory-quiet=%v: edge.Config.ReleaseMemoryQuiet = %v, want %v", tt.flag, got, tt.want)
+		}
 	}
 }
 

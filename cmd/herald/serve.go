@@ -255,6 +255,9 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			MaxOutBurst:       c.maxOutBurst,
 			Metrics:           n.metrics,
 			Logger:            log.With("part", "edge"),
+
+			ReleaseMemoryAfterConns: c.releaseMemoryAfterConns,
+			ReleaseMemoryQuiet:      c.edgeReleaseMemoryQuiet(),
 		})
 		if err != nil {
 			return nil, usagef("%v", err)
