@@ -230,18 +230,20 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 	if dl, ok := ctx.Deadline(); ok {
 		wait = time.Until(dl)
 	}
-	lm := linkMsg{T: protocol.KindMsg, Account: account, WaitMS: wait.Milliseconds(), Msg: *m}
-	lm.To = &protocol.Target{Device: device}
-	frame, err := json.Marshal(&lm)
+	frame := getFrame()
+	*frame, err = appendLinkMsg(*frame, account, wait.Milliseconds(), device, m)
 	if err != nil {
+		putFrame(frame)
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
 		return res
 	}
 	key := pendingKey{m.ID, device}
-	ch := make(chan protocol.Result, 2)
+	ch := getResultChan()
 	k.mu.Lock()
 	if _, dup := k.pending[key]; dup {
 		k.mu.Unlock()
+		putResultChan(ch)
+		putFrame(frame)
 		res.Status, res.Error = protocol.StatusRejected, "the same message is already in flight to this device"
 		return res
 	}
@@ -253,8 +255,11 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 			delete(k.pending, key)
 		}
 		k.mu.Unlock()
+		// Results are sent only under k.mu to a channel in pending, so none can
+		// arrive any more and the channel can serve another delivery.
+		putResultChan(ch)
 	}()
-	if err := c.send(frame); err != nil {
+	if err := c.sendPooled(frame); err != nil {
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
 		return res
 	}
@@ -412,7 +417,8 @@ func (k *link) dial(ctx context.Context) (*linkConn, error) {
 	l.mu.Unlock()
 	go func() {
 		defer l.wg.Done()
-		err := lc.run(l.ctx, l.cfg.WriteTimeout, k.onFrame)
+		var sc linkScanner
+		err := lc.run(l.ctx, l.cfg.WriteTimeout, func(data []byte) { k.onFrame(&sc, data) })
 		k.lost(lc, err)
 	}()
 	l.cfg.Logger.Info("edge link up", "edge", k.edge, "addr", addr)
@@ -422,20 +428,42 @@ func (k *link) dial(ctx context.Context) (*linkConn, error) {
 // maxLinkMessage bounds one link message (a batch of frames).
 const maxLinkMessage = 32 << 20
 
-// onFrame dispatches a receipt from the other edge to its waiting delivery.
-func (k *link) onFrame(data []byte) {
-	var r protocol.Receipt
-	if err := json.Unmarshal(data, &r); err != nil || len(r.Results) != 1 {
+// onFrame dispatches a receipt from the other edge to its waiting delivery. sc
+// is the scanner of the link's reader goroutine.
+func (k *link) onFrame(sc *linkScanner, data []byte) {
+	var r linkResult
+	if err := sc.decodeLinkReceipt(data, &r); err != nil {
 		k.links.cfg.Logger.Warn("edge link: bad frame", "edge", k.edge, "err", err)
 		return
 	}
+	// The key's strings only look into the scanner's buffer: the map lookup
+	// keeps nothing.
+	key := pendingKey{bytesString(r.ID), bytesString(r.Device)}
 	k.mu.Lock()
-	ch := k.pending[pendingKey{r.ID, r.Results[0].Device}]
-	k.mu.Unlock()
-	if ch != nil {
+	if ch := k.pending[key]; ch != nil {
 		select {
-		case ch <- r.Results[0]:
+		case ch <- r.Result:
 		default: // the waiter already has its outcome
+		}
+	}
+	k.mu.Unlock()
+}
+
+// resultChans holds the channels on which deliveries over links wait for their
+// outcome, each with room for the delivered and the final result.
+var resultChans = sync.Pool{New: func() any { return make(chan protocol.Result, 2) }}
+
+func getResultChan() chan protocol.Result { return resultChans.Get().(chan protocol.Result) }
+
+// putResultChan empties ch and keeps it for reuse; nothing may send on it any
+// more.
+func putResultChan(ch chan protocol.Result) {
+	for {
+		select {
+		case <-ch:
+		default:
+			resultChans.Put(ch)
+			return
 		}
 	}
 }
@@ -449,19 +477,17 @@ func (k *link) lost(lc *linkConn, err error) {
 		k.lastErr = err
 		k.retryAt = time.Now().Add(backoffFor(k.failures, k.links.cfg.MinBackoff, k.links.cfg.MaxBackoff))
 	}
-	waiting := make([]chan protocol.Result, 0, len(k.pending))
+	waiting := len(k.pending)
+	lostRes := protocol.Result{Status: protocol.StatusTimeout, Error: "link to " + k.edge + " lost"}
 	for key, ch := range k.pending {
-		waiting = append(waiting, ch)
 		delete(k.pending, key)
+		select { // under mu, so that the channel can be reused (see Deliver)
+		case ch <- lostRes:
+		default:
+		}
 	}
 	k.mu.Unlock()
 	if k.links.ctx.Err() == nil {
-		k.links.cfg.Logger.Warn("edge link lost", "edge", k.edge, "err", err, "pending", len(waiting))
-	}
-	for _, ch := range waiting {
-		select {
-		case ch <- protocol.Result{Status: protocol.StatusTimeout, Error: "link to " + k.edge + " lost"}:
-		default:
-		}
+		k.links.cfg.Logger.Warn("edge link lost", "edge", k.edge, "err", err, "pending", waiting)
 	}
 }

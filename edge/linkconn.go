@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,19 +29,27 @@ var errLinkClosed = errors.New("link closed")
 // joins whatever has queued into one message, so a burst costs one write.
 type linkConn struct {
 	c     *websocket.Conn
-	queue chan []byte // bounded; never blocks a sender
+	queue chan *[]byte // bounded; never blocks a sender; each goes back to framePool once written
 	done  chan struct{}
 	once  sync.Once
 }
 
 func newLinkConn(c *websocket.Conn, queue int) *linkConn {
-	return &linkConn{c: c, queue: make(chan []byte, queue), done: make(chan struct{})}
+	return &linkConn{c: c, queue: make(chan *[]byte, queue), done: make(chan struct{})}
 }
 
-// send queues one encoded frame without blocking.
+// send queues one encoded frame without blocking. The frame then belongs to
+// the link.
 func (l *linkConn) send(frame []byte) error {
+	return l.sendPooled(&frame)
+}
+
+// sendPooled queues one encoded frame from getFrame without blocking. The link
+// puts it back in the pool once written; when sendPooled fails, it already has.
+func (l *linkConn) sendPooled(frame *[]byte) error {
 	select {
 	case <-l.done:
+		putFrame(frame)
 		return errLinkClosed
 	default:
 	}
@@ -48,6 +57,7 @@ func (l *linkConn) send(frame []byte) error {
 	case l.queue <- frame:
 		return nil
 	default:
+		putFrame(frame)
 		return errLinkQueueFull
 	}
 }
@@ -80,13 +90,19 @@ func (l *linkConn) run(ctx context.Context, writeTimeout time.Duration, onFrame 
 		l.close()
 		<-werr
 	}()
+	var buf []byte // reused from message to message; onFrame must not keep it
 	for {
-		_, data, err := l.c.Read(context.Background())
+		var err error
+		buf, err = l.read(buf[:0])
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return err
+		}
+		data := buf
+		if cap(buf) > 1<<20 {
+			buf = nil // do not keep a burst's buffer forever
 		}
 		for len(data) > 0 {
 			var line []byte
@@ -94,6 +110,27 @@ func (l *linkConn) run(ctx context.Context, writeTimeout time.Duration, onFrame 
 			if len(line) > 0 {
 				onFrame(line)
 			}
+		}
+	}
+}
+
+// read appends the next message to buf, as Conn.Read without its allocation.
+func (l *linkConn) read(buf []byte) ([]byte, error) {
+	_, r, err := l.c.Reader(context.Background())
+	if err != nil {
+		return buf, err
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
 		}
 	}
 }
@@ -113,18 +150,20 @@ func (l *linkConn) writeLoop(writeTimeout time.Duration) error {
 	defer timer.Stop()
 	var buf []byte
 	for {
-		var first []byte
+		var first *[]byte
 		select {
 		case <-l.done:
 			return errLinkClosed
 		case first = <-l.queue:
 		}
-		buf = append(buf[:0], first...)
+		buf = append(buf[:0], *first...)
+		putFrame(first)
 	batch:
 		for n := 1; n < maxLinkBatch; n++ {
 			select {
 			case f := <-l.queue:
-				buf = append(append(buf, '\n'), f...)
+				buf = append(append(buf, '\n'), *f...)
+				putFrame(f)
 			default:
 				break batch
 			}

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bytes"
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -71,6 +70,9 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	}()
 	sem := make(chan struct{}, s.cfg.LinkInflight)
 	log := s.cfg.Logger.With("link_from", r.RemoteAddr)
+	jobs := watchLinkJobs(s.ctx)
+	defer jobs.unserved()
+	var sc linkScanner // used by this goroutine only, which reads the link
 	err = lc.run(s.ctx, s.cfg.WriteTimeout, func(data []byte) {
 		if bytes.Contains(data, []byte(`"t":"`+linkKindReplace+`"`)) {
 			var rp linkReplace
@@ -91,33 +93,29 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		var lm linkMsg
-		if err := json.Unmarshal(data, &lm); err != nil || lm.T != protocol.KindMsg || lm.To == nil || lm.To.Device == "" || lm.ID == "" {
+		j := newLinkJob(s, lc, jobs)
+		if err := sc.decodeLinkMsg(data, &j.in); err != nil {
+			j.release()
 			log.Warn("edge link: bad frame", "err", err)
 			return
 		}
-		device := lm.To.Device
-		m := lm.Msg
-		m.To = nil
 		select {
 		case sem <- struct{}{}:
 		default:
-			s.linkReceipt(lc, m.ID, protocol.Result{Device: device, Status: protocol.StatusRejected, Error: "edge busy"})
+			s.linkReceipt(lc, j.in.Msg.ID, protocol.Result{Device: j.in.Device, Status: protocol.StatusRejected, Error: "edge busy"})
+			j.release()
 			return
 		}
+		wait := time.Duration(j.in.WaitMS) * time.Millisecond
+		if wait <= 0 || wait > s.cfg.AckTimeout {
+			wait = s.cfg.AckTimeout
+		}
+		j.start(wait)
 		// The link's handler holds a count, so this Add never races with Wait.
 		s.wg.Add(1)
 		go func() {
-			defer s.wg.Done()
 			defer func() { <-sem }()
-			wait := time.Duration(lm.WaitMS) * time.Millisecond
-			if wait <= 0 || wait > s.cfg.AckTimeout {
-				wait = s.cfg.AckTimeout
-			}
-			ctx, cancel := context.WithTimeout(s.ctx, wait)
-			defer cancel()
-			res := s.deliverLocal(ctx, lm.Account, device, &m, func(p protocol.Result) { s.linkReceipt(lc, m.ID, p) })
-			s.linkReceipt(lc, m.ID, res)
+			j.run()
 		}()
 	})
 	log.Debug("edge link ended", "err", err)
@@ -126,11 +124,9 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 // linkReceipt queues a one-result receipt on a link. A full queue drops it: the
 // source's wait ends in timeout.
 func (s *Server) linkReceipt(lc *linkConn, id string, r protocol.Result) {
-	b, err := protocol.Encode(&protocol.Receipt{ID: id, Results: []protocol.Result{r}})
-	if err == nil {
-		err = lc.send(b)
-	}
-	if err != nil {
+	b := getFrame()
+	*b = appendLinkReceipt(*b, id, &r)
+	if err := lc.sendPooled(b); err != nil {
 		s.cfg.Logger.Debug("edge link: receipt dropped", "id", id, "err", err)
 	}
 }

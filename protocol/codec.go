@@ -277,14 +277,19 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 			break
 		}
 		return appendMsg(dst, f)
+	case *Receipt:
+		if f == nil {
+			break
+		}
+		return AppendReceipt(dst, f), nil
 	case *Ack:
 		if f == nil {
 			break
 		}
 		out := append(dst, `{"t":"ack","id":`...)
-		out = appendString(out, f.ID)
+		out = AppendString(out, f.ID)
 		return append(out, '}'), nil
-	case *Welcome, *Receipt, *Error, *Presence, *Reconnect, *Hello:
+	case *Welcome, *Error, *Presence, *Reconnect, *Hello:
 		return appendGeneric(dst, f)
 	}
 	return dst, fmt.Errorf("protocol: encode: not a frame: %T", f)
@@ -312,8 +317,6 @@ func isNilFrame(f Frame) bool {
 	switch f := f.(type) {
 	case *Welcome:
 		return f == nil
-	case *Receipt:
-		return f == nil
 	case *Error:
 		return f == nil
 	case *Presence:
@@ -326,28 +329,92 @@ func isNilFrame(f Frame) bool {
 	return false
 }
 
+// AppendReceipt appends r as a receipt frame, as AppendEncode does, without
+// reflection: receipts answer every message a device sends and every delivery
+// over an edge link. A nil Results is written as null.
+func AppendReceipt(dst []byte, r *Receipt) []byte {
+	dst = append(dst, `{"t":"receipt","id":`...)
+	dst = AppendString(dst, r.ID)
+	dst = append(dst, `,"results":`...)
+	if r.Results == nil {
+		return append(dst, "null}"...)
+	}
+	dst = append(dst, '[')
+	for i := range r.Results {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendResult(dst, &r.Results[i])
+	}
+	return append(dst, "]}"...)
+}
+
+// AppendResult appends r as the JSON object of one result, with the field
+// names and omitempty rule of its struct tags.
+func AppendResult(dst []byte, r *Result) []byte {
+	dst = append(dst, `{"device":`...)
+	dst = AppendString(dst, r.Device)
+	dst = append(dst, `,"status":`...)
+	dst = AppendString(dst, string(r.Status))
+	if r.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = AppendString(dst, r.Error)
+	}
+	return append(dst, '}')
+}
+
+// msgSize estimates the encoding of m, so that Encode allocates once.
+func msgSize(m *Msg) int {
+	n := 64 + len(m.ID) + len(m.Type) + len(m.Payload)
+	if m.From != nil {
+		n += 32 + len(m.From.Device) + len(m.From.Service)
+	}
+	if m.To != nil {
+		n += 32 + len(m.To.Device)
+		for _, d := range m.To.Devices {
+			n += 3 + len(d)
+		}
+	}
+	return n + n/8 // room for a few escapes
+}
+
 // appendMsg is the hot path: it writes the fields of Msg in struct order with the
 // same omitempty rules as encoding/json, without reflection.
 func appendMsg(dst []byte, m *Msg) ([]byte, error) {
+	if need := msgSize(m); cap(dst)-len(dst) < need {
+		dst = append(make([]byte, 0, len(dst)+need), dst...)
+	}
+	out, err := AppendMsgFields(append(dst, `{"t":"msg"`...), m)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// AppendMsgFields appends the fields of m's msg frame that follow "t", each
+// preceded by a comma, and the closing brace. A frame that carries fields of its
+// own, such as a msg on an edge link, writes its opening brace, "t" and those
+// fields and then calls it. On error dst is returned unchanged.
+func AppendMsgFields(dst []byte, m *Msg) ([]byte, error) {
 	payload := []byte(m.Payload)
 	if len(payload) == 0 {
 		payload = []byte("null")
 	} else if !json.Valid(payload) {
 		return dst, errors.New("protocol: encode msg: payload is not valid JSON")
 	}
-	out := append(dst, `{"t":"msg"`...)
+	out := dst
 	if m.ID != "" {
 		out = append(out, `,"id":`...)
-		out = appendString(out, m.ID)
+		out = AppendString(out, m.ID)
 	}
 	out = append(out, `,"type":`...)
-	out = appendString(out, m.Type)
+	out = AppendString(out, m.Type)
 	if m.From != nil {
 		out = append(out, `,"from":{`...)
 		sep := false
 		if m.From.Device != "" {
 			out = append(out, `"device":`...)
-			out = appendString(out, m.From.Device)
+			out = AppendString(out, m.From.Device)
 			sep = true
 		}
 		if m.From.Service != "" {
@@ -355,7 +422,7 @@ func appendMsg(dst []byte, m *Msg) ([]byte, error) {
 				out = append(out, ',')
 			}
 			out = append(out, `"service":`...)
-			out = appendString(out, m.From.Service)
+			out = AppendString(out, m.From.Service)
 		}
 		out = append(out, '}')
 	}
@@ -364,7 +431,7 @@ func appendMsg(dst []byte, m *Msg) ([]byte, error) {
 		sep := false
 		if m.To.Device != "" {
 			out = append(out, `"device":`...)
-			out = appendString(out, m.To.Device)
+			out = AppendString(out, m.To.Device)
 			sep = true
 		}
 		if len(m.To.Devices) > 0 {
@@ -376,7 +443,7 @@ func appendMsg(dst []byte, m *Msg) ([]byte, error) {
 				if i > 0 {
 					out = append(out, ',')
 				}
-				out = appendString(out, d)
+				out = AppendString(out, d)
 			}
 			out = append(out, ']')
 			sep = true
@@ -416,15 +483,23 @@ func appendMsg(dst []byte, m *Msg) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as with
-// encoding/json; U+2028 and U+2029 are escaped so the output is safe in JavaScript.
-func appendString(dst []byte, s string) []byte {
+// AppendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// with encoding/json; U+2028 and U+2029 are escaped so the output is safe in
+// JavaScript. Unlike encoding/json it leaves <, > and & alone, as the frames of
+// this package do.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s, false) }
+
+// AppendHTMLString is AppendString that also escapes <, > and &, so that the
+// output is byte for byte what encoding/json writes for s.
+func AppendHTMLString(dst []byte, s string) []byte { return appendString(dst, s, true) }
+
+func appendString(dst []byte, s string, html bool) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c < 0x80 {
-			if c >= 0x20 && c != '"' && c != '\\' {
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || c != '<' && c != '>' && c != '&') {
 				i++
 				continue
 			}
@@ -432,6 +507,10 @@ func appendString(dst []byte, s string) []byte {
 			switch c {
 			case '"', '\\':
 				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
 			case '\n':
 				dst = append(dst, '\\', 'n')
 			case '\r':

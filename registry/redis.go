@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,6 +85,9 @@ type Redis struct {
 	lookupHits atomic.Uint64
 	// lookups counts every Lookup.
 	lookups atomic.Uint64
+
+	edgeKeysMu sync.RWMutex
+	edgeKeys   map[string]string // guarded by edgeKeysMu: edge -> edgeKey(edge)
 }
 
 // NewRedis validates cfg, fills its defaults and, unless cfg.Client is given,
@@ -123,6 +127,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		edgeTTL:   cfg.EdgeTTL,
 		timeout:   cfg.Timeout,
 		cacheTTL:  cfg.CacheTTL,
+		edgeKeys:  make(map[string]string),
 	}
 	if r.client == nil {
 		client, err := rueidis.NewClient(rueidis.ClientOption{
@@ -201,6 +206,83 @@ func (r *Redis) bound(ctx context.Context) (context.Context, context.CancelFunc)
 		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, r.timeout)
+}
+
+// lazyBound is bound for reads that the client-side cache may answer. A read
+// answered from the cache never looks at its context, so it returns ctx itself
+// when its deadline suffices and otherwise a boundCtx, which arms the timeout
+// only when the call waits. Call release on the result (nil-safe) when done.
+func (r *Redis) lazyBound(ctx context.Context) (context.Context, *boundCtx) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= r.timeout {
+		return ctx, nil
+	}
+	b := &boundCtx{Context: ctx, deadline: time.Now().Add(r.timeout)}
+	return b, b
+}
+
+// boundCtx is the caller's context limited to a deadline, whose timer and
+// channel are made on the first call of Done or Err: a cache hit costs one
+// small allocation instead of a context.WithDeadline. It must not be used after
+// release.
+type boundCtx struct {
+	context.Context // the caller's
+
+	deadline time.Time
+	once     sync.Once
+	inner    context.Context    // set by once
+	cancel   context.CancelFunc // set by once
+}
+
+// Deadline implements context.Context.
+func (b *boundCtx) Deadline() (time.Time, bool) { return b.deadline, true }
+
+// Done implements context.Context.
+func (b *boundCtx) Done() <-chan struct{} { return b.arm().Done() }
+
+// Err implements context.Context.
+func (b *boundCtx) Err() error { return b.arm().Err() }
+
+func (b *boundCtx) arm() context.Context {
+	b.once.Do(func() { b.inner, b.cancel = context.WithDeadline(b.Context, b.deadline) })
+	if b.inner == nil { // released before it was armed
+		return b.Context
+	}
+	return b.inner
+}
+
+// release stops the timer, if one was armed.
+func (b *boundCtx) release() {
+	if b == nil {
+		return
+	}
+	b.once.Do(func() {})
+	if b.cancel != nil {
+		b.cancel()
+	}
+}
+
+// edgeKeyCache bounds the edge keys kept by Redis.edgeKeyOf; edges are few,
+// and the cache is simply emptied when it fills up with the names of edges
+// long gone.
+const edgeKeyCache = 1024
+
+// edgeKeyOf is edgeKey without an allocation for an edge seen before: a
+// lookup reads the liveness key of the device's edge every time.
+func (r *Redis) edgeKeyOf(edge string) string {
+	r.edgeKeysMu.RLock()
+	k, ok := r.edgeKeys[edge]
+	r.edgeKeysMu.RUnlock()
+	if ok {
+		return k
+	}
+	k = r.edgeKey(edge)
+	r.edgeKeysMu.Lock()
+	if len(r.edgeKeys) >= edgeKeyCache {
+		clear(r.edgeKeys)
+	}
+	r.edgeKeys[strings.Clone(edge)] = k
+	r.edgeKeysMu.Unlock()
+	return k
 }
 
 // unavailable wraps a failure to use Redis in ErrUnavailable, naming the

@@ -114,8 +114,8 @@ func (r *Redis) Lookup(ctx context.Context, account, device string) (Entry, erro
 		return Entry{}, ErrNotFound // never registered
 	}
 	r.lookups.Add(1)
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
+	ctx, b := r.lazyBound(ctx)
+	defer b.release()
 	res := r.client.DoCache(ctx, r.client.B().Get().Key(r.deviceKey(account, device)).Cache(), r.cacheTTL)
 	raw, err := res.ToString()
 	if rueidis.IsRedisNil(err) {
@@ -128,7 +128,7 @@ func (r *Redis) Lookup(ctx context.Context, account, device string) (Entry, erro
 	if err != nil {
 		return Entry{}, unavailable("lookup "+account+"/"+device, err)
 	}
-	edge := r.client.DoCache(ctx, r.client.B().Get().Key(r.edgeKey(e.Edge)).Cache(), r.cacheTTL)
+	edge := r.client.DoCache(ctx, r.client.B().Get().Key(r.edgeKeyOf(e.Edge)).Cache(), r.cacheTTL)
 	if err := edge.Error(); rueidis.IsRedisNil(err) {
 		return Entry{}, ErrNotFound
 	} else if err != nil {

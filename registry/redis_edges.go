@@ -30,9 +30,9 @@ func (r *Redis) Heartbeat(ctx context.Context, edge, addr string) (fresh bool, e
 // edge is not live. It is answered from the client-side cache when Redis has not
 // reported a change.
 func (r *Redis) EdgeAddr(ctx context.Context, edge string) (string, error) {
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	addr, err := r.client.DoCache(ctx, r.client.B().Get().Key(r.edgeKey(edge)).Cache(), r.cacheTTL).ToString()
+	ctx, b := r.lazyBound(ctx)
+	defer b.release()
+	addr, err := r.client.DoCache(ctx, r.client.B().Get().Key(r.edgeKeyOf(edge)).Cache(), r.cacheTTL).ToString()
 	if rueidis.IsRedisNil(err) {
 		return "", ErrNotFound
 	}

@@ -1,0 +1,425 @@
+package edge
+
+import (
+	"errors"
+	"strconv"
+	"sync"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/heraldpush/herald/protocol"
+)
+
+// The two frames sent for every delivery over a link, the msg out and the
+// receipt back, are encoded and decoded here by hand: encoding/json costs a
+// dozen allocations a frame in reflection, boxing and copies. The wire format is
+// the JSON that encoding/json writes for linkMsg and protocol.Receipt (field for
+// field; this encoder leaves <, > and & unescaped, as protocol's frames do), so
+// edges of the same version interoperate whichever side encodes, and the frames
+// stay readable. The rare frames (replace, presence) keep encoding/json.
+
+// appendLinkMsg appends the msg frame that asks the receiving edge to deliver m
+// to device of account, waiting at most waitMS for the outcome: linkMsg with
+// To set to the one device.
+func appendLinkMsg(dst []byte, account string, waitMS int64, device string, m *protocol.Msg) ([]byte, error) {
+	mm := *m
+	mm.To = &protocol.Target{Device: device}
+	out := append(dst, `{"t":"msg","account":`...)
+	out = protocol.AppendString(out, account)
+	out = append(out, `,"wait_ms":`...)
+	out = strconv.AppendInt(out, waitMS, 10)
+	out, err := protocol.AppendMsgFields(out, &mm)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// appendLinkReceipt appends the receipt frame with the one result r of message id.
+func appendLinkReceipt(dst []byte, id string, r *protocol.Result) []byte {
+	dst = append(dst, `{"t":"receipt","id":`...)
+	dst = protocol.AppendString(dst, id)
+	dst = append(dst, `,"results":[`...)
+	dst = protocol.AppendResult(dst, r)
+	return append(dst, "]}"...)
+}
+
+// maxPooledFrame is the largest frame buffer kept for reuse; the buffers of rare
+// large messages are left to the garbage collector.
+const maxPooledFrame = 64 << 10
+
+// framePool holds the buffers of encoded link frames, each a *[]byte so that
+// putting one back costs nothing. A frame goes back once the link's writer has
+// copied it into its message.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getFrame() *[]byte {
+	b := framePool.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+func putFrame(b *[]byte) {
+	if cap(*b) <= maxPooledFrame {
+		framePool.Put(b)
+	}
+}
+
+// errLinkFrame is the error of a link frame that is not what it should be.
+var errLinkFrame = errors.New("edge link: malformed frame")
+
+// maxLinkDepth bounds the nesting of values a link frame may hold (a payload's).
+const maxLinkDepth = 10000
+
+// linkScanner reads the JSON of one link frame without reflection. Strings are
+// unescaped into buf, which the caller reuses from frame to frame; a field's
+// value is a span of buf, turned into strings only where they outlive the frame.
+type linkScanner struct {
+	data []byte
+	pos  int
+	buf  []byte
+	key  []byte // the key that field read last
+}
+
+// span is a string value as a range of the scanner's buf.
+type span struct{ start, end int }
+
+func (s *linkScanner) reset(data []byte) {
+	s.data, s.pos, s.buf = data, 0, s.buf[:0]
+}
+
+func (s *linkScanner) bytes(sp span) []byte { return s.buf[sp.start:sp.end] }
+
+// peek skips white space and returns the next byte, 0 at the end.
+func (s *linkScanner) peek() byte {
+	for s.pos < len(s.data) {
+		switch c := s.data[s.pos]; c {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+func (s *linkScanner) consume(c byte) bool {
+	if s.peek() != c {
+		return false
+	}
+	s.pos++
+	return true
+}
+
+// end reports whether nothing but white space is left.
+func (s *linkScanner) end() bool { return s.peek() == 0 && s.pos == len(s.data) }
+
+// field reads the '{' of an object, or the ',' or '}' after one of its fields,
+// and then the next key into s.key. It returns false at the object's end.
+func (s *linkScanner) field(first bool) (bool, error) {
+	if first {
+		if !s.consume('{') {
+			return false, errLinkFrame
+		}
+		if s.consume('}') {
+			return false, nil
+		}
+	} else if !s.consume(',') {
+		if s.consume('}') {
+			return false, nil
+		}
+		return false, errLinkFrame
+	}
+	mark := len(s.buf)
+	sp, err := s.str()
+	if err != nil {
+		return false, err
+	}
+	s.key = append(s.key[:0], s.bytes(sp)...)
+	s.buf = s.buf[:mark]
+	if !s.consume(':') {
+		return false, errLinkFrame
+	}
+	return true, nil
+}
+
+// null consumes a JSON null if one is next, which leaves a field as it was.
+func (s *linkScanner) null() bool {
+	if s.peek() == 'n' && len(s.data)-s.pos >= 4 && string(s.data[s.pos:s.pos+4]) == "null" {
+		s.pos += 4
+		return true
+	}
+	return false
+}
+
+// str reads a string into buf, unescaped, with invalid UTF-8 and lone
+// surrogates replaced by U+FFFD as encoding/json does.
+func (s *linkScanner) str() (span, error) {
+	if !s.consume('"') {
+		return span{}, errLinkFrame
+	}
+	sp := span{start: len(s.buf)}
+	for {
+		start := s.pos
+		for s.pos < len(s.data) {
+			c := s.data[s.pos]
+			if c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+				break
+			}
+			s.pos++
+		}
+		s.buf = append(s.buf, s.data[start:s.pos]...)
+		if s.pos >= len(s.data) {
+			return span{}, errLinkFrame
+		}
+		switch c := s.data[s.pos]; {
+		case c == '"':
+			s.pos++
+			sp.end = len(s.buf)
+			return sp, nil
+		case c < 0x20:
+			return span{}, errLinkFrame
+		case c >= utf8.RuneSelf:
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			s.buf = utf8.AppendRune(s.buf, r) // RuneError for invalid UTF-8
+			s.pos += size
+		default: // '\\'
+			if err := s.escape(); err != nil {
+				return span{}, err
+			}
+		}
+	}
+}
+
+// escape reads the escape sequence at s.pos into buf.
+func (s *linkScanner) escape() error {
+	if s.pos+1 >= len(s.data) {
+		return errLinkFrame
+	}
+	c := s.data[s.pos+1]
+	s.pos += 2
+	switch c {
+	case '"', '\\', '/':
+		s.buf = append(s.buf, c)
+	case 'b':
+		s.buf = append(s.buf, '\b')
+	case 'f':
+		s.buf = append(s.buf, '\f')
+	case 'n':
+		s.buf = append(s.buf, '\n')
+	case 'r':
+		s.buf = append(s.buf, '\r')
+	case 't':
+		s.buf = append(s.buf, '\t')
+	case 'u':
+		r, ok := s.hex4()
+		if !ok {
+			return errLinkFrame
+		}
+		if utf16.IsSurrogate(r) {
+			r2 := utf8.RuneError
+			if s.pos+1 < len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
+				save := s.pos
+				s.pos += 2
+				if lo, ok := s.hex4(); ok {
+					if d := utf16.DecodeRune(r, lo); d != utf8.RuneError {
+						r2 = d
+					} else {
+						s.pos = save // not a pair: the second escape stands alone
+					}
+				} else {
+					return errLinkFrame
+				}
+			}
+			r = r2
+		}
+		s.buf = utf8.AppendRune(s.buf, r)
+	default:
+		return errLinkFrame
+	}
+	return nil
+}
+
+func (s *linkScanner) hex4() (rune, bool) {
+	if len(s.data)-s.pos < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.data[s.pos : s.pos+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	s.pos += 4
+	return r, true
+}
+
+// number reads a JSON number and returns its text.
+func (s *linkScanner) number() ([]byte, error) {
+	s.peek()
+	start := s.pos
+	if s.pos < len(s.data) && s.data[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case s.pos < len(s.data) && '1' <= s.data[s.pos] && s.data[s.pos] <= '9':
+		s.digits()
+	default:
+		return nil, errLinkFrame
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if s.digits() == 0 {
+			return nil, errLinkFrame
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if s.digits() == 0 {
+			return nil, errLinkFrame
+		}
+	}
+	return s.data[start:s.pos], nil
+}
+
+func (s *linkScanner) digits() int {
+	n := 0
+	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
+		s.pos++
+		n++
+	}
+	return n
+}
+
+// int reads an integer that fits in bits, refusing fractions and exponents as
+// encoding/json does for an integer field.
+func (s *linkScanner) int(bits int) (int64, error) {
+	text, err := s.number()
+	if err != nil {
+		return 0, err
+	}
+	neg := text[0] == '-'
+	if neg {
+		text = text[1:]
+	}
+	limit := uint64(1) << (bits - 1)
+	var n uint64
+	for _, c := range text {
+		if c < '0' || c > '9' {
+			return 0, errLinkFrame
+		}
+		n = n*10 + uint64(c-'0')
+		if n > limit {
+			return 0, errLinkFrame
+		}
+	}
+	if neg {
+		return -int64(n), nil
+	}
+	if n == limit {
+		return 0, errLinkFrame
+	}
+	return int64(n), nil
+}
+
+// bool reads true or false.
+func (s *linkScanner) bool() (bool, error) {
+	if s.peek(); len(s.data)-s.pos >= 4 && string(s.data[s.pos:s.pos+4]) == "true" {
+		s.pos += 4
+		return true, nil
+	}
+	if len(s.data)-s.pos >= 5 && string(s.data[s.pos:s.pos+5]) == "false" {
+		s.pos += 5
+		return false, nil
+	}
+	return false, errLinkFrame
+}
+
+// skip reads any value, checking its syntax, and returns its raw text.
+func (s *linkScanner) skip() ([]byte, error) {
+	s.peek()
+	start := s.pos
+	mark := len(s.buf)
+	defer func() { s.buf = s.buf[:mark] }()
+	var small [32]byte
+	open := small[:0] // the containers open, innermost last
+	for {
+		// A value, or the start of a container.
+		switch c := s.peek(); c {
+		case '{', '[':
+			if len(open) >= maxLinkDepth {
+				return nil, errLinkFrame
+			}
+			s.pos++
+			if s.consume(c + 2) { // '}' or ']': an empty container is a whole value
+				break
+			}
+			open = append(open, c)
+			if c == '{' {
+				if err := s.skipKey(); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		case '"':
+			if _, err := s.str(); err != nil {
+				return nil, err
+			}
+		case 't', 'f':
+			if _, err := s.bool(); err != nil {
+				return nil, err
+			}
+		case 'n':
+			if !s.null() {
+				return nil, errLinkFrame
+			}
+		default:
+			if _, err := s.number(); err != nil {
+				return nil, err
+			}
+		}
+		// After a whole value: the next element, or the end of containers.
+		for {
+			if len(open) == 0 {
+				return s.data[start:s.pos], nil
+			}
+			top := open[len(open)-1]
+			if s.consume(',') {
+				if top == '{' {
+					if err := s.skipKey(); err != nil {
+						return nil, err
+					}
+				}
+				break
+			}
+			if !s.consume(top + 2) {
+				return nil, errLinkFrame
+			}
+			open = open[:len(open)-1]
+		}
+	}
+}
+
+// skipKey reads an object's key and its colon, discarding the key.
+func (s *linkScanner) skipKey() error {
+	if _, err := s.str(); err != nil {
+		return err
+	}
+	if !s.consume(':') {
+		return errLinkFrame
+	}
+	return nil
+}
