@@ -33,6 +33,15 @@ func (t *wsTransport) write(deadline time.Time, f outFrame) error {
 	return t.nc.SetWriteDeadline(time.Time{})
 }
 
+// tryWrite writes f at once if the socket takes it without waiting (see
+// wsConn.tryWriteText).
+func (t *wsTransport) tryWrite(f outFrame) (wrote, torn bool, err error) {
+	return t.nc.tryWriteText(f.data)
+}
+
+// finishTorn writes the rest of a frame that tryWrite wrote in part.
+func (t *wsTransport) finishTorn(deadline time.Time) error { return t.nc.finishTorn(deadline) }
+
 // close performs the close handshake without making the caller wait for the peer:
 // CloseNow follows if the peer does not answer. The reader goroutine sees the
 // connection end and cleans up.

@@ -46,6 +46,16 @@ type transport interface {
 	close(code websocket.StatusCode, reason string, done func())
 }
 
+// directWriter is a transport that can write a frame without waiting, from the
+// goroutine that delivers it, while no writer runs.
+type directWriter interface {
+	// tryWrite writes f whole, or nothing (wrote false), or, with torn, a part
+	// of it: finishTorn must then write the rest before anything else.
+	tryWrite(f outFrame) (wrote, torn bool, err error)
+	// finishTorn writes the rest of a torn frame, giving up at deadline.
+	finishTorn(deadline time.Time) error
+}
+
 // session is one live device connection: a WebSocket or an SSE stream.
 type session struct {
 	srv     *Server
@@ -80,7 +90,8 @@ type session struct {
 
 	mu       sync.Mutex
 	queue    []outFrame               // guarded by mu
-	writing  bool                     // guarded by mu: a writer goroutine is draining queue
+	writing  bool                     // guarded by mu: a writer goroutine is draining queue, or a delivery writes directly
+	torn     *outFrame                // the writer's: a frame written in part by writeDirect, to finish first
 	closed   bool                     // guarded by mu
 	endCode  websocket.StatusCode     // guarded by mu: the close code, once closed
 	acks     map[string]chan struct{} // guarded by mu: message id -> closed on ack
@@ -116,6 +127,13 @@ func (s *session) enqueue(f outFrame) error {
 		s.srv.met.rateLimited[dirOut].Inc()
 		return errOutRate
 	}
+	if dw, ok := s.t.(directWriter); ok && s.kick == nil && !s.writing && !f.close {
+		// Nothing queued and no writer: write it from here, without waking one.
+		s.writing = true
+		s.mu.Unlock()
+		s.writeDirect(dw, f)
+		return nil
+	}
 	s.queue = append(s.queue, f)
 	start := false
 	if s.kick == nil && !s.writing {
@@ -125,6 +143,37 @@ func (s *session) enqueue(f outFrame) error {
 	s.mu.Unlock()
 	s.wake(start)
 	return nil
+}
+
+// writeDirect writes f, for which the caller made itself the session's writer
+// (writing is true), without waiting on the socket. What the socket does not take
+// at once goes to a writer goroutine, ahead of the frames queued meanwhile.
+func (s *session) writeDirect(dw directWriter, f outFrame) {
+	wrote, torn, err := dw.tryWrite(f)
+	if err != nil {
+		f.finish(err)
+		s.log.Debug("write failed, closing", "err", err)
+		s.end(closeAbort, causeWriteTimeout) // writing stays true: no writer starts
+		return
+	}
+	s.mu.Lock()
+	switch {
+	case torn:
+		s.torn = &f
+	case !wrote:
+		s.queue = append(s.queue, outFrame{})
+		copy(s.queue[1:], s.queue)
+		s.queue[0] = f
+	default:
+		f.finish(nil)
+		if len(s.queue) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.mu.Unlock()
+	s.wake(true)
 }
 
 // release lets the writer go after run held it back for the welcome.
@@ -161,6 +210,17 @@ func (s *session) wake(start bool) {
 // or a write failed. For WebSocket sessions it runs on its own short-lived
 // goroutine; SSE sessions call it from their handler.
 func (s *session) drain() {
+	if s.torn != nil {
+		f := *s.torn
+		s.torn = nil
+		err := s.t.(directWriter).finishTorn(time.Now().Add(s.srv.cfg.WriteTimeout))
+		f.finish(err)
+		if err != nil {
+			s.log.Debug("write failed, closing", "err", err)
+			s.end(closeAbort, causeWriteTimeout)
+			return
+		}
+	}
 	for {
 		s.mu.Lock()
 		if len(s.queue) == 0 {

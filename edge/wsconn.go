@@ -137,8 +137,10 @@ type wsConn struct {
 	vec     [2][]byte            // guarded by wmu
 	bufs    net.Buffers          // guarded by wmu
 	writeFD func(fd uintptr) bool
-	wn      int   // guarded by wmu: writeFD's result
-	werr    error // guarded by wmu: writeFD's error
+	wout    []byte             // guarded by wmu: what writeFD writes; after a torn frame, its rest
+	wpool   *[wsInlineMax]byte // guarded by wmu: the pooled buffer of a torn frame
+	wn      int                // guarded by wmu: writeFD's result
+	werr    error              // guarded by wmu: writeFD's error
 }
 
 // errParked ends a reader whose connection parked: there was nothing to read
@@ -155,7 +157,7 @@ func (c *wsConn) init(nc net.Conn) {
 		c.raw = raw
 		// One closure each per connection, not one per call.
 		c.readFD = c.readPooled
-		c.writeFD = c.writePing
+		c.writeFD = c.writeOut
 	}
 }
 
@@ -391,8 +393,9 @@ func (c *wsConn) ping(now int64) (sent bool, err error) {
 	}
 	// Recorded before the write: the pong may be read before the write returns.
 	c.pingOut.Store(now)
-	c.wn, c.werr = 0, nil
+	c.wout, c.wn, c.werr = wsPingFrame[:], 0, nil
 	err = c.raw.Write(c.writeFD)
+	c.wout = nil
 	switch {
 	case err != nil:
 	case c.werr == syscall.EAGAIN && c.wn <= 0:
@@ -405,4 +408,68 @@ func (c *wsConn) ping(now int64) (sent bool, err error) {
 	}
 	c.pingOut.CompareAndSwap(now, 0) // not sent
 	return false, err
+}
+
+// wsInlineMax bounds the frames tryWriteText writes: header and payload are
+// copied into a pooled buffer of this size.
+const wsInlineMax = 4096
+
+// wsInlineBufs are tryWriteText's buffers.
+var wsInlineBufs = sync.Pool{New: func() any { return new([wsInlineMax]byte) }}
+
+// tryWriteText writes p as one whole text message (one final, unmasked frame)
+// straight to the socket, without blocking and without coder/websocket, so that
+// the goroutine that delivers a message writes it itself instead of waking a
+// writer. It writes nothing (wrote false) when p is too large, the connection
+// has no file descriptor, a frame is being written, the close frame went out or
+// the socket's buffer is full: the caller then queues p for the writer.
+//
+// When the socket takes only part of the frame, torn is true and the outgoing
+// stream belongs to the frame's rest: wmu stays locked, and the caller must call
+// finishTorn, from any goroutine, before anything else is written.
+func (c *wsConn) tryWriteText(p []byte) (wrote, torn bool, err error) {
+	if c.raw == nil || len(p)+wsMaxHeader > wsInlineMax || !c.wmu.TryLock() {
+		return false, false, nil
+	}
+	if c.out.closed || !c.out.boundary() {
+		c.wmu.Unlock()
+		return false, false, nil
+	}
+	buf := wsInlineBufs.Get().(*[wsInlineMax]byte)
+	c.wout = append(appendTextHeader(buf[:0], len(p)), p...)
+	c.wn, c.werr = 0, nil
+	err = c.raw.Write(c.writeFD)
+	switch {
+	case err != nil:
+	case c.werr == syscall.EAGAIN && c.wn <= 0:
+		err = nil
+	case c.werr != nil:
+		err = os.NewSyscallError("write", c.werr)
+	case c.wn < len(c.wout):
+		c.wout, c.wpool = c.wout[c.wn:], buf
+		return true, true, nil
+	default:
+		wrote = true
+	}
+	c.wout = nil
+	wsInlineBufs.Put(buf)
+	c.wmu.Unlock()
+	return wrote, false, err
+}
+
+// finishTorn writes the rest of the frame that tryWriteText wrote in part,
+// waiting for the socket until deadline, and gives the outgoing stream back.
+func (c *wsConn) finishTorn(deadline time.Time) error {
+	defer c.wmu.Unlock()
+	rest, buf := c.wout, c.wpool
+	c.wout, c.wpool = nil, nil
+	err := c.Conn.SetWriteDeadline(deadline)
+	if err == nil {
+		_, err = c.Conn.Write(rest)
+	}
+	if derr := c.Conn.SetWriteDeadline(time.Time{}); err == nil {
+		err = derr
+	}
+	wsInlineBufs.Put(buf)
+	return err
 }

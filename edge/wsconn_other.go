@@ -12,4 +12,4 @@ import (
 func rawConn(net.Conn) syscall.RawConn { return nil }
 
 func (c *wsConn) readPooled(uintptr) bool { return true }
-func (c *wsConn) writePing(uintptr) bool  { return true }
+func (c *wsConn) writeOut(uintptr) bool   { return true }

@@ -38,10 +38,11 @@ func (c *wsConn) readPooled(fd uintptr) bool {
 	return true
 }
 
-// writePing is the syscall.RawConn write function of ping: one attempt, no wait.
-func (c *wsConn) writePing(fd uintptr) bool {
+// writeOut is the syscall.RawConn write function of ping and tryWriteText: one
+// attempt at c.wout, no wait.
+func (c *wsConn) writeOut(fd uintptr) bool {
 	for {
-		c.wn, c.werr = syscall.Write(int(fd), wsPingFrame[:])
+		c.wn, c.werr = syscall.Write(int(fd), c.wout)
 		if c.werr != syscall.EINTR {
 			return true
 		}

@@ -112,3 +112,23 @@ func pongLen(b []byte) int {
 	}
 	return n
 }
+
+// wsOpText is the opcode of a text frame.
+const wsOpText = 0x1
+
+// wsMaxHeader is the longest header of an unmasked frame.
+const wsMaxHeader = 10
+
+// appendTextHeader appends the header of a final, unmasked text frame of n
+// payload bytes (RFC 6455, section 5.2) to b.
+func appendTextHeader(b []byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(b, wsFin|wsOpText, byte(n))
+	case n <= 0xffff:
+		return append(b, wsFin|wsOpText, 126, byte(n>>8), byte(n))
+	default:
+		return append(b, wsFin|wsOpText, 127, byte(uint64(n)>>56), byte(uint64(n)>>48), byte(uint64(n)>>40), byte(uint64(n)>>32),
+			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+}
