@@ -206,33 +206,15 @@ func (w *benchWorker) prepare(ctx context.Context) error {
 // welcome and closes it, outside the measured figures. It fails if a device
 // cannot connect: the storm would then measure new devices after all.
 func (w *benchWorker) warm(ctx context.Context, jobs []dialJob, conc int) error {
-	next := make(chan dialJob)
 	errs := make(chan error, 1)
-	var wg sync.WaitGroup
-	for range min(conc, len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				if err := w.warmOne(ctx, j); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
+	eachJob(ctx, jobs, conc, func(j dialJob) {
+		if err := w.warmOne(ctx, j); err != nil {
+			select {
+			case errs <- err:
+			default:
 			}
-		}()
-	}
-feed:
-	for _, j := range jobs {
-		select {
-		case next <- j:
-		case <-ctx.Done():
-			break feed
 		}
-	}
-	close(next)
-	wg.Wait()
+	})
 	select {
 	case err := <-errs:
 		return fmt.Errorf("warm-up: %w", err)
@@ -276,6 +258,12 @@ func (w *benchWorker) dialAll(ctx context.Context, jobs []dialJob, conc int) {
 		return
 	}
 	casMin(&w.firstDial, time.Now().UnixNano())
+	eachJob(ctx, jobs, conc, func(j dialJob) { w.connect(ctx, j) })
+}
+
+// eachJob runs do for every job on conc goroutines, until the jobs or ctx end,
+// and returns when every call has returned.
+func eachJob(ctx context.Context, jobs []dialJob, conc int, do func(dialJob)) {
 	next := make(chan dialJob)
 	var wg sync.WaitGroup
 	for range min(conc, len(jobs)) {
@@ -283,7 +271,7 @@ func (w *benchWorker) dialAll(ctx context.Context, jobs []dialJob, conc int) {
 		go func() {
 			defer wg.Done()
 			for j := range next {
-				w.connect(ctx, j)
+				do(j)
 			}
 		}()
 	}
