@@ -10,13 +10,17 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export PKGS FUZZTIME STATICCHECK
 
-.PHONY: all test services-up services-down vet lint fmt fuzz build clean bench
+.PHONY: all test test-js services-up services-down vet lint fmt fuzz build clean bench
 
 all: build
 
-## test: start Postgres and Redis, vet, staticcheck, gofmt check, go test -race, stop
+## test: start Postgres and Redis, vet, staticcheck, gofmt check, go test -race, stop; then test-js
 test:
 	scripts/test.sh
+
+## test-js: the JavaScript SDK's tests and the demo's browser tests (headless Chromium)
+test-js:
+	scripts/jstest.sh
 
 ## services-up: start Postgres and Redis for repeated go test runs; see make services-down
 services-up:

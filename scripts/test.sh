@@ -4,6 +4,8 @@
 # ./...) against them, and stops the servers on every exit path.
 #
 # Servers already started with `make services-up` are reused and left running.
+# After the Go tests, scripts/jstest.sh runs the JavaScript SDK's tests and the
+# browser end-to-end tests of the demo (only when PKGS is ./..., the default).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +24,15 @@ source .services/env
 
 scripts/check.sh vet staticcheck gofmt
 
+# Node.js and clients/js's npm packages: TestSchemaTSCompiles runs their tsc.
+scripts/jstest.sh deps
+
 echo "==> go test -race $PKGS"
 # shellcheck disable=SC2086 # PKGS and GOTEST_FLAGS are lists
 go test -race -count=1 -timeout 20m $GOTEST_FLAGS $PKGS
+
+if [[ $PKGS == ./... ]]; then
+	scripts/jstest.sh
+else
+	echo "==> PKGS=$PKGS: skipping the JavaScript tests (make test-js runs them)"
+fi

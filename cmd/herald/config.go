@@ -75,6 +75,10 @@ type serverConfig struct {
 	pushTimeout   time.Duration
 
 	kafka kafkaConfig
+
+	// demo serves the demo web app and its dev-only endpoints at /demo/ (see
+	// mountDemo): `herald dev` sets it, no flag does.
+	demo bool
 }
 
 // Defaults of the shutdown settings. `herald dev` drains for a shorter window, so

@@ -37,12 +37,14 @@ func devConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 	c.roles = listFlag{"edge", "api", "processor"}
 	c.tokenSecrets = listFlag{devTokenSecret}
 	c.apiKeys = listFlag{"dev:" + devAPIKey}
+	c.demo = true
 	if err := c.validate(true); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
+// printDevBanner tells a new user where everything is, the demo first.
 func printDevBanner(w io.Writer, addr, kafka, admin string) {
 	base := "http://" + addr
 	ws := "ws://" + addr
@@ -57,6 +59,8 @@ func printDevBanner(w io.Writer, addr, kafka, admin string) {
 		sample, _ = iss.Issue("a1", "tv1", 24*time.Hour)
 	}
 	fmt.Fprintf(w, `
+Demo  %[1]s/demo/  (open it in two tabs)
+
 Herald dev is running: every role in one process, nothing persisted.
 
   Devices (WebSocket)  %[2]s/v1/connect        subprotocol herald.v1

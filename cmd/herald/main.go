@@ -1,10 +1,11 @@
 // Command herald is Herald's one binary: the servers (serve, dev) and the tools
-// (token, schema, listen, send, status, msg).
+// (token, schema, listen, send, status, msg, config, bench).
 //
 //	herald dev                                 every role in one process, no external services
 //	herald serve --roles=edge,api              a production process
 //	herald token --account A --device D        mint a device token
 //	herald schema check FILE [PAYLOAD]         check a type's schema and a sample payload
+//	herald schema ts [--schemas DIR] [--out F] TypeScript types of the message types
 //	herald listen --account A --device D       connect as a device, print each frame
 //	herald send --account A --device D ...     sync push through the REST API
 //	herald send --async --priority high ...    asynchronous send through Kafka; prints the id
@@ -42,7 +43,8 @@ usage:
   herald dev       run every role in one process on embedded defaults
   herald serve     run a server (--roles=edge,api,processor)
   herald token     mint a device token
-  herald schema    check a message type's schema: herald schema check FILE [PAYLOAD]
+  herald schema    check a message type's schema (herald schema check FILE [PAYLOAD]) or
+                   generate TypeScript types of the message types (herald schema ts [--schemas DIR] [--out FILE])
   herald listen    connect as a device and print every frame, one JSON object a line
   herald send      push a message through the REST API (--async: through Kafka)
   herald status    show the delivery status of an asynchronous message

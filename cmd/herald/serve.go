@@ -388,6 +388,9 @@ func (n *node) listenAll(c *serverConfig, log *slog.Logger) error {
 	}
 	if n.api != nil {
 		mux.Handle("/", n.api.Handler())
+		if c.demo {
+			n.mountDemo(mux, log)
+		}
 	}
 	if err := n.listen("public", c.addr, mux, log); err != nil {
 		return err

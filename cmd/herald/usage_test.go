@@ -54,6 +54,10 @@ func TestRunUsage(t *testing.T) {
 		{name: "listen without a token or device", args: []string{"listen", "--account", "a1"}, code: 2, stderr: []string{"--device"}},
 		{name: "schema without check", args: []string{"schema", "lint", "x.v1.json"}, code: 2, stderr: []string{"check FILE"}},
 		{name: "schema without a file", args: []string{"schema", "check"}, code: 2, stderr: []string{"check FILE"}},
+		{name: "schema usage names ts", args: []string{"schema"}, code: 2, stderr: []string{"check FILE", "schema ts [--schemas DIR] [--out FILE]"}},
+		{name: "schema ts with an argument", args: []string{"schema", "ts", "extra"}, code: 2, stderr: []string{"unexpected arguments"}},
+		{name: "schema ts with an unknown flag", args: []string{"schema", "ts", "--schema-dir", "x"}, code: 2, stderr: []string{"schema-dir"}},
+		{name: "schema ts with a missing directory", args: []string{"schema", "ts", "--schemas", "/nonexistent/herald-schemas"}, code: 2, stderr: []string{"--schemas", "not a directory"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,50 @@
+import type { Presence, Receipt, ReconnectRequest, Sender, Welcome } from './types.js';
+/** MsgFrame is a msg as received, before the client adds acknowledge(). */
+export interface MsgFrame {
+    id: string;
+    type: string;
+    from: Sender;
+    ts: number;
+    ttl?: number;
+    ack?: boolean;
+    payload: unknown;
+}
+/** ErrorFrame is an error frame. */
+export interface ErrorFrame {
+    re?: string;
+    code: string;
+    message: string;
+    details?: unknown[];
+}
+/** Frame is a decoded server frame the client acts on. */
+export type Frame = {
+    t: 'welcome';
+    welcome: Welcome;
+} | {
+    t: 'msg';
+    msg: MsgFrame;
+} | {
+    t: 'receipt';
+    receipt: Receipt;
+} | {
+    t: 'error';
+    error: ErrorFrame;
+} | {
+    t: 'presence';
+    presence: Presence;
+} | {
+    t: 'reconnect';
+    reconnect: ReconnectRequest;
+};
+/**
+ * decodeFrame parses one frame. It returns undefined for text that is not a
+ * JSON object, an unknown kind, or a frame without the fields the contract
+ * requires, which the client ignores (a newer server may send more).
+ */
+export declare function decodeFrame(text: string): Frame | undefined;
+/**
+ * receiptFinal reports whether no later receipt can change r: none of its
+ * results is `delivered`, which an ack (or its timeout) still turns into
+ * `acked` or `timeout`.
+ */
+export declare function receiptFinal(r: Receipt): boolean;

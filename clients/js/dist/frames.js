@@ -1,0 +1,105 @@
+// Frames as the client reads them: the JSON of the wire contract
+// (docs/protocol.md) checked just enough that the client can rely on the
+// fields it uses. Unknown kinds and fields are ignored, as the contract asks.
+const isObj = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v) => (typeof v === 'string' ? v : '');
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+/**
+ * decodeFrame parses one frame. It returns undefined for text that is not a
+ * JSON object, an unknown kind, or a frame without the fields the contract
+ * requires, which the client ignores (a newer server may send more).
+ */
+export function decodeFrame(text) {
+    let f;
+    try {
+        f = JSON.parse(text);
+    }
+    catch {
+        return undefined;
+    }
+    if (!isObj(f))
+        return undefined;
+    switch (f.t) {
+        case 'welcome': {
+            if (!str(f.session) || !str(f.device))
+                return undefined;
+            const w = {
+                session: str(f.session),
+                account: str(f.account),
+                device: str(f.device),
+                edge: str(f.edge),
+                ping_ms: num(f.ping_ms),
+                server_time: num(f.server_time),
+            };
+            if (typeof f.lifetime_ms === 'number')
+                w.lifetime_ms = f.lifetime_ms;
+            return { t: 'welcome', welcome: w };
+        }
+        case 'msg': {
+            if (!str(f.type) || f.payload === undefined)
+                return undefined;
+            const m = {
+                id: str(f.id),
+                type: str(f.type),
+                from: isObj(f.from) ? sender(f.from) : {},
+                ts: num(f.ts),
+                payload: f.payload,
+            };
+            if (typeof f.ttl === 'number')
+                m.ttl = f.ttl;
+            if (typeof f.ack === 'boolean')
+                m.ack = f.ack;
+            return { t: 'msg', msg: m };
+        }
+        case 'receipt': {
+            if (!str(f.id) || !Array.isArray(f.results))
+                return undefined;
+            return { t: 'receipt', receipt: { id: str(f.id), results: f.results.filter(isObj).map(result) } };
+        }
+        case 'error': {
+            const e = { code: str(f.code) || 'unknown', message: str(f.message) };
+            if (str(f.re))
+                e.re = str(f.re);
+            if (Array.isArray(f.details))
+                e.details = f.details;
+            return { t: 'error', error: e };
+        }
+        case 'presence': {
+            if (!str(f.device))
+                return undefined;
+            const p = { device: str(f.device), online: f.online === true, ts: num(f.ts) };
+            if (str(f.platform))
+                p.platform = str(f.platform);
+            return { t: 'presence', presence: p };
+        }
+        case 'reconnect':
+            return { t: 'reconnect', reconnect: { after_ms: Math.max(0, num(f.after_ms)), reason: str(f.reason) } };
+    }
+    return undefined;
+}
+function sender(f) {
+    const s = {};
+    if (str(f.device))
+        s.device = str(f.device);
+    if (str(f.service))
+        s.service = str(f.service);
+    return s;
+}
+function result(r) {
+    const out = { device: str(r.device), status: str(r.status) };
+    if (typeof r.error === 'string' && r.error) {
+        out.error = { code: r.error, message: r.error };
+    }
+    else if (isObj(r.error)) {
+        out.error = { code: str(r.error.code), message: str(r.error.message) };
+    }
+    return out;
+}
+/**
+ * receiptFinal reports whether no later receipt can change r: none of its
+ * results is `delivered`, which an ack (or its timeout) still turns into
+ * `acked` or `timeout`.
+ */
+export function receiptFinal(r) {
+    return r.results.every((res) => res.status !== 'delivered');
+}

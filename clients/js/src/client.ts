@@ -1,0 +1,600 @@
+// HeraldClient: one connection from a device to an edge, kept up across
+// disconnects, with messages in (duplicates dropped) and sends out (answered
+// by receipts). It behaves as the Go SDK does (clients/go); the README's
+// "Disconnects" table says what happens after each way a connection ends.
+
+import { Backoff, jitterAfter } from './backoff.js';
+import { classify, type Cause } from './classify.js';
+import { Dedup } from './dedup.js';
+import { Emitter } from './emitter.js';
+import { ErrorCode, HeraldError, invalid, type HeraldErrorInit } from './errors.js';
+import { decodeFrame, receiptFinal, type ErrorFrame, type MsgFrame } from './frames.js';
+import { openEventSource, openWebSocket, type Link, type LinkEnd } from './link.js';
+import { outgoing, positive, type Outgoing } from './send.js';
+import type {
+  ClientEvents,
+  ClientOptions,
+  ConnectionState,
+  EventSourceConstructorLike,
+  HelloInfo,
+  Message,
+  Receipt,
+  ReconnectRequest,
+  SendOptions,
+  Target,
+  TypedMessage,
+  WebSocketConstructorLike,
+  Welcome,
+} from './types.js';
+import { endpoints, withToken, type Endpoints } from './url.js';
+
+/** Defaults of the optional ClientOptions. */
+export const defaults = {
+  minDelayMs: 500,
+  maxDelayMs: 30_000,
+  receiptTimeoutMs: 10_000,
+  dedupSize: 4096,
+} as const;
+
+/** handshakeTimeoutMs bounds a connection attempt: the dial plus the wait for the welcome. */
+const handshakeTimeoutMs = 30_000;
+/** probeTimeoutMs bounds the auth check after a failed handshake. */
+const probeTimeoutMs = 10_000;
+
+/** Pending is a send waiting for its receipt. */
+interface Pending {
+  resolve(r: Receipt): void;
+  reject(e: HeraldError): void;
+  /** Wait past a first receipt that is not final, for the second (acked) one. */
+  waitAcked: boolean;
+  timeoutMs: number;
+  timer: ReturnType<typeof setTimeout>;
+  /** The first receipt, while a waitAcked send waits for the second. */
+  first?: Receipt;
+}
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+/**
+ * HeraldClient keeps one connection from this device to a Herald edge: over
+ * WebSocket, or over SSE (receive-only) where there is no WebSocket. Types maps
+ * message types to their payloads, so that send() and the `message` listener
+ * are typed: `new HeraldClient<{'playback.control.v1': {action: string}}>(…)`.
+ */
+export class HeraldClient<Types extends Record<string, unknown> = Record<string, unknown>> {
+  readonly #token: ClientOptions['token'];
+  readonly #endpoints: Endpoints;
+  readonly #kind: 'websocket' | 'sse';
+  readonly #WebSocket: WebSocketConstructorLike | undefined;
+  readonly #EventSource: EventSourceConstructorLike | undefined;
+  readonly #fetch: Fetch | undefined;
+  readonly #reconnect: boolean;
+  readonly #receiptTimeoutMs: number;
+  readonly #autoAck: boolean;
+  readonly #backoff: Backoff;
+  readonly #dedup: Dedup; // across connections: a redelivery after a reconnect is a duplicate too
+  readonly #events = new Emitter<ClientEvents<Types>>();
+
+  #state: ConnectionState = 'idle';
+  #welcome: Welcome | undefined;
+  #hello: { device?: HelloInfo; presence?: boolean } | undefined; // sent after each welcome
+
+  // The current connection, or the attempt at one.
+  #run = 0; // a new run starts at connect() and close(); async work of an older run stops
+  #link: Link | undefined;
+  #open = false; // #link received its welcome
+  #linkToken = ''; // the token #link was opened with (for acks over SSE)
+  #timer: ReturnType<typeof setTimeout> | undefined; // the handshake timeout or the wait before the next attempt
+  #lastNow = false; // the previous end reconnected at once (4001): the next one waits the backoff
+  readonly #pending = new Map<string, Pending>(); // sends of #link waiting for a receipt, by id
+  #acks: string[] = []; // acks over SSE for the next POST /v1/acks
+  #connecting: Deferred<Welcome> | undefined; // connect() callers waiting for a welcome
+
+  constructor(opts: ClientOptions) {
+    if (typeof opts !== 'object' || opts === null) throw invalid('new HeraldClient(options): options are required');
+    this.#endpoints = endpoints(opts.url);
+    if (!(typeof opts.token === 'function' || (typeof opts.token === 'string' && opts.token !== ''))) {
+      throw invalid('options.token must be a device token or a function that returns one');
+    }
+    this.#token = opts.token;
+
+    const g = globalThis as { WebSocket?: WebSocketConstructorLike; EventSource?: EventSourceConstructorLike; fetch?: typeof fetch };
+    this.#WebSocket = opts.WebSocket ?? g.WebSocket;
+    this.#EventSource = opts.EventSource ?? g.EventSource;
+    const f = opts.fetch ?? g.fetch;
+    // Called as a plain function: a browser's fetch refuses any other `this`.
+    this.#fetch = f ? (input, init) => f(input, init) : undefined;
+    const mode = opts.transport ?? 'auto';
+    switch (mode) {
+      case 'websocket':
+        if (!this.#WebSocket) throw invalid('transport "websocket": there is no WebSocket here; pass options.WebSocket');
+        this.#kind = 'websocket';
+        break;
+      case 'sse':
+        if (!this.#EventSource) throw invalid('transport "sse": there is no EventSource here; pass options.EventSource');
+        this.#kind = 'sse';
+        break;
+      case 'auto':
+        if (this.#WebSocket) this.#kind = 'websocket';
+        else if (this.#EventSource) this.#kind = 'sse';
+        else throw invalid('there is neither a WebSocket nor an EventSource here; pass options.WebSocket or options.EventSource');
+        break;
+      default:
+        throw invalid(`options.transport ${JSON.stringify(mode)}: want "auto", "websocket" or "sse"`);
+    }
+
+    const r = opts.reconnect ?? {};
+    const minMs = r.minDelayMs ?? defaults.minDelayMs;
+    const maxMs = r.maxDelayMs ?? Math.max(defaults.maxDelayMs, minMs);
+    if (!nonNegative(minMs) || !nonNegative(maxMs)) throw invalid('options.reconnect delays must be numbers >= 0');
+    if (maxMs < minMs) throw invalid(`options.reconnect.maxDelayMs (${maxMs}) is below minDelayMs (${minMs})`);
+    this.#backoff = new Backoff(minMs, maxMs);
+    this.#reconnect = r.enabled ?? true;
+
+    this.#receiptTimeoutMs = opts.receiptTimeoutMs ?? defaults.receiptTimeoutMs;
+    if (!positive(this.#receiptTimeoutMs)) throw invalid('options.receiptTimeoutMs must be a number > 0');
+    const dedupSize = opts.dedupSize ?? defaults.dedupSize;
+    if (!Number.isInteger(dedupSize) || dedupSize < 0) throw invalid('options.dedupSize must be an integer >= 0');
+    this.#dedup = new Dedup(dedupSize);
+    this.#autoAck = opts.autoAck ?? false;
+    if (opts.hello !== undefined || opts.presence !== undefined) this.#hello = helloOf(opts.hello, opts.presence);
+  }
+
+  /** state is the connection's state; `state` events report its changes. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** welcome is the latest welcome, undefined before the first; it stays set across disconnects. */
+  get welcome(): Welcome | undefined {
+    return this.#welcome;
+  }
+
+  /** transport says which transport the client uses: `sse` only receives. */
+  get transport(): 'websocket' | 'sse' {
+    return this.#kind;
+  }
+
+  /**
+   * connect starts connecting, and keeps the client connected until close() or
+   * an error that ends it (see HeraldError codes replaced, removed,
+   * unauthorized, forbidden). It resolves with the first welcome; failed
+   * attempts before it are retried with backoff (watch the `state` events),
+   * and the promise rejects only when the client closes first. Once open it
+   * resolves at once; after close() it starts again.
+   */
+  connect(): Promise<Welcome> {
+    if (this.#state === 'open' && this.#welcome) return Promise.resolve(this.#welcome);
+    const waiting = (this.#connecting ??= deferred<Welcome>());
+    if (this.#state === 'idle' || this.#state === 'closed') {
+      this.#run++;
+      this.#backoff.reset();
+      this.#lastNow = false;
+      this.#setState('connecting');
+      void this.#attempt(this.#run);
+    }
+    return waiting.promise;
+  }
+
+  /**
+   * close closes the connection (1000) and stops reconnecting. Sends waiting
+   * for a receipt reject with code `closed`, and so does a pending connect().
+   */
+  close(): void {
+    this.#finish(undefined);
+  }
+
+  /** on adds a listener for messages (duplicates dropped); it returns a function that removes it. */
+  on(event: 'message', fn: ClientEvents<Types>['message']): () => void;
+  /** on adds a listener for state changes, with the error that caused one, if any. */
+  on(event: 'state', fn: ClientEvents<Types>['state']): () => void;
+  /** on adds a listener for welcomes, one per connection. */
+  on(event: 'welcome', fn: ClientEvents<Types>['welcome']): () => void;
+  /** on adds a listener for every receipt, including second (acked) ones. */
+  on(event: 'receipt', fn: ClientEvents<Types>['receipt']): () => void;
+  /** on adds a listener for presence frames (after options.presence). */
+  on(event: 'presence', fn: ClientEvents<Types>['presence']): () => void;
+  /** on adds a listener for error frames not tied to a send, and failed acks over SSE. */
+  on(event: 'error', fn: ClientEvents<Types>['error']): () => void;
+  /** on adds a listener for the server's reconnect frames (the client reconnects by itself). */
+  on(event: 'reconnect', fn: ClientEvents<Types>['reconnect']): () => void;
+  on<K extends keyof ClientEvents<Types>>(event: K, fn: ClientEvents<Types>[K]): () => void {
+    return this.#events.on(event, fn);
+  }
+
+  /**
+   * send sends a message of `type` to sibling devices of this device's account
+   * and resolves with its receipt: one result per target (`delivered`,
+   * `offline`, `queued`, `rejected`, `timeout`; `acked` with waitAcked). It
+   * rejects with a HeraldError: the server's error frame for the message
+   * (unknown_type, schema_invalid, forbidden, …), not_connected (no
+   * connection, or it dropped before the receipt), timeout,
+   * receive_only (SSE), invalid_argument (nothing was sent).
+   */
+  send<T extends keyof Types & string>(to: Target, type: T, payload: Types[T], opts: SendOptions = {}): Promise<Receipt> {
+    let out: Outgoing;
+    try {
+      out = outgoing(to, type, payload, opts, this.#receiptTimeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#kind === 'sse') {
+      return Promise.reject(new HeraldError(ErrorCode.ReceiveOnly, 'send needs a WebSocket: over SSE the client only receives'));
+    }
+    const link = this.#link;
+    if (!link || !this.#open) {
+      return Promise.reject(new HeraldError(ErrorCode.NotConnected, `send ${out.id}: not connected (state ${this.#state})`));
+    }
+    if (this.#pending.has(out.id)) {
+      return Promise.reject(invalid(`send: a message with id ${out.id} is already waiting for its receipt`));
+    }
+    return new Promise<Receipt>((resolve, reject) => {
+      const p: Pending = { resolve, reject, waitAcked: out.waitAcked, timeoutMs: out.timeoutMs, timer: this.#arm(out.id, out.timeoutMs) };
+      this.#pending.set(out.id, p);
+      if (!link.send(out.text)) {
+        this.#take(out.id);
+        reject(new HeraldError(ErrorCode.NotConnected, `send ${out.id}: the connection is closing`));
+      }
+    });
+  }
+
+  /** sendToDevice sends a message to one sibling device: send({device}, …). */
+  sendToDevice<T extends keyof Types & string>(device: string, type: T, payload: Types[T], opts?: SendOptions): Promise<Receipt> {
+    return this.send({ device }, type, payload, opts);
+  }
+
+  /** sendToDevices sends one message to several sibling devices: send({devices}, …). */
+  sendToDevices<T extends keyof Types & string>(devices: string[], type: T, payload: Types[T], opts?: SendOptions): Promise<Receipt> {
+    return this.send({ devices }, type, payload, opts);
+  }
+
+  /**
+   * sendToSiblings sends a message to every other device of the account:
+   * send({siblings: true}, …). The receipt has no results when there is none.
+   */
+  sendToSiblings<T extends keyof Types & string>(type: T, payload: Types[T], opts?: SendOptions): Promise<Receipt> {
+    return this.send({ siblings: true }, type, payload, opts);
+  }
+
+  /**
+   * ack acknowledges the message id (for messages with `ack: true`; see also
+   * message.acknowledge() and options.autoAck): an ack frame, or over SSE a
+   * POST /v1/acks (batched; a failure is reported as an `error` event). It
+   * returns false when there is no connection to send it on.
+   */
+  ack(id: string): boolean {
+    if (typeof id !== 'string' || id === '') throw invalid('ack: the message id is required');
+    const link = this.#link;
+    if (!link || !this.#open) return false;
+    if (link.kind === 'websocket') return link.send(JSON.stringify({ t: 'ack', id }));
+    this.#acks.push(id);
+    if (this.#acks.length === 1) queueMicrotask(() => void this.#postAcks());
+    return true;
+  }
+
+  /**
+   * hello sets the device's metadata for the device list and whether it wants
+   * presence frames. The client sends it now, if connected, and again after
+   * every welcome. Over SSE it cannot be sent (receive-only).
+   */
+  hello(info?: HelloInfo, presence?: boolean): void {
+    this.#hello = helloOf(info, presence);
+    if (this.#link?.kind === 'websocket' && this.#open) this.#link.send(helloFrame(this.#hello));
+  }
+
+  // ---- connecting ----
+
+  /** #attempt gets a token and opens a link; #onText and #onEnd take it from there. */
+  async #attempt(run: number): Promise<void> {
+    this.#timer = undefined;
+    let token: string;
+    try {
+      const t = this.#token;
+      const v = typeof t === 'function' ? await t() : t;
+      if (typeof v !== 'string' || v === '') throw new Error('it returned no token');
+      token = v;
+    } catch (err) {
+      if (run === this.#run) this.#after({ kind: 'token', error: err });
+      return;
+    }
+    if (run !== this.#run) return;
+    this.#linkToken = token;
+    let link: Link | undefined;
+    const handlers = {
+      text: (data: string) => this.#onText(link, data),
+      end: (e: LinkEnd) => this.#onEnd(link, e),
+    };
+    try {
+      link =
+        this.#kind === 'websocket'
+          ? openWebSocket(this.#WebSocket!, withToken(this.#endpoints.connect, token), handlers)
+          : openEventSource(this.#EventSource!, withToken(this.#endpoints.events, token), handlers);
+    } catch (err) {
+      this.#after({ kind: 'protocol', message: `cannot open a connection: ${err instanceof Error ? err.message : String(err)}` });
+      return;
+    }
+    this.#link = link;
+    const opened = link;
+    this.#timer = setTimeout(() => {
+      if (this.#link === opened) this.#abandon(opened, 'no welcome', `no welcome within ${handshakeTimeoutMs} ms`);
+    }, handshakeTimeoutMs);
+  }
+
+  #onText(link: Link | undefined, data: string): void {
+    if (link === undefined || link !== this.#link) return;
+    const f = decodeFrame(data);
+    if (!f) return; // not a frame this client knows: a newer server's
+    if (!this.#open) {
+      if (f.t === 'welcome') this.#opened(link, f.welcome);
+      else this.#abandon(link, 'welcome expected', `the first frame is ${f.t}, not welcome`);
+      return;
+    }
+    switch (f.t) {
+      case 'msg':
+        return this.#deliver(f.msg);
+      case 'receipt':
+        return this.#onReceipt(f.receipt);
+      case 'error':
+        return this.#onError(f.error);
+      case 'presence':
+        return this.#events.emit('presence', f.presence);
+      case 'welcome':
+        this.#welcome = f.welcome;
+        return this.#events.emit('welcome', f.welcome);
+      case 'reconnect':
+        return this.#onReconnect(link, f.reconnect);
+    }
+  }
+
+  /** #abandon closes the current link, whose server broke the protocol, and reconnects with backoff. */
+  #abandon(link: Link, closeReason: string, message: string): void {
+    link.close(1000, closeReason);
+    this.#drop(ErrorCode.NotConnected, `no receipt: ${message}`);
+    this.#after({ kind: 'protocol', message });
+  }
+
+  #opened(link: Link, w: Welcome): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#open = true;
+    this.#welcome = w;
+    this.#backoff.reset();
+    if (this.#hello && link.kind === 'websocket') link.send(helloFrame(this.#hello));
+    this.#setState('open');
+    this.#events.emit('welcome', w);
+    const waiting = this.#connecting;
+    this.#connecting = undefined;
+    waiting?.resolve(w);
+  }
+
+  /** #onReconnect honours a reconnect frame: close first (TIME_WAIT stays on the device), then reconnect after after_ms plus jitter. */
+  #onReconnect(link: Link, r: ReconnectRequest): void {
+    this.#events.emit('reconnect', r);
+    if (link !== this.#link) return; // a listener closed the client
+    link.close(1000, 'reconnect');
+    this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason}) before the receipt`);
+    this.#after({ kind: 'reconnect', request: r });
+  }
+
+  #onEnd(link: Link | undefined, e: LinkEnd): void {
+    if (link === undefined || link !== this.#link) return;
+    this.#drop(ErrorCode.NotConnected, 'the connection was lost before the receipt', e.code === undefined ? {} : { closeCode: e.code });
+    if (e.protocolError) {
+      this.#after({ kind: 'protocol', message: e.protocolError });
+    } else if (e.opened) {
+      this.#after({ kind: 'close', ...(e.code === undefined ? {} : { code: e.code }), ...(e.reason ? { reason: e.reason } : {}) });
+    } else {
+      // The handshake failed. A WebSocket or EventSource does not say with which
+      // HTTP status, so ask the edge whether the token and origin are good: a
+      // 401 or 403 must not be retried forever.
+      const run = this.#run;
+      void this.#probe(this.#linkToken).then((status) => {
+        if (run === this.#run && this.#link === undefined && this.#timer === undefined) this.#after({ kind: 'handshake', status });
+      });
+    }
+  }
+
+  /**
+   * #probe checks token and origin the way the device endpoints do, without
+   * side effects: POST /v1/acks with no ids answers 401 or 403 when they are
+   * refused and 400 otherwise. It returns the status, 0 when unknown (no
+   * fetch, a network error, or a cross-origin answer the page may not read).
+   */
+  async #probe(token: string): Promise<number> {
+    if (!this.#fetch) return 0;
+    const ctrl = typeof AbortController === 'function' ? new AbortController() : undefined;
+    const timer = ctrl ? setTimeout(() => ctrl.abort(), probeTimeoutMs) : undefined;
+    try {
+      const init: RequestInit = {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: '{"ids":[]}',
+      };
+      if (ctrl) init.signal = ctrl.signal;
+      const res = await this.#fetch(this.#endpoints.acks, init);
+      await res.body?.cancel().catch(() => {});
+      return res.status;
+    } catch {
+      return 0;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** #after acts on why the current connection (or attempt) ended, which #drop has forgotten. */
+  #after(c: Cause): void {
+    const { action, error } = classify(c, typeof this.#token === 'function');
+    if (action === 'final' || !this.#reconnect) {
+      this.#finish(error);
+      return;
+    }
+    let next = action;
+    if (next === 'now' && this.#lastNow) next = 'backoff'; // a second 4001 in a row: do not spin
+    this.#lastNow = next === 'now';
+    let wait = 0;
+    if (next === 'scheduled' && c.kind === 'reconnect') {
+      this.#backoff.reset();
+      wait = jitterAfter(c.request.after_ms);
+    } else if (next === 'backoff') {
+      wait = this.#backoff.next();
+    }
+    this.#setState('reconnecting', error);
+    const run = this.#run;
+    this.#timer = setTimeout(() => {
+      if (run === this.#run) void this.#attempt(run);
+    }, wait);
+  }
+
+  /**
+   * #drop forgets the current link, which has ended: pending sends reject with
+   * a HeraldError of code and message (and the first receipt of a waitAcked send).
+   */
+  #drop(code: string, message: string, init: HeraldErrorInit = {}): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#link = undefined;
+    this.#open = false;
+    this.#acks = [];
+    for (const [id, p] of [...this.#pending]) {
+      this.#take(id);
+      p.reject(new HeraldError(code, message, p.first ? { ...init, receipt: p.first } : init));
+    }
+  }
+
+  /** #finish closes the client, with the error that ended it (none for close()). */
+  #finish(error: HeraldError | undefined): void {
+    this.#run++;
+    const link = this.#link;
+    if (error) this.#drop(ErrorCode.NotConnected, `the client closed (${error.code}) before the receipt`);
+    else this.#drop(ErrorCode.Closed, 'the client was closed before the receipt');
+    link?.close(1000, 'client closed');
+    this.#setState('closed', error);
+    const waiting = this.#connecting;
+    this.#connecting = undefined;
+    waiting?.reject(error ?? new HeraldError(ErrorCode.Closed, 'the client was closed before a connection opened'));
+  }
+
+  #setState(s: ConnectionState, error?: HeraldError): void {
+    if (s === this.#state && error === undefined) return;
+    this.#state = s;
+    this.#events.emit('state', s, error);
+  }
+
+  // ---- frames ----
+
+  /** #deliver passes a msg to the listeners unless it is a duplicate, then acks it with autoAck. */
+  #deliver(m: MsgFrame): void {
+    if (m.id === '' || this.#dedup.add(m.id)) {
+      const msg = m as Message;
+      const id = m.id;
+      Object.defineProperty(msg, 'acknowledge', {
+        value: () => {
+          if (id !== '') this.ack(id);
+        },
+        enumerable: false,
+      });
+      this.#events.emit('message', msg as TypedMessage<Types>);
+    }
+    // A duplicate that asks for an ack is acked again: its first ack was likely lost.
+    if (this.#autoAck && m.ack && m.id !== '') this.ack(m.id);
+  }
+
+  #onReceipt(r: Receipt): void {
+    this.#events.emit('receipt', r);
+    const p = this.#pending.get(r.id);
+    if (!p) return;
+    if (p.waitAcked && !p.first && !receiptFinal(r)) {
+      // The first receipt: wait for the second, with the final outcomes.
+      p.first = r;
+      clearTimeout(p.timer);
+      p.timer = this.#arm(r.id, p.timeoutMs);
+      return;
+    }
+    this.#take(r.id);
+    p.resolve(r);
+  }
+
+  #onError(e: ErrorFrame): void {
+    const err = new HeraldError(e.code, e.message, { ...(e.re ? { re: e.re } : {}), ...(e.details ? { details: e.details } : {}) });
+    const p = e.re ? this.#take(e.re) : undefined;
+    if (p) p.reject(err);
+    else this.#events.emit('error', err);
+  }
+
+  /** #arm starts the receipt timeout of the send id. */
+  #arm(id: string, ms: number): ReturnType<typeof setTimeout> {
+    return setTimeout(() => {
+      const p = this.#take(id);
+      if (!p) return;
+      if (p.first) p.resolve(p.first); // waitAcked: the acks did not come in time
+      else p.reject(new HeraldError(ErrorCode.Timeout, `no receipt for ${id} within ${ms} ms`));
+    }, ms);
+  }
+
+  /** #take removes and returns the pending send id. */
+  #take(id: string): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (p) {
+      clearTimeout(p.timer);
+      this.#pending.delete(id);
+    }
+    return p;
+  }
+
+  /** #postAcks sends the acks collected over SSE in one POST /v1/acks. */
+  async #postAcks(): Promise<void> {
+    const ids = this.#acks;
+    this.#acks = [];
+    if (ids.length === 0) return;
+    if (!this.#fetch) {
+      this.#events.emit('error', new HeraldError(ErrorCode.NotConnected, 'acks over SSE need fetch: pass options.fetch'));
+      return;
+    }
+    try {
+      const res = await this.#fetch(this.#endpoints.acks, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${this.#linkToken}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ ids }),
+      });
+      if (res.ok) {
+        await res.body?.cancel().catch(() => {});
+        return;
+      }
+      const problem = (await res.json().catch(() => ({}))) as { code?: unknown; detail?: unknown };
+      const code = typeof problem.code === 'string' && problem.code ? problem.code : ErrorCode.Disconnected;
+      const detail = typeof problem.detail === 'string' ? problem.detail : '';
+      this.#events.emit('error', new HeraldError(code, `POST /v1/acks answered ${res.status}${detail ? `: ${detail}` : ''}`, { status: res.status }));
+    } catch (err) {
+      this.#events.emit('error', new HeraldError(ErrorCode.NotConnected, `POST /v1/acks failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+    }
+  }
+}
+
+function helloOf(info: HelloInfo | undefined, presence: boolean | undefined): { device?: HelloInfo; presence?: boolean } {
+  const h: { device?: HelloInfo; presence?: boolean } = {};
+  if (info !== undefined) h.device = { ...info, ...(info.capabilities ? { capabilities: [...info.capabilities] } : {}) };
+  if (presence !== undefined) h.presence = presence;
+  return h;
+}
+
+function helloFrame(h: { device?: HelloInfo; presence?: boolean }): string {
+  return JSON.stringify({ t: 'hello', ...h });
+}
+
+function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const nonNegative = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;

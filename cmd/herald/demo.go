@@ -1,0 +1,181 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	jsclient "github.com/heraldpush/herald/clients/js"
+	"github.com/heraldpush/herald/devicelist"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// The demo web app of `herald dev`: the page and the SDK at /demo/, and three
+// dev-only JSON endpoints under /demo/api/ that stand in for an app's backend, so
+// the page never holds the token secret or the API key:
+//
+//	POST /demo/api/token   {"account":…,"device":…} → {"token":…}, signed with the dev secret
+//	POST /demo/api/push    the body of POST /v1/push, sent with the dev API key
+//	GET  /demo/api/devices?account=…  the account's device list, as GET /v1/accounts/{account}/devices
+//
+// `herald serve` never mounts them: they hand out tokens to anyone who asks.
+const (
+	demoPath          = "/demo/"
+	demoTokenTTL      = 24 * time.Hour
+	demoMaxTokenBytes = 4 << 10
+)
+
+// demoAPI serves the endpoints under /demo/api/ on top of the node's REST API.
+type demoAPI struct {
+	api http.Handler // the REST API, called in process with the dev key
+	log *slog.Logger
+}
+
+// mountDemo adds the demo web app and its endpoints to the public mux of `herald
+// dev`. The node must have the api role.
+func (n *node) mountDemo(mux *http.ServeMux, log *slog.Logger) {
+	d := &demoAPI{api: n.api.Handler(), log: log.With("part", "demo")}
+	mux.Handle(demoPath, http.StripPrefix(strings.TrimSuffix(demoPath, "/"), jsclient.Handler()))
+	mux.HandleFunc("POST /demo/api/token", d.token)
+	mux.HandleFunc("POST /demo/api/push", d.push)
+	mux.HandleFunc("GET /demo/api/devices", d.devices)
+	mux.HandleFunc("/demo/api/", d.other)
+}
+
+// demoEndpoints are the methods of each endpoint, for the 405 of other methods.
+var demoEndpoints = map[string]string{
+	"/demo/api/token":   http.MethodPost,
+	"/demo/api/push":    http.MethodPost,
+	"/demo/api/devices": http.MethodGet + ", " + http.MethodHead,
+}
+
+// other answers what no endpoint matched: 405 on a known path, 404 otherwise.
+func (d *demoAPI) other(w http.ResponseWriter, r *http.Request) {
+	if allow, ok := demoEndpoints[r.URL.Path]; ok {
+		w.Header().Set("Allow", allow)
+		p := protocol.NewProblem(protocol.CodeBadRequest, r.Method+" is not allowed on "+r.URL.Path)
+		p.Status = http.StatusMethodNotAllowed
+		p.Write(w)
+		return
+	}
+	protocol.NewProblem(protocol.CodeNotFound, "no such demo endpoint: "+r.URL.Path+" (there are POST /demo/api/token, POST /demo/api/push, GET /demo/api/devices)").Write(w)
+}
+
+// demoTokenRequest is the body of POST /demo/api/token.
+type demoTokenRequest struct {
+	Account string `json:"account"`
+	Device  string `json:"device"`
+}
+
+// demoTokenResponse is the answer of POST /demo/api/token.
+type demoTokenResponse struct {
+	Token     string `json:"token"`
+	Account   string `json:"account"`
+	Device    string `json:"device"`
+	ExpiresIn int64  `json:"expires_in"` // seconds
+}
+
+// token mints a device token for the page, as an app's backend would after its
+// own login.
+func (d *demoAPI) token(w http.ResponseWriter, r *http.Request) {
+	var req demoTokenRequest
+	if err := decodeDemoJSON(w, r, demoMaxTokenBytes, &req); err != nil {
+		protocol.NewProblem(protocol.CodeBadRequest, err.Error()).Write(w)
+		return
+	}
+	for _, f := range []struct{ name, v string }{{"account", req.Account}, {"device", req.Device}} {
+		if !devicelist.ValidID(f.v) {
+			protocol.NewProblem(protocol.CodeBadRequest, invalidIDDetail(f.name, f.v)).Write(w)
+			return
+		}
+	}
+	tok, err := mintToken(nil, req.Account, req.Device, demoTokenTTL)
+	if err != nil {
+		d.log.Error("minting a demo token failed", "err", err)
+		protocol.NewProblem(protocol.CodeInternal, "the token could not be signed").Write(w)
+		return
+	}
+	writeDemoJSON(w, demoTokenResponse{Token: tok, Account: req.Account, Device: req.Device, ExpiresIn: int64(demoTokenTTL / time.Second)})
+}
+
+// push sends the body, a POST /v1/push request, with the dev API key: the REST
+// API validates it and answers, problems included.
+func (d *demoAPI) push(w http.ResponseWriter, r *http.Request) {
+	d.forward(w, r, http.MethodPost, "/v1/push")
+}
+
+// devices answers the device list of ?account=.
+func (d *demoAPI) devices(w http.ResponseWriter, r *http.Request) {
+	account := r.URL.Query().Get("account")
+	if !devicelist.ValidID(account) {
+		protocol.NewProblem(protocol.CodeBadRequest, invalidIDDetail("account", account)).Write(w)
+		return
+	}
+	d.forward(w, r, http.MethodGet, "/v1/accounts/"+account+"/devices")
+}
+
+// forward serves r as a call of the REST API at path with the dev API key.
+func (d *demoAPI) forward(w http.ResponseWriter, r *http.Request, method, path string) {
+	f := r.Clone(r.Context())
+	f.Method = method
+	f.URL = &url.URL{Path: path}
+	f.RequestURI = path
+	f.Header.Set("Authorization", "Bearer "+devAPIKey)
+	f.Header.Del("Cookie")
+	if method == http.MethodPost {
+		f.Header.Set("Content-Type", "application/json")
+	}
+	d.api.ServeHTTP(w, f)
+}
+
+// invalidIDDetail says what a valid account or device id looks like.
+func invalidIDDetail(field, v string) string {
+	if v == "" {
+		return field + " is required"
+	}
+	return fmt.Sprintf("%s %q is not a valid id: 1 to %d characters of A-Z a-z 0-9 . _ : @ -", field, v, devicelist.MaxIDLen)
+}
+
+// decodeDemoJSON decodes the body of r, at most limit bytes, into v: one JSON
+// object and nothing after it.
+func decodeDemoJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.Is(err, io.EOF):
+			return errors.New(`the body must be a JSON object, e.g. {"account":"demo-1","device":"tv"}`)
+		case errors.As(err, &mbe):
+			return fmt.Errorf("the body is larger than %d bytes", limit)
+		case errors.As(err, &te) && te.Field != "":
+			return fmt.Errorf("field %q must be a %s, not %s", te.Field, te.Type.Kind(), te.Value)
+		case errors.As(err, &te):
+			return fmt.Errorf("the body must be a JSON object, not %s", te.Value)
+		default:
+			return fmt.Errorf("the body is not valid JSON: %w", err)
+		}
+	}
+	if dec.More() {
+		return errors.New("the body must hold one JSON object and nothing after it")
+	}
+	return nil
+}
+
+// writeDemoJSON answers 200 with v as JSON.
+func writeDemoJSON(w http.ResponseWriter, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		protocol.NewProblem(protocol.CodeInternal, "encoding the answer failed").Write(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(body, '\n'))
+}
