@@ -10,7 +10,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 export PKGS FUZZTIME STATICCHECK
 
-.PHONY: all test test-js services-up services-down vet lint fmt fuzz build clean bench
+.PHONY: all test test-js services-up services-down vet lint fmt fuzz build clean bench faults
 
 all: build
 
@@ -50,6 +50,11 @@ fuzz:
 ## build: build bin/herald
 build:
 	go build -o bin/herald ./cmd/herald
+
+## faults: the full fault-injection suite (scripts/faults) with its figures; a short
+## version of each scenario runs in make test. FAULTSFLAGS adds go test flags.
+faults:
+	scripts/faults.sh
 
 ## bench: herald bench suite, the standard load set (herald dev, two serve edges for d2d on
 ## private Redis and Postgres), each step beside its ceiling; BENCHFLAGS adds flags (--quick)

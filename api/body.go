@@ -33,7 +33,45 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, dst []byte) ([
 		protocol.NewProblem(protocol.CodeBadRequest, "reading the request body: "+err.Error()).Write(w)
 		return body, false
 	}
+	if jsonDepthOver(body, s.cfg.MaxJSONDepth) {
+		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf("request body nests arrays and objects deeper than %d levels", s.cfg.MaxJSONDepth)).Write(w)
+		return body, false
+	}
 	return body, true
+}
+
+// jsonDepthOver reports whether the JSON text b nests arrays and objects deeper
+// than limit. It scans the bytes once, skipping strings, without decoding:
+// the decoders that run after it (into any, for schema validation) recurse
+// once a level, so a body of a million '[' must be refused before them. Text
+// that is not JSON is left to the decoder to refuse.
+func jsonDepthOver(b []byte, limit int) bool {
+	depth := 0
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++ // the escaped byte cannot end the string
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth > limit {
+				return true
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return false
 }
 
 // readAppend is io.ReadAll appending to dst.

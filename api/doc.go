@@ -6,6 +6,11 @@
 // codes as the error frame. openapi.json, embedded, describes every route, and a
 // test keeps it in step with the router.
 //
+// API keys (keys.go, auth.go) are kept as SHA-256 hashes and compared in
+// constant time; each has scopes (send, devices, types) checked per route group
+// and its own token-bucket rate limit (ratelimit.go). Every body is bounded in
+// size and in JSON nesting depth before anything decodes it (body.go).
+//
 // Every request is counted and timed by route pattern, and every message a sender
 // asks to send by path, registered type and outcome, into the Prometheus
 // registry of Config.Metrics (metrics.go lists the metrics).

@@ -107,3 +107,59 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		}
 	})
 }
+
+// openAPIOperation is the part of an operation TestOpenAPIAuthAndLimits reads.
+type openAPIOperation struct {
+	Security    *[]map[string][]string     `json:"security"`
+	RequestBody json.RawMessage            `json:"requestBody"`
+	Responses   map[string]json.RawMessage `json:"responses"`
+}
+
+// TestOpenAPIAuthAndLimits checks that the document tells what the server
+// does: each authenticated operation names the scope the server requires (as
+// scopeRoutes, which TestKeyScopes checks against the server, has it) and
+// documents 401, 403 and 429; each operation with a body documents 400 and 413;
+// every operation documents 431.
+func TestOpenAPIAuthAndLimits(t *testing.T) {
+	doc := mustOpenAPI(t)
+	scopeOf := func(method, path string) (Scope, bool) {
+		for _, r := range scopeRoutes {
+			if r.method == method && routeMatches(path, r.path) {
+				return r.scope, true
+			}
+		}
+		return 0, false
+	}
+	for path, item := range doc.Paths {
+		for method, raw := range item {
+			if !slices.Contains(httpMethods, method) {
+				continue
+			}
+			name := strings.ToUpper(method) + " " + path
+			t.Run(name, func(t *testing.T) {
+				var op openAPIOperation
+				if err := json.Unmarshal(raw, &op); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				want := []string{"431"}
+				scope, authenticated := scopeOf(strings.ToUpper(method), path)
+				if authenticated {
+					want = append(want, "401", "403", "429")
+					if op.Security == nil || len(*op.Security) != 1 || !slices.Equal((*op.Security)[0]["apiKey"], []string{scope.String()}) {
+						t.Errorf("security %v, want [{apiKey: [%s]}]", op.Security, scope)
+					}
+				} else if op.Security == nil || len(*op.Security) != 0 {
+					t.Errorf("an operation the server serves without a key has security %v, want []", op.Security)
+				}
+				if op.RequestBody != nil {
+					want = append(want, "400", "413")
+				}
+				for _, code := range want {
+					if _, ok := op.Responses[code]; !ok {
+						t.Errorf("no %s response", code)
+					}
+				}
+			})
+		}
+	}
+}

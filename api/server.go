@@ -2,10 +2,10 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,6 +25,7 @@ const (
 	DefaultMaxTargets     = 1000
 	DefaultMaxBatch       = 500
 	DefaultLookupTimeout  = 2 * time.Second
+	DefaultMaxJSONDepth   = 32
 )
 
 // Deliverer delivers a message to a device wherever it is connected and returns the
@@ -38,18 +39,6 @@ type Directory interface {
 	Connected(ctx context.Context, account string) ([]string, error)
 }
 
-// Key is an API key: a name (the sender, shown to devices as from.service) and the
-// SHA-256 of its secret. Secrets themselves are never kept.
-type Key struct {
-	Name string
-	Hash [sha256.Size]byte
-}
-
-// NewKey returns the Key for a secret.
-func NewKey(name, secret string) Key {
-	return Key{Name: name, Hash: sha256.Sum256([]byte(secret))}
-}
-
 // Config configures a Server. Zero limits take the defaults above.
 type Config struct {
 	// Types is the message-type registry. Required.
@@ -60,6 +49,13 @@ type Config struct {
 	Directory Directory
 	// Keys are the accepted API keys. At least one is required.
 	Keys []Key
+	// KeyRate is the requests per second a key may make when its own Rate is
+	// zero, with KeyBurst more at once (zero: one second's worth). Zero
+	// KeyRate is no limit. Over it a request gets 429 rate_limited.
+	KeyRate  float64
+	KeyBurst int
+	// Now is the clock of the rate limits; nil is time.Now.
+	Now func() time.Time
 	// Devices serves the device-list endpoints. Required. Presence, when set, fills
 	// their online state; Changes, when set, invalidates caches and disconnects
 	// removed devices.
@@ -68,6 +64,10 @@ type Config struct {
 	Changes  Changes
 	// MaxBodyBytes bounds a request body; larger gets 413.
 	MaxBodyBytes int64
+	// MaxJSONDepth bounds the nesting of arrays and objects in a request body
+	// (a payload's included), checked before anything decodes it; deeper gets
+	// 400 bad_request.
+	MaxJSONDepth int
 	// PushTimeout is the default wait of a sync push; MaxPushTimeout bounds the
 	// timeout_ms a request may ask for.
 	PushTimeout, MaxPushTimeout time.Duration
@@ -96,7 +96,7 @@ type Config struct {
 // Server serves the REST API.
 type Server struct {
 	cfg     Config
-	keys    map[[sha256.Size]byte]string
+	keys    []apiKey
 	router  chi.Router
 	metrics *metrics
 	// bufs holds *[]byte buffers for request bodies and push answers.
@@ -132,6 +132,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LookupTimeout == 0 {
 		cfg.LookupTimeout = DefaultLookupTimeout
 	}
+	if cfg.MaxJSONDepth == 0 {
+		cfg.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxJSONDepth < 0 || cfg.KeyBurst < 0 || !(cfg.KeyRate >= 0) || math.IsInf(cfg.KeyRate, 0) {
+		return nil, errors.New("api: config: MaxJSONDepth, KeyRate and KeyBurst must not be negative")
+	}
 	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.MaxBatch < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond {
 		return nil, errors.New("api: config: limits must be positive and MaxPushTimeout at least PushTimeout")
 	}
@@ -145,12 +154,9 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, keys: make(map[[sha256.Size]byte]string, len(cfg.Keys)), metrics: m}
-	for _, k := range cfg.Keys {
-		if k.Name == "" {
-			return nil, errors.New("api: config: every API key needs a name")
-		}
-		s.keys[k.Hash] = k.Name
+	s := &Server{cfg: cfg, metrics: m}
+	if s.keys, err = newAPIKeys(cfg); err != nil {
+		return nil, err
 	}
 	s.router = s.routes()
 	return s, nil
@@ -192,41 +198,23 @@ func (s *Server) routes() chi.Router {
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate)
-		r.Post("/v1/push", s.push)
-		r.Post("/v1/push/batch", s.pushBatch)
-		r.Post("/v1/messages", s.sendMessage)
-		r.Get("/v1/messages/{id}", s.messageStatus)
-		r.Get("/v1/types", s.listTypes)
-		r.Get("/v1/types/{type}", s.getType)
-		r.Post("/v1/types/{type}/validate", s.validateType)
-		s.deviceRoutes(r)
+		r.Group(func(r chi.Router) {
+			r.Use(requireScope(ScopeSend))
+			r.Post("/v1/push", s.push)
+			r.Post("/v1/push/batch", s.pushBatch)
+			r.Post("/v1/messages", s.sendMessage)
+			r.Get("/v1/messages/{id}", s.messageStatus)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(requireScope(ScopeTypes))
+			r.Get("/v1/types", s.listTypes)
+			r.Get("/v1/types/{type}", s.getType)
+			r.Post("/v1/types/{type}/validate", s.validateType)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(requireScope(ScopeDevices))
+			s.deviceRoutes(r)
+		})
 	})
 	return r
-}
-
-type ctxKey struct{}
-
-// sender returns the name of the request's API key.
-func sender(ctx context.Context) string {
-	name, _ := ctx.Value(ctxKey{}).(string)
-	return name
-}
-
-// authenticate admits requests that carry a known API key as a bearer token.
-func (s *Server) authenticate(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || secret == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="herald-api"`)
-			protocol.NewProblem(protocol.CodeUnauthorized, "an API key is required: Authorization: Bearer <key>").Write(w)
-			return
-		}
-		name, ok := s.keys[sha256.Sum256([]byte(strings.TrimSpace(secret)))]
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="herald-api", error="invalid_token"`)
-			protocol.NewProblem(protocol.CodeUnauthorized, "unknown API key").Write(w)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, name)))
-	})
 }

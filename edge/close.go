@@ -62,6 +62,7 @@ const (
 	causePolicy             // the rate limit was hit repeatedly (1008)
 	causeBadFrames          // too many malformed frames (1003)
 	causeInternal           // the edge failed (1011)
+	causeTokenExpired       // the device token expired (4001)
 	numCauses
 )
 
@@ -79,6 +80,7 @@ var causeText = [numCauses]struct{ label, reason string }{
 	causePolicy:       {"policy", "rate limit exceeded repeatedly"},
 	causeBadFrames:    {"bad_frames", "too many malformed frames"},
 	causeInternal:     {"internal", "internal error"},
+	causeTokenExpired: {"token_expired", "token_expired"},
 }
 
 // label is the cause's value of the reason label.

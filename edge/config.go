@@ -161,7 +161,8 @@ type Config struct {
 	// AckTimeout bounds the wait for a target's ack of a device message.
 	AckTimeout time.Duration
 	// ClusterKeys authenticate incoming edge links; any of them is accepted, so
-	// keys can be rotated. Required to serve LinkHandler.
+	// keys can be rotated (docs/security.md). Without any, LinkHandler refuses
+	// every request.
 	ClusterKeys []string
 	// LinkQueue bounds the receipts waiting on one incoming link.
 	LinkQueue int

@@ -94,6 +94,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
 	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.conn, wg: &s.wg}, nil)
+	ss.setTokenEnd(claims.Until)
 	hw.conn.ss = ss
 	if s.poller != nil && hw.conn.raw != nil {
 		s.poller.add(hw.conn)

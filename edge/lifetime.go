@@ -29,11 +29,32 @@ func deadlineResolution(minLifetime, grace time.Duration) time.Duration {
 	return min(max(min(minLifetime, grace)/16, time.Millisecond), time.Second)
 }
 
+// setTokenEnd records when the session's device token stops being accepted (its
+// exp plus the verifier's clock skew); zero means never.
+func (ss *session) setTokenEnd(until time.Time) {
+	if !until.IsZero() {
+		ss.tokenEnd = until.UnixNano()
+	}
+}
+
+// capToken brings a deadline of kind k at t forward to the session's token end
+// when that comes first: a session holds one deadline, so the token's expiry
+// costs no timer and no second list entry.
+func (ss *session) capToken(t time.Time, k dueKind) (time.Time, dueKind) {
+	if ss.tokenEnd != 0 && ss.tokenEnd < t.UnixNano() {
+		return time.Unix(0, ss.tokenEnd), dueToken
+	}
+	return t, k
+}
+
 // expire is called by the wheel when a session's deadline passes: at the end of its
 // lifetime it is asked to reconnect; at the end of the grace that follows it is
-// closed, with 4002 after a lifetime and 1001 after a drain.
+// closed, with 4002 after a lifetime and 1001 after a drain. When its token
+// expires it is closed with 4001 (reason token_expired), whatever came before.
 func (s *Server) expire(ss *session, k dueKind) {
 	switch k {
+	case dueToken:
+		ss.end(CloseTokenExpired, causeTokenExpired)
 	case dueLifetime:
 		s.reconnect(ss, causeLifetime)
 	case dueGrace:

@@ -50,6 +50,12 @@ type linkPresence struct {
 	protocol.Presence
 }
 
+// ErrClusterKeyRefused is the error of a link the other edge refused with 401:
+// it accepts none of the keys this process presents (LinksConfig.ClusterKey).
+// The link stays down and is dialled again after backoff, so a rotation that
+// adds the key there heals it.
+var ErrClusterKeyRefused = errors.New("edge: link refused (401): the other edge does not accept this process's cluster key")
+
 // EdgeAddresser finds a live edge's internal address.
 type EdgeAddresser interface {
 	EdgeAddr(ctx context.Context, edge string) (string, error)
@@ -66,7 +72,8 @@ const (
 type LinksConfig struct {
 	// Addresses finds the edges to dial. Required.
 	Addresses EdgeAddresser
-	// ClusterKey authenticates this process to other edges. Required.
+	// ClusterKey authenticates this process to other edges: the key it presents,
+	// which they must list among their ClusterKeys. Required.
 	ClusterKey string
 	// Queue bounds the frames waiting for one link; a message for a full queue is
 	// rejected with "link queue full". Default DefaultLinkQueue.
@@ -76,7 +83,9 @@ type LinksConfig struct {
 	// MinBackoff and MaxBackoff bound the wait before a failed link is dialled
 	// again; until then deliveries through it fail fast as unavailable.
 	MinBackoff, MaxBackoff time.Duration
-	// HTTPClient dials the links; nil uses a default client.
+	// HTTPClient dials the links; nil uses a default client. An edge advertised
+	// with an https:// address is dialled over TLS, verified by the client's
+	// Transport.TLSClientConfig (the system roots when nil).
 	HTTPClient *http.Client
 	// Logger receives link events; nil discards them.
 	Logger *slog.Logger
@@ -133,6 +142,9 @@ type LinkStats struct {
 	Up      bool
 	Queue   int // frames waiting to be written
 	Pending int // deliveries waiting for their outcome
+	// Err is why the link is down (ErrClusterKeyRefused among others), nil
+	// while it is up or was never dialled.
+	Err error
 }
 
 // Stats describes every link.
@@ -146,7 +158,7 @@ func (l *Links) Stats() []LinkStats {
 	out := make([]LinkStats, 0, len(all))
 	for _, k := range all {
 		k.mu.Lock()
-		st := LinkStats{Edge: k.edge, Up: k.conn != nil, Pending: len(k.pending)}
+		st := LinkStats{Edge: k.edge, Up: k.conn != nil, Pending: len(k.pending), Err: k.lastErr}
 		if k.conn != nil {
 			st.Queue = k.conn.depth()
 		}
@@ -397,12 +409,15 @@ func (k *link) dial(ctx context.Context) (*linkConn, error) {
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	c, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{
+	c, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{
 		HTTPClient:   l.cfg.HTTPClient,
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + l.cfg.ClusterKey}},
 		Subprotocols: []string{protocol.LinkSubprotocol},
 	})
 	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return nil, ErrClusterKeyRefused
+		}
 		return nil, err
 	}
 	c.SetReadLimit(maxLinkMessage)

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
@@ -17,22 +18,37 @@ const DefaultLinkInflight = 8192
 
 // LinkHandler returns the internal HTTP handler: GET /internal/v1/link, where other
 // edges and API processes open links to this edge. Serve it on a listener that is
-// kept off the public network; it also requires the cluster key.
+// kept off the public network. Every route of the handler, including the 404 of
+// an unknown path, requires one of the cluster keys first (401 otherwise), so
+// that the internal listener tells a caller without a key nothing.
 func (s *Server) LinkHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+LinkPath, s.serveLink)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.clusterKeyOK(r) {
+			s.authFailed(r, "no valid cluster key")
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald-internal"`)
+			protocol.NewProblem(protocol.CodeUnauthorized, "a cluster key is required").Write(w)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
-// clusterKeyOK reports whether the request carries one of the cluster keys.
+// clusterKeyOK reports whether the request carries one of the cluster keys. Every
+// key is compared, each through its SHA-256 digest in constant time, so that the
+// time taken reveals neither which key matched nor how long the keys are. No
+// keys accept nothing.
 func (s *Server) clusterKeyOK(r *http.Request) bool {
 	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
 		return false
 	}
+	got := sha256.Sum256([]byte(key))
 	match := 0
 	for _, k := range s.cfg.ClusterKeys {
-		match |= subtle.ConstantTimeCompare([]byte(k), []byte(key))
+		want := sha256.Sum256([]byte(k))
+		match |= subtle.ConstantTimeCompare(want[:], got[:])
 	}
 	return match == 1
 }
@@ -41,10 +57,6 @@ func (s *Server) clusterKeyOK(r *http.Request) bool {
 // receipts go back. Every delivery runs on a goroutine of its own so that a slow
 // device never holds up the others on the link.
 func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
-	if len(s.cfg.ClusterKeys) == 0 || !s.clusterKeyOK(r) {
-		protocol.NewProblem(protocol.CodeUnauthorized, "a cluster key is required").Write(w)
-		return
-	}
 	if err := s.enter(); err != nil {
 		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
 		return

@@ -74,6 +74,9 @@ type session struct {
 	// lifetime is how long the connection may live before it is asked to
 	// reconnect; drawn once, sent in the welcome.
 	lifetime time.Duration
+	// tokenEnd is when the device token stops being accepted, Unix ns; 0: never.
+	// Set before the session is on the wheel, read-only after.
+	tokenEnd int64
 
 	pinging   atomic.Bool   // a keepalive ping is in flight
 	inflight  atomic.Int32  // device messages being delivered

@@ -61,6 +61,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	kick := make(chan struct{}, 1)
 	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &sseTransport{w: w, rc: rc}, kick)
+	ss.setTokenEnd(claims.Until)
 	stop := context.AfterFunc(r.Context(), func() {
 		if ss.end(CloseNormal, causeClientClosed) {
 			ss.setEndCode(websocket.StatusNoStatusRcvd) // SSE has no close codes

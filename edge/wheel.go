@@ -23,6 +23,7 @@ const (
 	dueNone     dueKind = iota // not scheduled
 	dueLifetime                // the lifetime ended: send reconnect
 	dueGrace                   // the grace after reconnect ended: close
+	dueToken                   // the device token expired: close with 4001
 )
 
 // slotLink is a session's entry in the keepalive wheel: an intrusive doubly
@@ -48,9 +49,10 @@ type dueLink struct {
 //   - keepalive: a tick every interval/wheelSlots visits one slot, so every
 //     session is visited once per interval;
 //   - deadlines (the end of a session's lifetime, the end of the grace after a
-//     reconnect): a hashed ring of deadlineSlots lists; a tick every resolution
-//     fires the deadlines that passed. A deadline fires at most one resolution
-//     (plus scheduling delay) late, never early.
+//     reconnect, the expiry of its token, whichever comes first): a hashed ring
+//     of deadlineSlots lists; a tick every resolution fires the deadlines that
+//     passed. A deadline fires at most one resolution (plus scheduling delay)
+//     late, never early.
 type wheel struct {
 	tick  time.Duration // keepalive tick
 	res   time.Duration // deadline resolution
@@ -121,6 +123,7 @@ func (w *wheel) schedule(ss *session, t time.Time, k dueKind) bool {
 
 func (w *wheel) scheduleLocked(ss *session, t time.Time, k dueKind) {
 	w.unlinkLocked(ss)
+	t, k = ss.capToken(t, k)
 	d := t.Sub(w.start)
 	tick := int64((d + w.res - 1) / w.res) // rounded up: never early
 	if tick <= w.done {

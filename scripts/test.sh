@@ -4,8 +4,10 @@
 # ./...) against them, and stops the servers on every exit path.
 #
 # Servers already started with `make services-up` are reused and left running.
-# After the Go tests, scripts/jstest.sh runs the JavaScript SDK's tests and the
-# browser end-to-end tests of the demo (only when PKGS is ./..., the default).
+# After the Go tests, scripts/fuzz.sh runs each fuzz target for TEST_FUZZTIME
+# (default 2s), and scripts/jstest.sh runs the JavaScript SDK's tests and the
+# browser end-to-end tests of the demo (both only when PKGS is ./..., the
+# default).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,6 +34,9 @@ echo "==> go test -race $PKGS"
 go test -race -count=1 -timeout 20m $GOTEST_FLAGS $PKGS
 
 if [[ $PKGS == ./... ]]; then
+	# Every fuzz target, briefly: TEST_FUZZTIME each (the seed corpora already
+	# ran in go test). FUZZTIME, which the Makefile exports, is make fuzz's.
+	FUZZTIME=${TEST_FUZZTIME:-2s} scripts/fuzz.sh
 	scripts/jstest.sh
 else
 	echo "==> PKGS=$PKGS: skipping the JavaScript tests (make test-js runs them)"

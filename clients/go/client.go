@@ -42,8 +42,10 @@ type Config struct {
 
 	// TokenFunc, when set, is called before every connection attempt and wins
 	// over Token, so that the app can hand out a fresh token after a 4001 close
-	// or an HTTP 401. An error retries with backoff, unless it wraps
-	// ErrUnauthorized or ErrForbidden, which end Run.
+	// (the edge closes a connection when its token expires) or an HTTP 401. An
+	// error retries with backoff, unless it wraps ErrUnauthorized or
+	// ErrForbidden, which end Run. Without it, a 4001 close ends Run with
+	// ErrTokenExpired.
 	TokenFunc func(ctx context.Context) (string, error)
 
 	// OnMessage is called for each msg that is not a duplicate, in order. It
@@ -77,7 +79,8 @@ type Config struct {
 	// caused it for StateDisconnected and StateClosed. A disconnect that the
 	// server asked for with a reconnect frame (reason "lifetime", "drain" or
 	// "rebalance") is no error: its StateDisconnected comes with nil, and
-	// OnFrame sees the frame.
+	// OnFrame sees the frame. Neither is a 4001 close (token expired) when
+	// TokenFunc is set to fetch the next token.
 	OnState func(s State, err error)
 
 	// AutoAck sends an ack frame after OnMessage returns, for each msg that
@@ -286,14 +289,15 @@ func (c *Client) Run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return nil
 		}
+		act, final := classify(err, c.cfg.TokenFunc != nil)
 		var rr *reconnectRequest
-		if errors.As(err, &rr) {
-			// The server asked for it: no error, and OnFrame saw the frame.
+		if errors.As(err, &rr) || act == actNow {
+			// The server asked for it (OnFrame saw the frame), or the token
+			// expired and TokenFunc provides the next: no error.
 			c.setState(StateDisconnected, nil)
 		} else {
 			c.setState(StateDisconnected, err)
 		}
-		act, final := classify(err, c.cfg.TokenFunc != nil)
 		if act == actNow && lastNow {
 			act = actBackoff // a second 4001 in a row: do not spin
 		}

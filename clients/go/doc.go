@@ -94,8 +94,9 @@
 //	close 4000 replaced                        final: ErrReplaced (a newer connection of this
 //	                                           device took over)
 //	close 4003 device removed                  final: ErrRemoved (deleted from the device list)
-//	close 4001 token expired                   reconnects at once, with a token from TokenFunc;
-//	                                           a second 4001 in a row waits the backoff
+//	close 4001 token expired                   with TokenFunc: reconnects at once with a fresh
+//	                                           token, no error (a second 4001 in a row waits
+//	                                           the backoff); without: final, ErrTokenExpired
 //	close 1000, 1001, 1008, 1009, 1011, 4002,  reconnects after the backoff
 //	other codes, 1006 / network errors
 //	no frame and no ping for 2.5 ping_ms       closes the connection, reconnects after the

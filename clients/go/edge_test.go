@@ -27,8 +27,8 @@ type realEdge struct {
 	metrics *prometheus.Registry
 }
 
-// mustEdge starts a real edge with cfg's lifetime settings and stops it at the
-// end of the test.
+// mustEdge starts a real edge with cfg's lifetime settings (and verifier, when
+// set) and stops it at the end of the test.
 func mustEdge(t *testing.T, cfg edge.Config) *realEdge {
 	t.Helper()
 	types, err := protocol.LoadTypes(schemas.FS)
@@ -41,7 +41,10 @@ func mustEdge(t *testing.T, cfg edge.Config) *realEdge {
 	}
 	reg := registry.NewMemory()
 	e := &realEdge{metrics: prometheus.NewRegistry()}
-	cfg.ID, cfg.Verifier, cfg.Registry, cfg.Types, cfg.Devices, cfg.Versions, cfg.Metrics = "edge-1", v, reg, types, devicelist.NewMemory(), reg, e.metrics
+	if cfg.Verifier == nil {
+		cfg.Verifier = v
+	}
+	cfg.ID, cfg.Registry, cfg.Types, cfg.Devices, cfg.Versions, cfg.Metrics = "edge-1", reg, types, devicelist.NewMemory(), reg, e.metrics
 	if e.srv, err = edge.New(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,11 @@ var (
 	// A TokenFunc may also return it (wrapped) to end Run.
 	ErrUnauthorized = errors.New("herald: unauthorized")
 
+	// ErrTokenExpired ends Run when the server closed the connection with 4001
+	// (the device token expired) and there is no Config.TokenFunc that could
+	// provide a fresh token: reconnecting with the same token would be refused.
+	ErrTokenExpired = errors.New("herald: device token expired and Config.TokenFunc is not set to fetch a fresh one")
+
 	// ErrForbidden ends Run when the server answered the handshake with HTTP
 	// 403 (for example an Origin that is not allowed). A TokenFunc may also
 	// return it (wrapped) to end Run.
@@ -104,7 +109,7 @@ const (
 
 // classify maps how a dial or a connection ended to what happens next. It is
 // the one place that implements the table in doc.go; hasTokenFunc says whether
-// a fresh token may fix an HTTP 401.
+// a fresh token may fix an HTTP 401 or a 4001 close.
 func classify(err error, hasTokenFunc bool) (action, error) {
 	var rr *reconnectRequest
 	if errors.As(err, &rr) {
@@ -132,7 +137,10 @@ func classify(err error, hasTokenFunc bool) (action, error) {
 	case closeRemoved:
 		return actFinal, fmt.Errorf("%w: %w", ErrRemoved, err)
 	case closeTokenExpired:
-		return actNow, nil
+		if hasTokenFunc {
+			return actNow, nil
+		}
+		return actFinal, fmt.Errorf("%w: %w", ErrTokenExpired, err)
 	}
 	// 1000, 1001, 1006, 1008, 1009, 1011, 4002, other codes, network errors,
 	// a missing welcome, a failing TokenFunc.

@@ -45,6 +45,10 @@ modes:
   suite     the standard set (make bench): with --redis-addr and --postgres-url, one
             serve edge (two for d2d) on them, herald dev for async and fanout;
             each step beside its ceiling
+  soak      a steady mix of sync pushes and d2d msgs at --rate with reconnect churn
+            for --duration, against a server given by --admin-url and --server-pid:
+            its goroutines, heap and RSS every --sample, whether they stay flat,
+            and the accepted messages lost (exit 1 if any)
 
 flags:
 `
@@ -88,6 +92,11 @@ type benchFlags struct {
 	redisAddr     string
 	postgresURL   string
 	quick         bool
+	adminURL      string
+	sample        time.Duration
+	churn         float64
+	d2dShare      float64
+	tolerance     float64
 }
 
 // runBench is herald bench.
@@ -122,6 +131,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.redisAddr, "redis-addr", "", "suite: Redis for the registry of the serve edges and herald dev (without it and --postgres-url every step runs on herald dev and d2d is skipped)")
 	fs.StringVar(&f.postgresURL, "postgres-url", "", "suite: Postgres for the device list of the serve edges")
 	fs.BoolVar(&f.quick, "quick", false, "suite: a short run with a tenth of the devices, to check the set works")
+	fs.StringVar(&f.adminURL, "admin-url", "", "soak: the server's admin base URL, for go_goroutines and go_memstats_heap_inuse_bytes from its /metrics")
+	fs.DurationVar(&f.sample, "sample", 10*time.Second, "soak: the interval between samples of the server")
+	fs.Float64Var(&f.churn, "churn", 0.1, "soak: the share of the devices that reconnect every --sample interval")
+	fs.Float64Var(&f.d2dShare, "d2d-share", 0.5, "soak: the share of the messages sent device to device; the rest are sync pushes")
+	fs.Float64Var(&f.tolerance, "flat-tolerance", 0.05, "soak: a series is flat when it grows by less than this share of its mean over the second half")
 	fs.BoolVar(&f.worker, "worker", false, "internal: run as a worker of a parent bench (config on stdin)")
 	fs.BoolVar(&f.ceilingServer, "ceiling-server", false, "internal: run the ceiling server until stdin closes")
 	fs.StringVar(&f.ceilingAddr, "ceiling-addr", "127.0.0.1:0", "internal: the ceiling server's listen address")
@@ -152,6 +166,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if mode == "soak" {
+		return runSoak(ctx, &f, pids, stdout, stderr)
+	}
 	if mode == "suite" {
 		return runSuite(ctx, &f, stdout, stderr)
 	}
@@ -175,7 +192,7 @@ func (c *benchConfig) validate() error {
 		return usagef("a mode is required: %s (see -h)", strings.Join(benchModes, ", "))
 	}
 	if !slices.Contains(benchModes, c.Mode) {
-		return usagef("unknown mode %q: want %s or suite", c.Mode, strings.Join(benchModes, ", "))
+		return usagef("unknown mode %q: want %s, suite or soak", c.Mode, strings.Join(benchModes, ", "))
 	}
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 		return usagef("--url %q: want http:// or https://", c.URL)

@@ -29,6 +29,7 @@ type serverConfig struct {
 	roles          listFlag
 	edgeID         string
 	tokenSecrets   listFlag
+	tokenKeys      tokenKeys // RS256 keys, JWKS file, clock skew
 	apiKeys        listFlag
 	schemasDir     string
 	allowedOrigins listFlag
@@ -60,6 +61,7 @@ type serverConfig struct {
 	internalAddr  string
 	advertiseAddr string
 	clusterKeys   listFlag
+	tls           tlsConfig
 	adminAddr     string
 	edgeTTL       time.Duration
 	heartbeat     time.Duration
@@ -73,6 +75,7 @@ type serverConfig struct {
 	msgBurst      int
 	maxBodyBytes  int64
 	pushTimeout   time.Duration
+	rest          restLimits // header, JSON depth and API key rate limits
 
 	kafka kafkaConfig
 
@@ -103,7 +106,10 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	if !dev {
 		fs.Var(&c.roles, "roles", "roles of this process, comma-separated: edge, api, processor")
 		fs.Var(&c.tokenSecrets, "token-secret", "HS256 device-token secrets, comma-separated, as kid:secret or secret (at least 32 bytes); the first signs")
-		fs.Var(&c.apiKeys, "api-keys", "API keys, comma-separated, as name:secret")
+	}
+	c.tokenKeys.flags(fs, dev)
+	if !dev {
+		fs.Var(&c.apiKeys, "api-keys", "API keys, comma-separated, as name:sha256:HEX[:scopes=send+devices+types][:rate=100/s][:burst=N] (herald apikey new prints one); name:secret is still read, with a warning")
 	}
 	fs.StringVar(&c.edgeID, "edge-id", "edge-"+host, "this edge's id")
 	fs.StringVar(&c.postgresURL, "postgres-url", "", "Postgres connection string for the device list; empty: in-memory, one process only")
@@ -115,7 +121,8 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	if !dev {
 		fs.StringVar(&c.internalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
 		fs.StringVar(&c.advertiseAddr, "advertise-addr", "", "the address other processes dial for links to this edge (default: the internal listener's address, 127.0.0.1 when its host is unspecified)")
-		fs.Var(&c.clusterKeys, "cluster-key", "cluster keys, comma-separated; the first authenticates this process's links, any of them is accepted")
+		fs.Var(&c.clusterKeys, "cluster-key", "cluster keys, comma-separated: the first is the one this process presents on its links, any of them is accepted from others (rotation: docs/security.md)")
+		c.tls.flags(fs)
 	}
 	fs.StringVar(&c.schemasDir, "schemas-dir", "", "a directory of extra message-type schemas (<type>.json), reloaded on SIGHUP")
 	fs.Var(&c.allowedOrigins, "allowed-origins", "browser origins allowed to connect besides the server's own host, as host patterns (*.example.com), or *")
@@ -142,6 +149,7 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.msgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
 	fs.DurationVar(&c.pushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
+	c.rest.flags(fs)
 	c.kafka.flags(fs, dev)
 }
 
@@ -177,6 +185,12 @@ func (c *serverConfig) validate(dev bool) error {
 	if err := c.validateLimits(); err != nil {
 		return err
 	}
+	if err := c.rest.validate(); err != nil {
+		return err
+	}
+	if err := c.tokenKeys.validate(); err != nil {
+		return err
+	}
 	if c.schemasDir != "" {
 		if st, err := os.Stat(c.schemasDir); err != nil || !st.IsDir() {
 			return usagef("--schemas-dir %q is not a directory", c.schemasDir)
@@ -192,16 +206,16 @@ func (c *serverConfig) validate(dev bool) error {
 		return usagef("--redis-addr is required when the api and processor roles run in separate processes: message statuses are shared through Redis")
 	}
 	if c.hasRole("edge") {
-		if len(c.tokenSecrets) == 0 {
-			return usagef("--token-secret (or HERALD_TOKEN_SECRET) is required for the edge role")
+		if len(c.tokenSecrets) == 0 && !c.tokenKeys.any() {
+			return usagef("--token-secret (or HERALD_TOKEN_SECRET), --token-rsa-key or --token-jwks is required for the edge role")
 		}
 		for _, s := range c.tokenSecrets {
 			if strings.Contains(s, devTokenSecret) {
 				return usagef("--token-secret: the public development secret must not be used by serve")
 			}
 		}
-		if _, err := token.NewVerifier(token.VerifierConfig{HS256: hs256Keys(c.tokenSecrets)}); err != nil {
-			return usagef("--token-secret: %v", err)
+		if _, err := c.tokenKeys.verifier(c.tokenSecrets, nil); err != nil {
+			return err
 		}
 	}
 	if c.heartbeat <= 0 || c.edgeTTL < 2*c.heartbeat {
@@ -218,12 +232,22 @@ func (c *serverConfig) validate(dev bool) error {
 			return usagef("--cluster-key: every key needs at least 16 characters")
 		}
 	}
+	if err := c.tls.validate(); err != nil {
+		return err
+	}
 	if c.hasRole("api") {
 		if len(c.apiKeys) == 0 {
-			return usagef("--api-keys (or HERALD_API_KEYS) is required for the api role, as name:secret")
+			return usagef("--api-keys (or HERALD_API_KEYS) is required for the api role, as name:sha256:HEX (herald apikey new prints one)")
 		}
-		if _, err := apiKeys(c.apiKeys); err != nil {
+		keys, _, err := apiKeys(c.apiKeys)
+		if err != nil {
 			return err
+		}
+		dev := api.HashSecret(devAPIKey)
+		for _, k := range keys {
+			if k.Hash == dev {
+				return usagef("--api-keys: key %q is the public development key, which serve must not accept", k.Name)
+			}
 		}
 	}
 	return nil
@@ -318,17 +342,21 @@ func hs256Keys(entries []string) []token.HS256Key {
 	return keys
 }
 
-// apiKeys parses name:secret entries.
-func apiKeys(entries []string) ([]api.Key, error) {
-	keys := make([]api.Key, 0, len(entries))
+// apiKeys parses --api-keys entries (see api.ParseKey) and returns the names of
+// those configured in plaintext. Errors never show an entry past its name.
+func apiKeys(entries []string) (keys []api.Key, plaintext []string, err error) {
+	keys = make([]api.Key, 0, len(entries))
 	for _, e := range entries {
-		name, secret, ok := strings.Cut(e, ":")
-		if !ok || name == "" || len(secret) < 8 {
-			return nil, usagef("--api-keys: entry %q must be name:secret with a secret of at least 8 characters", redact(e))
+		k, plain, err := api.ParseKey(e)
+		if err != nil {
+			return nil, nil, usagef("--api-keys: entry %q: %v", redact(e), err)
 		}
-		keys = append(keys, api.NewKey(name, secret))
+		if plain {
+			plaintext = append(plaintext, k.Name)
+		}
+		keys = append(keys, k)
 	}
-	return keys, nil
+	return keys, plaintext, nil
 }
 
 func redact(s string) string {

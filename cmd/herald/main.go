@@ -1,5 +1,5 @@
 // Command herald is Herald's one binary: the servers (serve, dev) and the tools
-// (token, schema, listen, send, status, msg, config, bench).
+// (token, schema, listen, send, status, msg, config, apikey, bench).
 //
 //	herald dev                                 every role in one process, no external services
 //	herald serve --roles=edge,api              a production process
@@ -12,6 +12,7 @@
 //	herald status ID                           delivery status of an asynchronous message
 //	herald msg --account A --device D --to T   a device-to-device message, as a device
 //	herald config print [--config F] [flags]   the effective configuration of serve, secrets masked
+//	herald apikey new --name N [--scopes S]    a fresh API key, printed once, and its hashed --api-keys entry
 //
 // Every flag can also be set by an environment variable HERALD_<FLAG>, with dashes
 // as underscores (--token-secret: HERALD_TOKEN_SECRET); serve and dev also read a
@@ -50,6 +51,8 @@ usage:
   herald status    show the delivery status of an asynchronous message
   herald msg       send a device-to-device message as a device and print its receipts
   herald config    print serve's effective configuration: herald config print [--config FILE] [flags]
+  herald apikey    make an API key and its hashed --api-keys entry: herald apikey new --name N [--scopes send,devices,types] [--rate 1000/s];
+                   herald apikey hash --name N < KEY gives the entry of an existing key
   herald bench     load a running server (idle, connect, push, async, d2d, fanout) beside a ceiling; bench suite: the standard set
 
 Run 'herald COMMAND -h' for a command's flags.
@@ -72,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"status": runStatus,
 		"msg":    runMsg,
 		"config": runConfig,
+		"apikey": runAPIKey,
 		"bench":  runBench,
 	}
 	cmd, ok := cmds[args[0]]

@@ -42,6 +42,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.validate(false); err != nil {
 		return err
 	}
+	if _, plain, _ := apiKeys(c.apiKeys); len(plain) > 0 {
+		c.logger(stderr).Warn("API keys configured in plaintext: configure their hashes instead, as name:sha256:HEX (herald apikey hash --name NAME reads the key on stdin)", "keys", plain)
+	}
 	return serve(ctx, &c, stdout, stderr, nil)
 }
 
@@ -96,6 +99,8 @@ type node struct {
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
+	tls      *nodeTLS        // certificates of the listeners; nil: plain HTTP
+	tokens   *token.Verifier // the edge's device-token keys; nil without the edge role
 	ready    atomic.Bool
 	// metrics is the node's Prometheus registry: the edge, the API and the
 	// processor register their own metrics in it, listenAll the node's.
@@ -112,6 +117,9 @@ type node struct {
 
 	listeners []listener // public, internal, admin: started and shut down together
 	closers   []func()   // release the registry client
+
+	// limits are the header limits of every listener's http.Server.
+	limits restLimits
 }
 
 // listener is one of a node's HTTP listeners.
@@ -127,13 +135,15 @@ func (n *node) listen(name, addr string, h http.Handler, log *slog.Logger) error
 	if err != nil {
 		return fmt.Errorf("listen on %s (%s): %w", addr, name, err)
 	}
+	ln = n.tls.wrap(name, ln)
 	n.serve(name, ln, h, log)
 	return nil
 }
 
 // serve adds a listener that is already bound.
 func (n *node) serve(name string, ln net.Listener, h http.Handler, log *slog.Logger) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	n.limits.apply(srv)
 	n.listeners = append(n.listeners, listener{name: name, srv: srv, ln: ln})
 }
 
@@ -167,7 +177,7 @@ func (n *node) close() {
 
 // build creates the parts of a node from its configuration.
 func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
-	n := &node{metrics: prometheus.NewRegistry(), drainReq: make(chan struct{})}
+	n := &node{metrics: prometheus.NewRegistry(), drainReq: make(chan struct{}), limits: c.rest}
 	defer func() {
 		if err != nil {
 			n.close() // what was built before the failure stops again
@@ -209,19 +219,23 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 	if r, ok := n.registry.(*registry.Redis); ok {
 		redisClient = r.Client()
 	}
+	if n.tls, err = newNodeTLS(&c.tls, log.With("part", "tls")); err != nil {
+		return nil, err
+	}
 	router := &edge.Router{Registry: n.registry}
 	if len(c.clusterKeys) > 0 {
-		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.clusterKeys[0], Logger: log.With("part", "links")})
+		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.clusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links")})
 		if err != nil {
 			return nil, usagef("%v", err)
 		}
 		router.Links = n.links
 	}
 	if c.hasRole("edge") {
-		v, err := token.NewVerifier(token.VerifierConfig{HS256: hs256Keys(c.tokenSecrets)})
+		v, err := c.tokenKeys.verifier(c.tokenSecrets, log.With("part", "token"))
 		if err != nil {
-			return nil, usagef("--token-secret: %v", err)
+			return nil, err
 		}
+		n.tokens = v
 		n.edge, err = edge.New(edge.Config{
 			ID:                c.edgeID,
 			Verifier:          v,
@@ -271,7 +285,7 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 		}
 	}
 	if c.hasRole("api") {
-		keys, err := apiKeys(c.apiKeys)
+		keys, _, err := apiKeys(c.apiKeys)
 		if err != nil {
 			return nil, err
 		}
@@ -286,6 +300,9 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,
+			KeyRate:      c.rest.apiKeyRate,
+			KeyBurst:     c.rest.apiKeyBurst,
+			MaxJSONDepth: c.rest.maxJSONDepth,
 			MaxBodyBytes: c.maxBodyBytes,
 			PushTimeout:  c.pushTimeout,
 			Metrics:      n.metrics,
@@ -314,6 +331,7 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 		if c.advertiseAddr == "" {
 			c.advertiseAddr = advertised(internal.Addr().(*net.TCPAddr))
 		}
+		c.advertiseAddr = linkURL(c.advertiseAddr, c.tls.internalTLS())
 	}
 	n, err := build(c, log)
 	if err != nil {
@@ -323,7 +341,7 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 		return err
 	}
 	if internal != nil {
-		n.serve("internal", internal, n.edge.LinkHandler(), log)
+		n.serve("internal", n.tls.wrap("internal", internal), n.edge.LinkHandler(), log)
 	}
 	if err := n.listenAll(c, log); err != nil {
 		n.close()
@@ -355,6 +373,10 @@ loop:
 			why = "POST /drain"
 			break loop
 		case <-hup:
+			n.tls.reload()
+			if n.tokens != nil {
+				_ = n.tokens.Reload() // a failure is logged and keeps the keys in use
+			}
 			if err := n.types.Reload(); err != nil {
 				log.Error("reloading message types failed; keeping the old set", "err", err)
 			} else {

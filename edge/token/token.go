@@ -2,16 +2,22 @@
 // and id. The edge verifies a token before it upgrades a connection; `herald token`
 // and backends mint them.
 //
-// Algorithms are pinned by configuration: a verifier accepts HS256 only if it holds
-// a shared secret and EdDSA only if it holds an Ed25519 public key, so neither "none"
-// nor algorithm confusion can pass. Each key may carry a key id ("kid") so that keys
-// can be rotated: a token naming a kid is checked against that key only.
+// Every key is pinned to one algorithm by its type: an HS256 secret verifies HS256
+// only, an Ed25519 public key EdDSA only, an RSA public key RS256 only. A token's
+// alg must be its key's, so "none" and algorithm confusion (an HS256 token "signed"
+// with an RSA public key's bytes) cannot pass. Keys carry key ids ("kid") for
+// rotation: a token naming a kid is checked against that key only, and refused
+// when no key has it; a token without kid is checked against the keys of its alg.
+// Keys come from configuration and, optionally, from a JWKS file (RFC 7517) that
+// is re-read when it changes.
 package token
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -21,7 +27,11 @@ import (
 type Claims struct {
 	Account string
 	Device  string
+	// Expires is the token's exp.
 	Expires time.Time
+	// Until is when the token stops being accepted: Expires plus the verifier's
+	// clock skew. The edge closes a connection (4001) then.
+	Until time.Time
 }
 
 // ErrInvalid is wrapped by every verification failure.
@@ -30,78 +40,103 @@ var ErrInvalid = errors.New("token: invalid")
 // ErrExpired is wrapped (with ErrInvalid) when the token's exp has passed.
 var ErrExpired = errors.New("token: expired")
 
-// DefaultLeeway is the clock skew allowed on exp and nbf.
+// DefaultLeeway is the clock skew allowed on exp and nbf: a token is accepted
+// until exp plus the leeway, and from nbf minus it.
 const DefaultLeeway = 30 * time.Second
 
-// HS256Key is a shared secret for HS256 tokens.
-type HS256Key struct {
-	ID     string // optional kid
-	Secret []byte // at least 32 bytes
-}
+// MaxLeeway is the largest clock skew accepted: more would keep expired tokens
+// alive for too long to be called expired.
+const MaxLeeway = 5 * time.Minute
 
-// Ed25519Key is a public key for EdDSA tokens.
-type Ed25519Key struct {
-	ID  string // optional kid
-	Key ed25519.PublicKey
-}
+// DefaultJWKSCheck is how often, at most, a JWKS file's modification time is
+// checked for a change.
+const DefaultJWKSCheck = 5 * time.Second
 
-// VerifierConfig configures a Verifier. At least one key is required.
+// VerifierConfig configures a Verifier. At least one key is required, from the
+// lists or the JWKS file.
 type VerifierConfig struct {
 	HS256   []HS256Key
 	Ed25519 []Ed25519Key
-	// Leeway is the allowed clock skew; zero means DefaultLeeway.
+	RS256   []RSAKey
+	// JWKSFile is a JSON Web Key Set file (RFC 7517) whose keys are added to the
+	// others: kty "oct" (HS256), "OKP" with crv "Ed25519" (EdDSA), "RSA" (RS256).
+	// It is re-read when its modification time changes (checked at most every
+	// JWKSCheck, on a verification) or on Reload; a file that fails to load keeps
+	// the keys loaded before, and the failure is logged.
+	JWKSFile string
+	// JWKSCheck is how often, at most, JWKSFile is checked for a change; zero
+	// means DefaultJWKSCheck.
+	JWKSCheck time.Duration
+	// Leeway is the allowed clock skew on exp and nbf; zero means DefaultLeeway.
+	// Between 0 and MaxLeeway.
 	Leeway time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Logger receives reload failures and successes; nil discards them.
+	Logger *slog.Logger
 }
-
-// MinSecretBytes is the shortest HS256 secret accepted.
-const MinSecretBytes = 32
 
 // Verifier checks device tokens. It is safe for concurrent use.
 type Verifier struct {
-	parser  *jwt.Parser
-	hs      []HS256Key
-	ed      []Ed25519Key
-	methods []string
+	cfg    VerifierConfig
+	static []key                // the keys from the lists, in order
+	parser *jwt.Parser          // allows every algorithm a key may be pinned to
+	keys   atomic.Pointer[keys] // the live key set: static plus the JWKS file's
+
+	checked atomic.Int64 // Unix ns of the last look at the JWKS file's mtime
+	mu      sync.Mutex   // serialises reloads
+	loaded  fileStamp    // guarded by mu: the JWKS file's stamp when last read
+	seen    fileStamp    // guarded by mu: the stamp last tried, read or not
 }
 
-// NewVerifier validates cfg and returns a Verifier.
+// NewVerifier validates cfg, reads its JWKS file if any and returns a Verifier.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	if len(cfg.HS256) == 0 && len(cfg.Ed25519) == 0 {
-		return nil, errors.New("token: verifier needs at least one key")
-	}
-	for _, k := range cfg.HS256 {
-		if len(k.Secret) < MinSecretBytes {
-			return nil, fmt.Errorf("token: HS256 secret %q is %d bytes, want at least %d", k.ID, len(k.Secret), MinSecretBytes)
-		}
-	}
-	for _, k := range cfg.Ed25519 {
-		if len(k.Key) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("token: Ed25519 key %q has %d bytes, want %d", k.ID, len(k.Key), ed25519.PublicKeySize)
-		}
-	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = DefaultLeeway
 	}
-	v := &Verifier{hs: cfg.HS256, ed: cfg.Ed25519}
-	if len(cfg.HS256) > 0 {
-		v.methods = append(v.methods, jwt.SigningMethodHS256.Alg())
+	if cfg.Leeway < 0 || cfg.Leeway > MaxLeeway {
+		return nil, fmt.Errorf("token: clock skew %v is out of range: want between 0 and %v", cfg.Leeway, MaxLeeway)
 	}
-	if len(cfg.Ed25519) > 0 {
-		v.methods = append(v.methods, jwt.SigningMethodEdDSA.Alg())
+	if cfg.JWKSCheck == 0 {
+		cfg.JWKSCheck = DefaultJWKSCheck
 	}
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(v.methods),
+	if cfg.JWKSCheck < 0 {
+		return nil, fmt.Errorf("token: JWKS check interval %v must be positive", cfg.JWKSCheck)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	static, err := staticKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verifier{cfg: cfg, static: static}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{algHS256, algEdDSA, algRS256}),
 		jwt.WithLeeway(cfg.Leeway),
 		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(cfg.Now),
+	)
+	if cfg.JWKSFile == "" {
+		ks, err := newKeys(static)
+		if err != nil {
+			return nil, err
+		}
+		v.keys.Store(ks)
+		return v, nil
 	}
-	if cfg.Now != nil {
-		opts = append(opts, jwt.WithTimeFunc(cfg.Now))
+	if err := v.Reload(); err != nil {
+		return nil, err
 	}
-	v.parser = jwt.NewParser(opts...)
+	v.checked.Store(cfg.Now().UnixNano())
 	return v, nil
 }
+
+// Leeway returns the clock skew the verifier allows.
+func (v *Verifier) Leeway() time.Duration { return v.cfg.Leeway }
 
 type deviceClaims struct {
 	Account string `json:"account"`
@@ -111,115 +146,19 @@ type deviceClaims struct {
 // Verify checks raw and returns its claims. Every failure wraps ErrInvalid; an
 // expired token also wraps ErrExpired.
 func (v *Verifier) Verify(raw string) (Claims, error) {
+	v.maybeReload()
+	ks := v.keys.Load()
 	var dc deviceClaims
-	var lastErr error
-	for _, key := range v.candidates(raw) {
-		_, err := v.parser.ParseWithClaims(raw, &dc, func(*jwt.Token) (any, error) { return key, nil })
-		if err == nil {
-			lastErr = nil
-			break
-		}
-		lastErr = err
-		if errors.Is(err, jwt.ErrTokenExpired) || !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-			break // only a signature mismatch is worth trying the next key for
-		}
-	}
-	if lastErr != nil {
-		if errors.Is(lastErr, jwt.ErrTokenExpired) {
+	_, err := v.parser.ParseWithClaims(raw, &dc, ks.keyFunc)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
 		}
-		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, lastErr)
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if dc.Account == "" || dc.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: account and sub (device) are required", ErrInvalid)
 	}
-	c := Claims{Account: dc.Account, Device: dc.Subject}
-	if dc.ExpiresAt != nil {
-		c.Expires = dc.ExpiresAt.Time
-	}
-	return c, nil
+	exp := dc.ExpiresAt.Time // required by the parser
+	return Claims{Account: dc.Account, Device: dc.Subject, Expires: exp, Until: exp.Add(v.cfg.Leeway)}, nil
 }
-
-// candidates returns the keys to try for raw: the one its kid names, or every key of
-// its algorithm. A malformed token gets no candidates and fails in the parser.
-func (v *Verifier) candidates(raw string) []any {
-	kid, alg := "", ""
-	if t, _, err := v.parser.ParseUnverified(raw, &deviceClaims{}); err == nil {
-		kid, _ = t.Header["kid"].(string)
-		alg, _ = t.Header["alg"].(string)
-	}
-	var keys []any
-	switch alg {
-	case jwt.SigningMethodHS256.Alg():
-		for _, k := range v.hs {
-			if kid == "" || k.ID == kid {
-				keys = append(keys, k.Secret)
-			}
-		}
-	case jwt.SigningMethodEdDSA.Alg():
-		for _, k := range v.ed {
-			if kid == "" || k.ID == kid {
-				keys = append(keys, k.Key)
-			}
-		}
-	}
-	if len(keys) == 0 {
-		keys = append(keys, nil) // let the parser report the real problem
-	}
-	return keys
-}
-
-// Issuer mints device tokens with one key.
-type Issuer struct {
-	method jwt.SigningMethod
-	key    any
-	kid    string
-	now    func() time.Time
-}
-
-// NewHS256Issuer returns an Issuer that signs with an HS256 secret.
-func NewHS256Issuer(k HS256Key) (*Issuer, error) {
-	if len(k.Secret) < MinSecretBytes {
-		return nil, fmt.Errorf("token: HS256 secret is %d bytes, want at least %d", len(k.Secret), MinSecretBytes)
-	}
-	return &Issuer{method: jwt.SigningMethodHS256, key: k.Secret, kid: k.ID, now: time.Now}, nil
-}
-
-// NewEd25519Issuer returns an Issuer that signs with an Ed25519 private key.
-func NewEd25519Issuer(kid string, key ed25519.PrivateKey) (*Issuer, error) {
-	if len(key) != ed25519.PrivateKeySize {
-		return nil, fmt.Errorf("token: Ed25519 private key has %d bytes, want %d", len(key), ed25519.PrivateKeySize)
-	}
-	return &Issuer{method: jwt.SigningMethodEdDSA, key: key, kid: kid, now: time.Now}, nil
-}
-
-// Issue mints a token for the device that expires after ttl.
-func (i *Issuer) Issue(account, device string, ttl time.Duration) (string, error) {
-	if account == "" || device == "" {
-		return "", errors.New("token: account and device are required")
-	}
-	if ttl <= 0 {
-		return "", errors.New("token: ttl must be positive")
-	}
-	now := i.now()
-	t := jwt.NewWithClaims(i.method, deviceClaims{
-		Account: account,
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   device,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-	})
-	if i.kid != "" {
-		t.Header["kid"] = i.kid
-	}
-	s, err := t.SignedString(i.key)
-	if err != nil {
-		return "", fmt.Errorf("token: sign: %w", err)
-	}
-	return s, nil
-}
-
-// SetClock replaces the issuer's clock, so that tokens can be minted for another
-// time (for tests of expiry).
-func (i *Issuer) SetClock(now func() time.Time) { i.now = now }

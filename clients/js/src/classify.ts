@@ -69,8 +69,11 @@ export function classify(c: Cause, hasTokenFunction: boolean): { action: Action;
           return { action: 'final', error: new HeraldError(ErrorCode.Replaced, 'a newer connection of this device took over (4000)', init) };
         case CloseCode.Removed:
           return { action: 'final', error: new HeraldError(ErrorCode.Removed, 'the device was removed from its account (4003)', init) };
-        case CloseCode.TokenExpired:
-          return { action: 'now', error: new HeraldError(ErrorCode.TokenExpired, 'the device token expired (4001)', init) };
+        case CloseCode.TokenExpired: {
+          // Only a token function can bring a fresh token: a fixed one stays expired.
+          const error = new HeraldError(ErrorCode.TokenExpired, 'the device token expired (4001)', init);
+          return { action: hasTokenFunction ? 'now' : 'final', error };
+        }
       }
       // 1000, 1001, 1006, 1008, 1009, 1011, 4002, other codes, SSE.
       return { action: 'backoff', error: new HeraldError(ErrorCode.Disconnected, why, init) };

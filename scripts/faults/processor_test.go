@@ -1,0 +1,54 @@
+package faults
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestFaultProcessorKill kills one of two processors with SIGKILL while
+// asynchronous messages flow: the other takes its partitions over, and every
+// accepted message is delivered at least once. Recovery is the longest time no
+// new message arrived at any device after the kill.
+func TestFaultProcessorKill(t *testing.T) {
+	total := size(600, 20000)
+	c := newCluster(t, kafkaFlags(t)...)
+	e := c.edge("edge-1", "", "")
+	p1 := c.start("processor-1", "--roles=processor", "--edge-id", "processor-1")
+	c.start("processor-2", "--roles=processor", "--edge-id", "processor-2")
+
+	waitGroups(t, 2)
+	var peers []*peer
+	for i := range 10 {
+		p := newPeer(t, fmt.Sprint("acct", i), "dev")
+		if err := p.connect(e.Addr); err != nil {
+			t.Fatal(err)
+		}
+		peers = append(peers, p)
+	}
+	async := newAsyncLog(e.Addr)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1))
+				if i > total {
+					return
+				}
+				async.send(peers[i%len(peers)])
+			}
+		})
+	}
+	waitFor(t, "load before the kill", func() bool { return next.Load() >= int64(total/3) })
+	killed := time.Now()
+	p1.Kill()
+	wg.Wait()
+	delivered, reported, lost := async.settle(t)
+	f := &figures{Scenario: "processor-kill", Sent: async.sent, Accepted: int64(len(async.accepted)), Delivered: delivered,
+		Reported: reported, Lost: lost + async.errs, Recovery: stall(peers, killed)}
+	f.add("refused", fmt.Sprint(async.refused))
+	report(t, f)
+}
