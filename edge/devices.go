@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -83,12 +84,67 @@ func (s *Server) listDevice(ctx context.Context, ss *session) {
 		s.cfg.Devices.Seen(ss.account, ss.device, s.cfg.Now())
 		return
 	}
+	if err := s.addDevice(ctx, ss); err != nil {
+		ss.log.Warn("adding the device to the device list failed; retrying at each heartbeat", "err", err)
+		s.unlistedMu.Lock()
+		if s.unlisted == nil {
+			s.unlisted = make(map[*session]struct{})
+		}
+		if len(s.unlisted) < maxUnlisted {
+			s.unlisted[ss] = struct{}{}
+		}
+		s.unlistedMu.Unlock()
+	}
+}
+
+// maxUnlisted bounds the connected devices an edge keeps retrying to add to the
+// device list while its store is down; a device beyond it is listed when it
+// next connects.
+const maxUnlisted = 100_000
+
+// addDevice adds ss's device to its account's list and bumps the account's
+// version, so that every edge's cache sees it.
+func (s *Server) addDevice(ctx context.Context, ss *session) error {
 	if err := s.cfg.Devices.Touch(ctx, ss.account, ss.device, nil); err != nil {
-		ss.log.Warn("adding the device to the device list failed", "err", err)
-		return
+		return err
 	}
 	if err := s.cfg.Versions.BumpAccount(ctx, ss.account); err != nil {
-		ss.log.Warn("announcing the new device failed", "err", err)
+		return fmt.Errorf("announcing the new device: %w", err)
+	}
+	return nil
+}
+
+// relist retries adding the connected devices that the device list could not
+// take when they connected (its store was down): until they are listed, their
+// siblings' messages to them are refused as unknown_device. Devices that
+// disconnected meanwhile are dropped; they are listed when they connect again.
+func (s *Server) relist() {
+	s.unlistedMu.Lock()
+	pending := make([]*session, 0, len(s.unlisted))
+	for ss := range s.unlisted {
+		pending = append(pending, ss)
+	}
+	s.unlistedMu.Unlock()
+	listed := 0
+	for _, ss := range pending {
+		ss.mu.Lock()
+		closed := ss.closed
+		ss.mu.Unlock()
+		if !closed {
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+			err := s.addDevice(ctx, ss)
+			cancel()
+			if err != nil {
+				return // the store is still down: the next heartbeat tries again
+			}
+			listed++
+		}
+		s.unlistedMu.Lock()
+		delete(s.unlisted, ss)
+		s.unlistedMu.Unlock()
+	}
+	if listed > 0 {
+		s.cfg.Logger.Info("added devices that connected while the device list was down", "devices", listed)
 	}
 }
 

@@ -42,6 +42,9 @@ type Server struct {
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
 
+	unlistedMu sync.Mutex
+	unlisted   map[*session]struct{} // guarded by unlistedMu: connected devices the device list could not take yet
+
 	dropped  atomic.Int64 // frames refused because a send queue was full
 	accepted atomic.Int64 // connections accepted
 }
@@ -94,12 +97,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Liveness != nil {
 		s.beat() // routable from the start, not one interval later
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.heartbeat()
-		}()
 	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.heartbeat()
+	}()
 	return s, nil
 }
 
@@ -249,8 +252,9 @@ func (s *Server) detach(ss *session) {
 	}
 }
 
-// heartbeat refreshes the edge's liveness key every HeartbeatInterval until the
-// server stops.
+// heartbeat refreshes the edge's liveness key (with Liveness) and retries the
+// devices the device list could not take (relist) every HeartbeatInterval until
+// the server stops.
 func (s *Server) heartbeat() {
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -259,7 +263,10 @@ func (s *Server) heartbeat() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			s.beat()
+			if s.cfg.Liveness != nil {
+				s.beat()
+			}
+			s.relist()
 		}
 	}
 }
