@@ -26,6 +26,72 @@ const (
 	DefaultGroup       = "herald-processor"
 )
 
+// Defaults of the consumer group timeouts of the processors and the
+// materializer.
+//
+// The session timeout bounds how long a dead member keeps its partitions; it is
+// lower than franz-go's 45s so that a killed processor's partitions move within
+// seconds, and within the brokers' usual group.min.session.timeout.ms (6s).
+//
+// The rebalance timeout bounds how long a rebalance waits for the members to
+// rejoin, and so how long consumption stops when a member dies while its group
+// forms; franz-go's default is 60s. A member joins again only once its batch in
+// hand is delivered and committed (BlockRebalanceOnPoll), so it must cover one
+// delivery attempt (DefaultDeliveryTimeout, 10s) plus the flush and commit that
+// follow and the heartbeat that tells the member of the rebalance. A member that
+// takes longer is dropped from the group: its uncommitted batch is delivered
+// again by the next owner (at least once), nothing is lost.
+//
+// The heartbeat interval defaults to a fifth of the session timeout: a member
+// learns of a rebalance from a heartbeat, and four may be lost before the
+// session ends.
+const (
+	DefaultSessionTimeout   = 10 * time.Second
+	DefaultRebalanceTimeout = 20 * time.Second
+)
+
+// GroupTimeouts are the timeouts of a consumer group member. Zero values take
+// the defaults.
+type GroupTimeouts struct {
+	// Session is how long the group waits for a silent member before giving its
+	// partitions to the others. Default [DefaultSessionTimeout].
+	Session time.Duration
+	// Rebalance is how long a rebalance waits for the members to join again
+	// before it goes on without them. Default [DefaultRebalanceTimeout].
+	Rebalance time.Duration
+	// Heartbeat is how often a member tells the group it is alive; below
+	// Session. Default Session / 5.
+	Heartbeat time.Duration
+}
+
+// resolve fills in the defaults and validates t.
+func (t GroupTimeouts) resolve() (GroupTimeouts, error) {
+	if t.Session < 0 || t.Rebalance < 0 || t.Heartbeat < 0 {
+		return t, errors.New("kafka: the group timeouts must not be negative")
+	}
+	if t.Session == 0 {
+		t.Session = DefaultSessionTimeout
+	}
+	if t.Rebalance == 0 {
+		t.Rebalance = DefaultRebalanceTimeout
+	}
+	if t.Heartbeat == 0 {
+		t.Heartbeat = t.Session / 5
+	}
+	if t.Session < 100*time.Millisecond || t.Rebalance < 100*time.Millisecond {
+		return t, fmt.Errorf("kafka: the session timeout (%v) and the rebalance timeout (%v) must be at least 100ms", t.Session, t.Rebalance)
+	}
+	if t.Heartbeat >= t.Session {
+		return t, fmt.Errorf("kafka: the heartbeat interval (%v) must be below the session timeout (%v)", t.Heartbeat, t.Session)
+	}
+	return t, nil
+}
+
+// opts returns the franz-go options of the timeouts, resolved.
+func (t GroupTimeouts) opts() []kgo.Opt {
+	return []kgo.Opt{kgo.SessionTimeout(t.Session), kgo.RebalanceTimeout(t.Rebalance), kgo.HeartbeatInterval(t.Heartbeat)}
+}
+
 // Priorities lists the priorities from the most urgent down.
 var Priorities = []protocol.Priority{protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow}
 

@@ -22,8 +22,11 @@ type MaterializerConfig struct {
 	Group string
 	// Store receives every event. Required.
 	Store StatusStore
-	// SessionTimeout: see [Config.SessionTimeout].
-	SessionTimeout time.Duration
+	// SessionTimeout, RebalanceTimeout and HeartbeatInterval: see
+	// [Config.SessionTimeout].
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
 	// Logger receives the materializer's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, receives herald_materializer_events_total; nil keeps it
@@ -42,8 +45,9 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup + ".status"
 	}
-	if cfg.SessionTimeout <= 0 {
-		cfg.SessionTimeout = DefaultSessionTimeout
+	gt, err := GroupTimeouts{Session: cfg.SessionTimeout, Rebalance: cfg.RebalanceTimeout, Heartbeat: cfg.HeartbeatInterval}.resolve()
+	if err != nil {
+		return fmt.Errorf("processor: materializer config: %w", err)
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -56,16 +60,15 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{
+	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topics.Status()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(cfg.SessionTimeout),
-		kgo.HeartbeatInterval(cfg.SessionTimeout / 5),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, cfg.Kafka...)...)
+	}, gt.opts()...)
+	cl, err := kgo.NewClient(append(opts, cfg.Kafka...)...)
 	if err != nil {
 		return fmt.Errorf("processor: kafka client: %w", err)
 	}

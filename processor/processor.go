@@ -25,7 +25,6 @@ const (
 	DefaultMaxPollRecords  = 2000
 	DefaultDeliveryTimeout = 10 * time.Second
 	DefaultAckTimeout      = 30 * time.Second
-	DefaultSessionTimeout  = 10 * time.Second
 	DefaultMaxAttempts     = 3
 	DefaultRetryBackoff    = 200 * time.Millisecond
 )
@@ -64,8 +63,14 @@ type Config struct {
 	// AckTimeout bounds the wait for a device's ack, after the write.
 	AckTimeout time.Duration
 	// SessionTimeout is how long the group waits for a silent member before
-	// giving its partitions to the others.
-	SessionTimeout time.Duration
+	// giving its partitions to the others; RebalanceTimeout how long a
+	// rebalance waits for the members to join again, which a batch in hand
+	// must finish within (one DeliveryTimeout and its commit); HeartbeatInterval
+	// how often a member heartbeats, below SessionTimeout. See [GroupTimeouts]
+	// for the defaults.
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
 	// MaxAttempts bounds the attempts at a delivery that failed because a part of
 	// the platform was unavailable; RetryBackoff is the wait before the second,
 	// doubling for each further one.
@@ -127,7 +132,7 @@ func New(cfg Config) (*Processor, error) {
 		def time.Duration
 	}{
 		{&cfg.DeliveryTimeout, DefaultDeliveryTimeout}, {&cfg.AckTimeout, DefaultAckTimeout},
-		{&cfg.SessionTimeout, DefaultSessionTimeout}, {&cfg.RetryBackoff, DefaultRetryBackoff},
+		{&cfg.RetryBackoff, DefaultRetryBackoff},
 	} {
 		if *d.v < 0 {
 			return nil, errors.New("processor: config: durations must not be negative")
@@ -136,6 +141,11 @@ func New(cfg Config) (*Processor, error) {
 			*d.v = d.def
 		}
 	}
+	gt, err := GroupTimeouts{Session: cfg.SessionTimeout, Rebalance: cfg.RebalanceTimeout, Heartbeat: cfg.HeartbeatInterval}.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("processor: config: %w", err)
+	}
+	cfg.SessionTimeout, cfg.RebalanceTimeout, cfg.HeartbeatInterval = gt.Session, gt.Rebalance, gt.Heartbeat
 	if cfg.MaxPollRecords == 0 {
 		cfg.MaxPollRecords = DefaultMaxPollRecords
 	}
@@ -147,6 +157,10 @@ func New(cfg Config) (*Processor, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if budget := cfg.DeliveryTimeout + cfg.HeartbeatInterval; cfg.RebalanceTimeout < budget {
+		cfg.Logger.Warn("the rebalance timeout is shorter than a delivery attempt and a heartbeat: a slow batch may be delivered twice after a rebalance",
+			"rebalance_timeout", cfg.RebalanceTimeout, "delivery_timeout", cfg.DeliveryTimeout, "heartbeat_interval", cfg.HeartbeatInterval)
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
@@ -210,6 +224,11 @@ func (p *Processor) Run(ctx context.Context) error {
 	return errors.Join(all...)
 }
 
+// groupTimeouts returns the resolved timeouts of the consumer groups.
+func (p *Processor) groupTimeouts() GroupTimeouts {
+	return GroupTimeouts{Session: p.cfg.SessionTimeout, Rebalance: p.cfg.RebalanceTimeout, Heartbeat: p.cfg.HeartbeatInterval}
+}
+
 // consume is the group member of one priority.
 func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority) error {
 	log := p.cfg.Logger.With("priority", prio)
@@ -218,11 +237,10 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		kgo.ConsumeTopics(p.cfg.Topics.Messages(prio)),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.SessionTimeout(p.cfg.SessionTimeout),
-		kgo.HeartbeatInterval(p.cfg.SessionTimeout / 5),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, p.cfg.Kafka...)
+	}, p.groupTimeouts().opts()...)
+	opts = append(opts, p.cfg.Kafka...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("processor: kafka client: %w", err)

@@ -82,25 +82,29 @@ func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Ro
 		if err != nil {
 			return asyncParts{}, err
 		}
+		gt := k.groupTimeouts()
 		n.processor, err = processor.New(processor.Config{
-			Kafka:          opts,
-			Topics:         topics,
-			Group:          k.group,
-			Deliverer:      router,
-			Directory:      n.registry,
-			Workers:        workers,
-			AckTimeout:     k.ackTimeout,
-			SessionTimeout: k.sessionTimeout,
-			Metrics:        n.metrics,
-			Types:          n.types,
-			Logger:         log.With("part", "processor"),
+			Kafka:             opts,
+			Topics:            topics,
+			Group:             k.group,
+			Deliverer:         router,
+			Directory:         n.registry,
+			Workers:           workers,
+			AckTimeout:        k.ackTimeout,
+			SessionTimeout:    gt.Session,
+			RebalanceTimeout:  gt.Rebalance,
+			HeartbeatInterval: gt.Heartbeat,
+			Metrics:           n.metrics,
+			Types:             n.types,
+			Logger:            log.With("part", "processor"),
 		})
 		if err != nil {
 			return asyncParts{}, usagef("%v", err)
 		}
 		n.materializer = &processor.MaterializerConfig{
 			Kafka: opts, Topics: topics, Group: k.group + ".status", Store: store,
-			SessionTimeout: k.sessionTimeout, Logger: log.With("part", "materializer"), Metrics: n.metrics,
+			SessionTimeout: gt.Session, RebalanceTimeout: gt.Rebalance, HeartbeatInterval: gt.Heartbeat,
+			Logger: log.With("part", "materializer"), Metrics: n.metrics,
 		}
 	}
 	return parts, nil

@@ -48,6 +48,7 @@ func printed(tb testing.TB, out string) map[string][2]string {
 
 func TestConfigPrecedence(t *testing.T) {
 	file := mustConfigFile(t, "herald.yaml", "drain-window: 45s\nmax-connections: 1000\n")
+	kafkaFile := mustConfigFile(t, "kafka.yaml", "kafka-heartbeat-interval: 1s\n")
 	tests := []struct {
 		name     string
 		args     []string
@@ -67,6 +68,12 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "grace default", setting: "reconnect-grace", want: "10s", wantFrom: "default"},
 		{name: "memory release default", setting: "release-memory-after-conns", want: "1000", wantFrom: "default"},
 		{name: "memory release quiet default", setting: "release-memory-quiet", want: "10s", wantFrom: "default"},
+		{name: "kafka session timeout default", setting: "kafka-session-timeout", want: "10s", wantFrom: "default"},
+		{name: "kafka rebalance timeout default", setting: "kafka-rebalance-timeout", want: "20s", wantFrom: "default"},
+		{name: "kafka heartbeat interval default", setting: "kafka-heartbeat-interval", want: "0s", wantFrom: "default"},
+		{name: "kafka rebalance timeout from the environment", env: map[string]string{"HERALD_KAFKA_REBALANCE_TIMEOUT": "30s"}, setting: "kafka-rebalance-timeout", want: "30s", wantFrom: "env HERALD_KAFKA_REBALANCE_TIMEOUT"},
+		{name: "kafka heartbeat interval from the file", args: []string{"--config", kafkaFile}, setting: "kafka-heartbeat-interval", want: "1s", wantFrom: "file " + kafkaFile},
+		{name: "kafka rebalance timeout from a flag", args: []string{"--kafka-rebalance-timeout", "5s"}, env: map[string]string{"HERALD_KAFKA_REBALANCE_TIMEOUT": "30s"}, setting: "kafka-rebalance-timeout", want: "5s", wantFrom: "flag"},
 		{name: "memory release off from the environment", env: map[string]string{"HERALD_RELEASE_MEMORY_QUIET": "0s"}, setting: "release-memory-quiet", want: "0s", wantFrom: "env HERALD_RELEASE_MEMORY_QUIET"},
 	}
 	for _, tt := range tests {
@@ -159,6 +166,10 @@ func TestConfigErrors(t *testing.T) {
 		{name: "negative memory release quiet", args: []string{"--release-memory-quiet", "-1s"}, stderr: []string{"--release-memory-quiet must not be negative"}},
 		{name: "no connections make a burst", file: "release-memory-after-conns: 0\n", stderr: []string{"--release-memory-after-conns must be at least 1", "--release-memory-quiet=0"}},
 		{name: "bad memory release quiet in the file", file: "release-memory-quiet: 10\n", stderr: []string{"FILE", "release-memory-quiet", "want a duration"}},
+		{name: "short kafka rebalance timeout", args: []string{"--kafka-rebalance-timeout", "500ms"}, stderr: []string{"--kafka-rebalance-timeout must be at least 1s, got 500ms"}},
+		{name: "kafka heartbeat not below the session timeout", args: []string{"--kafka-session-timeout", "6s", "--kafka-heartbeat-interval", "6s"}, stderr: []string{"--kafka-heartbeat-interval", "below --kafka-session-timeout (6s), got 6s"}},
+		{name: "negative kafka heartbeat in the environment", env: map[string]string{"HERALD_KAFKA_HEARTBEAT_INTERVAL": "-1s"}, stderr: []string{"--kafka-heartbeat-interval", "got -1s"}},
+		{name: "bad kafka rebalance timeout in the file", file: "kafka-rebalance-timeout: 20\n", stderr: []string{"FILE", "kafka-rebalance-timeout", "want a duration"}},
 		{name: "zero ping interval", args: []string{"--ping-interval", "0s"}, stderr: []string{"--ping-interval must be positive"}},
 		{name: "short token secret", args: []string{"--token-secret", "short"}, stderr: []string{"--token-secret", "32"}},
 		{name: "schemas dir missing", args: []string{"--schemas-dir", "/nonexistent/schemas"}, stderr: []string{"--schemas-dir", "not a directory"}},

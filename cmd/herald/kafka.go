@@ -18,24 +18,26 @@ import (
 
 // kafkaConfig is the Kafka part of a server's configuration.
 type kafkaConfig struct {
-	brokers        listFlag
-	tls            bool
-	tlsCA          string
-	tlsCert        string
-	tlsKey         string
-	saslMechanism  string
-	saslUser       string
-	saslPassword   string
-	topicPrefix    string
-	partitions     int
-	replication    int
-	createTopics   bool
-	group          string
-	sessionTimeout time.Duration
-	produceTimeout time.Duration
-	workers        string
-	ackTimeout     time.Duration
-	statusTTL      time.Duration
+	brokers           listFlag
+	tls               bool
+	tlsCA             string
+	tlsCert           string
+	tlsKey            string
+	saslMechanism     string
+	saslUser          string
+	saslPassword      string
+	topicPrefix       string
+	partitions        int
+	replication       int
+	createTopics      bool
+	group             string
+	sessionTimeout    time.Duration
+	rebalanceTimeout  time.Duration
+	heartbeatInterval time.Duration
+	produceTimeout    time.Duration
+	workers           string
+	ackTimeout        time.Duration
+	statusTTL         time.Duration
 
 	// embedded: `herald dev` starts its own cluster when no brokers are given.
 	embedded bool
@@ -66,6 +68,8 @@ func (k *kafkaConfig) flags(fs *flag.FlagSet, dev bool) {
 	fs.BoolVar(&k.createTopics, "kafka-create-topics", true, "create missing topics at start (needs the CreateTopics permission)")
 	fs.StringVar(&k.group, "kafka-group", processor.DefaultGroup, "consumer group prefix of the processors")
 	fs.DurationVar(&k.sessionTimeout, "kafka-session-timeout", processor.DefaultSessionTimeout, "how long a silent processor keeps its partitions before the others take them over")
+	fs.DurationVar(&k.rebalanceTimeout, "kafka-rebalance-timeout", processor.DefaultRebalanceTimeout, "how long a consumer group rebalance waits for the processors to join again; a processor must finish its batch in hand within it, and a dead one stops the others for at most this long")
+	fs.DurationVar(&k.heartbeatInterval, "kafka-heartbeat-interval", 0, "how often a processor heartbeats to its consumer groups; below --kafka-session-timeout (0: a fifth of it)")
 	fs.DurationVar(&k.produceTimeout, "kafka-produce-timeout", processor.DefaultProduceTimeout, "how long POST /v1/messages waits for Kafka before answering 503 (at least 1s)")
 	fs.StringVar(&k.workers, "processor-workers", fmt.Sprintf("high=%d,normal=%d,low=%d", processor.DefaultHighWorkers, processor.DefaultNormalWorkers, processor.DefaultLowWorkers), "concurrent deliveries per priority")
 	fs.DurationVar(&k.ackTimeout, "ack-timeout", processor.DefaultAckTimeout, "how long an async message's ack is awaited after delivery")
@@ -90,6 +94,12 @@ func (k *kafkaConfig) validate() error {
 	}
 	if k.sessionTimeout < time.Second {
 		return usagef("--kafka-session-timeout must be at least 1s, got %v", k.sessionTimeout)
+	}
+	if k.rebalanceTimeout < time.Second {
+		return usagef("--kafka-rebalance-timeout must be at least 1s, got %v", k.rebalanceTimeout)
+	}
+	if k.heartbeatInterval < 0 || k.heartbeatInterval >= k.sessionTimeout {
+		return usagef("--kafka-heartbeat-interval must be 0 (a fifth of --kafka-session-timeout) or positive and below --kafka-session-timeout (%v), got %v", k.sessionTimeout, k.heartbeatInterval)
 	}
 	if k.embedded && (k.devRetention <= 0 || k.devRetentionBytes <= 0) {
 		return usagef("--kafka-retention and --kafka-retention-bytes must be positive: the embedded cluster keeps everything in memory")
@@ -135,6 +145,12 @@ func (k *kafkaConfig) opts(clientID string) ([]kgo.Opt, error) {
 		kc.TLS = t
 	}
 	return kc.Opts()
+}
+
+// groupTimeouts returns the consumer group timeouts of the processor and the
+// materializer.
+func (k *kafkaConfig) groupTimeouts() processor.GroupTimeouts {
+	return processor.GroupTimeouts{Session: k.sessionTimeout, Rebalance: k.rebalanceTimeout, Heartbeat: k.heartbeatInterval}
 }
 
 func (k *kafkaConfig) topics() processor.Topics { return processor.Topics{Prefix: k.topicPrefix} }

@@ -20,7 +20,7 @@ func TestRunUsage(t *testing.T) {
 		{name: "no command", args: nil, code: 2, stderr: []string{"usage:"}},
 		{name: "unknown command", args: []string{"bogus"}, code: 2, stderr: []string{`unknown command "bogus"`, "usage:"}},
 		{name: "help", args: []string{"help"}, code: 0, stdoutHave: "usage:"},
-		{name: "command help", args: []string{"serve", "-h"}, code: 0, stderr: []string{"-token-secret", "-release-memory-after-conns", "-release-memory-quiet"}},
+		{name: "command help", args: []string{"serve", "-h"}, code: 0, stderr: []string{"-token-secret", "-release-memory-after-conns", "-release-memory-quiet", "-kafka-session-timeout", "-kafka-rebalance-timeout", "-kafka-heartbeat-interval"}},
 		{name: "dev help", args: []string{"dev", "-h"}, code: 0, stderr: []string{"-drain-window", "-release-memory-after-conns", "-release-memory-quiet"}},
 		{name: "unknown flag", args: []string{"token", "--colour"}, code: 2, stderr: []string{"colour"}},
 		{name: "serve without a token secret", args: []string{"serve", "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"--token-secret", "HERALD_TOKEN_SECRET"}},
