@@ -41,7 +41,14 @@ type cluster struct {
 // newCluster prepares the storage; extra flags go to every process.
 func newCluster(t *testing.T, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, pg: testenv.Postgres(t), redis: testenv.StartRedis(t)}
+	return newClusterOn(t, testenv.Postgres(t), extra...)
+}
+
+// newClusterOn is newCluster on the Postgres database at pg (a server of the
+// scenario's own, which it may stop and start).
+func newClusterOn(t *testing.T, pg string, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, pg: pg, redis: testenv.StartRedis(t)}
 	c.common = append([]string{"--postgres-url", c.pg, "--redis-addr", c.redis.Addr, "--redis-prefix", "faults:",
 		"--cluster-key", clusterKey, "--token-secret", tokenSecret, "--api-keys", "backend:" + apiKey,
 		"--edge-ttl", "2s", "--heartbeat-interval", "500ms", "--msg-rate", "100000", "--msg-burst", "100000",
@@ -152,23 +159,33 @@ func newPeer(t *testing.T, account, id string) *peer {
 func (p *peer) connect(addr string) error {
 	deadline := time.Now().Add(bound)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, _, err := dialWS(ctx, addr, deviceToken(p.t, p.account, p.id))
-		cancel()
+		err := p.connectOnce(addr, 10*time.Second)
 		if err == nil {
-			c.SetReadLimit(1 << 20)
-			p.mu.Lock()
-			p.conn, p.live = c, true
-			p.mu.Unlock()
-			p.readers.Add(1)
-			go p.read(c)
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s/%s: connect to %s: %w", p.account, p.id, addr, err)
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// connectOnce makes one attempt to connect to the edge at addr, bounded by
+// timeout, and reads in the background until the connection ends.
+func (p *peer) connectOnce(addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	c, _, err := dialWS(ctx, addr, deviceToken(p.t, p.account, p.id))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%s/%s: connect to %s: %w", p.account, p.id, addr, err)
+	}
+	c.SetReadLimit(1 << 20)
+	p.mu.Lock()
+	p.conn, p.live = c, true
+	p.mu.Unlock()
+	p.readers.Add(1)
+	go p.read(c)
+	return nil
 }
 
 // read records the frames of c until it ends.

@@ -151,14 +151,19 @@ func TestFaultSlowConsumers(t *testing.T) {
 	if growth > limit {
 		t.Errorf("edge RSS grew by %d MiB under slow consumers, more than the bound of %d MiB", growth>>20, limit>>20)
 	}
-	rejectedFull := 0
+	// The policy bounds what a stalled device takes: once its socket and its
+	// send queue are full, pushes are refused (send queue full), time out, or
+	// find it closed by --write-timeout (offline). Which of these comes first
+	// depends on how fast the pushes arrive, so any of them shows the bound; a
+	// slow device that accepted every push would mean no bound at all.
+	refusedSlow := 0
 	for k, n := range statuses {
-		if strings.Contains(k, "send queue full") {
-			rejectedFull += n
+		if strings.HasPrefix(k, "slow:") && k != "slow:"+string(protocol.StatusDelivered) {
+			refusedSlow += n
 		}
 	}
-	if rejectedFull == 0 {
-		t.Errorf("no push was rejected with a full send queue: %v", statuses)
+	if refusedSlow == 0 {
+		t.Errorf("every push to a stalled device was delivered: no bound applied: %v", statuses)
 	}
 	healthyPushes := int64(total / 4)
 	f := &figures{Scenario: "slow-consumers", Sent: int64(total), Accepted: int64(total), Delivered: int64(len(delivered)),
