@@ -531,3 +531,28 @@ func stall(peers []*peer, since time.Time) time.Duration {
 	}
 	return longest
 }
+
+// neverReceived waits up to bound for every message of expect (ids reported
+// delivered, with their device) to reach its device, fails the test for those
+// that never do, and returns them.
+func neverReceived(t *testing.T, expect map[string]*peer) []string {
+	t.Helper()
+	var lost []string
+	deadline := time.Now().Add(bound)
+	for {
+		lost = lost[:0]
+		for id, p := range expect {
+			if p.received(id) == 0 {
+				lost = append(lost, id)
+			}
+		}
+		if len(lost) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, id := range lost[:min(5, len(lost))] {
+		t.Errorf("%s was reported delivered and never received", id)
+	}
+	return lost
+}

@@ -139,23 +139,7 @@ func TestFaultEdgeKill(t *testing.T) {
 
 	statusMu.Lock()
 	defer statusMu.Unlock()
-	var lost []string
-	deadline := time.Now().Add(bound)
-	for {
-		lost = lost[:0]
-		for id, p := range expect {
-			if p.received(id) == 0 {
-				lost = append(lost, id)
-			}
-		}
-		if len(lost) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for _, id := range lost[:min(5, len(lost))] {
-		t.Errorf("%s was reported delivered and never received", id)
-	}
+	lost := neverReceived(t, expect)
 	ad, ar, al := async.settle(t)
 	syncSent := int64(pushes) - async.sent + d2dSent.Load()
 	f := &figures{Scenario: "edge-kill", Sent: syncSent + async.sent, Accepted: syncSent + int64(len(async.accepted)),

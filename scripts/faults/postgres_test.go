@@ -334,23 +334,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		t.Errorf("%d of %d devices that connected while Postgres was down are not in their account's list 30 s after it came back",
 			unlisted[during], connects[during])
 	}
-	var lost []string
-	deadline := time.Now().Add(bound)
-	for {
-		lost = lost[:0]
-		for id, p := range expect {
-			if p.received(id) == 0 {
-				lost = append(lost, id)
-			}
-		}
-		if len(lost) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	for _, id := range lost[:min(5, len(lost))] {
-		t.Errorf("%s was reported delivered and never received", id)
-	}
+	lost := neverReceived(t, expect)
 	n := sent.Load()
 	f := &figures{Scenario: "postgres-restart", Sent: n, Accepted: n, Delivered: int64(len(expect) - len(lost)),
 		Reported: n - int64(len(expect)), Lost: int64(len(lost)) + hung.Load(), Recovery: recovery}
