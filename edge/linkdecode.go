@@ -92,16 +92,27 @@ func (s *linkScanner) decodeLinkMsg(data []byte, in *inMsg) error {
 	return nil
 }
 
-// sender reads a "from" object.
-func (s *linkScanner) sender() (device, service span, err error) {
+// object reads an object, calling set for each field whose value is not null
+// with the field's key in s.key; set reads the value. A null leaves a field as
+// it was.
+func (s *linkScanner) object(set func() error) error {
 	for first := true; ; first = false {
 		more, err := s.field(first)
 		if err != nil || !more {
-			return device, service, err
+			return err
 		}
 		if s.null() {
 			continue
 		}
+		if err := set(); err != nil {
+			return err
+		}
+	}
+}
+
+// sender reads a "from" object.
+func (s *linkScanner) sender() (device, service span, err error) {
+	err = s.object(func() (err error) {
 		switch string(s.key) {
 		case "device":
 			device, err = s.str()
@@ -110,32 +121,23 @@ func (s *linkScanner) sender() (device, service span, err error) {
 		default:
 			_, err = s.skip()
 		}
-		if err != nil {
-			return device, service, err
-		}
-	}
+		return err
+	})
+	return device, service, err
 }
 
 // target reads a "to" object for its device; the link never carries the other
 // kinds of target.
 func (s *linkScanner) target() (device span, err error) {
-	for first := true; ; first = false {
-		more, err := s.field(first)
-		if err != nil || !more {
-			return device, err
-		}
-		if s.null() {
-			continue
-		}
+	err = s.object(func() (err error) {
 		if string(s.key) == "device" {
 			device, err = s.str()
 		} else {
 			_, err = s.skip()
 		}
-		if err != nil {
-			return device, err
-		}
-	}
+		return err
+	})
+	return device, err
 }
 
 // linkResult is a decoded receipt of a link: the outcome of message id for one
@@ -152,17 +154,7 @@ func (s *linkScanner) decodeLinkReceipt(data []byte, out *linkResult) error {
 	*out = linkResult{}
 	var id, device, status, errText span
 	var n int
-	for first := true; ; first = false {
-		more, err := s.field(first)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		if s.null() {
-			continue
-		}
+	err := s.object(func() (err error) {
 		switch string(s.key) {
 		case "id":
 			id, err = s.str()
@@ -171,9 +163,10 @@ func (s *linkScanner) decodeLinkReceipt(data []byte, out *linkResult) error {
 		default:
 			_, err = s.skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if !s.end() || n != 1 {
 		return errLinkFrame
@@ -198,17 +191,7 @@ func (s *linkScanner) results() (n int, device, status, errText span, err error)
 	for {
 		n++
 		device, status, errText = span{}, span{}, span{}
-		for first := true; ; first = false {
-			more, err := s.field(first)
-			if err != nil {
-				return n, device, status, errText, err
-			}
-			if !more {
-				break
-			}
-			if s.null() {
-				continue
-			}
+		err = s.object(func() (err error) {
 			switch string(s.key) {
 			case "device":
 				device, err = s.str()
@@ -219,9 +202,10 @@ func (s *linkScanner) results() (n int, device, status, errText span, err error)
 			default:
 				_, err = s.skip()
 			}
-			if err != nil {
-				return n, device, status, errText, err
-			}
+			return err
+		})
+		if err != nil {
+			return n, device, status, errText, err
 		}
 		if s.consume(']') {
 			return n, device, status, errText, nil

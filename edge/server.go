@@ -363,12 +363,7 @@ func (s *Server) presenceHere(account string, p *protocol.Presence) {
 func (s *Server) session(account, device string) *session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for ss := s.accounts[account]; ss != nil; ss = ss.sibling {
-		if ss.device == device {
-			return ss
-		}
-	}
-	return nil
+	return s.findLocked(account, device)
 }
 
 // The session table keeps one map entry per account, the head of a list of the
@@ -379,18 +374,23 @@ func (s *Server) session(account, device string) *session {
 // swapLocked makes ss its device's live session and returns the one it replaces,
 // if any. The caller holds mu.
 func (s *Server) swapLocked(ss *session) (old *session) {
-	for p := s.accounts[ss.account]; p != nil; p = p.sibling {
-		if p.device == ss.device {
-			old = p
-			break
-		}
-	}
-	if old != nil {
+	if old = s.findLocked(ss.account, ss.device); old != nil {
 		s.unlinkLocked(old)
 	}
 	ss.sibling = s.accounts[ss.account]
 	s.accounts[ss.account] = ss
 	return old
+}
+
+// findLocked returns the live session of device of account, or nil. The caller
+// holds mu.
+func (s *Server) findLocked(account, device string) *session {
+	for ss := s.accounts[account]; ss != nil; ss = ss.sibling {
+		if ss.device == device {
+			return ss
+		}
+	}
+	return nil
 }
 
 // unlinkLocked removes ss from the session table and reports whether it was there
@@ -452,7 +452,7 @@ func (s *Server) keepalive(ss *session, now time.Duration) {
 		s.pingAndWait(ss, ws)
 		return
 	}
-	if s.checkPong(ss, now) {
+	if s.pongOverdue(ss, ws, now) {
 		return
 	}
 	// Written from this goroutine, without blocking; the pong is taken out of the
@@ -468,9 +468,11 @@ func (s *Server) keepalive(ss *session, now time.Duration) {
 // PongTimeout by now on the wheel's clock.
 func (s *Server) checkPong(ss *session, now time.Duration) bool {
 	ws, ok := ss.t.(*wsTransport)
-	if !ok {
-		return false
-	}
+	return ok && s.pongOverdue(ss, ws, now)
+}
+
+// pongOverdue is checkPong for a WebSocket session's transport ws.
+func (s *Server) pongOverdue(ss *session, ws *wsTransport, now time.Duration) bool {
 	sent := ws.nc.pingOut.Load()
 	if sent == 0 || now-time.Duration(sent) < s.cfg.PongTimeout {
 		return false

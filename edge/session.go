@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,9 +165,7 @@ func (s *session) writeDirect(dw directWriter, f outFrame) {
 	case torn:
 		s.torn = &f
 	case !wrote:
-		s.queue = append(s.queue, outFrame{})
-		copy(s.queue[1:], s.queue)
-		s.queue[0] = f
+		s.queue = slices.Insert(s.queue, 0, f)
 	default:
 		f.finish(nil)
 		if len(s.queue) == 0 {

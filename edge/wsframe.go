@@ -126,9 +126,8 @@ func appendTextHeader(b []byte, n int) []byte {
 	case n < 126:
 		return append(b, wsFin|wsOpText, byte(n))
 	case n <= 0xffff:
-		return append(b, wsFin|wsOpText, 126, byte(n>>8), byte(n))
+		return binary.BigEndian.AppendUint16(append(b, wsFin|wsOpText, 126), uint16(n))
 	default:
-		return append(b, wsFin|wsOpText, 127, byte(uint64(n)>>56), byte(uint64(n)>>48), byte(uint64(n)>>40), byte(uint64(n)>>32),
-			byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+		return binary.BigEndian.AppendUint64(append(b, wsFin|wsOpText, 127), uint64(n))
 	}
 }

@@ -181,7 +181,7 @@ func TestServeAPIKeys(t *testing.T) {
 			t.Errorf("%s: %s %s: HTTP %d, want %d", c.name, c.method, c.path, got, c.status)
 		}
 	}
-	logs := p.logs()
+	logs := p.Logs()
 	if !strings.Contains(logs, "plaintext") || !strings.Contains(logs, "legacy") {
 		t.Errorf("no warning about the plaintext key in the log:\n%s", logs)
 	}

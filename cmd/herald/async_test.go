@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -314,7 +313,7 @@ func TestAsyncCluster(t *testing.T) {
 					if code == http.StatusAccepted {
 						ids <- id
 						if accepted.Add(1) == total/3 {
-							p1.stop(syscall.SIGKILL)
+							p1.Kill()
 						}
 					} else {
 						t.Errorf("send %d: %d %s", i, code, id)

@@ -179,7 +179,7 @@ func (s *soak) run(ctx context.Context) (*soakSummary, error) {
 	sum := s.newSummary()
 	fmt.Fprintf(s.progress, "bench soak: connecting %d devices to %s\n", len(s.devices), s.cfg.URL)
 	defer s.closeAll()
-	eachDevice(ctx, s.devices, s.cfg.Concurrency, func(d *soakDevice) {
+	eachConcurrently(ctx, s.devices, s.cfg.Concurrency, func(d *soakDevice) {
 		if err := s.connect(ctx, d); err != nil {
 			s.noteErr("connect: " + err.Error())
 		}

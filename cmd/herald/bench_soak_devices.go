@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -34,32 +33,6 @@ func (d *soakDevice) usable() bool { return d.conn != nil && !d.leaving }
 
 // account is the account of unit i.
 func (s *soak) account(i int) string { return s.cfg.Run + "-" + strconv.Itoa(i) }
-
-// eachDevice runs do for every device on conc goroutines and returns when
-// every call has returned.
-func eachDevice(ctx context.Context, devs []*soakDevice, conc int, do func(*soakDevice)) {
-	next := make(chan *soakDevice)
-	var wg sync.WaitGroup
-	for range min(conc, len(devs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range next {
-				do(d)
-			}
-		}()
-	}
-feed:
-	for _, d := range devs {
-		select {
-		case next <- d:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-}
 
 // connect dials d, reads its welcome and starts its reader.
 func (s *soak) connect(ctx context.Context, d *soakDevice) error {

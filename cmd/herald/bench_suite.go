@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/heraldpush/herald/api"
 )
 
 // suiteStep is one run of the standard set.
@@ -235,7 +235,7 @@ func startSuiteServers(ctx context.Context, f *benchFlags, cfg *benchConfig, ser
 	}
 	// Secrets for this run only, through the environment rather than argv.
 	secret, apiKey := "k1:"+newRunID()+newRunID()+newRunID()+newRunID(), newRunID()+newRunID()
-	env := []string{"HERALD_TOKEN_SECRET=" + secret, "HERALD_API_KEYS=bench:sha256:" + hashHex(apiKey), "HERALD_CLUSTER_KEY=" + newRunID() + newRunID() + newRunID(),
+	env := []string{"HERALD_TOKEN_SECRET=" + secret, "HERALD_API_KEYS=" + api.NewKey("bench", apiKey).Spec(), "HERALD_CLUSTER_KEY=" + newRunID() + newRunID() + newRunID(),
 		"HERALD_POSTGRES_URL=" + f.postgresURL}
 	var servers []*benchChild
 	for i := 1; i <= serve; i++ {
@@ -347,10 +347,4 @@ func writeSuiteTable(w io.Writer, results []suiteResult) {
 		}
 	}
 	_ = tw.Flush()
-}
-
-// hashHex is the SHA-256 of key in hex, the form serve keeps API keys in.
-func hashHex(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
 }

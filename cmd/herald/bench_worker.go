@@ -207,7 +207,7 @@ func (w *benchWorker) prepare(ctx context.Context) error {
 // cannot connect: the storm would then measure new devices after all.
 func (w *benchWorker) warm(ctx context.Context, jobs []dialJob, conc int) error {
 	errs := make(chan error, 1)
-	eachJob(ctx, jobs, conc, func(j dialJob) {
+	eachConcurrently(ctx, jobs, conc, func(j dialJob) {
 		if err := w.warmOne(ctx, j); err != nil {
 			select {
 			case errs <- err:
@@ -258,27 +258,27 @@ func (w *benchWorker) dialAll(ctx context.Context, jobs []dialJob, conc int) {
 		return
 	}
 	casMin(&w.firstDial, time.Now().UnixNano())
-	eachJob(ctx, jobs, conc, func(j dialJob) { w.connect(ctx, j) })
+	eachConcurrently(ctx, jobs, conc, func(j dialJob) { w.connect(ctx, j) })
 }
 
-// eachJob runs do for every job on conc goroutines, until the jobs or ctx end,
-// and returns when every call has returned.
-func eachJob(ctx context.Context, jobs []dialJob, conc int, do func(dialJob)) {
-	next := make(chan dialJob)
+// eachConcurrently runs do for every item on conc goroutines, until the items
+// or ctx end, and returns when every call has returned.
+func eachConcurrently[T any](ctx context.Context, items []T, conc int, do func(T)) {
+	next := make(chan T)
 	var wg sync.WaitGroup
-	for range min(conc, len(jobs)) {
+	for range min(conc, len(items)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range next {
-				do(j)
+			for it := range next {
+				do(it)
 			}
 		}()
 	}
 feed:
-	for _, j := range jobs {
+	for _, it := range items {
 		select {
-		case next <- j:
+		case next <- it:
 		case <-ctx.Done():
 			break feed
 		}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,16 +53,12 @@ func heraldBinary(t *testing.T) string {
 	return builtBin
 }
 
-// proc is a herald process started by a test.
+// proc is a herald process of a test (testenv.Herald), with its listeners
+// addresses under the names the tests here use.
 type proc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	addr   string // the public listener
-	admin  string // the admin listener, if any
-	done   chan struct{}
-	logMu  sync.Mutex
-	logBuf bytes.Buffer
+	*testenv.Herald
+	addr  string // the public listener
+	admin string // the admin listener, if any
 }
 
 // startProc runs `herald serve args...` and waits until it listens.
@@ -75,77 +68,12 @@ func startProc(t *testing.T, name string, args ...string) *proc {
 }
 
 // startCmd runs `herald command args...` (serve or dev) on free ports of
-// 127.0.0.1, logging JSON, and waits until it listens.
+// 127.0.0.1, logging JSON at debug level, and waits until it listens; the
+// process is stopped with SIGTERM when the test ends.
 func startCmd(t *testing.T, name, command string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, done: make(chan struct{})}
-	p.cmd = exec.Command(heraldBinary(t), append([]string{command, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}, args...)...)
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrc := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			p.logMu.Lock()
-			p.logBuf.Write(line)
-			p.logBuf.WriteByte('\n')
-			p.logMu.Unlock()
-			var rec struct {
-				Msg   string `json:"msg"`
-				Addr  string `json:"addr"`
-				Admin string `json:"admin"`
-			}
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "herald listening" {
-				addrc <- rec.Addr + " " + rec.Admin
-			}
-		}
-		_ = p.cmd.Wait()
-	}()
-	select {
-	case a := <-addrc:
-		p.addr, p.admin, _ = strings.Cut(a, " ")
-	case <-p.done:
-		t.Fatalf("%s exited before listening:\n%s", name, p.logs())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%s is not listening:\n%s", name, p.logs())
-	}
-	t.Cleanup(func() {
-		p.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("%s logs:\n%s", name, p.logs())
-		}
-	})
-	return p
-}
-
-func (p *proc) logs() string {
-	p.logMu.Lock()
-	defer p.logMu.Unlock()
-	return p.logBuf.String()
-}
-
-// stop sends sig and waits for the process to exit (killing it after a while).
-func (p *proc) stop(sig syscall.Signal) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(sig)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	h := testenv.StartHerald(t, heraldBinary(t), name, command, append([]string{"--log-level", "debug"}, args...)...)
+	return &proc{Herald: h, addr: h.Addr, admin: h.Admin}
 }
 
 // clusterDevice is a raw WebSocket device of the cluster test.
@@ -350,7 +278,7 @@ func TestCluster(t *testing.T) {
 
 	// Edge 3 dies without a word: within the edge TTL its devices are offline, and
 	// no push hangs meanwhile.
-	edges[2].stop(syscall.SIGKILL)
+	edges[2].Kill()
 	eventuallyStatus(t, api.addr, "a1", "tv1", protocol.StatusOffline, 10*time.Second)
 
 	// Redis goes away and comes back empty: pushes fail fast meanwhile, then every

@@ -243,9 +243,9 @@ func (c *serverConfig) validate(dev bool) error {
 		if err != nil {
 			return err
 		}
-		dev := api.HashSecret(devAPIKey)
+		devHash := api.HashSecret(devAPIKey)
 		for _, k := range keys {
-			if k.Hash == dev {
+			if k.Hash == devHash {
 				return usagef("--api-keys: key %q is the public development key, which serve must not accept", k.Name)
 			}
 		}

@@ -46,13 +46,11 @@ func drainCluster(t *testing.T, count int, extra ...string) ([]*proc, string) {
 // exitCode waits for p to exit by itself and returns its exit code.
 func (p *proc) exitCode(t *testing.T, bound time.Duration) int {
 	t.Helper()
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState.ExitCode()
-	case <-time.After(bound):
-		t.Fatalf("%s has not exited after %v", p.name, bound)
-		return -1
+	code, ok := p.Wait(bound)
+	if !ok {
+		t.Fatalf("%s has not exited after %v", p.Name, bound)
 	}
+	return code
 }
 
 // readyz returns the status code of p's /readyz, 0 when it does not answer.
@@ -219,7 +217,7 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	stop := make(chan struct{})
 	codes := watchReadyz(e1.admin, stop)
 	start := time.Now()
-	if err := e1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := e1.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	code := e1.exitCode(t, 1*time.Second+10*time.Second+5*time.Second)
@@ -339,8 +337,8 @@ func TestDrainEndpoint(t *testing.T) {
 	if recs, live := registrations(t, redisAddr, "edge-1"); len(recs) > 0 || live {
 		t.Errorf("Redis still holds %d registrations of edge-1, liveness key: %v", len(recs), live)
 	}
-	if !strings.Contains(e.logs(), `"why":"POST /drain"`) {
-		t.Errorf("the log does not say why it shut down:\n%s", e.logs())
+	if !strings.Contains(e.Logs(), `"why":"POST /drain"`) {
+		t.Errorf("the log does not say why it shut down:\n%s", e.Logs())
 	}
 }
 
@@ -386,7 +384,7 @@ func TestDrainClosesStragglers(t *testing.T) {
 		}()
 	}
 	t0 := time.Now()
-	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := e.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := e.exitCode(t, 2500*time.Millisecond+5*time.Second); code != 0 {

@@ -183,11 +183,11 @@ func TestDevDrainOnSIGTERM(t *testing.T) {
 	waitConnections(t, dev.admin, 3)
 	stop := make(chan struct{})
 	codes := watchReadyz(dev.admin, stop)
-	if err := dev.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := dev.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if code := dev.exitCode(t, 1*time.Second+defaultShutdownGrace+5*time.Second); code != 0 {
-		t.Fatalf("dev exited with %d, want 0:\n%s", code, dev.logs())
+		t.Fatalf("dev exited with %d, want 0:\n%s", code, dev.Logs())
 	}
 	close(stop)
 	if seen := <-codes; len(seen) < 2 || seen[0] != http.StatusOK || seen[1] != http.StatusServiceUnavailable {

@@ -111,7 +111,7 @@ func resolvePointer(root any, ref string) (any, string, bool) {
 		return cur, "", true
 	}
 	for _, seg := range strings.Split(frag[1:], "/") {
-		seg = strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
+		seg = unescapePointerSegment(seg)
 		switch c := cur.(type) {
 		case *jsonObject:
 			v, ok := c.get(seg)
@@ -207,6 +207,12 @@ func pascalCase(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// unescapePointerSegment undoes the escapes of a JSON Pointer segment (RFC 6901):
+// ~1 is /, ~0 is ~.
+func unescapePointerSegment(seg string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
 }
 
 // jsonText is v as compact JSON, for notes in comments.

@@ -509,7 +509,7 @@ func (x *tsTranslator) aliasName(ptr string) string {
 		case "$defs", "definitions", "properties":
 			continue
 		}
-		b.WriteString(pascalCase(strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")))
+		b.WriteString(pascalCase(unescapePointerSegment(seg)))
 	}
 	suffix := b.String()
 	if suffix == "" {

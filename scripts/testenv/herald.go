@@ -147,6 +147,20 @@ func (h *Herald) Exited() bool {
 	}
 }
 
+// Signal sends sig to the process without waiting for it to exit.
+func (h *Herald) Signal(sig syscall.Signal) error { return h.cmd.Process.Signal(sig) }
+
+// Wait waits up to bound for the process to exit by itself and returns its exit
+// code; ok is false if it is still running.
+func (h *Herald) Wait(bound time.Duration) (code int, ok bool) {
+	select {
+	case <-h.done:
+		return h.cmd.ProcessState.ExitCode(), true
+	case <-time.After(bound):
+		return -1, false
+	}
+}
+
 // Kill ends the process with SIGKILL, as a crash would, and waits until it has
 // exited.
 func (h *Herald) Kill() { h.Stop(syscall.SIGKILL) }
