@@ -110,7 +110,9 @@ func TestOpenPostgresUnreachable(t *testing.T) {
 func TestPostgresServerGone(t *testing.T) {
 	t.Parallel()
 	px, url := startProxy(t, testenv.Postgres(t))
-	p := mustPostgres(t, PostgresConfig{URL: url, Timeout: 150 * time.Millisecond, SeenFlush: time.Hour})
+	// A timeout short enough for a quick test, long enough for the first
+	// connection and the migrations on a loaded host.
+	p := mustPostgres(t, PostgresConfig{URL: url, Timeout: 500 * time.Millisecond, SeenFlush: time.Hour})
 	mustPut(t, p, phone("a1", "p1"))
 	seen := timestamp(time.Now())
 
