@@ -52,7 +52,7 @@ func (e *InvalidError) Error() string {
 // stays small and a device list fits in one response.
 const (
 	// MaxIDLen is the longest account or device id, in bytes.
-	MaxIDLen = 128
+	MaxIDLen = protocol.MaxIDLen
 	// MaxCapabilities is the most capabilities a device may declare.
 	MaxCapabilities = 32
 	// MaxCapabilityLen is the longest capability, in bytes.
@@ -71,22 +71,9 @@ const (
 	MaxAppVersionLen = 64
 )
 
-// ValidID reports whether s is a valid account or device id: 1..128 bytes of [A-Za-z0-9._:@-].
-func ValidID(s string) bool {
-	if len(s) == 0 || len(s) > MaxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '.', c == '_', c == ':', c == '@', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// ValidID reports whether s is a valid account or device id: the rule is
+// protocol.ValidID, 1..128 bytes of [A-Za-z0-9._:@-].
+func ValidID(s string) bool { return protocol.ValidID(s) }
 
 // checkID returns an InvalidError naming field unless id is valid.
 func checkID(field, id string) error {
