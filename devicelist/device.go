@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/heraldpush/herald/protocol"
 )
@@ -54,9 +52,9 @@ const (
 	// MaxIDLen is the longest account or device id, in bytes.
 	MaxIDLen = protocol.MaxIDLen
 	// MaxCapabilities is the most capabilities a device may declare.
-	MaxCapabilities = 32
+	MaxCapabilities = protocol.MaxCapabilities
 	// MaxCapabilityLen is the longest capability, in bytes.
-	MaxCapabilityLen = 64
+	MaxCapabilityLen = protocol.MaxCapabilityLen
 	// MaxAttributes is the most attributes a device may carry.
 	MaxAttributes = 32
 	// MaxAttributeKeyLen is the longest attribute key, in bytes.
@@ -64,11 +62,11 @@ const (
 	// MaxAttributeValueLen is the longest attribute value, in bytes.
 	MaxAttributeValueLen = 256
 	// MaxNameLen is the longest device name, in bytes.
-	MaxNameLen = 128
+	MaxNameLen = protocol.MaxNameLen
 	// MaxPlatformLen is the longest platform, in bytes.
-	MaxPlatformLen = 32
+	MaxPlatformLen = protocol.MaxPlatformLen
 	// MaxAppVersionLen is the longest app version, in bytes.
-	MaxAppVersionLen = 64
+	MaxAppVersionLen = protocol.MaxAppVersionLen
 )
 
 // ValidID reports whether s is a valid account or device id: the rule is
@@ -97,20 +95,9 @@ func checkIDs(account, device string) error {
 	return checkID("id", device)
 }
 
-// textProblem says what keeps s from being stored, "" if nothing: it must fit
-// in max bytes and be storable as Postgres text and in jsonb (valid UTF-8
-// without NUL).
-func textProblem(s string, max int) string {
-	switch {
-	case len(s) > max:
-		return fmt.Sprintf("longer than %d bytes", max)
-	case !utf8.ValidString(s):
-		return "is not valid UTF-8"
-	case strings.IndexByte(s, 0) >= 0:
-		return "contains a NUL byte"
-	}
-	return ""
-}
+// textProblem says what keeps s from being stored, "" if nothing
+// (protocol.TextProblem).
+func textProblem(s string, max int) string { return protocol.TextProblem(s, max) }
 
 // checkText returns an InvalidError naming field unless s is storable in max bytes.
 func checkText(field, s string, max int) error {
@@ -121,28 +108,11 @@ func checkText(field, s string, max int) error {
 }
 
 // checkInfo checks the metadata a device may set of itself, in a PUT or a
-// hello frame.
+// hello frame, by protocol.DeviceInfoProblem's rule.
 func checkInfo(platform, name, appVersion string, capabilities []string) error {
-	if err := checkText("platform", platform, MaxPlatformLen); err != nil {
-		return err
-	}
-	if err := checkText("name", name, MaxNameLen); err != nil {
-		return err
-	}
-	if err := checkText("app_version", appVersion, MaxAppVersionLen); err != nil {
-		return err
-	}
-	if len(capabilities) > MaxCapabilities {
-		return &InvalidError{Field: "capabilities", Reason: fmt.Sprintf("%d entries, at most %d allowed", len(capabilities), MaxCapabilities)}
-	}
-	for i, c := range capabilities {
-		p := textProblem(c, MaxCapabilityLen)
-		if c == "" {
-			p = "empty"
-		}
-		if p != "" {
-			return &InvalidError{Field: "capabilities", Reason: fmt.Sprintf("entry %d %s", i, p)}
-		}
+	field, reason := protocol.DeviceInfoProblem(&protocol.DeviceInfo{Platform: platform, Name: name, AppVersion: appVersion, Capabilities: capabilities})
+	if field != "" {
+		return &InvalidError{Field: field, Reason: reason}
 	}
 	return nil
 }
