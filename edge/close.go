@@ -16,6 +16,9 @@ const (
 	// CloseUnsupported (1003): too many undecodable frames in a row. Reconnect
 	// after fixing the client.
 	CloseUnsupported = websocket.StatusUnsupportedData
+	// CloseInvalidUTF8 (1007): a text frame that is not valid UTF-8 (RFC 6455,
+	// section 8.1). Reconnect after fixing the client.
+	CloseInvalidUTF8 = websocket.StatusInvalidFramePayloadData
 	// ClosePolicy (1008): the rate limit was exceeded repeatedly. Reconnect with
 	// backoff.
 	ClosePolicy = websocket.StatusPolicyViolation
@@ -61,6 +64,7 @@ const (
 	causeTooBig             // a frame over MaxFrameBytes (1009)
 	causePolicy             // the rate limit was hit repeatedly (1008)
 	causeBadFrames          // too many malformed frames (1003)
+	causeInvalidUTF8        // a text frame that is not UTF-8 (1007)
 	causeInternal           // the edge failed (1011)
 	causeTokenExpired       // the device token expired (4001)
 	numCauses
@@ -79,6 +83,7 @@ var causeText = [numCauses]struct{ label, reason string }{
 	causeTooBig:       {"too_big", "frame too big"},
 	causePolicy:       {"policy", "rate limit exceeded repeatedly"},
 	causeBadFrames:    {"bad_frames", "too many malformed frames"},
+	causeInvalidUTF8:  {"invalid_utf8", "text frame is not valid UTF-8"},
 	causeInternal:     {"internal", "internal error"},
 	causeTokenExpired: {"token_expired", "token_expired"},
 }
@@ -103,7 +108,7 @@ func (c cause) reason() string {
 // freely fold into "other", so the label's cardinality stays bounded.
 func codeLabel(c websocket.StatusCode) string {
 	switch c {
-	case CloseNormal, CloseGoingAway, CloseUnsupported, websocket.StatusNoStatusRcvd, closeAbort,
+	case CloseNormal, CloseGoingAway, CloseUnsupported, CloseInvalidUTF8, websocket.StatusNoStatusRcvd, closeAbort,
 		ClosePolicy, CloseTooBig, CloseInternal, CloseReplaced, CloseTokenExpired, CloseLifetime, CloseRemoved:
 		return strconv.Itoa(int(c))
 	}

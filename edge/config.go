@@ -26,6 +26,13 @@ const (
 	DefaultMsgRate           = 50
 	DefaultMsgBurst          = 100
 	DefaultMaxRateHits       = 20
+	DefaultFrameRate         = 200
+	DefaultFrameBurst        = 400
+	DefaultHelloRate         = 1
+	DefaultHelloBurst        = 10
+	DefaultErrorRate         = 20
+	DefaultErrorBurst        = 100
+	DefaultBadFrameWindow    = time.Minute
 	DefaultMaxInflight       = 32
 	DefaultMaxTargets        = 100
 	DefaultAckTimeout        = 10 * time.Second
@@ -67,8 +74,6 @@ type Liveness interface {
 type DeviceList interface {
 	// IDs lists the account's devices.
 	IDs(ctx context.Context, account string) ([]string, error)
-	// Owners lists the accounts that have a device with this id.
-	Owners(ctx context.Context, device string) ([]string, error)
 	// Touch makes sure the device is listed, updating its metadata from info.
 	Touch(ctx context.Context, account, device string, info *protocol.DeviceInfo) error
 	// Seen records, without blocking, that the device was seen at t.
@@ -144,14 +149,33 @@ type Config struct {
 	// SendQueue is the number of frames waiting for one connection; a message for a
 	// full queue is rejected with "send queue full" (the sender is never blocked).
 	SendQueue int
-	// MaxBadFrames is how many undecodable frames in a row close the connection
-	// with 1003.
-	MaxBadFrames int
+	// MaxBadFrames undecodable frames (not a JSON object, binary) within
+	// BadFrameWindow close the connection with 1003: a token bucket of
+	// MaxBadFrames tokens that refills at MaxBadFrames per BadFrameWindow, so the
+	// rule is a rate, not a streak that one good frame resets.
+	MaxBadFrames   int
+	BadFrameWindow time.Duration
 	// MsgRate and MsgBurst bound the msg frames a device may send (a token bucket
-	// per connection); a msg over the rate gets a rate_limited error.
+	// per connection; a message takes one token per target); a msg over the rate
+	// gets a rate_limited error.
 	MsgRate  float64
 	MsgBurst int
-	// MaxRateHits rate-limited frames in a row close the connection with 1008.
+	// FrameRate and FrameBurst bound every frame a device sends, of any kind and
+	// whether it decodes or not (a token bucket per connection); a frame over it
+	// is dropped and answered rate_limited.
+	FrameRate  float64
+	FrameBurst int
+	// HelloRate and HelloBurst bound a device's hello frames (a token bucket per
+	// connection); a hello over it is dropped and answered rate_limited. However
+	// many hellos arrive, one device-list write per connection is in flight.
+	HelloRate  float64
+	HelloBurst int
+	// ErrorRate and ErrorBurst bound the error frames sent to a connection in
+	// reply to its frames; past them replies are not sent (and counted in
+	// herald_edge_over_budget_total{budget="errors"}).
+	ErrorRate  float64
+	ErrorBurst int
+	// MaxRateHits frames over a budget in a row close the connection with 1008.
 	MaxRateHits int
 	// MaxInflight bounds a connection's messages being delivered at once; more get
 	// a rate_limited error.
@@ -253,9 +277,19 @@ func (c *Config) setDefaults() error {
 	if c.MaxFrameBytes == 0 {
 		c.MaxFrameBytes = DefaultMaxFrameBytes
 	}
-	if c.MsgRate == 0 {
-		c.MsgRate = DefaultMsgRate
+	defRate := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
 	}
+	defRate(&c.MsgRate, DefaultMsgRate)
+	defRate(&c.FrameRate, DefaultFrameRate)
+	defRate(&c.HelloRate, DefaultHelloRate)
+	defRate(&c.ErrorRate, DefaultErrorRate)
+	def(&c.FrameBurst, DefaultFrameBurst)
+	def(&c.HelloBurst, DefaultHelloBurst)
+	def(&c.ErrorBurst, DefaultErrorBurst)
+	defDur(&c.BadFrameWindow, DefaultBadFrameWindow)
 	defDur(&c.PingInterval, DefaultPingInterval)
 	defDur(&c.PongTimeout, DefaultPongTimeout)
 	defDur(&c.WriteTimeout, DefaultWriteTimeout)
@@ -275,14 +309,17 @@ func (c *Config) setDefaults() error {
 		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
 		"MaxTargets": int64(c.MaxTargets), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
+		"FrameBurst": int64(c.FrameBurst), "HelloBurst": int64(c.HelloBurst), "ErrorBurst": int64(c.ErrorBurst), "BadFrameWindow": int64(c.BadFrameWindow),
 		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
 	} {
 		if v < 0 {
 			return fmt.Errorf("edge: config: %s must not be negative", name)
 		}
 	}
-	if c.MsgRate < 0 {
-		return errors.New("edge: config: MsgRate must not be negative")
+	for name, v := range map[string]float64{"MsgRate": c.MsgRate, "FrameRate": c.FrameRate, "HelloRate": c.HelloRate, "ErrorRate": c.ErrorRate} {
+		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("edge: config: %s must be finite and not negative", name)
+		}
 	}
 	if err := c.lifetimeDefaults(); err != nil {
 		return err

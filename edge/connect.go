@@ -142,13 +142,7 @@ func (s *Server) readFrames(ss *session, c *websocket.Conn) error {
 		if err != nil {
 			return err
 		}
-		if typ != websocket.MessageText {
-			if s.badFrame(ss, "", "binary messages are not frames: send one JSON object per text message", true, "binary", "") {
-				return nil
-			}
-			continue
-		}
-		if s.handleFrame(ss, data) {
+		if s.handleFrame(ss, typ != websocket.MessageText, data) {
 			return nil
 		}
 	}

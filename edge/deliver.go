@@ -41,8 +41,15 @@ func (s *Server) write(ctx context.Context, account, device string, m *protocol.
 	var acked <-chan struct{}
 	if m.Ack {
 		var release func()
-		acked, release = ss.waitAck(m.ID)
+		acked, release, err = ss.waitAck(m.ID, senderOf(m))
+		if err != nil {
+			res.Status, res.Error = protocol.StatusRejected, err.Error()
+			return res
+		}
 		defer release()
+	} else if !ss.idFree(m.ID, senderOf(m)) {
+		res.Status, res.Error = protocol.StatusRejected, errIDInUse.Error()
+		return res
 	}
 	done := make(chan bool, 1)
 	switch err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); {

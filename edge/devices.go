@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/heraldpush/herald/protocol"
 )
@@ -148,28 +149,69 @@ func (s *Server) relist() {
 	}
 }
 
-// hello stores a device's metadata from its hello frame.
-func (s *Server) hello(ss *session, h *protocol.Hello) {
-	if h.Presence != nil {
-		ss.mu.Lock()
-		ss.presence = *h.Presence
-		ss.mu.Unlock()
+// hello applies a device's hello frame: its wish for presence frames, and its
+// metadata, which is checked by the device list's rule (protocol.DeviceInfoProblem)
+// before it reaches a sibling's presence frame or a store. Hellos take a token of
+// the hello budget. It returns true when the connection must end.
+func (s *Server) hello(ss *session, h *protocol.Hello) bool {
+	if !ss.hellos.take(s.cfg.Now().UnixNano(), s.cfg.HelloRate, s.cfg.HelloBurst, 1) {
+		s.met.overBudget[budgetHellos].Inc()
+		return s.rateLimited(ss, "", "hello rate exceeded")
 	}
-	if h.Device == nil {
+	if field, reason := protocol.DeviceInfoProblem(h.Device); field != "" {
+		return s.badFrame(ss, "", "device."+field+": "+reason, false, "bad_hello", "device."+field)
+	}
+	ss.rateHits = 0
+	ss.mu.Lock()
+	if h.Presence != nil {
+		ss.presence = *h.Presence
+	}
+	if h.Device != nil {
+		ss.platform = h.Device.Platform
+	}
+	ss.mu.Unlock()
+	if h.Device != nil {
+		info := *h.Device
+		s.storeHello(ss, &info)
+	}
+	return false
+}
+
+// storeHello writes a hello's metadata to the device list off the reader. At
+// most one write per session is in flight: hellos that arrive meanwhile replace
+// the one waiting, so only the latest is written next, and a device sending
+// hellos in a loop costs one goroutine and one store write at a time.
+func (s *Server) storeHello(ss *session, info *protocol.DeviceInfo) {
+	ss.mu.Lock()
+	ss.helloNext = info
+	if ss.helloBusy {
+		ss.mu.Unlock()
 		return
 	}
-	ss.mu.Lock()
-	ss.platform = h.Device.Platform
+	ss.helloBusy = true
 	ss.mu.Unlock()
-	info := *h.Device
-	// The store write runs off the reader, owned by the server.
+	// The reader holds a count on the WaitGroup, so this Add never races with Wait.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
-		defer cancel()
-		if err := s.cfg.Devices.Touch(ctx, ss.account, ss.device, &info); err != nil {
-			ss.log.Warn("storing hello metadata failed", "err", err)
+		for {
+			ss.mu.Lock()
+			next := ss.helloNext
+			ss.helloNext = nil
+			if next == nil {
+				ss.helloBusy = false
+				ss.mu.Unlock()
+				return
+			}
+			ss.mu.Unlock()
+			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+			err := s.cfg.Devices.Touch(ctx, ss.account, ss.device, next)
+			cancel()
+			if err != nil {
+				if ok, suppressed := s.noisy.allow(noisyStore, time.Now()); ok {
+					ss.log.Warn("storing hello metadata failed", "err", err, "suppressed", suppressed)
+				}
+			}
 		}
 	}()
 }

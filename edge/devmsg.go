@@ -9,25 +9,32 @@ import (
 	"github.com/heraldpush/herald/protocol"
 )
 
-// MaxIDBytes bounds a client-chosen message id.
-const MaxIDBytes = 128
+// MaxIDBytes bounds a client-chosen message id (protocol.MaxMsgIDLen).
+const MaxIDBytes = protocol.MaxMsgIDLen
 
 // handleDeviceMsg checks a device's msg and starts its delivery to the targets on a
 // goroutine of its own, so that the reader keeps reading (acks must not wait behind a
 // delivery). It returns true when the connection must end.
 func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
 	received := time.Now()
-	if !ss.allowMsg(s.cfg.Now()) {
+	now := s.cfg.Now()
+	if !ss.allowMsg(now, 1) {
 		s.met.in(s.cfg.Types, m.Type, inRateLimited)
-		return s.rateLimited(ss, m.ID, "message rate exceeded")
+		return s.rateLimited(ss, replyID(m.ID), "message rate exceeded")
 	}
-	ss.rateHits = 0
 	targets, perr := s.admitDeviceMsg(ss, m)
 	if perr != nil {
 		s.met.in(s.cfg.Types, m.Type, inRejected)
-		s.sendError(ss, perr)
+		s.replyError(ss, perr)
 		return false
 	}
+	// Each target past the first costs a token of its own: a message to many
+	// devices costs what as many messages would.
+	if n := len(targets); n > 1 && !ss.allowMsg(now, n-1) {
+		s.met.in(s.cfg.Types, m.Type, inRateLimited)
+		return s.rateLimited(ss, m.ID, fmt.Sprintf("message rate exceeded: %d targets cost %d tokens", n, n))
+	}
+	ss.rateHits = 0
 	if ss.inflight.Add(1) > int32(s.cfg.MaxInflight) {
 		ss.inflight.Add(-1)
 		s.met.in(s.cfg.Types, m.Type, inRateLimited)
@@ -56,14 +63,17 @@ func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
 // admitDeviceMsg checks a device's msg (id, target, type, payload) and resolves its
 // targets; the error frame says what is wrong.
 func (s *Server) admitDeviceMsg(ss *session, m *protocol.Msg) ([]target, *protocol.Error) {
-	if len(m.ID) > MaxIDBytes {
-		return nil, &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("id is longer than %d bytes", MaxIDBytes)}
-	}
 	if m.ID == "" {
 		m.ID = protocol.NewID()
+	} else if !protocol.ValidMsgID(m.ID) {
+		return nil, &protocol.Error{Code: protocol.CodeBadFrame, Message: "id: " + msgIDRule}
 	}
 	if m.To == nil {
 		return nil, &protocol.Error{Re: m.ID, Code: protocol.CodeBadFrame, Message: `a device msg needs "to": {"device"}, {"devices"} or {"siblings":true}`}
+	}
+	if perr := checkTargetIDs(m.To); perr != nil {
+		perr.Re = m.ID
+		return nil, perr
 	}
 	if perr := s.checkMsg(m); perr != nil {
 		perr.Re = m.ID
@@ -111,10 +121,26 @@ type target struct {
 // Codes of per-target errors in receipts.
 const errUnknownDevice = "unknown_device"
 
-// targets resolves a msg's "to" against the sender's account in the device list.
-// A target of another account refuses the whole message (forbidden); a device that
-// is in no account is rejected as unknown; {"siblings":true} is every other device
-// of the account.
+// checkTargetIDs refuses a "to" naming a device id that is not valid
+// (protocol.ValidID): such a message can never be sent, so the error is final.
+func checkTargetIDs(to *protocol.Target) *protocol.Error {
+	if to.Device != "" && !protocol.ValidID(to.Device) {
+		return &protocol.Error{Code: protocol.CodeBadFrame, Message: "to.device: " + protocol.IDProblem(to.Device)}
+	}
+	for i, d := range to.Devices {
+		if !protocol.ValidID(d) {
+			return &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("to.devices.%d: %s", i, protocol.IDProblem(d))}
+		}
+	}
+	return nil
+}
+
+// targets resolves a msg's "to" against the sender's account in the device list
+// (read through the edge's cache, no query per target). A named device that is
+// not in the account's list gets the result rejected "unknown_device", whether
+// another account has a device of that id or none does: the answer must not tell
+// a device which ids exist outside its account. {"siblings":true} is every other
+// device of the account.
 func (s *Server) targets(ss *session, to *protocol.Target) ([]target, *protocol.Error) {
 	ctx, cancel := context.WithTimeout(ss.ctx, s.cfg.RegistryTimeout)
 	defer cancel()
@@ -139,7 +165,7 @@ func (s *Server) targets(ss *session, to *protocol.Target) ([]target, *protocol.
 	seen := make(map[string]bool, len(named))
 	out := make([]target, 0, len(named))
 	for _, d := range named {
-		if d == "" || seen[d] {
+		if seen[d] {
 			continue
 		}
 		seen[d] = true
@@ -149,13 +175,6 @@ func (s *Server) targets(ss *session, to *protocol.Target) ([]target, *protocol.
 		if has(ids, d) {
 			out = append(out, target{device: d})
 			continue
-		}
-		owners, err := s.cfg.Devices.Owners(ctx, d)
-		if err != nil {
-			return nil, &protocol.Error{Code: protocol.CodeUnavailable, Message: "the device list cannot be read right now; retry"}
-		}
-		if len(owners) > 0 {
-			return nil, &protocol.Error{Code: protocol.CodeForbidden, Message: fmt.Sprintf("device %q is not a device of your account", d)}
 		}
 		out = append(out, target{device: d, preset: &protocol.Result{Device: d, Status: protocol.StatusRejected, Error: errUnknownDevice}})
 	}

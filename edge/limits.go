@@ -54,18 +54,10 @@ func (s *Server) leave() {
 // takeConnectLocked takes a token from the edge's connect bucket and returns 0, or
 // returns how long until a token is free. The caller holds s.mu.
 func (s *Server) takeConnectLocked(now time.Time) time.Duration {
-	burst := float64(s.cfg.ConnectBurst)
-	if s.connFill.IsZero() {
-		s.connTok, s.connFill = burst, now
-	} else if d := now.Sub(s.connFill); d > 0 {
-		s.connTok = min(s.connTok+d.Seconds()*s.cfg.ConnectRate, burst)
-		s.connFill = now
-	}
-	if s.connTok >= 1 {
-		s.connTok--
+	if s.connBucket.take(now.UnixNano(), s.cfg.ConnectRate, s.cfg.ConnectBurst, 1) {
 		return 0
 	}
-	return time.Duration((1 - s.connTok) / s.cfg.ConnectRate * float64(time.Second))
+	return s.connBucket.wait(s.cfg.ConnectRate)
 }
 
 // refuse answers a connection refused before the upgrade, counts it and logs it

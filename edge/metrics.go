@@ -38,6 +38,17 @@ const (
 
 var refusalLabel = [numRefusals]string{"max_connections", "rate_limited", "draining", "shutdown", "unauthorized", "origin"}
 
+// The per-connection budgets, values of herald_edge_over_budget_total's budget.
+const (
+	budgetFrames    = 0 // FrameRate: every inbound frame
+	budgetHellos    = 1 // HelloRate: hello frames
+	budgetErrors    = 2 // ErrorRate: error frames sent in reply
+	budgetBadFrames = 3 // MaxBadFrames per BadFrameWindow: undecodable frames
+	numBudgets      = 4
+)
+
+var budgetLabel = [numBudgets]string{"frames", "hellos", "errors", "bad_frames"}
+
 // Message paths: a device's message to a device, or a delivery from a service
 // (Deliver: sync push, asynchronous processor).
 const (
@@ -84,6 +95,7 @@ type metrics struct {
 	rateLimited [2]prometheus.Counter // by direction
 	dropped     [2]prometheus.Counter // by reason
 	memReleases prometheus.Counter    // returns of freed memory to the OS
+	overBudget  [numBudgets]prometheus.Counter
 
 	types sync.Map // type name -> *typeCounters
 	other *typeCounters
@@ -135,11 +147,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_frames_dropped_total",
 		Help: "Frames not queued for a device, by reason (queue_full, out_rate).",
 	}, []string{"reason"})
+	overBudget := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_edge_over_budget_total",
+		Help: "Inbound frames refused, and error replies not sent, by the per-connection budget they exceeded (frames, hellos, errors, bad_frames).",
+	}, []string{"budget"})
 	memoryReleases := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_edge_memory_releases_total",
 		Help: "Times the edge returned freed memory to the OS after a burst of new connections (ReleaseMemoryAfterConns).",
 	})
-	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, memoryReleases} {
+	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
@@ -157,6 +173,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for i, l := range refusalLabel {
 		m.refused[i] = refused.WithLabelValues(l)
+	}
+	for i, l := range budgetLabel {
+		m.overBudget[i] = overBudget.WithLabelValues(l)
 	}
 	return m, nil
 }

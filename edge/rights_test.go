@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -49,8 +50,8 @@ func TestForgedFromIsOverwritten(t *testing.T) {
 }
 
 // TestTargetsStayInTheAccount: a device names targets by id within its own
-// account. A device of another account is forbidden even when it is online on
-// another edge; siblings and presence never cross accounts; the same id in two
+// account. A device of another account is answered as an unknown device
+// (rejected unknown_device), even when it is online on another edge; siblings and presence never cross accounts; the same id in two
 // accounts reaches the sender's account only.
 func TestTargetsStayInTheAccount(t *testing.T) {
 	edges, _ := mustCluster(t, 2, nil)
@@ -79,15 +80,28 @@ func TestTargetsStayInTheAccount(t *testing.T) {
 	tv := edges[1].mustDial(t, "a1", "tv1")
 	tv.send(&protocol.Hello{Device: &protocol.DeviceInfo{Platform: "tv"}})
 
-	t.Run("a device of another account on another edge is forbidden", func(t *testing.T) {
-		phone.send(&protocol.Msg{ID: "x1", Type: "playback.control.v1", To: &protocol.Target{Device: "tv9"}, Payload: play})
-		if e := phone.readError(protocol.CodeForbidden); e.Re != "x1" {
-			t.Fatalf("error %+v", e)
+	t.Run("a device of another account is answered as an unknown one", func(t *testing.T) {
+		// tv9 is online in a2 on another edge; nosuch is in no account. The
+		// answers are the same, so that a device cannot learn which ids exist in
+		// other accounts, and neither names anything but the id it was sent.
+		phone.send(&protocol.Msg{ID: "x1", Type: "playback.control.v1", To: &protocol.Target{Devices: []string{"tv9", "nosuch"}}, Payload: play})
+		r := phone.readReceipt()
+		want := []protocol.Result{
+			{Device: "tv9", Status: protocol.StatusRejected, Error: errUnknownDevice},
+			{Device: "nosuch", Status: protocol.StatusRejected, Error: errUnknownDevice},
 		}
-		// One forbidden target refuses the whole message, the allowed ones too.
+		if r.ID != "x1" || fmt.Sprint(r.Results) != fmt.Sprint(want) {
+			t.Fatalf("receipt %+v, want %v", r, want)
+		}
+		// A foreign target among own ones: the own ones are delivered.
 		phone.send(&protocol.Msg{ID: "x2", Type: "playback.control.v1", To: &protocol.Target{Devices: []string{"tv1", "tv9"}}, Payload: play})
-		if e := phone.readError(protocol.CodeForbidden); e.Re != "x2" {
-			t.Fatalf("error %+v", e)
+		if m := tv.readMsg(); m.ID != "x2" {
+			t.Fatalf("a1/tv1 got %+v", m)
+		}
+		r = phone.readReceipt()
+		want = []protocol.Result{{Device: "tv1", Status: protocol.StatusDelivered}, {Device: "tv9", Status: protocol.StatusRejected, Error: errUnknownDevice}}
+		if fmt.Sprint(r.Results) != fmt.Sprint(want) {
+			t.Fatalf("receipt %+v, want %v", r, want)
 		}
 	})
 	t.Run("siblings are of the sender's account", func(t *testing.T) {

@@ -29,15 +29,14 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
 
-	mu       sync.Mutex
-	accounts map[string]*session    // guarded by mu: account -> its live sessions, linked by session.sibling
-	open     int                    // guarded by mu: number of live sessions
-	closing  bool                   // guarded by mu
-	links    map[*linkConn]struct{} // guarded by mu: incoming edge links
-	conns    int                    // guarded by mu: device connections admitted and not yet left
-	idle     chan struct{}          // guarded by mu: made by Drain, closed when conns reaches 0
-	connTok  float64                // guarded by mu: ConnectRate bucket tokens
-	connFill time.Time              // guarded by mu: last refill of the ConnectRate bucket
+	mu         sync.Mutex
+	accounts   map[string]*session    // guarded by mu: account -> its live sessions, linked by session.sibling
+	open       int                    // guarded by mu: number of live sessions
+	closing    bool                   // guarded by mu
+	links      map[*linkConn]struct{} // guarded by mu: incoming edge links
+	conns      int                    // guarded by mu: device connections admitted and not yet left
+	idle       chan struct{}          // guarded by mu: made by Drain, closed when conns reaches 0
+	connBucket bucket                 // guarded by mu: the ConnectRate bucket
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat

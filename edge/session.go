@@ -93,22 +93,27 @@ type session struct {
 	sibling *session
 
 	mu       sync.Mutex
-	queue    []outFrame               // guarded by mu
-	writing  bool                     // guarded by mu: a writer goroutine is draining queue, or a delivery writes directly
-	torn     *outFrame                // the writer's: a frame written in part by writeDirect, to finish first
-	closed   bool                     // guarded by mu
-	endCode  websocket.StatusCode     // guarded by mu: the close code, once closed
-	acks     map[string]chan struct{} // guarded by mu: message id -> closed on ack
-	presence bool                     // guarded by mu: the device asked for presence frames
-	platform string                   // guarded by mu: from the device's hello
-	outTok   float64                  // guarded by mu: MaxOutRate bucket tokens
-	outFill  int64                    // guarded by mu: last refill of the MaxOutRate bucket, Unix ns; 0 before the first message
+	queue    []outFrame           // guarded by mu
+	writing  bool                 // guarded by mu: a writer goroutine is draining queue, or a delivery writes directly
+	torn     *outFrame            // the writer's: a frame written in part by writeDirect, to finish first
+	closed   bool                 // guarded by mu
+	endCode  websocket.StatusCode // guarded by mu: the close code, once closed
+	acks     map[string]*ackWait  // guarded by mu: message id -> the sender's wait for its ack
+	presence bool                 // guarded by mu: the device asked for presence frames
+	platform string               // guarded by mu: from the device's hello
+	// Guarded by mu: the hello metadata waiting to be written, and whether a
+	// write is in flight (storeHello).
+	helloNext *protocol.DeviceInfo
+	helloBusy bool
+	out       bucket // guarded by mu: the MaxOutRate bucket
 
-	// Owned by the reader goroutine only.
-	badFrames int
-	rateHits  int
-	tokens    float64
-	lastFill  time.Time
+	// Owned by the reader goroutine only: the inbound budgets (frames.go).
+	rateHits int    // frames over a budget in a row
+	msgs     bucket // MsgRate, MsgBurst: device messages, a token per target
+	frames   bucket // FrameRate, FrameBurst: every inbound frame
+	hellos   bucket // HelloRate, HelloBurst: hello frames
+	errs     bucket // ErrorRate, ErrorBurst: error frames sent in reply
+	bad      bucket // MaxBadFrames per BadFrameWindow: undecodable frames
 }
 
 // enqueue adds f to the send queue without blocking. It returns errQueueFull or
@@ -310,36 +315,85 @@ func (s *session) ended() (cause, websocket.StatusCode) {
 	return cause(s.cause.Load()), s.endCode
 }
 
-// waitAck registers interest in the ack of message id; the returned channel is
-// closed when it arrives. release must be called when the wait is over.
-func (s *session) waitAck(id string) (ch <-chan struct{}, release func()) {
-	c := make(chan struct{})
+// ackWait is one sender's wait for the device's ack of a message id.
+type ackWait struct {
+	sender sender        // who sent the message
+	ch     chan struct{} // closed when the ack arrives
+	refs   int           // deliveries of the id waiting on ch
+}
+
+// errIDInUse rejects a delivery whose message id another sender's message to the
+// same device is awaiting an ack for: the device's ack could not say which of
+// the two it acknowledges. Its text is the result's error.
+var errIDInUse = errors.New("duplicate_id")
+
+// sender names who sent a message, to keep apart the ack waits of two senders
+// whose messages carry the same id.
+type sender struct {
+	device bool   // a device of the account; else a service
+	name   string // the device id or the service name
+}
+
+// senderOf returns who sent m.
+func senderOf(m *protocol.Msg) sender {
+	switch {
+	case m.From == nil:
+		return sender{}
+	case m.From.Device != "":
+		return sender{device: true, name: m.From.Device}
+	}
+	return sender{name: m.From.Service}
+}
+
+// waitAck registers the interest of from in the ack of message id; the returned
+// channel is closed when it arrives, and release must be called when the wait is
+// over. Deliveries of the same id by the same sender share one wait. It fails
+// with errIDInUse while another sender waits for an ack of the same id.
+func (s *session) waitAck(id string, from sender) (ch <-chan struct{}, release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return c, func() {}
+		return make(chan struct{}), func() {}, nil
 	}
-	if s.acks == nil {
-		s.acks = make(map[string]chan struct{})
+	w := s.acks[id]
+	switch {
+	case w == nil:
+		if s.acks == nil {
+			s.acks = make(map[string]*ackWait)
+		}
+		w = &ackWait{sender: from, ch: make(chan struct{})}
+		s.acks[id] = w
+	case w.sender != from:
+		return nil, nil, errIDInUse
 	}
-	s.acks[id] = c
-	return c, func() {
+	w.refs++
+	return w.ch, func() {
 		s.mu.Lock()
-		if s.acks[id] == c {
+		if w.refs--; w.refs == 0 && s.acks[id] == w {
 			delete(s.acks, id)
 		}
 		s.mu.Unlock()
-	}
+	}, nil
+}
+
+// idFree reports whether from may deliver a message of id that asks for no
+// ack: no other sender waits for an ack of that id (whose wait the device's ack
+// of this message would end).
+func (s *session) idFree(id string, from sender) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.acks[id]
+	return w == nil || w.sender == from
 }
 
 // ack records the device's ack of message id and reports whether anyone waited.
 func (s *session) ack(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.acks[id]
+	w, ok := s.acks[id]
 	if ok {
 		delete(s.acks, id)
-		close(c)
+		close(w.ch)
 	}
 	return ok
 }
@@ -351,39 +405,15 @@ func (s *session) wantsPresence() bool {
 	return s.presence
 }
 
-// allowMsg takes a token from the session's message bucket. Reader goroutine only.
-func (s *session) allowMsg(now time.Time) bool {
+// allowMsg takes n tokens (one per target) from the session's message bucket.
+// Reader goroutine only.
+func (s *session) allowMsg(now time.Time, n int) bool {
 	cfg := &s.srv.cfg
-	if s.lastFill.IsZero() {
-		s.tokens = float64(cfg.MsgBurst)
-	} else {
-		s.tokens += now.Sub(s.lastFill).Seconds() * cfg.MsgRate
-		if s.tokens > float64(cfg.MsgBurst) {
-			s.tokens = float64(cfg.MsgBurst)
-		}
-	}
-	s.lastFill = now
-	if s.tokens < 1 {
-		return false
-	}
-	s.tokens--
-	return true
+	return s.msgs.take(now.UnixNano(), cfg.MsgRate, cfg.MsgBurst, float64(n))
 }
 
 // takeOutLocked takes a token from the connection's outbound message bucket
 // (MaxOutRate, MaxOutBurst). The caller holds s.mu.
 func (s *session) takeOutLocked(now time.Time) bool {
-	cfg := &s.srv.cfg
-	t := now.UnixNano()
-	if s.outFill == 0 {
-		s.outTok, s.outFill = float64(cfg.MaxOutBurst), t
-	} else if d := t - s.outFill; d > 0 {
-		s.outTok = min(s.outTok+time.Duration(d).Seconds()*cfg.MaxOutRate, float64(cfg.MaxOutBurst))
-		s.outFill = t
-	}
-	if s.outTok < 1 {
-		return false
-	}
-	s.outTok--
-	return true
+	return s.out.take(now.UnixNano(), s.srv.cfg.MaxOutRate, s.srv.cfg.MaxOutBurst, 1)
 }

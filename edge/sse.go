@@ -1,11 +1,13 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -24,18 +26,39 @@ var sseKeepalive = []byte(": keepalive\n\n")
 func (t *sseTransport) write(deadline time.Time, f outFrame) error {
 	_ = t.rc.SetWriteDeadline(deadline)
 	var err error
-	switch {
-	case f.ping:
+	if f.ping {
 		_, err = t.w.Write(sseKeepalive)
-	case f.id != "":
-		_, err = fmt.Fprintf(t.w, "id: %s\ndata: %s\n\n", f.id, f.data)
-	default:
-		_, err = fmt.Fprintf(t.w, "data: %s\n\n", f.data)
+	} else {
+		_, err = t.w.Write(appendEvent(nil, f.id, f.data))
 	}
 	if err != nil {
 		return err
 	}
 	return t.rc.Flush()
+}
+
+// appendEvent appends one Server-Sent Event with the id and data fields to b.
+// Whatever reaches it, no field carries a CR or LF, so no input can end a field
+// early and start an event or a field of its own: an id holding either is left
+// out (ids are checked where they enter, so none should), and data is written as
+// one "data:" line per line, which the client joins back with LF (frames are
+// encoded on one line, so there is one).
+func appendEvent(b []byte, id string, data []byte) []byte {
+	if id != "" && strings.IndexAny(id, "\r\n") < 0 {
+		b = append(append(append(b, "id: "...), id...), '\n')
+	}
+	for {
+		i := bytes.IndexAny(data, "\r\n")
+		if i < 0 {
+			break
+		}
+		b = append(append(append(b, "data: "...), data[:i]...), '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	return append(append(append(b, "data: "...), data...), "\n\n"...)
 }
 
 // close has nothing to send: SSE has no close frame. Ending the session cancels the
@@ -105,6 +128,12 @@ func (s *Server) serveAcks(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &req); err != nil || len(req.IDs) == 0 {
 		protocol.NewProblem(protocol.CodeBadRequest, `body must be {"ids":["<message id>",...]}`).Write(w)
 		return
+	}
+	for i, id := range req.IDs {
+		if !protocol.ValidMsgID(id) {
+			protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf("ids.%d: %s", i, msgIDRule)).Write(w)
+			return
+		}
 	}
 	n := 0
 	if ss := s.session(claims.Account, claims.Device); ss != nil {

@@ -72,6 +72,14 @@ type serverConfig struct {
 	writeTimeout  time.Duration
 	sendQueue     int
 	msgRate       float64
+	frameRate     float64
+	frameBurst    int
+	helloRate     float64
+	helloBurst    int
+	errorRate     float64
+	errorBurst    int
+	maxBadFrames  int
+	badFrameWin   time.Duration
 	msgBurst      int
 	maxBodyBytes  int64
 	pushTimeout   time.Duration
@@ -147,6 +155,14 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.sendQueue, "send-queue", edge.DefaultSendQueue, "frames that may wait for one connection; more are rejected")
 	fs.Float64Var(&c.msgRate, "msg-rate", edge.DefaultMsgRate, "messages per second a device may send")
 	fs.IntVar(&c.msgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
+	fs.Float64Var(&c.frameRate, "frame-rate", edge.DefaultFrameRate, "frames of any kind per second a device may send; more are dropped and answered rate_limited")
+	fs.IntVar(&c.frameBurst, "frame-burst", edge.DefaultFrameBurst, "burst of frames a device may send above --frame-rate")
+	fs.Float64Var(&c.helloRate, "hello-rate", edge.DefaultHelloRate, "hello frames per second a device may send")
+	fs.IntVar(&c.helloBurst, "hello-burst", edge.DefaultHelloBurst, "burst of hello frames a device may send above --hello-rate")
+	fs.Float64Var(&c.errorRate, "error-rate", edge.DefaultErrorRate, "error frames per second sent to a device in reply to its frames; more are not sent")
+	fs.IntVar(&c.errorBurst, "error-burst", edge.DefaultErrorBurst, "burst of error frames above --error-rate")
+	fs.IntVar(&c.maxBadFrames, "max-bad-frames", edge.DefaultMaxBadFrames, "undecodable frames within --bad-frame-window that close a connection with 1003")
+	fs.DurationVar(&c.badFrameWin, "bad-frame-window", edge.DefaultBadFrameWindow, "the window of --max-bad-frames")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
 	fs.DurationVar(&c.pushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
 	c.rest.flags(fs)
@@ -294,6 +310,14 @@ func (c *serverConfig) validateLimits() error {
 		{"--max-out-burst", float64(c.maxOutBurst)},
 		{"--msg-rate", c.msgRate},
 		{"--msg-burst", float64(c.msgBurst)},
+		{"--frame-rate", c.frameRate},
+		{"--frame-burst", float64(c.frameBurst)},
+		{"--hello-rate", c.helloRate},
+		{"--hello-burst", float64(c.helloBurst)},
+		{"--error-rate", c.errorRate},
+		{"--error-burst", float64(c.errorBurst)},
+		{"--max-bad-frames", float64(c.maxBadFrames)},
+		{"--bad-frame-window", float64(c.badFrameWin)},
 		{"--send-queue", float64(c.sendQueue)},
 		{"--max-frame-bytes", float64(c.maxFrameBytes)},
 		{"--max-body-bytes", float64(c.maxBodyBytes)},
