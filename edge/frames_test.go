@@ -238,7 +238,7 @@ type downList struct{ *devicelist.Memory }
 
 var errDown = errors.New("store down")
 
-func (downList) IDs(context.Context, string) ([]string, error)    { return nil, errDown }
+func (downList) IDs(context.Context, string) ([]string, error) { return nil, errDown }
 func (downList) Touch(context.Context, string, string, *protocol.DeviceInfo) error {
 	return errDown
 }
