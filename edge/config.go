@@ -26,8 +26,9 @@ const (
 	DefaultMsgRate           = 50
 	DefaultMsgBurst          = 100
 	DefaultMaxRateHits       = 20
-	DefaultFrameRate         = 200
-	DefaultFrameBurst        = 400
+	// FrameRate and FrameBurst default to FrameBudgetFactor times MsgRate and
+	// MsgBurst: room for the acks and hellos beside the messages.
+	FrameBudgetFactor = 4
 	DefaultHelloRate         = 1
 	DefaultHelloBurst        = 10
 	DefaultErrorRate         = 20
@@ -162,7 +163,8 @@ type Config struct {
 	MsgBurst int
 	// FrameRate and FrameBurst bound every frame a device sends, of any kind and
 	// whether it decodes or not (a token bucket per connection); a frame over it
-	// is dropped and answered rate_limited.
+	// is dropped and answered rate_limited. Zero means FrameBudgetFactor times
+	// MsgRate and MsgBurst (200 a second, 400 at once, by default).
 	FrameRate  float64
 	FrameBurst int
 	// HelloRate and HelloBurst bound a device's hello frames (a token bucket per
@@ -283,10 +285,9 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	defRate(&c.MsgRate, DefaultMsgRate)
-	defRate(&c.FrameRate, DefaultFrameRate)
+	defRate(&c.FrameRate, FrameBudgetFactor*c.MsgRate)
 	defRate(&c.HelloRate, DefaultHelloRate)
 	defRate(&c.ErrorRate, DefaultErrorRate)
-	def(&c.FrameBurst, DefaultFrameBurst)
 	def(&c.HelloBurst, DefaultHelloBurst)
 	def(&c.ErrorBurst, DefaultErrorBurst)
 	defDur(&c.BadFrameWindow, DefaultBadFrameWindow)
@@ -298,6 +299,7 @@ func (c *Config) setDefaults() error {
 	def(&c.SendQueue, DefaultSendQueue)
 	def(&c.MaxBadFrames, DefaultMaxBadFrames)
 	def(&c.MsgBurst, DefaultMsgBurst)
+	def(&c.FrameBurst, FrameBudgetFactor*c.MsgBurst)
 	def(&c.MaxRateHits, DefaultMaxRateHits)
 	def(&c.MaxInflight, DefaultMaxInflight)
 	def(&c.MaxTargets, DefaultMaxTargets)
