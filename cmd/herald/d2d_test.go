@@ -104,10 +104,10 @@ func TestDeviceToDeviceCluster(t *testing.T) {
 			t.Fatalf("results %v, want %s", r.Results, want)
 		}
 	})
-	t.Run("another account's device is forbidden", func(t *testing.T) {
+	t.Run("another account's device is answered as an unknown one", func(t *testing.T) {
 		phone.send(t, &protocol.Msg{ID: "p3", Type: "playback.control.v1", To: &protocol.Target{Device: "tv9"}, Payload: play})
-		if e := nextOf[*protocol.Error](t, phone); e.Code != protocol.CodeForbidden || e.Re != "p3" {
-			t.Fatalf("error %+v", e)
+		if r := nextOf[*protocol.Receipt](t, phone); r.ID != "p3" || r.Results[0] != (protocol.Result{Device: "tv9", Status: protocol.StatusRejected, Error: "unknown_device"}) {
+			t.Fatalf("receipt %+v", r)
 		}
 	})
 	t.Run("presence across edges", func(t *testing.T) {
