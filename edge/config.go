@@ -17,18 +17,18 @@ import (
 
 // Defaults for the limits in Config.
 const (
-	DefaultMaxFrameBytes     = 64 << 10
-	DefaultPingInterval      = 30 * time.Second
-	DefaultPongTimeout       = 15 * time.Second
-	DefaultWriteTimeout      = 10 * time.Second
-	DefaultSendQueue         = 64
-	DefaultMaxBadFrames      = 3
-	DefaultMsgRate           = 50
-	DefaultMsgBurst          = 100
-	DefaultMaxRateHits       = 20
+	DefaultMaxFrameBytes = 64 << 10
+	DefaultPingInterval  = 30 * time.Second
+	DefaultPongTimeout   = 15 * time.Second
+	DefaultWriteTimeout  = 10 * time.Second
+	DefaultSendQueue     = 64
+	DefaultMaxBadFrames  = 3
+	DefaultMsgRate       = 50
+	DefaultMsgBurst      = 100
+	DefaultMaxRateHits   = 20
 	// FrameRate and FrameBurst default to FrameBudgetFactor times MsgRate and
 	// MsgBurst: room for the acks and hellos beside the messages.
-	FrameBudgetFactor = 4
+	FrameBudgetFactor        = 4
 	DefaultHelloRate         = 1
 	DefaultHelloBurst        = 10
 	DefaultErrorRate         = 20
