@@ -243,6 +243,12 @@ func TestSendChecks(t *testing.T) {
 		{"two targets", protocol.Target{Device: "x", Siblings: true}, "a.b.v1", nil, nil},
 		{"no type", protocol.Target{Device: "x"}, "", nil, nil},
 		{"negative ttl", protocol.Target{Device: "x"}, "a.b.v1", []SendOption{WithTTL(-1)}, nil},
+		{"id with LF", protocol.Target{Device: "x"}, "a.b.v1", []SendOption{WithID("a\nb")}, nil},
+		{"id with a space", protocol.Target{Device: "x"}, "a.b.v1", []SendOption{WithID("a b")}, nil},
+		{"id too long", protocol.Target{Device: "x"}, "a.b.v1", []SendOption{WithID(strings.Repeat("i", protocol.MaxMsgIDLen+1))}, nil},
+		{"invalid target id", protocol.Target{Device: "a b"}, "a.b.v1", nil, nil},
+		{"invalid id in targets", protocol.Target{Devices: []string{"x", "y\n"}}, "a.b.v1", nil, nil},
+		{"empty id in targets", protocol.Target{Devices: []string{"x", ""}}, "a.b.v1", nil, nil},
 		{"not connected", protocol.Target{Device: "x"}, "a.b.v1", nil, ErrNotConnected},
 	}
 	for _, tt := range tests {

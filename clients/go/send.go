@@ -215,6 +215,16 @@ func checkSend(to protocol.Target, typ string, o sendOptions) error {
 		return errors.New("herald: send: the message type is required")
 	case o.ttl < 0:
 		return fmt.Errorf("herald: send %s: negative TTL %d", typ, o.ttl)
+	case o.id != "" && !protocol.ValidMsgID(o.id):
+		// The edge would refuse it without naming it, so no answer could be matched.
+		return fmt.Errorf("herald: send %s: the id is not 1 to %d bytes of printable ASCII without spaces", typ, protocol.MaxMsgIDLen)
+	case to.Device != "" && !protocol.ValidID(to.Device):
+		return fmt.Errorf("herald: send %s: target device id %s", typ, protocol.IDProblem(to.Device))
+	}
+	for i, d := range to.Devices {
+		if !protocol.ValidID(d) {
+			return fmt.Errorf("herald: send %s: target device %d: id %s", typ, i, protocol.IDProblem(d))
+		}
 	}
 	return nil
 }
@@ -222,8 +232,8 @@ func checkSend(to protocol.Target, typ string, o sendOptions) error {
 // Ack acknowledges the msg id, for msgs that asked for it (ack:true) when
 // Config.AutoAck is off. It returns once the frame is written.
 func (c *Client) Ack(ctx context.Context, id string) error {
-	if id == "" {
-		return errors.New("herald: ack: empty id")
+	if !protocol.ValidMsgID(id) {
+		return fmt.Errorf("herald: ack: the id is not 1 to %d bytes of printable ASCII without spaces", protocol.MaxMsgIDLen)
 	}
 	cn, err := c.current()
 	if err != nil {

@@ -9,7 +9,7 @@ import { Emitter } from './emitter.js';
 import { ErrorCode, HeraldError, invalid } from './errors.js';
 import { decodeFrame, receiptFinal } from './frames.js';
 import { openEventSource, openWebSocket } from './link.js';
-import { outgoing, positive } from './send.js';
+import { outgoing, positive, validMessageId } from './send.js';
 import { endpoints, withToken } from './url.js';
 /** Defaults of the optional ClientOptions. */
 export const defaults = {
@@ -212,8 +212,9 @@ export class HeraldClient {
      * returns false when there is no connection to send it on.
      */
     ack(id) {
-        if (typeof id !== 'string' || id === '')
-            throw invalid('ack: the message id is required');
+        if (typeof id !== 'string' || !validMessageId(id)) {
+            throw invalid('ack: the message id must be 1 to 128 bytes of printable ASCII without spaces');
+        }
         const link = this.#link;
         if (!link || !this.#open)
             return false;

@@ -4,6 +4,18 @@ import { invalid } from './errors.js';
 import { newMessageId } from './id.js';
 /** maxIdBytes is the longest message id the edge accepts. */
 const maxIdBytes = 128;
+/**
+ * validMessageId reports whether id follows the wire contract's rule for
+ * message ids: 1 to 128 bytes of printable ASCII without spaces. The edge
+ * refuses others without naming them, so no answer could be matched.
+ */
+export function validMessageId(id) {
+    return /^[\x21-\x7e]{1,128}$/.test(id);
+}
+/** validDeviceId reports whether id follows the rule for account and device ids. */
+export function validDeviceId(id) {
+    return /^[A-Za-z0-9._:@-]{1,128}$/.test(id);
+}
 /** outgoing checks what send() got, as the server would, and encodes the msg frame. */
 export function outgoing(to, type, payload, opts, defaultTimeoutMs) {
     if (typeof type !== 'string' || type === '')
@@ -26,8 +38,8 @@ export function outgoing(to, type, payload, opts, defaultTimeoutMs) {
     if (id === undefined) {
         id = newMessageId();
     }
-    else if (typeof id !== 'string' || id === '' || new TextEncoder().encode(id).length > maxIdBytes) {
-        throw invalid(`send ${type}: options.id must be a string of 1 to ${maxIdBytes} bytes`);
+    else if (typeof id !== 'string' || !validMessageId(id)) {
+        throw invalid(`send ${type}: options.id must be 1 to ${maxIdBytes} bytes of printable ASCII without spaces`);
     }
     if (opts.ttl !== undefined && !(Number.isInteger(opts.ttl) && opts.ttl >= 0)) {
         throw invalid(`send ${type}: options.ttl must be a whole number of seconds >= 0, got ${opts.ttl}`);
@@ -57,12 +69,13 @@ function checkTarget(to) {
     }
     switch (keys[0]) {
         case 'device':
-            if (typeof t.device !== 'string' || t.device === '')
-                throw invalid('send: target.device must be a device id');
+            if (typeof t.device !== 'string' || !validDeviceId(t.device)) {
+                throw invalid('send: target.device must be a device id: 1 to 128 bytes of A-Z a-z 0-9 . _ : @ -');
+            }
             return { device: t.device };
         case 'devices':
-            if (!Array.isArray(t.devices) || t.devices.length === 0 || !t.devices.every((d) => typeof d === 'string' && d !== '')) {
-                throw invalid('send: target.devices must be a non-empty array of device ids');
+            if (!Array.isArray(t.devices) || t.devices.length === 0 || !t.devices.every((d) => typeof d === 'string' && validDeviceId(d))) {
+                throw invalid('send: target.devices must be a non-empty array of device ids (1 to 128 bytes of A-Z a-z 0-9 . _ : @ -)');
             }
             return { devices: [...t.devices] };
         default:

@@ -10,7 +10,7 @@ import { Emitter } from './emitter.js';
 import { ErrorCode, HeraldError, invalid, type HeraldErrorInit } from './errors.js';
 import { decodeFrame, receiptFinal, type ErrorFrame, type MsgFrame } from './frames.js';
 import { openEventSource, openWebSocket, type Link, type LinkEnd } from './link.js';
-import { outgoing, positive, type Outgoing } from './send.js';
+import { outgoing, positive, validMessageId, type Outgoing } from './send.js';
 import type {
   ClientEvents,
   ClientOptions,
@@ -269,7 +269,9 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
    * returns false when there is no connection to send it on.
    */
   ack(id: string): boolean {
-    if (typeof id !== 'string' || id === '') throw invalid('ack: the message id is required');
+    if (typeof id !== 'string' || !validMessageId(id)) {
+      throw invalid('ack: the message id must be 1 to 128 bytes of printable ASCII without spaces');
+    }
     const link = this.#link;
     if (!link || !this.#open) return false;
     if (link.kind === 'websocket') return link.send(JSON.stringify({ t: 'ack', id }));

@@ -8,6 +8,20 @@ import type { SendOptions, Target } from './types.js';
 /** maxIdBytes is the longest message id the edge accepts. */
 const maxIdBytes = 128;
 
+/**
+ * validMessageId reports whether id follows the wire contract's rule for
+ * message ids: 1 to 128 bytes of printable ASCII without spaces. The edge
+ * refuses others without naming them, so no answer could be matched.
+ */
+export function validMessageId(id: string): boolean {
+  return /^[\x21-\x7e]{1,128}$/.test(id);
+}
+
+/** validDeviceId reports whether id follows the rule for account and device ids. */
+export function validDeviceId(id: string): boolean {
+  return /^[A-Za-z0-9._:@-]{1,128}$/.test(id);
+}
+
 /** Outgoing is a checked msg, ready to write. */
 export interface Outgoing {
   id: string;
@@ -33,8 +47,8 @@ export function outgoing(to: Target, type: string, payload: unknown, opts: SendO
   let id = opts.id;
   if (id === undefined) {
     id = newMessageId();
-  } else if (typeof id !== 'string' || id === '' || new TextEncoder().encode(id).length > maxIdBytes) {
-    throw invalid(`send ${type}: options.id must be a string of 1 to ${maxIdBytes} bytes`);
+  } else if (typeof id !== 'string' || !validMessageId(id)) {
+    throw invalid(`send ${type}: options.id must be 1 to ${maxIdBytes} bytes of printable ASCII without spaces`);
   }
   if (opts.ttl !== undefined && !(Number.isInteger(opts.ttl) && opts.ttl >= 0)) {
     throw invalid(`send ${type}: options.ttl must be a whole number of seconds >= 0, got ${opts.ttl}`);
@@ -61,11 +75,13 @@ function checkTarget(to: Target): Target {
   }
   switch (keys[0]) {
     case 'device':
-      if (typeof t.device !== 'string' || t.device === '') throw invalid('send: target.device must be a device id');
+      if (typeof t.device !== 'string' || !validDeviceId(t.device)) {
+        throw invalid('send: target.device must be a device id: 1 to 128 bytes of A-Z a-z 0-9 . _ : @ -');
+      }
       return { device: t.device };
     case 'devices':
-      if (!Array.isArray(t.devices) || t.devices.length === 0 || !t.devices.every((d) => typeof d === 'string' && d !== '')) {
-        throw invalid('send: target.devices must be a non-empty array of device ids');
+      if (!Array.isArray(t.devices) || t.devices.length === 0 || !t.devices.every((d) => typeof d === 'string' && validDeviceId(d))) {
+        throw invalid('send: target.devices must be a non-empty array of device ids (1 to 128 bytes of A-Z a-z 0-9 . _ : @ -)');
       }
       return { devices: [...t.devices] };
     default:

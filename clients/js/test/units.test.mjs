@@ -9,6 +9,7 @@ import { decodeFrame, receiptFinal } from '../dist/frames.js';
 import { endpoints } from '../dist/url.js';
 import { classify } from '../dist/classify.js';
 import { newMessageId, HeraldError } from '../dist/index.js';
+import { outgoing, validMessageId, validDeviceId } from '../dist/send.js';
 
 // A random source that returns the values given, then repeats the last.
 const seq = (...v) => {
@@ -183,4 +184,17 @@ test('classify: what follows each way a connection ends, as in the Go SDK', () =
     assert.equal(got.error?.code, code, JSON.stringify(cause));
   }
   assert.equal(classify({ kind: 'close', code: 1008 }, false).error.closeCode, 1008);
+});
+
+test('outgoing: ids and target ids follow the wire contract, or the send throws before anything is sent', () => {
+  const ok = outgoing({ device: 'tv-1' }, 'a.b.v1', {}, { id: 'm!~1' }, 1000);
+  assert.equal(ok.id, 'm!~1');
+  for (const id of ['', 'a b', 'x\n\ndata: y', 'é', 'i'.repeat(129)]) {
+    assert.throws(() => outgoing({ device: 'tv1' }, 'a.b.v1', {}, { id }, 1000), HeraldError, JSON.stringify(id));
+  }
+  for (const to of [{ device: 'a b' }, { device: 'x\ny' }, { devices: ['tv1', ''] }, { devices: ['d'.repeat(129)] }]) {
+    assert.throws(() => outgoing(to, 'a.b.v1', {}, {}, 1000), HeraldError, JSON.stringify(to));
+  }
+  assert.ok(validMessageId('01JTESTID') && !validMessageId('a\tb'));
+  assert.ok(validDeviceId('a.b_c:d@e-f') && !validDeviceId('a/b'));
 });
