@@ -397,3 +397,26 @@ func TestAckBodyIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestAckBodyRate: the ids of POST /v1/acks count against the frame budget.
+func TestAckBodyRate(t *testing.T) {
+	e := mustEdge(t, func(c *Config) { c.FrameRate, c.FrameBurst = 0.001, 5 })
+	e.mustEvents(t, "a1", "tv1")
+	eventually(t, "the SSE session", func() bool { return e.srv.session("a1", "tv1") != nil })
+	post := func(body string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.hs.URL+"/v1/acks", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.token(t, "a1", "tv1"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := post(`{"ids":["a","b","c","d"]}`); got != http.StatusOK {
+		t.Fatalf("4 of 5 tokens: %d, want 200", got)
+	}
+	if got := post(`{"ids":["e","f"]}`); got != http.StatusTooManyRequests {
+		t.Fatalf("2 more: %d, want 429", got)
+	}
+}

@@ -106,6 +106,7 @@ type session struct {
 	helloNext *protocol.DeviceInfo
 	helloBusy bool
 	out       bucket // guarded by mu: the MaxOutRate bucket
+	httpAcks  bucket // guarded by mu: FrameRate, FrameBurst for the ids of POST /v1/acks
 
 	// Owned by the reader goroutine only: the inbound budgets (frames.go).
 	rateHits int    // frames over a budget in a row
@@ -410,6 +411,15 @@ func (s *session) wantsPresence() bool {
 func (s *session) allowMsg(now time.Time, n int) bool {
 	cfg := &s.srv.cfg
 	return s.msgs.take(now.UnixNano(), cfg.MsgRate, cfg.MsgBurst, float64(n))
+}
+
+// takeHTTPAcks takes n tokens (one per acknowledged id) of the frame budget of
+// POST /v1/acks, which a device may call besides its connection's frames.
+func (s *session) takeHTTPAcks(now time.Time, n int) bool {
+	cfg := &s.srv.cfg
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.httpAcks.take(now.UnixNano(), cfg.FrameRate, cfg.FrameBurst, float64(n))
 }
 
 // takeOutLocked takes a token from the connection's outbound message bucket

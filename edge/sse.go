@@ -137,6 +137,12 @@ func (s *Server) serveAcks(w http.ResponseWriter, r *http.Request) {
 	}
 	n := 0
 	if ss := s.session(claims.Account, claims.Device); ss != nil {
+		if !ss.takeHTTPAcks(s.cfg.Now(), len(req.IDs)) {
+			s.met.overBudget[budgetFrames].Inc()
+			w.Header().Set("Retry-After", "1")
+			protocol.NewProblem(protocol.CodeRateLimited, "acks over the frame rate: each id counts as one frame").Write(w)
+			return
+		}
 		for _, id := range req.IDs {
 			if ss.ack(id) {
 				n++
