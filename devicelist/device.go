@@ -99,14 +99,6 @@ func checkIDs(account, device string) error {
 // (protocol.TextProblem).
 func textProblem(s string, max int) string { return protocol.TextProblem(s, max) }
 
-// checkText returns an InvalidError naming field unless s is storable in max bytes.
-func checkText(field, s string, max int) error {
-	if p := textProblem(s, max); p != "" {
-		return &InvalidError{Field: field, Reason: p}
-	}
-	return nil
-}
-
 // checkInfo checks the metadata a device may set of itself, in a PUT or a
 // hello frame, by protocol.DeviceInfoProblem's rule.
 func checkInfo(platform, name, appVersion string, capabilities []string) error {

@@ -44,7 +44,7 @@ func (t *sseTransport) write(deadline time.Time, f outFrame) error {
 // one "data:" line per line, which the client joins back with LF (frames are
 // encoded on one line, so there is one).
 func appendEvent(b []byte, id string, data []byte) []byte {
-	if id != "" && strings.IndexAny(id, "\r\n") < 0 {
+	if id != "" && !strings.ContainsAny(id, "\r\n") {
 		b = append(append(append(b, "id: "...), id...), '\n')
 	}
 	for {
