@@ -32,6 +32,11 @@ func TestHostileDevicesCluster(t *testing.T) {
 	e2 := startProc(t, "edge-2", append([]string{"--edge-id", "edge-2"}, common...)...)
 
 	events := sseEvents(t, e2.addr, "a1", "tv1")
+	// The stream's headers come before the device is registered and listed; the
+	// welcome event comes after, so a sibling can reach it from then on.
+	if ev := <-events; !strings.Contains(ev.data, `"welcome"`) {
+		t.Fatalf("first SSE event %+v, want the welcome", ev)
+	}
 	dialDevice(t, e2.addr, "a2", "tv9") // online, in another account
 	phone := dialDevice(t, e1.addr, "a1", "phone1")
 
