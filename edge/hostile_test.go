@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/protocol"
 )
@@ -418,5 +420,67 @@ func TestAckBodyRate(t *testing.T) {
 	}
 	if got := post(`{"ids":["e","f"]}`); got != http.StatusTooManyRequests {
 		t.Fatalf("2 more: %d, want 429", got)
+	}
+}
+
+// TestTokenIDsAreChecked: a validly signed token whose account or sub breaks
+// the id rule is refused with 401 on both transports, before the device is
+// connected, listed or retried, and no log line quotes the id.
+func TestTokenIDsAreChecked(t *testing.T) {
+	logs := &logBuffer{}
+	e := mustEdge(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	const marker = "HOSTILE"
+	long := marker + strings.Repeat("x", 48<<10)
+	tests := []struct{ name, account, sub string }{
+		{"account with a space", marker + " 1", "tv1"},
+		{"account too long", long, "tv1"},
+		{"account empty", "", "tv1"},
+		{"sub with a newline", "a1", marker + "\nlevel=ERROR"},
+		{"sub with a control character", "a1", marker + "\x01"},
+		{"sub too long", "a1", long},
+		{"sub empty", "a1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"account": tt.account, "sub": tt.sub, "exp": time.Now().Add(time.Hour).Unix()})
+			raw, err := tok.SignedString(testSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdr := http.Header{"Authorization": {"Bearer " + raw}}
+			if c, resp, err := e.dial("", "", hdr); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+				if c != nil {
+					c.CloseNow()
+				}
+				t.Fatalf("websocket: %v %v, want 401", resp, err)
+			}
+			req, _ := http.NewRequest(http.MethodGet, e.hs.URL+"/v1/events", nil)
+			req.Header = hdr
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("events: %s, want 401", resp.Status)
+			}
+		})
+	}
+	if n := e.srv.Stats().Connections; n != 0 {
+		t.Fatalf("%d connections", n)
+	}
+	e.srv.unlistedMu.Lock()
+	unlisted := len(e.srv.unlisted)
+	e.srv.unlistedMu.Unlock()
+	if unlisted != 0 {
+		t.Fatalf("%d devices waiting to be listed", unlisted)
+	}
+	if out := logs.String(); strings.Contains(out, marker) {
+		t.Fatalf("the logs quote a refused id:\n%.500s", out)
+	}
+	if !strings.Contains(logs.String(), `"msg":"authentication failed"`) {
+		t.Fatal("the refusals were not logged")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Issuer mints device tokens with one key.
@@ -42,10 +43,14 @@ func NewRS256Issuer(kid string, key *rsa.PrivateKey) (*Issuer, error) {
 	return &Issuer{method: jwt.SigningMethodRS256, key: key, kid: kid, now: time.Now}, nil
 }
 
-// Issue mints a token for the device that expires after ttl.
+// Issue mints a token for the device that expires after ttl. The account and
+// device must be valid ids (protocol.ValidID): Verify refuses any other.
 func (i *Issuer) Issue(account, device string, ttl time.Duration) (string, error) {
-	if account == "" || device == "" {
-		return "", errors.New("token: account and device are required")
+	if p := protocol.IDProblem(account); p != "" {
+		return "", fmt.Errorf("token: account: %s", p)
+	}
+	if p := protocol.IDProblem(device); p != "" {
+		return "", fmt.Errorf("token: device: %s", p)
 	}
 	if ttl <= 0 {
 		return "", errors.New("token: ttl must be positive")

@@ -13,6 +13,7 @@
 package token
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // Claims are what a device token says about its bearer.
@@ -143,8 +145,41 @@ type deviceClaims struct {
 	jwt.RegisteredClaims
 }
 
+// UnmarshalJSON refuses claims whose exp, nbf or iat is present but not a JSON
+// number. RFC 7519 makes them NumericDates, and jwt.NumericDate alone also
+// takes a string that holds a number ("1700000000"), which a token from a
+// careless issuer could then rely on.
+func (dc *deviceClaims) UnmarshalJSON(b []byte) error {
+	var dates struct {
+		Exp json.RawMessage `json:"exp"`
+		Nbf json.RawMessage `json:"nbf"`
+		Iat json.RawMessage `json:"iat"`
+	}
+	if err := json.Unmarshal(b, &dates); err != nil {
+		return err
+	}
+	for _, d := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"exp", dates.Exp}, {"nbf", dates.Nbf}, {"iat", dates.Iat}} {
+		if d.raw != nil && !isNumber(d.raw) {
+			return fmt.Errorf("token: %s is not a number (an RFC 7519 NumericDate)", d.name)
+		}
+	}
+	type plain deviceClaims // without this method
+	return json.Unmarshal(b, (*plain)(dc))
+}
+
+// isNumber reports whether raw, a valid JSON value, is a number.
+func isNumber(raw json.RawMessage) bool {
+	return len(raw) > 0 && (raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9')
+}
+
 // Verify checks raw and returns its claims. Every failure wraps ErrInvalid; an
-// expired token also wraps ErrExpired.
+// expired token also wraps ErrExpired. The account and sub (device) must be ids
+// by the wire contract's rule (protocol.ValidID), the rule of the device list: a
+// device whose ids it cannot list would connect and never be reachable. Errors
+// say what is wrong with an id without quoting it.
 func (v *Verifier) Verify(raw string) (Claims, error) {
 	v.maybeReload()
 	ks := v.keys.Load()
@@ -156,8 +191,11 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 		}
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if dc.Account == "" || dc.Subject == "" {
-		return Claims{}, fmt.Errorf("%w: account and sub (device) are required", ErrInvalid)
+	if p := protocol.IDProblem(dc.Account); p != "" {
+		return Claims{}, fmt.Errorf("%w: account: %s", ErrInvalid, p)
+	}
+	if p := protocol.IDProblem(dc.Subject); p != "" {
+		return Claims{}, fmt.Errorf("%w: sub (device): %s", ErrInvalid, p)
 	}
 	exp := dc.ExpiresAt.Time // required by the parser
 	return Claims{Account: dc.Account, Device: dc.Subject, Expires: exp, Until: exp.Add(v.cfg.Leeway)}, nil
