@@ -115,10 +115,22 @@ func (s *Server) addDevice(ctx context.Context, ss *session) error {
 	return nil
 }
 
+// relistMaxStreak is how many adds in a row may fail before a relist pass stops:
+// the store then looks down, and trying every other device would only hold up
+// the heartbeat, whose goroutine relist shares. The devices left wait for the
+// next heartbeat.
+const relistMaxStreak = 8
+
 // relist retries adding the connected devices that the device list could not
 // take when they connected (its store was down): until they are listed, their
 // siblings' messages to them are refused as unknown_device. Devices that
 // disconnected meanwhile are dropped; they are listed when they connect again.
+//
+// A device that fails for a reason of its own stays for the next pass and holds
+// up no other: the pass goes on past it, and stops only after relistMaxStreak
+// failures in a row or when it has taken a heartbeat interval. Devices are
+// tried in the map's order, which differs from pass to pass, so those a
+// stopped pass left are not always the same.
 func (s *Server) relist() {
 	s.unlistedMu.Lock()
 	pending := make([]*session, 0, len(s.unlisted))
@@ -126,26 +138,37 @@ func (s *Server) relist() {
 		pending = append(pending, ss)
 	}
 	s.unlistedMu.Unlock()
-	listed := 0
+	if len(pending) == 0 {
+		return
+	}
+	pass, cancelPass := context.WithTimeout(s.ctx, s.cfg.HeartbeatInterval)
+	defer cancelPass()
+	listed, failed, streak := 0, 0, 0
 	for _, ss := range pending {
+		if streak >= relistMaxStreak || pass.Err() != nil {
+			break
+		}
 		ss.mu.Lock()
 		closed := ss.closed
 		ss.mu.Unlock()
 		if !closed {
-			ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+			ctx, cancel := context.WithTimeout(pass, s.cfg.RegistryTimeout)
 			err := s.addDevice(ctx, ss)
 			cancel()
 			if err != nil {
-				return // the store is still down: the next heartbeat tries again
+				failed++
+				streak++
+				continue // kept for the next pass
 			}
 			listed++
+			streak = 0
 		}
 		s.unlistedMu.Lock()
 		delete(s.unlisted, ss)
 		s.unlistedMu.Unlock()
 	}
 	if listed > 0 {
-		s.cfg.Logger.Info("added devices that connected while the device list was down", "devices", listed)
+		s.cfg.Logger.Info("added devices that connected while the device list was down", "devices", listed, "failed", failed)
 	}
 }
 
