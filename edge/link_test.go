@@ -2,13 +2,16 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/coder/websocket"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -245,5 +248,59 @@ func TestPresenceAcrossEdges(t *testing.T) {
 	edges[0].mustDial(t, "a1", "phone1")
 	if p, ok := tv.read().(*protocol.Presence); !ok || !p.Online {
 		t.Fatalf("presence %+v", p)
+	}
+}
+
+// TestLinkFrameMeansOneThing sends frames on a raw link that two parsers would
+// read differently, and checks that the edge acts on what the one link decoder
+// reads: a msg that holds a replace's fields in other case is delivered, not
+// taken for a replace; a replace whose fields are in other case, and a receipt,
+// which never goes this way, are refused. A true replace then closes the
+// session, so the frames before it were all read.
+func TestLinkFrameMeansOneThing(t *testing.T) {
+	edges, _ := mustCluster(t, 1, nil)
+	e := edges[0]
+	tv := e.mustDial(t, "a1", "tv1")
+	session := tv.welcome.Session
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.linkHS.URL, "http")+LinkPath, &websocket.DialOptions{
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + testClusterKey}},
+		Subprotocols: []string{protocol.LinkSubprotocol},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	for _, frame := range []string{
+		`{"t":"msg","account":"a1","wait_ms":1000,"id":"m1","type":"tiny.echo.v1","to":{"device":"tv1"},"payload":{"t":"replace"},"T":"replace","device":"tv1","session":"` + session + `"}`,
+		`{"t":"replace","ACCOUNT":"a1","device":"tv1","session":"` + session + `"}`,
+		`{"t":"receipt","id":"m1","results":[{"device":"tv1","status":"acked"}]}`,
+	} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := tv.readMsg(); m.ID != "m1" {
+		t.Fatalf("tv1 got %+v, want m1", m)
+	}
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc linkScanner
+	var lr linkResult
+	if err := sc.decodeLinkReceipt(data, &lr); err != nil || string(lr.ID) != "m1" || lr.Result.Status != protocol.StatusDelivered {
+		t.Fatalf("link answer %s: %v", data, err)
+	}
+	if e.srv.session("a1", "tv1") == nil {
+		t.Fatal("the session was closed")
+	}
+	replace, _ := json.Marshal(linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: session})
+	if err := c.Write(ctx, websocket.MessageText, replace); err != nil {
+		t.Fatal(err)
+	}
+	if got := tv.closeStatus(); got != CloseReplaced {
+		t.Fatalf("close status %v, want %v", got, CloseReplaced)
 	}
 }

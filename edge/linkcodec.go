@@ -16,7 +16,10 @@ import (
 // the JSON that encoding/json writes for linkMsg and protocol.Receipt (field for
 // field; this encoder leaves <, > and & unescaped, as protocol's frames do), so
 // edges of the same version interoperate whichever side encodes, and the frames
-// stay readable. The rare frames (replace, presence) keep encoding/json.
+// stay readable. The rare frames (replace, presence) are encoded by
+// encoding/json. Every frame, of every kind, is decoded by the one decoder of
+// linkdecode.go, whose rule (exact field names, "t" first, no field twice) says
+// what a frame means.
 
 // appendLinkMsg appends the msg frame that asks the receiving edge to deliver m
 // to device of account, waiting at most waitMS for the outcome: linkMsg with

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -98,8 +99,7 @@ func TestLinkReceiptWire(t *testing.T) {
 			if err := json.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, want) {
 				t.Fatalf("json.Unmarshal(%s) = %+v, %v", got, back, err)
 			}
-			jm, _ := json.Marshal(want)
-			for _, frame := range [][]byte{got, std, jm} {
+			for _, frame := range [][]byte{got, std} {
 				var lr linkResult
 				if err := sc.decodeLinkReceipt(frame, &lr); err != nil {
 					t.Fatalf("decodeLinkReceipt(%s): %v", frame, err)
@@ -171,36 +171,215 @@ func TestLinkMalformedFrames(t *testing.T) {
 	}
 }
 
-// FuzzLinkFrame checks that the link decoders never panic, accept only what
-// encoding/json accepts as linkMsg, and read it as encoding/json does.
+// decodedLink is what a link frame of any kind means, as the link decoder
+// reads it.
+type decodedLink struct {
+	kind     string
+	msg      inMsg
+	receipt  protocol.Receipt // with one result
+	replace  linkReplace
+	presence linkPresence
+}
+
+// decodeAnyLink decodes data, a link frame of any kind, as the edges do.
+func decodeAnyLink(sc *linkScanner, data []byte) (*decodedLink, error) {
+	kind, err := sc.linkKind(data)
+	if err != nil {
+		return nil, err
+	}
+	d := &decodedLink{kind: kind}
+	switch kind {
+	case string(protocol.KindMsg):
+		err = sc.linkMsg(&d.msg)
+	case string(protocol.KindReceipt):
+		var lr linkResult
+		err = sc.linkReceipt(&lr)
+		r := lr.Result
+		r.Device = string(lr.Device)
+		d.receipt = protocol.Receipt{ID: string(lr.ID), Results: []protocol.Result{r}}
+	case linkKindReplace:
+		err = sc.linkReplace(&d.replace)
+	case string(protocol.KindPresence):
+		err = sc.linkPresence(&d.presence)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// encodeLink encodes d with the encoder of its kind, as the sending side does.
+func encodeLink(t *testing.T, d *decodedLink) []byte {
+	t.Helper()
+	var b []byte
+	var err error
+	switch d.kind {
+	case string(protocol.KindMsg):
+		b, err = appendLinkMsg(nil, d.msg.Account, d.msg.WaitMS, d.msg.Device, &d.msg.Msg)
+	case string(protocol.KindReceipt):
+		b = appendLinkReceipt(nil, d.receipt.ID, &d.receipt.Results[0])
+	case linkKindReplace:
+		b, err = json.Marshal(d.replace)
+	case string(protocol.KindPresence):
+		b, err = json.Marshal(d.presence)
+	}
+	if err != nil {
+		t.Fatalf("encoding %+v: %v", d, err)
+	}
+	return b
+}
+
+// sameLink reports whether a and b mean the same. Payloads are compared
+// without white space (the encoder compacts them), and no payload is a null
+// one (the encoder writes null for it).
+func sameLink(a, b *decodedLink) bool {
+	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence {
+		return false
+	}
+	am, bm := a.msg, b.msg
+	if (am.Msg.From == nil) != (bm.Msg.From == nil) || am.Msg.From != nil && *am.Msg.From != *bm.Msg.From {
+		return false
+	}
+	am.Msg.From, bm.Msg.From, am.from, bm.from = nil, nil, protocol.Sender{}, protocol.Sender{}
+	ap, aok := compactPayload(am.Msg.Payload)
+	bp, bok := compactPayload(bm.Msg.Payload)
+	if !aok || !bok || ap != bp {
+		return false
+	}
+	am.Msg.Payload, bm.Msg.Payload = nil, nil
+	return reflect.DeepEqual(am, bm)
+}
+
+// compactPayload returns p without white space, "null" for no payload, and
+// false if p is not JSON.
+func compactPayload(p json.RawMessage) (string, bool) {
+	if p == nil {
+		return "null", true
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, p); err != nil {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// TestLinkFrameRule holds the link decoder to its rule (linkdecode.go): "t"
+// first, exact field names, no known field twice, unknown fields skipped,
+// required fields present, for every kind of frame.
+func TestLinkFrameRule(t *testing.T) {
+	const (
+		to      = `"to":{"device":"tv1"}`
+		payload = `"payload":{}`
+	)
+	msg := func(fields string) string {
+		return `{"t":"msg","account":"a1","id":"m1","type":"x.v1",` + fields + `}`
+	}
+	tests := []struct {
+		name  string
+		frame string
+		want  func(*decodedLink) bool // nil: the frame is refused
+	}{
+		{"msg", msg(to + `,` + payload), func(d *decodedLink) bool { return d.msg.Account == "a1" && d.msg.Device == "tv1" }},
+		{"unknown fields are skipped", msg(to + `,"extra":{"t":"replace","a":[1,null]},"x":null,` + payload), func(d *decodedLink) bool { return d.msg.Device == "tv1" }},
+		{"a key in other case is not the field", `{"t":"msg","ACCount":"a1","id":"m1","type":"x.v1",` + to + `}`, nil},
+		{"a key in other case beside the field is skipped", msg(`"ACCOUNT":"a2","tYpe":"y.v1","To":{"device":"tv2"},` + to), func(d *decodedLink) bool {
+			return d.msg.Account == "a1" && d.msg.Msg.Type == "x.v1" && d.msg.Device == "tv1"
+		}},
+		{"T is not t", `{"T":"msg","account":"a1","id":"m1",` + to + `}`, nil},
+		{"t not first", `{"account":"a1","t":"msg","id":"m1",` + to + `}`, nil},
+		{"t twice", msg(to + `,"t":"replace"`), nil},
+		{"t twice with one value", msg(to + `,"t":"msg"`), nil},
+		{"unknown kind", `{"t":"ack","id":"m1"}`, nil},
+		{"t not a string", `{"t":1,"id":"m1"}`, nil},
+		{"a field twice", msg(to + `,"account":"a2"`), nil},
+		{"a field twice, once null", msg(to + `,"account":null`), nil},
+		{"payload twice", msg(to + `,` + payload + `,` + payload), nil},
+		{"to.device twice", msg(`"to":{"device":"tv1","device":"tv2"}`), nil},
+		{"from.device twice", msg(to + `,"from":{"device":"p1","device":"p2"}`), nil},
+		{"msg without account", `{"t":"msg","id":"m1",` + to + `}`, nil},
+		{"msg with an empty account", `{"t":"msg","account":"","id":"m1",` + to + `}`, nil},
+		{"msg without id", `{"t":"msg","account":"a1",` + to + `}`, nil},
+		{"replace", `{"t":"replace","account":"a1","device":"tv1","session":"s1","code":4005}`, func(d *decodedLink) bool {
+			return d.replace == linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: 4005}
+		}},
+		{"replace without session", `{"t":"replace","account":"a1","device":"tv1"}`, nil},
+		{"replace with Session", `{"t":"replace","account":"a1","device":"tv1","Session":"s1"}`, nil},
+		{"replace with device twice", `{"t":"replace","account":"a1","device":"tv1","session":"s1","device":"tv2"}`, nil},
+		{"replace with a fractional code", `{"t":"replace","account":"a1","device":"tv1","session":"s1","code":4000.5}`, nil},
+		{"presence", `{"t":"presence","account":"a1","device":"tv1","online":true,"platform":"ios","ts":5}`, func(d *decodedLink) bool {
+			return d.presence == linkPresence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 5}}
+		}},
+		{"presence without device", `{"t":"presence","account":"a1","online":true}`, nil},
+		{"presence with online twice", `{"t":"presence","account":"a1","device":"tv1","online":true,"online":false}`, nil},
+		{"presence with Device", `{"t":"presence","account":"a1","Device":"tv1"}`, nil},
+		{"receipt", `{"t":"receipt","id":"m1","results":[{"device":"tv1","status":"acked"}]}`, func(d *decodedLink) bool {
+			return d.receipt.ID == "m1" && d.receipt.Results[0] == protocol.Result{Device: "tv1", Status: protocol.StatusAcked}
+		}},
+		{"receipt without t", `{"id":"m1","results":[{"device":"tv1","status":"acked"}]}`, nil},
+		{"receipt without id", `{"t":"receipt","results":[{"device":"tv1","status":"acked"}]}`, nil},
+		{"receipt with status twice", `{"t":"receipt","id":"m1","results":[{"device":"tv1","status":"acked","status":"offline"}]}`, nil},
+		{"receipt with results twice", `{"t":"receipt","id":"m1","results":[{"device":"tv1","status":"acked"}],"results":[{"device":"tv2","status":"acked"}]}`, nil},
+	}
+	var sc linkScanner
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := decodeAnyLink(&sc, []byte(tt.frame))
+			if tt.want == nil {
+				if err == nil {
+					t.Fatalf("%s accepted as %+v", tt.frame, d)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", tt.frame, err)
+			}
+			if !tt.want(d) {
+				t.Fatalf("%s decoded as %+v", tt.frame, d)
+			}
+		})
+	}
+}
+
+// FuzzLinkFrame holds the link decoder to its rule whatever the input: it never
+// panics, it accepts nothing but JSON, and what it accepts means one thing:
+// encoded again by the encoder of its kind, as the sending side writes it, it
+// decodes to the same frame, and that encoding is a fixed point.
 func FuzzLinkFrame(f *testing.F) {
 	for _, m := range linkTestMsgs {
 		b, _ := appendLinkMsg(nil, "a1", 10, "tv1", m)
 		f.Add(b)
 	}
 	f.Add(appendLinkReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusAcked}))
-	f.Add([]byte(`{"t":"msg","id":"\ud800\udc00\ud800x","to":{"device":"d"},"payload":[{"a":[{}]}]}`))
+	f.Add(appendLinkReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusRejected, Error: "edge busy"}))
+	f.Add([]byte(`{"t":"msg","account":"a","id":"\ud800\udc00\ud800x","to":{"device":"d"},"payload":[{"a":[{}]}]}`))
+	for _, v := range []any{
+		linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: "s1"},
+		linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: int(CloseRemoved)},
+		linkPresence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 1}},
+	} {
+		b, _ := json.Marshal(v)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"t":"msg","ACCount":"00","account":"a1","id":"m","tYpe":"x","to":{"device":"d"},"payload":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sc linkScanner
-		var lr linkResult
-		_ = sc.decodeLinkReceipt(data, &lr)
-		var in inMsg
-		if err := sc.decodeLinkMsg(data, &in); err != nil {
+		d, err := decodeAnyLink(&sc, data)
+		if err != nil {
 			return
 		}
-		var std linkMsg
-		if err := json.Unmarshal(data, &std); err != nil {
-			if strings.Contains(err.Error(), "cannot unmarshal") {
-				return // a field this decoder skips holds the wrong type
-			}
-			t.Fatalf("decodeLinkMsg accepted %q, which encoding/json refuses: %v", data, err)
+		if !json.Valid(data) {
+			t.Fatalf("accepted %q, which is not JSON", data)
 		}
-		if std.Account != in.Account || std.WaitMS != in.WaitMS || std.ID != in.Msg.ID || std.Type != in.Msg.Type ||
-			std.TS != in.Msg.TS || std.TTL != in.Msg.TTL || std.Ack != in.Msg.Ack {
-			t.Fatalf("%q: decodeLinkMsg = %+v, encoding/json = %+v", data, in, std)
+		e1 := encodeLink(t, d)
+		d2, err := decodeAnyLink(&sc, e1)
+		if err != nil {
+			t.Fatalf("%q decodes to %+v, whose encoding %q does not decode: %v", data, d, e1, err)
 		}
-		if (std.From == nil) != (in.Msg.From == nil) || std.From != nil && *std.From != *in.Msg.From {
-			t.Fatalf("%q: from %+v, encoding/json %+v", data, in.Msg.From, std.From)
+		if !sameLink(d, d2) {
+			t.Fatalf("%q decodes to\n%+v\nbut its encoding %q to\n%+v", data, d, e1, d2)
+		}
+		if e2 := encodeLink(t, d2); !bytes.Equal(e1, e2) {
+			t.Fatalf("%q: encoding again gives %q, not %q", data, e2, e1)
 		}
 	})
 }

@@ -7,6 +7,96 @@ import (
 	"github.com/heraldpush/herald/protocol"
 )
 
+// The frames that arrive on a link, of every kind, are read by the one decoder
+// below and by nothing else, so that no frame means one thing to one parser and
+// another to a second. Its rule:
+//
+//   - A frame is one JSON object whose first field is "t", its kind: msg,
+//     replace and presence towards the edge that holds the device, receipt
+//     back. Every encoder writes "t" first.
+//   - Field names match exactly, as the encoders write them: "ACCount" is not
+//     "account" (encoding/json would take it for one).
+//   - A field the decoder knows appears at most once in its object, "t"
+//     included; a second refuses the frame. A null is the field's absence,
+//     except for a msg's payload, where it is the value null.
+//   - Fields it does not know are skipped, their syntax checked, so that an
+//     edge of a newer version may add one.
+//   - A msg needs account, id and to.device; a replace account, device and
+//     session; a presence account and device; a receipt id and exactly one
+//     result. A frame without them is refused.
+//
+// Strings are decoded as encoding/json does (invalid UTF-8 and lone surrogates
+// become U+FFFD); numbers that fill an integer field must be integers that fit.
+
+// A set of the fields of an object read so far has a bit for each field: fieldT
+// for a frame's "t", and from fieldFirst up the fields of each kind of object,
+// numbered by its own constants.
+const (
+	fieldT = 1 << iota
+	fieldFirst
+)
+
+// linkKind starts reading data, a link frame: its '{' and its first field,
+// which must be "t". It returns the kind that field names, one of
+// protocol.KindMsg, protocol.KindReceipt, linkKindReplace and
+// protocol.KindPresence; the decoder of that kind reads the rest.
+func (s *linkScanner) linkKind(data []byte) (string, error) {
+	s.reset(data)
+	more, err := s.field(true)
+	if err != nil {
+		return "", err
+	}
+	if !more || string(s.key) != "t" {
+		return "", errLinkFrame
+	}
+	sp, err := s.str()
+	if err != nil {
+		return "", err
+	}
+	kind := ""
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), linkKindReplace, string(protocol.KindPresence)} {
+		if string(s.bytes(sp)) == k {
+			kind = k
+		}
+	}
+	s.buf = s.buf[:0]
+	if kind == "" {
+		return "", errLinkFrame
+	}
+	return kind, nil
+}
+
+// fields reads the fields of an object up to its '}', from its '{' when first
+// is set, else from after the field before (a frame's "t", in seen). known
+// gives a key's bit, 0 for a field the decoder does not know, which is
+// skipped; set reads the value of a known field that is not null. A known field
+// in seen or read twice is an error.
+func (s *linkScanner) fields(first bool, seen uint16, known func(key []byte) uint16, set func(f uint16) error) error {
+	for ; ; first = false {
+		more, err := s.field(first)
+		if err != nil || !more {
+			return err
+		}
+		f := known(s.key)
+		if f == 0 {
+			if _, err := s.skip(); err != nil {
+				return err
+			}
+			continue
+		}
+		if seen&f != 0 {
+			return errLinkFrame
+		}
+		seen |= f
+		if s.null() {
+			continue
+		}
+		if err := set(f); err != nil {
+			return err
+		}
+	}
+}
+
 // inMsg is a decoded msg frame of a link: the message for Device of Account,
 // with the time the sending edge waits for the outcome.
 type inMsg struct {
@@ -17,65 +107,122 @@ type inMsg struct {
 	from    protocol.Sender // Msg.From points here when the frame has one
 }
 
-// decodeLinkMsg decodes data, a msg frame of a link, into in. It allocates what
-// the message keeps: one string that holds all its strings, the payload, and
-// nothing else. Fields it does not know are skipped, and "to" yields only its
-// "device", as with encoding/json into linkMsg. A frame that is not a msg for
-// one device with an id gives an error.
+// The fields of a msg frame.
+const (
+	msgAccount = fieldFirst << iota
+	msgWaitMS
+	msgID
+	msgType
+	msgFrom
+	msgTo
+	msgTS
+	msgTTL
+	msgAck
+	msgPayload
+)
+
+func msgField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "account":
+		return msgAccount
+	case "wait_ms":
+		return msgWaitMS
+	case "id":
+		return msgID
+	case "type":
+		return msgType
+	case "from":
+		return msgFrom
+	case "to":
+		return msgTo
+	case "ts":
+		return msgTS
+	case "ttl":
+		return msgTTL
+	case "ack":
+		return msgAck
+	case "payload":
+		return msgPayload
+	}
+	return 0
+}
+
+// decodeLinkMsg decodes data, a msg frame of a link, into in.
 func (s *linkScanner) decodeLinkMsg(data []byte, in *inMsg) error {
-	s.reset(data)
+	kind, err := s.linkKind(data)
+	if err != nil {
+		return err
+	}
+	if kind != string(protocol.KindMsg) {
+		return errLinkFrame
+	}
+	return s.linkMsg(in)
+}
+
+// linkMsg reads the rest of a msg frame after linkKind, into in. It allocates
+// what the message keeps: one string that holds all its strings, the payload,
+// and nothing else. "to" yields only its "device": the link carries no other
+// kind of target.
+func (s *linkScanner) linkMsg(in *inMsg) error {
 	*in = inMsg{}
-	var t, account, id, typ, fromDev, fromSvc, toDev span
+	var account, id, typ, fromDev, fromSvc, toDev span
 	var haveFrom bool
 	var payload []byte
-	for first := true; ; first = false {
-		more, err := s.field(first)
+	seen := uint16(fieldT)
+	for {
+		more, err := s.field(false)
 		if err != nil {
 			return err
 		}
 		if !more {
 			break
 		}
-		if string(s.key) != "payload" && s.null() { // a null payload stays "null"
-			if string(s.key) == "from" {
-				haveFrom = false
+		f := msgField(s.key)
+		if f == 0 {
+			if _, err := s.skip(); err != nil {
+				return err
 			}
 			continue
 		}
-		switch string(s.key) {
-		case "t":
-			t, err = s.str()
-		case "account":
+		if seen&f != 0 {
+			return errLinkFrame
+		}
+		seen |= f
+		if f != msgPayload && s.null() { // a null payload stays "null"
+			continue
+		}
+		switch f {
+		case msgAccount:
 			account, err = s.str()
-		case "wait_ms":
+		case msgWaitMS:
 			in.WaitMS, err = s.int(64)
-		case "id":
+		case msgID:
 			id, err = s.str()
-		case "type":
+		case msgType:
 			typ, err = s.str()
-		case "from":
+		case msgFrom:
 			haveFrom = true
 			fromDev, fromSvc, err = s.sender()
-		case "to":
+		case msgTo:
 			toDev, err = s.target()
-		case "ts":
+		case msgTS:
 			in.Msg.TS, err = s.int(64)
-		case "ttl":
+		case msgTTL:
 			var n int64
 			n, err = s.int(strconv.IntSize)
 			in.Msg.TTL = int(n)
-		case "ack":
+		case msgAck:
 			in.Msg.Ack, err = s.bool()
-		case "payload":
+		case msgPayload:
 			payload, err = s.skip()
-		default:
-			_, err = s.skip()
 		}
 		if err != nil {
 			return err
 		}
 	}
-	if !s.end() || string(s.bytes(t)) != string(protocol.KindMsg) || toDev.end == toDev.start || id.end == id.start {
+	if !s.end() || account.end == account.start || toDev.end == toDev.start || id.end == id.start {
 		return errLinkFrame
 	}
 	all := string(s.buf)
@@ -92,52 +239,168 @@ func (s *linkScanner) decodeLinkMsg(data []byte, in *inMsg) error {
 	return nil
 }
 
-// object reads an object, calling set for each field whose value is not null
-// with the field's key in s.key; set reads the value. A null leaves a field as
-// it was.
-func (s *linkScanner) object(set func() error) error {
-	for first := true; ; first = false {
-		more, err := s.field(first)
-		if err != nil || !more {
-			return err
-		}
-		if s.null() {
-			continue
-		}
-		if err := set(); err != nil {
-			return err
-		}
+// The fields of the objects in a frame: a sender, a target, a result.
+const (
+	objDevice = fieldFirst << iota
+	objService
+	objStatus
+	objError
+)
+
+func objField(key []byte) uint16 {
+	switch string(key) {
+	case "device":
+		return objDevice
+	case "service":
+		return objService
+	case "status":
+		return objStatus
+	case "error":
+		return objError
 	}
+	return 0
 }
 
 // sender reads a "from" object.
 func (s *linkScanner) sender() (device, service span, err error) {
-	err = s.object(func() (err error) {
-		switch string(s.key) {
-		case "device":
+	err = s.fields(true, 0, senderField, func(f uint16) (err error) {
+		if f == objDevice {
 			device, err = s.str()
-		case "service":
+		} else {
 			service, err = s.str()
-		default:
-			_, err = s.skip()
 		}
 		return err
 	})
 	return device, service, err
 }
 
+func senderField(key []byte) uint16 { return objField(key) & (objDevice | objService) }
+
 // target reads a "to" object for its device; the link never carries the other
-// kinds of target.
+// kinds of target, whose fields are skipped.
 func (s *linkScanner) target() (device span, err error) {
-	err = s.object(func() (err error) {
-		if string(s.key) == "device" {
-			device, err = s.str()
-		} else {
-			_, err = s.skip()
-		}
+	err = s.fields(true, 0, targetField, func(uint16) (err error) {
+		device, err = s.str()
 		return err
 	})
 	return device, err
+}
+
+func targetField(key []byte) uint16 { return objField(key) & objDevice }
+
+// The fields of a replace frame.
+const (
+	replaceAccount = fieldFirst << iota
+	replaceDevice
+	replaceSession
+	replaceCode
+)
+
+func replaceField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "account":
+		return replaceAccount
+	case "device":
+		return replaceDevice
+	case "session":
+		return replaceSession
+	case "code":
+		return replaceCode
+	}
+	return 0
+}
+
+// linkReplace reads the rest of a replace frame after linkKind, into rp.
+func (s *linkScanner) linkReplace(rp *linkReplace) error {
+	*rp = linkReplace{T: linkKindReplace}
+	err := s.fields(false, fieldT, replaceField, func(f uint16) error {
+		var err error
+		var sp span
+		switch f {
+		case replaceAccount:
+			sp, err = s.str()
+			rp.Account = string(s.bytes(sp))
+		case replaceDevice:
+			sp, err = s.str()
+			rp.Device = string(s.bytes(sp))
+		case replaceSession:
+			sp, err = s.str()
+			rp.Session = string(s.bytes(sp))
+		case replaceCode:
+			var n int64
+			n, err = s.int(strconv.IntSize)
+			rp.Code = int(n)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || rp.Account == "" || rp.Device == "" || rp.Session == "" {
+		return errLinkFrame
+	}
+	return nil
+}
+
+// The fields of a presence frame.
+const (
+	presenceAccount = fieldFirst << iota
+	presenceDevice
+	presenceOnline
+	presencePlatform
+	presenceTS
+)
+
+func presenceField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "account":
+		return presenceAccount
+	case "device":
+		return presenceDevice
+	case "online":
+		return presenceOnline
+	case "platform":
+		return presencePlatform
+	case "ts":
+		return presenceTS
+	}
+	return 0
+}
+
+// linkPresence reads the rest of a presence frame after linkKind, into lp.
+func (s *linkScanner) linkPresence(lp *linkPresence) error {
+	*lp = linkPresence{T: protocol.KindPresence}
+	err := s.fields(false, fieldT, presenceField, func(f uint16) error {
+		var err error
+		var sp span
+		switch f {
+		case presenceAccount:
+			sp, err = s.str()
+			lp.Account = string(s.bytes(sp))
+		case presenceDevice:
+			sp, err = s.str()
+			lp.Device = string(s.bytes(sp))
+		case presenceOnline:
+			lp.Online, err = s.bool()
+		case presencePlatform:
+			sp, err = s.str()
+			lp.Platform = string(s.bytes(sp))
+		case presenceTS:
+			lp.TS, err = s.int(64)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || lp.Account == "" || lp.Device == "" {
+		return errLinkFrame
+	}
+	return nil
 }
 
 // linkResult is a decoded receipt of a link: the outcome of message id for one
@@ -147,28 +410,54 @@ type linkResult struct {
 	Result     protocol.Result // without Device
 }
 
+// The fields of a receipt frame.
+const (
+	receiptID = fieldFirst << iota
+	receiptResults
+)
+
+func receiptField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "id":
+		return receiptID
+	case "results":
+		return receiptResults
+	}
+	return 0
+}
+
 // decodeLinkReceipt decodes data, a receipt frame of a link with exactly one
 // result. Only an error message, which is rare, is allocated.
 func (s *linkScanner) decodeLinkReceipt(data []byte, out *linkResult) error {
-	s.reset(data)
+	kind, err := s.linkKind(data)
+	if err != nil {
+		return err
+	}
+	if kind != string(protocol.KindReceipt) {
+		return errLinkFrame
+	}
+	return s.linkReceipt(out)
+}
+
+// linkReceipt reads the rest of a receipt frame after linkKind, into out.
+func (s *linkScanner) linkReceipt(out *linkResult) error {
 	*out = linkResult{}
 	var id, device, status, errText span
 	var n int
-	err := s.object(func() (err error) {
-		switch string(s.key) {
-		case "id":
+	err := s.fields(false, fieldT, receiptField, func(f uint16) (err error) {
+		if f == receiptID {
 			id, err = s.str()
-		case "results":
+		} else {
 			n, device, status, errText, err = s.results()
-		default:
-			_, err = s.skip()
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if !s.end() || n != 1 {
+	if !s.end() || id.end == id.start || n != 1 {
 		return errLinkFrame
 	}
 	out.ID, out.Device = s.bytes(id), s.bytes(device)
@@ -191,16 +480,14 @@ func (s *linkScanner) results() (n int, device, status, errText span, err error)
 	for {
 		n++
 		device, status, errText = span{}, span{}, span{}
-		err = s.object(func() (err error) {
-			switch string(s.key) {
-			case "device":
+		err = s.fields(true, 0, resultField, func(f uint16) (err error) {
+			switch f {
+			case objDevice:
 				device, err = s.str()
-			case "status":
+			case objStatus:
 				status, err = s.str()
-			case "error":
+			case objError:
 				errText, err = s.str()
-			default:
-				_, err = s.skip()
 			}
 			return err
 		})
@@ -215,6 +502,8 @@ func (s *linkScanner) results() (n int, device, status, errText span, err error)
 		}
 	}
 }
+
+func resultField(key []byte) uint16 { return objField(key) &^ objService }
 
 // statusOf returns the Status spelled b, without allocating for the known ones.
 func statusOf(b []byte) protocol.Status {

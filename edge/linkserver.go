@@ -1,10 +1,8 @@
 package edge
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -86,51 +84,73 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	defer jobs.unserved()
 	var sc linkScanner // used by this goroutine only, which reads the link
 	err = lc.run(s.ctx, s.cfg.WriteTimeout, func(data []byte) {
-		if bytes.Contains(data, []byte(`"t":"`+linkKindReplace+`"`)) {
-			var rp linkReplace
-			if err := json.Unmarshal(data, &rp); err == nil && rp.T == linkKindReplace {
-				code := CloseReplaced
-				if rp.Code == int(CloseRemoved) {
-					code = CloseRemoved
-				}
-				s.closeSession(rp.Account, rp.Device, rp.Session, code)
-				return
-			}
-		}
-		if bytes.Contains(data, []byte(`"t":"presence"`)) {
-			var lp linkPresence
-			if err := json.Unmarshal(data, &lp); err == nil && lp.T == protocol.KindPresence && lp.Device != "" {
-				p := lp.Presence
-				s.presenceHere(lp.Account, &p)
-				return
-			}
-		}
-		j := newLinkJob(s, lc, jobs)
-		if err := sc.decodeLinkMsg(data, &j.in); err != nil {
-			j.release()
+		if err := s.onLinkFrame(&sc, lc, jobs, sem, data); err != nil {
 			log.Warn("edge link: bad frame", "err", err)
-			return
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			s.linkReceipt(lc, j.in.Msg.ID, protocol.Result{Device: j.in.Device, Status: protocol.StatusRejected, Error: "edge busy"})
-			j.release()
-			return
-		}
-		wait := time.Duration(j.in.WaitMS) * time.Millisecond
-		if wait <= 0 || wait > s.cfg.AckTimeout {
-			wait = s.cfg.AckTimeout
-		}
-		j.start(wait)
-		// The link's handler holds a count, so this Add never races with Wait.
-		s.wg.Add(1)
-		go func() {
-			defer func() { <-sem }()
-			j.run()
-		}()
 	})
 	log.Debug("edge link ended", "err", err)
+}
+
+// onLinkFrame acts on one frame of an incoming link, read with sc. Every frame,
+// whatever its kind, is read by the one link decoder (linkdecode.go), so that a
+// frame means one thing only.
+func (s *Server) onLinkFrame(sc *linkScanner, lc *linkConn, jobs *linkJobs, sem chan struct{}, data []byte) error {
+	kind, err := sc.linkKind(data)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case linkKindReplace:
+		var rp linkReplace
+		if err := sc.linkReplace(&rp); err != nil {
+			return err
+		}
+		code := CloseReplaced
+		if rp.Code == int(CloseRemoved) {
+			code = CloseRemoved
+		}
+		s.closeSession(rp.Account, rp.Device, rp.Session, code)
+	case string(protocol.KindPresence):
+		var lp linkPresence
+		if err := sc.linkPresence(&lp); err != nil {
+			return err
+		}
+		s.presenceHere(lp.Account, &lp.Presence)
+	case string(protocol.KindMsg):
+		j := newLinkJob(s, lc, jobs)
+		if err := sc.linkMsg(&j.in); err != nil {
+			j.release()
+			return err
+		}
+		s.startLinkJob(lc, j, sem)
+	default:
+		return errLinkFrame // a receipt, which only goes the other way
+	}
+	return nil
+}
+
+// startLinkJob runs the delivery of a msg that came in on lc on a goroutine of
+// its own, or rejects it as "edge busy" when sem, the link's deliveries in
+// flight, is full.
+func (s *Server) startLinkJob(lc *linkConn, j *linkJob, sem chan struct{}) {
+	select {
+	case sem <- struct{}{}:
+	default:
+		s.linkReceipt(lc, j.in.Msg.ID, protocol.Result{Device: j.in.Device, Status: protocol.StatusRejected, Error: "edge busy"})
+		j.release()
+		return
+	}
+	wait := time.Duration(j.in.WaitMS) * time.Millisecond
+	if wait <= 0 || wait > s.cfg.AckTimeout {
+		wait = s.cfg.AckTimeout
+	}
+	j.start(wait)
+	// The link's handler holds a count, so this Add never races with Wait.
+	s.wg.Add(1)
+	go func() {
+		defer func() { <-sem }()
+		j.run()
+	}()
 }
 
 // linkReceipt queues a one-result receipt on a link. A full queue drops it: the
