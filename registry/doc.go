@@ -11,6 +11,17 @@
 // difference: Memory counts a device on an edge that never heartbeated as live,
 // so that single-process use needs no heartbeats, where Redis counts it offline.
 //
+// # Connecting
+//
+// RedisConfig.Addrs are host:port addresses or redis:// and rediss:// URLs
+// ([ParseRedisAddrs]): a user, a password, a database number and, with
+// ?master_set=NAME, the Sentinels of a master set; rediss:// dials TLS and
+// verifies each server's certificate for its own host name against
+// RedisConfig.TLS (the system roots by default). rueidis finds out by itself
+// whether the addresses are one Redis or seeds of a Redis Cluster. The password
+// never appears in an error: a URL that does not parse is named by its
+// position, not quoted.
+//
 // # Keys
 //
 // Every key starts with the configured prefix (default "herald:"). The account

@@ -3,13 +3,16 @@ package registry
 import (
 	"context"
 	"crypto/sha1"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -36,9 +39,18 @@ const (
 
 // RedisConfig configures a [Redis] registry. Zero durations take their defaults.
 type RedisConfig struct {
-	// Addrs are the Redis addresses, or seed addresses of a Redis Cluster.
-	// Required unless Client is given.
+	// Addrs are the addresses of one Redis, of seed nodes of a Redis Cluster,
+	// or of the Sentinels of a master set: host:port, or redis:// and rediss://
+	// URLs with a user, password, database and master set, as
+	// [ParseRedisAddrs] reads them. Required unless Client is given.
 	Addrs []string
+	// Password authenticates to Redis when the addresses carry none, so that
+	// it can be kept apart from them; giving it in both places is an error.
+	Password string
+	// TLS configures the connections of rediss:// addresses (RootCAs for a
+	// private CA); nil uses the system roots. The server name is each
+	// address's host. It is an error with no rediss:// address.
+	TLS *tls.Config
 	// Client, when not nil, is used instead of a client built from Addrs. It is
 	// not closed by [Redis.Close]. Lookups are cached only if the client has
 	// client-side caching enabled (the rueidis default), and a process reads its
@@ -130,18 +142,78 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		edgeKeys:  make(map[string]string),
 	}
 	if r.client == nil {
-		client, err := rueidis.NewClient(rueidis.ClientOption{
-			InitAddress: cfg.Addrs,
-			// One connection per node, which write relies on; auto-pipelining
-			// keeps it busy.
-			PipelineMultiplex: -1,
-		})
+		opt, addrs, err := clientOption(cfg)
 		if err != nil {
-			return nil, fmt.Errorf("registry: connect to redis %s: %w: %w", strings.Join(cfg.Addrs, ","), ErrUnavailable, err)
+			return nil, err
+		}
+		client, err := rueidis.NewClient(opt)
+		if err != nil {
+			return nil, fmt.Errorf("registry: connect to redis %s: %w: %w%s", addrs, ErrUnavailable, err, tlsHint(addrs.TLS, err))
 		}
 		r.client, r.ownClient = client, true
 	}
 	return r, nil
+}
+
+// tlsHint says what a connection failure likely means when a client and a
+// server disagree on TLS, which neither side reports as such: a server without
+// TLS never answers a TLS handshake, and a TLS server drops a plain client.
+func tlsHint(useTLS bool, err error) string {
+	switch {
+	case useTLS && errors.Is(err, context.DeadlineExceeded):
+		return " (a server without TLS never answers a rediss:// client)"
+	case !useTLS && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF)):
+		return " (a TLS server closes the connection of a redis:// client: use rediss://)"
+	}
+	return ""
+}
+
+// clientOption is the rueidis option for cfg's addresses, password and TLS,
+// and the addresses as parsed, for messages.
+func clientOption(cfg RedisConfig) (rueidis.ClientOption, RedisAddrs, error) {
+	addrs, err := ParseRedisAddrs(cfg.Addrs)
+	if err != nil {
+		return rueidis.ClientOption{}, RedisAddrs{}, err
+	}
+	if cfg.Password != "" {
+		if addrs.Password != "" {
+			return rueidis.ClientOption{}, RedisAddrs{}, errors.New("registry: redis config: a password is given both in the addresses and in Password: give it in one place")
+		}
+		addrs.Password = cfg.Password
+	}
+	if cfg.TLS != nil && !addrs.TLS {
+		return rueidis.ClientOption{}, RedisAddrs{}, errors.New("registry: redis config: TLS is set but no address is a rediss:// URL")
+	}
+	opt := rueidis.ClientOption{
+		InitAddress: addrs.Hosts,
+		Username:    addrs.Username,
+		Password:    addrs.Password,
+		SelectDB:    addrs.DB,
+		// One connection per node, which write relies on; auto-pipelining
+		// keeps it busy.
+		PipelineMultiplex: -1,
+	}
+	if addrs.TLS {
+		tc := &tls.Config{}
+		if cfg.TLS != nil {
+			tc = cfg.TLS.Clone()
+		}
+		if tc.MinVersion == 0 {
+			tc.MinVersion = tls.VersionTLS12
+		}
+		opt.TLSConfig = tc
+	}
+	if addrs.MasterSet != "" {
+		// The Sentinels get the same credentials and TLS as the master: one
+		// without a password accepts any.
+		opt.Sentinel = rueidis.SentinelOption{
+			MasterSet: addrs.MasterSet,
+			TLSConfig: opt.TLSConfig,
+			Username:  addrs.Username,
+			Password:  addrs.Password,
+		}
+	}
+	return opt, addrs, nil
 }
 
 func setDefault(d *time.Duration, def time.Duration) {

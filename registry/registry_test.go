@@ -2,13 +2,17 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/scripts/testenv"
+	"github.com/redis/rueidis"
 )
 
 // devices is what the edge and the API use of a registry.
@@ -39,19 +43,81 @@ var (
 	_ subject = (*Redis)(nil)
 )
 
-// implementations are the registries the shared behaviour runs against; each
-// returns a registry with the given EdgeTTL (0 for the default) that no other
-// test sees.
+// implementations are the registries the shared behaviour runs against. setup
+// runs once for an implementation, with the test of all its behaviours, and
+// returns new, which returns a registry with the given EdgeTTL (0 for the
+// default) that no other test sees.
 var implementations = []struct {
-	name string
-	new  func(tb testing.TB, edgeTTL time.Duration) subject
+	name  string
+	setup func(tb testing.TB) (new func(tb testing.TB, edgeTTL time.Duration) subject)
 }{
-	{"memory", func(_ testing.TB, edgeTTL time.Duration) subject {
-		return NewMemoryWith(MemoryConfig{EdgeTTL: edgeTTL})
+	{"memory", func(testing.TB) func(testing.TB, time.Duration) subject {
+		return func(_ testing.TB, edgeTTL time.Duration) subject {
+			return NewMemoryWith(MemoryConfig{EdgeTTL: edgeTTL})
+		}
 	}},
-	{"redis", func(tb testing.TB, edgeTTL time.Duration) subject {
-		return mustRedisServer(tb).registry(tb, RedisConfig{EdgeTTL: edgeTTL})
+	{"redis", func(testing.TB) func(testing.TB, time.Duration) subject {
+		return func(tb testing.TB, edgeTTL time.Duration) subject {
+			return mustRedisServer(tb).registry(tb, RedisConfig{EdgeTTL: edgeTTL})
+		}
 	}},
+	// The same Redis behind a password, TLS, Redis Cluster and Sentinel, each
+	// reached through the URL an operator would give.
+	{"redis with a password", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+		srv := testenv.StartRedisWith(tb, testenv.RedisOptions{Password: redisTestPassword})
+		return privateRedis(rueidis.ClientModeStandalone, RedisConfig{Addrs: []string{srv.URL()}})
+	}},
+	{"redis over TLS", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+		srv := testenv.StartRedisWith(tb, testenv.RedisOptions{TLS: true})
+		return privateRedis(rueidis.ClientModeStandalone, RedisConfig{Addrs: []string{srv.URL()}, TLS: mustCA(tb, srv.CAFile)})
+	}},
+	{"redis cluster over TLS with a password", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+		srv := testenv.StartRedisWith(tb, testenv.RedisOptions{Cluster: true, TLS: true, Password: redisTestPassword})
+		return privateRedis(rueidis.ClientModeCluster, RedisConfig{Addrs: []string{srv.URL()}, TLS: mustCA(tb, srv.CAFile)})
+	}},
+	{"redis sentinel with a password", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+		master := testenv.StartRedisWith(tb, testenv.RedisOptions{Password: redisTestPassword})
+		sentinel := testenv.StartSentinel(tb, master, "herald")
+		return privateRedis(rueidis.ClientModeSentinel, RedisConfig{Addrs: []string{"redis://:" + redisTestPassword + "@" + sentinel.Addr + "?master_set=herald"}})
+	}},
+}
+
+// redisTestPassword is the requirepass of the private servers.
+const redisTestPassword = "registry-test-redis-password"
+
+// privateRedis returns a new for a Redis server of the test's own: each
+// registry gets a fresh key prefix, and nothing needs deleting. The registry's
+// client must be of the given mode, so that a cluster or a Sentinel is really
+// used as one.
+func privateRedis(mode rueidis.ClientMode, cfg RedisConfig) func(tb testing.TB, edgeTTL time.Duration) subject {
+	return func(tb testing.TB, edgeTTL time.Duration) subject {
+		tb.Helper()
+		cfg := cfg
+		cfg.EdgeTTL, cfg.Prefix = edgeTTL, "t:"+tb.Name()+":"
+		r, err := NewRedis(cfg)
+		if err != nil {
+			tb.Fatalf("NewRedis: %v", err)
+		}
+		tb.Cleanup(r.Close)
+		if got := r.Client().Mode(); got != mode {
+			tb.Fatalf("the client is %s, want %s", got, mode)
+		}
+		return r
+	}
+}
+
+// mustCA returns a TLS configuration that trusts the CA in caFile only.
+func mustCA(tb testing.TB, caFile string) *tls.Config {
+	tb.Helper()
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		tb.Fatalf("no certificate in %s", caFile)
+	}
+	return &tls.Config{RootCAs: pool}
 }
 
 // redisServer is the test's Redis server and its private key prefix.
@@ -163,6 +229,7 @@ func wantNotFound(tb testing.TB, reg devices, account, device string) {
 func TestBehaviour(t *testing.T) {
 	for _, impl := range implementations {
 		t.Run(impl.name, func(t *testing.T) {
+			newSubject := impl.setup(t)
 			for _, tc := range []struct {
 				name    string
 				edgeTTL time.Duration
@@ -178,7 +245,7 @@ func TestBehaviour(t *testing.T) {
 				{"cancelled context", 0, testCancelledContext},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					tc.run(t, impl.new(t, tc.edgeTTL))
+					tc.run(t, newSubject(t, tc.edgeTTL))
 				})
 			}
 		})

@@ -57,6 +57,8 @@ type serverConfig struct {
 
 	postgresURL   string
 	redisAddrs    listFlag
+	redisPassword string
+	redisTLSCA    string
 	redisPrefix   string
 	internalAddr  string
 	advertiseAddr string
@@ -121,7 +123,9 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	}
 	fs.StringVar(&c.edgeID, "edge-id", "edge-"+host, "this edge's id")
 	fs.StringVar(&c.postgresURL, "postgres-url", "", "Postgres connection string for the device list; empty: in-memory, one process only")
-	fs.Var(&c.redisAddrs, "redis-addr", "Redis (or Redis Cluster seed) addresses, comma-separated, for the registry; empty: in-memory, one process only")
+	fs.Var(&c.redisAddrs, "redis-addr", "Redis for the registry: host:port or redis://[user[:password]@]host[:port][/db] (rediss:// for TLS), comma-separated for Redis Cluster seeds (add ?master_set=NAME to Sentinel addresses); empty: in-memory, one process only")
+	fs.StringVar(&c.redisPassword, "redis-password", "", "Redis password, when --redis-addr holds none (keeps it out of the address list)")
+	fs.StringVar(&c.redisTLSCA, "redis-tls-ca", "", "PEM CA bundle that verifies the certificates of rediss:// servers (default: the system roots); read at start")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "herald:", "prefix of every Redis key")
 	fs.DurationVar(&c.edgeTTL, "edge-ttl", registry.DefaultEdgeTTL, "how long an edge stays live without a heartbeat; a crashed edge's devices are offline after it")
 	fs.DurationVar(&c.heartbeat, "heartbeat-interval", edge.DefaultHeartbeatInterval, "how often an edge refreshes its liveness; well within --edge-ttl")
@@ -205,6 +209,9 @@ func (c *serverConfig) validate(dev bool) error {
 		return err
 	}
 	if err := c.tokenKeys.validate(); err != nil {
+		return err
+	}
+	if err := c.validateRedis(); err != nil {
 		return err
 	}
 	if c.schemasDir != "" {

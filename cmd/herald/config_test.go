@@ -173,6 +173,13 @@ func TestConfigErrors(t *testing.T) {
 		{name: "zero ping interval", args: []string{"--ping-interval", "0s"}, stderr: []string{"--ping-interval must be positive"}},
 		{name: "short token secret", args: []string{"--token-secret", "short"}, stderr: []string{"--token-secret", "32"}},
 		{name: "schemas dir missing", args: []string{"--schemas-dir", "/nonexistent/schemas"}, stderr: []string{"--schemas-dir", "not a directory"}},
+		{name: "redis credentials without a scheme", args: []string{"--redis-addr", ":pw@127.0.0.1:6379"}, stderr: []string{"--redis-addr", "redis address 1", "must be a URL"}},
+		{name: "redis URL that does not parse", env: map[string]string{"HERALD_REDIS_ADDR": "127.0.0.1:6379,redis://:pw@h:port"}, stderr: []string{"--redis-addr", "redis address 2", "not a valid URL"}},
+		{name: "redis URLs that differ", file: "redis-addr: [\"redis://h1:6379/1\", \"redis://h2:6379/2\"]\n", stderr: []string{"--redis-addr", "redis address 2", "database differs from address 1's"}},
+		{name: "redis password twice", args: []string{"--redis-addr", "redis://:pw@h:6379", "--redis-password", "pw2"}, stderr: []string{"--redis-password", "in one place"}},
+		{name: "redis CA without rediss", args: []string{"--redis-addr", "redis://h:6379", "--redis-tls-ca", "/nonexistent/ca.pem"}, stderr: []string{"--redis-tls-ca needs rediss:// addresses"}},
+		{name: "redis CA missing", args: []string{"--redis-addr", "rediss://h:6379", "--redis-tls-ca", "/nonexistent/ca.pem"}, stderr: []string{"--redis-tls-ca", "/nonexistent/ca.pem"}},
+		{name: "redis password without redis", env: map[string]string{"HERALD_REDIS_PASSWORD": "pw"}, stderr: []string{"--redis-password and --redis-tls-ca need --redis-addr"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -238,6 +245,7 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 		saslPass    = "sasl-password-value"
 		pgPass      = "pg-password-value"
 		redisPass   = "redis-password-value"
+		redisApart  = "redis-password-apart-value"
 	)
 	secrets := map[string]string{
 		"token-secret":        "k1:" + tokenSecret + "," + tokenSecret + "-2",
@@ -246,6 +254,7 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 		"kafka-sasl-password": saslPass,
 		"postgres-url":        "postgres://herald:" + pgPass + "@db.internal:5432/herald?sslmode=require",
 		"redis-addr":          "redis://:" + redisPass + "@127.0.0.1:6379",
+		"redis-password":      redisApart,
 	}
 	wantShown := []string{"k1:****", "backend:****", "postgres://herald:****@db.internal:5432/herald", "redis://:****@127.0.0.1:6379", "db.internal"}
 	for _, from := range []string{"flag", "env", "file"} {
@@ -267,7 +276,7 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 			}
 			r := runCmd(t, context.Background(), args...)
 			out := r.stdout + r.stderr
-			for _, s := range []string{tokenSecret, apiSecret, clusterKey, saslPass, pgPass, redisPass} {
+			for _, s := range []string{tokenSecret, apiSecret, clusterKey, saslPass, pgPass, redisPass, redisApart} {
 				if strings.Contains(out, s) {
 					t.Errorf("the output shows the secret %q:\n%s", s, out)
 				}
@@ -277,8 +286,10 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 					t.Errorf("the output does not show %q:\n%s", s, r.stdout)
 				}
 			}
-			if got := printed(t, r.stdout)["kafka-sasl-password"]; got[0] != mask {
-				t.Errorf("kafka-sasl-password printed as %v", got)
+			for _, name := range []string{"kafka-sasl-password", "redis-password"} {
+				if got := printed(t, r.stdout)[name]; got[0] != mask {
+					t.Errorf("%s printed as %v", name, got)
+				}
 			}
 		})
 	}

@@ -24,6 +24,7 @@ var secretFlags = map[string]func(string) string{
 	"kafka-sasl-password": func(string) string { return mask },
 	"postgres-url":        maskDSN,
 	"redis-addr":          maskEntries(maskDSN),
+	"redis-password":      func(string) string { return mask },
 	"token":               func(string) string { return mask }, // herald listen, msg
 }
 

@@ -194,9 +194,13 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 		return nil, fmt.Errorf("loading message types: %w", err)
 	}
 	if len(c.redisAddrs) > 0 {
-		r, err := registry.NewRedis(registry.RedisConfig{Addrs: c.redisAddrs, Prefix: c.redisPrefix, EdgeTTL: c.edgeTTL})
+		cfg, err := c.redisConfig()
 		if err != nil {
-			return nil, fmt.Errorf("registry: %w", err)
+			return nil, err
+		}
+		r, err := registry.NewRedis(cfg)
+		if err != nil {
+			return nil, err // "registry: connect to redis …"
 		}
 		n.registry = r
 		n.closers = append(n.closers, r.Close)

@@ -282,3 +282,55 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestStartRedisWith checks that each option of a private server takes
+// effect, and lasts across a restart.
+func TestStartRedisWith(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		opts    RedisOptions
+		scheme  string
+		command []string
+		want    string
+	}{
+		{"password", RedisOptions{Password: "pw"}, "redis", []string{"PING"}, "PONG"},
+		{"TLS", RedisOptions{TLS: true}, "rediss", []string{"PING"}, "PONG"},
+		{"cluster over TLS with a password", RedisOptions{Cluster: true, TLS: true, Password: "pw"}, "rediss", []string{"CLUSTER", "INFO"}, "cluster_state:ok"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := StartRedisWith(t, tt.opts)
+			if u, _ := url.Parse(r.URL()); u.Scheme != tt.scheme || u.Host != r.Addr {
+				t.Errorf("URL() = %s, want %s://…@%s", r.URL(), tt.scheme, r.Addr)
+			}
+			if (r.CAFile != "") != tt.opts.TLS {
+				t.Errorf("CAFile = %q with TLS %v", r.CAFile, tt.opts.TLS)
+			}
+			for _, run := range []string{"first", "after a restart"} {
+				if run != "first" {
+					r.Stop()
+					r.Start()
+				}
+				if got, err := r.do(tt.command...); err != nil || !strings.Contains(got, tt.want) {
+					t.Errorf("%s: %v = %q, %v; want %q", run, tt.command, got, err, tt.want)
+				}
+			}
+			if tt.opts.Password != "" {
+				if _, err := redisDo(r.Addr, r.tlsConf, "", "PING"); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+					t.Errorf("PING without AUTH: %v, want NOAUTH", err)
+				}
+			}
+			if tt.opts.TLS {
+				if _, err := redisDo(r.Addr, nil, tt.opts.Password, "PING"); err == nil {
+					t.Error("PING without TLS answered")
+				}
+			}
+		})
+	}
+	t.Run("sentinel", func(t *testing.T) {
+		master := StartRedisWith(t, RedisOptions{Password: "pw"})
+		s := StartSentinel(t, master, "main")
+		if got, err := s.do("SENTINEL", "CKQUORUM", "main"); err != nil || !strings.HasPrefix(got, "OK") {
+			t.Errorf("SENTINEL CKQUORUM main = %q, %v; want OK", got, err)
+		}
+	})
+}
