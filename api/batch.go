@@ -101,7 +101,7 @@ func (s *Server) pushBatch(w http.ResponseWriter, r *http.Request) {
 func (s *Server) decodeBatch(body []byte) ([]batchItem, time.Duration, *protocol.Problem) {
 	var req PushBatchRequest
 	err := json.Unmarshal(body, &req)
-	if err == nil && !slices.ContainsFunc(req.Messages, func(m PushRequest) bool { return m.To == (PushTarget{}) && len(m.Payload) == 0 }) {
+	if err == nil && batchFields.check(body) == nil && !slices.ContainsFunc(req.Messages, func(m PushRequest) bool { return m.To == (PushTarget{}) && len(m.Payload) == 0 }) {
 		if p := s.checkBatchSize(req.Messages == nil, len(req.Messages)); p != nil {
 			return nil, 0, p
 		}
@@ -116,8 +116,8 @@ func (s *Server) decodeBatch(body []byte) ([]batchItem, time.Duration, *protocol
 		return items, timeout, nil
 	}
 	var raw rawBatchBody
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, 0, protocol.NewProblem(protocol.CodeBadRequest, describeJSONError(err))
+	if p := decodeBody(body, &raw, rawBatchFields); p != nil {
+		return nil, 0, p
 	}
 	if p := s.checkBatchSize(raw.Messages == nil, len(raw.Messages)); p != nil {
 		return nil, 0, p
@@ -135,9 +135,7 @@ func (s *Server) decodeBatch(body []byte) ([]batchItem, time.Duration, *protocol
 			it.problem = protocol.NewProblem(protocol.CodeBadRequest, "each message must be a JSON object")
 			continue
 		}
-		if err := json.Unmarshal(m, &it.req); err != nil {
-			it.problem = protocol.NewProblem(protocol.CodeBadRequest, describeJSONError(err))
-		}
+		it.problem = decodeBody(m, &it.req, pushFields)
 	}
 	return items, timeout, nil
 }
@@ -187,7 +185,7 @@ func (s *Server) deliverBatch(ctx context.Context, timeout time.Duration, items 
 	// Single-device items, the common case, share one results array.
 	single := 0
 	for i := range items {
-		if items[i].problem == nil && items[i].req.To.Device != "" {
+		if items[i].problem == nil && items[i].req.To.Device.Named {
 			single++
 		}
 	}
@@ -200,9 +198,9 @@ func (s *Server) deliverBatch(ctx context.Context, timeout time.Duration, items 
 			continue
 		}
 		account := it.req.To.Account
-		if d := it.req.To.Device; d != "" {
+		if d := it.req.To.Device; d.Named {
 			it.results, ones = ones[:1:1], ones[1:]
-			it.results[0].Device = d
+			it.results[0].Device = d.ID
 		} else {
 			targets, p := s.connected(ctx, account)
 			if p != nil {

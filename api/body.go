@@ -91,11 +91,11 @@ func readAppend(dst []byte, r io.Reader) ([]byte, error) {
 	}
 }
 
-// decodeJSON reads a JSON request body into v; on failure it writes a problem that
-// names the offending field and returns false. The body is read into a pooled
-// buffer: json.Unmarshal copies what it keeps (strings, jsonRaw), so nothing in
-// v refers to it.
-func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+// decodeJSON reads a JSON request body into v, whose fields are in; on failure
+// (decodeBody) it writes a problem that names the offending field and returns
+// false. The body is read into a pooled buffer: json.Unmarshal copies what it
+// keeps (strings, jsonRaw), so nothing in v refers to it.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, in *fields) bool {
 	buf := s.getBuf()
 	defer s.putBuf(buf)
 	body, ok := s.readBody(w, r, *buf)
@@ -103,8 +103,8 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool 
 	if !ok {
 		return false
 	}
-	if err := json.Unmarshal(body, v); err != nil {
-		protocol.NewProblem(protocol.CodeBadRequest, describeJSONError(err)).Write(w)
+	if p := decodeBody(body, v, in); p != nil {
+		p.Write(w)
 		return false
 	}
 	return true

@@ -96,7 +96,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) {
 	account, device := chi.URLParam(r, "account"), chi.URLParam(r, "device")
 	var req DeviceRequest
-	if !s.decodeJSON(w, r, &req) {
+	if !s.decodeJSON(w, r, &req, deviceFields) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)

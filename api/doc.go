@@ -9,7 +9,10 @@
 // API keys (keys.go, auth.go) are kept as SHA-256 hashes and compared in
 // constant time; each has scopes (send, devices, types) checked per route group
 // and its own token-bucket rate limit (ratelimit.go). Every body is bounded in
-// size and in JSON nesting depth before anything decodes it (body.go).
+// size and in JSON nesting depth before anything decodes it (body.go), and a
+// member that no field of its request type takes is refused, named, rather
+// than ignored (strict.go): a misspelt push target must not reach a whole
+// account.
 //
 // Every request is counted and timed by route pattern, and every message a sender
 // asks to send by path, registered type and outcome, into the Prometheus

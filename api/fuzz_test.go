@@ -115,6 +115,12 @@ func FuzzPushRequest(f *testing.F) {
 		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t"},"timeout_ms":-1}`,
 		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t"},"timeout_ms":9223372036854775807}`,
 		`{"to":{"account":"","device":"tv1"},"type":"notification.v1","payload":null}`,
+		`{"to":{"account":"a1","devices":["tv1"]},"type":"notification.v1","payload":{"title":"t"}}`,
+		`{"to":{"account":"a1","device_id":"tv1"},"type":"notification.v1","payload":{"title":"t"}}`,
+		`{"to":{"account":"a1","device":""},"type":"notification.v1","payload":{"title":"t"}}`,
+		`{"to":{"account":"a1","device":null},"type":"notification.v1","payload":{"title":"t"}}`,
+		`{"to":{"account":"a 1","device":"tv/1"},"type":"notification.v1","payload":{"title":"t"}}`,
+		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","paylod":{"title":"t"}}`,
 	)
 	h := mustFuzzAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -130,6 +136,8 @@ func FuzzPushBatchRequest(f *testing.F) {
 		`{"messages":[{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":2}},{"to":{"account":"a1","device":"tv1"},"type":"nope.v1","payload":{}}]}`,
 		`{"messages":[]}`, `{"messages":null}`, `{"messages":{}}`, `{"timeout_ms":"1"}`,
 		`{"messages":[{}],"timeout_ms":-5}`,
+		`{"messages":[{"to":{"account":"a1","device_id":"tv1"},"type":"notification.v1","payload":{"title":"1"}},{"to":{"account":"a1","device":""},"type":"notification.v1","payload":{"title":"2"}}]}`,
+		`{"messages":[{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"1"}}],"timeout":5}`,
 	)
 	h := mustFuzzAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -147,6 +155,8 @@ func FuzzMessageRequest(f *testing.F) {
 		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t"},"ttl":99999999999999999999}`,
 		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t"},"collapse_key":"`+strings.Repeat("k", 300)+`"}`,
 		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t"},"ack":"yes"}`,
+		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t"},"colapse_key":"score"}`,
+		`{"to":{"account":"a1","devices":["tv1"]},"type":"notification.v1","payload":{"title":"t"}}`,
 	)
 	h := mustFuzzAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -159,7 +169,7 @@ func FuzzDeviceRequest(f *testing.F) {
 	addSeeds(f,
 		`{"platform":"tv","name":"Living room","app_version":"7.1.0","capabilities":["playback"],"attributes":{"room":"living"}}`,
 		`{"platform":"","name":"`+strings.Repeat("n", 300)+`"}`,
-		`{"capabilities":[1]}`, `{"attributes":{"a":null}}`, `{"attributes":{"":"x"}}`,
+		`{"capabilities":[1]}`, `{"attributes":{"a":null}}`, `{"attributes":{"":"x"}}`, `{"capabilites":["playback"]}`,
 	)
 	h := mustFuzzAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -79,8 +79,8 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		protocol.NewProblem(protocol.CodeBadRequest, describeJSONError(err)).Write(w)
+	if p := decodeBody(body, &req, messageFields); p != nil {
+		p.Write(w)
 		return
 	}
 	t, p := s.checkSend(req.To, req.Type, req.Payload)
@@ -91,7 +91,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	m := &processor.Message{
 		ID:          protocol.NewID(),
 		Account:     req.To.Account,
-		Device:      req.To.Device,
+		Device:      req.To.Device.ID,
 		Type:        req.Type,
 		Payload:     json.RawMessage(req.Payload),
 		From:        sender(r.Context()),

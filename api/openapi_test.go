@@ -163,3 +163,76 @@ func TestOpenAPIAuthAndLimits(t *testing.T) {
 		}
 	}
 }
+
+// openAPISchema is the part of a schema TestOpenAPIRequestFields reads.
+type openAPISchema struct {
+	Ref                  string                   `json:"$ref"`
+	Properties           map[string]openAPISchema `json:"properties"`
+	Items                *openAPISchema           `json:"items"`
+	AdditionalProperties json.RawMessage          `json:"additionalProperties"`
+}
+
+// TestOpenAPIRequestFields checks that each request body's schema lists the
+// members the server takes (fieldsOf its Go type), object by object, and
+// says with additionalProperties false that it refuses any other.
+func TestOpenAPIRequestFields(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]openAPISchema `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(s openAPISchema) openAPISchema {
+		if name, ok := strings.CutPrefix(s.Ref, "#/components/schemas/"); ok {
+			return doc.Components.Schemas[name]
+		}
+		return s
+	}
+	var check func(t *testing.T, path string, s openAPISchema, f *fields)
+	check = func(t *testing.T, path string, s openAPISchema, f *fields) {
+		s = resolve(s)
+		if f.array {
+			if s.Items == nil {
+				t.Fatalf("%s: no items", path)
+			}
+			check(t, path+"[]", *s.Items, f.elem)
+			return
+		}
+		var props []string
+		for name := range s.Properties {
+			props = append(props, name)
+		}
+		slices.Sort(props)
+		want := slices.Sorted(slices.Values(f.names))
+		if !slices.Equal(props, want) {
+			t.Errorf("%s: properties %v, the server takes %v", path, props, want)
+		}
+		if string(s.AdditionalProperties) != "false" {
+			t.Errorf("%s: additionalProperties %s, want false", path, s.AdditionalProperties)
+		}
+		for i, name := range f.names {
+			if f.of[i] != nil {
+				check(t, path+"."+name, s.Properties[name], f.of[i])
+			}
+		}
+	}
+	for _, tt := range []struct {
+		schema string
+		fields *fields
+	}{
+		{"PushRequest", pushFields},
+		{"PushBatchRequest", batchFields},
+		{"MessageRequest", messageFields},
+		{"DeviceRequest", deviceFields},
+	} {
+		t.Run(tt.schema, func(t *testing.T) {
+			s, ok := doc.Components.Schemas[tt.schema]
+			if !ok {
+				t.Fatalf("no schema %s", tt.schema)
+			}
+			check(t, tt.schema, s, tt.fields)
+		})
+	}
+}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"sync"
@@ -10,12 +11,38 @@ import (
 	"github.com/heraldpush/herald/protocol"
 )
 
-// PushTarget addresses a push: one device of an account, or every connected device
-// of it when Device is empty.
+// PushTarget addresses a push: one device of an account, or every connected
+// device of it when the body leaves "device" out.
 type PushTarget struct {
-	Account string `json:"account"`
-	Device  string `json:"device,omitempty"`
+	Account string       `json:"account"`
+	Device  TargetDevice `json:"device,omitzero"`
 }
+
+// TargetDevice is the device a PushTarget names. Named records that the body
+// held "device" at all, so that "device":"" and "device":null are refused
+// rather than taken for a target without "device", the whole account.
+type TargetDevice struct {
+	ID    string
+	Named bool
+}
+
+// UnmarshalJSON takes a JSON string, or null, and records that the body named
+// a device.
+func (d *TargetDevice) UnmarshalJSON(b []byte) error {
+	d.Named = true
+	switch {
+	case string(b) == "null":
+		d.ID = ""
+		return nil
+	case len(b) >= 2 && b[0] == '"' && isPlain(b[1:len(b)-1]):
+		d.ID = string(b[1 : len(b)-1])
+		return nil
+	}
+	return json.Unmarshal(b, &d.ID)
+}
+
+// MarshalJSON writes the id as a JSON string.
+func (d TargetDevice) MarshalJSON() ([]byte, error) { return json.Marshal(d.ID) }
 
 // PushRequest is the body of POST /v1/push, and one message of POST
 // /v1/push/batch.
@@ -50,7 +77,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 			s.metrics.answered(pathPush, req.Type, statusOf(w))
 		}
 	}()
-	if !s.decodeJSON(w, r, &req) {
+	if !s.decodeJSON(w, r, &req, pushFields) {
 		return
 	}
 	t, p := s.checkSend(req.To, req.Type, req.Payload)
@@ -66,8 +93,8 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	out := &outMsg{from: protocol.Sender{Service: sender(r.Context())}}
 	out.msg = s.newMsg(t, &req, &out.from)
 	var results []protocol.Result
-	if req.To.Device != "" {
-		results = s.deliverOne(r.Context(), timeout, req.To.Account, req.To.Device, &out.msg)
+	if req.To.Device.Named {
+		results = s.deliverOne(r.Context(), timeout, req.To.Account, req.To.Device.ID, &out.msg)
 	} else {
 		targets, p := s.connected(r.Context(), req.To.Account)
 		if p != nil {
@@ -185,8 +212,8 @@ func (s *Server) connected(ctx context.Context, account string) ([]string, *prot
 // payload against its type, which must allow service-to-device sends. On failure
 // it returns the problem.
 func (s *Server) checkSend(to PushTarget, typ string, payload jsonRaw) (*protocol.Type, *protocol.Problem) {
-	if to.Account == "" {
-		return nil, protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is required`)
+	if p := checkTarget(to); p != nil {
+		return nil, p
 	}
 	if typ == "" {
 		return nil, protocol.NewProblem(protocol.CodeBadRequest, `"type" is required`)
@@ -205,4 +232,24 @@ func (s *Server) checkSend(to PushTarget, typ string, payload jsonRaw) (*protoco
 		return nil, validationProblem(err)
 	}
 	return t, nil
+}
+
+// checkTarget returns the problem with a push target, if it has one. The
+// account is required; a device, when the body names one, must be given; both
+// are ids by the rule of protocol.ValidID, checked before they reach a lookup
+// or a log line. A problem never quotes the id.
+func checkTarget(to PushTarget) *protocol.Problem {
+	switch {
+	case to.Account == "":
+		return protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is required`)
+	case !protocol.ValidID(to.Account):
+		return protocol.NewProblem(protocol.CodeBadRequest, `"to.account" is not a valid id: `+protocol.IDProblem(to.Account))
+	case !to.Device.Named:
+		return nil
+	case to.Device.ID == "":
+		return protocol.NewProblem(protocol.CodeBadRequest, `"to.device" is empty or null: name a device, or leave "device" out to reach every connected device of the account`)
+	case !protocol.ValidID(to.Device.ID):
+		return protocol.NewProblem(protocol.CodeBadRequest, `"to.device" is not a valid id: `+protocol.IDProblem(to.Device.ID))
+	}
+	return nil
 }

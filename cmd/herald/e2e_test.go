@@ -72,6 +72,26 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("send without --device reaches the account's devices", func(t *testing.T) {
+		// The body names no "device": the API refuses "device":"".
+		r := runCmd(t, ctx, "send", "--url", dev.base, "--key", devAPIKey, "--account", "a1",
+			"--type", "notification.v1", "--payload", `{"title":"All"}`, "--timeout", "10s")
+		var pr struct {
+			ID      string            `json:"id"`
+			Results []protocol.Result `json:"results"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &pr) != nil {
+			t.Fatalf("send: exit code %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		if len(pr.Results) != 1 || pr.Results[0] != (protocol.Result{Device: "tv1", Status: protocol.StatusDelivered}) {
+			t.Errorf("results %+v, want tv1 delivered", pr.Results)
+		}
+		mustFrame(t, listenOut, "the msg in the listener's output", func(f protocol.Frame) bool {
+			m, ok := f.(*protocol.Msg)
+			return ok && m.ID == pr.ID
+		})
+	})
+
 	t.Run("send to an unconnected device is offline", func(t *testing.T) {
 		r := send(t, "tv9", `{"title":"Hi"}`)
 		if r.code != 0 || !strings.Contains(r.stdout, `"offline"`) || strings.Contains(r.stdout, "delivered") {

@@ -55,8 +55,14 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !*async && (*priority != "" || *ttl >= 0 || *collapseKey != "" || *idemKey != "") {
 		return usagef("--priority, --ttl, --collapse-key and --idempotency-key need --async")
 	}
+	// Without --device the target has no "device" at all: the API refuses
+	// "device":"" rather than take it for the whole account.
+	to := map[string]string{"account": *account}
+	if *device != "" {
+		to["device"] = *device
+	}
 	req := map[string]any{
-		"to":      map[string]string{"account": *account, "device": *device},
+		"to":      to,
 		"type":    *typ,
 		"payload": json.RawMessage(body),
 	}
