@@ -26,7 +26,8 @@ source .services/env
 
 scripts/check.sh vet staticcheck gofmt
 
-# Node.js and clients/js's npm packages: TestSchemaTSCompiles runs their tsc.
+# Node.js and clients/js's npm packages: schemas/tsgen's TestSchemaTSCompiles runs
+# their tsc.
 scripts/jstest.sh deps
 
 echo "==> go test -race $PKGS"
