@@ -22,7 +22,7 @@ const schemaTSUsage = "herald schema ts [--schemas DIR] [--out FILE]"
 func runSchemaTS(args []string, stdout, stderr io.Writer) error {
 	flags := newFlags("schema ts", stderr)
 	dir := flags.String("schemas", "", "a directory of app message types (<type>.json) to include beside the built-in ones, as serve's --schemas-dir")
-	out := flags.String("out", "", "write the TypeScript module to this file instead of stdout")
+	out := flags.String("out", "", "write the TypeScript module to this file instead of stdout, making its directory if missing")
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s\n  writes TypeScript types of the message types, generated from their JSON Schemas\n", schemaTSUsage)
 		flags.PrintDefaults()
@@ -53,6 +53,10 @@ func runSchemaTS(args []string, stdout, stderr io.Writer) error {
 	if *out == "" {
 		_, err := stdout.Write(src)
 		return err
+	}
+	// A fresh app has no src/generated/ yet: make it, as the file's own directory.
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", *out, err)
 	}
 	return writeFileAtomic(*out, src)
 }

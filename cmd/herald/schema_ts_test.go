@@ -27,6 +27,7 @@ func TestSchemaTS(t *testing.T) {
 	mustWrite(t, filepath.Join(notJSONDir, "shop.order.v1.json"), `{"type":`)
 	aFile := mustFile(t, "file.txt", []byte("x"))
 	outFile := filepath.Join(t.TempDir(), "types.gen.ts")
+	newDirFile := filepath.Join(t.TempDir(), "src", "generated", "types.gen.ts")
 
 	tests := []struct {
 		name   string
@@ -45,7 +46,8 @@ func TestSchemaTS(t *testing.T) {
 		{name: "a schema that is not JSON", args: []string{"--schemas", notJSONDir}, code: 1, stderr: []string{"shop.order.v1.json", "not a JSON object"}},
 		{name: "an app type that redefines a built-in one", args: []string{"--schemas", dupDir}, code: 1, stderr: []string{"notification.v1", "source 1 and source 2"}},
 		{name: "a directory as --out", args: []string{"--out", appDir}, code: 2, stderr: []string{"--out", "is a directory"}},
-		{name: "--out in a missing directory", args: []string{"--out", filepath.Join(appDir, "none", "x.ts")}, code: 1, stderr: []string{"writing", "x.ts"}},
+		{name: "--out in a missing directory", args: []string{"--out", newDirFile}, code: 0},
+		{name: "--out below a file", args: []string{"--out", filepath.Join(aFile, "x.ts")}, code: 1, stderr: []string{"writing", "x.ts"}},
 		{name: "a positional argument", args: []string{"extra"}, code: 2, stderr: []string{"unexpected arguments", "schema ts [--schemas DIR] [--out FILE]"}},
 	}
 	for _, tt := range tests {
@@ -85,6 +87,23 @@ func TestSchemaTS(t *testing.T) {
 		}
 		if len(entries) != 1 {
 			t.Errorf("the output directory holds %d files, want only types.gen.ts", len(entries))
+		}
+	})
+
+	t.Run("--out makes its directory", func(t *testing.T) {
+		got, err := os.ReadFile(newDirFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := runCmd(t, context.Background(), "schema", "ts"); string(got) != r.stdout {
+			t.Errorf("--out wrote something else than stdout shows")
+		}
+		st, err := os.Stat(filepath.Dir(newDirFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := st.Mode().Perm(); perm&^0o755 != 0 {
+			t.Errorf("the made directory has mode %v, want at most 0755", perm)
 		}
 	})
 }
