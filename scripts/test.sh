@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh is `make test`: it starts private Postgres and Redis servers, runs the
 # static checks and the race-enabled tests of the packages in PKGS (default
-# ./...) against them, and stops the servers on every exit path.
+# ./...) against them, and stops the servers on every exit path. After the Go
+# tests' usual output it lists the tests that were skipped, with their reasons.
 #
 # Servers already started with `make services-up` are reused and left running.
 # After the Go tests, scripts/fuzz.sh runs each fuzz target for TEST_FUZZTIME
@@ -26,12 +27,20 @@ source .services/env
 
 scripts/check.sh vet staticcheck gofmt
 
-# Node.js and clients/js's npm packages: TestSchemaTSCompiles runs their tsc.
+# Node.js and clients/js's npm packages: schemas/tsgen's TestSchemaTSCompiles runs
+# their tsc.
 scripts/jstest.sh deps
 
 echo "==> go test -race $PKGS"
-# shellcheck disable=SC2086 # PKGS and GOTEST_FLAGS are lists
-go test -race -count=1 -timeout 20m $GOTEST_FLAGS $PKGS
+# go test -json through scripts/testsummary prints what plain go test prints (what
+# go test -v prints, when GOTEST_FLAGS has -v), then every skipped test and why;
+# pipefail keeps go test's exit status.
+summary_flags=
+if [[ " $GOTEST_FLAGS " =~ [[:space:]]--?v(=true)?[[:space:]] ]]; then
+	summary_flags=-v
+fi
+# shellcheck disable=SC2086 # PKGS, GOTEST_FLAGS and summary_flags are lists
+go test -race -count=1 -timeout 20m -json $GOTEST_FLAGS $PKGS | go run ./scripts/testsummary $summary_flags
 
 if [[ $PKGS == ./... ]]; then
 	# Every fuzz target, briefly: TEST_FUZZTIME each (the seed corpora already

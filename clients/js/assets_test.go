@@ -26,6 +26,7 @@ func TestHandler(t *testing.T) {
 	}{
 		{"root is the page", "GET", "/", http.StatusOK, "text/html", "<title>Herald demo</title>"},
 		{"index.html", "GET", "/index.html", http.StatusOK, "text/html", `src="app.js"`},
+		{"the page asks for no favicon", "GET", "/", http.StatusOK, "text/html", `<link rel="icon" href="data:,">`},
 		{"app module", "GET", "/app.js", http.StatusOK, "javascript", "./sdk/index.js"},
 		{"style", "GET", "/style.css", http.StatusOK, "text/css", ":root"},
 		{"sdk module", "GET", "/sdk/index.js", http.StatusOK, "javascript", "HeraldClient"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -53,11 +54,8 @@ func (o origin) String() string {
 
 // parseSources is parse, and returns the origin of every flag of fs.
 func parseSources(fs *flag.FlagSet, args []string) (map[string]origin, error) {
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return nil, err
-		}
-		return nil, usageError{err}
+	if err := parseArgs(fs, args); err != nil {
+		return nil, err
 	}
 	origins := map[string]origin{}
 	fs.VisitAll(func(f *flag.Flag) { origins[f.Name] = origin{src: srcDefault} })
@@ -85,6 +83,31 @@ func parseSources(fs *flag.FlagSet, args []string) (map[string]origin, error) {
 		}
 	}
 	return origins, nil
+}
+
+// parseArgs parses the command line alone. -h prints the command's usage; a bad
+// flag does not: its error (which run prints) and a hint to run -h are the whole
+// message, so that the error does not scroll away above a page of flags.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	usage, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard) // the flag package prints the error too; run does that
+	err := fs.Parse(args)
+	fs.Usage = usage
+	fs.SetOutput(out)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		if usage != nil {
+			usage()
+		} else { // what the flag package prints without a Usage
+			fmt.Fprintf(out, "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+		}
+		return err
+	}
+	return usageError{fmt.Errorf("%w\nrun '%s -h' for the flags", err, fs.Name())}
 }
 
 // shown is how a value given for a flag may appear in a message: secrets never do.

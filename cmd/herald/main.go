@@ -13,6 +13,7 @@
 //	herald msg --account A --device D --to T   a device-to-device message, as a device
 //	herald config print [--config F] [flags]   the effective configuration of serve, secrets masked
 //	herald apikey new --name N [--scopes S]    a fresh API key, printed once, and its hashed --api-keys entry
+//	herald version                             the build: module version, VCS revision, Go version
 //
 // Every flag can also be set by an environment variable HERALD_<FLAG>, with dashes
 // as underscores (--token-secret: HERALD_TOKEN_SECRET); serve and dev also read a
@@ -54,6 +55,7 @@ usage:
   herald apikey    make an API key and its hashed --api-keys entry: herald apikey new --name N [--scopes send,devices,types] [--rate 1000/s];
                    herald apikey hash --name N < KEY gives the entry of an existing key
   herald bench     load a running server (idle, connect, push, async, d2d, fanout) beside a ceiling; bench suite: the standard set
+  herald version   the version, VCS revision and Go version of this binary (also: herald --version)
 
 Run 'herald COMMAND -h' for a command's flags.
 `
@@ -77,6 +79,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"config": runConfig,
 		"apikey": runAPIKey,
 		"bench":  runBench,
+	}
+	cmds["version"] = runVersion
+	// --version, as most tools take it, is the version command.
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -1,4 +1,4 @@
-package main
+package tsgen
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"github.com/heraldpush/herald/schemas"
 )
 
-// FuzzSchemaTS feeds `herald schema ts` arbitrary schema documents: it never
-// panics, and the module always declares the type's payload alias, once, at
+// FuzzSchemaTS feeds Generate (`herald schema ts`) arbitrary schema documents: it
+// never panics, and the module always declares the type's payload alias, once, at
 // the start of a line (not swallowed by a comment).
 func FuzzSchemaTS(f *testing.F) {
 	for _, tc := range translateCases {
@@ -36,7 +36,7 @@ func FuzzSchemaTS(f *testing.F) {
 	}
 	decl := []byte("\nexport type FuzzThingV1 = ")
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		out := generateTS([]*protocol.Type{tsTestType("fuzz.thing.v1", string(doc))})
+		out := Generate([]*protocol.Type{tsTestType("fuzz.thing.v1", string(doc))})
 		if n := bytes.Count(out, decl); n != 1 {
 			t.Errorf("the module declares FuzzThingV1 %d times, want once:\n%s", n, out)
 		}

@@ -1,4 +1,4 @@
-package main
+package tsgen
 
 import (
 	"context"
@@ -14,7 +14,8 @@ import (
 	"github.com/heraldpush/herald/schemas"
 )
 
-// tscPath is the TypeScript compiler the SDK pins, relative to this package.
+// tscPath is the TypeScript compiler the SDK pins, relative to this package
+// (schemas/tsgen, two levels below the repository root).
 var tscPath = filepath.Join("..", "..", "clients", "js", "node_modules", "typescript", "bin", "tsc")
 
 // mustTypecheck writes files (name to content) into a fresh directory and runs
@@ -153,21 +154,18 @@ func TestSchemaTSCompiles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mustTypecheck(t, map[string][]byte{"types.gen.ts": generateTS(types.List()), "fixture.ts": []byte(tsBuiltinFixture)})
+		mustTypecheck(t, map[string][]byte{"types.gen.ts": Generate(types.List()), "fixture.ts": []byte(tsBuiltinFixture)})
 	})
 	t.Run("built-in and app types", func(t *testing.T) {
 		dir := t.TempDir()
 		for name, doc := range tsAppSchemas {
 			mustWrite(t, filepath.Join(dir, name), doc)
 		}
-		out := filepath.Join(t.TempDir(), "types.gen.ts")
-		if r := runCmd(t, context.Background(), "schema", "ts", "--schemas", dir, "--out", out); r.code != 0 {
-			t.Fatalf("exit code %d\nstderr: %s", r.code, r.stderr)
-		}
-		gen, err := os.ReadFile(out)
+		types, err := protocol.LoadTypes(schemas.FS, os.DirFS(dir))
 		if err != nil {
 			t.Fatal(err)
 		}
+		gen := Generate(types.List())
 		for _, w := range []string{"'shop.cart.v1': ShopCartV1;", "export type ShopCartV1Cart = {", "export type ShopCartV1Item = {",
 			"when `mode` is `'b'`, `detail` is required", "export type ShopPingV1 = unknown;"} {
 			if !strings.Contains(string(gen), w) {
