@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -18,16 +18,16 @@ import (
 // workerSpec is one worker's share of a run: a contiguous range of units and
 // the matching share of the rate and the concurrency.
 type workerSpec struct {
-	Config      benchConfig `json:"config"`
-	Index       int         `json:"index"`
-	First       int         `json:"first"`
-	Count       int         `json:"count"`
-	Rate        float64     `json:"rate"`
-	Concurrency int         `json:"concurrency"`
+	Config      workload `json:"config"`
+	Index       int      `json:"index"`
+	First       int      `json:"first"`
+	Count       int      `json:"count"`
+	Rate        float64  `json:"rate"`
+	Concurrency int      `json:"concurrency"`
 }
 
 // split divides a run among its workers.
-func (c benchConfig) split() []workerSpec {
+func (c workload) split() []workerSpec {
 	units := c.units()
 	specs := make([]workerSpec, c.Procs)
 	first := 0
@@ -46,12 +46,12 @@ func (c benchConfig) split() []workerSpec {
 	return specs
 }
 
-// benchWorker holds one share of the devices and runs one share of the
+// worker holds one share of the devices and runs one share of the
 // workload. prepare, run and stop are called one after the other, never
 // concurrently.
-type benchWorker struct {
+type worker struct {
 	spec workerSpec
-	cfg  benchConfig
+	cfg  workload
 	base time.Time // the zero of sendAt and of the latencies
 
 	dialers []*http.Client // one per source address, for the WebSocket handshakes
@@ -73,7 +73,7 @@ type benchWorker struct {
 
 	lat, rcptLat, respLat, connLat *latencyHist
 
-	n benchCounters
+	n counters
 
 	// The times that bound the phases, in unix ns.
 	firstDial, lastConn, firstSend, lastSend, lastDelivery atomic.Int64
@@ -88,17 +88,17 @@ type benchWorker struct {
 	runTime time.Duration
 }
 
-// benchCounters are a worker's counts.
-type benchCounters struct {
+// counters are a worker's counts.
+type counters struct {
 	connected, connectErrors, refused         atomic.Int64
 	sent, sendErrors, accepted, pushDelivered atomic.Int64
 	delivered, duplicates, unknown, receiptN  atomic.Int64
 	errorFrames, otherFrames, disconnects     atomic.Int64
 }
 
-// newBenchWorker sets a worker up; it connects nothing yet.
-func newBenchWorker(spec workerSpec) (*benchWorker, error) {
-	w := &benchWorker{
+// newWorker sets a worker up; it connects nothing yet.
+func newWorker(spec workerSpec) (*worker, error) {
+	w := &worker{
 		spec: spec, cfg: spec.Config, base: time.Now(),
 		lat: newLatencyHist(), rcptLat: newLatencyHist(), respLat: newLatencyHist(), connLat: newLatencyHist(),
 		statuses: map[string]int64{}, httpStatuses: map[string]int64{}, connFailures: map[string]int64{},
@@ -109,12 +109,12 @@ func newBenchWorker(spec workerSpec) (*benchWorker, error) {
 	}
 	for _, src := range sources {
 		w.dialers = append(w.dialers, &http.Client{Transport: &http.Transport{
-			DialContext:       benchDialer(src).DialContext,
+			DialContext:       dialer(src).DialContext,
 			ForceAttemptHTTP2: false,
 		}})
 	}
 	w.api = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		DialContext:         benchDialer("").DialContext,
+		DialContext:         dialer("").DialContext,
 		MaxIdleConns:        spec.Concurrency,
 		MaxIdleConnsPerHost: spec.Concurrency,
 		IdleConnTimeout:     time.Minute,
@@ -130,8 +130,8 @@ func newBenchWorker(spec workerSpec) (*benchWorker, error) {
 	return w, nil
 }
 
-// benchDialer dials from the source address src ("" any).
-func benchDialer(src string) *net.Dialer {
+// dialer dials from the source address src ("" any).
+func dialer(src string) *net.Dialer {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	if src != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
@@ -141,10 +141,10 @@ func benchDialer(src string) *net.Dialer {
 }
 
 // now is the time since base.
-func (w *benchWorker) now() time.Duration { return time.Since(w.base) }
+func (w *worker) now() time.Duration { return time.Since(w.base) }
 
 // account is the account of the worker's local unit i.
-func (w *benchWorker) account(i int) string {
+func (w *worker) account(i int) string {
 	return w.cfg.Run + "-" + strconv.Itoa(w.spec.First+i)
 }
 
@@ -158,7 +158,7 @@ type dialJob struct {
 
 // jobs returns the devices of the worker's units: the receivers, then (d2d,
 // fanout) the senders, which must connect after their targets are listed.
-func (w *benchWorker) jobs() (receivers, senders []dialJob) {
+func (w *worker) jobs() (receivers, senders []dialJob) {
 	recvURL := w.cfg.URL
 	if w.cfg.URL2 != "" {
 		recvURL = w.cfg.URL2
@@ -182,7 +182,7 @@ func (w *benchWorker) jobs() (receivers, senders []dialJob) {
 
 // prepare connects the worker's devices (connect mode connects them in run,
 // after warming them up if asked).
-func (w *benchWorker) prepare(ctx context.Context) error {
+func (w *worker) prepare(ctx context.Context) error {
 	if w.cfg.Mode == "connect" {
 		if !w.cfg.Warm {
 			return nil
@@ -205,7 +205,7 @@ func (w *benchWorker) prepare(ctx context.Context) error {
 // warm connects every device of jobs once, conc at a time, waits for its
 // welcome and closes it, outside the measured figures. It fails if a device
 // cannot connect: the storm would then measure new devices after all.
-func (w *benchWorker) warm(ctx context.Context, jobs []dialJob, conc int) error {
+func (w *worker) warm(ctx context.Context, jobs []dialJob, conc int) error {
 	errs := make(chan error, 1)
 	eachConcurrently(ctx, jobs, conc, func(j dialJob) {
 		if err := w.warmOne(ctx, j); err != nil {
@@ -225,8 +225,8 @@ func (w *benchWorker) warm(ctx context.Context, jobs []dialJob, conc int) error 
 
 // warmOne connects one device, reads its welcome and closes the connection
 // with a normal closure.
-func (w *benchWorker) warmOne(ctx context.Context, j dialJob) error {
-	tok, err := mintToken(w.cfg.TokenSecrets, w.account(j.unit), j.device, 24*time.Hour)
+func (w *worker) warmOne(ctx context.Context, j dialJob) error {
+	tok, err := mintToken(w.cfg.TokenKey, w.account(j.unit), j.device)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (w *benchWorker) warmOne(ctx context.Context, j dialJob) error {
 }
 
 // dialAll connects jobs with conc dials at a time.
-func (w *benchWorker) dialAll(ctx context.Context, jobs []dialJob, conc int) {
+func (w *worker) dialAll(ctx context.Context, jobs []dialJob, conc int) {
 	if len(jobs) == 0 {
 		return
 	}
@@ -288,9 +288,9 @@ feed:
 }
 
 // connect dials one device, reads its welcome and starts its reader.
-func (w *benchWorker) connect(ctx context.Context, j dialJob) {
+func (w *worker) connect(ctx context.Context, j dialJob) {
 	account := w.account(j.unit)
-	tok, err := mintToken(w.cfg.TokenSecrets, account, j.device, 24*time.Hour)
+	tok, err := mintToken(w.cfg.TokenKey, account, j.device)
 	if err != nil {
 		w.connectFailed("token", err)
 		return
@@ -337,7 +337,7 @@ func (w *benchWorker) connect(ctx context.Context, j dialJob) {
 	go w.read(c)
 }
 
-func (w *benchWorker) connectFailed(why string, err error) {
+func (w *worker) connectFailed(why string, err error) {
 	w.n.connectErrors.Add(1)
 	w.statMu.Lock()
 	defer w.statMu.Unlock()
@@ -348,7 +348,7 @@ func (w *benchWorker) connectFailed(why string, err error) {
 }
 
 // noteErr keeps the first error of the run for the summary.
-func (w *benchWorker) noteErr(s string) {
+func (w *worker) noteErr(s string) {
 	w.statMu.Lock()
 	defer w.statMu.Unlock()
 	if w.firstErr == "" {
@@ -356,7 +356,7 @@ func (w *benchWorker) noteErr(s string) {
 	}
 }
 
-func (w *benchWorker) errText() string {
+func (w *worker) errText() string {
 	w.statMu.Lock()
 	defer w.statMu.Unlock()
 	if w.firstErr == "" {
@@ -366,7 +366,7 @@ func (w *benchWorker) errText() string {
 }
 
 // count adds n to key of m, under statMu.
-func (w *benchWorker) count(m map[string]int64, key string, n int64) {
+func (w *worker) count(m map[string]int64, key string, n int64) {
 	w.statMu.Lock()
 	m[key] += n
 	w.statMu.Unlock()
@@ -374,7 +374,7 @@ func (w *benchWorker) count(m map[string]int64, key string, n int64) {
 
 // read is a connection's reader: it answers pings (coder/websocket does while a
 // Read is running) and accounts for every frame until the connection ends.
-func (w *benchWorker) read(c *websocket.Conn) {
+func (w *worker) read(c *websocket.Conn) {
 	defer w.readers.Done()
 	for {
 		_, b, err := c.Read(context.Background())
@@ -390,7 +390,7 @@ func (w *benchWorker) read(c *websocket.Conn) {
 }
 
 // frame accounts for one frame a device received.
-func (w *benchWorker) frame(b []byte) {
+func (w *worker) frame(b []byte) {
 	now := w.now()
 	switch frameKind(b) {
 	case protocol.KindMsg:
@@ -411,7 +411,7 @@ func (w *benchWorker) frame(b []byte) {
 }
 
 // arrived accounts for message seq reaching a device.
-func (w *benchWorker) arrived(seq int, now time.Duration) {
+func (w *worker) arrived(seq int, now time.Duration) {
 	if seq < 0 || seq >= len(w.sendAt) {
 		w.n.unknown.Add(1)
 		return
@@ -431,7 +431,7 @@ func (w *benchWorker) arrived(seq int, now time.Duration) {
 }
 
 // perMessage is how many devices each message reaches.
-func (w *benchWorker) perMessage() int {
+func (w *worker) perMessage() int {
 	if w.cfg.Mode == "fanout" {
 		return w.cfg.Fanout - 1
 	}
@@ -439,7 +439,7 @@ func (w *benchWorker) perMessage() int {
 }
 
 // receipt accounts for the first receipt of a device's message.
-func (w *benchWorker) receipt(b []byte, now time.Duration) {
+func (w *worker) receipt(b []byte, now time.Duration) {
 	f, err := protocol.Decode(b)
 	r, ok := f.(*protocol.Receipt)
 	if err != nil || !ok {
@@ -480,18 +480,18 @@ func frameKind(b []byte) protocol.Kind {
 	return f.Kind()
 }
 
-// benchMarker tags the bench's messages: "hb:<seq>" in a push's title, a device
+// marker tags the bench's messages: "hb:<seq>" in a push's title, a device
 // msg's id, and its receipt's id.
-const benchMarker = "hb:"
+const marker = "hb:"
 
 // markerSeq finds the seq that tags a message.
 func markerSeq(b []byte) (int, bool) {
-	i := bytes.Index(b, []byte(benchMarker))
+	i := bytes.Index(b, []byte(marker))
 	if i < 0 {
 		return 0, false
 	}
 	seq, n := 0, 0
-	for _, ch := range b[i+len(benchMarker):] {
+	for _, ch := range b[i+len(marker):] {
 		if ch < '0' || ch > '9' || n > 9 {
 			break
 		}
@@ -502,7 +502,7 @@ func markerSeq(b []byte) (int, bool) {
 }
 
 // stop closes every connection, waits for the readers and returns the result.
-func (w *benchWorker) stop() *workerResult {
+func (w *worker) stop() *workerResult {
 	w.closing.Store(true)
 	w.mu.Lock()
 	conns := w.conns

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ func (s *soak) account(i int) string { return s.cfg.Run + "-" + strconv.Itoa(i) 
 
 // connect dials d, reads its welcome and starts its reader.
 func (s *soak) connect(ctx context.Context, d *soakDevice) error {
-	tok, err := mintToken(s.cfg.TokenSecrets, s.account(d.unit), d.id, 24*time.Hour)
+	tok, err := mintToken(s.cfg.TokenKey, s.account(d.unit), d.id)
 	if err != nil {
 		return err
 	}
@@ -233,7 +233,7 @@ func (s *soak) send(ctx context.Context, buf []byte, seq int) []byte {
 	s.mu.Unlock()
 
 	if from != nil {
-		buf = append(buf, `{"t":"msg","id":"`+benchMarker...)
+		buf = append(buf, `{"t":"msg","id":"`+marker...)
 		buf = strconv.AppendInt(buf, int64(seq), 10)
 		buf = append(buf, `","type":"playback.control.v1","to":{"device":"`+to.id+`"},"payload":{"action":"play"}}`...)
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -245,7 +245,7 @@ func (s *soak) send(ctx context.Context, buf []byte, seq int) []byte {
 	}
 	buf = append(buf, `{"to":{"account":"`...)
 	buf = append(buf, s.account(to.unit)...)
-	buf = append(buf, `","device":"`+to.id+`"},"type":"notification.v1","payload":{"title":"`+benchMarker...)
+	buf = append(buf, `","device":"`+to.id+`"},"type":"notification.v1","payload":{"title":"`+marker...)
 	buf = strconv.AppendInt(buf, int64(seq), 10)
 	buf = append(buf, `"}}`...)
 	status, why := s.push(ctx, buf)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -13,10 +13,10 @@ import (
 	"time"
 )
 
-// benchSummary is the outcome of one bench run: the server's figures, the
+// summary is the outcome of one bench run: the server's figures, the
 // ceiling's, and their ratios (server / ceiling, figure by figure). It is the
 // one-line JSON of --json.
-type benchSummary struct {
+type summary struct {
 	Mode        string             `json:"mode"`
 	Started     time.Time          `json:"started"`
 	Host        string             `json:"host"`
@@ -90,7 +90,7 @@ type serverSummary struct {
 }
 
 // summarize turns the workers' merged results into a target's figures.
-func summarize(cfg benchConfig, t benchTarget, m *mergedResult) *targetSummary {
+func summarize(cfg workload, t target, m *mergedResult) *targetSummary {
 	r := &m.workerResult
 	s := &targetSummary{
 		URL: t.url, URL2: t.url2,
@@ -131,7 +131,7 @@ func summarize(cfg benchConfig, t benchTarget, m *mergedResult) *targetSummary {
 
 // serverFigures computes the server's figures from the samples before
 // connecting, before the run and after it.
-func serverFigures(cfg benchConfig, pids []int, p [3]procSample, m *mergedResult) *serverSummary {
+func serverFigures(cfg workload, pids []int, p [3]procSample, m *mergedResult) *serverSummary {
 	s := &serverSummary{PIDs: pids, RSSBaseKiB: p[0].rssKiB, RSSStartKiB: p[1].rssKiB, RSSEndKiB: p[2].rssKiB}
 	if m.Connected > 0 {
 		s.RSSPerConnKiB = float64(p[2].rssKiB-p[0].rssKiB) / float64(m.Connected)
@@ -217,7 +217,7 @@ func ratios(mode string, h, c *targetSummary) map[string]float64 {
 }
 
 // writeSummaryJSON prints s as one line of JSON.
-func writeSummaryJSON(w io.Writer, s *benchSummary) error {
+func writeSummaryJSON(w io.Writer, s *summary) error {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err
@@ -227,7 +227,7 @@ func writeSummaryJSON(w io.Writer, s *benchSummary) error {
 }
 
 // title is the run's one-line description.
-func (s *benchSummary) title() string {
+func (s *summary) title() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "herald bench %s: %d devices", s.Mode, s.Devices)
 	if s.Rate > 0 {
@@ -246,7 +246,7 @@ func (s *benchSummary) title() string {
 }
 
 // writeTable prints s as a table: each figure, the ceiling's, and the ratio.
-func (s *benchSummary) writeTable(w io.Writer) {
+func (s *summary) writeTable(w io.Writer) {
 	fmt.Fprintln(w, s.title())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if s.Ceiling == nil {

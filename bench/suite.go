@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/edge/token"
 )
 
 // suiteStep is one run of the standard set.
 type suiteStep struct {
 	name    string
-	cfg     benchConfig
+	cfg     workload
 	serve   int           // serve edges on Redis and Postgres (d2d: two); 0: herald dev
 	batch   bool          // needs POST /v1/push/batch: skipped where the server lacks it
 	show    []string      // the figures of the summary table
@@ -46,7 +47,7 @@ func (t suiteTarget) String() string {
 }
 
 // met reports whether s meets t; ok is false when the figure is missing.
-func (t suiteTarget) met(mode string, s *benchSummary) (met, ok bool) {
+func (t suiteTarget) met(mode string, s *summary) (met, ok bool) {
 	var v float64
 	if t.ratio {
 		v, ok = s.Ratios[t.figure]
@@ -68,7 +69,7 @@ func (t suiteTarget) met(mode string, s *benchSummary) (met, ok bool) {
 
 // suiteSteps is the standard set: the issue's workloads at its sizes, or a
 // tenth of them with quick.
-func suiteSteps(base benchConfig, quick bool) []suiteStep {
+func suiteSteps(base workload, quick bool) []suiteStep {
 	scale := func(n int) int {
 		if quick {
 			return max(n/10, 2)
@@ -81,7 +82,7 @@ func suiteSteps(base benchConfig, quick bool) []suiteStep {
 		}
 		return d
 	}
-	step := func(mode string, devices, procs int, rate float64, d time.Duration) benchConfig {
+	step := func(mode string, devices, procs int, rate float64, d time.Duration) workload {
 		c := base
 		c.Mode, c.Devices, c.Procs, c.Rate, c.Duration = mode, scale(devices), procs, rate, dur(d)
 		if quick {
@@ -131,24 +132,24 @@ func suiteSteps(base benchConfig, quick bool) []suiteStep {
 // suiteResult is a step's outcome: a summary, or why it was skipped.
 type suiteResult struct {
 	step    suiteStep
-	summary *benchSummary
+	summary *summary
 	skipped string
 }
 
 // runSuite runs the standard set, each step against a fresh server and then
 // its ceiling, and prints every step's table and a summary against the targets.
-func runSuite(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) error {
-	base := f.cfg
+func runSuite(ctx context.Context, conf Config, stdout, stderr io.Writer) error {
+	base := conf.workload()
 	base.Concurrency = 0
 	if len(base.SourceAddrs) == 0 {
 		base.SourceAddrs = []string{"127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"}
 	}
 	var results []suiteResult
-	for _, st := range suiteSteps(base, f.quick) {
+	for _, st := range suiteSteps(base, conf.Quick) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		r, err := runSuiteStep(ctx, f, st, stderr)
+		r, err := runSuiteStep(ctx, conf, st, stderr)
 		if err != nil {
 			return fmt.Errorf("suite step %s: %w", st.name, err)
 		}
@@ -156,7 +157,7 @@ func runSuite(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 		switch {
 		case r.skipped != "":
 			fmt.Fprintf(stderr, "bench suite: %s skipped: %s\n", st.name, r.skipped)
-		case f.jsonOut:
+		case conf.JSON:
 			if err := writeSummaryJSON(stdout, r.summary); err != nil {
 				return err
 			}
@@ -165,7 +166,7 @@ func runSuite(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stdout)
 		}
 	}
-	if !f.jsonOut {
+	if !conf.JSON {
 		writeSuiteTable(stdout, results)
 	}
 	return nil
@@ -173,16 +174,16 @@ func runSuite(ctx context.Context, f *benchFlags, stdout, stderr io.Writer) erro
 
 // runSuiteStep starts the step's server, runs the workload against it, stops
 // it, and runs the workload against the ceiling.
-func runSuiteStep(ctx context.Context, f *benchFlags, st suiteStep, stderr io.Writer) (suiteResult, error) {
+func runSuiteStep(ctx context.Context, conf Config, st suiteStep, stderr io.Writer) (suiteResult, error) {
 	cfg := st.cfg
 	cfg.Run = newRunID() // fresh accounts and Redis keys for every step
-	if st.serve > 1 && (f.redisAddr == "" || f.postgresURL == "") {
+	if st.serve > 1 && (conf.RedisAddr == "" || conf.PostgresURL == "") {
 		return suiteResult{step: st, skipped: "two edges need --redis-addr and --postgres-url (scripts/services.sh start)"}, nil
 	}
-	if f.redisAddr == "" || f.postgresURL == "" {
+	if conf.RedisAddr == "" || conf.PostgresURL == "" {
 		st.serve = 0 // herald dev on its embedded stores
 	}
-	servers, err := startSuiteServers(ctx, f, &cfg, st.serve)
+	servers, err := startSuiteServers(ctx, conf, &cfg, st.serve)
 	if err != nil {
 		return suiteResult{}, err
 	}
@@ -204,13 +205,13 @@ func runSuiteStep(ctx context.Context, f *benchFlags, st suiteStep, stderr io.Wr
 		pids = append(pids, s.pid())
 	}
 	fmt.Fprintf(stderr, "bench suite: %s\n", st.name)
-	s := newBenchSummary(cfg)
-	if s.Herald, err = runTarget(ctx, cfg, benchTarget{name: "herald", url: cfg.URL, url2: cfg.URL2, pids: pids}, stderr); err != nil {
+	s := newSummary(cfg)
+	if s.Herald, err = runTarget(ctx, cfg, target{name: "herald", url: cfg.URL, url2: cfg.URL2, pids: pids}, conf.Binary, stderr); err != nil {
 		return suiteResult{}, err
 	}
 	s.noteSaturation("herald", s.Herald)
 	stopAll() // the ceiling runs alone on the machine, as herald did
-	if err := benchCeiling(ctx, cfg, s, stderr); err != nil {
+	if err := againstCeiling(ctx, cfg, s, conf.Binary, stderr); err != nil {
 		return suiteResult{}, err
 	}
 	return suiteResult{step: st, summary: s}, nil
@@ -218,30 +219,31 @@ func runSuiteStep(ctx context.Context, f *benchFlags, st suiteStep, stderr io.Wr
 
 // startSuiteServers starts herald dev (serve 0), or serve edges with the edge
 // and api roles on Redis and Postgres, for a step and points cfg at them.
-func startSuiteServers(ctx context.Context, f *benchFlags, cfg *benchConfig, serve int) ([]*benchChild, error) {
+func startSuiteServers(ctx context.Context, conf Config, cfg *workload, serve int) ([]*child, error) {
 	common := []string{"--addr", "127.0.0.1:0", "--admin-addr", "", "--log-format", "json", "--drain-window", "0s"}
 	prefix := "herald-bench-" + cfg.Run + ":"
 	if serve == 0 {
 		args := append([]string{"dev"}, common...)
-		if f.redisAddr != "" {
-			args = append(args, "--redis-addr", f.redisAddr, "--redis-prefix", prefix)
+		if conf.RedisAddr != "" {
+			args = append(args, "--redis-addr", conf.RedisAddr, "--redis-prefix", prefix)
 		}
-		s, err := startChild(ctx, "herald dev", args, nil, heraldListening)
+		s, err := startChild(ctx, conf.Binary, "herald dev", args, nil, heraldListening)
 		if err != nil {
 			return nil, err
 		}
 		cfg.URL, cfg.URL2 = "http://"+s.addr, ""
-		return []*benchChild{s}, nil
+		return []*child{s}, nil
 	}
 	// Secrets for this run only, through the environment rather than argv.
-	secret, apiKey := "k1:"+newRunID()+newRunID()+newRunID()+newRunID(), newRunID()+newRunID()
-	env := []string{"HERALD_TOKEN_SECRET=" + secret, "HERALD_API_KEYS=" + api.NewKey("bench", apiKey).Spec(), "HERALD_CLUSTER_KEY=" + newRunID() + newRunID() + newRunID(),
-		"HERALD_POSTGRES_URL=" + f.postgresURL}
-	var servers []*benchChild
+	secret := token.HS256Key{ID: "k1", Secret: []byte(newRunID() + newRunID() + newRunID() + newRunID())}
+	apiKey := newRunID() + newRunID()
+	env := []string{"HERALD_TOKEN_SECRET=" + secret.ID + ":" + string(secret.Secret), "HERALD_API_KEYS=" + api.NewKey("bench", apiKey).Spec(),
+		"HERALD_CLUSTER_KEY=" + newRunID() + newRunID() + newRunID(), "HERALD_POSTGRES_URL=" + conf.PostgresURL}
+	var servers []*child
 	for i := 1; i <= serve; i++ {
 		args := append([]string{"serve", "--roles=edge,api", "--edge-id", fmt.Sprintf("%s-edge-%d", cfg.Run, i), "--internal-addr", "127.0.0.1:0",
-			"--redis-addr", f.redisAddr, "--redis-prefix", prefix}, common...)
-		s, err := startChild(ctx, fmt.Sprintf("herald serve (edge %d)", i), args, env, heraldListening)
+			"--redis-addr", conf.RedisAddr, "--redis-prefix", prefix}, common...)
+		s, err := startChild(ctx, conf.Binary, fmt.Sprintf("herald serve (edge %d)", i), args, env, heraldListening)
 		if err != nil {
 			for _, s := range servers {
 				s.stop()
@@ -254,7 +256,7 @@ func startSuiteServers(ctx context.Context, f *benchFlags, cfg *benchConfig, ser
 	if serve > 1 {
 		cfg.URL2 = "http://" + servers[1].addr
 	}
-	cfg.TokenSecrets, cfg.Key = []string{secret}, apiKey
+	cfg.TokenKey, cfg.Key = secret, apiKey
 	return servers, nil
 }
 
@@ -273,7 +275,7 @@ func heraldListening(line []byte) string {
 
 // hasBatchPush reports whether the server answers POST /v1/push/batch with
 // anything but 404 or 405.
-func hasBatchPush(ctx context.Context, cfg benchConfig) bool {
+func hasBatchPush(ctx context.Context, cfg workload) bool {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.URL+"/v1/push/batch", bytes.NewReader([]byte(`{"messages":[]}`)))

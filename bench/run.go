@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -9,38 +9,40 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldpush/herald/bench/ceiling"
 	"github.com/heraldpush/herald/edge"
 )
 
-// benchTarget is a server a workload runs against.
-type benchTarget struct {
+// target is a server a workload runs against.
+type target struct {
 	name      string // herald or ceiling
 	url, url2 string
 	pids      []int // for /proc; none: no server figures
 }
 
-// benchOnce runs the workload of cfg against the server (and, with ceiling,
-// then against a ceiling server of its own) and summarizes both.
-func benchOnce(ctx context.Context, cfg benchConfig, pids []int, withCeiling bool, progress io.Writer) (*benchSummary, error) {
-	s := newBenchSummary(cfg)
-	h, err := runTarget(ctx, cfg, benchTarget{name: "herald", url: cfg.URL, url2: cfg.URL2, pids: pids}, progress)
+// runOnce runs the workload of cfg against the server (and, with ceiling,
+// then against a ceiling server of its own) and summarizes both. bin is the
+// herald binary for the child processes.
+func runOnce(ctx context.Context, cfg workload, pids []int, withCeiling bool, bin string, progress io.Writer) (*summary, error) {
+	s := newSummary(cfg)
+	h, err := runTarget(ctx, cfg, target{name: "herald", url: cfg.URL, url2: cfg.URL2, pids: pids}, bin, progress)
 	if err != nil {
 		return nil, fmt.Errorf("against %s: %w", cfg.URL, err)
 	}
 	s.Herald = h
 	s.noteSaturation("herald", h)
 	if withCeiling {
-		if err := benchCeiling(ctx, cfg, s, progress); err != nil {
+		if err := againstCeiling(ctx, cfg, s, bin, progress); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// benchCeiling runs the workload of cfg against a ceiling server it starts
+// againstCeiling runs the workload of cfg against a ceiling server it starts
 // and adds its figures and the ratios to s.
-func benchCeiling(ctx context.Context, cfg benchConfig, s *benchSummary, progress io.Writer) error {
-	c, err := startCeiling(ctx)
+func againstCeiling(ctx context.Context, cfg workload, s *summary, bin string, progress io.Writer) error {
+	c, err := startCeiling(ctx, bin)
 	if err != nil {
 		return err
 	}
@@ -50,7 +52,7 @@ func benchCeiling(ctx context.Context, cfg benchConfig, s *benchSummary, progres
 	if cfg.URL2 != "" {
 		ccfg.URL2 = ccfg.URL
 	}
-	cs, err := runTarget(ctx, ccfg, benchTarget{name: "ceiling", url: ccfg.URL, url2: ccfg.URL2, pids: []int{c.pid()}}, progress)
+	cs, err := runTarget(ctx, ccfg, target{name: "ceiling", url: ccfg.URL, url2: ccfg.URL2, pids: []int{c.pid()}}, bin, progress)
 	if err != nil {
 		return fmt.Errorf("against the ceiling: %w", err)
 	}
@@ -64,7 +66,7 @@ func benchCeiling(ctx context.Context, cfg benchConfig, s *benchSummary, progres
 // server or the machine was saturated, every sender slot stayed busy, and the
 // latencies are then mostly queueing (about the concurrency divided by the
 // throughput).
-func (s *benchSummary) noteSaturation(name string, t *targetSummary) {
+func (s *summary) noteSaturation(name string, t *targetSummary) {
 	if s.Rate > 0 && t.SentPerSec > 0 && t.SentPerSec < 0.95*s.Rate {
 		s.Notes = append(s.Notes, fmt.Sprintf("against %s the bench sent %s msgs/s of the %s asked for: saturated, so its latencies are mostly queueing (about concurrency %d / throughput)",
 			name, fmtNum(t.SentPerSec), fmtNum(s.Rate), s.Concurrency))
@@ -73,14 +75,15 @@ func (s *benchSummary) noteSaturation(name string, t *targetSummary) {
 
 // startCeiling starts `herald bench --ceiling-server` on a free port of
 // 127.0.0.1.
-func startCeiling(ctx context.Context) (*benchChild, error) {
-	return startChild(ctx, "the ceiling server", []string{"bench", "--ceiling-server", "--ceiling-addr", "127.0.0.1:0"}, nil, ceilingAddr)
+func startCeiling(ctx context.Context, bin string) (*child, error) {
+	return startChild(ctx, bin, "the ceiling server", []string{"bench", "--ceiling-server", "--ceiling-addr", "127.0.0.1:0"}, nil, ceiling.ListenAddr)
 }
 
 // runTarget runs the workload against one server: it starts the workers, lets
 // them connect, samples the server, runs the workload, samples again, stops
-// the workers and adds their results up.
-func runTarget(ctx context.Context, cfg benchConfig, t benchTarget, progress io.Writer) (*targetSummary, error) {
+// the workers and adds their results up. Workers in child processes (more
+// than one proc) run bin.
+func runTarget(ctx context.Context, cfg workload, t target, bin string, progress io.Writer) (*targetSummary, error) {
 	specs := cfg.split()
 	var samples [3]procSample
 	var sampleErr error
@@ -98,7 +101,7 @@ func runTarget(ctx context.Context, cfg benchConfig, t benchTarget, progress io.
 			parts = append(parts, startLocalWorker(ctx, s))
 			continue
 		}
-		r, err := startRemoteWorker(s)
+		r, err := startRemoteWorker(bin, s)
 		if err != nil {
 			return nil, err
 		}
@@ -150,10 +153,10 @@ func runTarget(ctx context.Context, cfg benchConfig, t benchTarget, progress io.
 	return sum, nil
 }
 
-// newBenchSummary starts the summary of a run of cfg.
-func newBenchSummary(cfg benchConfig) *benchSummary {
+// newSummary starts the summary of a run of cfg.
+func newSummary(cfg workload) *summary {
 	host, _ := os.Hostname()
-	s := &benchSummary{
+	s := &summary{
 		Mode: cfg.Mode, Started: time.Now().UTC().Truncate(time.Second), Host: host, CPUs: runtime.NumCPU(),
 		Devices: cfg.connections(), Procs: cfg.Procs, Concurrency: cfg.Concurrency,
 	}

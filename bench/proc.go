@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -34,7 +34,7 @@ const (
 // run on the parent's command and report finished, stop on the next and
 // report the result. A closed cmds or an ended ctx stops it early.
 func workerLoop(ctx context.Context, spec workerSpec, cmds <-chan string, emit func(workerEvent)) {
-	w, err := newBenchWorker(spec)
+	w, err := newWorker(spec)
 	if err != nil {
 		emit(workerEvent{Event: "error", Error: err.Error()})
 		return
@@ -72,9 +72,11 @@ func awaitCmd(ctx context.Context, cmds <-chan string, want string) bool {
 	}
 }
 
-// runBenchWorker is `herald bench --worker`: the spec is the first line of
-// stdin, the commands follow; events go to stdout, one JSON object a line.
-func runBenchWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
+// RunWorker is `herald bench --worker`, a worker of a parent bench in a child
+// process (Config.Procs above 1): its share of the run is the first line of
+// stdin, the parent's commands follow; its events go to stdout, one JSON
+// object a line. It returns when the parent stops it or closes stdin.
+func RunWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 	br := bufio.NewReader(stdin)
 	line, err := br.ReadBytes('\n')
 	if err != nil {
@@ -171,14 +173,14 @@ type remoteWorker struct {
 	log   *tailLog
 }
 
-func startRemoteWorker(spec workerSpec) (*remoteWorker, error) {
-	bin, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("bench: the binary to run workers: %w", err)
+func startRemoteWorker(bin string, spec workerSpec) (*remoteWorker, error) {
+	if bin == "" {
+		return nil, errors.New("bench: no herald binary to run workers (Config.Binary)")
 	}
 	r := &remoteWorker{evs: make(chan workerEvent, 8), done: make(chan struct{}), log: newTailLog(20)}
 	r.cmd = exec.Command(bin, "bench", "--worker")
 	r.cmd.Stderr = r.log
+	var err error
 	if r.stdin, err = r.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
@@ -375,9 +377,9 @@ func readCPU(pid int) (time.Duration, error) {
 // selfCPU is this process's CPU time.
 func selfCPU() (time.Duration, error) { return readCPU(os.Getpid()) }
 
-// benchChild is a server process the bench started: the ceiling server, or the
+// child is a server process the bench started: the ceiling server, or the
 // suite's herald.
-type benchChild struct {
+type child struct {
 	name  string
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -386,18 +388,18 @@ type benchChild struct {
 	log   *tailLog
 }
 
-// startChild runs this binary with args, and env added to the environment, and
-// waits until addrFrom finds the address it listens on in a line of its stdout
-// or stderr.
-func startChild(ctx context.Context, name string, args, env []string, addrFrom func([]byte) string) (*benchChild, error) {
-	bin, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("bench: the binary to run %s: %w", name, err)
+// startChild runs the herald binary bin with args, and env added to the
+// environment, and waits until addrFrom finds the address it listens on in a
+// line of its stdout or stderr.
+func startChild(ctx context.Context, bin, name string, args, env []string, addrFrom func([]byte) string) (*child, error) {
+	if bin == "" {
+		return nil, fmt.Errorf("bench: no herald binary to run %s (Config.Binary)", name)
 	}
-	c := &benchChild{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), log: newTailLog(30)}
+	c := &child{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), log: newTailLog(30)}
 	if len(env) > 0 {
 		c.cmd.Env = append(os.Environ(), env...)
 	}
+	var err error
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
@@ -450,11 +452,11 @@ func startChild(ctx context.Context, name string, args, env []string, addrFrom f
 	}
 }
 
-func (c *benchChild) pid() int { return c.cmd.Process.Pid }
+func (c *child) pid() int { return c.cmd.Process.Pid }
 
 // stop closes the child's stdin, sends it SIGTERM and waits for it to exit,
 // killing it after 30 seconds.
-func (c *benchChild) stop() {
+func (c *child) stop() {
 	_ = c.stdin.Close()
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {

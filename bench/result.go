@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -99,7 +99,7 @@ type workerResult struct {
 }
 
 // result collects the worker's figures; call it after stop.
-func (w *benchWorker) result() *workerResult {
+func (w *worker) result() *workerResult {
 	n := &w.n
 	sent := n.sent.Load()
 	r := &workerResult{

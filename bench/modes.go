@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // run runs the worker's workload: idle holds, connect dials every device as
 // fast as the concurrency allows, the message modes send at the worker's rate
 // and then wait up to --drain for what is still on its way.
-func (w *benchWorker) run(ctx context.Context) {
+func (w *worker) run(ctx context.Context) {
 	cpu0, cpuErr := selfCPU()
 	start := time.Now()
 	switch w.cfg.Mode {
@@ -37,7 +37,7 @@ func (w *benchWorker) run(ctx context.Context) {
 }
 
 // load sends the worker's messages through a pool of spec.Concurrency senders.
-func (w *benchWorker) load(ctx context.Context) {
+func (w *worker) load(ctx context.Context) {
 	step := 1
 	if w.cfg.Mode == "push" {
 		step = w.cfg.Batch
@@ -69,7 +69,7 @@ func (w *benchWorker) load(ctx context.Context) {
 // pace hands out the messages [0, total), step at a time, each when it is due
 // at the worker's rate (open loop). A saturated pool holds the loop back; the
 // achieved rate in the summary shows it.
-func (w *benchWorker) pace(ctx context.Context, total, step int, jobs chan<- [2]int) {
+func (w *worker) pace(ctx context.Context, total, step int, jobs chan<- [2]int) {
 	start := time.Now()
 	perMsg := float64(time.Second) / w.spec.Rate
 	for seq := 0; seq < total; seq += step {
@@ -87,7 +87,7 @@ func (w *benchWorker) pace(ctx context.Context, total, step int, jobs chan<- [2]
 
 // send sends the n messages from first, in buf's memory, and returns buf. REST
 // calls go through rp when it is not nil.
-func (w *benchWorker) send(ctx context.Context, rp *rawPoster, buf []byte, first, n int) []byte {
+func (w *worker) send(ctx context.Context, rp *rawPoster, buf []byte, first, n int) []byte {
 	w.n.sent.Add(int64(n))
 	now := time.Now().UnixNano()
 	casMin(&w.firstSend, now)
@@ -103,21 +103,21 @@ func (w *benchWorker) send(ctx context.Context, rp *rawPoster, buf []byte, first
 }
 
 // markSent records when message seq's send started.
-func (w *benchWorker) markSent(seq int) { w.sendAt[seq].Store(int64(w.now()) + 1) }
+func (w *worker) markSent(seq int) { w.sendAt[seq].Store(int64(w.now()) + 1) }
 
 // pushBody appends the body of a push (or async send) of message seq, to the
 // device of local unit seq mod count. Account ids are hex and digits: nothing
 // to escape.
-func (w *benchWorker) pushBody(buf []byte, seq int) []byte {
+func (w *worker) pushBody(buf []byte, seq int) []byte {
 	buf = append(buf, `{"to":{"account":"`...)
 	buf = append(buf, w.account(seq%w.spec.Count)...)
-	buf = append(buf, `","device":"d"},"type":"notification.v1","payload":{"title":"`+benchMarker...)
+	buf = append(buf, `","device":"d"},"type":"notification.v1","payload":{"title":"`+marker...)
 	buf = strconv.AppendInt(buf, int64(seq), 10)
 	return append(buf, `"}}`...)
 }
 
 // push makes one POST /v1/push, or POST /v1/push/batch of n messages.
-func (w *benchWorker) push(ctx context.Context, rp *rawPoster, buf []byte, first, n int) []byte {
+func (w *worker) push(ctx context.Context, rp *rawPoster, buf []byte, first, n int) []byte {
 	path := "/v1/push"
 	if w.cfg.Batch > 1 {
 		path = "/v1/push/batch"
@@ -180,7 +180,7 @@ func (w *benchWorker) push(ctx context.Context, rp *rawPoster, buf []byte, first
 }
 
 // enqueue makes one POST /v1/messages.
-func (w *benchWorker) enqueue(ctx context.Context, rp *rawPoster, buf []byte, seq int) []byte {
+func (w *worker) enqueue(ctx context.Context, rp *rawPoster, buf []byte, seq int) []byte {
 	buf = w.pushBody(buf, seq)
 	w.markSent(seq)
 	if _, ok := w.post(ctx, rp, "/v1/messages", buf, http.StatusAccepted, 1); ok {
@@ -192,7 +192,7 @@ func (w *benchWorker) enqueue(ctx context.Context, rp *rawPoster, buf []byte, se
 // post makes one REST call of n messages, through rp or else net/http, and
 // returns the answer's body if its status is want; anything else is counted
 // as n send errors.
-func (w *benchWorker) post(ctx context.Context, rp *rawPoster, path string, body []byte, want, n int) ([]byte, bool) {
+func (w *worker) post(ctx context.Context, rp *rawPoster, path string, body []byte, want, n int) ([]byte, bool) {
 	if rp != nil {
 		start := time.Now()
 		status, b, err := rp.post(ctx, path, body)
@@ -236,24 +236,24 @@ func (w *benchWorker) post(ctx context.Context, rp *rawPoster, path string, body
 	return b, true
 }
 
-func (w *benchWorker) sendFailed(n int, why string) {
+func (w *worker) sendFailed(n int, why string) {
 	w.n.sendErrors.Add(int64(n))
 	w.noteErr(why)
 }
 
-func (w *benchWorker) badAnswer(path string, b []byte, n int) {
+func (w *worker) badAnswer(path string, b []byte, n int) {
 	w.sendFailed(n, fmt.Sprintf("POST %s: unexpected answer %.200s", path, b))
 }
 
 // devSend writes one device msg from the sender of local unit seq mod count: to
 // its pair's receiver (d2d) or to its siblings (fanout), without ack.
-func (w *benchWorker) devSend(ctx context.Context, buf []byte, seq int) []byte {
+func (w *worker) devSend(ctx context.Context, buf []byte, seq int) []byte {
 	c := w.senders[seq%w.spec.Count]
 	if c == nil {
 		w.sendFailed(1, "the sending device is not connected")
 		return buf
 	}
-	buf = append(buf, `{"t":"msg","id":"`+benchMarker...)
+	buf = append(buf, `{"t":"msg","id":"`+marker...)
 	buf = strconv.AppendInt(buf, int64(seq), 10)
 	if w.cfg.Mode == "d2d" {
 		buf = append(buf, `","type":"playback.control.v1","to":{"device":"r"},"payload":{"action":"play"}}`...)
@@ -270,7 +270,7 @@ func (w *benchWorker) devSend(ctx context.Context, buf []byte, seq int) []byte {
 }
 
 // drain waits, up to --drain, until what was sent has arrived.
-func (w *benchWorker) drain(ctx context.Context) {
+func (w *worker) drain(ctx context.Context) {
 	deadline := time.Now().Add(w.cfg.Drain)
 	for time.Now().Before(deadline) && w.outstanding() > 0 && sleepCtx(ctx, 5*time.Millisecond) {
 	}
@@ -279,7 +279,7 @@ func (w *benchWorker) drain(ctx context.Context) {
 // outstanding is how many deliveries and receipts are still awaited: for a
 // message the server reported delivered (push), accepted (async) or that was
 // written (d2d, fanout).
-func (w *benchWorker) outstanding() int64 {
+func (w *worker) outstanding() int64 {
 	ok := w.n.sent.Load() - w.n.sendErrors.Load()
 	switch w.cfg.Mode {
 	case "push":

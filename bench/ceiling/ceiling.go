@@ -1,4 +1,4 @@
-package main
+package ceiling
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/heraldpush/herald/protocol"
 )
 
-// ceiling is the bench's reference server: the least a coder/websocket server
+// Server is the bench's reference server: the least a coder/websocket server
 // can do for each workload on this machine. A device connection is accepted
 // (no token check: the claims are read unverified, to know who it is), sent a
 // welcome and held with one goroutine blocked in Read; no pings. POST /v1/push,
@@ -24,7 +24,7 @@ import (
 // answer; a device msg is written to its target (one process: no second edge)
 // and answered with a receipt. Whatever Herald does beyond that is what its
 // ratio to the ceiling measures.
-type ceiling struct {
+type Server struct {
 	wg sync.WaitGroup // connection handlers
 
 	mu       sync.Mutex
@@ -32,11 +32,15 @@ type ceiling struct {
 	closed   bool                                  // guarded by mu
 }
 
-func newCeiling() *ceiling {
-	return &ceiling{accounts: map[string]map[string]*websocket.Conn{}}
+// New returns a server with no connections; serve its Handler and Close it
+// when done.
+func New() *Server {
+	return &Server{accounts: map[string]map[string]*websocket.Conn{}}
 }
 
-func (s *ceiling) handler() http.Handler {
+// Handler serves the routes the bench's workloads use: GET /v1/connect, POST
+// /v1/push, /v1/push/batch and /v1/messages.
+func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/connect", s.connect)
 	mux.HandleFunc("POST /v1/push", s.push)
@@ -70,7 +74,7 @@ func unverifiedClaims(r *http.Request) (account, device string, ok bool) {
 	return c.Account, c.Sub, true
 }
 
-func (s *ceiling) connect(w http.ResponseWriter, r *http.Request) {
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 	account, device, ok := unverifiedClaims(r)
 	if !ok {
 		http.Error(w, "no device token", http.StatusUnauthorized)
@@ -101,7 +105,7 @@ func (s *ceiling) connect(w http.ResponseWriter, r *http.Request) {
 }
 
 // attach registers a connection, replacing the device's older one.
-func (s *ceiling) attach(account, device string, c *websocket.Conn) bool {
+func (s *Server) attach(account, device string, c *websocket.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -119,7 +123,7 @@ func (s *ceiling) attach(account, device string, c *websocket.Conn) bool {
 	return true
 }
 
-func (s *ceiling) detach(account, device string, c *websocket.Conn) {
+func (s *Server) detach(account, device string, c *websocket.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if devs := s.accounts[account]; devs[device] == c {
@@ -132,7 +136,7 @@ func (s *ceiling) detach(account, device string, c *websocket.Conn) {
 
 // lookup returns the connections of device (every other device of the
 // account when siblingsOf is set).
-func (s *ceiling) lookup(account, device, siblingsOf string) (names []string, conns []*websocket.Conn) {
+func (s *Server) lookup(account, device, siblingsOf string) (names []string, conns []*websocket.Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for d, c := range s.accounts[account] {
@@ -143,14 +147,14 @@ func (s *ceiling) lookup(account, device, siblingsOf string) (names []string, co
 	return names, conns
 }
 
-func (s *ceiling) write(c *websocket.Conn, b []byte) error {
+func (s *Server) write(c *websocket.Conn, b []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return c.Write(ctx, websocket.MessageText, b)
 }
 
 // deliver writes b to each of conns and returns the results.
-func (s *ceiling) deliver(names []string, conns []*websocket.Conn, b []byte) []protocol.Result {
+func (s *Server) deliver(names []string, conns []*websocket.Conn, b []byte) []protocol.Result {
 	results := make([]protocol.Result, len(conns))
 	for i, c := range conns {
 		results[i] = protocol.Result{Device: names[i], Status: protocol.StatusDelivered}
@@ -163,7 +167,7 @@ func (s *ceiling) deliver(names []string, conns []*websocket.Conn, b []byte) []p
 
 // deviceMsg relays a device's msg as it came to its targets and answers it
 // with a receipt.
-func (s *ceiling) deviceMsg(account, device string, from *websocket.Conn, data []byte) {
+func (s *Server) deviceMsg(account, device string, from *websocket.Conn, data []byte) {
 	var m struct {
 		ID string           `json:"id"`
 		To *protocol.Target `json:"to"`
@@ -188,8 +192,8 @@ func (s *ceiling) deviceMsg(account, device string, from *websocket.Conn, data [
 	}
 }
 
-// ceilingPush is the part of a push request the ceiling reads.
-type ceilingPush struct {
+// pushRequest is the part of a push request the ceiling reads.
+type pushRequest struct {
 	To struct {
 		Account string `json:"account"`
 		Device  string `json:"device"`
@@ -199,7 +203,7 @@ type ceilingPush struct {
 }
 
 // pushOne writes one pushed message to its device.
-func (s *ceiling) pushOne(p *ceilingPush) (id string, results []protocol.Result) {
+func (s *Server) pushOne(p *pushRequest) (id string, results []protocol.Result) {
 	id = protocol.NewID()
 	b, err := protocol.Encode(&protocol.Msg{ID: id, Type: p.Type, From: &protocol.Sender{Service: "ceiling"}, Payload: p.Payload})
 	if err != nil {
@@ -212,56 +216,57 @@ func (s *ceiling) pushOne(p *ceilingPush) (id string, results []protocol.Result)
 	return id, s.deliver(names, conns, b)
 }
 
-type ceilingPushAnswer struct {
+type pushAnswer struct {
 	ID      string            `json:"id"`
 	Results []protocol.Result `json:"results"`
 }
 
-func (s *ceiling) push(w http.ResponseWriter, r *http.Request) {
-	var p ceilingPush
+func (s *Server) push(w http.ResponseWriter, r *http.Request) {
+	var p pushRequest
 	if json.NewDecoder(r.Body).Decode(&p) != nil {
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return
 	}
 	id, results := s.pushOne(&p)
-	writeCeilingJSON(w, http.StatusOK, ceilingPushAnswer{ID: id, Results: results})
+	writeJSON(w, http.StatusOK, pushAnswer{ID: id, Results: results})
 }
 
-func (s *ceiling) pushBatch(w http.ResponseWriter, r *http.Request) {
+func (s *Server) pushBatch(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Messages []ceilingPush `json:"messages"`
+		Messages []pushRequest `json:"messages"`
 	}
 	if json.NewDecoder(r.Body).Decode(&req) != nil {
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return
 	}
-	answers := make([]ceilingPushAnswer, len(req.Messages))
+	answers := make([]pushAnswer, len(req.Messages))
 	for i := range req.Messages {
 		answers[i].ID, answers[i].Results = s.pushOne(&req.Messages[i])
 	}
-	writeCeilingJSON(w, http.StatusOK, map[string]any{"results": answers})
+	writeJSON(w, http.StatusOK, map[string]any{"results": answers})
 }
 
 // enqueue is POST /v1/messages without a queue: it delivers at once and
 // answers 202.
-func (s *ceiling) enqueue(w http.ResponseWriter, r *http.Request) {
-	var p ceilingPush
+func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
+	var p pushRequest
 	if json.NewDecoder(r.Body).Decode(&p) != nil {
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return
 	}
 	id, _ := s.pushOne(&p)
-	writeCeilingJSON(w, http.StatusAccepted, map[string]string{"id": id})
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
 }
 
-func writeCeilingJSON(w http.ResponseWriter, status int, v any) {
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// close closes every connection and waits for their handlers.
-func (s *ceiling) close() {
+// Close closes every connection and waits for their handlers. Connections
+// are hijacked: an http.Server's Close or Shutdown does not end them.
+func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	for _, devs := range s.accounts {
@@ -273,15 +278,16 @@ func (s *ceiling) close() {
 	s.wg.Wait()
 }
 
-// runCeilingServer is `herald bench --ceiling-server`: it prints {"addr":...}
-// once it listens and serves until stdin closes or ctx ends.
-func runCeilingServer(ctx context.Context, addr string, stdin io.Reader, stdout io.Writer) error {
+// Serve is `herald bench --ceiling-server`: it listens on addr, prints
+// {"addr":"host:port"} on stdout once it does (see [ListenAddr]) and serves until
+// stdin closes or ctx ends.
+func Serve(ctx context.Context, addr string, stdin io.Reader, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("ceiling: %w", err)
 	}
-	s := newCeiling()
-	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
+	s := New()
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "{\"addr\":%q}\n", ln.Addr().String())
@@ -299,12 +305,13 @@ func runCeilingServer(ctx context.Context, addr string, stdin io.Reader, stdout 
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
-	s.close()
+	s.Close()
 	return nil
 }
 
-// ceilingAddr finds the ceiling server's address in a line of its output.
-func ceilingAddr(line []byte) string {
+// ListenAddr finds the address that Serve listens on in a line of its output,
+// "" in any other line.
+func ListenAddr(line []byte) string {
 	var a struct {
 		Addr string `json:"addr"`
 	}

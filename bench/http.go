@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func newRawPoster(base, key string, timeout time.Duration) (*rawPoster, error) {
 	if u.Port() == "" {
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
-	return &rawPoster{addr: addr, host: u.Host, auth: "Bearer " + key, dialer: benchDialer(""), timeout: timeout}, nil
+	return &rawPoster{addr: addr, host: u.Host, auth: "Bearer " + key, dialer: dialer(""), timeout: timeout}, nil
 }
 
 // post sends body to path and returns the answer's status and body. A call

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldpush/herald/edge/token"
 )
 
 // herald bench soak holds a steady mixed load on a running server for a set
@@ -31,7 +33,7 @@ import (
 // soakConfig is one soak run.
 type soakConfig struct {
 	URL, AdminURL, Key string
-	TokenSecrets       []string
+	TokenKey           token.HS256Key
 	PID                int
 	// Devices are in accounts of two, "a" and "b".
 	Devices int
@@ -53,13 +55,14 @@ type soakConfig struct {
 	Run         string
 }
 
-// soakConfigOf takes a soak run's config from the flags of herald bench.
-func soakConfigOf(f *benchFlags, pids []int) (soakConfig, error) {
+// soakConfigOf takes a soak run's config from the bench's.
+func soakConfigOf(cfg Config) (soakConfig, error) {
+	pids := cfg.ServerPIDs
 	c := soakConfig{
-		URL: strings.TrimRight(f.cfg.URL, "/"), AdminURL: strings.TrimRight(f.adminURL, "/"), Key: f.cfg.Key,
-		TokenSecrets: f.cfg.TokenSecrets, Devices: f.cfg.Devices, Rate: f.cfg.Rate, D2DShare: f.d2dShare,
-		Churn: f.churn, Duration: f.cfg.Duration, Sample: f.sample, Drain: f.cfg.Drain, Tolerance: f.tolerance,
-		Concurrency: f.cfg.Concurrency, Run: f.cfg.Run,
+		URL: strings.TrimRight(cfg.URL, "/"), AdminURL: strings.TrimRight(cfg.AdminURL, "/"), Key: cfg.Key,
+		TokenKey: cfg.TokenKey, Devices: cfg.Devices, Rate: cfg.Rate, D2DShare: cfg.D2DShare,
+		Churn: cfg.Churn, Duration: cfg.Duration, Sample: cfg.Sample, Drain: cfg.Drain, Tolerance: cfg.FlatTolerance,
+		Concurrency: cfg.Concurrency, Run: newRunID(),
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = 32
@@ -98,18 +101,18 @@ func soakConfigOf(f *benchFlags, pids []int) (soakConfig, error) {
 }
 
 // runSoak is herald bench soak.
-func runSoak(ctx context.Context, f *benchFlags, pids []int, stdout, stderr io.Writer) error {
-	cfg, err := soakConfigOf(f, pids)
+func runSoak(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	sc, err := soakConfigOf(cfg)
 	if err != nil {
 		return err
 	}
-	s := newSoak(cfg, stderr)
+	s := newSoak(sc, stderr)
 	defer s.api.CloseIdleConnections()
 	sum, err := s.run(ctx)
 	if sum == nil {
 		return err
 	}
-	if f.jsonOut {
+	if cfg.JSON {
 		b, err := json.Marshal(sum)
 		if err != nil {
 			return err

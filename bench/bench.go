@@ -1,0 +1,278 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/heraldpush/herald/edge/token"
+)
+
+// modes are the workloads of one run, in the order of herald bench's help
+// text; "suite" and "soak" are the two modes that run something else.
+var modes = []string{"idle", "connect", "push", "async", "d2d", "fanout"}
+
+// Config is one invocation of the load tool: the flags of herald bench, which
+// are named in its usage errors. The zero value of a field is not a default:
+// the command fills every field.
+type Config struct {
+	// Mode is the workload: idle, connect, push, async, d2d, fanout, suite
+	// (the standard set, each step against a fresh server) or soak.
+	Mode string
+	// URL is the server's public base URL (devices and REST API); URL2, if
+	// set, a second edge's, where the receivers of d2d and fanout connect.
+	URL, URL2 string
+	// Key is the API key for push and async.
+	Key string
+	// TokenKey signs the device tokens the bench mints.
+	TokenKey token.HS256Key
+	// Devices is the number of device connections (d2d: two per pair;
+	// fanout: Fanout per account; soak: two per account).
+	Devices int
+	// Rate is messages per second over all devices.
+	Rate float64
+	// Duration is how long idle holds, the message modes send and soak runs.
+	Duration time.Duration
+	// Procs is the number of worker processes the connections are spread
+	// over; with more than one they are children running Binary.
+	Procs int
+	// SourceAddrs are local IPs to dial from, each with its own ephemeral
+	// ports; none: the system's choice.
+	SourceAddrs []string
+	// Concurrency is concurrent dials, requests or writers over all procs;
+	// 0: the mode's default.
+	Concurrency int
+	// Batch is messages per push request; more than 1 uses POST
+	// /v1/push/batch.
+	Batch int
+	// Fanout is the devices per account of fanout, the sender included.
+	Fanout int
+	// Settle is the wait after connecting before measuring; Drain the wait
+	// for outstanding deliveries after the last send.
+	Settle, Drain time.Duration
+	// Warm (connect): connect and close every device once before the storm,
+	// so that it reconnects devices the server already lists.
+	Warm bool
+	// ServerPIDs are the server's processes, whose RSS and CPU are read from
+	// /proc; soak needs exactly one.
+	ServerPIDs []int
+	// Ceiling also runs the workload against the ceiling server (package
+	// bench/ceiling, a child running Binary) and reports ratios to it.
+	Ceiling bool
+	// JSON prints one line of JSON a run instead of a table.
+	JSON bool
+	// RedisAddr and PostgresURL (suite) are the stores of the serve edges the
+	// suite starts; without both, every step runs on herald dev and d2d,
+	// which needs two edges, is skipped.
+	RedisAddr, PostgresURL string
+	// Quick (suite) runs a tenth of the devices for a short time, to check
+	// that the set works.
+	Quick bool
+	// AdminURL (soak) is the server's admin base URL, for its /metrics.
+	AdminURL string
+	// Sample (soak) is the interval between samples of the server.
+	Sample time.Duration
+	// Churn (soak) is the share of the devices that reconnect every Sample.
+	Churn float64
+	// D2DShare (soak) is the share of the messages sent device to device; the
+	// rest are sync pushes.
+	D2DShare float64
+	// FlatTolerance (soak) is the growth over the second half of the run, as
+	// a share of a series' mean, below which the series is flat.
+	FlatTolerance float64
+	// Binary is the herald binary that the bench runs as its children:
+	// `herald bench --worker`, `herald bench --ceiling-server`, and the
+	// suite's `herald dev` and `herald serve`. Empty: a run that needs a child
+	// fails.
+	Binary string
+}
+
+// UsageError is a configuration that cannot run: an unknown mode, a value out
+// of range, flags that do not go together. herald bench exits 2 on it.
+type UsageError struct{ msg string }
+
+// Error returns the message, which names the flag at fault.
+func (e *UsageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
+
+// Run runs cfg: one workload against the server (and its ceiling), the suite
+// or a soak. It prints the report to stdout, a table or JSON, and its progress
+// to stderr. A soak that lost accepted messages is an error.
+func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	switch cfg.Mode {
+	case "soak":
+		return runSoak(ctx, cfg, stdout, stderr)
+	case "suite":
+		return runSuite(ctx, cfg, stdout, stderr)
+	}
+	w := cfg.workload()
+	if err := w.validate(); err != nil {
+		return err
+	}
+	s, err := runOnce(ctx, w, cfg.ServerPIDs, cfg.Ceiling, cfg.Binary, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.JSON {
+		return writeSummaryJSON(stdout, s)
+	}
+	s.writeTable(stdout)
+	return nil
+}
+
+// workload is one run of a workload. It travels to the worker processes as
+// JSON on their stdin, so it holds no secrets that the command line would show.
+type workload struct {
+	Mode        string         `json:"mode"`
+	URL         string         `json:"url"`
+	URL2        string         `json:"url2,omitempty"`
+	Key         string         `json:"key"`
+	TokenKey    token.HS256Key `json:"token_key"`
+	Devices     int            `json:"devices"`
+	Rate        float64        `json:"rate"`
+	Duration    time.Duration  `json:"duration"`
+	Procs       int            `json:"procs"`
+	SourceAddrs []string       `json:"source_addrs,omitempty"`
+	Concurrency int            `json:"concurrency"`
+	Batch       int            `json:"batch"`
+	Fanout      int            `json:"fanout"`
+	Settle      time.Duration  `json:"settle"`
+	Drain       time.Duration  `json:"drain"`
+	// Warm (connect): connect and close every device once before the storm, so
+	// that the storm reconnects devices the server already lists, as after a
+	// deploy, instead of adding new ones.
+	Warm bool `json:"warm,omitempty"`
+	// Run prefixes the bench's account ids, so that two runs against one server
+	// never replace each other's connections.
+	Run string `json:"run"`
+}
+
+// workload is the workload of cfg, with a fresh run id.
+func (cfg Config) workload() workload {
+	return workload{
+		Mode: cfg.Mode, URL: cfg.URL, URL2: cfg.URL2, Key: cfg.Key, TokenKey: cfg.TokenKey,
+		Devices: cfg.Devices, Rate: cfg.Rate, Duration: cfg.Duration, Procs: cfg.Procs, SourceAddrs: cfg.SourceAddrs,
+		Concurrency: cfg.Concurrency, Batch: cfg.Batch, Fanout: cfg.Fanout, Settle: cfg.Settle, Drain: cfg.Drain,
+		Warm: cfg.Warm, Run: newRunID(),
+	}
+}
+
+// validate checks a config and fills the mode's defaults.
+func (c *workload) validate() error {
+	if c.Mode == "" {
+		return usagef("a mode is required: %s (see -h)", strings.Join(modes, ", "))
+	}
+	if !slices.Contains(modes, c.Mode) {
+		return usagef("unknown mode %q: want %s, suite or soak", c.Mode, strings.Join(modes, ", "))
+	}
+	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
+		return usagef("--url %q: want http:// or https://", c.URL)
+	}
+	if c.URL2 != "" && !strings.HasPrefix(c.URL2, "http://") && !strings.HasPrefix(c.URL2, "https://") {
+		return usagef("--url2 %q: want http:// or https://", c.URL2)
+	}
+	c.URL, c.URL2 = strings.TrimRight(c.URL, "/"), strings.TrimRight(c.URL2, "/")
+	switch {
+	case c.Devices < 1:
+		return usagef("--devices must be at least 1")
+	case c.Procs < 1:
+		return usagef("--procs must be at least 1")
+	case c.Duration <= 0:
+		return usagef("--duration must be positive")
+	case c.Settle < 0 || c.Drain < 0:
+		return usagef("--settle and --drain must not be negative")
+	case c.Concurrency < 0:
+		return usagef("--concurrency must not be negative")
+	case c.Batch < 1:
+		return usagef("--batch must be at least 1")
+	case c.Batch > 1 && c.Mode != "push":
+		return usagef("--batch is for push only")
+	case c.Warm && c.Mode != "connect":
+		return usagef("--warm is for connect only")
+	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || (c.sends() && c.Rate <= 0):
+		return usagef("--rate must be a positive number")
+	}
+	for _, a := range c.SourceAddrs {
+		if net.ParseIP(a) == nil {
+			return usagef("--source-addrs: %q is not an IP address", a)
+		}
+	}
+	switch c.Mode {
+	case "d2d":
+		if c.Devices < 2 || c.Devices%2 != 0 {
+			return usagef("d2d: --devices must be an even number of at least 2 (pairs of sender and receiver)")
+		}
+	case "fanout":
+		if c.Fanout < 2 {
+			return usagef("fanout: --fanout must be at least 2 (a sender and a sibling)")
+		}
+		if c.Devices < c.Fanout || c.Devices%c.Fanout != 0 {
+			return usagef("fanout: --devices (%d) must be a multiple of --fanout (%d)", c.Devices, c.Fanout)
+		}
+	}
+	if per := (c.connections() + c.Procs - 1) / c.Procs; per > maxConnsPerProc {
+		return usagef("%d connections over %d procs is %d a process; one process holds at most %d: raise --procs", c.connections(), c.Procs, per, maxConnsPerProc)
+	}
+	if c.units() < c.Procs {
+		return usagef("--procs (%d) is more than the %d units of work to spread", c.Procs, c.units())
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = map[string]int{"idle": 128, "connect": 256, "push": 256, "async": 256, "d2d": 64, "fanout": 64}[c.Mode]
+	}
+	c.Concurrency = max(c.Concurrency, c.Procs)
+	return nil
+}
+
+// maxConnsPerProc leaves room under the 20,000 open files of a process for the
+// HTTP connections of the REST calls and the process's own files.
+const maxConnsPerProc = 19500
+
+// sends reports whether the mode sends messages at --rate.
+func (c *workload) sends() bool {
+	return c.Mode == "push" || c.Mode == "async" || c.Mode == "d2d" || c.Mode == "fanout"
+}
+
+// unitSize is the number of devices in one unit of work: a device, a d2d pair,
+// a fanout account. Units are what the workers split.
+func (c *workload) unitSize() int {
+	switch c.Mode {
+	case "d2d":
+		return 2
+	case "fanout":
+		return c.Fanout
+	}
+	return 1
+}
+
+func (c *workload) units() int       { return c.Devices / c.unitSize() }
+func (c *workload) connections() int { return c.units() * c.unitSize() }
+
+// messages is how many messages a run sends at rate over the duration.
+func messages(rate float64, d time.Duration) int {
+	return int(math.Round(rate * d.Seconds()))
+}
+
+// newRunID returns a short random prefix for the run's account ids.
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "b" + hex.EncodeToString(b)
+}
+
+// mintToken signs a device token for a bench device, valid for a day: longer
+// than any run.
+func mintToken(key token.HS256Key, account, device string) (string, error) {
+	iss, err := token.NewHS256Issuer(key)
+	if err != nil {
+		return "", err
+	}
+	return iss.Issue(account, device, 24*time.Hour)
+}
