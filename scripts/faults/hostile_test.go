@@ -173,6 +173,7 @@ func TestFaultHostileDevices(t *testing.T) {
 	f.add("hostile_frames", ar.Frames)
 	f.add("hostile_error_frames", ar.ErrFrames)
 	f.add("hostile_closes", fmt.Sprint(ar.Closes))
+	f.add("hostile_seconds", fmt.Sprintf("%.1f", ar.Seconds))
 	f.add("hostile_cpu", fmt.Sprintf("%.2f", ar.CPU/ar.Seconds))
 	f.add("decoy_hostile_connects", dr.Connects)
 	f.add("goroutines_idle", s.base.goroutines)
