@@ -138,7 +138,7 @@ type peer struct {
 	conn     *websocket.Conn                  // guarded by mu: the newest connection
 	live     bool                             // guarded by mu: conn's reader runs
 	msgs     map[string]int                   // guarded by mu: message id -> times received
-	recvAt   []time.Time                      // guarded by mu: when each new message id arrived
+	recvAt   map[string]time.Time             // guarded by mu: when each message id first arrived
 	receipts map[string][]protocol.Result     // guarded by mu: the newest receipt of each id sent
 	errs     map[string]protocol.Code         // guarded by mu: error frames by the id they answer
 	waiters  map[string]chan protocol.Receipt // guarded by mu: senders waiting for a receipt
@@ -148,7 +148,7 @@ type peer struct {
 
 // newPeer makes a device; its connections are closed when the test ends.
 func newPeer(t *testing.T, account, id string) *peer {
-	p := &peer{t: t, account: account, id: id, msgs: map[string]int{}, receipts: map[string][]protocol.Result{},
+	p := &peer{t: t, account: account, id: id, msgs: map[string]int{}, recvAt: map[string]time.Time{}, receipts: map[string][]protocol.Result{},
 		errs: map[string]protocol.Code{}, waiters: map[string]chan protocol.Receipt{}, errWait: map[string]chan protocol.Code{}}
 	t.Cleanup(p.close)
 	return p
@@ -212,7 +212,7 @@ func (p *peer) read(c *websocket.Conn) {
 		switch f := f.(type) {
 		case *protocol.Msg:
 			if p.msgs[f.ID] == 0 {
-				p.recvAt = append(p.recvAt, time.Now())
+				p.recvAt[f.ID] = time.Now()
 			}
 			p.msgs[f.ID]++
 		case *protocol.Receipt:
@@ -244,6 +244,14 @@ func (p *peer) received(id string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.msgs[id]
+}
+
+// arrived reports when message id first arrived (false if it has not).
+func (p *peer) arrived(id string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.recvAt[id]
+	return at, ok
 }
 
 // close closes the connection and waits for its readers.
