@@ -236,7 +236,9 @@ func (s *soak) send(ctx context.Context, buf []byte, seq int) []byte {
 		buf = append(buf, `{"t":"msg","id":"`+marker...)
 		buf = strconv.AppendInt(buf, int64(seq), 10)
 		buf = append(buf, `","type":"playback.control.v1","to":{"device":"`+to.id+`"},"payload":{"action":"play"}}`...)
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// A message counted as sent is sent whole even when the run ends meanwhile:
+		// a Write cut short by its context closes the device's connection.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if err := conn.Write(wctx, websocket.MessageText, buf); err != nil {
 			s.outcome(seq, "write_error", "device write: "+err.Error())
@@ -248,7 +250,9 @@ func (s *soak) send(ctx context.Context, buf []byte, seq int) []byte {
 	buf = append(buf, `","device":"`+to.id+`"},"type":"notification.v1","payload":{"title":"`+marker...)
 	buf = strconv.AppendInt(buf, int64(seq), 10)
 	buf = append(buf, `"}}`...)
-	status, why := s.push(ctx, buf)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	status, why := s.push(pctx, buf)
 	s.outcome(seq, status, why)
 	return buf
 }
