@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/scripts/testenv"
@@ -113,6 +114,7 @@ func TestHostileDevicesCluster(t *testing.T) {
 					}
 				}
 			}()
+			start := time.Now()
 			const frames = 20000
 			for i := range frames {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -131,8 +133,10 @@ func TestHostileDevicesCluster(t *testing.T) {
 			if e.code != websocket.StatusPolicyViolation {
 				t.Fatalf("close code %v, want 1008", e.code)
 			}
-			if e.errs > 100 {
-				t.Fatalf("%d error frames for the flood, want at most the error burst (100)", e.errs)
+			// The error budget is its burst plus what its rate refills while the
+			// flood lasts (a loaded machine stretches the flood).
+			if limit := edge.DefaultErrorBurst + int(edge.DefaultErrorRate*time.Since(start).Seconds()) + 1; e.errs > limit {
+				t.Fatalf("%d error frames for the flood, want at most the error budget (%d)", e.errs, limit)
 			}
 			if g := goroutines(); g > before+50 {
 				t.Fatalf("%d goroutines after the flood, %d before", g, before)
