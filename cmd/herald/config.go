@@ -90,7 +90,7 @@ type serverConfig struct {
 	kafka kafkaConfig
 
 	// demo serves the demo web app and its dev-only endpoints at /demo/ (see
-	// mountDemo): `herald dev` sets it, no flag does.
+	// package demo): `herald dev` sets it, no flag does.
 	demo bool
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/demo"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -50,7 +51,7 @@ func mustDemoToken(tb testing.TB, dev *devServer, account, device string) string
 	if status != http.StatusOK || ctype != "application/json" {
 		tb.Fatalf("POST /demo/api/token: HTTP %d %s: %s", status, ctype, body)
 	}
-	var out demoTokenResponse
+	var out demo.TokenResponse
 	if err := json.Unmarshal(body, &out); err != nil || out.Token == "" {
 		tb.Fatalf("POST /demo/api/token answered %s (%v), want a token", body, err)
 	}
@@ -173,7 +174,7 @@ func TestDemoToken(t *testing.T) {
 		{"device with a slash", `{"account":"a1","device":"tv/1"}`, "not a valid id"},
 		{"device too long", `{"account":"a1","device":"` + long + `"}`, "not a valid id"},
 		{"two objects", `{"account":"a1","device":"tv"}{}`, "nothing after it"},
-		{"too large", `{"account":"a1","device":"tv","x":"` + strings.Repeat("y", demoMaxTokenBytes) + `"}`, "larger than"},
+		{"too large", `{"account":"a1","device":"tv","x":"` + strings.Repeat("y", 4<<10) + `"}`, "larger than"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/demo"
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
@@ -423,7 +424,11 @@ func (n *node) listenAll(c *serverConfig, log *slog.Logger) error {
 	if n.api != nil {
 		mux.Handle("/", n.api.Handler())
 		if c.demo {
-			n.mountDemo(mux, log)
+			iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(devTokenSecret)})
+			if err != nil {
+				return err
+			}
+			demo.Mount(mux, demo.Config{API: n.api.Handler(), APIKey: devAPIKey, Issuer: iss, Logger: log.With("part", "demo")})
 		}
 	}
 	if err := n.listen("public", c.addr, mux, log); err != nil {
