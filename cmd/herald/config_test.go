@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/heraldpush/herald/edge"
+	"github.com/heraldpush/herald/settings"
 )
 
 // A valid configuration of `herald serve` for the tests that vary one setting.
@@ -222,11 +222,11 @@ func TestDevConfigFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.drainWindow.String() != "1s" || c.minLifetime.String() != "2m0s" {
-		t.Errorf("dev config: drain window %v, min lifetime %v", c.drainWindow, c.minLifetime)
+	if c.DrainWindow.String() != "1s" || c.MinLifetime.String() != "2m0s" {
+		t.Errorf("dev config: drain window %v, min lifetime %v", c.DrainWindow, c.MinLifetime)
 	}
-	if c.releaseMemoryQuiet != 0 || c.edgeReleaseMemoryQuiet() >= 0 || c.releaseMemoryAfterConns != edge.DefaultReleaseMemoryAfterConns {
-		t.Errorf("dev config: release memory after %d connections, quiet %v (edge: %v), want off", c.releaseMemoryAfterConns, c.releaseMemoryQuiet, c.edgeReleaseMemoryQuiet())
+	if c.ReleaseMemoryQuiet != 0 || c.EdgeReleaseMemoryQuiet() >= 0 || c.ReleaseMemoryAfterConns != edge.DefaultReleaseMemoryAfterConns {
+		t.Errorf("dev config: release memory after %d connections, quiet %v (edge: %v), want off", c.ReleaseMemoryAfterConns, c.ReleaseMemoryQuiet, c.EdgeReleaseMemoryQuiet())
 	}
 	bad := mustConfigFile(t, "serve.yaml", "roles: [edge]\n")
 	if _, err := devConfig([]string{"--config", bad}, &syncBuffer{}); err == nil || !strings.Contains(err.Error(), `unknown setting "roles" for herald dev`) {
@@ -266,7 +266,7 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 				case "flag":
 					args = append(args, "--"+name, v)
 				case "env":
-					t.Setenv(envName(name), v)
+					t.Setenv(settings.EnvName(name), v)
 				case "file":
 					file.WriteString(name + ": \"" + v + "\"\n")
 				}
@@ -287,41 +287,11 @@ func TestConfigPrintMasksSecrets(t *testing.T) {
 				}
 			}
 			for _, name := range []string{"kafka-sasl-password", "redis-password"} {
-				if got := printed(t, r.stdout)[name]; got[0] != mask {
+				if got := printed(t, r.stdout)[name]; got[0] != settings.Mask {
 					t.Errorf("%s printed as %v", name, got)
 				}
 			}
 		})
-	}
-}
-
-// TestEdgeReleaseMemoryQuiet checks that --release-memory-quiet=0 reaches the
-// edge as off, not as the edge's default.
-func TestEdgeReleaseMemoryQuiet(t *testing.T) {
-	for _, tt := range []struct {
-		flag, want time.Duration
-	}{{0, -1}, {time.Second, time.Second}, {edge.DefaultReleaseMemoryQuiet, edge.DefaultReleaseMemoryQuiet}} {
-		c := serverConfig{releaseMemoryQuiet: tt.flag}
-		if got := c.edgeReleaseMemoryQuiet(); got != tt.want {
-			t.Errorf("--release-memory-quiet=%v: edge.Config.ReleaseMemoryQuiet = %v, want %v", tt.flag, got, tt.want)
-		}
-	}
-}
-
-func TestMaskDSN(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"postgres://u:p%40ss@h:5432/db", "postgres://u:****@h:5432/db"},
-		{"postgres://u@h/db", "postgres://u@h/db"},
-		{"postgres://h/db?sslmode=disable&password=s3cret", "postgres://h/db?sslmode=disable&password=****"},
-		{"host=h user=u password=s3cret dbname=db", "host=h user=u password=**** dbname=db"},
-		{"host=h password='s 3 cret' dbname=db", "host=h password=**** dbname=db"},
-		{"127.0.0.1:6379", "127.0.0.1:6379"},
-		{"redis://:pw@h:6379/0", "redis://:****@h:6379/0"},
-	}
-	for _, tt := range tests {
-		if got := maskDSN(tt.in); got != tt.want {
-			t.Errorf("maskDSN(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
 

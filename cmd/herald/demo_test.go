@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/demo"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // demoDo sends a request to a running dev server and returns the status, the
@@ -266,13 +267,13 @@ func TestDemoPushAndDevices(t *testing.T) {
 // TestDemoNotOnServe checks that herald serve has neither the page nor the
 // endpoints: they hand out tokens to anyone.
 func TestDemoNotOnServe(t *testing.T) {
-	var c serverConfig
-	fs := newFlags("serve", io.Discard)
-	c.flags(fs, false)
-	if err := parse(fs, []string{"--addr", "127.0.0.1:0", "--admin-addr", "", "--token-secret", strings.Repeat("s", 32), "--api-keys", "k:test-key"}); err != nil {
+	var c settings.Server
+	fs := settings.NewFlags("serve", io.Discard)
+	c.Flags(fs, false)
+	if err := settings.Parse(fs, []string{"--addr", "127.0.0.1:0", "--admin-addr", "", "--token-secret", strings.Repeat("s", 32), "--api-keys", "k:test-key"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.validate(false); err != nil {
+	if err := c.Validate(false); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,75 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldpush/herald/settings"
 )
-
-// defaultTLSReloadInterval is how often, at most, a TLS handshake looks at whether
-// the certificate files changed (--tls-reload-interval).
-const defaultTLSReloadInterval = 5 * time.Second
-
-// tlsConfig is the TLS part of serverConfig: one certificate for the public and
-// admin listeners, optionally another for the internal one, and the roots that
-// verify other edges' internal listeners when this process dials links.
-type tlsConfig struct {
-	certFile, keyFile                 string // public, admin, and internal unless overridden
-	internalCertFile, internalKeyFile string // internal listener only
-	caFile                            string // roots for links; empty: the system pool
-	reloadInterval                    time.Duration
-}
-
-// flags defines the TLS settings on fs (serve only).
-func (t *tlsConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&t.certFile, "tls-cert", "", "PEM certificate (chain) file: serves the public, admin and internal listeners over TLS (with --tls-key); reloaded when it changes or on SIGHUP")
-	fs.StringVar(&t.keyFile, "tls-key", "", "PEM private key file of --tls-cert")
-	fs.StringVar(&t.internalCertFile, "internal-tls-cert", "", "PEM certificate file for the internal listener only (with --internal-tls-key); default --tls-cert")
-	fs.StringVar(&t.internalKeyFile, "internal-tls-key", "", "PEM private key file of --internal-tls-cert")
-	fs.StringVar(&t.caFile, "tls-ca", "", "PEM CA bundle that verifies other edges' internal listeners when links are dialled over TLS (default: the system roots); read at start")
-	fs.DurationVar(&t.reloadInterval, "tls-reload-interval", defaultTLSReloadInterval, "how often, at most, a TLS handshake checks whether the certificate files changed")
-}
-
-// internalTLS reports whether the internal listener serves TLS.
-func (t *tlsConfig) internalTLS() bool { return t.certFile != "" || t.internalCertFile != "" }
-
-// validate checks that pairs come whole, that their files hold a matching
-// certificate and key, and that the CA bundle parses.
-func (t *tlsConfig) validate() error {
-	if (t.certFile == "") != (t.keyFile == "") {
-		return usagef("--tls-cert and --tls-key go together: give both or neither")
-	}
-	if (t.internalCertFile == "") != (t.internalKeyFile == "") {
-		return usagef("--internal-tls-cert and --internal-tls-key go together: give both or neither")
-	}
-	if t.reloadInterval <= 0 {
-		return usagef("--tls-reload-interval must be positive, got %v", t.reloadInterval)
-	}
-	for _, p := range [][3]string{{"--tls-cert", t.certFile, t.keyFile}, {"--internal-tls-cert", t.internalCertFile, t.internalKeyFile}} {
-		if p[1] == "" {
-			continue
-		}
-		if _, err := tls.LoadX509KeyPair(p[1], p[2]); err != nil {
-			return usagef("%s: %v", p[0], err)
-		}
-	}
-	if t.caFile != "" {
-		if _, err := loadCAPool(t.caFile); err != nil {
-			return usagef("--tls-ca: %v", err)
-		}
-	}
-	return nil
-}
-
-// loadCAPool reads a PEM bundle of CA certificates.
-func loadCAPool(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("%s holds no PEM certificate", file)
-	}
-	return pool, nil
-}
 
 // linkURL is the address other processes dial for links to this edge: addr with
 // https:// when the internal listener serves TLS, so that they dial wss. An
@@ -104,24 +36,24 @@ type nodeTLS struct {
 }
 
 // newNodeTLS loads the certificates t names.
-func newNodeTLS(t *tlsConfig, log *slog.Logger) (*nodeTLS, error) {
+func newNodeTLS(t *settings.TLS, log *slog.Logger) (*nodeTLS, error) {
 	n := &nodeTLS{}
 	var err error
-	if t.certFile != "" {
-		if n.public, err = newCertReloader(t.certFile, t.keyFile, t.reloadInterval, log.With("listener", "public,admin")); err != nil {
-			return nil, usagef("--tls-cert: %v", err)
+	if t.CertFile != "" {
+		if n.public, err = newCertReloader(t.CertFile, t.KeyFile, t.ReloadInterval, log.With("listener", "public,admin")); err != nil {
+			return nil, settings.Usagef("--tls-cert: %v", err)
 		}
 		n.internal = n.public
 	}
-	if t.internalCertFile != "" {
-		if n.internal, err = newCertReloader(t.internalCertFile, t.internalKeyFile, t.reloadInterval, log.With("listener", "internal")); err != nil {
-			return nil, usagef("--internal-tls-cert: %v", err)
+	if t.InternalCertFile != "" {
+		if n.internal, err = newCertReloader(t.InternalCertFile, t.InternalKeyFile, t.ReloadInterval, log.With("listener", "internal")); err != nil {
+			return nil, settings.Usagef("--internal-tls-cert: %v", err)
 		}
 	}
-	if t.caFile != "" {
-		pool, err := loadCAPool(t.caFile)
+	if t.CAFile != "" {
+		pool, err := settings.LoadCAPool(t.CAFile)
 		if err != nil {
-			return nil, usagef("--tls-ca: %v", err)
+			return nil, settings.Usagef("--tls-ca: %v", err)
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}

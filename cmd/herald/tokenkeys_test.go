@@ -7,12 +7,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/heraldpush/herald/edge/token"
 )
 
 // mustRSAPEM writes a fresh RSA public key as PEM and returns the private key
@@ -87,38 +83,6 @@ func TestTokenKeysFromFile(t *testing.T) {
 	for setting, want := range map[string]string{"token-rsa-key": "r1:" + pemFile, "token-skew": "10s"} {
 		if got[setting][0] != want || got[setting][1] != "file "+file {
 			t.Errorf("%s = %v, want %s from the file", setting, got[setting], want)
-		}
-	}
-}
-
-// TestTokenKeysVerifier checks that the verifier built from the settings accepts
-// tokens of each source and applies the skew.
-func TestTokenKeysVerifier(t *testing.T) {
-	priv, pemFile := mustRSAPEM(t)
-	jwks := mustConfigFile(t, "jwks.json", `{"keys":[{"kty":"oct","kid":"j1","k":"`+base64.RawURLEncoding.EncodeToString([]byte(testSecret+"-jwks"))+`"}]}`)
-	keys := tokenKeys{rsaKeys: listFlag{"r1:" + pemFile}, jwksFile: jwks, jwksCheck: time.Second, skew: 7 * time.Second}
-	v, err := keys.verifier([]string{"h1:" + testSecret}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs, err1 := token.NewHS256Issuer(token.HS256Key{ID: "h1", Secret: []byte(testSecret)})
-	js, err2 := token.NewHS256Issuer(token.HS256Key{ID: "j1", Secret: []byte(testSecret + "-jwks")})
-	rs, err3 := token.NewRS256Issuer("r1", priv)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		t.Fatal(err)
-	}
-	for name, iss := range map[string]*token.Issuer{"secret": hs, "jwks": js, "rsa": rs} {
-		tok, err := iss.Issue("a1", "tv1", time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := v.Verify(tok)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if c.Until.Sub(c.Expires) != 7*time.Second {
-			t.Errorf("%s: until %v, exp %v: want the skew of 7s between", name, c.Until, c.Expires)
 		}
 	}
 }
