@@ -88,12 +88,12 @@ func ParseSources(fs *flag.FlagSet, args []string) (map[string]Origin, error) {
 }
 
 // parseArgs parses the command line alone. -h prints the command's usage; a bad
-// flag does not: its error (which run prints) and a hint to run -h are the whole
+// flag does not: its error (which cmd/herald prints) and a hint to run -h are the whole
 // message, so that the error does not scroll away above a page of flags.
 func parseArgs(fs *flag.FlagSet, args []string) error {
 	usage, out := fs.Usage, fs.Output()
 	fs.Usage = func() {}
-	fs.SetOutput(io.Discard) // the flag package prints the error too; run does that
+	fs.SetOutput(io.Discard) // the flag package prints the error too; cmd/herald does that
 	err := fs.Parse(args)
 	fs.Usage = usage
 	fs.SetOutput(out)
