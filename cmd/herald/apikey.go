@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/settings"
 )
 
 const apikeyUsage = `usage:
@@ -32,22 +33,22 @@ func apikey(args []string, in io.Reader, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr, apikeyUsage)
 			return nil
 		}
-		return usagef("%s", apikeyUsage)
+		return settings.Usagef("%s", apikeyUsage)
 	}
 	sub := args[0]
-	fs := newFlags("apikey "+sub, stderr)
+	fs := settings.NewFlags("apikey "+sub, stderr)
 	name := fs.String("name", "", "the key's name: the sender devices see as from.service (required)")
 	scopes := fs.String("scopes", "", "what the key may call, comma-separated: send, devices, types (default: all)")
 	rate := fs.String("rate", "", "requests the key may make, as N/s, N/m or N/h; 0 for no limit (default: the server's --api-key-rate)")
 	burst := fs.Int("burst", 0, "requests above --rate at once (default: one second's worth)")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := settings.Parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if err := requireArgs(fs, 0, 0); err != nil {
+	if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return err
 	}
 	if *name == "" {
-		return usagef("--name is required")
+		return settings.Usagef("--name is required")
 	}
 	var secret string
 	if sub == "new" {
@@ -62,24 +63,24 @@ func apikey(args []string, in io.Reader, stdout, stderr io.Writer) error {
 	var err error
 	if *scopes != "" {
 		if k.Scopes, err = api.ParseScopes(*scopes); err != nil {
-			return usagef("--scopes: %v", err)
+			return settings.Usagef("--scopes: %v", err)
 		}
 	}
 	if *rate != "" {
 		if k.Rate, err = api.ParseRate(*rate); err != nil {
-			return usagef("--rate: %v", err)
+			return settings.Usagef("--rate: %v", err)
 		}
 		if k.Rate == 0 {
 			k.Rate = -1 // explicitly no limit
 		}
 	}
 	if *burst < 0 || (*burst > 0 && k.Rate <= 0) {
-		return usagef("--burst must be at least 1, with a --rate above 0")
+		return settings.Usagef("--burst must be at least 1, with a --rate above 0")
 	}
 	k.Burst = *burst
 	entry := k.Spec()
 	if _, _, err := api.ParseKey(entry); err != nil {
-		return usagef("%v", err)
+		return settings.Usagef("%v", err)
 	}
 	if sub == "new" {
 		fmt.Fprintf(stdout, "key: %s\n", secret)
@@ -94,11 +95,11 @@ func apikey(args []string, in io.Reader, stdout, stderr io.Writer) error {
 func readSecret(r io.Reader) (string, error) {
 	line, err := bufio.NewReader(r).ReadString('\n')
 	if err != nil && line == "" {
-		return "", usagef("give the key on stdin: %v", err)
+		return "", settings.Usagef("give the key on stdin: %v", err)
 	}
 	secret := strings.TrimSpace(line)
 	if len(secret) < api.MinSecretLen {
-		return "", usagef("the key on stdin has fewer than %d characters", api.MinSecretLen)
+		return "", settings.Usagef("the key on stdin has fewer than %d characters", api.MinSecretLen)
 	}
 	return secret, nil
 }

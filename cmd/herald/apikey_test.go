@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/settings"
 )
 
 // apikeyOutput is what `herald apikey` printed on stdout.
@@ -90,7 +91,7 @@ func TestAPIKeyCommand(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr syncBuffer
 			err := apikey(tt.args, strings.NewReader(tt.in), &stdout, &stderr)
-			if _, ok := err.(usageError); !ok || !strings.Contains(err.Error()+stderr.String(), tt.stderr) {
+			if _, ok := err.(settings.UsageError); !ok || !strings.Contains(err.Error()+stderr.String(), tt.stderr) {
 				t.Errorf("apikey %v = %v (stderr %q); want a usage error naming %q", tt.args, err, stderr.String(), tt.stderr)
 			}
 			if stdout.String() != "" {
@@ -108,8 +109,8 @@ func TestServeAPIKeyConfig(t *testing.T) {
 		stderr []string
 		not    []string
 	}{
-		{name: "the development key in plaintext", keys: "d:" + devAPIKey, stderr: []string{"public development key"}},
-		{name: "the development key hashed", keys: api.NewKey("d", devAPIKey).Spec(), stderr: []string{"public development key"}},
+		{name: "the development key in plaintext", keys: "d:" + settings.DevAPIKey, stderr: []string{"public development key"}},
+		{name: "the development key hashed", keys: api.NewKey("d", settings.DevAPIKey).Spec(), stderr: []string{"public development key"}},
 		{name: "a bad scope", keys: api.NewKey("b", "some-key-1").Spec() + ":scopes=sned", stderr: []string{`"sned"`}},
 		{name: "a short plaintext key", keys: "b:tiny-k", stderr: []string{"at least 8"}, not: []string{"tiny-k"}},
 		{name: "a bad --api-key-rate", keys: "b:long-enough-key --api-key-rate=-1", stderr: []string{"--api-key-rate"}},
@@ -196,10 +197,10 @@ func TestServeAPIKeys(t *testing.T) {
 // refuses an oversized header with 431 and carries the configured timeouts.
 func TestListenerHeaderLimits(t *testing.T) {
 	const maxHeader = 2048
-	var c serverConfig
-	fs := newFlags("serve", &syncBuffer{})
-	c.flags(fs, false)
-	err := parse(fs, []string{
+	var c settings.Server
+	fs := settings.NewFlags("serve", &syncBuffer{})
+	c.Flags(fs, false)
+	err := settings.Parse(fs, []string{
 		"--roles=edge,api", "--token-secret", "a-production-secret-of-at-least-32-bytes", "--api-keys", api.NewKey("b", "a-long-api-key").Spec(),
 		"--addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--max-header-bytes", fmt.Sprint(maxHeader), "--read-header-timeout", "7s", "--idle-timeout", "42s",
@@ -207,7 +208,7 @@ func TestListenerHeaderLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.validate(false); err != nil {
+	if err := c.Validate(false); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

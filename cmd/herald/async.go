@@ -9,6 +9,7 @@ import (
 	"github.com/heraldpush/herald/api"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/processor"
+	"github.com/heraldpush/herald/settings"
 	"github.com/redis/rueidis"
 )
 
@@ -23,11 +24,11 @@ type asyncParts struct {
 // buildAsync builds the asynchronous path of a node: the embedded cluster of
 // `herald dev`, the topics, the producer of the api role, the processor and the
 // status materializer of the processor role. Without Kafka it builds nothing.
-func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Router, log *slog.Logger) (asyncParts, error) {
-	k := &c.kafka
-	brokers := k.brokers
-	if len(brokers) == 0 && k.embedded {
-		e, err := startEmbeddedKafka(k.devPort, log)
+func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge.Router, log *slog.Logger) (asyncParts, error) {
+	k := &c.Kafka
+	brokers := k.Brokers
+	if len(brokers) == 0 && k.Embedded {
+		e, err := startEmbeddedKafka(k.DevPort, log)
 		if err != nil {
 			return asyncParts{}, err
 		}
@@ -40,22 +41,22 @@ func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Ro
 	}
 	n.kafkaAddrs = brokers
 	kc := *k
-	kc.brokers = brokers
-	opts, err := kc.opts("herald-" + c.edgeID)
+	kc.Brokers = brokers
+	opts, err := kc.Opts("herald-" + c.EdgeID)
 	if err != nil {
 		return asyncParts{}, err
 	}
-	topics := k.topics()
-	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.produceTimeout})
+	topics := k.Topics()
+	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.ProduceTimeout})
 	if err != nil {
 		return asyncParts{}, err
 	}
 	n.closers = append(n.closers, prod.Close)
-	if k.createTopics {
-		spec := processor.TopicSpec{Partitions: int32(k.partitions), ReplicationFactor: int16(k.replication)}
+	if k.CreateTopics {
+		spec := processor.TopicSpec{Partitions: int32(k.Partitions), ReplicationFactor: int16(k.Replication)}
 		if n.kafka != nil {
 			spec.Partitions = 3
-			spec.Retention, spec.RetentionBytes = k.devRetention, k.devRetentionBytes
+			spec.Retention, spec.RetentionBytes = k.DevRetention, k.DevRetentionBytes
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := processor.EnsureTopics(ctx, prod.Client(), topics.All(), spec)
@@ -67,30 +68,30 @@ func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Ro
 	var parts asyncParts
 	var store processor.StatusStore
 	if redis != nil {
-		store = processor.NewRedisStatus(redis, c.redisPrefix, k.statusTTL)
-		parts.idempotency = processor.NewRedisIdempotency(redis, c.redisPrefix)
+		store = processor.NewRedisStatus(redis, c.RedisPrefix, k.StatusTTL)
+		parts.idempotency = processor.NewRedisIdempotency(redis, c.RedisPrefix)
 	} else {
-		store = processor.NewMemoryStatus(k.statusTTL, 0)
+		store = processor.NewMemoryStatus(k.StatusTTL, 0)
 		parts.idempotency = processor.NewMemoryIdempotency(0)
 	}
-	if c.hasRole("api") {
+	if c.HasRole("api") {
 		n.producer = prod
 		parts.queue, parts.statuses = prod, store
 	}
-	if c.hasRole("processor") {
-		workers, err := parseWorkers(k.workers)
+	if c.HasRole("processor") {
+		workers, err := settings.ParseWorkers(k.Workers)
 		if err != nil {
 			return asyncParts{}, err
 		}
-		gt := k.groupTimeouts()
+		gt := k.GroupTimeouts()
 		n.processor, err = processor.New(processor.Config{
 			Kafka:             opts,
 			Topics:            topics,
-			Group:             k.group,
+			Group:             k.Group,
 			Deliverer:         router,
 			Directory:         n.registry,
 			Workers:           workers,
-			AckTimeout:        k.ackTimeout,
+			AckTimeout:        k.AckTimeout,
 			SessionTimeout:    gt.Session,
 			RebalanceTimeout:  gt.Rebalance,
 			HeartbeatInterval: gt.Heartbeat,
@@ -99,10 +100,10 @@ func (n *node) buildAsync(c *serverConfig, redis rueidis.Client, router *edge.Ro
 			Logger:            log.With("part", "processor"),
 		})
 		if err != nil {
-			return asyncParts{}, usagef("%v", err)
+			return asyncParts{}, settings.Usagef("%v", err)
 		}
 		n.materializer = &processor.MaterializerConfig{
-			Kafka: opts, Topics: topics, Group: k.group + ".status", Store: store,
+			Kafka: opts, Topics: topics, Group: k.Group + ".status", Store: store,
 			SessionTimeout: gt.Session, RebalanceTimeout: gt.Rebalance, HeartbeatInterval: gt.Heartbeat,
 			Logger: log.With("part", "materializer"), Metrics: n.metrics,
 		}

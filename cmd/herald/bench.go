@@ -13,6 +13,7 @@ import (
 	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/bench/ceiling"
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/settings"
 )
 
 // herald bench is the load tool of package bench; this command only reads its
@@ -44,18 +45,18 @@ flags:
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c bench.Config
 	var (
-		secrets, sources, serverPIDs listFlag
+		secrets, sources, serverPIDs settings.List
 		worker, ceilingServer        bool
 		ceilingAddr                  string
 	)
-	fs := newFlags("bench", stderr)
+	fs := settings.NewFlags("bench", stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "the server's public base URL (devices and REST API)")
 	fs.StringVar(&c.URL2, "url2", "", "d2d and fanout: a second edge's base URL; the receivers connect there")
-	fs.StringVar(&c.Key, "key", devAPIKey, "API key for push and async")
+	fs.StringVar(&c.Key, "key", settings.DevAPIKey, "API key for push and async")
 	fs.Var(&secrets, "token-secret", "HS256 secret to mint device tokens, as kid:secret or secret (default: the development secret)")
 	fs.IntVar(&c.Devices, "devices", 100, "device connections (d2d: two per pair; fanout: --fanout per account)")
 	fs.Float64Var(&c.Rate, "rate", 1000, "messages per second, over all devices (push, async, d2d, fanout)")
@@ -87,12 +88,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		mode, args = args[0], args[1:]
 	}
-	if err := parse(fs, args); err != nil {
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
 	if mode == "" && fs.NArg() == 1 {
 		mode = fs.Arg(0)
-	} else if err := requireArgs(fs, 0, 0); err != nil {
+	} else if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return err
 	}
 	switch {
@@ -102,9 +103,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return ceiling.Serve(ctx, ceilingAddr, os.Stdin, stdout)
 	}
 	c.Mode = mode
-	c.TokenKey = token.HS256Key{Secret: []byte(devTokenSecret)}
+	c.TokenKey = token.HS256Key{Secret: []byte(settings.DevTokenSecret)}
 	if len(secrets) > 0 {
-		c.TokenKey = hs256Keys(secrets)[0]
+		c.TokenKey = settings.HS256Keys(secrets)[0]
 	}
 	c.SourceAddrs = sources
 	pids, err := parsePIDs(serverPIDs)
@@ -119,18 +120,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	err = bench.Run(ctx, c, stdout, stderr)
 	var ue *bench.UsageError
 	if errors.As(err, &ue) {
-		return usageError{err}
+		return settings.UsageError{Err: err}
 	}
 	return err
 }
 
 // parsePIDs parses --server-pid.
-func parsePIDs(l listFlag) ([]int, error) {
+func parsePIDs(l settings.List) ([]int, error) {
 	var pids []int
 	for _, s := range l {
 		p, err := strconv.Atoi(s)
 		if err != nil || p <= 0 {
-			return nil, usagef("--server-pid: %q is not a pid", s)
+			return nil, settings.Usagef("--server-pid: %q is not a pid", s)
 		}
 		pids = append(pids, p)
 	}

@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/demo"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // demoDo sends a request to a running dev server and returns the status, the
@@ -50,7 +52,7 @@ func mustDemoToken(tb testing.TB, dev *devServer, account, device string) string
 	if status != http.StatusOK || ctype != "application/json" {
 		tb.Fatalf("POST /demo/api/token: HTTP %d %s: %s", status, ctype, body)
 	}
-	var out demoTokenResponse
+	var out demo.TokenResponse
 	if err := json.Unmarshal(body, &out); err != nil || out.Token == "" {
 		tb.Fatalf("POST /demo/api/token answered %s (%v), want a token", body, err)
 	}
@@ -173,7 +175,7 @@ func TestDemoToken(t *testing.T) {
 		{"device with a slash", `{"account":"a1","device":"tv/1"}`, "not a valid id"},
 		{"device too long", `{"account":"a1","device":"` + long + `"}`, "not a valid id"},
 		{"two objects", `{"account":"a1","device":"tv"}{}`, "nothing after it"},
-		{"too large", `{"account":"a1","device":"tv","x":"` + strings.Repeat("y", demoMaxTokenBytes) + `"}`, "larger than"},
+		{"too large", `{"account":"a1","device":"tv","x":"` + strings.Repeat("y", 4<<10) + `"}`, "larger than"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,13 +267,13 @@ func TestDemoPushAndDevices(t *testing.T) {
 // TestDemoNotOnServe checks that herald serve has neither the page nor the
 // endpoints: they hand out tokens to anyone.
 func TestDemoNotOnServe(t *testing.T) {
-	var c serverConfig
-	fs := newFlags("serve", io.Discard)
-	c.flags(fs, false)
-	if err := parse(fs, []string{"--addr", "127.0.0.1:0", "--admin-addr", "", "--token-secret", strings.Repeat("s", 32), "--api-keys", "k:test-key"}); err != nil {
+	var c settings.Server
+	fs := settings.NewFlags("serve", io.Discard)
+	c.Flags(fs, false)
+	if err := settings.Parse(fs, []string{"--addr", "127.0.0.1:0", "--admin-addr", "", "--token-secret", strings.Repeat("s", 32), "--api-keys", "k:test-key"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.validate(false); err != nil {
+	if err := c.Validate(false); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldpush/herald/settings"
 )
 
 // The deployment examples in docs/deploy are checked against the real `herald
@@ -241,7 +243,7 @@ func (h *heraldContainer) setting(fset *flag.FlagSet, name string) (string, bool
 	if v, ok := h.flag[name]; ok {
 		return v, true
 	}
-	if v, ok := h.env[envName(name)]; ok {
+	if v, ok := h.env[settings.EnvName(name)]; ok {
 		return v, true
 	}
 	if f := fset.Lookup(name); f != nil {
@@ -296,10 +298,10 @@ func (h *heraldContainer) preStopSeconds() int {
 }
 
 // serveFlags builds the flag set of `herald serve` as runServe does.
-func serveFlags() (*serverConfig, *flag.FlagSet) {
-	var c serverConfig
-	fset := newFlags("serve", io.Discard)
-	c.flags(fset, false)
+func serveFlags() (*settings.Server, *flag.FlagSet) {
+	var c settings.Server
+	fset := settings.NewFlags("serve", io.Discard)
+	c.Flags(fset, false)
 	return &c, fset
 }
 
@@ -460,7 +462,7 @@ func TestDeployManifests(t *testing.T) {
 func envFlag(fset *flag.FlagSet, env string) string {
 	var name string
 	fset.VisitAll(func(f *flag.Flag) {
-		if envName(f.Name) == env {
+		if settings.EnvName(f.Name) == env {
 			name = f.Name
 		}
 	})
@@ -495,13 +497,13 @@ func checkServeSettings(t *testing.T, h *heraldContainer) {
 	for env, v := range h.env {
 		t.Setenv(env, v)
 	}
-	if err := parse(fset, h.args); err != nil {
+	if err := settings.Parse(fset, h.args); err != nil {
 		t.Fatalf("%v: herald serve would refuse its settings: %v", h, err)
 	}
-	if err := requireArgs(fset, 0, 0); err != nil {
+	if err := settings.RequireArgs(fset, 0, 0); err != nil {
 		t.Fatalf("%v: %v", h, err)
 	}
-	if err := c.validate(false); err != nil {
+	if err := c.Validate(false); err != nil {
 		t.Fatalf("%v: herald serve would refuse its settings: %v", h, err)
 	}
 }

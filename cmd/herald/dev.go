@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/settings"
 )
 
 // runDev runs every role in one process on the embedded defaults: the in-memory
@@ -24,21 +25,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // devConfig parses the command line of `herald dev` into the configuration it
 // serves: every role, the development token secret and API key.
-func devConfig(args []string, stderr io.Writer) (*serverConfig, error) {
-	var c serverConfig
-	fs := newFlags("dev", stderr)
-	c.flags(fs, true)
-	if err := parse(fs, args); err != nil {
+func devConfig(args []string, stderr io.Writer) (*settings.Server, error) {
+	var c settings.Server
+	fs := settings.NewFlags("dev", stderr)
+	c.Flags(fs, true)
+	if err := settings.Parse(fs, args); err != nil {
 		return nil, err
 	}
-	if err := requireArgs(fs, 0, 0); err != nil {
+	if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return nil, err
 	}
-	c.roles = listFlag{"edge", "api", "processor"}
-	c.tokenSecrets = listFlag{devTokenSecret}
-	c.apiKeys = listFlag{"dev:" + devAPIKey}
-	c.demo = true
-	if err := c.validate(true); err != nil {
+	c.Roles = settings.List{"edge", "api", "processor"}
+	c.TokenSecrets = settings.List{settings.DevTokenSecret}
+	c.APIKeys = settings.List{"dev:" + settings.DevAPIKey}
+	c.Demo = true
+	if err := c.Validate(true); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -48,7 +49,7 @@ func devConfig(args []string, stderr io.Writer) (*serverConfig, error) {
 func printDevBanner(w io.Writer, addr, kafka, admin string) {
 	base := "http://" + addr
 	ws := "ws://" + addr
-	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(devTokenSecret)})
+	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(settings.DevTokenSecret)})
 	adminLine, metricsLine := "", ""
 	if admin != "" {
 		adminLine = "  Admin                http://" + admin + "/metrics, /healthz, /readyz; POST /drain\n"
@@ -84,5 +85,5 @@ Try it:
 %[7]s
 Ctrl-C (or SIGTERM) drains: listeners get reconnect (drain) over --drain-window, then it exits.
 
-`, base, ws, devAPIKey, sample, kafka, adminLine, metricsLine)
+`, base, ws, settings.DevAPIKey, sample, kafka, adminLine, metricsLine)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // TestEndToEnd walks through what a new user does: start dev, listen as a device,
@@ -39,7 +40,7 @@ func TestEndToEnd(t *testing.T) {
 
 	send := func(t *testing.T, device, payload string) result {
 		t.Helper()
-		return runCmd(t, ctx, "send", "--url", dev.base, "--key", devAPIKey, "--account", "a1", "--device", device,
+		return runCmd(t, ctx, "send", "--url", dev.base, "--key", settings.DevAPIKey, "--account", "a1", "--device", device,
 			"--type", "notification.v1", "--payload", payload, "--timeout", "10s")
 	}
 
@@ -74,7 +75,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("send without --device reaches the account's devices", func(t *testing.T) {
 		// The body names no "device": the API refuses "device":"".
-		r := runCmd(t, ctx, "send", "--url", dev.base, "--key", devAPIKey, "--account", "a1",
+		r := runCmd(t, ctx, "send", "--url", dev.base, "--key", settings.DevAPIKey, "--account", "a1",
 			"--type", "notification.v1", "--payload", `{"title":"All"}`, "--timeout", "10s")
 		var pr struct {
 			ID      string            `json:"id"`
@@ -139,7 +140,7 @@ func TestEndToEnd(t *testing.T) {
 // Origin header.
 func TestBrowserConnect(t *testing.T) {
 	dev := mustDev(t)
-	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(devTokenSecret)})
+	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(settings.DevTokenSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // producedLine is the line of scripts/kcat-check.sh that names its message.
@@ -99,7 +100,7 @@ func TestKcatInterop(t *testing.T) {
 		}
 	}()
 	waitFor(t, "herald status to report the kcat message delivered", func() bool {
-		r = runCmd(t, ctx, "status", "--url", dev.base, "--key", devAPIKey, id)
+		r = runCmd(t, ctx, "status", "--url", dev.base, "--key", settings.DevAPIKey, id)
 		return r.code == 0 && strings.Contains(r.stdout, "delivered")
 	})
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // listenProc is a `herald listen` command running in the test's process.
@@ -186,7 +187,7 @@ func TestDevDrainOnSIGTERM(t *testing.T) {
 	if err := dev.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code := dev.exitCode(t, 1*time.Second+defaultShutdownGrace+5*time.Second); code != 0 {
+	if code := dev.exitCode(t, 1*time.Second+settings.DefaultShutdownGrace+5*time.Second); code != 0 {
 		t.Fatalf("dev exited with %d, want 0:\n%s", code, dev.Logs())
 	}
 	close(stop)

@@ -11,6 +11,7 @@ import (
 
 	herald "github.com/heraldpush/herald/clients/go"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // runListen connects as a device and prints every frame it receives, one JSON
@@ -19,25 +20,25 @@ import (
 // like any other and followed by a new connection, not by an exit; while no edge
 // takes the device it retries with backoff, quietly unless -v.
 func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("listen", stderr)
+	fs := settings.NewFlags("listen", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the edge's base URL")
 	tok := fs.String("token", "", "device token; default: minted for --account/--device with --token-secret or the dev secret")
 	account := fs.String("account", "", "account, to mint a token")
 	device := fs.String("device", "", "device, to mint a token")
-	var secrets listFlag
+	var secrets settings.List
 	fs.Var(&secrets, "token-secret", "HS256 secret to mint the token with (default: the development secret)")
 	ack := fs.Bool("ack", true, "acknowledge messages that ask for it")
 	presence := fs.Bool("presence", false, "ask for presence frames about sibling devices")
 	verbose := fs.Bool("v", false, "log connection events (reconnects, failed attempts) to stderr")
-	if err := parse(fs, args); err != nil {
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireArgs(fs, 0, 0); err != nil {
+	if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return err
 	}
 	if *tok == "" {
 		if *account == "" || *device == "" {
-			return usagef("give --token, or --account and --device to mint one")
+			return settings.Usagef("give --token, or --account and --device to mint one")
 		}
 		var err error
 		if *tok, err = mintToken(secrets, *account, *device, 24*time.Hour); err != nil {
@@ -71,7 +72,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		},
 	})
 	if err != nil {
-		return usagef("%v", err)
+		return settings.Usagef("%v", err)
 	}
 	if *presence {
 		// Remembered by the client and sent after every welcome.

@@ -13,6 +13,7 @@ import (
 
 	herald "github.com/heraldpush/herald/clients/go"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // runMsg sends a device-to-device msg as a device, through the Go SDK, and
@@ -21,30 +22,30 @@ import (
 // printed to stderr and fails the command. --timeout bounds the whole run:
 // connecting, sending and waiting for the receipts.
 func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("msg", stderr)
+	fs := settings.NewFlags("msg", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the edge's base URL")
 	tok := fs.String("token", "", "the sending device's token; default: minted for --account/--device with --token-secret or the dev secret")
 	account := fs.String("account", "", "the sending device's account, to mint a token")
 	device := fs.String("device", "", "the sending device, to mint a token")
-	var secrets listFlag
+	var secrets settings.List
 	fs.Var(&secrets, "token-secret", "HS256 secret to mint the token with (default: the development secret)")
-	var to listFlag
+	var to settings.List
 	fs.Var(&to, "to", "target device id; comma-separated for several")
 	siblings := fs.Bool("siblings", false, "send to every other device of the account instead of --to")
 	typ := fs.String("type", "", "message type, e.g. playback.control.v1 (required)")
 	payload := fs.String("payload", "", "the payload as JSON, or @file (required)")
 	ack := fs.Bool("ack", false, "ask the targets to acknowledge, and wait for the final receipt")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to connect, send and wait for the receipts")
-	if err := parse(fs, args); err != nil {
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireArgs(fs, 0, 0); err != nil {
+	if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return err
 	}
 	var target protocol.Target
 	switch {
 	case *siblings && len(to) > 0:
-		return usagef("give --to or --siblings, not both")
+		return settings.Usagef("give --to or --siblings, not both")
 	case *siblings:
 		target.Siblings = true
 	case len(to) == 1:
@@ -52,13 +53,13 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	case len(to) > 1:
 		target.Devices = to
 	default:
-		return usagef("--to or --siblings is required")
+		return settings.Usagef("--to or --siblings is required")
 	}
 	if *typ == "" || *payload == "" {
-		return usagef("--type and --payload are required")
+		return settings.Usagef("--type and --payload are required")
 	}
 	if *timeout <= 0 {
-		return usagef("--timeout must be positive")
+		return settings.Usagef("--timeout must be positive")
 	}
 	body, err := readMsgPayload(*payload)
 	if err != nil {
@@ -66,7 +67,7 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *tok == "" {
 		if *account == "" || *device == "" {
-			return usagef("give --token, or --account and --device to mint one")
+			return settings.Usagef("give --token, or --account and --device to mint one")
 		}
 		if *tok, err = mintToken(secrets, *account, *device, time.Hour); err != nil {
 			return err
@@ -100,7 +101,7 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		},
 	})
 	if err != nil {
-		return usagef("%v", err)
+		return settings.Usagef("%v", err)
 	}
 
 	// Run is stopped, and has closed the connection, before runMsg returns.
@@ -185,7 +186,7 @@ func readMsgPayload(v string) ([]byte, error) {
 		body = b
 	}
 	if !json.Valid(body) {
-		return nil, usagef("--payload is not valid JSON")
+		return nil, settings.Usagef("--payload is not valid JSON")
 	}
 	return body, nil
 }

@@ -20,6 +20,7 @@ import (
 	herald "github.com/heraldpush/herald/clients/go"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // msgEdge is an edge stand-in for `herald msg`: it accepts a device whose
@@ -263,7 +264,7 @@ func TestMsgMintsToken(t *testing.T) {
 	if len(e.tokens) != 1 {
 		t.Fatalf("%d handshakes, want 1", len(e.tokens))
 	}
-	c, err := mustVerifier(t, token.HS256Key{Secret: []byte(devTokenSecret)}).Verify(e.tokens[0])
+	c, err := mustVerifier(t, token.HS256Key{Secret: []byte(settings.DevTokenSecret)}).Verify(e.tokens[0])
 	if err != nil || c.Account != "a1" || c.Device != "phone1" {
 		t.Errorf("token claims %+v, %v; want a1/phone1 signed with the development secret", c, err)
 	}
@@ -301,7 +302,7 @@ func TestMsgUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := runMsg(context.Background(), tt.args, &stdout, &stderr)
-			var ue usageError
+			var ue settings.UsageError
 			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("runMsg = %v, want a usage error about %s", err, tt.want)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/settings"
 )
 
 // runSchema serves `herald schema check FILE [PAYLOAD]`, which compiles a type's
@@ -20,17 +21,17 @@ func runSchema(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) > 0 && args[0] == "ts" {
 		return runSchemaTS(args[1:], stdout, stderr)
 	}
-	fs := newFlags("schema", stderr)
+	fs := settings.NewFlags("schema", stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: herald schema check FILE [PAYLOAD]\n  FILE is <type>.json; PAYLOAD is a file or inline JSON")
 		fmt.Fprintf(stderr, "   or: %s\n  TypeScript types of the built-in and app message types (see herald schema ts -h)\n", schemaTSUsage)
 	}
-	if err := parse(fs, args); err != nil {
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() < 2 || fs.Arg(0) != "check" || fs.NArg() > 3 {
 		fs.Usage()
-		return usagef("want: check FILE [PAYLOAD], or ts [--schemas DIR] [--out FILE]")
+		return settings.Usagef("want: check FILE [PAYLOAD], or ts [--schemas DIR] [--out FILE]")
 	}
 	file := fs.Arg(1)
 	doc, err := os.ReadFile(file)

@@ -10,6 +10,7 @@ import (
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/schemas"
 	"github.com/heraldpush/herald/schemas/tsgen"
+	"github.com/heraldpush/herald/settings"
 )
 
 // schemaTSUsage is the synopsis of `herald schema ts`.
@@ -20,29 +21,29 @@ const schemaTSUsage = "herald schema ts [--schemas DIR] [--out FILE]"
 // that sends a payload of the wrong shape fails to compile instead of failing at the
 // server. The translation is package tsgen's; this is its flags and files.
 func runSchemaTS(args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("schema ts", stderr)
+	flags := settings.NewFlags("schema ts", stderr)
 	dir := flags.String("schemas", "", "a directory of app message types (<type>.json) to include beside the built-in ones, as serve's --schemas-dir")
 	out := flags.String("out", "", "write the TypeScript module to this file instead of stdout, making its directory if missing")
 	flags.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s\n  writes TypeScript types of the message types, generated from their JSON Schemas\n", schemaTSUsage)
 		flags.PrintDefaults()
 	}
-	if err := parse(flags, args); err != nil {
+	if err := settings.Parse(flags, args); err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
-		return usagef("unexpected arguments %q: want %s", flags.Args(), schemaTSUsage)
+		return settings.Usagef("unexpected arguments %q: want %s", flags.Args(), schemaTSUsage)
 	}
 	sources := []iofs.FS{schemas.FS}
 	if *dir != "" {
 		if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
-			return usagef("--schemas %q is not a directory", *dir)
+			return settings.Usagef("--schemas %q is not a directory", *dir)
 		}
 		sources = append(sources, os.DirFS(*dir))
 	}
 	if *out != "" {
 		if st, err := os.Stat(*out); err == nil && st.IsDir() {
-			return usagef("--out %q is a directory; want a file such as types.gen.ts", *out)
+			return settings.Usagef("--out %q is a directory; want a file such as types.gen.ts", *out)
 		}
 	}
 	types, err := protocol.LoadTypes(sources...)

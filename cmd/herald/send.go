@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/heraldpush/herald/settings"
 )
 
 // runSend pushes a message through the REST API and prints the response: a sync
@@ -18,9 +20,9 @@ import (
 // Kafka (POST /v1/messages), whose id it prints. A problem answer is printed to
 // stderr and fails the command.
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("send", stderr)
+	fs := settings.NewFlags("send", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the REST API's base URL")
-	key := fs.String("key", devAPIKey, "API key")
+	key := fs.String("key", settings.DevAPIKey, "API key")
 	account := fs.String("account", "", "target account (required)")
 	device := fs.String("device", "", "target device; empty: every connected device of the account")
 	typ := fs.String("type", "", "message type, e.g. notification.v1 (required)")
@@ -32,14 +34,14 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ttl := fs.Int("ttl", -1, "with --async: time to live in seconds, 0 never expires (default: the type's policy)")
 	collapseKey := fs.String("collapse-key", "", "with --async: a newer pending message with the same key replaces this one")
 	idemKey := fs.String("idempotency-key", "", "with --async: a retried send with the same key sends once")
-	if err := parse(fs, args); err != nil {
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireArgs(fs, 0, 0); err != nil {
+	if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return err
 	}
 	if *account == "" || *typ == "" || *payload == "" {
-		return usagef("--account, --type and --payload are required")
+		return settings.Usagef("--account, --type and --payload are required")
 	}
 	body := []byte(*payload)
 	if strings.HasPrefix(*payload, "@") {
@@ -50,10 +52,10 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		body = b
 	}
 	if !json.Valid(body) {
-		return usagef("--payload is not valid JSON")
+		return settings.Usagef("--payload is not valid JSON")
 	}
 	if !*async && (*priority != "" || *ttl >= 0 || *collapseKey != "" || *idemKey != "") {
-		return usagef("--priority, --ttl, --collapse-key and --idempotency-key need --async")
+		return settings.Usagef("--priority, --ttl, --collapse-key and --idempotency-key need --async")
 	}
 	// Without --device the target has no "device" at all: the API refuses
 	// "device":"" rather than take it for the whole account.
@@ -119,7 +121,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func call(ctx context.Context, method, url, key string, header http.Header, body []byte, want int, stderr io.Writer) ([]byte, error) {
 	hr, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
-		return nil, usagef("--url: %v", err)
+		return nil, settings.Usagef("--url: %v", err)
 	}
 	for k, v := range header {
 		hr.Header[k] = v

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/demo"
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
@@ -25,25 +26,26 @@ import (
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/schemas"
+	"github.com/heraldpush/herald/settings"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c serverConfig
-	fs := newFlags("serve", stderr)
-	c.flags(fs, false)
-	if err := parse(fs, args); err != nil {
+	var c settings.Server
+	fs := settings.NewFlags("serve", stderr)
+	c.Flags(fs, false)
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireArgs(fs, 0, 0); err != nil {
+	if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return err
 	}
-	if err := c.validate(false); err != nil {
+	if err := c.Validate(false); err != nil {
 		return err
 	}
-	if _, plain, _ := apiKeys(c.apiKeys); len(plain) > 0 {
-		c.logger(stderr).Warn("API keys configured in plaintext: configure their hashes instead, as name:sha256:HEX (herald apikey hash --name NAME reads the key on stdin)", "keys", plain)
+	if _, plain, _ := settings.ParseAPIKeys(c.APIKeys); len(plain) > 0 {
+		c.Logger(stderr).Warn("API keys configured in plaintext: configure their hashes instead, as name:sha256:HEX (herald apikey hash --name NAME reads the key on stdin)", "keys", plain)
 	}
 	return serve(ctx, &c, stdout, stderr, nil)
 }
@@ -119,7 +121,7 @@ type node struct {
 	closers   []func()   // release the registry client
 
 	// limits are the header limits of every listener's http.Server.
-	limits restLimits
+	limits settings.RESTLimits
 }
 
 // listener is one of a node's HTTP listeners.
@@ -143,7 +145,7 @@ func (n *node) listen(name, addr string, h http.Handler, log *slog.Logger) error
 // serve adds a listener that is already bound.
 func (n *node) serve(name string, ln net.Listener, h http.Handler, log *slog.Logger) {
 	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	n.limits.apply(srv)
+	n.limits.Apply(srv)
 	n.listeners = append(n.listeners, listener{name: name, srv: srv, ln: ln})
 }
 
@@ -176,25 +178,25 @@ func (n *node) close() {
 }
 
 // build creates the parts of a node from its configuration.
-func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
-	n := &node{metrics: prometheus.NewRegistry(), drainReq: make(chan struct{}), limits: c.rest}
+func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
+	n := &node{metrics: prometheus.NewRegistry(), drainReq: make(chan struct{}), limits: c.REST}
 	defer func() {
 		if err != nil {
 			n.close() // what was built before the failure stops again
 		}
 	}()
 	sources := []fs.FS{schemas.FS}
-	if c.schemasDir != "" {
-		if st, err := os.Stat(c.schemasDir); err != nil || !st.IsDir() {
-			return nil, usagef("--schemas-dir %q is not a directory", c.schemasDir)
+	if c.SchemasDir != "" {
+		if st, err := os.Stat(c.SchemasDir); err != nil || !st.IsDir() {
+			return nil, settings.Usagef("--schemas-dir %q is not a directory", c.SchemasDir)
 		}
-		sources = append(sources, os.DirFS(c.schemasDir))
+		sources = append(sources, os.DirFS(c.SchemasDir))
 	}
 	if n.types, err = protocol.LoadTypes(sources...); err != nil {
 		return nil, fmt.Errorf("loading message types: %w", err)
 	}
-	if len(c.redisAddrs) > 0 {
-		cfg, err := c.redisConfig()
+	if len(c.RedisAddrs) > 0 {
+		cfg, err := c.RedisConfig()
 		if err != nil {
 			return nil, err
 		}
@@ -205,11 +207,11 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 		n.registry = r
 		n.closers = append(n.closers, r.Close)
 	} else {
-		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.edgeTTL})
+		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.EdgeTTL})
 	}
-	if c.postgresURL != "" {
+	if c.PostgresURL != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		pg, err := devicelist.OpenPostgres(ctx, devicelist.PostgresConfig{URL: c.postgresURL, Logger: log.With("part", "devicelist")})
+		pg, err := devicelist.OpenPostgres(ctx, devicelist.PostgresConfig{URL: c.PostgresURL, Logger: log.With("part", "devicelist")})
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("device list: %w", err)
@@ -223,25 +225,25 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 	if r, ok := n.registry.(*registry.Redis); ok {
 		redisClient = r.Client()
 	}
-	if n.tls, err = newNodeTLS(&c.tls, log.With("part", "tls")); err != nil {
+	if n.tls, err = newNodeTLS(&c.TLS, log.With("part", "tls")); err != nil {
 		return nil, err
 	}
 	router := &edge.Router{Registry: n.registry}
-	if len(c.clusterKeys) > 0 {
-		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.clusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links")})
+	if len(c.ClusterKeys) > 0 {
+		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links")})
 		if err != nil {
-			return nil, usagef("%v", err)
+			return nil, settings.Usagef("%v", err)
 		}
 		router.Links = n.links
 	}
-	if c.hasRole("edge") {
-		v, err := c.tokenKeys.verifier(c.tokenSecrets, log.With("part", "token"))
+	if c.HasRole("edge") {
+		v, err := c.TokenKeys.Verifier(c.TokenSecrets, log.With("part", "token"))
 		if err != nil {
 			return nil, err
 		}
 		n.tokens = v
 		n.edge, err = edge.New(edge.Config{
-			ID:                c.edgeID,
+			ID:                c.EdgeID,
 			Verifier:          v,
 			Registry:          n.registry,
 			Types:             n.types,
@@ -250,54 +252,54 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			Locator:           n.registry,
 			Presencer:         presencer(n.links),
 			Router:            router,
-			AllowedOrigins:    c.allowedOrigins,
-			ClusterKeys:       c.clusterKeys,
+			AllowedOrigins:    c.AllowedOrigins,
+			ClusterKeys:       c.ClusterKeys,
 			Liveness:          n.registry,
 			Replacer:          replacer(n.links),
-			InternalAddr:      c.advertiseAddr,
-			HeartbeatInterval: c.heartbeat,
-			MaxFrameBytes:     c.maxFrameBytes,
-			PingInterval:      c.pingInterval,
-			PongTimeout:       c.pongTimeout,
-			WriteTimeout:      c.writeTimeout,
-			SendQueue:         c.sendQueue,
-			MsgRate:           c.msgRate,
-			MsgBurst:          c.msgBurst,
-			FrameRate:         c.frameRate,
-			FrameBurst:        c.frameBurst,
-			HelloRate:         c.helloRate,
-			HelloBurst:        c.helloBurst,
-			ErrorRate:         c.errorRate,
-			ErrorBurst:        c.errorBurst,
-			MaxBadFrames:      c.maxBadFrames,
-			BadFrameWindow:    c.badFrameWin,
-			MinLifetime:       c.minLifetime,
-			MaxLifetime:       c.maxLifetime,
-			ReconnectGrace:    c.reconnectGrace,
-			MaxConnections:    c.maxConnections,
-			ConnectRate:       c.connectRate,
-			ConnectBurst:      c.connectBurst,
-			MaxOutRate:        c.maxOutRate,
-			MaxOutBurst:       c.maxOutBurst,
+			InternalAddr:      c.AdvertiseAddr,
+			HeartbeatInterval: c.Heartbeat,
+			MaxFrameBytes:     c.MaxFrameBytes,
+			PingInterval:      c.PingInterval,
+			PongTimeout:       c.PongTimeout,
+			WriteTimeout:      c.WriteTimeout,
+			SendQueue:         c.SendQueue,
+			MsgRate:           c.MsgRate,
+			MsgBurst:          c.MsgBurst,
+			FrameRate:         c.FrameRate,
+			FrameBurst:        c.FrameBurst,
+			HelloRate:         c.HelloRate,
+			HelloBurst:        c.HelloBurst,
+			ErrorRate:         c.ErrorRate,
+			ErrorBurst:        c.ErrorBurst,
+			MaxBadFrames:      c.MaxBadFrames,
+			BadFrameWindow:    c.BadFrameWin,
+			MinLifetime:       c.MinLifetime,
+			MaxLifetime:       c.MaxLifetime,
+			ReconnectGrace:    c.ReconnectGrace,
+			MaxConnections:    c.MaxConnections,
+			ConnectRate:       c.ConnectRate,
+			ConnectBurst:      c.ConnectBurst,
+			MaxOutRate:        c.MaxOutRate,
+			MaxOutBurst:       c.MaxOutBurst,
 			Metrics:           n.metrics,
 			Logger:            log.With("part", "edge"),
 
-			ReleaseMemoryAfterConns: c.releaseMemoryAfterConns,
-			ReleaseMemoryQuiet:      c.edgeReleaseMemoryQuiet(),
+			ReleaseMemoryAfterConns: c.ReleaseMemoryAfterConns,
+			ReleaseMemoryQuiet:      c.EdgeReleaseMemoryQuiet(),
 		})
 		if err != nil {
-			return nil, usagef("%v", err)
+			return nil, settings.Usagef("%v", err)
 		}
 		router.Local = n.edge
 	}
 	var async asyncParts
-	if c.hasRole("api") || c.hasRole("processor") {
+	if c.HasRole("api") || c.HasRole("processor") {
 		if async, err = n.buildAsync(c, redisClient, router, log); err != nil {
 			return nil, err
 		}
 	}
-	if c.hasRole("api") {
-		keys, _, err := apiKeys(c.apiKeys)
+	if c.HasRole("api") {
+		keys, _, err := settings.ParseAPIKeys(c.APIKeys)
 		if err != nil {
 			return nil, err
 		}
@@ -312,16 +314,16 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,
-			KeyRate:      c.rest.apiKeyRate,
-			KeyBurst:     c.rest.apiKeyBurst,
-			MaxJSONDepth: c.rest.maxJSONDepth,
-			MaxBodyBytes: c.maxBodyBytes,
-			PushTimeout:  c.pushTimeout,
+			KeyRate:      c.REST.APIKeyRate,
+			KeyBurst:     c.REST.APIKeyBurst,
+			MaxJSONDepth: c.REST.MaxJSONDepth,
+			MaxBodyBytes: c.MaxBodyBytes,
+			PushTimeout:  c.PushTimeout,
 			Metrics:      n.metrics,
 			Logger:       log.With("part", "api"),
 		})
 		if err != nil {
-			return nil, usagef("%v", err)
+			return nil, settings.Usagef("%v", err)
 		}
 	}
 	return n, nil
@@ -330,20 +332,20 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 // serve runs the configured roles until ctx is done (SIGTERM or SIGINT) or POST
 // /drain on the admin listener, then drains and shuts down (see shutdown). ready,
 // if not nil, is called with the node once it listens.
-func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready func(*node)) error {
-	log := c.logger(stderr)
+func serve(ctx context.Context, c *settings.Server, stdout, stderr io.Writer, ready func(*node)) error {
+	log := c.Logger(stderr)
 	// The internal listener is bound first: the edge advertises its address from
 	// its first heartbeat on.
 	var internal net.Listener
-	if c.hasRole("edge") && c.internalAddr != "" {
+	if c.HasRole("edge") && c.InternalAddr != "" {
 		var err error
-		if internal, err = net.Listen("tcp", c.internalAddr); err != nil {
-			return fmt.Errorf("listen on %s (internal): %w", c.internalAddr, err)
+		if internal, err = net.Listen("tcp", c.InternalAddr); err != nil {
+			return fmt.Errorf("listen on %s (internal): %w", c.InternalAddr, err)
 		}
-		if c.advertiseAddr == "" {
-			c.advertiseAddr = advertised(internal.Addr().(*net.TCPAddr))
+		if c.AdvertiseAddr == "" {
+			c.AdvertiseAddr = advertised(internal.Addr().(*net.TCPAddr))
 		}
-		c.advertiseAddr = linkURL(c.advertiseAddr, c.tls.internalTLS())
+		c.AdvertiseAddr = linkURL(c.AdvertiseAddr, c.TLS.InternalTLS())
 	}
 	n, err := build(c, log)
 	if err != nil {
@@ -366,7 +368,7 @@ func serve(ctx context.Context, c *serverConfig, stdout, stderr io.Writer, ready
 	stopAsync := n.runAsync(log)
 	n.ready.Store(true)
 	log.Info("herald listening", "kafka", n.kafkaAddrs, "addr", n.addr("public"), "internal", n.addr("internal"), "admin", n.addr("admin"),
-		"roles", c.roles.String(), "edge", c.edgeID, "types", len(n.types.List()))
+		"roles", c.Roles.String(), "edge", c.EdgeID, "types", len(n.types.List()))
 	if ready != nil {
 		ready(n)
 	}
@@ -411,7 +413,7 @@ loop:
 }
 
 // listenAll binds the public and admin listeners.
-func (n *node) listenAll(c *serverConfig, log *slog.Logger) error {
+func (n *node) listenAll(c *settings.Server, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	if n.edge != nil {
@@ -422,16 +424,20 @@ func (n *node) listenAll(c *serverConfig, log *slog.Logger) error {
 	}
 	if n.api != nil {
 		mux.Handle("/", n.api.Handler())
-		if c.demo {
-			n.mountDemo(mux, log)
+		if c.Demo {
+			iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(settings.DevTokenSecret)})
+			if err != nil {
+				return err
+			}
+			demo.Mount(mux, demo.Config{API: n.api.Handler(), APIKey: settings.DevAPIKey, Issuer: iss, Logger: log.With("part", "demo")})
 		}
 	}
-	if err := n.listen("public", c.addr, mux, log); err != nil {
+	if err := n.listen("public", c.Addr, mux, log); err != nil {
 		return err
 	}
 	registerMetrics(n)
-	if c.adminAddr != "" {
-		if err := n.listen("admin", c.adminAddr, adminHandler(n.metrics, &n.ready, n.requestDrain), log); err != nil {
+	if c.AdminAddr != "" {
+		if err := n.listen("admin", c.AdminAddr, adminHandler(n.metrics, &n.ready, n.requestDrain), log); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/heraldpush/herald/settings"
 )
 
 // requestDrain starts the node's drain and shutdown, as SIGTERM does: POST /drain
@@ -38,11 +40,11 @@ func shutdownReserve(grace time.Duration) time.Duration {
 //
 // The whole of it is bounded by --shutdown-grace, plus --drain-window for an edge.
 // served is how many of the listeners' results the caller already took from errc.
-func (n *node) shutdown(c *serverConfig, log *slog.Logger, why string, stopAsync func(context.Context) error, errc <-chan error, served int) []error {
+func (n *node) shutdown(c *settings.Server, log *slog.Logger, why string, stopAsync func(context.Context) error, errc <-chan error, served int) []error {
 	n.ready.Store(false)
-	bound := c.shutdownGrace
+	bound := c.ShutdownGrace
 	if n.edge != nil {
-		bound += c.drainWindow
+		bound += c.DrainWindow
 	}
 	start := time.Now()
 	log.Info("shutting down", "why", why, "within", bound)
@@ -56,8 +58,8 @@ func (n *node) shutdown(c *serverConfig, log *slog.Logger, why string, stopAsync
 		// The drain may use the window and the grace but its reserve: devices
 		// that ignore reconnect are closed then, if --reconnect-grace has not
 		// closed them before.
-		dctx, dcancel := context.WithTimeout(ctx, c.drainWindow+c.shutdownGrace-shutdownReserve(c.shutdownGrace))
-		err := n.edge.Drain(dctx, c.drainWindow)
+		dctx, dcancel := context.WithTimeout(ctx, c.DrainWindow+c.ShutdownGrace-shutdownReserve(c.ShutdownGrace))
+		err := n.edge.Drain(dctx, c.DrainWindow)
 		dcancel()
 		if err != nil {
 			log.Warn("the drain did not finish in time; closing what remains", "err", err)

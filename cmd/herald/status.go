@@ -12,20 +12,21 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/processor"
+	"github.com/heraldpush/herald/settings"
 )
 
 // runStatus prints the delivery status of an asynchronous message (GET
 // /v1/messages/{id}): a table, or with --json the API's answer.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", stderr)
+	fs := settings.NewFlags("status", stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "the REST API's base URL")
-	key := fs.String("key", devAPIKey, "API key")
+	key := fs.String("key", settings.DevAPIKey, "API key")
 	asJSON := fs.Bool("json", false, "print the API's JSON answer")
-	if err := parse(fs, args); err != nil {
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
-	if err := requireArgs(fs, 1, 1); err != nil {
-		return usagef("want the message id: herald status [flags] ID")
+	if err := settings.RequireArgs(fs, 1, 1); err != nil {
+		return settings.Usagef("want the message id: herald status [flags] ID")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

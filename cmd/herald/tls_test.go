@@ -27,6 +27,7 @@ import (
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/scripts/testenv"
+	"github.com/heraldpush/herald/settings"
 )
 
 // testCA is a certificate authority made for one test.
@@ -138,14 +139,14 @@ type servedNode struct {
 // ends; like mustDev, but for serve's settings.
 func mustServe(t *testing.T, args ...string) *servedNode {
 	t.Helper()
-	var c serverConfig
+	var c settings.Server
 	stderr := &syncBuffer{}
-	fs := newFlags("serve", stderr)
-	c.flags(fs, false)
-	if err := parse(fs, append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--log-level", "debug"}, args...)); err != nil {
+	fs := settings.NewFlags("serve", stderr)
+	c.Flags(fs, false)
+	if err := settings.Parse(fs, append([]string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--internal-addr", "127.0.0.1:0", "--log-level", "debug"}, args...)); err != nil {
 		t.Fatalf("flags: %v\n%s", err, stderr)
 	}
-	if err := c.validate(false); err != nil {
+	if err := c.Validate(false); err != nil {
 		t.Fatalf("validate: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/settings"
 )
 
 // mustVerifier returns a verifier that accepts only key.
@@ -22,7 +23,7 @@ func mustVerifier(tb testing.TB, key token.HS256Key) *token.Verifier {
 
 func TestToken(t *testing.T) {
 	const secret = "another-secret-of-at-least-32-bytes!"
-	dev := token.HS256Key{Secret: []byte(devTokenSecret)}
+	dev := token.HS256Key{Secret: []byte(settings.DevTokenSecret)}
 	custom := token.HS256Key{Secret: []byte(secret)}
 	tests := []struct {
 		name     string

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/heraldpush/herald/settings"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -24,7 +26,7 @@ func TestRunUsage(t *testing.T) {
 		{name: "dev help", args: []string{"dev", "-h"}, code: 0, stderr: []string{"-drain-window", "-release-memory-after-conns", "-release-memory-quiet"}},
 		{name: "unknown flag", args: []string{"token", "--colour"}, code: 2, stderr: []string{"colour"}},
 		{name: "serve without a token secret", args: []string{"serve", "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"--token-secret", "HERALD_TOKEN_SECRET"}},
-		{name: "serve with the dev secret", args: []string{"serve", "--token-secret", devTokenSecret, "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"development secret"}},
+		{name: "serve with the dev secret", args: []string{"serve", "--token-secret", settings.DevTokenSecret, "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"development secret"}},
 		{name: "serve without API keys", args: []string{"serve", "--token-secret", secret}, code: 2, stderr: []string{"--api-keys"}},
 		{name: "serve with an unknown role", args: []string{"serve", "--roles=edge,bogus", "--token-secret", secret}, code: 2, stderr: []string{`unknown role "bogus"`}},
 		{name: "serve with an unknown log format", args: []string{"serve", "--log-format=xml", "--token-secret", secret, "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"--log-format", "xml"}},

@@ -7,21 +7,23 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/heraldpush/herald/settings"
 )
 
 // runVersion serves `herald version` (and `herald --version`): which build this
 // is, from the build information the Go toolchain records in every binary, so that
 // a bug report can name the exact commit.
 func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("version", stderr)
+	fs := settings.NewFlags("version", stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: herald version\n  the module version, VCS revision, commit time and Go version of this binary")
 	}
-	if err := parse(fs, args); err != nil {
+	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return usagef("unexpected arguments %q: want herald version", fs.Args())
+		return settings.Usagef("unexpected arguments %q: want herald version", fs.Args())
 	}
 	info, _ := debug.ReadBuildInfo() // nil in a binary without build information
 	_, err := io.WriteString(stdout, versionText(info))

@@ -1,4 +1,4 @@
-package main
+package settings
 
 import (
 	"errors"
@@ -10,23 +10,23 @@ import (
 	"time"
 )
 
-// newFlags returns a flag set for a command whose usage goes to stderr.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+// NewFlags returns a flag set for a command whose usage goes to stderr.
+func NewFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
 }
 
-// configFlag is the name of the flag that names a configuration file. A command
+// ConfigFlag is the name of the flag that names a configuration file. A command
 // whose flag set has it reads the file (HERALD_CONFIG when the flag is not given).
-const configFlag = "config"
+const ConfigFlag = "config"
 
-// parse parses args, then fills every flag not given on the command line from its
+// Parse parses args, then fills every flag not given on the command line from its
 // environment variable HERALD_<NAME> (dashes as underscores), then, for a command
 // with --config, from the configuration file. A bad value in any place is a usage
 // error naming its source.
-func parse(fs *flag.FlagSet, args []string) error {
-	_, err := parseSources(fs, args)
+func Parse(fs *flag.FlagSet, args []string) error {
+	_, err := ParseSources(fs, args)
 	return err
 }
 
@@ -38,46 +38,48 @@ const (
 	srcDefault = "default"
 )
 
-// origin is where one setting's value came from: its source and, for env and
+// Origin is where one setting's value came from: its source and, for env and
 // file, the variable or the file's name.
-type origin struct {
+type Origin struct {
 	src  string // srcFlag, srcEnv, srcFile or srcDefault
 	from string // the environment variable or the file
 }
 
-func (o origin) String() string {
+// String is the SOURCE column of `herald config print`: flag, default, or env
+// and file with the variable or the file.
+func (o Origin) String() string {
 	if o.from == "" {
 		return o.src
 	}
 	return o.src + " " + o.from
 }
 
-// parseSources is parse, and returns the origin of every flag of fs.
-func parseSources(fs *flag.FlagSet, args []string) (map[string]origin, error) {
+// ParseSources is Parse, and returns the origin of every flag of fs.
+func ParseSources(fs *flag.FlagSet, args []string) (map[string]Origin, error) {
 	if err := parseArgs(fs, args); err != nil {
 		return nil, err
 	}
-	origins := map[string]origin{}
-	fs.VisitAll(func(f *flag.Flag) { origins[f.Name] = origin{src: srcDefault} })
-	fs.Visit(func(f *flag.Flag) { origins[f.Name] = origin{src: srcFlag} })
+	origins := map[string]Origin{}
+	fs.VisitAll(func(f *flag.Flag) { origins[f.Name] = Origin{src: srcDefault} })
+	fs.Visit(func(f *flag.Flag) { origins[f.Name] = Origin{src: srcFlag} })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if origins[f.Name].src == srcFlag || err != nil {
 			return
 		}
-		env := envName(f.Name)
+		env := EnvName(f.Name)
 		if v, ok := os.LookupEnv(env); ok {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = usagef("environment %s=%q: %v%s", env, shown(f.Name, v), e, valueHint(f))
+				err = Usagef("environment %s=%q: %v%s", env, shown(f.Name, v), e, valueHint(f))
 				return
 			}
-			origins[f.Name] = origin{src: srcEnv, from: env}
+			origins[f.Name] = Origin{src: srcEnv, from: env}
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	if f := fs.Lookup(configFlag); f != nil && f.Value.String() != "" {
+	if f := fs.Lookup(ConfigFlag); f != nil && f.Value.String() != "" {
 		if err := applyFile(fs, f.Value.String(), origins); err != nil {
 			return nil, err
 		}
@@ -86,12 +88,12 @@ func parseSources(fs *flag.FlagSet, args []string) (map[string]origin, error) {
 }
 
 // parseArgs parses the command line alone. -h prints the command's usage; a bad
-// flag does not: its error (which run prints) and a hint to run -h are the whole
+// flag does not: its error (which cmd/herald prints) and a hint to run -h are the whole
 // message, so that the error does not scroll away above a page of flags.
 func parseArgs(fs *flag.FlagSet, args []string) error {
 	usage, out := fs.Usage, fs.Output()
 	fs.Usage = func() {}
-	fs.SetOutput(io.Discard) // the flag package prints the error too; run does that
+	fs.SetOutput(io.Discard) // the flag package prints the error too; cmd/herald does that
 	err := fs.Parse(args)
 	fs.Usage = usage
 	fs.SetOutput(out)
@@ -107,7 +109,7 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 		}
 		return err
 	}
-	return usageError{fmt.Errorf("%w\nrun '%s -h' for the flags", err, fs.Name())}
+	return UsageError{fmt.Errorf("%w\nrun '%s -h' for the flags", err, fs.Name())}
 }
 
 // shown is how a value given for a flag may appear in a message: secrets never do.
@@ -137,17 +139,20 @@ func valueHint(f *flag.Flag) string {
 	return ""
 }
 
-// envName is the environment variable of a flag.
-func envName(flagName string) string {
+// EnvName is the environment variable of a flag.
+func EnvName(flagName string) string {
 	return "HERALD_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// listFlag is a comma-separated list flag.
-type listFlag []string
+// List is a comma-separated list flag.
+type List []string
 
-func (l *listFlag) String() string { return strings.Join(*l, ",") }
+// String returns the entries joined with commas.
+func (l *List) String() string { return strings.Join(*l, ",") }
 
-func (l *listFlag) Set(v string) error {
+// Set replaces the list with the comma-separated entries of v, trimmed; empty
+// entries are dropped.
+func (l *List) Set(v string) error {
 	*l = nil
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -157,10 +162,10 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// requireArgs checks the number of positional arguments.
-func requireArgs(fs *flag.FlagSet, min, max int) error {
+// RequireArgs checks the number of positional arguments.
+func RequireArgs(fs *flag.FlagSet, min, max int) error {
 	if n := fs.NArg(); n < min || n > max {
-		return usagef("want %d to %d arguments, got %d (see -h)", min, max, n)
+		return Usagef("want %d to %d arguments, got %d (see -h)", min, max, n)
 	}
 	return nil
 }

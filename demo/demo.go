@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"encoding/json"
@@ -16,40 +16,54 @@ import (
 	"github.com/heraldpush/herald/protocol"
 )
 
-// The demo web app of `herald dev`: the page and the SDK at /demo/, and three
-// dev-only JSON endpoints under /demo/api/ that stand in for an app's backend, so
-// the page never holds the token secret or the API key:
-//
-//	POST /demo/api/token   {"account":…,"device":…} → {"token":…}, signed with the dev secret
-//	POST /demo/api/push    the body of POST /v1/push, sent with the dev API key
-//	GET  /demo/api/devices?account=…  the account's device list, as GET /v1/accounts/{account}/devices
-//
-// `herald serve` never mounts them: they hand out tokens to anyone who asks.
+// Path is where the demo web app is served.
+const Path = "/demo/"
+
 const (
-	demoPath          = "/demo/"
-	demoTokenTTL      = 24 * time.Hour
-	demoMaxTokenBytes = 4 << 10
+	tokenTTL      = 24 * time.Hour // of the tokens of POST /demo/api/token
+	maxTokenBytes = 4 << 10        // of the body of POST /demo/api/token
 )
+
+// Issuer signs device tokens: *token.HS256Issuer with the development secret.
+type Issuer interface {
+	Issue(account, device string, ttl time.Duration) (string, error)
+}
+
+// Config is what the demo's endpoints need of the node.
+type Config struct {
+	// API is the node's REST API, called in process with APIKey.
+	API http.Handler
+	// APIKey is the key that push and devices send to API.
+	APIKey string
+	// Issuer signs the tokens of POST /demo/api/token.
+	Issuer Issuer
+	// Logger logs failures to sign; nil: discard.
+	Logger *slog.Logger
+}
 
 // demoAPI serves the endpoints under /demo/api/ on top of the node's REST API.
 type demoAPI struct {
-	api http.Handler // the REST API, called in process with the dev key
+	cfg Config
 	log *slog.Logger
 }
 
-// mountDemo adds the demo web app and its endpoints to the public mux of `herald
-// dev`. The node must have the api role.
-func (n *node) mountDemo(mux *http.ServeMux, log *slog.Logger) {
-	d := &demoAPI{api: n.api.Handler(), log: log.With("part", "demo")}
-	mux.Handle(demoPath, http.StripPrefix(strings.TrimSuffix(demoPath, "/"), jsclient.Handler()))
+// Mount adds the demo web app and its endpoints to mux, the public mux of `herald
+// dev`.
+func Mount(mux *http.ServeMux, cfg Config) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &demoAPI{cfg: cfg, log: log}
+	mux.Handle(Path, http.StripPrefix(strings.TrimSuffix(Path, "/"), jsclient.Handler()))
 	mux.HandleFunc("POST /demo/api/token", d.token)
 	mux.HandleFunc("POST /demo/api/push", d.push)
 	mux.HandleFunc("GET /demo/api/devices", d.devices)
 	mux.HandleFunc("/demo/api/", d.other)
 }
 
-// demoEndpoints are the methods of each endpoint, for the 405 of other methods.
-var demoEndpoints = map[string]string{
+// endpoints are the methods of each endpoint, for the 405 of other methods.
+var endpoints = map[string]string{
 	"/demo/api/token":   http.MethodPost,
 	"/demo/api/push":    http.MethodPost,
 	"/demo/api/devices": http.MethodGet + ", " + http.MethodHead,
@@ -57,7 +71,7 @@ var demoEndpoints = map[string]string{
 
 // other answers what no endpoint matched: 405 on a known path, 404 otherwise.
 func (d *demoAPI) other(w http.ResponseWriter, r *http.Request) {
-	if allow, ok := demoEndpoints[r.URL.Path]; ok {
+	if allow, ok := endpoints[r.URL.Path]; ok {
 		w.Header().Set("Allow", allow)
 		p := protocol.NewProblem(protocol.CodeBadRequest, r.Method+" is not allowed on "+r.URL.Path)
 		p.Status = http.StatusMethodNotAllowed
@@ -67,14 +81,14 @@ func (d *demoAPI) other(w http.ResponseWriter, r *http.Request) {
 	protocol.NewProblem(protocol.CodeNotFound, "no such demo endpoint: "+r.URL.Path+" (there are POST /demo/api/token, POST /demo/api/push, GET /demo/api/devices)").Write(w)
 }
 
-// demoTokenRequest is the body of POST /demo/api/token.
-type demoTokenRequest struct {
+// tokenRequest is the body of POST /demo/api/token.
+type tokenRequest struct {
 	Account string `json:"account"`
 	Device  string `json:"device"`
 }
 
-// demoTokenResponse is the answer of POST /demo/api/token.
-type demoTokenResponse struct {
+// TokenResponse is the answer of POST /demo/api/token.
+type TokenResponse struct {
 	Token     string `json:"token"`
 	Account   string `json:"account"`
 	Device    string `json:"device"`
@@ -84,8 +98,8 @@ type demoTokenResponse struct {
 // token mints a device token for the page, as an app's backend would after its
 // own login.
 func (d *demoAPI) token(w http.ResponseWriter, r *http.Request) {
-	var req demoTokenRequest
-	if err := decodeDemoJSON(w, r, demoMaxTokenBytes, &req); err != nil {
+	var req tokenRequest
+	if err := decodeJSON(w, r, maxTokenBytes, &req); err != nil {
 		protocol.NewProblem(protocol.CodeBadRequest, err.Error()).Write(w)
 		return
 	}
@@ -95,16 +109,16 @@ func (d *demoAPI) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok, err := mintToken(nil, req.Account, req.Device, demoTokenTTL)
+	tok, err := d.cfg.Issuer.Issue(req.Account, req.Device, tokenTTL)
 	if err != nil {
 		d.log.Error("minting a demo token failed", "err", err)
 		protocol.NewProblem(protocol.CodeInternal, "the token could not be signed").Write(w)
 		return
 	}
-	writeDemoJSON(w, demoTokenResponse{Token: tok, Account: req.Account, Device: req.Device, ExpiresIn: int64(demoTokenTTL / time.Second)})
+	writeJSON(w, TokenResponse{Token: tok, Account: req.Account, Device: req.Device, ExpiresIn: int64(tokenTTL / time.Second)})
 }
 
-// push sends the body, a POST /v1/push request, with the dev API key: the REST
+// push sends the body, a POST /v1/push request, with the API key: the REST
 // API validates it and answers, problems included.
 func (d *demoAPI) push(w http.ResponseWriter, r *http.Request) {
 	d.forward(w, r, http.MethodPost, "/v1/push")
@@ -120,18 +134,18 @@ func (d *demoAPI) devices(w http.ResponseWriter, r *http.Request) {
 	d.forward(w, r, http.MethodGet, "/v1/accounts/"+account+"/devices")
 }
 
-// forward serves r as a call of the REST API at path with the dev API key.
+// forward serves r as a call of the REST API at path with the API key.
 func (d *demoAPI) forward(w http.ResponseWriter, r *http.Request, method, path string) {
 	f := r.Clone(r.Context())
 	f.Method = method
 	f.URL = &url.URL{Path: path}
 	f.RequestURI = path
-	f.Header.Set("Authorization", "Bearer "+devAPIKey)
+	f.Header.Set("Authorization", "Bearer "+d.cfg.APIKey)
 	f.Header.Del("Cookie")
 	if method == http.MethodPost {
 		f.Header.Set("Content-Type", "application/json")
 	}
-	d.api.ServeHTTP(w, f)
+	d.cfg.API.ServeHTTP(w, f)
 }
 
 // invalidIDDetail says what a valid account or device id looks like.
@@ -142,9 +156,9 @@ func invalidIDDetail(field, v string) string {
 	return fmt.Sprintf("%s %q is not a valid id: 1 to %d characters of A-Z a-z 0-9 . _ : @ -", field, v, devicelist.MaxIDLen)
 }
 
-// decodeDemoJSON decodes the body of r, at most limit bytes, into v: one JSON
+// decodeJSON decodes the body of r, at most limit bytes, into v: one JSON
 // object and nothing after it.
-func decodeDemoJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
@@ -168,8 +182,8 @@ func decodeDemoJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) 
 	return nil
 }
 
-// writeDemoJSON answers 200 with v as JSON.
-func writeDemoJSON(w http.ResponseWriter, v any) {
+// writeJSON answers 200 with v as JSON.
+func writeJSON(w http.ResponseWriter, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		protocol.NewProblem(protocol.CodeInternal, "encoding the answer failed").Write(w)

@@ -1,4 +1,4 @@
-package main
+package settings
 
 import (
 	"errors"
@@ -17,34 +17,34 @@ import (
 // and whose values are scalars, or lists for the list flags (--token-secret,
 // --redis-addr, ...). Every key must name a flag of the command, even one that the
 // command line overrides, so that a typo never goes unnoticed.
-func applyFile(fs *flag.FlagSet, path string, origins map[string]origin) error {
+func applyFile(fs *flag.FlagSet, path string, origins map[string]Origin) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return usagef("--config: %v", err)
+		return Usagef("--config: %v", err)
 	}
 	values, err := decodeSettings(data)
 	if err != nil {
-		return usagef("config file %s: %v", path, err)
+		return Usagef("config file %s: %v", path, err)
 	}
 	for _, kv := range values {
 		f := fs.Lookup(kv.key)
-		if f == nil || kv.key == configFlag {
-			if kv.key == configFlag {
-				return usagef("config file %s, line %d: %q cannot be set in a config file", path, kv.line, kv.key)
+		if f == nil || kv.key == ConfigFlag {
+			if kv.key == ConfigFlag {
+				return Usagef("config file %s, line %d: %q cannot be set in a config file", path, kv.line, kv.key)
 			}
-			return usagef("config file %s, line %d: unknown setting %q for %s%s", path, kv.line, kv.key, fs.Name(), didYouMean(fs, kv.key))
+			return Usagef("config file %s, line %d: unknown setting %q for %s%s", path, kv.line, kv.key, fs.Name(), didYouMean(fs, kv.key))
 		}
-		_, isList := f.Value.(*listFlag)
+		_, isList := f.Value.(*List)
 		if kv.list && !isList {
-			return usagef("config file %s, line %d: %s takes one value, not a list", path, kv.line, kv.key)
+			return Usagef("config file %s, line %d: %s takes one value, not a list", path, kv.line, kv.key)
 		}
 		if src := origins[kv.key].src; src == srcFlag || src == srcEnv {
 			continue // flag > env > file
 		}
 		if err := fs.Set(kv.key, kv.value); err != nil {
-			return usagef("config file %s, line %d: %s: invalid value %q: %v%s", path, kv.line, kv.key, shown(kv.key, kv.value), err, valueHint(f))
+			return Usagef("config file %s, line %d: %s: invalid value %q: %v%s", path, kv.line, kv.key, shown(kv.key, kv.value), err, valueHint(f))
 		}
-		origins[kv.key] = origin{src: srcFile, from: path}
+		origins[kv.key] = Origin{src: srcFile, from: path}
 	}
 	return nil
 }

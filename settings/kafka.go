@@ -1,0 +1,155 @@
+package settings
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldpush/herald/processor"
+	"github.com/heraldpush/herald/protocol"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Kafka is the Kafka part of a server's configuration.
+type Kafka struct {
+	Brokers           List
+	TLS               bool
+	TLSCA             string
+	TLSCert           string
+	TLSKey            string
+	SASLMechanism     string
+	SASLUser          string
+	SASLPassword      string
+	TopicPrefix       string
+	Partitions        int
+	Replication       int
+	CreateTopics      bool
+	Group             string
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	ProduceTimeout    time.Duration
+	Workers           string
+	AckTimeout        time.Duration
+	StatusTTL         time.Duration
+
+	// embedded: `herald dev` starts its own cluster when no brokers are given.
+	Embedded bool
+	// devRetention bounds how long the embedded cluster of `herald dev` keeps
+	// records; devRetentionBytes bounds each partition.
+	DevRetention      time.Duration
+	DevRetentionBytes int64
+	DevPort           int
+}
+
+// Flags defines the Kafka settings on fs; herald dev also has those of its
+// embedded cluster, and its --kafka-brokers may be empty.
+func (k *Kafka) Flags(fs *flag.FlagSet, dev bool) {
+	k.CreateTopics, k.Embedded = true, dev
+	help := "Kafka seed brokers, comma-separated host:port; enables POST /v1/messages and the processor role"
+	if dev {
+		help = "Kafka seed brokers, comma-separated host:port; empty: an embedded in-memory cluster"
+	}
+	fs.Var(&k.Brokers, "kafka-brokers", help)
+	fs.BoolVar(&k.TLS, "kafka-tls", false, "connect to Kafka over TLS")
+	fs.StringVar(&k.TLSCA, "kafka-tls-ca", "", "PEM file of the CA certificates that Kafka's are checked against (default: the system's)")
+	fs.StringVar(&k.TLSCert, "kafka-tls-cert", "", "PEM client certificate for Kafka (with --kafka-tls-key)")
+	fs.StringVar(&k.TLSKey, "kafka-tls-key", "", "PEM key of the client certificate")
+	fs.StringVar(&k.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty: none")
+	fs.StringVar(&k.SASLUser, "kafka-sasl-user", "", "SASL user")
+	fs.StringVar(&k.SASLPassword, "kafka-sasl-password", "", "SASL password")
+	fs.StringVar(&k.TopicPrefix, "kafka-topic-prefix", processor.DefaultTopicPrefix, "prefix of the topic names: <prefix>messages.high|normal|low and <prefix>status")
+	fs.IntVar(&k.Partitions, "kafka-partitions", processor.DefaultPartitions, "partitions of each topic created at start (the processors' parallelism)")
+	fs.IntVar(&k.Replication, "kafka-replication", -1, "replication factor of the topics created at start; -1: the brokers' default")
+	fs.BoolVar(&k.CreateTopics, "kafka-create-topics", true, "create missing topics at start (needs the CreateTopics permission)")
+	fs.StringVar(&k.Group, "kafka-group", processor.DefaultGroup, "consumer group prefix of the processors")
+	fs.DurationVar(&k.SessionTimeout, "kafka-session-timeout", processor.DefaultSessionTimeout, "how long a silent processor keeps its partitions before the others take them over")
+	fs.DurationVar(&k.RebalanceTimeout, "kafka-rebalance-timeout", processor.DefaultRebalanceTimeout, "how long a consumer group rebalance waits for the processors to join again; a processor must finish its batch in hand within it, and a dead one stops the others for at most this long")
+	fs.DurationVar(&k.HeartbeatInterval, "kafka-heartbeat-interval", 0, "how often a processor heartbeats to its consumer groups; below --kafka-session-timeout (0: a fifth of it)")
+	fs.DurationVar(&k.ProduceTimeout, "kafka-produce-timeout", processor.DefaultProduceTimeout, "how long POST /v1/messages waits for Kafka before answering 503 (at least 1s)")
+	fs.StringVar(&k.Workers, "processor-workers", fmt.Sprintf("high=%d,normal=%d,low=%d", processor.DefaultHighWorkers, processor.DefaultNormalWorkers, processor.DefaultLowWorkers), "concurrent deliveries per priority")
+	fs.DurationVar(&k.AckTimeout, "ack-timeout", processor.DefaultAckTimeout, "how long an async message's ack is awaited after delivery")
+	fs.DurationVar(&k.StatusTTL, "status-ttl", processor.DefaultStatusTTL, "how long GET /v1/messages/{id} remembers a message")
+	if dev {
+		fs.IntVar(&k.DevPort, "kafka-port", 0, "port of the embedded Kafka cluster on 127.0.0.1 (0: any free port)")
+		fs.DurationVar(&k.DevRetention, "kafka-retention", time.Hour, "how long the embedded Kafka cluster keeps records")
+		fs.Int64Var(&k.DevRetentionBytes, "kafka-retention-bytes", 64<<20, "bytes the embedded Kafka cluster keeps per partition")
+	}
+}
+
+// Validate checks the Kafka settings.
+func (k *Kafka) Validate() error {
+	if k.Partitions < 1 {
+		return Usagef("--kafka-partitions must be at least 1, got %d", k.Partitions)
+	}
+	if k.Replication == 0 || k.Replication < -1 || k.Replication > 32767 {
+		return Usagef("--kafka-replication must be -1 or between 1 and 32767, got %d", k.Replication)
+	}
+	if k.ProduceTimeout < time.Second {
+		return Usagef("--kafka-produce-timeout must be at least 1s, got %v", k.ProduceTimeout)
+	}
+	if k.SessionTimeout < time.Second {
+		return Usagef("--kafka-session-timeout must be at least 1s, got %v", k.SessionTimeout)
+	}
+	if k.RebalanceTimeout < time.Second {
+		return Usagef("--kafka-rebalance-timeout must be at least 1s, got %v", k.RebalanceTimeout)
+	}
+	if k.HeartbeatInterval < 0 || k.HeartbeatInterval >= k.SessionTimeout {
+		return Usagef("--kafka-heartbeat-interval must be 0 (a fifth of --kafka-session-timeout) or positive and below --kafka-session-timeout (%v), got %v", k.SessionTimeout, k.HeartbeatInterval)
+	}
+	if k.Embedded && (k.DevRetention <= 0 || k.DevRetentionBytes <= 0) {
+		return Usagef("--kafka-retention and --kafka-retention-bytes must be positive: the embedded cluster keeps everything in memory")
+	}
+	if k.AckTimeout <= 0 || k.StatusTTL <= 0 {
+		return Usagef("--ack-timeout and --status-ttl must be positive")
+	}
+	if _, err := ParseWorkers(k.Workers); err != nil {
+		return err
+	}
+	if (k.TLSCA != "" || k.TLSCert != "" || k.TLSKey != "") && !k.TLS {
+		return Usagef("--kafka-tls-ca, --kafka-tls-cert and --kafka-tls-key need --kafka-tls")
+	}
+	if _, err := (processor.Kafka{Brokers: []string{"x"}, SASLMechanism: k.SASLMechanism, SASLUser: k.SASLUser}).Opts(); err != nil {
+		return Usagef("--kafka-sasl-mechanism/--kafka-sasl-user: %v", err)
+	}
+	return nil
+}
+
+// ParseWorkers parses high=16,normal=8,low=4.
+func ParseWorkers(s string) (map[protocol.Priority]int, error) {
+	out := map[protocol.Priority]int{}
+	for _, part := range strings.Split(s, ",") {
+		name, n, ok := strings.Cut(strings.TrimSpace(part), "=")
+		v, err := strconv.Atoi(n)
+		p := protocol.Priority(name)
+		if !ok || err != nil || v < 1 || (p != protocol.PriorityHigh && p != protocol.PriorityNormal && p != protocol.PriorityLow) {
+			return nil, Usagef("--processor-workers: %q must be priority=count with a priority of high, normal or low and a count of at least 1", part)
+		}
+		out[p] = v
+	}
+	return out, nil
+}
+
+// Opts returns the franz-go options that reach the configured cluster.
+func (k *Kafka) Opts(clientID string) ([]kgo.Opt, error) {
+	kc := processor.Kafka{Brokers: k.Brokers, SASLMechanism: k.SASLMechanism, SASLUser: k.SASLUser, SASLPassword: k.SASLPassword, ClientID: clientID}
+	if k.TLS {
+		t, err := processor.TLSConfig(k.TLSCA, k.TLSCert, k.TLSKey)
+		if err != nil {
+			return nil, Usagef("%v", err)
+		}
+		kc.TLS = t
+	}
+	return kc.Opts()
+}
+
+// GroupTimeouts returns the consumer group timeouts of the processor and the
+// materializer.
+func (k *Kafka) GroupTimeouts() processor.GroupTimeouts {
+	return processor.GroupTimeouts{Session: k.SessionTimeout, Rebalance: k.RebalanceTimeout, Heartbeat: k.HeartbeatInterval}
+}
+
+// Topics names the topics by --kafka-topic-prefix.
+func (k *Kafka) Topics() processor.Topics { return processor.Topics{Prefix: k.TopicPrefix} }

@@ -1,0 +1,78 @@
+package settings
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+// defaultTLSReloadInterval is how often, at most, a TLS handshake looks at whether
+// the certificate files changed (--tls-reload-interval).
+const defaultTLSReloadInterval = 5 * time.Second
+
+// TLS is the TLS part of Server: one certificate for the public and
+// admin listeners, optionally another for the internal one, and the roots that
+// verify other edges' internal listeners when this process dials links.
+type TLS struct {
+	CertFile, KeyFile                 string // public, admin, and internal unless overridden
+	InternalCertFile, InternalKeyFile string // internal listener only
+	CAFile                            string // roots for links; empty: the system pool
+	ReloadInterval                    time.Duration
+}
+
+// Flags defines the TLS settings on fs (serve only).
+func (t *TLS) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&t.CertFile, "tls-cert", "", "PEM certificate (chain) file: serves the public, admin and internal listeners over TLS (with --tls-key); reloaded when it changes or on SIGHUP")
+	fs.StringVar(&t.KeyFile, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&t.InternalCertFile, "internal-tls-cert", "", "PEM certificate file for the internal listener only (with --internal-tls-key); default --tls-cert")
+	fs.StringVar(&t.InternalKeyFile, "internal-tls-key", "", "PEM private key file of --internal-tls-cert")
+	fs.StringVar(&t.CAFile, "tls-ca", "", "PEM CA bundle that verifies other edges' internal listeners when links are dialled over TLS (default: the system roots); read at start")
+	fs.DurationVar(&t.ReloadInterval, "tls-reload-interval", defaultTLSReloadInterval, "how often, at most, a TLS handshake checks whether the certificate files changed")
+}
+
+// InternalTLS reports whether the internal listener serves TLS.
+func (t *TLS) InternalTLS() bool { return t.CertFile != "" || t.InternalCertFile != "" }
+
+// Validate checks that pairs come whole, that their files hold a matching
+// certificate and key, and that the CA bundle parses.
+func (t *TLS) Validate() error {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return Usagef("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if (t.InternalCertFile == "") != (t.InternalKeyFile == "") {
+		return Usagef("--internal-tls-cert and --internal-tls-key go together: give both or neither")
+	}
+	if t.ReloadInterval <= 0 {
+		return Usagef("--tls-reload-interval must be positive, got %v", t.ReloadInterval)
+	}
+	for _, p := range [][3]string{{"--tls-cert", t.CertFile, t.KeyFile}, {"--internal-tls-cert", t.InternalCertFile, t.InternalKeyFile}} {
+		if p[1] == "" {
+			continue
+		}
+		if _, err := tls.LoadX509KeyPair(p[1], p[2]); err != nil {
+			return Usagef("%s: %v", p[0], err)
+		}
+	}
+	if t.CAFile != "" {
+		if _, err := LoadCAPool(t.CAFile); err != nil {
+			return Usagef("--tls-ca: %v", err)
+		}
+	}
+	return nil
+}
+
+// LoadCAPool reads a PEM bundle of CA certificates.
+func LoadCAPool(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
+}

@@ -1,0 +1,231 @@
+package tlsreload
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// mustPair returns a self-signed PEM certificate with the given serial number,
+// valid until notAfter, and its key.
+func mustPair(tb testing.TB, serial int64, notAfter time.Time) (certPEM, keyPEM []byte) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "tlsreload test"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    notAfter.Add(-48 * time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+}
+
+// writeAtomic replaces file with data by a rename, as deploy tools do.
+func writeAtomic(tb testing.TB, file string, data []byte) {
+	tb.Helper()
+	tmp := file + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// logBuffer is a log destination that tests read.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// served returns the serial number of the certificate r serves now.
+func served(tb testing.TB, r *Reloader) int64 {
+	tb.Helper()
+	c, err := r.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil || c == nil || c.Leaf == nil {
+		tb.Fatalf("GetCertificate: %v, %v", c, err)
+	}
+	return c.Leaf.SerialNumber.Int64()
+}
+
+// TestReload replaces the files of a reloader serving certificate 1 and checks
+// which certificate it serves after a handshake past the interval, and after
+// Reload.
+func TestReload(t *testing.T) {
+	valid := time.Now().Add(24 * time.Hour)
+	tests := []struct {
+		name      string
+		replace   func(t *testing.T, certFile, keyFile string)
+		want      int64 // served after the interval
+		failedLog int   // "not reloaded" lines after several handshakes and Reload
+	}{
+		{
+			name:    "unchanged files",
+			replace: func(*testing.T, string, string) {},
+			want:    1,
+		},
+		{
+			name: "a renewed pair",
+			replace: func(t *testing.T, certFile, keyFile string) {
+				c, k := mustPair(t, 2, valid)
+				writeAtomic(t, keyFile, k)
+				writeAtomic(t, certFile, c)
+			},
+			want: 2,
+		},
+		{
+			name: "a key of another certificate",
+			replace: func(t *testing.T, certFile, _ string) {
+				c, _ := mustPair(t, 2, valid)
+				writeAtomic(t, certFile, c)
+			},
+			want:      1,
+			failedLog: 1,
+		},
+		{
+			name: "a half-written certificate",
+			replace: func(t *testing.T, certFile, _ string) {
+				c, _ := mustPair(t, 2, valid)
+				writeAtomic(t, certFile, c[:len(c)/2])
+			},
+			want:      1,
+			failedLog: 1,
+		},
+		{
+			name: "an expired certificate",
+			replace: func(t *testing.T, certFile, keyFile string) {
+				c, k := mustPair(t, 2, time.Now().Add(-time.Hour))
+				writeAtomic(t, keyFile, k)
+				writeAtomic(t, certFile, c)
+			},
+			want:      1,
+			failedLog: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+			c, k := mustPair(t, 1, valid)
+			writeAtomic(t, certFile, c)
+			writeAtomic(t, keyFile, k)
+			var logs logBuffer
+			const interval = 20 * time.Millisecond
+			r, err := New(certFile, keyFile, interval, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := served(t, r); got != 1 {
+				t.Fatalf("serves %d at first, want 1", got)
+			}
+			tt.replace(t, certFile, keyFile)
+			for range 3 {
+				time.Sleep(2 * interval)
+				if got := served(t, r); got != tt.want {
+					t.Fatalf("serves %d after the interval, want %d", got, tt.want)
+				}
+			}
+			r.Reload()
+			if got := served(t, r); got != tt.want {
+				t.Errorf("serves %d after Reload, want %d", got, tt.want)
+			}
+			if n := logs.count("TLS certificate not reloaded"); n != tt.failedLog {
+				t.Errorf("%d failed reloads logged, want %d:\n%s", n, tt.failedLog, logs.b.String())
+			}
+		})
+	}
+}
+
+// TestReloadWaitsForTheInterval checks that a handshake within the interval does
+// not look at the files, and that Reload does.
+func TestReloadWaitsForTheInterval(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	valid := time.Now().Add(24 * time.Hour)
+	c, k := mustPair(t, 1, valid)
+	writeAtomic(t, certFile, c)
+	writeAtomic(t, keyFile, k)
+	r, err := New(certFile, keyFile, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, k = mustPair(t, 2, valid)
+	writeAtomic(t, keyFile, k)
+	writeAtomic(t, certFile, c)
+	if got := served(t, r); got != 1 {
+		t.Errorf("serves %d within the interval, want 1", got)
+	}
+	r.Reload()
+	if got := served(t, r); got != 2 {
+		t.Errorf("serves %d after Reload, want 2", got)
+	}
+	if cfg := r.ServerConfig(); cfg.MinVersion != tls.VersionTLS12 || len(cfg.NextProtos) != 1 || cfg.NextProtos[0] != "http/1.1" {
+		t.Errorf("ServerConfig: min version %x, protocols %v; want TLS 1.2 and http/1.1 only", cfg.MinVersion, cfg.NextProtos)
+	}
+}
+
+// TestNewRefuses checks that a reloader starts only with a good pair.
+func TestNewRefuses(t *testing.T) {
+	dir := t.TempDir()
+	good, goodKey := mustPair(t, 1, time.Now().Add(time.Hour))
+	_, otherKey := mustPair(t, 2, time.Now().Add(time.Hour))
+	expired, expiredKey := mustPair(t, 3, time.Now().Add(-time.Hour))
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		writeAtomic(t, p, data)
+		return p
+	}
+	for _, tt := range []struct {
+		name, cert, key, err string
+	}{
+		{"missing certificate", filepath.Join(dir, "none.crt"), write("k1", goodKey), "none.crt"},
+		{"missing key", write("c1", good), filepath.Join(dir, "none.key"), "none.key"},
+		{"a key of another certificate", write("c2", good), write("k2", otherKey), "private key does not match"},
+		{"expired", write("c3", expired), write("k3", expiredKey), "expired"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.cert, tt.key, time.Second, nil); err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("New: %v, want an error with %q", err, tt.err)
+			}
+		})
+	}
+}
