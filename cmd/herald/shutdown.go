@@ -12,9 +12,14 @@ import (
 )
 
 // requestDrain starts the node's drain and shutdown, as SIGTERM does: POST /drain
-// on the admin listener calls it. Calls after the first do nothing.
+// on the admin listener calls it. /readyz turns 503 before it returns, so that a
+// caller that has the 202 never sees the node ready again. Calls after the first
+// do nothing.
 func (n *node) requestDrain() {
-	n.drainOnce.Do(func() { close(n.drainReq) })
+	n.drainOnce.Do(func() {
+		n.ready.Store(false)
+		close(n.drainReq)
+	})
 }
 
 // shutdownReserve is the part of the shutdown grace that the edge's drain leaves
