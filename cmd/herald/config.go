@@ -87,6 +87,11 @@ type serverConfig struct {
 	pushTimeout   time.Duration
 	rest          restLimits // header, JSON depth and API key rate limits
 
+	// policyBackoff 0 turns the backoff after a 1008 off (see edgePolicyBackoff).
+	policyBackoff        time.Duration
+	policyBackoffMax     time.Duration
+	policyBackoffDevices int
+
 	kafka kafkaConfig
 
 	// demo serves the demo web app and its dev-only endpoints at /demo/ (see
@@ -167,6 +172,9 @@ func (c *serverConfig) flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.errorBurst, "error-burst", edge.DefaultErrorBurst, "burst of error frames above --error-rate")
 	fs.IntVar(&c.maxBadFrames, "max-bad-frames", edge.DefaultMaxBadFrames, "undecodable frames within --bad-frame-window that close a connection with 1003")
 	fs.DurationVar(&c.badFrameWin, "bad-frame-window", edge.DefaultBadFrameWindow, "the window of --max-bad-frames")
+	fs.DurationVar(&c.policyBackoff, "policy-backoff", edge.DefaultPolicyBackoff, "how long a device closed with 1008 is refused on connect (429, Retry-After), doubled for each repeat (0: no backoff)")
+	fs.DurationVar(&c.policyBackoffMax, "policy-backoff-max", edge.DefaultPolicyBackoffMax, "the longest --policy-backoff; a device quiet this long after its backoff is forgotten")
+	fs.IntVar(&c.policyBackoffDevices, "policy-backoff-devices", edge.DefaultPolicyBackoffDevices, "devices an edge remembers in policy backoff; at the bound one is dropped to make room")
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
 	fs.DurationVar(&c.pushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
 	c.rest.flags(fs)
@@ -325,6 +333,8 @@ func (c *serverConfig) validateLimits() error {
 		{"--error-burst", float64(c.errorBurst)},
 		{"--max-bad-frames", float64(c.maxBadFrames)},
 		{"--bad-frame-window", float64(c.badFrameWin)},
+		{"--policy-backoff", float64(c.policyBackoff)},
+		{"--policy-backoff-max", float64(c.policyBackoffMax)},
 		{"--send-queue", float64(c.sendQueue)},
 		{"--max-frame-bytes", float64(c.maxFrameBytes)},
 		{"--max-body-bytes", float64(c.maxBodyBytes)},
@@ -332,6 +342,12 @@ func (c *serverConfig) validateLimits() error {
 		if l.v < 0 || math.IsNaN(l.v) || math.IsInf(l.v, 0) {
 			return usagef("%s must be a number of at least 0, got %v", l.name, l.v)
 		}
+	}
+	if c.policyBackoff > 0 && c.policyBackoffMax < c.policyBackoff {
+		return usagef("--policy-backoff-max (%v) must not be shorter than --policy-backoff (%v)", c.policyBackoffMax, c.policyBackoff)
+	}
+	if c.policyBackoffDevices < 1 {
+		return usagef("--policy-backoff-devices must be at least 1, got %d (--policy-backoff=0 turns the backoff off)", c.policyBackoffDevices)
 	}
 	if c.releaseMemoryAfterConns < 1 {
 		return usagef("--release-memory-after-conns must be at least 1, got %d (--release-memory-quiet=0 turns the release off)", c.releaseMemoryAfterConns)
@@ -346,6 +362,15 @@ func (c *serverConfig) edgeReleaseMemoryQuiet() time.Duration {
 		return -1
 	}
 	return c.releaseMemoryQuiet
+}
+
+// edgePolicyBackoff is --policy-backoff as edge.Config takes it: 0 (off) becomes
+// negative, since the edge reads 0 as its default.
+func (c *serverConfig) edgePolicyBackoff() time.Duration {
+	if c.policyBackoff == 0 {
+		return -1
+	}
+	return c.policyBackoff
 }
 
 func (c *serverConfig) hasRole(r string) bool { return slices.Contains(c.roles, r) }

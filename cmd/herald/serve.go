@@ -284,6 +284,10 @@ func build(c *serverConfig, log *slog.Logger) (_ *node, err error) {
 
 			ReleaseMemoryAfterConns: c.releaseMemoryAfterConns,
 			ReleaseMemoryQuiet:      c.edgeReleaseMemoryQuiet(),
+
+			PolicyBackoff:        c.edgePolicyBackoff(),
+			PolicyBackoffMax:     c.policyBackoffMax,
+			PolicyBackoffDevices: c.policyBackoffDevices,
 		})
 		if err != nil {
 			return nil, usagef("%v", err)
