@@ -22,7 +22,8 @@ import (
 // of its own with a valid token, in a process of their own) send, in a loop and
 // as fast as they can, hellos with metadata, acks of random ids, frames of an
 // unknown kind and messages with bad ids, and connect again each time the edge
-// closes them.
+// closes them; a connect refused with 429 (the device's policy backoff after a
+// 1008) is tried again 100 ms later, whatever its Retry-After says.
 //
 // Three kinds of phase measure the honest devices' delivery latency (push sent
 // to message received) and connect time (dial to welcome, for devices that

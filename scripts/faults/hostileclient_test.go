@@ -219,17 +219,6 @@ func (a *attack) stopped() bool {
 	}
 }
 
-// ended is how many hostile connections the edge ended.
-func (a *attack) ended() int64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var n int64
-	for _, c := range a.closes {
-		n += int64(c)
-	}
-	return n
-}
-
 // closeCodes returns the close codes of the connections the edge ended.
 func (a *attack) closeCodes() map[int]int {
 	a.mu.Lock()
