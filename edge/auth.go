@@ -53,7 +53,8 @@ func (s *Server) authFailed(r *http.Request, reason string) {
 
 // admit admits a device connection (see enterDevice) and checks the request's
 // token and origin. When it returns false it has written the answer (503 while
-// draining, shutting down or over a limit; 403; 401) and holds nothing; otherwise
+// draining, shutting down or over a limit; 403; 401; 429 for a device in policy
+// backoff, see penalty.go) and holds nothing; otherwise
 // the caller must call s.leave when it returns.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request) (token.Claims, bool) {
 	if why, retry, ok := s.enterDevice(); !ok {
@@ -64,8 +65,13 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) (token.Claims, bo
 	if !ok {
 		s.met.refused[why].Inc()
 		s.leave()
+		return c, false
 	}
-	return c, ok
+	if s.inBackoff(w, r, c.Account, c.Device) {
+		s.leave()
+		return c, false
+	}
+	return c, true
 }
 
 // bearer returns the request's token, from the Authorization header or the

@@ -179,6 +179,14 @@ type Config struct {
 	ErrorBurst int
 	// MaxRateHits frames over a budget in a row close the connection with 1008.
 	MaxRateHits int
+	// PolicyBackoff, PolicyBackoffMax and PolicyBackoffDevices: a device closed
+	// with 1008 is refused (429, Retry-After) on connect for PolicyBackoff,
+	// doubled for each repeat within PolicyBackoffMax up to PolicyBackoffMax; the
+	// edge remembers at most PolicyBackoffDevices devices (see penalty.go). A
+	// negative PolicyBackoff turns the backoff off.
+	PolicyBackoff        time.Duration
+	PolicyBackoffMax     time.Duration
+	PolicyBackoffDevices int
 	// MaxInflight bounds a connection's messages being delivered at once; more get
 	// a rate_limited error.
 	MaxInflight int
@@ -324,6 +332,9 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	if err := c.lifetimeDefaults(); err != nil {
+		return err
+	}
+	if err := c.policyBackoffDefaults(); err != nil {
 		return err
 	}
 	if c.MaxConnections < 0 {

@@ -43,7 +43,8 @@ func (t *wsTransport) tryWrite(f outFrame) (wrote, torn bool, err error) {
 func (t *wsTransport) finishTorn(deadline time.Time) error { return t.nc.finishTorn(deadline) }
 
 // close performs the close handshake without making the caller wait for the peer:
-// CloseNow follows if the peer does not answer. The reader goroutine sees the
+// CloseNow follows if the peer does not answer (within closeLinger for a device
+// closed for its misbehaviour, see closeprompt.go). The reader goroutine sees the
 // connection end and cleans up.
 func (t *wsTransport) close(code websocket.StatusCode, reason string, done func()) {
 	t.nc.noPark.Store(true) // the handshake reads the device's close frame
@@ -56,6 +57,9 @@ func (t *wsTransport) close(code websocket.StatusCode, reason string, done func(
 		if code == closeAbort {
 			_ = t.c.CloseNow()
 			return
+		}
+		if misbehaved(code) {
+			t.cutShort() // see closeprompt.go
 		}
 		_ = t.c.Close(code, reason)
 	}()

@@ -110,8 +110,8 @@ func (s *Server) sendError(ss *session, e *protocol.Error) {
 }
 
 // rateLimited answers a frame over a budget; MaxRateHits in a row (with no frame
-// within every budget between them) close the connection with 1008 and return
-// true.
+// within every budget between them) close the connection with 1008, put the
+// device in policy backoff (penalty.go) and return true.
 func (s *Server) rateLimited(ss *session, re, msg string) bool {
 	s.met.rateLimited[dirIn].Inc()
 	s.replyError(ss, &protocol.Error{Re: re, Code: protocol.CodeRateLimited, Message: msg})
@@ -120,6 +120,7 @@ func (s *Server) rateLimited(ss *session, re, msg string) bool {
 		ss.log.Info("device rate limited", "why", msg, "hits", ss.rateHits, "suppressed", suppressed)
 	}
 	if ss.rateHits >= s.cfg.MaxRateHits {
+		s.penalize(ss) // before the close frame: the device may reconnect as soon as it has it
 		ss.end(ClosePolicy, causePolicy)
 		return true
 	}

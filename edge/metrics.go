@@ -33,10 +33,11 @@ const (
 	refusedShutdown
 	refusedUnauthorized
 	refusedOrigin
+	refusedPolicyBackoff
 	numRefusals
 )
 
-var refusalLabel = [numRefusals]string{"max_connections", "rate_limited", "draining", "shutdown", "unauthorized", "origin"}
+var refusalLabel = [numRefusals]string{"max_connections", "rate_limited", "draining", "shutdown", "unauthorized", "origin", "policy_backoff"}
 
 // The per-connection budgets, values of herald_edge_over_budget_total's budget.
 const (

@@ -25,6 +25,8 @@ type Server struct {
 	met     *metrics
 	noisy   logLimiter
 
+	penalties *penalties // devices in backoff after a policy close
+
 	ctx    context.Context // cancelled by Shutdown
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
@@ -68,6 +70,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), links: make(map[*linkConn]struct{})}
+	if s.penalties, err = newPenalties(&s.cfg, cfg.Metrics); err != nil {
+		return nil, fmt.Errorf("edge: register metrics: %w", err)
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace), cfg.PongTimeout)
 	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
@@ -251,9 +256,10 @@ func (s *Server) detach(ss *session) {
 	}
 }
 
-// heartbeat refreshes the edge's liveness key (with Liveness) and retries the
-// devices the device list could not take (relist) every HeartbeatInterval until
-// the server stops.
+// heartbeat refreshes the edge's liveness key (with Liveness), retries the
+// devices the device list could not take (relist) and forgets the devices whose
+// policy backoff is over (penalties.sweep) every HeartbeatInterval until the
+// server stops.
 func (s *Server) heartbeat() {
 	t := time.NewTicker(s.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -266,6 +272,7 @@ func (s *Server) heartbeat() {
 				s.beat()
 			}
 			s.relist()
+			s.penalties.sweep(s.cfg.Now())
 		}
 	}
 }

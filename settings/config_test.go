@@ -109,6 +109,10 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "kafka heartbeat interval from the file", args: []string{"--config", kafkaFile}, setting: "kafka-heartbeat-interval", want: "1s", wantFrom: "file " + kafkaFile},
 		{name: "kafka rebalance timeout from a flag", args: []string{"--kafka-rebalance-timeout", "5s"}, env: map[string]string{"HERALD_KAFKA_REBALANCE_TIMEOUT": "30s"}, setting: "kafka-rebalance-timeout", want: "5s", wantFrom: "flag"},
 		{name: "memory release off from the environment", env: map[string]string{"HERALD_RELEASE_MEMORY_QUIET": "0s"}, setting: "release-memory-quiet", want: "0s", wantFrom: "env HERALD_RELEASE_MEMORY_QUIET"},
+		{name: "policy backoff default", setting: "policy-backoff", want: "5s", wantFrom: "default"},
+		{name: "policy backoff max default", setting: "policy-backoff-max", want: "5m0s", wantFrom: "default"},
+		{name: "policy backoff devices default", setting: "policy-backoff-devices", want: "100000", wantFrom: "default"},
+		{name: "policy backoff from the environment", env: map[string]string{"HERALD_POLICY_BACKOFF": "30s"}, setting: "policy-backoff", want: "30s", wantFrom: "env HERALD_POLICY_BACKOFF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -200,6 +204,9 @@ func TestConfigErrors(t *testing.T) {
 		{name: "negative memory release quiet", args: []string{"--release-memory-quiet", "-1s"}, stderr: []string{"--release-memory-quiet must not be negative"}},
 		{name: "no connections make a burst", file: "release-memory-after-conns: 0\n", stderr: []string{"--release-memory-after-conns must be at least 1", "--release-memory-quiet=0"}},
 		{name: "bad memory release quiet in the file", file: "release-memory-quiet: 10\n", stderr: []string{"FILE", "release-memory-quiet", "want a duration"}},
+		{name: "negative policy backoff", args: []string{"--policy-backoff", "-1s"}, stderr: []string{"--policy-backoff", "at least 0"}},
+		{name: "policy backoff max under the backoff", args: []string{"--policy-backoff", "10m"}, stderr: []string{"--policy-backoff-max (5m0s) must not be shorter than --policy-backoff (10m0s)"}},
+		{name: "no room for a device in backoff", env: map[string]string{"HERALD_POLICY_BACKOFF_DEVICES": "0"}, stderr: []string{"--policy-backoff-devices must be at least 1", "--policy-backoff=0"}},
 		{name: "short kafka rebalance timeout", args: []string{"--kafka-rebalance-timeout", "500ms"}, stderr: []string{"--kafka-rebalance-timeout must be at least 1s, got 500ms"}},
 		{name: "kafka heartbeat not below the session timeout", args: []string{"--kafka-session-timeout", "6s", "--kafka-heartbeat-interval", "6s"}, stderr: []string{"--kafka-heartbeat-interval", "below --kafka-session-timeout (6s), got 6s"}},
 		{name: "negative kafka heartbeat in the environment", env: map[string]string{"HERALD_KAFKA_HEARTBEAT_INTERVAL": "-1s"}, stderr: []string{"--kafka-heartbeat-interval", "got -1s"}},

@@ -84,10 +84,15 @@ type Server struct {
 	ErrorBurst    int
 	MaxBadFrames  int
 	BadFrameWin   time.Duration
-	MsgBurst      int
-	MaxBodyBytes  int64
-	PushTimeout   time.Duration
-	REST          RESTLimits // header, JSON depth and API key rate limits
+
+	// PolicyBackoff 0 turns the backoff after a 1008 off (see EdgePolicyBackoff).
+	PolicyBackoff        time.Duration
+	PolicyBackoffMax     time.Duration
+	PolicyBackoffDevices int
+	MsgBurst             int
+	MaxBodyBytes         int64
+	PushTimeout          time.Duration
+	REST                 RESTLimits // header, JSON depth and API key rate limits
 
 	Kafka Kafka
 
@@ -169,6 +174,9 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.ErrorBurst, "error-burst", edge.DefaultErrorBurst, "burst of error frames above --error-rate")
 	fs.IntVar(&c.MaxBadFrames, "max-bad-frames", edge.DefaultMaxBadFrames, "undecodable frames within --bad-frame-window that close a connection with 1003")
 	fs.DurationVar(&c.BadFrameWin, "bad-frame-window", edge.DefaultBadFrameWindow, "the window of --max-bad-frames")
+	fs.DurationVar(&c.PolicyBackoff, "policy-backoff", edge.DefaultPolicyBackoff, "how long a device closed with 1008 is refused on connect (429, Retry-After), doubled for each repeat (0: no backoff)")
+	fs.DurationVar(&c.PolicyBackoffMax, "policy-backoff-max", edge.DefaultPolicyBackoffMax, "the longest --policy-backoff; a device quiet this long after its backoff is forgotten")
+	fs.IntVar(&c.PolicyBackoffDevices, "policy-backoff-devices", edge.DefaultPolicyBackoffDevices, "devices an edge remembers in policy backoff; at the bound one is dropped to make room")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
 	fs.DurationVar(&c.PushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
 	c.REST.Flags(fs)
@@ -327,6 +335,8 @@ func (c *Server) validateLimits() error {
 		{"--error-burst", float64(c.ErrorBurst)},
 		{"--max-bad-frames", float64(c.MaxBadFrames)},
 		{"--bad-frame-window", float64(c.BadFrameWin)},
+		{"--policy-backoff", float64(c.PolicyBackoff)},
+		{"--policy-backoff-max", float64(c.PolicyBackoffMax)},
 		{"--send-queue", float64(c.SendQueue)},
 		{"--max-frame-bytes", float64(c.MaxFrameBytes)},
 		{"--max-body-bytes", float64(c.MaxBodyBytes)},
@@ -334,6 +344,12 @@ func (c *Server) validateLimits() error {
 		if l.v < 0 || math.IsNaN(l.v) || math.IsInf(l.v, 0) {
 			return Usagef("%s must be a number of at least 0, got %v", l.name, l.v)
 		}
+	}
+	if c.PolicyBackoff > 0 && c.PolicyBackoffMax < c.PolicyBackoff {
+		return Usagef("--policy-backoff-max (%v) must not be shorter than --policy-backoff (%v)", c.PolicyBackoffMax, c.PolicyBackoff)
+	}
+	if c.PolicyBackoffDevices < 1 {
+		return Usagef("--policy-backoff-devices must be at least 1, got %d (--policy-backoff=0 turns the backoff off)", c.PolicyBackoffDevices)
 	}
 	if c.ReleaseMemoryAfterConns < 1 {
 		return Usagef("--release-memory-after-conns must be at least 1, got %d (--release-memory-quiet=0 turns the release off)", c.ReleaseMemoryAfterConns)
@@ -399,4 +415,13 @@ func redact(s string) string {
 		return name + ":…"
 	}
 	return "…"
+}
+
+// EdgePolicyBackoff is --policy-backoff as edge.Config takes it: 0 (off) becomes
+// negative, since the edge reads 0 as its default.
+func (c *Server) EdgePolicyBackoff() time.Duration {
+	if c.PolicyBackoff == 0 {
+		return -1
+	}
+	return c.PolicyBackoff
 }

@@ -19,3 +19,16 @@ func TestEdgeReleaseMemoryQuiet(t *testing.T) {
 		}
 	}
 }
+
+// TestEdgePolicyBackoff checks that --policy-backoff=0 reaches the edge as off,
+// not as the edge's default.
+func TestEdgePolicyBackoff(t *testing.T) {
+	for _, tt := range []struct {
+		flag, want time.Duration
+	}{{0, -1}, {time.Second, time.Second}, {edge.DefaultPolicyBackoff, edge.DefaultPolicyBackoff}} {
+		c := Server{PolicyBackoff: tt.flag}
+		if got := c.EdgePolicyBackoff(); got != tt.want {
+			t.Errorf("--policy-backoff=%v: edge.Config.PolicyBackoff = %v, want %v", tt.flag, got, tt.want)
+		}
+	}
+}

@@ -311,7 +311,7 @@ func (c *Client) Run(ctx context.Context) (err error) {
 			bo.reset()
 			wait = jitterAfter(rr.after, rand.Int64N)
 		case actBackoff:
-			wait = bo.next()
+			wait = max(bo.next(), serverWait(err)) // a 429 or 503 with Retry-After
 		}
 		if rr != nil {
 			c.log.Info("herald: reconnecting as the server asked", "reason", rr.reason, "retry_in", wait)

@@ -388,13 +388,16 @@ func TestHandshakeStatus(t *testing.T) {
 		{"403 is final", http.StatusForbidden, true, ErrForbidden},
 		{"401 with TokenFunc retries", http.StatusUnauthorized, true, nil},
 		{"503 retries", http.StatusServiceUnavailable, false, nil},
+		{"429 retries", http.StatusTooManyRequests, false, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newScriptServer(t, func(sc *srvConn) { sc.drain() })
 			var dials atomic.Int32
+			var first time.Time
 			s.auth = func(string) int {
 				if dials.Add(1) == 1 {
+					first = time.Now()
 					return tt.status
 				}
 				return 0
@@ -416,6 +419,10 @@ func TestHandshakeStatus(t *testing.T) {
 			r.connected(t)
 			if n := dials.Load(); n != 2 {
 				t.Errorf("%d dials, want 2", n)
+			}
+			// The server's 429 and 503 carry Retry-After: 1, longer than the backoff.
+			if retry := tt.status == http.StatusTooManyRequests || tt.status == http.StatusServiceUnavailable; retry && time.Since(first) < time.Second {
+				t.Errorf("dialled again %v after a Retry-After of 1s", time.Since(first))
 			}
 		})
 	}

@@ -94,7 +94,7 @@ func dial(ctx context.Context, c *Client, token string) (*conn, *protocol.Welcom
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-			return nil, nil, &handshakeError{status: resp.StatusCode, err: err}
+			return nil, nil, &handshakeError{status: resp.StatusCode, retryAfter: retryAfter(resp.Header), err: err}
 		}
 		return nil, nil, fmt.Errorf("herald: dial: %w", err)
 	}

@@ -104,8 +104,10 @@
 //	HTTP 401 at the handshake                  with TokenFunc: reconnects after the backoff;
 //	                                           without: final, ErrUnauthorized
 //	HTTP 403 at the handshake                  final: ErrForbidden
-//	other HTTP statuses, dial errors, a first  reconnects after the backoff
-//	frame that is not a welcome
+//	other HTTP statuses, dial errors, a first  reconnects after the backoff, or after the
+//	frame that is not a welcome                answer's Retry-After in seconds when longer
+//	                                           (429 for a device in policy backoff after a
+//	                                           1008, 503 over the edge's connect rate)
 //	TokenFunc error                            reconnects after the backoff, unless it wraps
 //	                                           ErrUnauthorized or ErrForbidden: final
 //	ctx done                                   closes with 1000, returns nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -76,8 +78,32 @@ func (e *ServerError) Error() string {
 // handshakeError is a dial that the server answered with an HTTP status
 // other than 101.
 type handshakeError struct {
-	status int
-	err    error
+	status     int
+	retryAfter time.Duration // the answer's Retry-After, 0 without one
+	err        error
+}
+
+// maxRetryAfter bounds the wait a server's Retry-After may impose.
+const maxRetryAfter = time.Hour
+
+// retryAfter reads a Retry-After header in seconds (the edge's 429 for a device
+// in policy backoff, its 503 over the connect rate); 0 when absent or not a
+// number of seconds.
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
+}
+
+// serverWait is the wait err's handshake answer asked for, 0 when none.
+func serverWait(err error) time.Duration {
+	var he *handshakeError
+	if errors.As(err, &he) {
+		return he.retryAfter
+	}
+	return 0
 }
 
 func (e *handshakeError) Error() string {

@@ -90,6 +90,9 @@ func (s *scriptServer) serve(t *testing.T, w http.ResponseWriter, r *http.Reques
 		t.Errorf("server: Authorization %q is not a bearer token", r.Header.Get("Authorization"))
 	}
 	if code := s.auth(token); code != 0 {
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
 		http.Error(w, http.StatusText(code), code)
 		return
 	}

@@ -286,6 +286,10 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 
 			ReleaseMemoryAfterConns: c.ReleaseMemoryAfterConns,
 			ReleaseMemoryQuiet:      c.EdgeReleaseMemoryQuiet(),
+
+			PolicyBackoff:        c.EdgePolicyBackoff(),
+			PolicyBackoffMax:     c.PolicyBackoffMax,
+			PolicyBackoffDevices: c.PolicyBackoffDevices,
 		})
 		if err != nil {
 			return nil, settings.Usagef("%v", err)

@@ -22,7 +22,8 @@ import (
 // of its own with a valid token, in a process of their own) send, in a loop and
 // as fast as they can, hellos with metadata, acks of random ids, frames of an
 // unknown kind and messages with bad ids, and connect again each time the edge
-// closes them.
+// closes them; a connect refused with 429 (the device's policy backoff after a
+// 1008) is tried again 100 ms later, whatever its Retry-After says.
 //
 // Three kinds of phase measure the honest devices' delivery latency (push sent
 // to message received) and connect time (dial to welcome, for devices that
@@ -170,12 +171,14 @@ func TestFaultHostileDevices(t *testing.T) {
 	f.add("latency_p99_ratio_decoy", ratio(pct(attacked.latency, 0.99), pct(decoyed.latency, 0.99)))
 	f.add("connect_p99_ratio_decoy", ratio(pct(attacked.connect, 0.99), pct(decoyed.connect, 0.99)))
 	f.add("hostile_connects", ar.Connects)
+	f.add("hostile_refused", ar.Refused)
 	f.add("hostile_frames", ar.Frames)
 	f.add("hostile_error_frames", ar.ErrFrames)
 	f.add("hostile_closes", fmt.Sprint(ar.Closes))
 	f.add("hostile_seconds", fmt.Sprintf("%.1f", ar.Seconds))
 	f.add("hostile_cpu", fmt.Sprintf("%.2f", ar.CPU/ar.Seconds))
 	f.add("decoy_hostile_connects", dr.Connects)
+	f.add("decoy_hostile_refused", dr.Refused)
 	f.add("goroutines_idle", s.base.goroutines)
 	f.add("goroutines_baseline_peak", basePeak.goroutines)
 	f.add("goroutines_attack_peak", attackPeak.goroutines)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -37,15 +38,16 @@ type hostileClientSpec struct {
 	N    int    `json:"n"`    // connections, each a device of its own
 }
 
-// hostileReport is a line the process prints: once when the edge has closed
-// each of its connections once (Ready), and once more with the totals after its
-// stdin closed.
+// hostileReport is a line the process prints: once when the edge has pushed
+// each of its devices off once, closing its connection or refusing its connect
+// (Ready), and once more with the totals after its stdin closed.
 type hostileReport struct {
 	Ready      bool        `json:"ready"`
 	Connects   int64       `json:"connects"`
 	Frames     int64       `json:"frames"`       // written, all of them hostile
 	ErrFrames  int64       `json:"err_frames"`   // error frames the edge sent back
-	DialFailed int64       `json:"dial_failed"`  // connects that failed
+	DialFailed int64       `json:"dial_failed"`  // connects that failed, other than Refused
+	Refused    int64       `json:"refused"`      // connects refused with 429 (the device's policy backoff)
 	Stuck      int64       `json:"stuck"`        // connections that neither ended nor took a frame within bound
 	Closes     map[int]int `json:"closes"`       // connections the edge ended, by close code
 	CPU        float64     `json:"cpu_seconds"`  // the process's CPU time
@@ -60,6 +62,7 @@ func (r *hostileReport) add(o hostileReport) {
 	r.Frames += o.Frames
 	r.ErrFrames += o.ErrFrames
 	r.DialFailed += o.DialFailed
+	r.Refused += o.Refused
 	r.Stuck += o.Stuck
 	r.CPU += o.CPU
 	r.Seconds += o.Seconds
@@ -182,15 +185,15 @@ func TestHostileClient(t *testing.T) {
 		fmt.Println(hostileReportPrefix + string(b))
 	}
 	deadline := time.Now().Add(bound)
-	for a.ended() < int64(spec.N) && time.Now().Before(deadline) {
+	for a.repelled.Load() < int64(spec.N) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	say(hostileReport{Ready: a.ended() >= int64(spec.N)})
+	say(hostileReport{Ready: a.repelled.Load() >= int64(spec.N)})
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	close(a.stopc)
 	a.wg.Wait()
 	say(hostileReport{Connects: a.connects.Load(), Frames: a.frames.Load(), ErrFrames: a.errFrames.Load(),
-		DialFailed: a.dialFailed.Load(), Stuck: a.stuck.Load(), Closes: a.closeCodes(), CPU: selfCPU(),
+		DialFailed: a.dialFailed.Load(), Refused: a.refused.Load(), Stuck: a.stuck.Load(), Closes: a.closeCodes(), CPU: selfCPU(),
 		Seconds: time.Since(start).Seconds()})
 }
 
@@ -200,7 +203,8 @@ type attack struct {
 	stopc chan struct{}
 	wg    sync.WaitGroup
 
-	connects, frames, errFrames, dialFailed, stuck atomic.Int64
+	connects, frames, errFrames, dialFailed, refused, stuck atomic.Int64
+	repelled                                                atomic.Int64 // devices the edge closed or refused at least once
 
 	mu     sync.Mutex
 	closes map[int]int // guarded by mu: how many connections the edge ended, by close code
@@ -215,17 +219,6 @@ func (a *attack) stopped() bool {
 	}
 }
 
-// ended is how many hostile connections the edge ended.
-func (a *attack) ended() int64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var n int64
-	for _, c := range a.closes {
-		n += int64(c)
-	}
-	return n
-}
-
 // closeCodes returns the close codes of the connections the edge ended.
 func (a *attack) closeCodes() map[int]int {
 	a.mu.Lock()
@@ -234,17 +227,31 @@ func (a *attack) closeCodes() map[int]int {
 }
 
 // flood connects, writes hostile frames as fast as it can until the edge ends
-// the connection, and connects again, until the attack stops.
+// the connection, and connects again, until the attack stops. It ignores
+// Retry-After: a connect refused with 429 (the device's policy backoff) is
+// tried again hostileRetry later.
 func (a *attack) flood(tok string, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 14))
+	repelled := false
+	repel := func() {
+		if !repelled {
+			repelled = true
+			a.repelled.Add(1)
+		}
+	}
 	for !a.stopped() {
 		ctx, cancel := context.WithTimeout(context.Background(), bound)
-		conn, _, err := dialWS(ctx, a.addr, tok)
+		conn, status, err := dialWS(ctx, a.addr, tok)
 		cancel()
 		if err != nil {
-			a.dialFailed.Add(1)
-			fmt.Fprintf(os.Stderr, "hostile connect: %v\n", err)
-			time.Sleep(100 * time.Millisecond)
+			if status == http.StatusTooManyRequests {
+				a.refused.Add(1)
+				repel()
+			} else {
+				a.dialFailed.Add(1)
+				fmt.Fprintf(os.Stderr, "hostile connect: %v\n", err)
+			}
+			time.Sleep(hostileRetry)
 			continue
 		}
 		a.connects.Add(1)
@@ -286,8 +293,13 @@ func (a *attack) flood(tok string, seed uint64) {
 		a.mu.Lock()
 		a.closes[int(code)]++
 		a.mu.Unlock()
+		repel()
 	}
 }
+
+// hostileRetry is how long a hostile device waits before it connects again
+// after a failed or refused connect.
+const hostileRetry = 100 * time.Millisecond
 
 // hostileFrame is the nth frame of a flood: a hello with metadata, an ack of a
 // random id, a frame of an unknown kind, a message whose id has characters the
