@@ -92,9 +92,10 @@ func TestHostileDevicesCluster(t *testing.T) {
 		{"a flood of unknown frames", func(int) string { return `{"t":"zzz"}` }},
 		{"a flood of acks", func(i int) string { return `{"t":"ack","id":"a` + strconv.Itoa(i) + `"}` }},
 	}
-	for _, fl := range floods {
+	for i, fl := range floods {
 		t.Run(fl.name+" is bounded and closed", func(t *testing.T) {
-			h := dialDevice(t, e1.addr, "a1", "hostile1")
+			// A device of its own each: one closed with 1008 is in policy backoff.
+			h := dialDevice(t, e1.addr, "a1", "hostile"+strconv.Itoa(i))
 			type end struct {
 				errs int
 				code websocket.StatusCode

@@ -152,9 +152,11 @@ test('error frames reject the send they name: unknown type, invalid payload, for
     return true;
   });
   await assert.rejects(phone.sendToDevice('tv1', 'notification.v1', { title: 'x' }), isHerald('forbidden'));
-  // A device of another account.
+  // A device of another account, online, is answered as an unknown one: a device
+  // cannot learn which ids exist outside its account.
   await connected(t, account(), 'stranger1');
-  await assert.rejects(phone.sendToDevice('stranger1', 'playback.control.v1', { action: 'play' }), isHerald('forbidden'));
+  const r = await phone.sendToDevice('stranger1', 'playback.control.v1', { action: 'play' });
+  assert.deepEqual(r.results, [{ device: 'stranger1', status: 'rejected', error: { code: 'unknown_device', message: 'unknown_device' } }]);
   assert.equal(phone.state, 'open', 'error frames never close the connection');
 });
 
