@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldpush/herald/edge/wsconn"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 )
@@ -20,7 +21,7 @@ import (
 type Server struct {
 	cfg     Config
 	wheel   *wheel
-	poller  *poller // nil where idle connections cannot park
+	poller  *wsconn.Poller // nil where idle connections cannot park
 	devices *deviceCache
 	met     *metrics
 	noisy   logLimiter
@@ -71,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace), cfg.PongTimeout)
 	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
-	if s.poller, err = newPoller(); err != nil {
+	if s.poller, err = wsconn.NewPoller(); err != nil {
 		s.cancel()
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.poller.run()
+			s.poller.Run()
 		}()
 	}
 	s.wg.Add(1)
@@ -147,9 +148,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.poller != nil {
 		// Connections still parked (attached while Shutdown took its snapshot) get
 		// readers back, which see them end.
-		s.poller.close()
-		for _, c := range s.poller.unparkAll() {
-			s.startReader(c.ss)
+		s.poller.Close()
+		for _, c := range s.poller.UnparkAll() {
+			c.Owner().StartReader()
 		}
 	}
 	if s.cfg.Liveness != nil {
@@ -447,7 +448,7 @@ func (s *Server) keepalive(ss *session, now time.Duration) {
 	if !ok {
 		return
 	}
-	if ws.nc.raw == nil {
+	if !ws.nc.HasFD() {
 		s.pingAndWait(ss, ws)
 		return
 	}
@@ -455,9 +456,9 @@ func (s *Server) keepalive(ss *session, now time.Duration) {
 		return
 	}
 	// Written from this goroutine, without blocking; the pong is taken out of the
-	// incoming stream by the connection (wsConn). A ping that cannot go now (a
+	// incoming stream by the connection (wsconn.Conn). A ping that cannot go now (a
 	// write in progress, a full socket buffer) waits for the next round.
-	if _, err := ws.nc.ping(int64(now)); err != nil && ss.ctx.Err() == nil {
+	if _, err := ws.nc.Ping(int64(now)); err != nil && ss.ctx.Err() == nil {
 		ss.log.Debug("ping failed, closing", "err", err)
 		ss.end(closeAbort, causeWriteTimeout)
 	}
@@ -472,7 +473,7 @@ func (s *Server) checkPong(ss *session, now time.Duration) bool {
 
 // pongOverdue is checkPong for a WebSocket session's transport ws.
 func (s *Server) pongOverdue(ss *session, ws *wsTransport, now time.Duration) bool {
-	sent := ws.nc.pingOut.Load()
+	sent := ws.nc.PingSent()
 	if sent == 0 || now-time.Duration(sent) < s.cfg.PongTimeout {
 		return false
 	}
