@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/edge/wsconn"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -31,13 +32,13 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
 
 	mu         sync.Mutex
-	accounts   map[string]*session    // guarded by mu: account -> its live sessions, linked by session.sibling
-	open       int                    // guarded by mu: number of live sessions
-	closing    bool                   // guarded by mu
-	links      map[*linkConn]struct{} // guarded by mu: incoming edge links
-	conns      int                    // guarded by mu: device connections admitted and not yet left
-	idle       chan struct{}          // guarded by mu: made by Drain, closed when conns reaches 0
-	connBucket bucket                 // guarded by mu: the ConnectRate bucket
+	accounts   map[string]*session     // guarded by mu: account -> its live sessions, linked by session.sibling
+	open       int                     // guarded by mu: number of live sessions
+	closing    bool                    // guarded by mu
+	links      map[*link.Conn]struct{} // guarded by mu: incoming edge links
+	conns      int                     // guarded by mu: device connections admitted and not yet left
+	idle       chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
+	connBucket bucket                  // guarded by mu: the ConnectRate bucket
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
@@ -68,7 +69,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), links: make(map[*linkConn]struct{})}
+	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), links: make(map[*link.Conn]struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace), cfg.PongTimeout)
 	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
@@ -134,7 +135,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	open := s.sessionsLocked()
-	links := make([]*linkConn, 0, len(s.links))
+	links := make([]*link.Conn, 0, len(s.links))
 	for lc := range s.links {
 		links = append(links, lc)
 	}
@@ -143,7 +144,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ss.end(CloseGoingAway, causeShutdown)
 	}
 	for _, lc := range links {
-		lc.close()
+		lc.Close()
 	}
 	if s.poller != nil {
 		// Connections still parked (attached while Shutdown took its snapshot) get
