@@ -178,7 +178,7 @@ func (l *Links) get(edge string) (*peer, error) {
 
 type pendingKey struct{ id, device string }
 
-// link is the link to one edge.
+// peer is the link to one edge.
 type peer struct {
 	links *Links
 	edge  string
