@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/edge/wsconn"
 	"github.com/heraldpush/herald/protocol"
 )
 
 // wsTransport writes frames to a WebSocket.
 type wsTransport struct {
 	c  *websocket.Conn
-	nc *wsConn         // the connection under c: write deadlines, pings
+	nc *wsconn.Conn    // the connection under c: write deadlines, pings
 	wg *sync.WaitGroup // the server's: the close handshake runs on a tracked goroutine
 }
 
@@ -34,20 +35,20 @@ func (t *wsTransport) write(deadline time.Time, f outFrame) error {
 }
 
 // tryWrite writes f at once if the socket takes it without waiting (see
-// wsConn.tryWriteText).
+// wsconn.Conn.TryWriteText).
 func (t *wsTransport) tryWrite(f outFrame) (wrote, torn bool, err error) {
-	return t.nc.tryWriteText(f.data)
+	return t.nc.TryWriteText(f.data)
 }
 
 // finishTorn writes the rest of a frame that tryWrite wrote in part.
-func (t *wsTransport) finishTorn(deadline time.Time) error { return t.nc.finishTorn(deadline) }
+func (t *wsTransport) finishTorn(deadline time.Time) error { return t.nc.FinishTorn(deadline) }
 
 // close performs the close handshake without making the caller wait for the peer:
 // CloseNow follows if the peer does not answer (within closeLinger for a device
 // closed for its misbehaviour, see closeprompt.go). The reader goroutine sees the
 // connection end and cleans up.
 func (t *wsTransport) close(code websocket.StatusCode, reason string, done func()) {
-	t.nc.noPark.Store(true) // the handshake reads the device's close frame
+	t.nc.StopParking() // the handshake reads the device's close frame
 	// Callers hold a count on wg (a reader, writer, pinger or Shutdown's sessions'
 	// readers), so this Add never races with Wait.
 	t.wg.Add(1)
@@ -69,7 +70,7 @@ func (t *wsTransport) close(code websocket.StatusCode, reason string, done func(
 // and hands the connection to a reader goroutine of its own. The handler returns
 // at once, so net/http lets go of the request, the response and the goroutine that
 // served them; the reader parks the connection when it has nothing to read (see
-// wsConn): an idle connection keeps only what it needs (see docs/design.md, "What
+// wsconn.Conn): an idle connection keeps only what it needs (see docs/design.md, "What
 // an idle connection costs").
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	claims, ok := s.admit(w, r)
@@ -78,12 +79,12 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	// Nothing that comes with the request may be kept (OnPongReceived stays with
 	// the connection): it would keep the request and net/http's buffers.
-	hw := &hijackWriter{ResponseWriter: w, conn: new(wsConn)}
+	hw := &wsconn.HijackWriter{ResponseWriter: w, Conn: new(wsconn.Conn)}
 	c, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{protocol.Subprotocol},
 		InsecureSkipVerify: true, // the Origin was checked by authenticate
-		// Pongs the connection leaves in the stream (see wsConn).
-		OnPongReceived: hw.conn.onPong,
+		// Pongs the connection leaves in the stream (see wsconn.Conn).
+		OnPongReceived: hw.Conn.OnPong,
 	})
 	if err != nil {
 		s.cfg.Logger.Debug("websocket accept failed", "account", claims.Account, "device", claims.Device, "remote", r.RemoteAddr, "err", err)
@@ -91,17 +92,17 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.Subprotocol() != protocol.Subprotocol {
-		hw.conn.noPark.Store(true)
+		hw.Conn.StopParking()
 		_ = c.Close(websocket.StatusPolicyViolation, "subprotocol "+protocol.Subprotocol+" required")
 		s.leave()
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
-	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.conn, wg: &s.wg}, nil)
+	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.Conn, wg: &s.wg}, nil)
 	ss.setTokenEnd(claims.Until)
-	hw.conn.ss = ss
-	if s.poller != nil && hw.conn.raw != nil {
-		s.poller.add(hw.conn)
+	hw.Conn.SetOwner(ss)
+	if s.poller != nil && hw.Conn.HasFD() {
+		s.poller.Add(hw.Conn)
 	}
 	if !s.begin(ss) {
 		_ = c.CloseNow()
@@ -126,13 +127,20 @@ func (s *Server) startReader(ss *session) {
 		err := s.readFrames(ss, c)
 		// A reader that parked ends; so does one that raced another reader to the
 		// end (one that parked as the connection closed, and the one Close started).
-		if errors.Is(err, errParked) || !ss.finished.CompareAndSwap(false, true) {
+		if errors.Is(err, wsconn.ErrParked) || !ss.finished.CompareAndSwap(false, true) {
 			return
 		}
 		s.finish(ss, err)
 		s.leave()
 	}()
 }
+
+var _ wsconn.Owner = (*session)(nil)
+
+// StartReader starts a reader goroutine for ss: the poller asks for one when
+// ss's parked connection has bytes to read, and so does a close of a connection
+// that nobody reads (see wsconn.Owner).
+func (ss *session) StartReader() { ss.srv.startReader(ss) }
 
 // readFrames reads and handles the device's frames until the connection ends.
 //

@@ -18,4 +18,41 @@
 // drains or shuts down, at MaxConnections, and over ConnectRate (with Retry-After).
 // The edge's Prometheus metrics are registered in Config.Metrics: see metrics.go for
 // their names and labels.
+//
+// # Where things are
+//
+// The edge is four concerns; two of them are packages of their own:
+//
+//   - Device sessions and delivery, here. A device's frames are read and
+//     dispatched in connect.go (the WebSocket session: upgrade, reader
+//     goroutines, the wsTransport) and frames.go; a device's msg is validated
+//     and fanned out in devmsg.go; a push is routed in deliver.go (Router: this
+//     edge, or another over a link) and written to a session in deliver.go and
+//     session.go (the send queue, the writer, the direct write to the socket).
+//     Around them: server.go (New, the session table, Shutdown), auth.go and
+//     limits.go (admission), devices.go (the device-list cache), wheel.go (the
+//     keepalive and deadline wheel, linked through the sessions themselves),
+//     lifetime.go, drain.go, close.go (close codes and causes), bucket.go
+//     (per-connection budgets), memrelease.go (handing memory back after a burst
+//     of connections), metrics.go, sessionlog.go, lograte.go, config.go (Config
+//     and the interfaces the edge consumes).
+//   - Server-Sent Events, here in sse.go: a second session transport
+//     (GET /v1/events and POST /v1/acks) over the same sessions, queues and
+//     delivery, so it stays beside them.
+//   - The idle-cheap WebSocket transport, in package edge/wsconn: the hijacked
+//     connection with its pooled buffers, gathered writes, pings and pongs, and
+//     the epoll poller that parks idle connections. The session calls the
+//     concrete *wsconn.Conn; the poller reaches the session through
+//     wsconn.Owner, which session implements (StartReader).
+//   - Links between edges: the wire (frames, their codec and the one decoder,
+//     link.Conn) is package edge/link; what the frames do to sessions is here:
+//     links.go (Links, the dialling side, which Router sends over),
+//     linkserver.go (the accepting side, Server.LinkHandler) and linkjob.go (one
+//     delivery in flight from a link). Those three call into the session table
+//     and local delivery directly, without an interface on the path of every
+//     message, so they stay in edge (docs/design.md, "Layout of the edge").
+//
+// Package edge imports protocol, registry (types), edge/token, edge/wsconn and
+// edge/link; it must not import api, processor, devicelist, bench or cmd, and
+// edge/wsconn and edge/link must never import edge.
 package edge

@@ -133,7 +133,7 @@ func startIdleEdge(tb testing.TB) *idleTarget {
 		tb.Fatal(err)
 	}
 	if !*idlePark && srv.poller != nil {
-		srv.poller.close() // before any connection: none will park
+		srv.poller.Close() // before any connection: none will park
 		srv.poller = nil
 	}
 	hs, url := serveIdle(tb, srv.Handler())

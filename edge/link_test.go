@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/devicelist"
+	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 )
@@ -198,7 +199,7 @@ func TestLinkAuthAndFailure(t *testing.T) {
 		edges[1].linkHS.CloseClientConnections()
 		edges[1].srv.mu.Lock()
 		for lc := range edges[1].srv.links {
-			lc.close()
+			lc.Close()
 		}
 		edges[1].srv.mu.Unlock()
 		if r := <-res; r.Status != protocol.StatusTimeout || r.Device != "tv1" {
@@ -288,15 +289,15 @@ func TestLinkFrameMeansOneThing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sc linkScanner
-	var lr linkResult
-	if err := sc.decodeLinkReceipt(data, &lr); err != nil || string(lr.ID) != "m1" || lr.Result.Status != protocol.StatusDelivered {
+	var sc link.Scanner
+	var lr link.Result
+	if err := sc.DecodeReceipt(data, &lr); err != nil || string(lr.ID) != "m1" || lr.Result.Status != protocol.StatusDelivered {
 		t.Fatalf("link answer %s: %v", data, err)
 	}
 	if e.srv.session("a1", "tv1") == nil {
 		t.Fatal("the session was closed")
 	}
-	replace, _ := json.Marshal(linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: session})
+	replace, _ := json.Marshal(link.Replace{T: link.KindReplace, Account: "a1", Device: "tv1", Session: session})
 	if err := c.Write(ctx, websocket.MessageText, replace); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -16,9 +17,9 @@ import (
 // keeps no context past its return.
 type linkJob struct {
 	s    *Server
-	lc   *linkConn
+	lc   *link.Conn
 	jobs *linkJobs
-	in   inMsg
+	in   link.InMsg
 
 	deadline time.Time
 	timer    *time.Timer // fires expire; stopped when the job finishes
@@ -64,7 +65,7 @@ func (j *linkJob) expire() { j.cancel(context.DeadlineExceeded) }
 var linkJobPool sync.Pool
 
 // newLinkJob returns a job of s on lc, ready for its message to be decoded into.
-func newLinkJob(s *Server, lc *linkConn, jobs *linkJobs) *linkJob {
+func newLinkJob(s *Server, lc *link.Conn, jobs *linkJobs) *linkJob {
 	j, _ := linkJobPool.Get().(*linkJob)
 	if j == nil {
 		j = &linkJob{done: make(chan struct{})}
@@ -77,7 +78,7 @@ func newLinkJob(s *Server, lc *linkConn, jobs *linkJobs) *linkJob {
 
 // release puts a job that never started back in the pool.
 func (j *linkJob) release() {
-	j.s, j.lc, j.jobs, j.in = nil, nil, nil, inMsg{}
+	j.s, j.lc, j.jobs, j.in = nil, nil, nil, link.InMsg{}
 	linkJobPool.Put(j)
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -69,7 +70,7 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(maxLinkMessage)
-	lc := newLinkConn(c, s.cfg.LinkQueue)
+	lc := link.NewConn(c, s.cfg.LinkQueue)
 	s.mu.Lock()
 	s.links[lc] = struct{}{}
 	s.mu.Unlock()
@@ -82,8 +83,8 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 	log := s.cfg.Logger.With("link_from", r.RemoteAddr)
 	jobs := watchLinkJobs(s.ctx)
 	defer jobs.unserved()
-	var sc linkScanner // used by this goroutine only, which reads the link
-	err = lc.run(s.ctx, s.cfg.WriteTimeout, func(data []byte) {
+	var sc link.Scanner // used by this goroutine only, which reads the link
+	err = lc.Run(s.ctx, s.cfg.WriteTimeout, func(data []byte) {
 		if err := s.onLinkFrame(&sc, lc, jobs, sem, data); err != nil {
 			log.Warn("edge link: bad frame", "err", err)
 		}
@@ -94,15 +95,15 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 // onLinkFrame acts on one frame of an incoming link, read with sc. Every frame,
 // whatever its kind, is read by the one link decoder (linkdecode.go), so that a
 // frame means one thing only.
-func (s *Server) onLinkFrame(sc *linkScanner, lc *linkConn, jobs *linkJobs, sem chan struct{}, data []byte) error {
-	kind, err := sc.linkKind(data)
+func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, sem chan struct{}, data []byte) error {
+	kind, err := sc.Kind(data)
 	if err != nil {
 		return err
 	}
 	switch kind {
-	case linkKindReplace:
-		var rp linkReplace
-		if err := sc.linkReplace(&rp); err != nil {
+	case link.KindReplace:
+		var rp link.Replace
+		if err := sc.ReadReplace(&rp); err != nil {
 			return err
 		}
 		code := CloseReplaced
@@ -111,20 +112,20 @@ func (s *Server) onLinkFrame(sc *linkScanner, lc *linkConn, jobs *linkJobs, sem 
 		}
 		s.closeSession(rp.Account, rp.Device, rp.Session, code)
 	case string(protocol.KindPresence):
-		var lp linkPresence
-		if err := sc.linkPresence(&lp); err != nil {
+		var lp link.Presence
+		if err := sc.ReadPresence(&lp); err != nil {
 			return err
 		}
 		s.presenceHere(lp.Account, &lp.Presence)
 	case string(protocol.KindMsg):
 		j := newLinkJob(s, lc, jobs)
-		if err := sc.linkMsg(&j.in); err != nil {
+		if err := sc.ReadMsg(&j.in); err != nil {
 			j.release()
 			return err
 		}
 		s.startLinkJob(lc, j, sem)
 	default:
-		return errLinkFrame // a receipt, which only goes the other way
+		return link.ErrFrame // a receipt, which only goes the other way
 	}
 	return nil
 }
@@ -132,7 +133,7 @@ func (s *Server) onLinkFrame(sc *linkScanner, lc *linkConn, jobs *linkJobs, sem 
 // startLinkJob runs the delivery of a msg that came in on lc on a goroutine of
 // its own, or rejects it as "edge busy" when sem, the link's deliveries in
 // flight, is full.
-func (s *Server) startLinkJob(lc *linkConn, j *linkJob, sem chan struct{}) {
+func (s *Server) startLinkJob(lc *link.Conn, j *linkJob, sem chan struct{}) {
 	select {
 	case sem <- struct{}{}:
 	default:
@@ -155,10 +156,10 @@ func (s *Server) startLinkJob(lc *linkConn, j *linkJob, sem chan struct{}) {
 
 // linkReceipt queues a one-result receipt on a link. A full queue drops it: the
 // source's wait ends in timeout.
-func (s *Server) linkReceipt(lc *linkConn, id string, r protocol.Result) {
-	b := getFrame()
-	*b = appendLinkReceipt(*b, id, &r)
-	if err := lc.sendPooled(b); err != nil {
+func (s *Server) linkReceipt(lc *link.Conn, id string, r protocol.Result) {
+	b := link.GetFrame()
+	*b = link.AppendReceipt(*b, id, &r)
+	if err := lc.SendPooled(b); err != nil {
 		s.cfg.Logger.Debug("edge link: receipt dropped", "id", id, "err", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldpush/herald/edge/link"
+	"github.com/heraldpush/herald/edge/wsconn"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 )
@@ -20,7 +22,7 @@ import (
 type Server struct {
 	cfg     Config
 	wheel   *wheel
-	poller  *poller // nil where idle connections cannot park
+	poller  *wsconn.Poller // nil where idle connections cannot park
 	devices *deviceCache
 	met     *metrics
 	noisy   logLimiter
@@ -32,13 +34,13 @@ type Server struct {
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
 
 	mu         sync.Mutex
-	accounts   map[string]*session    // guarded by mu: account -> its live sessions, linked by session.sibling
-	open       int                    // guarded by mu: number of live sessions
-	closing    bool                   // guarded by mu
-	links      map[*linkConn]struct{} // guarded by mu: incoming edge links
-	conns      int                    // guarded by mu: device connections admitted and not yet left
-	idle       chan struct{}          // guarded by mu: made by Drain, closed when conns reaches 0
-	connBucket bucket                 // guarded by mu: the ConnectRate bucket
+	accounts   map[string]*session     // guarded by mu: account -> its live sessions, linked by session.sibling
+	open       int                     // guarded by mu: number of live sessions
+	closing    bool                    // guarded by mu
+	links      map[*link.Conn]struct{} // guarded by mu: incoming edge links
+	conns      int                     // guarded by mu: device connections admitted and not yet left
+	idle       chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
+	connBucket bucket                  // guarded by mu: the ConnectRate bucket
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
@@ -69,14 +71,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), links: make(map[*linkConn]struct{})}
+	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), links: make(map[*link.Conn]struct{})}
 	if s.penalties, err = newPenalties(&s.cfg, cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace), cfg.PongTimeout)
 	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
-	if s.poller, err = newPoller(); err != nil {
+	if s.poller, err = wsconn.NewPoller(); err != nil {
 		s.cancel()
 		return nil, err
 	}
@@ -84,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.poller.run()
+			s.poller.Run()
 		}()
 	}
 	s.wg.Add(1)
@@ -138,7 +140,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	open := s.sessionsLocked()
-	links := make([]*linkConn, 0, len(s.links))
+	links := make([]*link.Conn, 0, len(s.links))
 	for lc := range s.links {
 		links = append(links, lc)
 	}
@@ -147,14 +149,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		ss.end(CloseGoingAway, causeShutdown)
 	}
 	for _, lc := range links {
-		lc.close()
+		lc.Close()
 	}
 	if s.poller != nil {
 		// Connections still parked (attached while Shutdown took its snapshot) get
 		// readers back, which see them end.
-		s.poller.close()
-		for _, c := range s.poller.unparkAll() {
-			s.startReader(c.ss)
+		s.poller.Close()
+		for _, c := range s.poller.UnparkAll() {
+			c.Owner().StartReader()
 		}
 	}
 	if s.cfg.Liveness != nil {
@@ -454,7 +456,7 @@ func (s *Server) keepalive(ss *session, now time.Duration) {
 	if !ok {
 		return
 	}
-	if ws.nc.raw == nil {
+	if !ws.nc.HasFD() {
 		s.pingAndWait(ss, ws)
 		return
 	}
@@ -462,9 +464,9 @@ func (s *Server) keepalive(ss *session, now time.Duration) {
 		return
 	}
 	// Written from this goroutine, without blocking; the pong is taken out of the
-	// incoming stream by the connection (wsConn). A ping that cannot go now (a
+	// incoming stream by the connection (wsconn.Conn). A ping that cannot go now (a
 	// write in progress, a full socket buffer) waits for the next round.
-	if _, err := ws.nc.ping(int64(now)); err != nil && ss.ctx.Err() == nil {
+	if _, err := ws.nc.Ping(int64(now)); err != nil && ss.ctx.Err() == nil {
 		ss.log.Debug("ping failed, closing", "err", err)
 		ss.end(closeAbort, causeWriteTimeout)
 	}
@@ -479,7 +481,7 @@ func (s *Server) checkPong(ss *session, now time.Duration) bool {
 
 // pongOverdue is checkPong for a WebSocket session's transport ws.
 func (s *Server) pongOverdue(ss *session, ws *wsTransport, now time.Duration) bool {
-	sent := ws.nc.pingOut.Load()
+	sent := ws.nc.PingSent()
 	if sent == 0 || now-time.Duration(sent) < s.cfg.PongTimeout {
 		return false
 	}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package edge
+package wsconn
 
 import (
 	"net"
@@ -20,7 +20,7 @@ func rawConn(nc net.Conn) syscall.RawConn {
 // readPooled is the syscall.RawConn read function of fill: it reads into a pooled
 // buffer or, when there is nothing to read, gives the buffer back and asks to
 // wait (rwait) or stops.
-func (c *wsConn) readPooled(fd uintptr) bool {
+func (c *Conn) readPooled(fd uintptr) bool {
 	if c.rpool == nil {
 		c.rpool = wsReadBufs.Get().(*[wsReadBuf]byte)
 	}
@@ -38,9 +38,9 @@ func (c *wsConn) readPooled(fd uintptr) bool {
 	return true
 }
 
-// writeOut is the syscall.RawConn write function of ping and tryWriteText: one
+// writeOut is the syscall.RawConn write function of Ping and TryWriteText: one
 // attempt at c.wout, no wait.
-func (c *wsConn) writeOut(fd uintptr) bool {
+func (c *Conn) writeOut(fd uintptr) bool {
 	for {
 		c.wn, c.werr = syscall.Write(int(fd), c.wout)
 		if c.werr != syscall.EINTR {

@@ -1,8 +1,8 @@
-package edge
+package wsconn
 
 import "encoding/binary"
 
-// WebSocket opcodes and header bits (RFC 6455, section 5.2) that wsConn needs.
+// WebSocket opcodes and header bits (RFC 6455, section 5.2) that Conn needs.
 const (
 	wsFin     = 0x80
 	wsOpClose = 0x8

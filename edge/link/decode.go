@@ -1,8 +1,7 @@
-package edge
+package link
 
 import (
 	"strconv"
-	"unsafe"
 
 	"github.com/heraldpush/herald/protocol"
 )
@@ -36,32 +35,32 @@ const (
 	fieldFirst
 )
 
-// linkKind starts reading data, a link frame: its '{' and its first field,
+// Kind starts reading data, a link frame: its '{' and its first field,
 // which must be "t". It returns the kind that field names, one of
-// protocol.KindMsg, protocol.KindReceipt, linkKindReplace and
+// protocol.KindMsg, protocol.KindReceipt, KindReplace and
 // protocol.KindPresence; the decoder of that kind reads the rest.
-func (s *linkScanner) linkKind(data []byte) (string, error) {
+func (s *Scanner) Kind(data []byte) (string, error) {
 	s.reset(data)
 	more, err := s.field(true)
 	if err != nil {
 		return "", err
 	}
 	if !more || string(s.key) != "t" {
-		return "", errLinkFrame
+		return "", ErrFrame
 	}
 	sp, err := s.str()
 	if err != nil {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), linkKindReplace, string(protocol.KindPresence)} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence)} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
 	}
 	s.buf = s.buf[:0]
 	if kind == "" {
-		return "", errLinkFrame
+		return "", ErrFrame
 	}
 	return kind, nil
 }
@@ -71,7 +70,7 @@ func (s *linkScanner) linkKind(data []byte) (string, error) {
 // gives a key's bit, 0 for a field the decoder does not know, which is
 // skipped; set reads the value of a known field that is not null. A known field
 // in seen or read twice is an error.
-func (s *linkScanner) fields(first bool, seen uint16, known func(key []byte) uint16, set func(f uint16) error) error {
+func (s *Scanner) fields(first bool, seen uint16, known func(key []byte) uint16, set func(f uint16) error) error {
 	for ; ; first = false {
 		more, err := s.field(first)
 		if err != nil || !more {
@@ -85,7 +84,7 @@ func (s *linkScanner) fields(first bool, seen uint16, known func(key []byte) uin
 			continue
 		}
 		if seen&f != 0 {
-			return errLinkFrame
+			return ErrFrame
 		}
 		seen |= f
 		if s.null() {
@@ -97,9 +96,9 @@ func (s *linkScanner) fields(first bool, seen uint16, known func(key []byte) uin
 	}
 }
 
-// inMsg is a decoded msg frame of a link: the message for Device of Account,
+// InMsg is a decoded msg frame of a link: the message for Device of Account,
 // with the time the sending edge waits for the outcome.
-type inMsg struct {
+type InMsg struct {
 	Account string
 	Device  string
 	WaitMS  int64
@@ -149,24 +148,24 @@ func msgField(key []byte) uint16 {
 	return 0
 }
 
-// decodeLinkMsg decodes data, a msg frame of a link, into in.
-func (s *linkScanner) decodeLinkMsg(data []byte, in *inMsg) error {
-	kind, err := s.linkKind(data)
+// DecodeMsg decodes data, a msg frame of a link, into in.
+func (s *Scanner) DecodeMsg(data []byte, in *InMsg) error {
+	kind, err := s.Kind(data)
 	if err != nil {
 		return err
 	}
 	if kind != string(protocol.KindMsg) {
-		return errLinkFrame
+		return ErrFrame
 	}
-	return s.linkMsg(in)
+	return s.ReadMsg(in)
 }
 
-// linkMsg reads the rest of a msg frame after linkKind, into in. It allocates
+// ReadMsg reads the rest of a msg frame after Kind, into in. It allocates
 // what the message keeps: one string that holds all its strings, the payload,
 // and nothing else. "to" yields only its "device": the link carries no other
 // kind of target.
-func (s *linkScanner) linkMsg(in *inMsg) error {
-	*in = inMsg{}
+func (s *Scanner) ReadMsg(in *InMsg) error {
+	*in = InMsg{}
 	var account, id, typ, fromDev, fromSvc, toDev span
 	var haveFrom bool
 	var payload []byte
@@ -187,7 +186,7 @@ func (s *linkScanner) linkMsg(in *inMsg) error {
 			continue
 		}
 		if seen&f != 0 {
-			return errLinkFrame
+			return ErrFrame
 		}
 		seen |= f
 		if f != msgPayload && s.null() { // a null payload stays "null"
@@ -223,7 +222,7 @@ func (s *linkScanner) linkMsg(in *inMsg) error {
 		}
 	}
 	if !s.end() || account.end == account.start || toDev.end == toDev.start || id.end == id.start {
-		return errLinkFrame
+		return ErrFrame
 	}
 	all := string(s.buf)
 	str := func(sp span) string { return all[sp.start:sp.end] }
@@ -262,7 +261,7 @@ func objField(key []byte) uint16 {
 }
 
 // sender reads a "from" object.
-func (s *linkScanner) sender() (device, service span, err error) {
+func (s *Scanner) sender() (device, service span, err error) {
 	err = s.fields(true, 0, senderField, func(f uint16) (err error) {
 		if f == objDevice {
 			device, err = s.str()
@@ -278,7 +277,7 @@ func senderField(key []byte) uint16 { return objField(key) & (objDevice | objSer
 
 // target reads a "to" object for its device; the link never carries the other
 // kinds of target, whose fields are skipped.
-func (s *linkScanner) target() (device span, err error) {
+func (s *Scanner) target() (device span, err error) {
 	err = s.fields(true, 0, targetField, func(uint16) (err error) {
 		device, err = s.str()
 		return err
@@ -312,9 +311,9 @@ func replaceField(key []byte) uint16 {
 	return 0
 }
 
-// linkReplace reads the rest of a replace frame after linkKind, into rp.
-func (s *linkScanner) linkReplace(rp *linkReplace) error {
-	*rp = linkReplace{T: linkKindReplace}
+// ReadReplace reads the rest of a replace frame after Kind, into rp.
+func (s *Scanner) ReadReplace(rp *Replace) error {
+	*rp = Replace{T: KindReplace}
 	err := s.fields(false, fieldT, replaceField, func(f uint16) error {
 		var err error
 		var sp span
@@ -339,7 +338,7 @@ func (s *linkScanner) linkReplace(rp *linkReplace) error {
 		return err
 	}
 	if !s.end() || rp.Account == "" || rp.Device == "" || rp.Session == "" {
-		return errLinkFrame
+		return ErrFrame
 	}
 	return nil
 }
@@ -371,9 +370,9 @@ func presenceField(key []byte) uint16 {
 	return 0
 }
 
-// linkPresence reads the rest of a presence frame after linkKind, into lp.
-func (s *linkScanner) linkPresence(lp *linkPresence) error {
-	*lp = linkPresence{T: protocol.KindPresence}
+// ReadPresence reads the rest of a presence frame after Kind, into lp.
+func (s *Scanner) ReadPresence(lp *Presence) error {
+	*lp = Presence{T: protocol.KindPresence}
 	err := s.fields(false, fieldT, presenceField, func(f uint16) error {
 		var err error
 		var sp span
@@ -398,14 +397,14 @@ func (s *linkScanner) linkPresence(lp *linkPresence) error {
 		return err
 	}
 	if !s.end() || lp.Account == "" || lp.Device == "" {
-		return errLinkFrame
+		return ErrFrame
 	}
 	return nil
 }
 
-// linkResult is a decoded receipt of a link: the outcome of message id for one
+// Result is a decoded receipt of a link: the outcome of message id for one
 // device. ID and Device are valid until the scanner reads the next frame.
-type linkResult struct {
+type Result struct {
 	ID, Device []byte
 	Result     protocol.Result // without Device
 }
@@ -428,22 +427,22 @@ func receiptField(key []byte) uint16 {
 	return 0
 }
 
-// decodeLinkReceipt decodes data, a receipt frame of a link with exactly one
+// DecodeReceipt decodes data, a receipt frame of a link with exactly one
 // result. Only an error message, which is rare, is allocated.
-func (s *linkScanner) decodeLinkReceipt(data []byte, out *linkResult) error {
-	kind, err := s.linkKind(data)
+func (s *Scanner) DecodeReceipt(data []byte, out *Result) error {
+	kind, err := s.Kind(data)
 	if err != nil {
 		return err
 	}
 	if kind != string(protocol.KindReceipt) {
-		return errLinkFrame
+		return ErrFrame
 	}
-	return s.linkReceipt(out)
+	return s.ReadReceipt(out)
 }
 
-// linkReceipt reads the rest of a receipt frame after linkKind, into out.
-func (s *linkScanner) linkReceipt(out *linkResult) error {
-	*out = linkResult{}
+// ReadReceipt reads the rest of a receipt frame after Kind, into out.
+func (s *Scanner) ReadReceipt(out *Result) error {
+	*out = Result{}
 	var id, device, status, errText span
 	var n int
 	err := s.fields(false, fieldT, receiptField, func(f uint16) (err error) {
@@ -458,7 +457,7 @@ func (s *linkScanner) linkReceipt(out *linkResult) error {
 		return err
 	}
 	if !s.end() || id.end == id.start || n != 1 {
-		return errLinkFrame
+		return ErrFrame
 	}
 	out.ID, out.Device = s.bytes(id), s.bytes(device)
 	out.Result.Status = statusOf(s.bytes(status))
@@ -470,9 +469,9 @@ func (s *linkScanner) linkReceipt(out *linkResult) error {
 
 // results reads a receipt's results and returns how many there were and the
 // fields of the last.
-func (s *linkScanner) results() (n int, device, status, errText span, err error) {
+func (s *Scanner) results() (n int, device, status, errText span, err error) {
 	if !s.consume('[') {
-		return 0, device, status, errText, errLinkFrame
+		return 0, device, status, errText, ErrFrame
 	}
 	if s.consume(']') {
 		return 0, device, status, errText, nil
@@ -498,7 +497,7 @@ func (s *linkScanner) results() (n int, device, status, errText span, err error)
 			return n, device, status, errText, nil
 		}
 		if !s.consume(',') {
-			return n, device, status, errText, errLinkFrame
+			return n, device, status, errText, ErrFrame
 		}
 	}
 }
@@ -517,7 +516,3 @@ func statusOf(b []byte) protocol.Status {
 	}
 	return protocol.Status(b)
 }
-
-// bytesString returns b as a string without copying, for a map lookup that
-// keeps nothing; b must not change while the string is in use.
-func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

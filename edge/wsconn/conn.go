@@ -1,4 +1,4 @@
-package edge
+package wsconn
 
 import (
 	"bufio"
@@ -18,8 +18,8 @@ import (
 // The buffers of a device WebSocket. net/http hands a hijacked connection over
 // with its 4 KiB bufio reader and 4 KiB bufio writer, and coder/websocket keeps
 // them for the connection's life: 8 KiB of every idle connection. The edge hands
-// coder/websocket a wsConn with bufio buffers of the smallest size instead, and
-// wsConn borrows a buffer from a pool only while bytes are in flight.
+// coder/websocket a Conn with bufio buffers of the smallest size instead, and
+// Conn borrows a buffer from a pool only while bytes are in flight.
 const (
 	// wsBufio is the size of the bufio reader and writer coder/websocket gets
 	// (bufio's minimum).
@@ -40,17 +40,17 @@ const (
 
 var wsReadBufs = sync.Pool{New: func() any { return new([wsReadBuf]byte) }}
 
-// hijackWriter is the http.ResponseWriter handed to websocket.Accept: its Hijack
-// replaces net/http's buffers with conn and small bufio buffers.
-type hijackWriter struct {
+// HijackWriter is the http.ResponseWriter handed to websocket.Accept: its Hijack
+// replaces net/http's buffers with Conn and small bufio buffers.
+type HijackWriter struct {
 	http.ResponseWriter
-	conn *wsConn // made ready by a successful Hijack
+	Conn *Conn // set by the caller (new(Conn)); made ready by a successful Hijack
 }
 
-// Hijack takes the connection over from net/http and returns it as a wsConn, with
+// Hijack takes the connection over from net/http and returns it as a Conn, with
 // the bytes the client sent after its request (net/http may have read them
 // already) waiting in it.
-func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+func (h *HijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -59,10 +59,10 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		// net/http flushes the response before it lets go; this is not expected.
 		if err := brw.Writer.Flush(); err != nil {
 			_ = nc.Close()
-			return nil, nil, fmt.Errorf("edge: hijack: flushing %d bytes: %w", n, err)
+			return nil, nil, fmt.Errorf("wsconn: hijack: flushing %d bytes: %w", n, err)
 		}
 	}
-	c := h.conn
+	c := h.Conn
 	c.init(nc)
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
@@ -77,32 +77,32 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
-func (h *hijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+func (h *HijackWriter) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
-// wsConn is a hijacked device connection. Reads fill a pooled buffer that goes
+// Conn is a hijacked device connection. Reads fill a pooled buffer that goes
 // back to the pool once it has been read out, so an idle connection holds no read
 // buffer; writes are gathered per WebSocket frame and written with one syscall.
 //
-// wsConn also keeps the connection alive without coder/websocket, whose Ping costs
+// Conn also keeps the connection alive without coder/websocket, whose Ping costs
 // a goroutine, a map entry, two contexts with timers and two AfterFunc
 // registrations per round trip: ping writes a ping frame between two frames of the
 // outgoing stream, without blocking, and reads take pong frames out of the
 // incoming stream before coder/websocket sees them. Both need to know where frames
-// begin, so wsConn follows the headers of both streams.
+// begin, so Conn follows the headers of both streams.
 //
 // With a poller, a connection that had nothing to read for wsParkAfter between
-// two messages parks: Read returns errParked instead of waiting on, the reader
-// goroutine ends, and the poller reads the next bytes (see polled). The read side (the fields under "Read
-// side") belongs to whoever reads: coder/websocket's reader (its read lock
+// two messages parks: Read returns ErrParked instead of waiting on, the reader
+// goroutine ends, and the poller reads the next bytes (see polled). The read
+// side (the fields under "Read side") belongs to whoever reads: coder/websocket's reader (its read lock
 // serializes the reader goroutine and the close handshake) or, while the
 // connection is parked, the poller; the hand-overs happen under pmu.
 //
 // coder/websocket serializes writes (under its frame write lock); ping may come
 // from any goroutine, and so may Close.
-type wsConn struct {
+type Conn struct {
 	net.Conn
-	raw syscall.RawConn // nil when the connection has no file descriptor
-	ss  *session        // whose reader the poller starts
+	raw   syscall.RawConn // nil when the connection has no file descriptor
+	owner Owner           // whose reader the poller starts; set by SetOwner
 
 	// Read side.
 	in     frameTracker     // the bytes handed to coder/websocket
@@ -114,7 +114,7 @@ type wsConn struct {
 	rerr   error // readFD's error
 
 	// Parking; poll, slot, gen and armFn are set before the connection is used.
-	poll   *poller // nil: never park
+	poll   *Poller // nil: never park
 	slot   int32   // the poller's slot
 	gen    uint32  // the slot's generation
 	armFn  func(fd uintptr)
@@ -143,13 +143,13 @@ type wsConn struct {
 	werr    error              // guarded by wmu: writeFD's error
 }
 
-// errParked ends a reader whose connection parked: there was nothing to read
+// ErrParked ends a reader whose connection parked: there was nothing to read
 // between two messages, and the poller will start a reader when there is.
-var errParked = errors.New("edge: connection parked")
+var ErrParked = errors.New("wsconn: connection parked")
 
 // init makes c the connection over nc. Its session's handler goroutine reads
 // first (reader is true until the first park).
-func (c *wsConn) init(nc net.Conn) {
+func (c *Conn) init(nc net.Conn) {
 	c.Conn = nc
 	c.slot = -1
 	c.reader = true
@@ -166,8 +166,8 @@ func (c *wsConn) init(nc net.Conn) {
 // socket is readable, not holding the buffer while it waits. Pong frames that
 // arrive whole between two frames are taken out and recorded. Between two
 // messages, with nothing to read, a parking connection parks and Read returns
-// errParked.
-func (c *wsConn) Read(p []byte) (int, error) {
+// ErrParked.
+func (c *Conn) Read(p []byte) (int, error) {
 	if c.poll != nil {
 		c.own()
 	}
@@ -197,7 +197,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				err = c.fill(false)
 				if err == syscall.EAGAIN && c.park() {
-					return 0, errParked
+					return 0, ErrParked
 				}
 			}
 			if err != nil && err != syscall.EAGAIN {
@@ -212,7 +212,7 @@ func (c *wsConn) Read(p []byte) (int, error) {
 }
 
 // fillWithin is fill(true) for at most d.
-func (c *wsConn) fillWithin(d time.Duration) error {
+func (c *Conn) fillWithin(d time.Duration) error {
 	if err := c.Conn.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (c *wsConn) fillWithin(d time.Duration) error {
 
 // own takes the read side over from the poller if the connection is parked: the
 // close handshake reads a parked connection.
-func (c *wsConn) own() {
+func (c *Conn) own() {
 	c.pmu.Lock()
 	c.parked = false
 	c.pmu.Unlock()
@@ -235,7 +235,7 @@ func (c *wsConn) own() {
 // (and the caller reads on) when the connection is closing or cannot be armed.
 // It arms under pmu: the poller may have the connection's first event before arm
 // returns, and handles it once pmu is free.
-func (c *wsConn) park() bool {
+func (c *Conn) park() bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	if c.closed || c.poll.arm(c) != nil {
@@ -248,7 +248,7 @@ func (c *wsConn) park() bool {
 // polled is called by the poller when a parked connection has something to read.
 // Pongs are taken out and the connection stays parked; anything else (a frame, a
 // part of one, the end of the stream) starts a reader.
-func (c *wsConn) polled() {
+func (c *Conn) polled() {
 	c.pmu.Lock()
 	if !c.parked {
 		c.pmu.Unlock() // taken over (by the close handshake) since it was armed
@@ -269,15 +269,15 @@ func (c *wsConn) polled() {
 	// closed every time).
 	c.parked, c.reader = false, true
 	c.pmu.Unlock()
-	c.ss.srv.startReader(c.ss)
+	c.owner.StartReader()
 }
 
 // errStartReader is polled's note that bytes other than pongs arrived.
-var errStartReader = errors.New("edge: frame to read")
+var errStartReader = errors.New("wsconn: frame to read")
 
 // Close closes the connection. A connection closed without a reader (parked, or
 // read by the close handshake) gets one, to see the end and finish the session.
-func (c *wsConn) Close() error {
+func (c *Conn) Close() error {
 	c.pmu.Lock()
 	start := c.poll != nil && !c.reader && !c.closed
 	c.closed, c.parked = true, false
@@ -288,7 +288,7 @@ func (c *wsConn) Close() error {
 		c.poll.remove(c)
 	}
 	if start {
-		c.ss.srv.startReader(c.ss)
+		c.owner.StartReader()
 	}
 	return err
 }
@@ -296,7 +296,7 @@ func (c *wsConn) Close() error {
 // fill reads what the socket has into a pooled buffer. With wait it waits for the
 // socket (not holding the buffer); without, it returns syscall.EAGAIN when there
 // is nothing to read.
-func (c *wsConn) fill(wait bool) error {
+func (c *Conn) fill(wait bool) error {
 	c.rwait, c.rn, c.rerr = wait, 0, nil
 	err := c.raw.Read(c.readFD)
 	switch {
@@ -318,7 +318,7 @@ func (c *wsConn) fill(wait bool) error {
 
 // takePongs drops the whole pong frames at the start of rbuf, which starts a
 // frame, and records that the peer answered.
-func (c *wsConn) takePongs() {
+func (c *Conn) takePongs() {
 	for {
 		n := pongLen(c.rbuf)
 		if n == 0 {
@@ -332,14 +332,42 @@ func (c *wsConn) takePongs() {
 	}
 }
 
+// Owner is the session a Conn belongs to, as the poller sees it: when a parked
+// connection has bytes to read, or is closed while nobody reads it, the poller
+// (or Close) asks its owner to start a reader goroutine, which reads until Read
+// returns ErrParked or the connection ends.
+type Owner interface {
+	StartReader()
+}
+
+// SetOwner makes o the owner of c; it is called once, before c is added to a
+// Poller.
+func (c *Conn) SetOwner(o Owner) { c.owner = o }
+
+// Owner returns c's owner.
+func (c *Conn) Owner() Owner { return c.owner }
+
+// HasFD reports whether c reads and writes its socket directly (it has a file
+// descriptor): only then can it park, ping without a goroutine and write
+// without blocking.
+func (c *Conn) HasFD() bool { return c.raw != nil }
+
+// StopParking makes c's reads wait from now on instead of parking; it is
+// called before the close handshake, which reads the peer's close frame.
+func (c *Conn) StopParking() { c.noPark.Store(true) }
+
+// PingSent returns when the ping still unanswered was written, on the clock
+// Ping was given, or 0 when none is.
+func (c *Conn) PingSent() int64 { return c.pingOut.Load() }
+
 // pong records that the peer answered a ping.
-func (c *wsConn) pong() { c.pingOut.Store(0) }
+func (c *Conn) pong() { c.pingOut.Store(0) }
 
-// onPong is coder/websocket's OnPongReceived, for the pongs Read leaves in the
+// OnPong is coder/websocket's OnPongReceived, for the pongs Read leaves in the
 // stream (one split over two reads).
-func (c *wsConn) onPong(context.Context, []byte) { c.pong() }
+func (c *Conn) OnPong(context.Context, []byte) { c.pong() }
 
-func (c *wsConn) release() {
+func (c *Conn) release() {
 	c.rbuf = nil
 	if c.rpool != nil {
 		wsReadBufs.Put(c.rpool)
@@ -350,7 +378,7 @@ func (c *wsConn) release() {
 // Write gathers the bytes of one frame: while a frame is incomplete and its start
 // fits in the pending buffer, nothing is written; then the pending start and p go
 // out together.
-func (c *wsConn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	boundary := c.out.advance(p)
@@ -377,13 +405,13 @@ func (c *wsConn) Write(p []byte) (int, error) {
 
 // errPingTorn reports a ping frame of which the socket took only a part: the
 // outgoing stream is broken.
-var errPingTorn = errors.New("edge: ping frame written in part")
+var errPingTorn = errors.New("wsconn: ping frame written in part")
 
-// ping writes a ping frame, at now on the keepalive's clock, unless one is
+// Ping writes a ping frame, at now on the keepalive's clock, unless one is
 // unanswered, a frame is being written (its writer is busy; the next round will
 // do), the close frame went out or the socket's buffer is full. It never blocks.
 // An error means the outgoing stream is broken.
-func (c *wsConn) ping(now int64) (sent bool, err error) {
+func (c *Conn) Ping(now int64) (sent bool, err error) {
 	if c.raw == nil || c.pingOut.Load() != 0 || !c.wmu.TryLock() {
 		return false, nil
 	}
@@ -410,14 +438,14 @@ func (c *wsConn) ping(now int64) (sent bool, err error) {
 	return false, err
 }
 
-// wsInlineMax bounds the frames tryWriteText writes: header and payload are
+// wsInlineMax bounds the frames TryWriteText writes: header and payload are
 // copied into a pooled buffer of this size.
 const wsInlineMax = 4096
 
-// wsInlineBufs are tryWriteText's buffers.
+// wsInlineBufs are TryWriteText's buffers.
 var wsInlineBufs = sync.Pool{New: func() any { return new([wsInlineMax]byte) }}
 
-// tryWriteText writes p as one whole text message (one final, unmasked frame)
+// TryWriteText writes p as one whole text message (one final, unmasked frame)
 // straight to the socket, without blocking and without coder/websocket, so that
 // the goroutine that delivers a message writes it itself instead of waking a
 // writer. It writes nothing (wrote false) when p is too large, the connection
@@ -426,8 +454,8 @@ var wsInlineBufs = sync.Pool{New: func() any { return new([wsInlineMax]byte) }}
 //
 // When the socket takes only part of the frame, torn is true and the outgoing
 // stream belongs to the frame's rest: wmu stays locked, and the caller must call
-// finishTorn, from any goroutine, before anything else is written.
-func (c *wsConn) tryWriteText(p []byte) (wrote, torn bool, err error) {
+// FinishTorn, from any goroutine, before anything else is written.
+func (c *Conn) TryWriteText(p []byte) (wrote, torn bool, err error) {
 	if c.raw == nil || len(p)+wsMaxHeader > wsInlineMax || !c.wmu.TryLock() {
 		return false, false, nil
 	}
@@ -457,9 +485,9 @@ func (c *wsConn) tryWriteText(p []byte) (wrote, torn bool, err error) {
 	return wrote, false, err
 }
 
-// finishTorn writes the rest of the frame that tryWriteText wrote in part,
+// FinishTorn writes the rest of the frame that TryWriteText wrote in part,
 // waiting for the socket until deadline, and gives the outgoing stream back.
-func (c *wsConn) finishTorn(deadline time.Time) error {
+func (c *Conn) FinishTorn(deadline time.Time) error {
 	defer c.wmu.Unlock()
 	rest, buf := c.wout, c.wpool
 	c.wout, c.wpool = nil, nil

@@ -1,6 +1,6 @@
 //go:build linux
 
-package edge
+package wsconn
 
 import (
 	"errors"
@@ -10,24 +10,24 @@ import (
 	"syscall"
 )
 
-// poller watches the parked connections of an edge: those whose reader went away
-// between two messages (see wsConn.Read). An idle connection then has no
+// Poller watches the parked connections of an edge: those whose reader went away
+// between two messages (see Conn.Read). An idle connection then has no
 // goroutine, and so no goroutine stack: it costs only its heap objects. The
 // poller is one epoll set, waited on by one goroutine through Go's own network
 // poller (the epoll descriptor is itself pollable), so waiting takes no thread.
 //
 // Each parked connection is armed once (EPOLLONESHOT): its first readable event
-// disarms it and goes to wsConn.polled, which takes pongs out of the stream and
+// disarms it and goes to Conn.polled, which takes pongs out of the stream and
 // parks the connection again, or starts a reader for anything else.
-type poller struct {
+type Poller struct {
 	fd  int
 	f   *os.File // fd, registered with Go's network poller
 	raw syscall.RawConn
 
 	mu    sync.Mutex
-	conns []*wsConn // guarded by mu: by slot; nil when free
-	gens  []uint32  // guarded by mu: each slot's generation, bumped when it is freed
-	free  []int32   // guarded by mu: free slots
+	conns []*Conn  // guarded by mu: by slot; nil when free
+	gens  []uint32 // guarded by mu: each slot's generation, bumped when it is freed
+	free  []int32  // guarded by mu: free slots
 
 	// fdMu is held (shared) while fd is used and (exclusive) to close it, so that
 	// an arm never reaches a descriptor number reused by another epoll set.
@@ -40,27 +40,29 @@ type poller struct {
 	wait   func(fd uintptr) bool
 }
 
-func newPoller() (*poller, error) {
+// NewPoller returns a Poller with its epoll set; Run waits on it, Close ends it.
+func NewPoller() (*Poller, error) {
 	fd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("edge: poller: %w", os.NewSyscallError("epoll_create1", err))
+		return nil, fmt.Errorf("wsconn: poller: %w", os.NewSyscallError("epoll_create1", err))
 	}
 	if err := syscall.SetNonblock(fd, true); err != nil {
 		_ = syscall.Close(fd)
-		return nil, fmt.Errorf("edge: poller: %w", os.NewSyscallError("setnonblock", err))
+		return nil, fmt.Errorf("wsconn: poller: %w", os.NewSyscallError("setnonblock", err))
 	}
-	p := &poller{fd: fd, f: os.NewFile(uintptr(fd), "edge-poller")}
+	p := &Poller{fd: fd, f: os.NewFile(uintptr(fd), "edge-poller")}
 	if p.raw, err = p.f.SyscallConn(); err != nil {
 		_ = p.f.Close()
-		return nil, fmt.Errorf("edge: poller: %w", err)
+		return nil, fmt.Errorf("wsconn: poller: %w", err)
 	}
 	p.wait = p.collect
 	return p, nil
 }
 
-// add gives c a slot. Its events name the slot and the slot's generation, so
-// that an event that was on its way when c left never reaches another connection.
-func (p *poller) add(c *wsConn) {
+// Add gives c a slot, so that c can park; c's owner must be set. Its events
+// name the slot and the slot's generation, so that an event that was on its way
+// when c left never reaches another connection.
+func (p *Poller) Add(c *Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var slot int32
@@ -80,7 +82,7 @@ func (p *poller) add(c *wsConn) {
 
 // remove frees c's slot. The kernel forgets c's registration when its socket is
 // closed.
-func (p *poller) remove(c *wsConn) {
+func (p *Poller) remove(c *Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c.slot < 0 || p.conns[c.slot] != c {
@@ -94,7 +96,7 @@ func (p *poller) remove(c *wsConn) {
 
 // arm registers c's socket for its next readable event, once. The caller holds
 // c.pmu.
-func (p *poller) arm(c *wsConn) error {
+func (p *Poller) arm(c *Conn) error {
 	p.fdMu.RLock()
 	defer p.fdMu.RUnlock()
 	if p.closed {
@@ -107,11 +109,11 @@ func (p *poller) arm(c *wsConn) error {
 	return c.armErr
 }
 
-var errPollerClosed = errors.New("edge: poller closed")
+var errPollerClosed = errors.New("wsconn: poller closed")
 
-// armFD is the syscall.RawConn control function of arm; wsConn keeps it as a
+// armFD is the syscall.RawConn control function of arm; Conn keeps it as a
 // method value so that arming allocates nothing.
-func (c *wsConn) armFD(fd uintptr) {
+func (c *Conn) armFD(fd uintptr) {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: c.slot, Pad: int32(c.gen)}
 	op := syscall.EPOLL_CTL_MOD
 	if !c.armed {
@@ -124,8 +126,9 @@ func (c *wsConn) armFD(fd uintptr) {
 	c.armed = true
 }
 
-// run hands the events to their connections until close.
-func (p *poller) run() {
+// Run hands the events to their connections until Close. One goroutine
+// runs it; its owner starts it after NewPoller and waits for it after Close.
+func (p *Poller) Run() {
 	for {
 		if err := p.raw.Read(p.wait); err != nil {
 			return // closed
@@ -141,7 +144,7 @@ func (p *poller) run() {
 
 // collect is the syscall.RawConn read function of run: it takes the events ready
 // now, or asks to wait for the epoll descriptor.
-func (p *poller) collect(fd uintptr) bool {
+func (p *Poller) collect(fd uintptr) bool {
 	for {
 		n, err := syscall.EpollWait(int(fd), p.events[:], 0)
 		switch {
@@ -155,7 +158,7 @@ func (p *poller) collect(fd uintptr) bool {
 	}
 }
 
-func (p *poller) lookup(slot int32, gen uint32) *wsConn {
+func (p *Poller) lookup(slot int32, gen uint32) *Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if slot < 0 || int(slot) >= len(p.conns) || p.gens[slot] != gen {
@@ -164,8 +167,8 @@ func (p *poller) lookup(slot int32, gen uint32) *wsConn {
 	return p.conns[slot]
 }
 
-// close stops run; connections can no longer park.
-func (p *poller) close() {
+// Close stops Run; connections can no longer park.
+func (p *Poller) Close() {
 	p.fdMu.Lock()
 	defer p.fdMu.Unlock()
 	if !p.closed {
@@ -174,11 +177,11 @@ func (p *poller) close() {
 	}
 }
 
-// unparkAll takes every parked connection back from the poller, for a reader, and
+// UnparkAll takes every parked connection back from the poller, for a reader, and
 // returns them.
-func (p *poller) unparkAll() []*wsConn {
+func (p *Poller) UnparkAll() []*Conn {
 	p.mu.Lock()
-	all := make([]*wsConn, 0, len(p.conns)-len(p.free))
+	all := make([]*Conn, 0, len(p.conns)-len(p.free))
 	for _, c := range p.conns {
 		if c != nil {
 			all = append(all, c)

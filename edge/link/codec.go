@@ -1,4 +1,4 @@
-package edge
+package link
 
 import (
 	"errors"
@@ -13,18 +13,18 @@ import (
 // The two frames sent for every delivery over a link, the msg out and the
 // receipt back, are encoded and decoded here by hand: encoding/json costs a
 // dozen allocations a frame in reflection, boxing and copies. The wire format is
-// the JSON that encoding/json writes for linkMsg and protocol.Receipt (field for
+// the JSON that encoding/json writes for Msg and protocol.Receipt (field for
 // field; this encoder leaves <, > and & unescaped, as protocol's frames do), so
 // edges of the same version interoperate whichever side encodes, and the frames
 // stay readable. The rare frames (replace, presence) are encoded by
 // encoding/json. Every frame, of every kind, is decoded by the one decoder of
-// linkdecode.go, whose rule (exact field names, "t" first, no field twice) says
+// decode.go, whose rule (exact field names, "t" first, no field twice) says
 // what a frame means.
 
-// appendLinkMsg appends the msg frame that asks the receiving edge to deliver m
-// to device of account, waiting at most waitMS for the outcome: linkMsg with
+// AppendMsg appends the msg frame that asks the receiving edge to deliver m
+// to device of account, waiting at most waitMS for the outcome: Msg with
 // To set to the one device.
-func appendLinkMsg(dst []byte, account string, waitMS int64, device string, m *protocol.Msg) ([]byte, error) {
+func AppendMsg(dst []byte, account string, waitMS int64, device string, m *protocol.Msg) ([]byte, error) {
 	mm := *m
 	mm.To = &protocol.Target{Device: device}
 	out := append(dst, `{"t":"msg","account":`...)
@@ -38,8 +38,8 @@ func appendLinkMsg(dst []byte, account string, waitMS int64, device string, m *p
 	return out, nil
 }
 
-// appendLinkReceipt appends the receipt frame with the one result r of message id.
-func appendLinkReceipt(dst []byte, id string, r *protocol.Result) []byte {
+// AppendReceipt appends the receipt frame with the one result r of message id.
+func AppendReceipt(dst []byte, id string, r *protocol.Result) []byte {
 	dst = append(dst, `{"t":"receipt","id":`...)
 	dst = protocol.AppendString(dst, id)
 	dst = append(dst, `,"results":[`...)
@@ -56,28 +56,31 @@ const maxPooledFrame = 64 << 10
 // copied it into its message.
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-func getFrame() *[]byte {
+// GetFrame returns an empty frame buffer from the pool, for AppendMsg or
+// AppendReceipt and then Conn.SendPooled.
+func GetFrame() *[]byte {
 	b := framePool.Get().(*[]byte)
 	*b = (*b)[:0]
 	return b
 }
 
-func putFrame(b *[]byte) {
+// PutFrame gives b back to the pool, unless it grew too large to keep.
+func PutFrame(b *[]byte) {
 	if cap(*b) <= maxPooledFrame {
 		framePool.Put(b)
 	}
 }
 
-// errLinkFrame is the error of a link frame that is not what it should be.
-var errLinkFrame = errors.New("edge link: malformed frame")
+// ErrFrame is the error of a link frame that is not what it should be.
+var ErrFrame = errors.New("edge link: malformed frame")
 
 // maxLinkDepth bounds the nesting of values a link frame may hold (a payload's).
 const maxLinkDepth = 10000
 
-// linkScanner reads the JSON of one link frame without reflection. Strings are
+// Scanner reads the JSON of one link frame without reflection. Strings are
 // unescaped into buf, which the caller reuses from frame to frame; a field's
 // value is a span of buf, turned into strings only where they outlive the frame.
-type linkScanner struct {
+type Scanner struct {
 	data []byte
 	pos  int
 	buf  []byte
@@ -87,14 +90,14 @@ type linkScanner struct {
 // span is a string value as a range of the scanner's buf.
 type span struct{ start, end int }
 
-func (s *linkScanner) reset(data []byte) {
+func (s *Scanner) reset(data []byte) {
 	s.data, s.pos, s.buf = data, 0, s.buf[:0]
 }
 
-func (s *linkScanner) bytes(sp span) []byte { return s.buf[sp.start:sp.end] }
+func (s *Scanner) bytes(sp span) []byte { return s.buf[sp.start:sp.end] }
 
 // peek skips white space and returns the next byte, 0 at the end.
-func (s *linkScanner) peek() byte {
+func (s *Scanner) peek() byte {
 	for s.pos < len(s.data) {
 		switch c := s.data[s.pos]; c {
 		case ' ', '\t', '\n', '\r':
@@ -106,7 +109,7 @@ func (s *linkScanner) peek() byte {
 	return 0
 }
 
-func (s *linkScanner) consume(c byte) bool {
+func (s *Scanner) consume(c byte) bool {
 	if s.peek() != c {
 		return false
 	}
@@ -115,14 +118,14 @@ func (s *linkScanner) consume(c byte) bool {
 }
 
 // end reports whether nothing but white space is left.
-func (s *linkScanner) end() bool { return s.peek() == 0 && s.pos == len(s.data) }
+func (s *Scanner) end() bool { return s.peek() == 0 && s.pos == len(s.data) }
 
 // field reads the '{' of an object, or the ',' or '}' after one of its fields,
 // and then the next key into s.key. It returns false at the object's end.
-func (s *linkScanner) field(first bool) (bool, error) {
+func (s *Scanner) field(first bool) (bool, error) {
 	if first {
 		if !s.consume('{') {
-			return false, errLinkFrame
+			return false, ErrFrame
 		}
 		if s.consume('}') {
 			return false, nil
@@ -131,7 +134,7 @@ func (s *linkScanner) field(first bool) (bool, error) {
 		if s.consume('}') {
 			return false, nil
 		}
-		return false, errLinkFrame
+		return false, ErrFrame
 	}
 	mark := len(s.buf)
 	sp, err := s.str()
@@ -141,13 +144,13 @@ func (s *linkScanner) field(first bool) (bool, error) {
 	s.key = append(s.key[:0], s.bytes(sp)...)
 	s.buf = s.buf[:mark]
 	if !s.consume(':') {
-		return false, errLinkFrame
+		return false, ErrFrame
 	}
 	return true, nil
 }
 
 // null consumes a JSON null if one is next, which leaves a field as it was.
-func (s *linkScanner) null() bool {
+func (s *Scanner) null() bool {
 	if s.peek() == 'n' && len(s.data)-s.pos >= 4 && string(s.data[s.pos:s.pos+4]) == "null" {
 		s.pos += 4
 		return true
@@ -157,9 +160,9 @@ func (s *linkScanner) null() bool {
 
 // str reads a string into buf, unescaped, with invalid UTF-8 and lone
 // surrogates replaced by U+FFFD as encoding/json does.
-func (s *linkScanner) str() (span, error) {
+func (s *Scanner) str() (span, error) {
 	if !s.consume('"') {
-		return span{}, errLinkFrame
+		return span{}, ErrFrame
 	}
 	sp := span{start: len(s.buf)}
 	for {
@@ -173,7 +176,7 @@ func (s *linkScanner) str() (span, error) {
 		}
 		s.buf = append(s.buf, s.data[start:s.pos]...)
 		if s.pos >= len(s.data) {
-			return span{}, errLinkFrame
+			return span{}, ErrFrame
 		}
 		switch c := s.data[s.pos]; {
 		case c == '"':
@@ -181,7 +184,7 @@ func (s *linkScanner) str() (span, error) {
 			sp.end = len(s.buf)
 			return sp, nil
 		case c < 0x20:
-			return span{}, errLinkFrame
+			return span{}, ErrFrame
 		case c >= utf8.RuneSelf:
 			r, size := utf8.DecodeRune(s.data[s.pos:])
 			s.buf = utf8.AppendRune(s.buf, r) // RuneError for invalid UTF-8
@@ -195,9 +198,9 @@ func (s *linkScanner) str() (span, error) {
 }
 
 // escape reads the escape sequence at s.pos into buf.
-func (s *linkScanner) escape() error {
+func (s *Scanner) escape() error {
 	if s.pos+1 >= len(s.data) {
-		return errLinkFrame
+		return ErrFrame
 	}
 	c := s.data[s.pos+1]
 	s.pos += 2
@@ -217,7 +220,7 @@ func (s *linkScanner) escape() error {
 	case 'u':
 		r, ok := s.hex4()
 		if !ok {
-			return errLinkFrame
+			return ErrFrame
 		}
 		if utf16.IsSurrogate(r) {
 			r2 := utf8.RuneError
@@ -231,19 +234,19 @@ func (s *linkScanner) escape() error {
 						s.pos = save // not a pair: the second escape stands alone
 					}
 				} else {
-					return errLinkFrame
+					return ErrFrame
 				}
 			}
 			r = r2
 		}
 		s.buf = utf8.AppendRune(s.buf, r)
 	default:
-		return errLinkFrame
+		return ErrFrame
 	}
 	return nil
 }
 
-func (s *linkScanner) hex4() (rune, bool) {
+func (s *Scanner) hex4() (rune, bool) {
 	if len(s.data)-s.pos < 4 {
 		return 0, false
 	}
@@ -266,7 +269,7 @@ func (s *linkScanner) hex4() (rune, bool) {
 }
 
 // number reads a JSON number and returns its text.
-func (s *linkScanner) number() ([]byte, error) {
+func (s *Scanner) number() ([]byte, error) {
 	s.peek()
 	start := s.pos
 	if s.pos < len(s.data) && s.data[s.pos] == '-' {
@@ -278,12 +281,12 @@ func (s *linkScanner) number() ([]byte, error) {
 	case s.pos < len(s.data) && '1' <= s.data[s.pos] && s.data[s.pos] <= '9':
 		s.digits()
 	default:
-		return nil, errLinkFrame
+		return nil, ErrFrame
 	}
 	if s.pos < len(s.data) && s.data[s.pos] == '.' {
 		s.pos++
 		if s.digits() == 0 {
-			return nil, errLinkFrame
+			return nil, ErrFrame
 		}
 	}
 	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
@@ -292,13 +295,13 @@ func (s *linkScanner) number() ([]byte, error) {
 			s.pos++
 		}
 		if s.digits() == 0 {
-			return nil, errLinkFrame
+			return nil, ErrFrame
 		}
 	}
 	return s.data[start:s.pos], nil
 }
 
-func (s *linkScanner) digits() int {
+func (s *Scanner) digits() int {
 	n := 0
 	for s.pos < len(s.data) && '0' <= s.data[s.pos] && s.data[s.pos] <= '9' {
 		s.pos++
@@ -309,7 +312,7 @@ func (s *linkScanner) digits() int {
 
 // int reads an integer that fits in bits, refusing fractions and exponents as
 // encoding/json does for an integer field.
-func (s *linkScanner) int(bits int) (int64, error) {
+func (s *Scanner) int(bits int) (int64, error) {
 	text, err := s.number()
 	if err != nil {
 		return 0, err
@@ -322,24 +325,24 @@ func (s *linkScanner) int(bits int) (int64, error) {
 	var n uint64
 	for _, c := range text {
 		if c < '0' || c > '9' {
-			return 0, errLinkFrame
+			return 0, ErrFrame
 		}
 		n = n*10 + uint64(c-'0')
 		if n > limit {
-			return 0, errLinkFrame
+			return 0, ErrFrame
 		}
 	}
 	if neg {
 		return -int64(n), nil
 	}
 	if n == limit {
-		return 0, errLinkFrame
+		return 0, ErrFrame
 	}
 	return int64(n), nil
 }
 
 // bool reads true or false.
-func (s *linkScanner) bool() (bool, error) {
+func (s *Scanner) bool() (bool, error) {
 	if s.peek(); len(s.data)-s.pos >= 4 && string(s.data[s.pos:s.pos+4]) == "true" {
 		s.pos += 4
 		return true, nil
@@ -348,11 +351,11 @@ func (s *linkScanner) bool() (bool, error) {
 		s.pos += 5
 		return false, nil
 	}
-	return false, errLinkFrame
+	return false, ErrFrame
 }
 
 // skip reads any value, checking its syntax, and returns its raw text.
-func (s *linkScanner) skip() ([]byte, error) {
+func (s *Scanner) skip() ([]byte, error) {
 	s.peek()
 	start := s.pos
 	mark := len(s.buf)
@@ -364,7 +367,7 @@ func (s *linkScanner) skip() ([]byte, error) {
 		switch c := s.peek(); c {
 		case '{', '[':
 			if len(open) >= maxLinkDepth {
-				return nil, errLinkFrame
+				return nil, ErrFrame
 			}
 			s.pos++
 			if s.consume(c + 2) { // '}' or ']': an empty container is a whole value
@@ -387,7 +390,7 @@ func (s *linkScanner) skip() ([]byte, error) {
 			}
 		case 'n':
 			if !s.null() {
-				return nil, errLinkFrame
+				return nil, ErrFrame
 			}
 		default:
 			if _, err := s.number(); err != nil {
@@ -409,7 +412,7 @@ func (s *linkScanner) skip() ([]byte, error) {
 				break
 			}
 			if !s.consume(top + 2) {
-				return nil, errLinkFrame
+				return nil, ErrFrame
 			}
 			open = open[:len(open)-1]
 		}
@@ -417,12 +420,12 @@ func (s *linkScanner) skip() ([]byte, error) {
 }
 
 // skipKey reads an object's key and its colon, discarding the key.
-func (s *linkScanner) skipKey() error {
+func (s *Scanner) skipKey() error {
 	if _, err := s.str(); err != nil {
 		return err
 	}
 	if !s.consume(':') {
-		return errLinkFrame
+		return ErrFrame
 	}
 	return nil
 }

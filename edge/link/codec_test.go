@@ -1,4 +1,4 @@
-package edge
+package link
 
 import (
 	"bytes"
@@ -22,19 +22,19 @@ var linkTestMsgs = []*protocol.Msg{
 }
 
 // TestLinkMsgWire holds the link's msg frame to what encoding/json writes and
-// reads for linkMsg, so that edges interoperate whichever codec they use.
+// reads for Msg, so that edges interoperate whichever codec they use.
 func TestLinkMsgWire(t *testing.T) {
-	var sc linkScanner
+	var sc Scanner
 	for _, m := range linkTestMsgs {
 		t.Run(m.ID, func(t *testing.T) {
-			want := linkMsg{T: protocol.KindMsg, Account: "a<1>", WaitMS: 1234, Msg: *m}
+			want := Msg{T: protocol.KindMsg, Account: "a<1>", WaitMS: 1234, Msg: *m}
 			want.To = &protocol.Target{Device: "tv1"}
-			got, err := appendLinkMsg(nil, "a<1>", 1234, "tv1", m)
+			got, err := AppendMsg(nil, "a<1>", 1234, "tv1", m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			// What this edge writes, encoding/json reads as linkMsg ...
-			var back linkMsg
+			// What this edge writes, encoding/json reads as Msg ...
+			var back Msg
 			if err := json.Unmarshal(got, &back); err != nil {
 				t.Fatalf("json.Unmarshal(%s): %v", got, err)
 			}
@@ -50,20 +50,20 @@ func TestLinkMsgWire(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, frame := range [][]byte{got, std} {
-				var in inMsg
-				if err := sc.decodeLinkMsg(frame, &in); err != nil {
-					t.Fatalf("decodeLinkMsg(%s): %v", frame, err)
+				var in InMsg
+				if err := sc.DecodeMsg(frame, &in); err != nil {
+					t.Fatalf("DecodeMsg(%s): %v", frame, err)
 				}
 				wm := want.Msg
 				wm.To = nil
 				if in.Account != want.Account || in.Device != "tv1" || in.WaitMS != want.WaitMS {
-					t.Fatalf("decodeLinkMsg(%s) = %+v", frame, in)
+					t.Fatalf("DecodeMsg(%s) = %+v", frame, in)
 				}
 				gm := in.Msg
 				gm.Payload = compactJSON(t, gm.Payload)
 				wm.Payload = compactJSON(t, wm.Payload)
 				if !reflect.DeepEqual(gm, wm) {
-					t.Fatalf("decodeLinkMsg(%s).Msg =\n%+v\nwant\n%+v", frame, gm, wm)
+					t.Fatalf("DecodeMsg(%s).Msg =\n%+v\nwant\n%+v", frame, gm, wm)
 				}
 			}
 		})
@@ -82,14 +82,14 @@ func compactJSON(t *testing.T, b []byte) json.RawMessage {
 }
 
 func TestLinkReceiptWire(t *testing.T) {
-	var sc linkScanner
+	var sc Scanner
 	for _, r := range []protocol.Result{
 		{Device: "tv1", Status: protocol.StatusDelivered},
 		{Device: "tv\"1\u2028", Status: protocol.StatusRejected, Error: "edge <busy> & \x00"},
 		{Device: "d", Status: "some_new_status"},
 	} {
 		t.Run(string(r.Status), func(t *testing.T) {
-			got := appendLinkReceipt(nil, "id-1", &r)
+			got := AppendReceipt(nil, "id-1", &r)
 			std, err := protocol.Encode(&protocol.Receipt{ID: "id-1", Results: []protocol.Result{r}})
 			if err != nil {
 				t.Fatal(err)
@@ -100,14 +100,14 @@ func TestLinkReceiptWire(t *testing.T) {
 				t.Fatalf("json.Unmarshal(%s) = %+v, %v", got, back, err)
 			}
 			for _, frame := range [][]byte{got, std} {
-				var lr linkResult
-				if err := sc.decodeLinkReceipt(frame, &lr); err != nil {
-					t.Fatalf("decodeLinkReceipt(%s): %v", frame, err)
+				var lr Result
+				if err := sc.DecodeReceipt(frame, &lr); err != nil {
+					t.Fatalf("DecodeReceipt(%s): %v", frame, err)
 				}
 				res := lr.Result
 				res.Device = string(lr.Device)
 				if string(lr.ID) != "id-1" || res != r {
-					t.Fatalf("decodeLinkReceipt(%s) = %q %+v", frame, lr.ID, res)
+					t.Fatalf("DecodeReceipt(%s) = %q %+v", frame, lr.ID, res)
 				}
 			}
 		})
@@ -118,9 +118,9 @@ func TestLinkReceiptWire(t *testing.T) {
 // panic or a frame.
 func TestLinkMalformedFrames(t *testing.T) {
 	good := `{"t":"msg","account":"a1","wait_ms":5,"id":"m","type":"x.v1","to":{"device":"tv1"},"payload":{}}`
-	var sc linkScanner
-	var in inMsg
-	if err := sc.decodeLinkMsg([]byte(good), &in); err != nil {
+	var sc Scanner
+	var in InMsg
+	if err := sc.DecodeMsg([]byte(good), &in); err != nil {
 		t.Fatalf("good frame: %v", err)
 	}
 	for _, tc := range []struct{ name, msg string }{
@@ -146,9 +146,9 @@ func TestLinkMalformedFrames(t *testing.T) {
 		{"deep payload", strings.Replace(good, `{}}`, strings.Repeat("[", maxLinkDepth+1)+"}", 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var in inMsg
-			if err := sc.decodeLinkMsg([]byte(tc.msg), &in); err == nil {
-				t.Fatalf("decodeLinkMsg(%.80q) = %+v, want an error", tc.msg, in)
+			var in InMsg
+			if err := sc.DecodeMsg([]byte(tc.msg), &in); err == nil {
+				t.Fatalf("DecodeMsg(%.80q) = %+v, want an error", tc.msg, in)
 			}
 		})
 	}
@@ -163,9 +163,9 @@ func TestLinkMalformedFrames(t *testing.T) {
 		{"truncated", `{"t":"receipt","id":"m","results":[{"device":"a"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var lr linkResult
-			if err := sc.decodeLinkReceipt([]byte(tc.receipt), &lr); err == nil {
-				t.Fatalf("decodeLinkReceipt(%q) = %+v, want an error", tc.receipt, lr)
+			var lr Result
+			if err := sc.DecodeReceipt([]byte(tc.receipt), &lr); err == nil {
+				t.Fatalf("DecodeReceipt(%q) = %+v, want an error", tc.receipt, lr)
 			}
 		})
 	}
@@ -175,32 +175,32 @@ func TestLinkMalformedFrames(t *testing.T) {
 // reads it.
 type decodedLink struct {
 	kind     string
-	msg      inMsg
+	msg      InMsg
 	receipt  protocol.Receipt // with one result
-	replace  linkReplace
-	presence linkPresence
+	replace  Replace
+	presence Presence
 }
 
 // decodeAnyLink decodes data, a link frame of any kind, as the edges do.
-func decodeAnyLink(sc *linkScanner, data []byte) (*decodedLink, error) {
-	kind, err := sc.linkKind(data)
+func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
+	kind, err := sc.Kind(data)
 	if err != nil {
 		return nil, err
 	}
 	d := &decodedLink{kind: kind}
 	switch kind {
 	case string(protocol.KindMsg):
-		err = sc.linkMsg(&d.msg)
+		err = sc.ReadMsg(&d.msg)
 	case string(protocol.KindReceipt):
-		var lr linkResult
-		err = sc.linkReceipt(&lr)
+		var lr Result
+		err = sc.ReadReceipt(&lr)
 		r := lr.Result
 		r.Device = string(lr.Device)
 		d.receipt = protocol.Receipt{ID: string(lr.ID), Results: []protocol.Result{r}}
-	case linkKindReplace:
-		err = sc.linkReplace(&d.replace)
+	case KindReplace:
+		err = sc.ReadReplace(&d.replace)
 	case string(protocol.KindPresence):
-		err = sc.linkPresence(&d.presence)
+		err = sc.ReadPresence(&d.presence)
 	}
 	if err != nil {
 		return nil, err
@@ -215,10 +215,10 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 	var err error
 	switch d.kind {
 	case string(protocol.KindMsg):
-		b, err = appendLinkMsg(nil, d.msg.Account, d.msg.WaitMS, d.msg.Device, &d.msg.Msg)
+		b, err = AppendMsg(nil, d.msg.Account, d.msg.WaitMS, d.msg.Device, &d.msg.Msg)
 	case string(protocol.KindReceipt):
-		b = appendLinkReceipt(nil, d.receipt.ID, &d.receipt.Results[0])
-	case linkKindReplace:
+		b = AppendReceipt(nil, d.receipt.ID, &d.receipt.Results[0])
+	case KindReplace:
 		b, err = json.Marshal(d.replace)
 	case string(protocol.KindPresence):
 		b, err = json.Marshal(d.presence)
@@ -263,7 +263,7 @@ func compactPayload(p json.RawMessage) (string, bool) {
 	return b.String(), true
 }
 
-// TestLinkFrameRule holds the link decoder to its rule (linkdecode.go): "t"
+// TestLinkFrameRule holds the link decoder to its rule (decode.go): "t"
 // first, exact field names, no known field twice, unknown fields skipped,
 // required fields present, for every kind of frame.
 func TestLinkFrameRule(t *testing.T) {
@@ -300,14 +300,14 @@ func TestLinkFrameRule(t *testing.T) {
 		{"msg with an empty account", `{"t":"msg","account":"","id":"m1",` + to + `}`, nil},
 		{"msg without id", `{"t":"msg","account":"a1",` + to + `}`, nil},
 		{"replace", `{"t":"replace","account":"a1","device":"tv1","session":"s1","code":4005}`, func(d *decodedLink) bool {
-			return d.replace == linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: 4005}
+			return d.replace == Replace{T: KindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: 4005}
 		}},
 		{"replace without session", `{"t":"replace","account":"a1","device":"tv1"}`, nil},
 		{"replace with Session", `{"t":"replace","account":"a1","device":"tv1","Session":"s1"}`, nil},
 		{"replace with device twice", `{"t":"replace","account":"a1","device":"tv1","session":"s1","device":"tv2"}`, nil},
 		{"replace with a fractional code", `{"t":"replace","account":"a1","device":"tv1","session":"s1","code":4000.5}`, nil},
 		{"presence", `{"t":"presence","account":"a1","device":"tv1","online":true,"platform":"ios","ts":5}`, func(d *decodedLink) bool {
-			return d.presence == linkPresence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 5}}
+			return d.presence == Presence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 5}}
 		}},
 		{"presence without device", `{"t":"presence","account":"a1","online":true}`, nil},
 		{"presence with online twice", `{"t":"presence","account":"a1","device":"tv1","online":true,"online":false}`, nil},
@@ -320,7 +320,7 @@ func TestLinkFrameRule(t *testing.T) {
 		{"receipt with status twice", `{"t":"receipt","id":"m1","results":[{"device":"tv1","status":"acked","status":"offline"}]}`, nil},
 		{"receipt with results twice", `{"t":"receipt","id":"m1","results":[{"device":"tv1","status":"acked"}],"results":[{"device":"tv2","status":"acked"}]}`, nil},
 	}
-	var sc linkScanner
+	var sc Scanner
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := decodeAnyLink(&sc, []byte(tt.frame))
@@ -346,23 +346,23 @@ func TestLinkFrameRule(t *testing.T) {
 // decodes to the same frame, and that encoding is a fixed point.
 func FuzzLinkFrame(f *testing.F) {
 	for _, m := range linkTestMsgs {
-		b, _ := appendLinkMsg(nil, "a1", 10, "tv1", m)
+		b, _ := AppendMsg(nil, "a1", 10, "tv1", m)
 		f.Add(b)
 	}
-	f.Add(appendLinkReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusAcked}))
-	f.Add(appendLinkReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusRejected, Error: "edge busy"}))
+	f.Add(AppendReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusAcked}))
+	f.Add(AppendReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusRejected, Error: "edge busy"}))
 	f.Add([]byte(`{"t":"msg","account":"a","id":"\ud800\udc00\ud800x","to":{"device":"d"},"payload":[{"a":[{}]}]}`))
 	for _, v := range []any{
-		linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: "s1"},
-		linkReplace{T: linkKindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: int(CloseRemoved)},
-		linkPresence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 1}},
+		Replace{T: KindReplace, Account: "a1", Device: "tv1", Session: "s1"},
+		Replace{T: KindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: 4003}, // edge.CloseRemoved
+		Presence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 1}},
 	} {
 		b, _ := json.Marshal(v)
 		f.Add(b)
 	}
 	f.Add([]byte(`{"t":"msg","ACCount":"00","account":"a1","id":"m","tYpe":"x","to":{"device":"d"},"payload":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var sc linkScanner
+		var sc Scanner
 		d, err := decodeAnyLink(&sc, data)
 		if err != nil {
 			return

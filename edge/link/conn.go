@@ -1,4 +1,4 @@
-package edge
+package link
 
 import (
 	"bytes"
@@ -12,68 +12,66 @@ import (
 	"github.com/coder/websocket"
 )
 
-// DefaultLinkQueue is the default number of frames waiting for one edge link.
-const DefaultLinkQueue = 4096
-
 // maxLinkBatch bounds the frames joined into one link message.
 const maxLinkBatch = 256
 
-// errLinkQueueFull is the reason a frame for a full link queue is refused.
-var errLinkQueueFull = errors.New("link queue full")
+// ErrQueueFull is the reason a frame for a full link queue is refused.
+var ErrQueueFull = errors.New("link queue full")
 
-// errLinkClosed reports a frame for a link that has ended.
-var errLinkClosed = errors.New("link closed")
+// ErrClosed reports a frame for a link that has ended.
+var ErrClosed = errors.New("link closed")
 
-// linkConn is one end of an edge link: a WebSocket whose text messages carry one or
+// Conn is one end of an edge link: a WebSocket whose text messages carry one or
 // more frames separated by newlines. Frames queue without blocking and a writer
 // joins whatever has queued into one message, so a burst costs one write.
-type linkConn struct {
+type Conn struct {
 	c     *websocket.Conn
 	queue chan *[]byte // bounded; never blocks a sender; each goes back to framePool once written
 	done  chan struct{}
 	once  sync.Once
 }
 
-func newLinkConn(c *websocket.Conn, queue int) *linkConn {
-	return &linkConn{c: c, queue: make(chan *[]byte, queue), done: make(chan struct{})}
+// NewConn returns the link over c, with room for queue frames waiting.
+func NewConn(c *websocket.Conn, queue int) *Conn {
+	return &Conn{c: c, queue: make(chan *[]byte, queue), done: make(chan struct{})}
 }
 
-// send queues one encoded frame without blocking. The frame then belongs to
+// Send queues one encoded frame without blocking. The frame then belongs to
 // the link.
-func (l *linkConn) send(frame []byte) error {
-	return l.sendPooled(&frame)
+func (l *Conn) Send(frame []byte) error {
+	return l.SendPooled(&frame)
 }
 
-// sendPooled queues one encoded frame from getFrame without blocking. The link
-// puts it back in the pool once written; when sendPooled fails, it already has.
-func (l *linkConn) sendPooled(frame *[]byte) error {
+// SendPooled queues one encoded frame from GetFrame without blocking. The link
+// puts it back in the pool once written; when SendPooled fails, it already has.
+func (l *Conn) SendPooled(frame *[]byte) error {
 	select {
 	case <-l.done:
-		putFrame(frame)
-		return errLinkClosed
+		PutFrame(frame)
+		return ErrClosed
 	default:
 	}
 	select {
 	case l.queue <- frame:
 		return nil
 	default:
-		putFrame(frame)
-		return errLinkQueueFull
+		PutFrame(frame)
+		return ErrQueueFull
 	}
 }
 
-// depth is the number of frames waiting.
-func (l *linkConn) depth() int { return len(l.queue) }
+// Depth is the number of frames waiting.
+func (l *Conn) Depth() int { return len(l.queue) }
 
-// close ends the link once.
-func (l *linkConn) close() {
+// Close ends the link once.
+func (l *Conn) Close() {
 	l.once.Do(func() {
 		close(l.done)
 		_ = l.c.CloseNow()
 	})
 }
 
-// run reads frames into onFrame on the calling goroutine and writes queued frames
+// Run reads frames into onFrame on the calling goroutine and writes queued frames
 // from a second goroutine that it owns, until the link fails or ctx ends. It closes
 // the link before returning.
 //
@@ -81,13 +79,13 @@ func (l *linkConn) close() {
 // registers a context.AfterFunc (and with it a few allocations) for every read
 // and write whose context can end. The end of ctx and a write's timeout close the
 // link instead, which ends both.
-func (l *linkConn) run(ctx context.Context, writeTimeout time.Duration, onFrame func([]byte)) error {
-	stop := context.AfterFunc(ctx, l.close)
+func (l *Conn) Run(ctx context.Context, writeTimeout time.Duration, onFrame func([]byte)) error {
+	stop := context.AfterFunc(ctx, l.Close)
 	defer stop()
 	werr := make(chan error, 1)
 	go func() { werr <- l.writeLoop(writeTimeout) }()
 	defer func() {
-		l.close()
+		l.Close()
 		<-werr
 	}()
 	var buf []byte // reused from message to message; onFrame must not keep it
@@ -114,8 +112,9 @@ func (l *linkConn) run(ctx context.Context, writeTimeout time.Duration, onFrame 
 	}
 }
 
-// read appends the next message to buf, as Conn.Read without its allocation.
-func (l *linkConn) read(buf []byte) ([]byte, error) {
+// read appends the next message to buf, as websocket.Conn.Read without its
+// allocation.
+func (l *Conn) read(buf []byte) ([]byte, error) {
 	_, r, err := l.c.Reader(context.Background())
 	if err != nil {
 		return buf, err
@@ -138,13 +137,13 @@ func (l *linkConn) read(buf []byte) ([]byte, error) {
 // errLinkWriteTimeout ends a link whose write took longer than its timeout.
 var errLinkWriteTimeout = errors.New("link write timed out")
 
-func (l *linkConn) writeLoop(writeTimeout time.Duration) error {
+func (l *Conn) writeLoop(writeTimeout time.Duration) error {
 	// One timer for every write: reset before it, stopped after it; when it fires
 	// the link closes, which fails the write.
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(time.Hour, func() {
 		timedOut.Store(true)
-		l.close()
+		l.Close()
 	})
 	timer.Stop()
 	defer timer.Stop()
@@ -153,17 +152,17 @@ func (l *linkConn) writeLoop(writeTimeout time.Duration) error {
 		var first *[]byte
 		select {
 		case <-l.done:
-			return errLinkClosed
+			return ErrClosed
 		case first = <-l.queue:
 		}
 		buf = append(buf[:0], *first...)
-		putFrame(first)
+		PutFrame(first)
 	batch:
 		for n := 1; n < maxLinkBatch; n++ {
 			select {
 			case f := <-l.queue:
 				buf = append(append(buf, '\n'), *f...)
-				putFrame(f)
+				PutFrame(f)
 			default:
 				break batch
 			}
@@ -172,7 +171,7 @@ func (l *linkConn) writeLoop(writeTimeout time.Duration) error {
 		err := l.c.Write(context.Background(), websocket.MessageText, buf)
 		timer.Stop()
 		if err != nil {
-			l.close()
+			l.Close()
 			if timedOut.Load() {
 				return errLinkWriteTimeout
 			}

@@ -10,45 +10,18 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
 )
 
+// DefaultLinkQueue is the default number of frames waiting for one edge link.
+const DefaultLinkQueue = 4096
+
 // LinkPath is the internal endpoint edges link to each other on.
 const LinkPath = "/internal/v1/link"
-
-// linkMsg is a msg frame on an edge link: the message for one device (To.Device)
-// of Account, with the time the target edge may wait for the outcome. It is
-// answered by receipts with one result, correlated by (id, device).
-type linkMsg struct {
-	T       protocol.Kind `json:"t"`
-	Account string        `json:"account"`
-	WaitMS  int64         `json:"wait_ms"`
-	protocol.Msg
-}
-
-// linkReplace tells an edge that a newer connection of the device registered
-// elsewhere, so the edge closes the named session (4000) if it still holds it.
-type linkReplace struct {
-	T       string `json:"t"`
-	Account string `json:"account"`
-	Device  string `json:"device"`
-	Session string `json:"session"`
-	// Code is the close code; 0 means 4000 (replaced).
-	Code int `json:"code,omitempty"`
-}
-
-// linkKindReplace is the "t" of linkReplace.
-const linkKindReplace = "replace"
-
-// linkPresence carries a presence frame for the devices of Account held by the
-// receiving edge.
-type linkPresence struct {
-	T       protocol.Kind `json:"t"`
-	Account string        `json:"account"`
-	protocol.Presence
-}
 
 // ErrClusterKeyRefused is the error of a link the other edge refused with 401:
 // it accepts none of the keys this process presents (LinksConfig.ClusterKey).
@@ -101,7 +74,7 @@ type Links struct {
 	wg     sync.WaitGroup
 
 	mu     sync.Mutex
-	links  map[string]*link // guarded by mu
+	links  map[string]*peer // guarded by mu
 	closed bool             // guarded by mu
 }
 
@@ -131,7 +104,7 @@ func NewLinks(cfg LinksConfig) (*Links, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Links{cfg: cfg, links: make(map[string]*link)}
+	l := &Links{cfg: cfg, links: make(map[string]*peer)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	return l, nil
 }
@@ -150,7 +123,7 @@ type LinkStats struct {
 // Stats describes every link.
 func (l *Links) Stats() []LinkStats {
 	l.mu.Lock()
-	all := make([]*link, 0, len(l.links))
+	all := make([]*peer, 0, len(l.links))
 	for _, k := range l.links {
 		all = append(all, k)
 	}
@@ -160,7 +133,7 @@ func (l *Links) Stats() []LinkStats {
 		k.mu.Lock()
 		st := LinkStats{Edge: k.edge, Up: k.conn != nil, Pending: len(k.pending), Err: k.lastErr}
 		if k.conn != nil {
-			st.Queue = k.conn.depth()
+			st.Queue = k.conn.Depth()
 		}
 		k.mu.Unlock()
 		out = append(out, st)
@@ -172,7 +145,7 @@ func (l *Links) Stats() []LinkStats {
 func (l *Links) Close() {
 	l.mu.Lock()
 	l.closed = true
-	all := make([]*link, 0, len(l.links))
+	all := make([]*peer, 0, len(l.links))
 	for _, k := range l.links {
 		all = append(all, k)
 	}
@@ -183,21 +156,21 @@ func (l *Links) Close() {
 		c := k.conn
 		k.mu.Unlock()
 		if c != nil {
-			c.close()
+			c.Close()
 		}
 	}
 	l.wg.Wait()
 }
 
-func (l *Links) get(edge string) (*link, error) {
+func (l *Links) get(edge string) (*peer, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return nil, errLinkClosed
+		return nil, link.ErrClosed
 	}
 	k := l.links[edge]
 	if k == nil {
-		k = &link{links: l, edge: edge, pending: make(map[pendingKey]chan protocol.Result)}
+		k = &peer{links: l, edge: edge, pending: make(map[pendingKey]chan protocol.Result)}
 		l.links[edge] = k
 	}
 	return k, nil
@@ -205,13 +178,13 @@ func (l *Links) get(edge string) (*link, error) {
 
 type pendingKey struct{ id, device string }
 
-// link is the link to one edge.
-type link struct {
+// peer is the link to one edge.
+type peer struct {
 	links *Links
 	edge  string
 
 	mu       sync.Mutex
-	conn     *linkConn                           // guarded by mu: nil while down
+	conn     *link.Conn                          // guarded by mu: nil while down
 	dialing  chan struct{}                       // guarded by mu: closed when the dial in progress ends
 	retryAt  time.Time                           // guarded by mu: no dial before this after a failure
 	failures int                                 // guarded by mu: failed dials in a row
@@ -242,10 +215,10 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 	if dl, ok := ctx.Deadline(); ok {
 		wait = time.Until(dl)
 	}
-	frame := getFrame()
-	*frame, err = appendLinkMsg(*frame, account, wait.Milliseconds(), device, m)
+	frame := link.GetFrame()
+	*frame, err = link.AppendMsg(*frame, account, wait.Milliseconds(), device, m)
 	if err != nil {
-		putFrame(frame)
+		link.PutFrame(frame)
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
 		return res
 	}
@@ -255,7 +228,7 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 	if _, dup := k.pending[key]; dup {
 		k.mu.Unlock()
 		putResultChan(ch)
-		putFrame(frame)
+		link.PutFrame(frame)
 		res.Status, res.Error = protocol.StatusRejected, "the same message is already in flight to this device"
 		return res
 	}
@@ -271,7 +244,7 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 		// arrive any more and the channel can serve another delivery.
 		putResultChan(ch)
 	}()
-	if err := c.sendPooled(frame); err != nil {
+	if err := c.SendPooled(frame); err != nil {
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
 		return res
 	}
@@ -309,11 +282,11 @@ func (l *Links) close(ctx context.Context, edge, account, device, session string
 	if err != nil {
 		return fmt.Errorf("edge: replace on %s: %w", edge, err)
 	}
-	frame, err := json.Marshal(linkReplace{T: linkKindReplace, Account: account, Device: device, Session: session, Code: int(code)})
+	frame, err := json.Marshal(link.Replace{T: link.KindReplace, Account: account, Device: device, Session: session, Code: int(code)})
 	if err != nil {
 		return err
 	}
-	return c.send(frame)
+	return c.Send(frame)
 }
 
 // Presence sends presence news about a device of account to edge, which passes it
@@ -328,16 +301,16 @@ func (l *Links) Presence(ctx context.Context, edge, account string, p *protocol.
 	if err != nil {
 		return fmt.Errorf("edge: presence to %s: %w", edge, err)
 	}
-	frame, err := json.Marshal(linkPresence{T: protocol.KindPresence, Account: account, Presence: *p})
+	frame, err := json.Marshal(link.Presence{T: protocol.KindPresence, Account: account, Presence: *p})
 	if err != nil {
 		return err
 	}
-	return c.send(frame)
+	return c.Send(frame)
 }
 
 // connect returns the link's connection, dialling it if it is down and its backoff
 // has passed. Concurrent callers share one dial.
-func (k *link) connect(ctx context.Context) (*linkConn, error) {
+func (k *peer) connect(ctx context.Context) (*link.Conn, error) {
 	for {
 		k.mu.Lock()
 		if k.conn != nil {
@@ -394,7 +367,7 @@ func backoffFor(n int, min, max time.Duration) time.Duration {
 }
 
 // dial opens the link and starts its goroutine, owned by Links.
-func (k *link) dial(ctx context.Context) (*linkConn, error) {
+func (k *peer) dial(ctx context.Context) (*link.Conn, error) {
 	l := k.links
 	addr, err := l.cfg.Addresses.EdgeAddr(ctx, k.edge)
 	if err != nil {
@@ -421,19 +394,19 @@ func (k *link) dial(ctx context.Context) (*linkConn, error) {
 		return nil, err
 	}
 	c.SetReadLimit(maxLinkMessage)
-	lc := newLinkConn(c, l.cfg.Queue)
+	lc := link.NewConn(c, l.cfg.Queue)
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		lc.close()
-		return nil, errLinkClosed
+		lc.Close()
+		return nil, link.ErrClosed
 	}
 	l.wg.Add(1)
 	l.mu.Unlock()
 	go func() {
 		defer l.wg.Done()
-		var sc linkScanner
-		err := lc.run(l.ctx, l.cfg.WriteTimeout, func(data []byte) { k.onFrame(&sc, data) })
+		var sc link.Scanner
+		err := lc.Run(l.ctx, l.cfg.WriteTimeout, func(data []byte) { k.onFrame(&sc, data) })
 		k.lost(lc, err)
 	}()
 	l.cfg.Logger.Info("edge link up", "edge", k.edge, "addr", addr)
@@ -445,9 +418,9 @@ const maxLinkMessage = 32 << 20
 
 // onFrame dispatches a receipt from the other edge to its waiting delivery. sc
 // is the scanner of the link's reader goroutine.
-func (k *link) onFrame(sc *linkScanner, data []byte) {
-	var r linkResult
-	if err := sc.decodeLinkReceipt(data, &r); err != nil {
+func (k *peer) onFrame(sc *link.Scanner, data []byte) {
+	var r link.Result
+	if err := sc.DecodeReceipt(data, &r); err != nil {
 		k.links.cfg.Logger.Warn("edge link: bad frame", "edge", k.edge, "err", err)
 		return
 	}
@@ -484,7 +457,7 @@ func putResultChan(ch chan protocol.Result) {
 }
 
 // lost marks the link down and fails the deliveries that were waiting on it.
-func (k *link) lost(lc *linkConn, err error) {
+func (k *peer) lost(lc *link.Conn, err error) {
 	k.mu.Lock()
 	if k.conn == lc {
 		k.conn = nil
@@ -506,3 +479,7 @@ func (k *link) lost(lc *linkConn, err error) {
 		k.links.cfg.Logger.Warn("edge link lost", "edge", k.edge, "err", err, "pending", waiting)
 	}
 }
+
+// bytesString returns b as a string without copying, for a map lookup that
+// keeps nothing; b must not change while the string is in use.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -1,0 +1,35 @@
+package link
+
+import "github.com/heraldpush/herald/protocol"
+
+// Msg is a msg frame on an edge link: the message for one device (To.Device)
+// of Account, with the time the target edge may wait for the outcome. It is
+// answered by receipts with one result, correlated by (id, device).
+type Msg struct {
+	T       protocol.Kind `json:"t"`
+	Account string        `json:"account"`
+	WaitMS  int64         `json:"wait_ms"`
+	protocol.Msg
+}
+
+// Replace tells an edge that a newer connection of the device registered
+// elsewhere, so the edge closes the named session (4000) if it still holds it.
+type Replace struct {
+	T       string `json:"t"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Session string `json:"session"`
+	// Code is the close code; 0 means 4000 (replaced).
+	Code int `json:"code,omitempty"`
+}
+
+// KindReplace is the "t" of Replace.
+const KindReplace = "replace"
+
+// Presence carries a presence frame for the devices of Account held by the
+// receiving edge.
+type Presence struct {
+	T       protocol.Kind `json:"t"`
+	Account string        `json:"account"`
+	protocol.Presence
+}
