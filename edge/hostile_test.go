@@ -169,11 +169,12 @@ func TestHelloFlood(t *testing.T) {
 	for i := range hellos {
 		d.send(&protocol.Hello{Device: &protocol.DeviceInfo{Name: fmt.Sprintf("n%d", i)}})
 	}
-	// Every hello was handled once a message after them is answered.
+	// Every hello was handled once a message after them is answered. The writer may
+	// start before the last hello or after it: one write or a few, the last the latest.
 	d.send(&protocol.Msg{ID: "sync", Type: "no.such.v1", To: &protocol.Target{Device: "tv1"}, Payload: payload(map[string]any{})})
 	d.readError(protocol.CodeUnknownType)
 	close(list.release)
-	eventually(t, "the writes to end", func() bool { return list.inFlight.Load() == 0 && list.touches.Load() >= 2 })
+	eventually(t, "the writes to end", func() bool { return list.inFlight.Load() == 0 && list.touches.Load() >= 1 })
 	if p := list.peak.Load(); p != 1 {
 		t.Fatalf("%d metadata writes in flight at once, want 1", p)
 	}
