@@ -1,0 +1,13 @@
+// Package faults is Herald's fault-injection suite: each scenario (a test) starts
+// real herald processes on real Redis, Postgres and Kafka (kfake), injects one
+// fault under load (a cut link, a killed edge or processor, a restarted Redis, a
+// stopped Postgres, slow consumers, a connection storm, hostile devices) and
+// proves that every accepted message was delivered or its sender told it was not.
+// A short version of each runs in go test ./...; `make faults` runs the full ones
+// and writes the figures that RELIABILITY.md quotes.
+//
+// Package faults runs the herald binary and imports scripts/testenv, protocol and
+// edge/token (to mint device tokens); from the server packages it takes constants
+// only (edge's default budgets, processor's topic names), never a server: it sees
+// Herald from outside, as its users do.
+package faults
