@@ -17,4 +17,8 @@
 // Every request is counted and timed by route pattern, and every message a sender
 // asks to send by path, registered type and outcome, into the Prometheus
 // registry of Config.Metrics (metrics.go lists the metrics).
+//
+// Package api imports protocol, devicelist and processor (their types and stores);
+// it must not import edge, registry or cmd: it reaches devices through the
+// Deliverer interface it declares, and cmd/herald wires an edge or a link to it.
 package api

@@ -60,4 +60,7 @@
 // connections) is an error wrapping [ErrUnavailable] and its cause, naming the
 // operation; callers answer "unavailable" and never "not found". A missing
 // device is [ErrNotFound].
+//
+// Package devicelist imports protocol (the id and metadata rules) only; it must
+// not import edge, api, registry or cmd.
 package devicelist

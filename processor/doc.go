@@ -24,4 +24,7 @@
 // status, the latency from acceptance to the write to a device, batches, status
 // events lost, and the consumer lag per priority, read from Kafka at scrape time
 // while Run runs. Their names differ, so both may share one registry.
+//
+// Package processor imports protocol only; it must not import edge, api,
+// registry or cmd: it delivers through the Deliverer interface it declares.
 package processor

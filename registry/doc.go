@@ -75,4 +75,7 @@
 // operation. Callers report unavailable and never treat it as offline. The Lua
 // scripts run with EVALSHA and fall back to EVAL after Redis loses them (a
 // restart or a failover).
+//
+// Package registry imports nothing of Herald's; edge and api consume it through
+// interfaces of their own.
 package registry

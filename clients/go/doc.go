@@ -116,4 +116,7 @@
 // ErrNotConnected; a Send waiting for its receipt when the connection drops
 // returns ErrNotConnected too. Nothing is queued for the next connection,
 // except the latest Hello, which the client sends after every welcome.
+//
+// Package herald (the Go device SDK) imports protocol only; it must not import
+// any server package: it speaks the wire contract, as any device does.
 package herald

@@ -10,4 +10,7 @@
 // unset or its server unreachable, a test is skipped on a developer machine and
 // fails when the environment variable CI is "true", so CI never passes by
 // skipping.
+//
+// Package testenv imports nothing of Herald's (it runs the herald binary and
+// real servers): tests of any package may use it, production code never does.
 package testenv
