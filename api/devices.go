@@ -65,10 +65,30 @@ func deviceProblem(err error) *protocol.Problem {
 	}
 }
 
+// pathIDs reads the account and, when device is true, the device of a device
+// route's path, and checks them by the id rule (protocol.ValidID) before they
+// reach a store, a log line or an answer; an invalid one is answered 400 without
+// quoting it, and ok is false.
+func pathIDs(w http.ResponseWriter, r *http.Request, device bool) (acct, dev string, ok bool) {
+	acct = chi.URLParam(r, "account")
+	if p := protocol.IDProblem(acct); p != "" {
+		protocol.NewProblem(protocol.CodeBadRequest, "invalid account id: "+p).Write(w)
+		return "", "", false
+	}
+	if !device {
+		return acct, "", true
+	}
+	dev = chi.URLParam(r, "device")
+	if p := protocol.IDProblem(dev); p != "" {
+		protocol.NewProblem(protocol.CodeBadRequest, "invalid device id: "+p).Write(w)
+		return "", "", false
+	}
+	return acct, dev, true
+}
+
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
-	account := chi.URLParam(r, "account")
-	if !devicelist.ValidID(account) {
-		protocol.NewProblem(protocol.CodeBadRequest, "invalid account id").Write(w)
+	account, _, ok := pathIDs(w, r, false)
+	if !ok {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
@@ -94,7 +114,10 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) {
-	account, device := chi.URLParam(r, "account"), chi.URLParam(r, "device")
+	account, device, ok := pathIDs(w, r, true)
+	if !ok {
+		return
+	}
 	var req DeviceRequest
 	if !s.decodeJSON(w, r, &req, deviceFields) {
 		return
@@ -118,7 +141,10 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request) {
-	account, device := chi.URLParam(r, "account"), chi.URLParam(r, "device")
+	account, device, ok := pathIDs(w, r, true)
+	if !ok {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
 	defer cancel()
 	ok, err := s.cfg.Devices.Delete(ctx, account, device)

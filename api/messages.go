@@ -213,6 +213,11 @@ func (s *Server) messageStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := chi.URLParam(r, "id")
+	if !protocol.ValidMsgID(id) {
+		// Checked before the id reaches the status store, a log line or the answer.
+		protocol.NewProblem(protocol.CodeBadRequest, "invalid message id: 1 to 128 bytes of printable ASCII without spaces").Write(w)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LookupTimeout)
 	defer cancel()
 	st, err := s.cfg.Statuses.Get(ctx, id)

@@ -370,3 +370,42 @@ func TestPutDeviceRefusesTypos(t *testing.T) {
 		t.Errorf("correct PUT: HTTP %d %s, want 201", resp.StatusCode, b)
 	}
 }
+
+// TestPathIDsAreChecked: an account, device or message id in a route's path is
+// checked by its rule before it reaches a store, a log line or the answer; an
+// invalid one is 400 and is not quoted back.
+func TestPathIDsAreChecked(t *testing.T) {
+	st := mustAPI(t, nil)
+	a := mustAsyncAPI(t)
+	long := strings.Repeat("x", 129)
+	tests := []struct {
+		name, method, path, body string
+		async                    bool
+	}{
+		{"list: account with a quote", http.MethodGet, "/v1/accounts/a%22b/devices", "", false},
+		{"list: account too long", http.MethodGet, "/v1/accounts/" + long + "/devices", "", false},
+		{"put: device with a space", http.MethodPut, "/v1/accounts/a1/devices/d%20x", `{"platform":"tv"}`, false},
+		{"put: account with a newline", http.MethodPut, "/v1/accounts/a%0Ab/devices/d1", `{"platform":"tv"}`, false},
+		{"delete: device with a control character", http.MethodDelete, "/v1/accounts/a1/devices/d%01", "", false},
+		{"delete: device too long", http.MethodDelete, "/v1/accounts/a1/devices/" + long, "", false},
+		{"status: id with a newline", http.MethodGet, "/v1/messages/x%0Ay", "", true},
+		{"status: id too long", http.MethodGet, "/v1/messages/" + long, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			do := st.do
+			if tt.async {
+				do = a.do
+			}
+			resp, b := do(t, tt.method, tt.path, testAPIKey, body)
+			p := checkProblem(t, resp, b, http.StatusBadRequest, protocol.CodeBadRequest)
+			if strings.Contains(p.Detail, "xxxxxxxx") || strings.ContainsAny(p.Detail, "\"\n\x01") && !strings.Contains(p.Detail, "printable") {
+				t.Errorf("detail %q quotes the id", p.Detail)
+			}
+		})
+	}
+}
