@@ -62,14 +62,16 @@
 //	<prefix>inbox:{<account>/<device>}:k     sorted set collapse key -> seq
 //	<prefix>inbox:{<account>/<device>}:c     hash collapse key -> id
 //	<prefix>inbox:{<account>/<device>}:m     hash id -> record
-//	<prefix>inbox:{<account>/<device>}:meta  hash: last (sequence), bytes (payloads held)
+//	<prefix>inbox:{<account>/<device>}:meta  hash: last (sequence), bytes (payloads held), until
 //
 // A record is "<seq>\n<size>\n<collapse key>\n<type>\n<from>\n<priority>\n<ack>\n
-// <enqueued ms>\n<expiry ms>\n" followed by the payload. Every put sets the
-// TTL of all seven keys to a minute past the latest expiry in the inbox, so
-// an inbox nobody drains disappears on its own; Put, Pending and Remove are
-// one script each (EVALSHA, falling back to EVAL after Redis lost the
-// scripts), Stats two plain reads.
+// <enqueued ms>\n<expiry ms>\n" followed by the payload. Meta's until is
+// where the TTL of all seven keys runs to: at least a minute past the latest
+// expiry in the inbox, so that an inbox nobody drains disappears on its own.
+// A put that expires past it moves it an hour further and sets every key's
+// TTL, so most puts set none. Put, Pending and Remove are one script each
+// (EVALSHA, falling back to EVAL after Redis lost the scripts), Stats two
+// plain reads.
 //
 // # Failures
 //

@@ -51,7 +51,13 @@ type Redis struct {
 	lim     Limits
 	now     func() time.Time
 	hold    string // seqHold in ms, as a script argument
+	slack   string // keySlack in ms, as a script argument
 }
+
+// keySlack is how far past the latest expiry plus seqHold a put moves the
+// TTL of an inbox's keys when it moves it, so that the puts of the next hour
+// need not move it again.
+const keySlack = time.Hour
 
 // NewRedis validates cfg and fills its defaults. It does not talk to Redis.
 func NewRedis(cfg RedisConfig) (*Redis, error) {
@@ -77,7 +83,8 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	return &Redis{
 		client: cfg.Client, prefix: cfg.Prefix, timeout: cfg.Timeout, lim: cfg.Limits, now: cfg.Now,
-		hold: strconv.FormatInt(seqHold.Milliseconds(), 10),
+		hold:  strconv.FormatInt(seqHold.Milliseconds(), 10),
+		slack: strconv.FormatInt(keySlack.Milliseconds(), 10),
 	}, nil
 }
 
@@ -128,7 +135,7 @@ func (r *Redis) Put(ctx context.Context, m Message) (PutResult, error) {
 	args := []string{
 		strconv.FormatInt(now.UnixMilli(), 10), m.ID, strconv.FormatInt(exp.UnixMilli(), 10), m.CollapseKey,
 		strconv.Itoa(len(m.Payload)), encodeRest(m),
-		strconv.Itoa(r.lim.MaxMessages), strconv.Itoa(r.lim.MaxCollapseKeys), strconv.FormatInt(r.lim.MaxBytes, 10), r.hold,
+		strconv.Itoa(r.lim.MaxMessages), strconv.Itoa(r.lim.MaxCollapseKeys), strconv.FormatInt(r.lim.MaxBytes, 10), r.hold, r.slack,
 	}
 	vals, err := r.exec(ctx, putScript, r.keys(m.Account, m.Device), args).ToArray()
 	if err != nil {

@@ -139,3 +139,41 @@ func TestNewRedisConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisKeysExpire checks that every key of an inbox has a TTL after puts
+// that delete a key and create it again (a drop, a replacement, a purge) and
+// after puts that create a key within the TTL already set.
+func TestRedisKeysExpire(t *testing.T) {
+	tests := []struct {
+		name string
+		lim  Limits
+		puts []Message
+	}{
+		{"plain", Limits{}, []Message{msg("m0", ""), msg("m1", "")}},
+		{"the first collapse key after a plain message", Limits{}, []Message{msg("m0", ""), msg("m1", "k")}},
+		{"a plain message after a collapse key", Limits{}, []Message{msg("m0", "k"), msg("m1", "")}},
+		{"the only plain message dropped", Limits{MaxMessages: 1}, []Message{msg("m0", ""), msg("m1", "")}},
+		{"the only collapse key dropped", Limits{MaxCollapseKeys: 1}, []Message{msg("m0", "k"), msg("m1", "j")}},
+		{"the only collapsible message replaced", Limits{}, []Message{msg("m0", "k"), msg("m1", "k")}},
+		{"everything dropped for bytes", Limits{MaxBytes: 12}, []Message{msg("m0", "k"), msg("m1", "")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClock()
+			r, _, client := privateRedis(t, RedisConfig{Limits: tt.lim, Now: c.Now})
+			ctx := testContext(t)
+			for _, m := range tt.puts {
+				mustPut(t, r, m)
+			}
+			keys, err := client.Do(ctx, client.B().Keys().Pattern("*").Build()).AsStrSlice()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys {
+				if ttl, err := client.Do(ctx, client.B().Pttl().Key(k).Build()).AsInt64(); err != nil || ttl <= 0 {
+					t.Errorf("%s: PTTL %d, %v", k, ttl, err)
+				}
+			}
+		})
+	}
+}
