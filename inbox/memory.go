@@ -22,9 +22,9 @@ type Memory struct {
 	lim Limits
 	now func() time.Time
 
-	mu    sync.Mutex
-	boxes map[string]*memBox // guarded by mu: account/device -> inbox
-	empty int                // guarded by mu: boxes created since the last sweep
+	mu      sync.Mutex
+	boxes   map[string]*memBox // guarded by mu: account/device -> inbox
+	created int                // guarded by mu: boxes made since the last sweep
 }
 
 // memBox is one device's inbox. An emptied box stays, with no messages, until
@@ -62,8 +62,8 @@ func (s *Memory) box(account, device string, now time.Time, create bool) *memBox
 		b = nil
 	}
 	if b == nil && create {
-		if s.empty++; s.empty >= sweepEvery {
-			s.empty = 0
+		if s.created++; s.created >= sweepEvery {
+			s.created = 0
 			for k, o := range s.boxes {
 				if len(o.msgs) == 0 && now.After(o.hold) {
 					delete(s.boxes, k)
