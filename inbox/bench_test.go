@@ -151,6 +151,103 @@ func BenchmarkRedisMemory(b *testing.B) {
 	}
 }
 
+// BenchmarkRedisScripts measures what each script costs the Redis core
+// (usec_per_call of evalsha in INFO commandstats), the figure that sizes a
+// cluster, on a Redis of its own from one goroutine: puts into inboxes with
+// room and into a full one, and the drain (Pending, then Remove) of 2,000
+// devices holding one message and holding ten. Run it with -benchtime=1x.
+func BenchmarkRedisScripts(b *testing.B) {
+	const devices = 2000
+	for b.Loop() {
+		srv := testenv.StartRedis(b)
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}, DisableCache: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		r := mustRedis(b, RedisConfig{Client: client})
+		phase := func(name string, run func()) {
+			if err := client.Do(ctx, client.B().ConfigResetstat().Build()).Error(); err != nil {
+				b.Fatal(err)
+			}
+			run()
+			b.ReportMetric(evalshaMicros(ctx, b, client), "µs/"+name)
+		}
+		put := func(dev string, i int) {
+			m := benchMsg(i)
+			m.Device = dev
+			if _, err := r.Put(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		drain := func(each int) {
+			for d := range devices {
+				p, err := r.Pending(ctx, "a1", "e"+strconv.Itoa(each)+"-"+strconv.Itoa(d), 0, 0)
+				if err != nil || len(p.Messages) != each {
+					b.Fatalf("Pending = %d messages, %v", len(p.Messages), err)
+				}
+			}
+		}
+		remove := func(each int) {
+			for d := range devices {
+				var ids []string
+				for i := range each {
+					ids = append(ids, "m"+strconv.Itoa(i))
+				}
+				if n, err := r.Remove(ctx, "a1", "e"+strconv.Itoa(each)+"-"+strconv.Itoa(d), ids...); err != nil || n != each {
+					b.Fatalf("Remove = %d, %v", n, err)
+				}
+			}
+		}
+		for _, each := range []int{1, 10} {
+			phase("put-room-"+strconv.Itoa(each), func() {
+				for d := range devices {
+					for i := range each {
+						put("e"+strconv.Itoa(each)+"-"+strconv.Itoa(d), i)
+					}
+				}
+			})
+			phase("pending-"+strconv.Itoa(each), func() { drain(each) })
+			phase("remove-"+strconv.Itoa(each), func() { remove(each) })
+		}
+		for i := range DefaultMaxMessages {
+			put("full", i)
+		}
+		phase("put-full", func() {
+			for i := range devices {
+				put("full", DefaultMaxMessages+i)
+			}
+		})
+		cancel()
+		client.Close()
+	}
+}
+
+// evalshaMicros is the usec_per_call of evalsha since the last CONFIG
+// RESETSTAT.
+func evalshaMicros(ctx context.Context, b *testing.B, client rueidis.Client) float64 {
+	b.Helper()
+	info, err := client.Do(ctx, client.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:"); ok {
+			for field := range strings.SplitSeq(rest, ",") {
+				if v, ok := strings.CutPrefix(field, "usec_per_call="); ok {
+					f, err := strconv.ParseFloat(v, 64)
+					if err != nil {
+						b.Fatal(err)
+					}
+					return f
+				}
+			}
+		}
+	}
+	b.Fatal("no evalsha in INFO commandstats")
+	return 0
+}
+
 // usedMemory is Redis' used_memory.
 func usedMemory(ctx context.Context, b *testing.B, client rueidis.Client) int64 {
 	b.Helper()
