@@ -81,7 +81,10 @@
 // device: callers answer unavailable and never count the message stored, so
 // nothing is lost silently. A script runs whole or not at all, so a failed
 // put leaves the inbox as it was or fully changed; the caller retries with the
-// same id, which a put that did happen answers as a duplicate. Bad input is
+// same id, which a put that did happen answers as a duplicate. At Redis'
+// maxmemory (with noeviction, the policy a deployment must run), a put that
+// would grow the inbox is refused before it changes anything, while Pending
+// and Remove, which free memory, still run. Bad input is
 // [ErrInvalid] or [ErrTooLarge]. Memory fails with ErrUnavailable only when
 // the context is done.
 //

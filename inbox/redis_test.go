@@ -3,6 +3,7 @@ package inbox
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +176,36 @@ func TestRedisKeysExpire(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRedisMaxmemory checks the failure model at Redis' maxmemory (with the
+// default noeviction): a put that would grow memory fails whole with
+// ErrUnavailable, and the drains that free memory still work.
+func TestRedisMaxmemory(t *testing.T) {
+	r, _, client := privateRedis(t, RedisConfig{})
+	ctx := testContext(t)
+	if err := client.Do(ctx, client.B().ConfigSet().ParameterValue().ParameterValue("maxmemory", "3mb").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	full := ""
+	for d := 0; d < 100000 && err == nil; d++ {
+		m := benchMsg(0)
+		m.Device = "d" + strconv.Itoa(d)
+		_, err = r.Put(ctx, m)
+		full = m.Device
+	}
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Put into a full Redis = %v, want ErrUnavailable", err)
+	}
+	if st, err := r.Stats(ctx, "a1", full); err != nil || st != (Stats{}) {
+		t.Fatalf("Stats of the refused device = %+v, %v: the refused put left something", st, err)
+	}
+	if p, err := r.Pending(ctx, "a1", "d0", 0, 0); err != nil || len(p.Messages) != 1 {
+		t.Fatalf("Pending in a full Redis = %d messages, %v", len(p.Messages), err)
+	}
+	if n, err := r.Remove(ctx, "a1", "d0", "m0"); err != nil || n != 1 {
+		t.Fatalf("Remove in a full Redis = %d, %v", n, err)
 	}
 }
