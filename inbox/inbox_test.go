@@ -398,6 +398,38 @@ func testMaxMessages(t *testing.T, new func(testing.TB, Limits, func() time.Time
 }
 
 func testMaxCollapseKeys(t *testing.T, new func(testing.TB, Limits, func() time.Time) store) {
+	for _, k := range []int{1, 2, DefaultMaxCollapseKeys} {
+		t.Run(strconv.Itoa(k), func(t *testing.T) {
+			lim := Limits{}
+			if k != DefaultMaxCollapseKeys {
+				lim.MaxCollapseKeys = k
+			}
+			s := new(t, lim, time.Now)
+			mustPut(t, s, msg("plain", "")) // not counted
+			var want []string
+			for i := range k {
+				id := "k" + strconv.Itoa(i)
+				if res := mustPut(t, s, msg(id, id)); res.Dropped != nil {
+					t.Fatalf("key %d of %d dropped %v", i+1, k, res.Dropped)
+				}
+				want = append(want, id)
+			}
+			if res := mustPut(t, s, msg("k0-again", "k0")); res.Dropped != nil || res.Replaced != "k0" {
+				t.Fatalf("a held key again = %+v, want k0 replaced and nothing dropped", res)
+			}
+			want = append(want[1:], "k0-again")
+			res := mustPut(t, s, msg("over", "over"))
+			wantDrop := "k1"
+			if k == 1 {
+				wantDrop = "k0-again"
+			}
+			if !slices.Equal(res.Dropped, []string{wantDrop}) {
+				t.Fatalf("key %d dropped %v, want [%s] (the oldest collapsible)", k+1, res.Dropped, wantDrop)
+			}
+			want = append(slices.DeleteFunc(want, func(id string) bool { return id == wantDrop }), "over")
+			wantPending(t, s, append([]string{"plain"}, want...)...)
+		})
+	}
 	s := new(t, Limits{MaxCollapseKeys: 2, MaxMessages: 1}, time.Now)
 	mustPut(t, s, msg("a1", "a"))
 	mustPut(t, s, msg("plain", ""))
