@@ -11,12 +11,13 @@ import (
 	"encoding/pem"
 	"log/slog"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/scripts/testenv"
 )
 
 // mustPair returns a self-signed PEM certificate with the given serial number,
@@ -45,18 +46,6 @@ func mustPair(tb testing.TB, serial int64, notAfter time.Time) (certPEM, keyPEM 
 		tb.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
-}
-
-// writeAtomic replaces file with data by a rename, as deploy tools do.
-func writeAtomic(tb testing.TB, file string, data []byte) {
-	tb.Helper()
-	tmp := file + ".new"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 // logBuffer is a log destination that tests read.
@@ -107,8 +96,8 @@ func TestReload(t *testing.T) {
 			name: "a renewed pair",
 			replace: func(t *testing.T, certFile, keyFile string) {
 				c, k := mustPair(t, 2, valid)
-				writeAtomic(t, keyFile, k)
-				writeAtomic(t, certFile, c)
+				testenv.WriteAtomic(t, keyFile, k)
+				testenv.WriteAtomic(t, certFile, c)
 			},
 			want: 2,
 		},
@@ -116,7 +105,7 @@ func TestReload(t *testing.T) {
 			name: "a key of another certificate",
 			replace: func(t *testing.T, certFile, _ string) {
 				c, _ := mustPair(t, 2, valid)
-				writeAtomic(t, certFile, c)
+				testenv.WriteAtomic(t, certFile, c)
 			},
 			want:      1,
 			failedLog: 1,
@@ -125,7 +114,7 @@ func TestReload(t *testing.T) {
 			name: "a half-written certificate",
 			replace: func(t *testing.T, certFile, _ string) {
 				c, _ := mustPair(t, 2, valid)
-				writeAtomic(t, certFile, c[:len(c)/2])
+				testenv.WriteAtomic(t, certFile, c[:len(c)/2])
 			},
 			want:      1,
 			failedLog: 1,
@@ -134,8 +123,8 @@ func TestReload(t *testing.T) {
 			name: "an expired certificate",
 			replace: func(t *testing.T, certFile, keyFile string) {
 				c, k := mustPair(t, 2, time.Now().Add(-time.Hour))
-				writeAtomic(t, keyFile, k)
-				writeAtomic(t, certFile, c)
+				testenv.WriteAtomic(t, keyFile, k)
+				testenv.WriteAtomic(t, certFile, c)
 			},
 			want:      1,
 			failedLog: 1,
@@ -146,8 +135,8 @@ func TestReload(t *testing.T) {
 			dir := t.TempDir()
 			certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 			c, k := mustPair(t, 1, valid)
-			writeAtomic(t, certFile, c)
-			writeAtomic(t, keyFile, k)
+			testenv.WriteAtomic(t, certFile, c)
+			testenv.WriteAtomic(t, keyFile, k)
 			var logs logBuffer
 			const interval = 20 * time.Millisecond
 			r, err := New(certFile, keyFile, interval, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -182,15 +171,15 @@ func TestReloadWaitsForTheInterval(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	valid := time.Now().Add(24 * time.Hour)
 	c, k := mustPair(t, 1, valid)
-	writeAtomic(t, certFile, c)
-	writeAtomic(t, keyFile, k)
+	testenv.WriteAtomic(t, certFile, c)
+	testenv.WriteAtomic(t, keyFile, k)
 	r, err := New(certFile, keyFile, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, k = mustPair(t, 2, valid)
-	writeAtomic(t, keyFile, k)
-	writeAtomic(t, certFile, c)
+	testenv.WriteAtomic(t, keyFile, k)
+	testenv.WriteAtomic(t, certFile, c)
 	if got := served(t, r); got != 1 {
 		t.Errorf("serves %d within the interval, want 1", got)
 	}
@@ -211,7 +200,7 @@ func TestNewRefuses(t *testing.T) {
 	expired, expiredKey := mustPair(t, 3, time.Now().Add(-time.Hour))
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
-		writeAtomic(t, p, data)
+		testenv.WriteAtomic(t, p, data)
 		return p
 	}
 	for _, tt := range []struct {

@@ -2,17 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -30,88 +24,11 @@ import (
 	"github.com/heraldpush/herald/settings"
 )
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-	pool *x509.CertPool
-}
-
-func mustCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "herald test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pool: pool}
-}
-
-// issue returns a PEM certificate and key for 127.0.0.1 and localhost with the
-// given serial number.
-func (ca *testCA) issue(t *testing.T, serial int64) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "herald test"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
-}
-
-// writeAtomic replaces file with data by a rename, as deploy tools do.
-func writeAtomic(t *testing.T, file string, data []byte) {
-	t.Helper()
-	tmp := file + ".new"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, file); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // servedSerial dials addr over TLS and returns the serial number of the
 // certificate it presents.
-func servedSerial(t *testing.T, ca *testCA, addr string) int64 {
+func servedSerial(t *testing.T, ca *testenv.CA, addr string) int64 {
 	t.Helper()
-	d := &tls.Dialer{Config: &tls.Config{RootCAs: ca.pool}, NetDialer: &net.Dialer{Timeout: 5 * time.Second}}
+	d := &tls.Dialer{Config: &tls.Config{RootCAs: ca.Pool}, NetDialer: &net.Dialer{Timeout: 5 * time.Second}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := d.DialContext(ctx, "tcp", addr)
@@ -123,9 +40,9 @@ func servedSerial(t *testing.T, ca *testCA, addr string) int64 {
 }
 
 // httpsClient trusts ca only.
-func httpsClient(t *testing.T, ca *testCA) *http.Client {
+func httpsClient(t *testing.T, ca *testenv.CA) *http.Client {
 	t.Helper()
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.pool}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: waitBound}
 }
@@ -184,14 +101,14 @@ const (
 )
 
 // tlsFiles writes a CA bundle and a certificate pair into a new directory.
-func tlsFiles(t *testing.T, ca *testCA, serial int64) (dir, cert, key, caFile string) {
+func tlsFiles(t *testing.T, ca *testenv.CA, serial int64) (dir, cert, key, caFile string) {
 	t.Helper()
 	dir = t.TempDir()
 	cert, key, caFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"), filepath.Join(dir, "ca.crt")
-	c, k := ca.issue(t, serial)
-	writeAtomic(t, cert, c)
-	writeAtomic(t, key, k)
-	writeAtomic(t, caFile, ca.pem)
+	c, k := ca.Issue(t, serial)
+	testenv.WriteAtomic(t, cert, c)
+	testenv.WriteAtomic(t, key, k)
+	testenv.WriteAtomic(t, caFile, ca.PEM)
 	return dir, cert, key, caFile
 }
 
@@ -257,7 +174,7 @@ func pushOverHTTPS(t *testing.T, client *http.Client, base, account, device stri
 // device connects over wss, a backend pushes over https; replaced files are
 // served to new connections without a restart, and a bad pair keeps the old one.
 func TestTLSListeners(t *testing.T) {
-	ca := mustCA(t)
+	ca := testenv.NewCA(t)
 	_, cert, key, _ := tlsFiles(t, ca, 1001)
 	s := mustServe(t, "--roles=edge,api", "--token-secret", tlsTestSecret, "--api-keys", tlsTestAPIKey, "--cluster-key", tlsTestKey,
 		"--tls-cert", cert, "--tls-key", key, "--tls-reload-interval", "10ms")
@@ -324,9 +241,9 @@ func TestTLSListeners(t *testing.T) {
 		}
 	})
 	t.Run("new files are served without a restart", func(t *testing.T) {
-		c2, k2 := ca.issue(t, 1002)
-		writeAtomic(t, key, k2)
-		writeAtomic(t, cert, c2)
+		c2, k2 := ca.Issue(t, 1002)
+		testenv.WriteAtomic(t, key, k2)
+		testenv.WriteAtomic(t, cert, c2)
 		for _, a := range []string{public, internal, admin} {
 			waitFor(t, "the new certificate on "+a, func() bool { return servedSerial(t, ca, a) == 1002 })
 		}
@@ -340,8 +257,8 @@ func TestTLSListeners(t *testing.T) {
 		wssDevice(t, httpsClient(t, ca), public, "a1", "phone1")
 	})
 	t.Run("a bad pair keeps the old certificate", func(t *testing.T) {
-		c3, _ := ca.issue(t, 1003)
-		writeAtomic(t, cert, c3) // the key is still 1002's
+		c3, _ := ca.Issue(t, 1003)
+		testenv.WriteAtomic(t, cert, c3) // the key is still 1002's
 		waitFor(t, "the failed reload to be logged", func() bool {
 			servedSerial(t, ca, public)
 			return strings.Contains(s.stderr.String(), "TLS certificate not reloaded")
@@ -358,16 +275,16 @@ func TestTLSListeners(t *testing.T) {
 // TestTLSReloadOnSIGHUP: SIGHUP loads the files at once, however long
 // --tls-reload-interval is.
 func TestTLSReloadOnSIGHUP(t *testing.T) {
-	ca := mustCA(t)
+	ca := testenv.NewCA(t)
 	_, cert, key, _ := tlsFiles(t, ca, 2001)
 	s := mustServe(t, "--roles=edge", "--token-secret", tlsTestSecret, "--tls-cert", cert, "--tls-key", key, "--tls-reload-interval", "1h")
 	public := s.node.addr("public")
 	if got := servedSerial(t, ca, public); got != 2001 {
 		t.Fatalf("serial %d", got)
 	}
-	c2, k2 := ca.issue(t, 2002)
-	writeAtomic(t, key, k2)
-	writeAtomic(t, cert, c2)
+	c2, k2 := ca.Issue(t, 2002)
+	testenv.WriteAtomic(t, key, k2)
+	testenv.WriteAtomic(t, cert, c2)
 	// Until serve listens for SIGHUP, this keeps the signal from ending the test.
 	mine := make(chan os.Signal, 1)
 	signal.Notify(mine, syscall.SIGHUP)
@@ -382,11 +299,11 @@ func TestTLSReloadOnSIGHUP(t *testing.T) {
 
 // TestTLSConfigErrors: incomplete or bad TLS settings are refused at start.
 func TestTLSConfigErrors(t *testing.T) {
-	ca := mustCA(t)
+	ca := testenv.NewCA(t)
 	dir, cert, key, _ := tlsFiles(t, ca, 3001)
-	other, _ := ca.issue(t, 3002)
+	other, _ := ca.Issue(t, 3002)
 	mismatched := filepath.Join(dir, "other.crt")
-	writeAtomic(t, mismatched, other)
+	testenv.WriteAtomic(t, mismatched, other)
 	base := []string{"serve", "--roles=edge", "--token-secret", tlsTestSecret, "--addr", "127.0.0.1:0", "--admin-addr", "", "--internal-addr", "127.0.0.1:0"}
 	for _, tc := range []struct {
 		name string
@@ -420,7 +337,7 @@ func TestTLSLinksBetweenEdges(t *testing.T) {
 	}
 	pg := testenv.Postgres(t)
 	rd, prefix := testenv.Redis(t)
-	ca := mustCA(t)
+	ca := testenv.NewCA(t)
 	_, cert1, key1, caFile := tlsFiles(t, ca, 4001)
 	_, cert2, key2, _ := tlsFiles(t, ca, 4002)
 	common := []string{"--roles=edge,api", "--postgres-url", pg, "--redis-addr", rd, "--redis-prefix", prefix, "--cluster-key", tlsTestKey,

@@ -16,66 +16,102 @@ import (
 	"time"
 )
 
-// writeServerCerts makes a CA and a server certificate for 127.0.0.1 and
-// localhost signed by it, and writes ca.crt, redis.crt and redis.key into dir.
-// It returns the CA file and a client configuration that trusts the CA only.
-func writeServerCerts(tb testing.TB, dir string) (caFile string, client *tls.Config) {
+// CA is a certificate authority made for one test: it issues certificates for
+// the servers a test starts (Redis over TLS, herald's listeners) and is the one
+// root the test's clients trust.
+type CA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	// PEM is the CA certificate, for a --tls-ca or --redis-tls-ca file.
+	PEM []byte
+	// Pool holds the CA certificate only.
+	Pool *x509.CertPool
+}
+
+// NewCA makes a CA valid from an hour ago for a day.
+func NewCA(tb testing.TB) *CA {
 	tb.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{
+	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "herald testenv CA"},
+		Subject:               pkix.Name{CommonName: "herald test CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ca, err := x509.ParseCertificate(caDER)
+	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &CA{cert: cert, key: key, PEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), Pool: pool}
+}
+
+// Issue returns a PEM certificate and PKCS #8 key for 127.0.0.1 and localhost
+// with the given serial number, for server and client authentication (a Redis
+// Cluster node over TLS dials its own bus), valid from an hour ago for a day.
+func (ca *CA) Issue(tb testing.TB, serial int64) (certPEM, keyPEM []byte) {
+	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "herald testenv redis"},
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "herald test"},
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		// Client auth too: with --tls-cluster the node dials its own bus.
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+}
+
+// WriteAtomic replaces file with data by a rename, as deploy tools do, so that a
+// reader never sees half of it.
+func WriteAtomic(tb testing.TB, file string, data []byte) {
+	tb.Helper()
+	tmp := file + ".new"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// writeServerCerts makes a CA and a server certificate for 127.0.0.1 and
+// localhost signed by it, and writes ca.crt, redis.crt and redis.key into dir.
+// It returns the CA file and a client configuration that trusts the CA only.
+func writeServerCerts(tb testing.TB, dir string) (caFile string, client *tls.Config) {
+	tb.Helper()
+	ca := NewCA(tb)
+	cert, key := ca.Issue(tb, 2)
 	caFile = filepath.Join(dir, "ca.crt")
-	for file, block := range map[string]*pem.Block{
-		caFile:                          {Type: "CERTIFICATE", Bytes: caDER},
-		filepath.Join(dir, "redis.crt"): {Type: "CERTIFICATE", Bytes: der},
-		filepath.Join(dir, "redis.key"): {Type: "PRIVATE KEY", Bytes: keyDER},
-	} {
-		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+	for file, data := range map[string][]byte{caFile: ca.PEM, filepath.Join(dir, "redis.crt"): cert, filepath.Join(dir, "redis.key"): key} {
+		if err := os.WriteFile(file, data, 0o600); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return caFile, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
+	return caFile, &tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 }
