@@ -86,7 +86,11 @@ func (s *Server) listDevice(ctx context.Context, ss *session) {
 		return
 	}
 	if err := s.addDevice(ctx, ss); err != nil {
-		ss.log.Warn("adding the device to the device list failed; retrying at each heartbeat", "err", err)
+		// Every device that connects while the store is down gets here: one line
+		// each would flood the log at the rate of connects.
+		if ok, suppressed := s.noisy.allow(noisyStore, time.Now()); ok {
+			ss.log.Warn("adding the device to the device list failed; retrying at each heartbeat", "err", err, "suppressed", suppressed)
+		}
 		s.unlistedMu.Lock()
 		if s.unlisted == nil {
 			s.unlisted = make(map[*session]struct{})

@@ -15,7 +15,7 @@ const (
 	noisyRateLimited              // a device over its message rate
 	noisyBadFrame                 // an undecodable frame
 	noisyRefused                  // a connection refused for capacity: limits, drain, shutdown
-	noisyStore                    // a device-list write a device caused failed (hello metadata)
+	noisyStore                    // a device-list write a device caused failed (a connect while the store is down, hello metadata)
 	numNoisy
 )
 

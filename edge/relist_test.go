@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,5 +142,31 @@ func TestRelistStopsWhileTheStoreIsDown(t *testing.T) {
 	}
 	if got := e.unlistedCount(); got != n {
 		t.Fatalf("%d devices wait, want %d", got, n)
+	}
+}
+
+// TestOutageWarningsAreRateLimited: every device that connects while the device
+// list is down is kept for relisting, but the warning is a noisy line: at most
+// noisyPerSecond a second are logged, with the count of those suppressed.
+func TestOutageWarningsAreRateLimited(t *testing.T) {
+	logs := &logBuffer{}
+	var list *downDevices
+	e := mustEdge(t, func(c *Config) {
+		list = &downDevices{DeviceList: c.Devices}
+		c.Devices = list
+		c.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+		c.HeartbeatInterval = time.Hour // no relisting during the test
+	})
+	list.down.Store(true)
+	const devices = 30
+	start := time.Now()
+	for i := range devices {
+		e.mustDial(t, "a1", fmt.Sprint("tv", i))
+	}
+	elapsed := time.Since(start)
+	eventually(t, "every device kept for relisting", func() bool { return e.unlistedCount() == devices })
+	warned := strings.Count(logs.String(), "adding the device to the device list failed")
+	if limit := noisyPerSecond * (int(elapsed/time.Second) + 2); warned > limit || warned == 0 {
+		t.Fatalf("%d warnings for %d devices in %v, want 1 to %d", warned, devices, elapsed, limit)
 	}
 }
