@@ -89,3 +89,37 @@ func TestMisbehaved(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseBoundsAreSettings: the bounds of a close for misbehaviour default to
+// DefaultCloseWriteTimeout and DefaultCloseLinger, reach each connection's
+// transport as set, and may not be negative.
+func TestCloseBoundsAreSettings(t *testing.T) {
+	e := mustEdge(t, nil)
+	if c := e.srv.cfg; c.CloseWriteTimeout != DefaultCloseWriteTimeout || c.CloseLinger != DefaultCloseLinger {
+		t.Errorf("defaults: write %v, linger %v", c.CloseWriteTimeout, c.CloseLinger)
+	}
+	e = mustEdge(t, func(c *Config) { c.CloseWriteTimeout, c.CloseLinger = 3*time.Second, 40*time.Millisecond })
+	e.mustDial(t, "a1", "tv1")
+	var tr *wsTransport
+	eventually(t, "the session", func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		for _, ss := range e.srv.accounts {
+			tr, _ = ss.t.(*wsTransport)
+		}
+		return tr != nil
+	})
+	if tr.closeWrite != 3*time.Second || tr.closeLinger != 40*time.Millisecond {
+		t.Errorf("transport: write %v, linger %v", tr.closeWrite, tr.closeLinger)
+	}
+	for _, set := range []func(*Config){
+		func(c *Config) { c.CloseWriteTimeout = -time.Second },
+		func(c *Config) { c.CloseLinger = -time.Second },
+	} {
+		cfg := e.srv.cfg
+		set(&cfg)
+		if err := cfg.setDefaults(); err == nil {
+			t.Errorf("a negative close bound was taken: %+v / %v", cfg.CloseWriteTimeout, cfg.CloseLinger)
+		}
+	}
+}

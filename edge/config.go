@@ -187,6 +187,12 @@ type Config struct {
 	PolicyBackoff        time.Duration
 	PolicyBackoffMax     time.Duration
 	PolicyBackoffDevices int
+	// CloseWriteTimeout bounds the write of the close frame when the edge closes
+	// a device for its own misbehaviour (1003, 1007, 1008, 1009), and CloseLinger
+	// the wait for the device's answer before the TCP connection is closed
+	// (closeprompt.go); other closes keep the whole close handshake.
+	CloseWriteTimeout time.Duration
+	CloseLinger       time.Duration
 	// MaxInflight bounds a connection's messages being delivered at once; more get
 	// a rate_limited error.
 	MaxInflight int
@@ -315,12 +321,15 @@ func (c *Config) setDefaults() error {
 	def(&c.DeviceCache, DefaultDeviceCache)
 	def(&c.LinkInflight, DefaultLinkInflight)
 	defDur(&c.HeartbeatInterval, DefaultHeartbeatInterval)
+	defDur(&c.CloseWriteTimeout, DefaultCloseWriteTimeout)
+	defDur(&c.CloseLinger, DefaultCloseLinger)
 	for name, v := range map[string]int64{
 		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
 		"MaxTargets": int64(c.MaxTargets), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
 		"FrameBurst": int64(c.FrameBurst), "HelloBurst": int64(c.HelloBurst), "ErrorBurst": int64(c.ErrorBurst), "BadFrameWindow": int64(c.BadFrameWindow),
 		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
+		"CloseWriteTimeout": int64(c.CloseWriteTimeout), "CloseLinger": int64(c.CloseLinger),
 	} {
 		if v < 0 {
 			return fmt.Errorf("edge: config: %s must not be negative", name)

@@ -18,6 +18,10 @@ type wsTransport struct {
 	c  *websocket.Conn
 	nc *wsconn.Conn    // the connection under c: write deadlines, pings
 	wg *sync.WaitGroup // the server's: the close handshake runs on a tracked goroutine
+
+	// closeWrite and closeLinger bound a close for misbehaviour (Config's
+	// CloseWriteTimeout and CloseLinger; see closeprompt.go).
+	closeWrite, closeLinger time.Duration
 }
 
 // write bounds the write with a deadline on the connection rather than a context:
@@ -98,7 +102,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
-	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.Conn, wg: &s.wg}, nil)
+	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.Conn, wg: &s.wg, closeWrite: s.cfg.CloseWriteTimeout, closeLinger: s.cfg.CloseLinger}, nil)
 	ss.setTokenEnd(claims.Until)
 	hw.Conn.SetOwner(ss)
 	if s.poller != nil && hw.Conn.HasFD() {

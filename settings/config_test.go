@@ -112,6 +112,8 @@ func TestConfigPrecedence(t *testing.T) {
 		{name: "policy backoff default", setting: "policy-backoff", want: "5s", wantFrom: "default"},
 		{name: "policy backoff max default", setting: "policy-backoff-max", want: "5m0s", wantFrom: "default"},
 		{name: "policy backoff devices default", setting: "policy-backoff-devices", want: "100000", wantFrom: "default"},
+		{name: "close linger default", setting: "close-linger", want: "250ms", wantFrom: "default"},
+		{name: "close write timeout from a flag", args: []string{"--close-write-timeout", "2s"}, setting: "close-write-timeout", want: "2s", wantFrom: "flag"},
 		{name: "policy backoff from the environment", env: map[string]string{"HERALD_POLICY_BACKOFF": "30s"}, setting: "policy-backoff", want: "30s", wantFrom: "env HERALD_POLICY_BACKOFF"},
 	}
 	for _, tt := range tests {
@@ -204,6 +206,8 @@ func TestConfigErrors(t *testing.T) {
 		{name: "negative memory release quiet", args: []string{"--release-memory-quiet", "-1s"}, stderr: []string{"--release-memory-quiet must not be negative"}},
 		{name: "no connections make a burst", file: "release-memory-after-conns: 0\n", stderr: []string{"--release-memory-after-conns must be at least 1", "--release-memory-quiet=0"}},
 		{name: "bad memory release quiet in the file", file: "release-memory-quiet: 10\n", stderr: []string{"FILE", "release-memory-quiet", "want a duration"}},
+		{name: "no close linger", args: []string{"--close-linger", "0s"}, stderr: []string{"--close-linger must be positive"}},
+		{name: "negative close write timeout", env: map[string]string{"HERALD_CLOSE_WRITE_TIMEOUT": "-1s"}, stderr: []string{"--close-write-timeout must be positive"}},
 		{name: "negative policy backoff", args: []string{"--policy-backoff", "-1s"}, stderr: []string{"--policy-backoff", "at least 0"}},
 		{name: "policy backoff max under the backoff", args: []string{"--policy-backoff", "10m"}, stderr: []string{"--policy-backoff-max (5m0s) must not be shorter than --policy-backoff (10m0s)"}},
 		{name: "no room for a device in backoff", env: map[string]string{"HERALD_POLICY_BACKOFF_DEVICES": "0"}, stderr: []string{"--policy-backoff-devices must be at least 1", "--policy-backoff=0"}},

@@ -89,10 +89,13 @@ type Server struct {
 	PolicyBackoff        time.Duration
 	PolicyBackoffMax     time.Duration
 	PolicyBackoffDevices int
-	MsgBurst             int
-	MaxBodyBytes         int64
-	PushTimeout          time.Duration
-	REST                 RESTLimits // header, JSON depth and API key rate limits
+
+	CloseWriteTimeout time.Duration
+	CloseLinger       time.Duration
+	MsgBurst          int
+	MaxBodyBytes      int64
+	PushTimeout       time.Duration
+	REST              RESTLimits // header, JSON depth and API key rate limits
 
 	Kafka Kafka
 
@@ -177,6 +180,8 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.PolicyBackoff, "policy-backoff", edge.DefaultPolicyBackoff, "how long a device closed with 1008 is refused on connect (429, Retry-After), doubled for each repeat (0: no backoff)")
 	fs.DurationVar(&c.PolicyBackoffMax, "policy-backoff-max", edge.DefaultPolicyBackoffMax, "the longest --policy-backoff; a device quiet this long after its backoff is forgotten")
 	fs.IntVar(&c.PolicyBackoffDevices, "policy-backoff-devices", edge.DefaultPolicyBackoffDevices, "devices an edge remembers in policy backoff; at the bound one is dropped to make room")
+	fs.DurationVar(&c.CloseWriteTimeout, "close-write-timeout", edge.DefaultCloseWriteTimeout, "closing a device for its own misbehaviour (1003, 1007, 1008, 1009): the bound on writing the close frame")
+	fs.DurationVar(&c.CloseLinger, "close-linger", edge.DefaultCloseLinger, "closing a device for its own misbehaviour: how long the edge waits for the device's close frame before it closes the TCP connection")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
 	fs.DurationVar(&c.PushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
 	c.REST.Flags(fs)
@@ -305,7 +310,7 @@ func (c *Server) validateLifecycle() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"--ping-interval", c.PingInterval}, {"--pong-timeout", c.PongTimeout}, {"--write-timeout", c.WriteTimeout}, {"--push-timeout", c.PushTimeout}} {
+	}{{"--ping-interval", c.PingInterval}, {"--pong-timeout", c.PongTimeout}, {"--write-timeout", c.WriteTimeout}, {"--push-timeout", c.PushTimeout}, {"--close-write-timeout", c.CloseWriteTimeout}, {"--close-linger", c.CloseLinger}} {
 		if d.v <= 0 {
 			return Usagef("%s must be positive, got %v", d.name, d.v)
 		}

@@ -290,6 +290,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			PolicyBackoff:        c.EdgePolicyBackoff(),
 			PolicyBackoffMax:     c.PolicyBackoffMax,
 			PolicyBackoffDevices: c.PolicyBackoffDevices,
+			CloseWriteTimeout:    c.CloseWriteTimeout,
+			CloseLinger:          c.CloseLinger,
 		})
 		if err != nil {
 			return nil, settings.Usagef("%v", err)
