@@ -57,14 +57,17 @@ func (b *seenBatcher) mergeLocked(k seenKey, t time.Time) {
 	}
 }
 
-// take returns the pending updates and leaves none.
+// take returns the pending updates and leaves none; nil when there are none.
+// It never returns the map that add goes on writing: the caller reads what it
+// took without the lock.
 func (b *seenBatcher) take() map[seenKey]time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	batch := b.pending
-	if len(batch) > 0 {
-		b.pending = make(map[seenKey]time.Time)
+	if len(b.pending) == 0 {
+		return nil
 	}
+	batch := b.pending
+	b.pending = make(map[seenKey]time.Time)
 	return batch
 }
 
