@@ -84,7 +84,10 @@ func summarize(r io.Reader, w io.Writer, verbose bool) error {
 			}
 			held[t] = append(held[t], e.Output)
 		case e.Test != "" && (e.Action == "pass" || e.Action == "fail" || e.Action == "skip"):
-			if e.Action == "fail" && !verbose {
+			// A race found while several tests run may be written into the output
+			// of one that passes, while another fails for it: it is shown wherever
+			// it lands.
+			if !verbose && (e.Action == "fail" || hasRace(held[t])) {
 				writeReport(w, held[t])
 			}
 			if e.Action == "skip" {
@@ -124,6 +127,16 @@ func writeReport(w io.Writer, out []string) {
 			}
 		}
 	}
+}
+
+// hasRace reports whether out holds a report of the race detector.
+func hasRace(out []string) bool {
+	for _, l := range out {
+		if strings.HasPrefix(l, "WARNING: DATA RACE") {
+			return true
+		}
+	}
+	return false
 }
 
 // skipReason is what a skipped test logged, e.g. ": db_test.go:20: no database",

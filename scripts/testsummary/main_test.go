@@ -113,6 +113,27 @@ func TestSummarize(t *testing.T) {
 			want: "panic: test timed out after 1s\n    e_test.go:9: waiting\nFAIL\tex/e\t1.005s\n",
 		},
 		{
+			name: "a race reported in the output of a test that passed",
+			lines: func(tb testing.TB) []string {
+				return []string{
+					ev(tb, "output", "ex/g", "TestQuiet", "=== RUN   TestQuiet\n"),
+					ev(tb, "output", "ex/g", "TestQuiet", "==================\n"),
+					ev(tb, "output", "ex/g", "TestQuiet", "WARNING: DATA RACE\n"),
+					ev(tb, "output", "ex/g", "TestQuiet", "  g.flush()\n"),
+					ev(tb, "output", "ex/g", "TestQuiet", "--- PASS: TestQuiet (0.00s)\n"),
+					ev(tb, "pass", "ex/g", "TestQuiet", ""),
+					ev(tb, "output", "ex/g", "TestLoud", "=== RUN   TestLoud\n"),
+					ev(tb, "output", "ex/g", "TestLoud", "    testing.go:1712: race detected during execution of test\n"),
+					ev(tb, "output", "ex/g", "TestLoud", "--- FAIL: TestLoud (0.00s)\n"),
+					ev(tb, "fail", "ex/g", "TestLoud", ""),
+					ev(tb, "output", "ex/g", "", "FAIL\tex/g\t0.005s\n"),
+					ev(tb, "fail", "ex/g", "", ""),
+				}
+			},
+			want: "--- PASS: TestQuiet (0.00s)\n==================\nWARNING: DATA RACE\n  g.flush()\n" +
+				"--- FAIL: TestLoud (0.00s)\n    testing.go:1712: race detected during execution of test\nFAIL\tex/g\t0.005s\n",
+		},
+		{
 			name:  "lines that are not events pass through",
 			lines: func(testing.TB) []string { return []string{"go: downloading example.com/x v1.0.0", "{}", "[1]"} },
 			want:  "go: downloading example.com/x v1.0.0\n{}\n[1]\n",
