@@ -198,3 +198,32 @@ func TestInboxSSE(t *testing.T) {
 	}
 	wantEmpty(t, box)
 }
+
+// TestInboxNotTakenStaysStored checks that a stored message the session does not
+// take (here over the device's outbound rate) stays in the inbox, with those
+// after it, while those written are removed.
+func TestInboxNotTakenStaysStored(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	e, box := mustInboxEdge(t, clock, func(c *Config) {
+		c.MaxOutRate, c.MaxOutBurst = 0.001, 2
+		c.InboxPage = 3
+	})
+	seqs := mustStore(t, box, clock, "k", 4, time.Hour)
+	d := e.dialAfter(t, "0")
+	for i := range 2 {
+		if m := d.readMsg(); m.Seq != seqs[i] {
+			t.Fatalf("msg %d: seq %d, want %d", i, m.Seq, seqs[i])
+		}
+	}
+	eventually(t, "the two written messages to be removed", func() bool {
+		st, err := box.Stats(context.Background(), "a1", "tv1")
+		return err == nil && st.Messages == 2
+	})
+	page, err := box.Pending(context.Background(), "a1", "tv1", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Messages) != 2 || page.Messages[0].Seq != seqs[2] || page.Messages[1].Seq != seqs[3] {
+		t.Errorf("inbox holds %+v, want the last two", page.Messages)
+	}
+}
