@@ -348,7 +348,7 @@ func (c *Config) setDefaults() error {
 	if c.MaxConnections < 0 {
 		return errors.New("edge: config: MaxConnections must not be negative")
 	}
-	if c.InboxPage < 0 || (c.Inbox != nil && c.InboxPage >= c.SendQueue) {
+	if c.InboxPage < 0 || (c.Inbox != nil && (c.InboxPage < 1 || c.InboxPage >= c.SendQueue)) {
 		return fmt.Errorf("edge: config: InboxPage %d must be between 1 and SendQueue-1 (%d)", c.InboxPage, c.SendQueue-1)
 	}
 	var err error

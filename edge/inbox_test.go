@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +226,45 @@ func TestInboxNotTakenStaysStored(t *testing.T) {
 	}
 	if len(page.Messages) != 2 || page.Messages[0].Seq != seqs[2] || page.Messages[1].Seq != seqs[3] {
 		t.Errorf("inbox holds %+v, want the last two", page.Messages)
+	}
+}
+
+// TestInboxPageConfig checks InboxPage at its edges: it defaults to
+// DefaultInboxPage, or to SendQueue-1 below it, and must stay below SendQueue,
+// which also holds the welcome.
+func TestInboxPageConfig(t *testing.T) {
+	box, err := inbox.NewMemory(inbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		queue, page int
+		wantPage    int
+		wantErr     bool
+	}{
+		{name: "defaults", wantPage: DefaultInboxPage},
+		{name: "small queue", queue: 8, wantPage: 7},
+		{name: "largest", queue: 8, page: 7, wantPage: 7},
+		{name: "as large as the queue", queue: 8, page: 8, wantErr: true},
+		{name: "a queue of one", queue: 1, wantErr: true},
+		{name: "negative", page: -1, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := mustEdge(t, nil)
+			cfg := e.srv.cfg
+			cfg.Inbox, cfg.SendQueue, cfg.InboxPage = box, tt.queue, tt.page
+			err := cfg.setDefaults()
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "InboxPage") {
+					t.Fatalf("setDefaults: %v, want an InboxPage error", err)
+				}
+				return
+			}
+			if err != nil || cfg.InboxPage != tt.wantPage {
+				t.Errorf("InboxPage %d (%v), want %d", cfg.InboxPage, err, tt.wantPage)
+			}
+		})
 	}
 }
