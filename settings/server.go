@@ -172,7 +172,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.SendQueue, "send-queue", edge.DefaultSendQueue, "frames that may wait for one connection; more are rejected")
 	fs.IntVar(&c.InboxMaxMessages, "inbox-max-messages", inbox.DefaultMaxMessages, "messages without a collapse key a device's inbox holds while it is offline; a push beyond drops the oldest")
 	fs.Int64Var(&c.InboxMaxBytes, "inbox-max-bytes", inbox.DefaultMaxBytes, "payload bytes a device's inbox holds while it is offline; a push beyond drops the oldest until it fits")
-	fs.IntVar(&c.InboxPage, "inbox-page", edge.DefaultInboxPage, "stored messages an edge reads and queues at once for a device that connects; below --send-queue")
+	fs.IntVar(&c.InboxPage, "inbox-page", 0, "stored messages an edge reads and queues at once for a device that connects, below --send-queue (0: 32, or --send-queue minus 1 when that is less)")
 	fs.Float64Var(&c.MsgRate, "msg-rate", edge.DefaultMsgRate, "messages per second a device may send")
 	fs.IntVar(&c.MsgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
 	fs.Float64Var(&c.FrameRate, "frame-rate", 0, "frames of any kind per second a device may send; more are dropped and answered rate_limited (0: 4 times --msg-rate)")
@@ -359,6 +359,13 @@ func (c *Server) validateLimits() error {
 	}
 	if c.PolicyBackoff > 0 && c.PolicyBackoffMax < c.PolicyBackoff {
 		return Usagef("--policy-backoff-max (%v) must not be shorter than --policy-backoff (%v)", c.PolicyBackoffMax, c.PolicyBackoff)
+	}
+	queue := c.SendQueue
+	if queue == 0 {
+		queue = edge.DefaultSendQueue
+	}
+	if queue == 1 || c.InboxPage >= queue {
+		return Usagef("--inbox-page (%d) must be below --send-queue (%d), of at least 2: the welcome and a page of stored messages share the queue", c.InboxPage, c.SendQueue)
 	}
 	if c.PolicyBackoffDevices < 1 {
 		return Usagef("--policy-backoff-devices must be at least 1, got %d (--policy-backoff=0 turns the backoff off)", c.PolicyBackoffDevices)
