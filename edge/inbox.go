@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -57,7 +56,9 @@ type storedPage struct {
 func (s *Server) queueStored(ss *session, after uint64) *storedPage {
 	page, err := s.cfg.Inbox.Pending(context.Background(), ss.account, ss.device, after, s.cfg.InboxPage)
 	if err != nil {
-		ss.log.Warn("reading the inbox failed", "err", err)
+		if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
+			ss.log.Warn("reading the inbox failed; its messages wait for the next connection", "err", err, "suppressed", suppressed)
+		}
 		return nil
 	}
 	if len(page.Messages) == 0 {
@@ -130,7 +131,9 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 		if n > 0 {
 			if _, err := s.cfg.Inbox.Remove(context.Background(), ss.account, ss.device, p.ids[:n]...); err != nil {
 				// The device got them; it skips them next time by its cursor.
-				ss.log.Warn("removing delivered messages from the inbox failed", "err", errors.Unwrap(err))
+				if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
+					ss.log.Warn("removing delivered messages from the inbox failed", "err", err, "suppressed", suppressed)
+				}
 			}
 			s.met.storedOut.Add(float64(n))
 		}
