@@ -171,6 +171,10 @@ func (s *Server) prepareItem(it *batchItem, from string) {
 	}
 	it.out.from = protocol.Sender{Service: from}
 	it.out.msg = s.newMsg(t, &it.req, &it.out.from)
+	it.out.keep, it.problem = s.keepFor(t, &it.req, it.out.msg.Ack)
+	if !it.req.To.Device.Named {
+		it.out.keep = 0 // a push to a whole account reaches its connected devices only
+	}
 }
 
 // deliverBatch delivers the valid items, every target concurrently, all under
@@ -224,7 +228,7 @@ func (s *Server) deliverBatch(ctx context.Context, timeout time.Duration, items 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				*res = s.deliver(dctx, accepted, account, res.Device, &it.out.msg)
+				*res = s.deliver(dctx, accepted, account, res.Device, &it.out.msg, it.out.keep)
 				<-slots
 			}()
 		}

@@ -51,6 +51,7 @@ type PushRequest struct {
 	Type      string     `json:"type"`
 	Payload   jsonRaw    `json:"payload"`
 	Ack       *bool      `json:"ack,omitempty"`
+	TTL       *int64     `json:"ttl,omitempty"`
 	TimeoutMS int64      `json:"timeout_ms,omitempty"`
 }
 
@@ -65,6 +66,7 @@ type PushResponse struct {
 type outMsg struct {
 	msg  protocol.Msg
 	from protocol.Sender
+	keep time.Duration // how long the message waits for an offline device; 0: not stored
 }
 
 // push serves POST /v1/push: validate, deliver to each target concurrently, and
@@ -92,9 +94,13 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	out := &outMsg{from: protocol.Sender{Service: sender(r.Context())}}
 	out.msg = s.newMsg(t, &req, &out.from)
+	if out.keep, p = s.keepFor(t, &req, out.msg.Ack); p != nil {
+		p.Write(w)
+		return
+	}
 	var results []protocol.Result
 	if req.To.Device.Named {
-		results = s.deliverOne(r.Context(), timeout, req.To.Account, req.To.Device.ID, &out.msg)
+		results = s.deliverOne(r.Context(), timeout, req.To.Account, req.To.Device.ID, &out.msg, out.keep)
 	} else {
 		targets, p := s.connected(r.Context(), req.To.Account)
 		if p != nil {
@@ -129,15 +135,16 @@ func (s *Server) newMsg(t *protocol.Type, req *PushRequest, from *protocol.Sende
 }
 
 // deliverOne delivers m to one device within timeout, the common case: on this
-// goroutine, without a target list, a goroutine or a wait group. m.TS becomes
+// goroutine, without a target list, a goroutine or a wait group; an offline
+// device's message is stored for keep when keep is above zero. m.TS becomes
 // the time of acceptance, now.
-func (s *Server) deliverOne(ctx context.Context, timeout time.Duration, account, device string, m *protocol.Msg) []protocol.Result {
+func (s *Server) deliverOne(ctx context.Context, timeout time.Duration, account, device string, m *protocol.Msg, keep time.Duration) []protocol.Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	accepted := time.Now()
 	m.TS = accepted.UnixMilli()
 	results := make([]protocol.Result, 1)
-	results[0] = s.deliver(ctx, accepted, account, device, m)
+	results[0] = s.deliver(ctx, accepted, account, device, m, keep)
 	return results
 }
 
@@ -154,16 +161,20 @@ func (s *Server) deliverAll(ctx context.Context, timeout time.Duration, account 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = s.deliver(ctx, accepted, account, d, m)
+			results[i] = s.deliver(ctx, accepted, account, d, m, 0)
 		}()
 	}
 	wg.Wait()
 	return results
 }
 
-// deliver delivers m to one target and observes the latency since accepted.
-func (s *Server) deliver(ctx context.Context, accepted time.Time, account, device string, m *protocol.Msg) protocol.Result {
+// deliver delivers m to one target and observes the latency since accepted. A
+// target found offline gets m stored for keep when keep is above zero.
+func (s *Server) deliver(ctx context.Context, accepted time.Time, account, device string, m *protocol.Msg, keep time.Duration) protocol.Result {
 	res := s.cfg.Deliverer.Deliver(ctx, account, device, m, nil)
+	if res.Status == protocol.StatusOffline && keep > 0 {
+		res = s.store(ctx, accepted, account, device, m, keep)
+	}
 	s.metrics.syncLatency.Observe(time.Since(accepted).Seconds())
 	return res
 }

@@ -86,6 +86,10 @@ type Config struct {
 	Statuses       Statuses
 	Idempotency    processor.Idempotency
 	IdempotencyTTL time.Duration
+	// Inbox, when set, stores the sync pushes to one device that find it
+	// offline, for types whose policy has a store (store-and-forward); without
+	// it they are answered offline.
+	Inbox Inbox
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, receives the server's Prometheus metrics (see

@@ -32,10 +32,10 @@ func TestFieldsOf(t *testing.T) {
 		path   []string // the names of the objects down to the one checked
 		want   []string
 	}{
-		{"push", pushFields, nil, []string{"to", "type", "payload", "ack", "timeout_ms"}},
+		{"push", pushFields, nil, []string{"to", "type", "payload", "ack", "ttl", "timeout_ms"}},
 		{"push target", pushFields, []string{"to"}, []string{"account", "device"}},
 		{"batch", batchFields, nil, []string{"messages", "timeout_ms"}},
-		{"batch message", batchFields, []string{"messages", "[]"}, []string{"to", "type", "payload", "ack", "timeout_ms"}},
+		{"batch message", batchFields, []string{"messages", "[]"}, []string{"to", "type", "payload", "ack", "ttl", "timeout_ms"}},
 		{"batch message target", batchFields, []string{"messages", "[]", "to"}, []string{"account", "device"}},
 		{"raw batch", rawBatchFields, nil, []string{"messages", "timeout_ms"}},
 		{"message", messageFields, nil, []string{"to", "type", "payload", "ack", "priority", "ttl", "collapse_key"}},
@@ -65,7 +65,7 @@ func TestFieldsOf(t *testing.T) {
 		})
 	}
 	t.Run("free-form values are not looked into", func(t *testing.T) {
-		for _, name := range []string{"payload", "ack", "timeout_ms", "type"} {
+		for _, name := range []string{"payload", "ack", "ttl", "timeout_ms", "type"} {
 			if f := pushFields.of[slices.Index(pushFields.names, name)]; f != nil {
 				t.Errorf("push %q has fields %+v, want none", name, f)
 			}
@@ -104,7 +104,7 @@ func TestUnknownField(t *testing.T) {
 		{"the first of two", pushFields, `{` + to + `,"typ":"t","paylod":{}}`, "typ", ""},
 		{"a name with a dot", pushFields, `{` + to + `,"to.device":"tv2"}`, "to.device", ""},
 		{"a name with a non-ASCII letter", pushFields, `{` + to + `,"týpe":"t"}`, "týpe", ""},
-		{"an async option on a push", pushFields, `{` + to + `,"type":"t","payload":1,"ttl":5}`, "ttl", ""},
+		{"an async option on a push", pushFields, `{` + to + `,"type":"t","payload":1,"collapse_key":"k"}`, "collapse_key", ""},
 		{"collapse key misspelt", messageFields, `{` + to + `,"type":"t","payload":1,"colapse_key":"k"}`, "colapse_key", ""},
 		{"priority misspelt", messageFields, `{` + to + `,"type":"t","payload":1,"prio":"high"}`, "prio", ""},
 		{"a push's timeout on an async send", messageFields, `{` + to + `,"type":"t","payload":1,"timeout_ms":5}`, "timeout_ms", ""},
@@ -149,7 +149,7 @@ func TestUnknownFieldProblem(t *testing.T) {
 		{pushFields, `{"to":{"account":"a","devices":["d1"]}}`,
 			`unknown field "to.devices": the fields of "to" are "account", "device"`},
 		{pushFields, `{"paylod":1}`,
-			`unknown field "paylod": the body's fields are "to", "type", "payload", "ack", "timeout_ms"`},
+			`unknown field "paylod": the body's fields are "to", "type", "payload", "ack", "ttl", "timeout_ms"`},
 		{pushFields, `{"x\ny":1}`, `unknown field "x\ny": the body's fields are`},
 		{pushFields, `{"` + strings.Repeat("k", 1000) + `":1}`, `unknown field "` + strings.Repeat("k", 200) + `": the body's`},
 	}

@@ -22,6 +22,7 @@ const (
 	DefaultPongTimeout   = 15 * time.Second
 	DefaultWriteTimeout  = 10 * time.Second
 	DefaultSendQueue     = 64
+	DefaultInboxPage     = 32
 	DefaultMaxBadFrames  = 3
 	DefaultMsgRate       = 50
 	DefaultMsgBurst      = 100
@@ -131,6 +132,12 @@ type Config struct {
 	// Router delivers device messages to their targets; nil delivers only to devices
 	// held by this server.
 	Router Deliverer
+	// Inbox, when set, holds the messages stored for this edge's devices while
+	// they were offline; a device gets them when it connects (inbox.go).
+	Inbox Inbox
+	// InboxPage is the most stored messages the edge reads and queues at once
+	// for a device; it must be below SendQueue, which also holds the welcome.
+	InboxPage int
 	// Replacer, when set, closes a device's older connection on another edge when
 	// the device connects here (only the newest connection of a device lives).
 	Replacer Replacer
@@ -311,6 +318,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.AckTimeout, DefaultAckTimeout)
 	defDur(&c.RegistryTimeout, DefaultRegistryTimeout)
 	def(&c.SendQueue, DefaultSendQueue)
+	def(&c.InboxPage, min(DefaultInboxPage, c.SendQueue-1))
 	def(&c.MaxBadFrames, DefaultMaxBadFrames)
 	def(&c.MsgBurst, DefaultMsgBurst)
 	def(&c.FrameBurst, FrameBudgetFactor*c.MsgBurst)
@@ -348,6 +356,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxConnections < 0 {
 		return errors.New("edge: config: MaxConnections must not be negative")
+	}
+	if c.InboxPage < 0 || (c.Inbox != nil && (c.InboxPage < 1 || c.InboxPage >= c.SendQueue)) {
+		return fmt.Errorf("edge: config: InboxPage %d must be between 1 and SendQueue-1 (%d)", c.InboxPage, c.SendQueue-1)
 	}
 	var err error
 	if c.ConnectBurst, err = bucketDefaults("Connect", c.ConnectRate, c.ConnectBurst); err != nil {

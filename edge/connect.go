@@ -77,6 +77,10 @@ func (t *wsTransport) close(code websocket.StatusCode, reason string, done func(
 // wsconn.Conn): an idle connection keeps only what it needs (see docs/design.md, "What
 // an idle connection costs").
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
+	after, ok := cursor(w, r)
+	if !ok {
+		return
+	}
 	claims, ok := s.admit(w, r)
 	if !ok {
 		return
@@ -104,6 +108,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
 	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.Conn, wg: &s.wg, closeWrite: s.cfg.CloseWriteTimeout, closeLinger: s.cfg.CloseLinger}, nil)
 	ss.setTokenEnd(claims.Until)
+	ss.after = after
 	hw.Conn.SetOwner(ss)
 	if s.poller != nil && hw.Conn.HasFD() {
 		s.poller.Add(hw.Conn)
@@ -206,8 +211,21 @@ func (s *Server) begin(ss *session) bool {
 		ss.end(CloseInternal, causeInternal)
 		return false
 	}
+	// What the inbox holds goes right after the welcome, before anything sent
+	// to the device once it is attached.
+	var stored *storedPage
+	if s.cfg.Inbox != nil {
+		stored = s.queueStored(ss, ss.after)
+	}
 	late := s.attach(ss)
 	ss.release()
+	if stored != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.forwardStored(ss, stored)
+		}()
+	}
 	if late {
 		// Admitted just before Drain, attached after it took its snapshot.
 		s.reconnect(ss, causeDrain)

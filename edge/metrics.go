@@ -96,6 +96,7 @@ type metrics struct {
 	rateLimited [2]prometheus.Counter // by direction
 	dropped     [2]prometheus.Counter // by reason
 	memReleases prometheus.Counter    // returns of freed memory to the OS
+	storedOut   prometheus.Counter    // stored messages written to their device on connect
 	overBudget  [numBudgets]prometheus.Counter
 
 	types sync.Map // type name -> *typeCounters
@@ -156,13 +157,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_edge_memory_releases_total",
 		Help: "Times the edge returned freed memory to the OS after a burst of new connections (ReleaseMemoryAfterConns).",
 	})
-	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases} {
+	storedOut := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_edge_stored_delivered_total",
+		Help: "Messages from devices' inboxes (store-and-forward) written to the device when it connected, and removed from the inbox.",
+	})
+	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
 	}
 	m := &metrics{
 		connections: connections,
+		storedOut:   storedOut,
 		connects:    [2]prometheus.Counter{connects.WithLabelValues("ws"), connects.WithLabelValues("sse")},
 		disconnects: disconnects,
 		messages:    messages,

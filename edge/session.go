@@ -72,6 +72,10 @@ type session struct {
 	// (WebSocket) the session starts a writer goroutine on demand.
 	kick chan struct{}
 
+	// after is the device's resume cursor: the seq of the last stored message
+	// it received. Set before the session begins, read-only after.
+	after uint64
+
 	// lifetime is how long the connection may live before it is asked to
 	// reconnect; drawn once, sent in the welcome.
 	lifetime time.Duration

@@ -68,6 +68,10 @@ func (t *sseTransport) close(_ websocket.StatusCode, _ string, done func()) { do
 // serveEvents serves GET /v1/events: a receive-only stream of frames for devices
 // that cannot use WebSocket. The handler goroutine is the session's writer.
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
+	after, ok := cursor(w, r)
+	if !ok {
+		return
+	}
 	claims, ok := s.admit(w, r)
 	if !ok {
 		return
@@ -85,6 +89,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	kick := make(chan struct{}, 1)
 	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &sseTransport{w: w, rc: rc}, kick)
 	ss.setTokenEnd(claims.Until)
+	ss.after = after
 	stop := context.AfterFunc(r.Context(), func() {
 		if ss.end(CloseNormal, causeClientClosed) {
 			ss.setEndCode(websocket.StatusNoStatusRcvd) // SSE has no close codes

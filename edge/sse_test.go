@@ -20,8 +20,14 @@ type sseEvent struct {
 // mustEvents opens GET /v1/events and returns a channel of its events.
 func (e *testEdge) mustEvents(t *testing.T, account, device string) <-chan sseEvent {
 	t.Helper()
+	return e.mustEventsQuery(t, account, device, "")
+}
+
+// mustEventsQuery is mustEvents with a query string ("?after=5") on the URL.
+func (e *testEdge) mustEventsQuery(t *testing.T, account, device, query string) <-chan sseEvent {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.hs.URL+"/v1/events", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.hs.URL+"/v1/events"+query, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

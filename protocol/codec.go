@@ -467,6 +467,10 @@ func AppendMsgFields(dst []byte, m *Msg) ([]byte, error) {
 	if m.Ack {
 		out = append(out, `,"ack":true`...)
 	}
+	if m.Seq != 0 {
+		out = append(out, `,"seq":`...)
+		out = strconv.AppendUint(out, m.Seq, 10)
+	}
 	out = append(out, `,"payload":`...)
 	if bytes.ContainsAny(payload, " \t\r\n") {
 		// Keep frames on one line (SSE data lines) and small.

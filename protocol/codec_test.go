@@ -245,7 +245,7 @@ func TestEncodeMsgMatchesEncodingJSON(t *testing.T) {
 	strs := []string{"", "plain", "quote\" back\\slash", "ctl\x00\x01\x1f\n\r\t", "<html>&", "é✓😀", "bad\xffutf8\xc3", "line\u2028sep\u2029"}
 	for _, s := range strs {
 		m := &Msg{ID: s, Type: s, From: &Sender{Device: s, Service: s}, To: &Target{Device: s, Devices: []string{s, s}, Siblings: true},
-			TS: -5, TTL: 7, Payload: json.RawMessage(" { \"k\" :\n [1, 2] } ")}
+			TS: -5, TTL: 7, Seq: 1<<63 + 9, Payload: json.RawMessage(" { \"k\" :\n [1, 2] } ")}
 		got, err := Encode(m)
 		if err != nil {
 			t.Fatalf("Encode: %v", err)

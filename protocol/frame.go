@@ -58,13 +58,17 @@ type Target struct {
 // Msg carries an app message: from a backend or a device to a device (with From),
 // or from a device to its siblings (with To).
 type Msg struct {
-	ID      string          `json:"id,omitempty"`
-	Type    string          `json:"type"`
-	From    *Sender         `json:"from,omitempty"`
-	To      *Target         `json:"to,omitempty"`
-	TS      int64           `json:"ts,omitempty"`
-	TTL     int             `json:"ttl,omitempty"`
-	Ack     bool            `json:"ack,omitempty"`
+	ID   string  `json:"id,omitempty"`
+	Type string  `json:"type"`
+	From *Sender `json:"from,omitempty"`
+	To   *Target `json:"to,omitempty"`
+	TS   int64   `json:"ts,omitempty"`
+	TTL  int     `json:"ttl,omitempty"`
+	Ack  bool    `json:"ack,omitempty"`
+	// Seq is the inbox sequence of a message delivered from a device's inbox
+	// (store-and-forward), the device's resume cursor; 0 for a live message.
+	// Only the edge sets it; a device's own is dropped.
+	Seq     uint64          `json:"seq,omitempty"`
 	Payload json.RawMessage `json:"payload"`
 }
 

@@ -45,6 +45,10 @@ const DefaultMaxPayloadBytes = 4096
 // frames whose default limit is 64 KiB, and the limit is configurable up to this.
 const maxPolicyBytes = 1 << 20
 
+// MaxStore is the largest store a policy may set, in seconds: 28 days, FCM's
+// longest time to live and the inbox's default MaxTTL.
+const MaxStore = 28 * 24 * 3600
+
 // Policy is a type's delivery policy: the top-level "x-herald" object of its schema.
 // ParseType fills the defaults, so a loaded Type's Policy holds effective values.
 type Policy struct {
@@ -54,6 +58,10 @@ type Policy struct {
 	Priority Priority `json:"priority"`
 	// TTL is the default time to live in seconds of an asynchronous send; 0 is none.
 	TTL int `json:"ttl"`
+	// Store is the longest in seconds a sync push of the type waits in the inbox
+	// of a device that is offline; 0, the default, stores nothing (the push is
+	// answered offline). At most MaxStore.
+	Store int `json:"store"`
 	// MaxBytes limits the payload's encoded size; 0 means DefaultMaxPayloadBytes.
 	MaxBytes int `json:"max_bytes"`
 	// Ack is the default of a msg's ack flag.
@@ -233,6 +241,9 @@ func parsePolicy(raw json.RawMessage) (Policy, error) {
 	}
 	if p.TTL < 0 {
 		return p, fmt.Errorf("ttl: must be >= 0 seconds, got %d", p.TTL)
+	}
+	if p.Store < 0 || p.Store > MaxStore {
+		return p, fmt.Errorf("store: must be between 0 and %d seconds, got %d", MaxStore, p.Store)
 	}
 	if p.MaxBytes < 0 || p.MaxBytes > maxPolicyBytes {
 		return p, fmt.Errorf("max_bytes: must be between 0 and %d, got %d", maxPolicyBytes, p.MaxBytes)

@@ -104,6 +104,8 @@ func TestParseTypeErrors(t *testing.T) {
 		{"unknown priority", "a.v1", schemaDoc(`{"directions":["device_to_device"],"priority":"urgent","description":"d"}`, ""), `unknown priority "urgent"`},
 		{"negative ttl", "a.v1", schemaDoc(`{"directions":["device_to_device"],"ttl":-1,"description":"d"}`, ""), "ttl: must be >= 0"},
 		{"ttl string", "a.v1", schemaDoc(`{"directions":["device_to_device"],"ttl":"30","description":"d"}`, ""), "ttl: must be a JSON integer"},
+		{"negative store", "a.v1", schemaDoc(`{"directions":["device_to_device"],"store":-1,"description":"d"}`, ""), "store: must be between 0 and 2419200"},
+		{"store past 28 days", "a.v1", schemaDoc(`{"directions":["device_to_device"],"store":2419201,"description":"d"}`, ""), "store: must be between 0 and 2419200"},
 		{"negative max_bytes", "a.v1", schemaDoc(`{"directions":["device_to_device"],"max_bytes":-1,"description":"d"}`, ""), "max_bytes"},
 		{"huge max_bytes", "a.v1", schemaDoc(`{"directions":["device_to_device"],"max_bytes":1048577,"description":"d"}`, ""), "max_bytes"},
 		{"no description", "a.v1", schemaDoc(`{"directions":["device_to_device"]}`, ""), "description"},
@@ -333,5 +335,28 @@ func TestValidateDetailsBounded(t *testing.T) {
 	var ve *ValidationError
 	if err := typ.Validate([]byte(sb.String())); !errors.As(err, &ve) || len(ve.Details) != maxDetails {
 		t.Errorf("got %v with %d details, want %d", err, len(ve.Details), maxDetails)
+	}
+}
+
+// TestPolicyStoreEdges checks store at its bounds: absent is 0 (nothing stored)
+// and MaxStore, 28 days, is the largest accepted.
+func TestPolicyStoreEdges(t *testing.T) {
+	for _, tt := range []struct {
+		name, policy string
+		want         int
+	}{
+		{"absent", okPolicy, 0},
+		{"zero", `{"directions":["device_to_device"],"store":0,"description":"d"}`, 0},
+		{"largest", `{"directions":["device_to_device"],"store":2419200,"description":"d"}`, MaxStore},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			typ, err := ParseType("a.v1", []byte(schemaDoc(tt.policy, "")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if typ.Policy.Store != tt.want {
+				t.Errorf("store = %d, want %d", typ.Policy.Store, tt.want)
+			}
+		})
 	}
 }

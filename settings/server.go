@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/api"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/inbox"
 	"github.com/heraldpush/herald/registry"
 )
 
@@ -75,15 +76,20 @@ type Server struct {
 	PongTimeout   time.Duration
 	WriteTimeout  time.Duration
 	SendQueue     int
-	MsgRate       float64
-	FrameRate     float64
-	FrameBurst    int
-	HelloRate     float64
-	HelloBurst    int
-	ErrorRate     float64
-	ErrorBurst    int
-	MaxBadFrames  int
-	BadFrameWin   time.Duration
+	// InboxMaxMessages, InboxMaxBytes: each device's inbox limits
+	// (inbox.Limits); InboxPage: stored messages an edge queues at once.
+	InboxMaxMessages int
+	InboxMaxBytes    int64
+	InboxPage        int
+	MsgRate          float64
+	FrameRate        float64
+	FrameBurst       int
+	HelloRate        float64
+	HelloBurst       int
+	ErrorRate        float64
+	ErrorBurst       int
+	MaxBadFrames     int
+	BadFrameWin      time.Duration
 
 	// PolicyBackoff 0 turns the backoff after a 1008 off (see EdgePolicyBackoff).
 	PolicyBackoff        time.Duration
@@ -167,6 +173,9 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.PongTimeout, "pong-timeout", edge.DefaultPongTimeout, "how long a ping may go unanswered")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", edge.DefaultWriteTimeout, "bound on one write to a device")
 	fs.IntVar(&c.SendQueue, "send-queue", edge.DefaultSendQueue, "frames that may wait for one connection; more are rejected")
+	fs.IntVar(&c.InboxMaxMessages, "inbox-max-messages", inbox.DefaultMaxMessages, "messages without a collapse key a device's inbox holds while it is offline; a push beyond drops the oldest")
+	fs.Int64Var(&c.InboxMaxBytes, "inbox-max-bytes", inbox.DefaultMaxBytes, "payload bytes a device's inbox holds while it is offline; a push beyond drops the oldest until it fits")
+	fs.IntVar(&c.InboxPage, "inbox-page", 0, "stored messages an edge reads and queues at once for a device that connects, below --send-queue (0: 32, or --send-queue minus 1 when that is less)")
 	fs.Float64Var(&c.MsgRate, "msg-rate", edge.DefaultMsgRate, "messages per second a device may send")
 	fs.IntVar(&c.MsgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
 	fs.Float64Var(&c.FrameRate, "frame-rate", 0, "frames of any kind per second a device may send; more are dropped and answered rate_limited (0: 4 times --msg-rate)")
@@ -343,6 +352,9 @@ func (c *Server) validateLimits() error {
 		{"--policy-backoff", float64(c.PolicyBackoff)},
 		{"--policy-backoff-max", float64(c.PolicyBackoffMax)},
 		{"--send-queue", float64(c.SendQueue)},
+		{"--inbox-max-messages", float64(c.InboxMaxMessages)},
+		{"--inbox-max-bytes", float64(c.InboxMaxBytes)},
+		{"--inbox-page", float64(c.InboxPage)},
 		{"--max-frame-bytes", float64(c.MaxFrameBytes)},
 		{"--max-body-bytes", float64(c.MaxBodyBytes)},
 	} {
@@ -352,6 +364,13 @@ func (c *Server) validateLimits() error {
 	}
 	if c.PolicyBackoff > 0 && c.PolicyBackoffMax < c.PolicyBackoff {
 		return Usagef("--policy-backoff-max (%v) must not be shorter than --policy-backoff (%v)", c.PolicyBackoffMax, c.PolicyBackoff)
+	}
+	queue := c.SendQueue
+	if queue == 0 {
+		queue = edge.DefaultSendQueue
+	}
+	if queue == 1 || c.InboxPage >= queue {
+		return Usagef("--inbox-page (%d) must be below --send-queue (%d), of at least 2: the welcome and a page of stored messages share the queue", c.InboxPage, c.SendQueue)
 	}
 	if c.PolicyBackoffDevices < 1 {
 		return Usagef("--policy-backoff-devices must be at least 1, got %d (--policy-backoff=0 turns the backoff off)", c.PolicyBackoffDevices)

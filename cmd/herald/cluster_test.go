@@ -139,7 +139,9 @@ func (d *clusterDevice) closeCode(t *testing.T) websocket.StatusCode {
 // push sends a sync push through the API process and returns the one result.
 func push(t *testing.T, apiAddr, account, device string) protocol.Result {
 	t.Helper()
-	body := fmt.Sprintf(`{"to":{"account":%q,"device":%q},"type":"notification.v1","payload":{"title":"hi"},"timeout_ms":2000}`, account, device)
+	// ttl 0, now or never: the tests here watch the live path, where a device
+	// not connected is offline; TestClusterStoreAndForward the stored one.
+	body := fmt.Sprintf(`{"to":{"account":%q,"device":%q},"type":"notification.v1","payload":{"title":"hi"},"timeout_ms":2000,"ttl":0}`, account, device)
 	req, _ := http.NewRequest(http.MethodPost, "http://"+apiAddr+"/v1/push", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+strings.SplitN(clusterAPIKey, ":", 2)[1])
 	start := time.Now()

@@ -93,9 +93,53 @@ func TestEndToEnd(t *testing.T) {
 		})
 	})
 
-	t.Run("send to an unconnected device is offline", func(t *testing.T) {
-		r := send(t, "tv9", `{"title":"Hi"}`)
-		if r.code != 0 || !strings.Contains(r.stdout, `"offline"`) || strings.Contains(r.stdout, "delivered") {
+	t.Run("send to an unconnected device is queued and arrives when it listens", func(t *testing.T) {
+		r := send(t, "tv9", `{"title":"Stored"}`)
+		var pr struct {
+			ID      string            `json:"id"`
+			Results []protocol.Result `json:"results"`
+		}
+		if r.code != 0 || json.Unmarshal([]byte(r.stdout), &pr) != nil || len(pr.Results) != 1 || pr.Results[0].Status != protocol.StatusQueued {
+			t.Fatalf("send: exit code %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		listen := func(t *testing.T) (*syncBuffer, func()) {
+			out := &syncBuffer{}
+			lctx, stop := context.WithCancel(ctx)
+			done := make(chan int, 1)
+			go func() {
+				done <- run(lctx, []string{"listen", "--url", dev.base, "--account", "a1", "--device", "tv9"}, out, &syncBuffer{})
+			}()
+			return out, func() { stop(); <-done }
+		}
+		out, stop := listen(t)
+		f := mustFrame(t, out, "the stored msg in the listener's output", func(f protocol.Frame) bool {
+			m, ok := f.(*protocol.Msg)
+			return ok && m.ID == pr.ID
+		})
+		if m := f.(*protocol.Msg); m.Seq == 0 || m.From == nil || m.From.Service != "dev" {
+			t.Errorf("stored msg %+v, want a seq and the dev key as sender", m)
+		}
+		stop()
+
+		// Listening again gets it no more: the first message of the new
+		// connection is one sent after it.
+		out, stop = listen(t)
+		defer stop()
+		mustFrame(t, out, "the second listener's welcome", func(f protocol.Frame) bool { _, ok := f.(*protocol.Welcome); return ok })
+		r = send(t, "tv9", `{"title":"Live"}`)
+		if r.code != 0 || !strings.Contains(r.stdout, `"delivered"`) {
+			t.Fatalf("send: exit code %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		first := mustFrame(t, out, "a msg in the second listener's output", func(f protocol.Frame) bool { _, ok := f.(*protocol.Msg); return ok })
+		if m := first.(*protocol.Msg); m.ID == pr.ID || m.Seq != 0 {
+			t.Errorf("second connection got %+v first, want the live message", m)
+		}
+	})
+
+	t.Run("send with ttl 0 to an unconnected device is offline", func(t *testing.T) {
+		r := runCmd(t, ctx, "send", "--url", dev.base, "--key", settings.DevAPIKey, "--account", "a1", "--device", "tv8",
+			"--type", "notification.v1", "--payload", `{"title":"Hi"}`, "--ttl", "0")
+		if r.code != 0 || !strings.Contains(r.stdout, `"offline"`) {
 			t.Errorf("send: exit code %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 		}
 	})

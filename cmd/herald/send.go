@@ -31,7 +31,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	timeout := fs.Duration("timeout", 2*time.Second, "how long the push waits for final statuses")
 	async := fs.Bool("async", false, "send through Kafka (POST /v1/messages) and print the message id; see herald status")
 	priority := fs.String("priority", "", "with --async: high, normal or low (default: the type's policy)")
-	ttl := fs.Int("ttl", -1, "with --async: time to live in seconds, 0 never expires (default: the type's policy)")
+	ttl := fs.Int("ttl", -1, "time to live in seconds (default: the type's policy): how long a push may wait for a device that is offline, 0 now or never; with --async, 0 never expires")
 	collapseKey := fs.String("collapse-key", "", "with --async: a newer pending message with the same key replaces this one")
 	idemKey := fs.String("idempotency-key", "", "with --async: a retried send with the same key sends once")
 	if err := settings.Parse(fs, args); err != nil {
@@ -54,8 +54,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !json.Valid(body) {
 		return settings.Usagef("--payload is not valid JSON")
 	}
-	if !*async && (*priority != "" || *ttl >= 0 || *collapseKey != "" || *idemKey != "") {
-		return settings.Usagef("--priority, --ttl, --collapse-key and --idempotency-key need --async")
+	if !*async && (*priority != "" || *collapseKey != "" || *idemKey != "") {
+		return settings.Usagef("--priority, --collapse-key and --idempotency-key need --async")
 	}
 	// Without --device the target has no "device" at all: the API refuses
 	// "device":"" rather than take it for the whole account.
@@ -68,14 +68,14 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"type":    *typ,
 		"payload": json.RawMessage(body),
 	}
+	if *ttl >= 0 {
+		req["ttl"] = *ttl
+	}
 	path, want := "/v1/push", http.StatusOK
 	if *async {
 		path, want = "/v1/messages", http.StatusAccepted
 		if *priority != "" {
 			req["priority"] = *priority
-		}
-		if *ttl >= 0 {
-			req["ttl"] = *ttl
 		}
 		if *collapseKey != "" {
 			req["collapse_key"] = *collapseKey

@@ -98,6 +98,7 @@ type node struct {
 	types    *protocol.Types
 	registry clusterRegistry
 	devices  deviceStore
+	inbox    nodeInbox // sync pushes waiting for offline devices
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
@@ -225,6 +226,9 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 	if r, ok := n.registry.(*registry.Redis); ok {
 		redisClient = r.Client()
 	}
+	if n.inbox, err = newInbox(c, redisClient); err != nil {
+		return nil, settings.Usagef("%v", err)
+	}
 	if n.tls, err = newNodeTLS(&c.TLS, log.With("part", "tls")); err != nil {
 		return nil, err
 	}
@@ -263,6 +267,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			PongTimeout:       c.PongTimeout,
 			WriteTimeout:      c.WriteTimeout,
 			SendQueue:         c.SendQueue,
+			Inbox:             n.inbox,
+			InboxPage:         c.InboxPage,
 			MsgRate:           c.MsgRate,
 			MsgBurst:          c.MsgBurst,
 			FrameRate:         c.FrameRate,
@@ -315,6 +321,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Idempotency:  async.idempotency,
 			Types:        n.types,
 			Deliverer:    router,
+			Inbox:        n.inbox,
 			Directory:    n.registry,
 			Devices:      n.devices,
 			Presence:     router,

@@ -352,9 +352,14 @@ func notification(account, device string, extra map[string]any) map[string]any {
 
 // push makes a sync push to one device and returns its result; an error is a
 // push that got no answer (a hang, cut short by the client's bound) or not 200.
+// The push has ttl 0, now or never: the scenarios here count the live path, and
+// a push to a device between two connections is offline rather than stored.
 func push(addr, account, device string, timeoutMS int, extra map[string]any) (protocol.Result, string, error) {
 	body := notification(account, device, extra)
 	body["timeout_ms"] = timeoutMS
+	if _, ok := body["ttl"]; !ok {
+		body["ttl"] = 0
+	}
 	var out struct {
 		ID      string            `json:"id"`
 		Results []protocol.Result `json:"results"`

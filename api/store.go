@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/heraldpush/herald/inbox"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// Inbox keeps the sync pushes to offline devices until they connect
+// (store-and-forward); the edge drains it.
+type Inbox interface {
+	Put(ctx context.Context, m inbox.Message) (inbox.PutResult, error)
+}
+
+// keepFor returns how long a push of type t waits for an offline device: its
+// ttl, absent taking the type's store and cut to it, and zero when the push is
+// not to be stored (a type without store, ttl 0, a message with ack, or a
+// server without an inbox). A ttl out of range is a problem.
+func (s *Server) keepFor(t *protocol.Type, req *PushRequest, ack bool) (time.Duration, *protocol.Problem) {
+	if req.TTL != nil && (*req.TTL < 0 || *req.TTL > protocol.MaxStore) {
+		return 0, protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"ttl" must be between 0 and %d seconds`, protocol.MaxStore))
+	}
+	keep := int64(t.Policy.Store)
+	if req.TTL != nil {
+		keep = min(keep, *req.TTL)
+	}
+	if s.cfg.Inbox == nil || ack || keep <= 0 {
+		return 0, nil
+	}
+	return time.Duration(keep) * time.Second, nil
+}
+
+// store puts m in the inbox of the offline device for keep, and returns the
+// device's result: queued, or rejected with unavailable when the inbox could
+// not take it, so that a sender is never told queued for a message not stored.
+func (s *Server) store(ctx context.Context, accepted time.Time, account, device string, m *protocol.Msg, keep time.Duration) protocol.Result {
+	res := protocol.Result{Device: device, Status: protocol.StatusQueued}
+	from, err := json.Marshal(m.From)
+	if err == nil {
+		_, err = s.cfg.Inbox.Put(ctx, inbox.Message{
+			ID: m.ID, Account: account, Device: device, Type: m.Type, From: string(from),
+			Payload: m.Payload, Expires: accepted.Add(keep), Enqueued: accepted,
+		})
+	}
+	switch {
+	case errors.Is(err, inbox.ErrTooLarge):
+		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeTooLarge)
+	case err != nil:
+		s.cfg.Logger.Warn("storing a push failed", "account", account, "device", device, "err", err)
+		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeUnavailable)
+	}
+	return res
+}

@@ -1,0 +1,145 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/heraldpush/herald/inbox"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// Inbox is the store-and-forward inbox as the edge uses it: it reads what waits
+// for a device that connects and removes each message once written. Every call
+// is bounded by the inbox's own timeout.
+type Inbox interface {
+	Pending(ctx context.Context, account, device string, after uint64, limit int) (inbox.Page, error)
+	Remove(ctx context.Context, account, device string, ids ...string) (int, error)
+}
+
+// afterParam is the query parameter of GET /v1/connect and GET /v1/events that
+// carries the device's resume cursor: the seq of the last stored message it
+// received.
+const afterParam = "after"
+
+// cursor returns the resume cursor of a connect request, 0 when it has none. A
+// cursor that is not a decimal integer below 2^64 is answered 400 and ok is
+// false.
+func cursor(w http.ResponseWriter, r *http.Request) (after uint64, ok bool) {
+	v := r.URL.Query().Get(afterParam)
+	if v == "" {
+		return 0, true
+	}
+	after, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		protocol.NewProblem(protocol.CodeBadRequest, `"after" must be the seq of a stored message: a decimal integer below 2^64`).Write(w)
+		return 0, false
+	}
+	return after, true
+}
+
+// storedPage is a page of stored messages queued on a session: their ids and
+// the channels that say whether each was written, in order.
+type storedPage struct {
+	ids   []string
+	dones []chan bool
+	last  uint64 // the seq of the page's last message
+	full  bool   // the page had InboxPage messages: more may wait
+}
+
+// queueStored reads the page of ss's inbox after the cursor and queues its
+// messages on ss, in order. It stops at the first frame the session does not
+// take (closed, over its outbound rate, a full queue): that one and the rest stay
+// stored. A failed read leaves the inbox for the next connection.
+func (s *Server) queueStored(ss *session, after uint64) *storedPage {
+	page, err := s.cfg.Inbox.Pending(context.Background(), ss.account, ss.device, after, s.cfg.InboxPage)
+	if err != nil {
+		if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
+			ss.log.Warn("reading the inbox failed; its messages wait for the next connection", "err", err, "suppressed", suppressed)
+		}
+		return nil
+	}
+	if len(page.Messages) == 0 {
+		return nil
+	}
+	p := &storedPage{full: len(page.Messages) == s.cfg.InboxPage}
+	now := s.cfg.Now()
+	for i := range page.Messages {
+		m := &page.Messages[i]
+		data, err := protocol.Encode(storedMsg(m, now))
+		if err != nil {
+			ss.log.Warn("a stored message cannot be encoded", "id", m.ID, "err", err)
+			p.full = false
+			break
+		}
+		done := make(chan bool, 1)
+		if err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); err != nil {
+			p.full = false
+			break
+		}
+		p.ids = append(p.ids, m.ID)
+		p.dones = append(p.dones, done)
+		p.last = m.Seq
+	}
+	if len(p.ids) == 0 {
+		return nil
+	}
+	return p
+}
+
+// storedMsg is the msg frame of a stored message: its id, type, sender and
+// acceptance time, the ttl left (rounded up) and its seq.
+func storedMsg(m *inbox.Message, now time.Time) *protocol.Msg {
+	var from *protocol.Sender
+	if m.From != "" {
+		from = new(protocol.Sender)
+		if err := json.Unmarshal([]byte(m.From), from); err != nil {
+			from = nil
+		}
+	}
+	ttl := int((m.Expires.Sub(now) + time.Second - 1) / time.Second)
+	return &protocol.Msg{
+		ID: m.ID, Type: m.Type, From: from, TS: m.Enqueued.UnixMilli(),
+		TTL: max(ttl, 1), Seq: m.Seq, Payload: m.Payload,
+	}
+}
+
+// forwardStored is the goroutine, one per session that had stored messages,
+// that removes each queued page's messages from the inbox once they were
+// written, and queues the next page while the last one was full and written
+// whole. It ends with the session, or when the inbox is empty after the cursor.
+func (s *Server) forwardStored(ss *session, p *storedPage) {
+	for p != nil {
+		n := 0
+		for _, done := range p.dones {
+			var ok bool
+			select {
+			case ok = <-done:
+			case <-ss.ctx.Done():
+				select {
+				case ok = <-done:
+				default:
+				}
+			}
+			if !ok {
+				break
+			}
+			n++
+		}
+		if n > 0 {
+			if _, err := s.cfg.Inbox.Remove(context.Background(), ss.account, ss.device, p.ids[:n]...); err != nil {
+				// The device got them; it skips them next time by its cursor.
+				if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
+					ss.log.Warn("removing delivered messages from the inbox failed", "err", err, "suppressed", suppressed)
+				}
+			}
+			s.met.storedOut.Add(float64(n))
+		}
+		if n < len(p.dones) || !p.full || ss.ctx.Err() != nil {
+			return
+		}
+		p = s.queueStored(ss, p.last)
+	}
+}
