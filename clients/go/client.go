@@ -8,8 +8,10 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -101,6 +103,14 @@ type Config struct {
 	// write may take; default DefaultSendTimeout.
 	SendTimeout time.Duration
 
+	// After is the resume cursor to start from: the seq of the last stored
+	// message the device received, as Cursor returned before the app last
+	// stopped. The edge then writes only the stored messages after it. Zero
+	// starts with everything the device's inbox holds. Messages leave the
+	// inbox once written, so After matters most when a connection was cut
+	// before the edge could remove what it wrote.
+	After uint64
+
 	// HTTPClient, when set, is used for the WebSocket handshake.
 	HTTPClient *http.Client
 
@@ -144,6 +154,10 @@ type Client struct {
 	dialURL string
 	log     *slog.Logger
 	dedup   *dedup // used by the read goroutine only
+
+	// cursor is the highest seq received (or Config.After), sent as
+	// ?after= on every connection.
+	cursor atomic.Uint64
 
 	// helloMu serializes the writes of hello frames (Hello, and publish on a
 	// new connection). Lock order: helloMu, then mu.
@@ -192,13 +206,53 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{
+	c := &Client{
 		cfg:       cfg,
 		dialURL:   u,
 		log:       cfg.Logger,
 		dedup:     newDedup(cfg.DedupSize),
 		connected: make(chan struct{}),
-	}, nil
+	}
+	c.cursor.Store(cfg.After)
+	return c, nil
+}
+
+// Cursor returns the resume cursor: the highest seq of the stored messages
+// received so far (live messages carry none), or Config.After before the
+// first. The client sends it as ?after= on each reconnect by itself; an app
+// that persists it across restarts passes it back as Config.After, so that
+// the edge does not write again what the device already has. It moves only
+// after OnMessage returned for the message (or, for a duplicate, at once),
+// so a cursor read in OnMessage does not yet cover the message being handled.
+func (c *Client) Cursor() uint64 {
+	return c.cursor.Load()
+}
+
+// advance moves the cursor to seq when seq is above it.
+func (c *Client) advance(seq uint64) {
+	for {
+		cur := c.cursor.Load()
+		if seq <= cur || c.cursor.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// urlAfter returns the URL to dial: the endpoint with ?after= set to the
+// cursor, when there is one.
+func (c *Client) urlAfter() string {
+	seq := c.cursor.Load()
+	if seq == 0 {
+		return c.dialURL
+	}
+	u, err := url.Parse(c.dialURL) // checked by connectURL in New
+	if err != nil {
+		return c.dialURL
+	}
+	q := u.Query()
+	q.Set("after", strconv.FormatUint(seq, 10))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // connectURL turns the configured base URL into the device endpoint's URL.

@@ -83,7 +83,7 @@ func dial(ctx context.Context, c *Client, token string) (*conn, *protocol.Welcom
 	defer cancel()
 	seen := new(atomic.Int64)
 	seen.Store(time.Now().UnixNano())
-	ws, resp, err := websocket.Dial(hctx, c.dialURL, &websocket.DialOptions{
+	ws, resp, err := websocket.Dial(hctx, c.urlAfter(), &websocket.DialOptions{
 		HTTPClient:   c.cfg.HTTPClient,
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
 		Subprotocols: []string{protocol.Subprotocol},
@@ -195,8 +195,10 @@ func (cn *conn) handle(f protocol.Frame) error {
 	return nil
 }
 
-// deliver passes a msg to OnMessage unless it is a duplicate, then acks it
-// if AutoAck is on and the msg asked for it.
+// deliver passes a msg to OnMessage unless it is a duplicate (a stored
+// message written again, after a connection cut before the edge removed it,
+// is one too: it keeps its id), moves the cursor to its seq, then acks it if
+// AutoAck is on and the msg asked for it.
 func (c *Client) deliver(cn *conn, m *protocol.Msg) {
 	if m.ID == "" || c.dedup.add(m.ID) {
 		if c.cfg.OnMessage != nil {
@@ -204,6 +206,9 @@ func (c *Client) deliver(cn *conn, m *protocol.Msg) {
 		}
 	} else {
 		c.log.Debug("herald: duplicate dropped", "id", m.ID)
+	}
+	if m.Seq != 0 {
+		c.advance(m.Seq)
 	}
 	if c.cfg.AutoAck && m.Ack && m.ID != "" {
 		err := cn.writeFrame(context.Background(), &protocol.Ack{ID: m.ID}, c.cfg.SendTimeout)

@@ -112,6 +112,14 @@
 //	                                           ErrUnauthorized or ErrForbidden: final
 //	ctx done                                   closes with 1000, returns nil
 //
+// Messages stored for the device while it was offline (store-and-forward)
+// arrive right after the welcome, each with its seq. The client keeps the
+// highest seq as its resume cursor (Client.Cursor) and sends it as ?after= on
+// every reconnect, so that the edge writes only the later ones; an app that
+// persists the cursor passes it back as Config.After after a restart. A
+// stored message written again (the connection was cut before the edge
+// removed it) keeps its id and is dropped as a duplicate.
+//
 // While the client is not connected, Send, Ack and Hello return
 // ErrNotConnected; a Send waiting for its receipt when the connection drops
 // returns ErrNotConnected too. Nothing is queued for the next connection,

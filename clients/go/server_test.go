@@ -37,6 +37,7 @@ type scriptServer struct {
 
 	mu     sync.Mutex
 	tokens []string // guarded by mu: the tokens of accepted connections, in order
+	afters []string // guarded by mu: the ?after= of accepted connections, in order
 }
 
 // srvConn is one accepted connection.
@@ -107,6 +108,7 @@ func (s *scriptServer) serve(t *testing.T, w http.ResponseWriter, r *http.Reques
 	}
 	s.mu.Lock()
 	s.tokens = append(s.tokens, token)
+	s.afters = append(s.afters, r.URL.Query().Get("after"))
 	n := len(s.tokens)
 	s.mu.Unlock()
 	sc := &srvConn{t: t, n: n, ws: ws, ctx: s.ctx}
@@ -121,6 +123,14 @@ func (s *scriptServer) acceptedTokens() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.tokens...)
+}
+
+// acceptedAfters returns the ?after= cursors of the connections accepted so
+// far, "" for none.
+func (s *scriptServer) acceptedAfters() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.afters...)
 }
 
 // send writes one frame and reports whether it could.

@@ -18,7 +18,9 @@ import (
 // object a line, reconnecting as the Go SDK does. Messages that ask for an ack are
 // acknowledged unless --ack=false. A reconnect frame (lifetime, drain) is printed
 // like any other and followed by a new connection, not by an exit; while no edge
-// takes the device it retries with backoff, quietly unless -v.
+// takes the device it retries with backoff, quietly unless -v. Messages stored
+// while the device was offline arrive right after the welcome, each with its
+// seq; --after resumes after one, and each reconnect resumes after the last.
 func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := settings.NewFlags("listen", stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the edge's base URL")
@@ -29,6 +31,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.Var(&secrets, "token-secret", "HS256 secret to mint the token with (default: the development secret)")
 	ack := fs.Bool("ack", true, "acknowledge messages that ask for it")
 	presence := fs.Bool("presence", false, "ask for presence frames about sibling devices")
+	after := fs.Uint64("after", 0, "resume cursor: the seq of the last stored message already received; only later stored messages are written")
 	verbose := fs.Bool("v", false, "log connection events (reconnects, failed attempts) to stderr")
 	if err := settings.Parse(fs, args); err != nil {
 		return err
@@ -64,6 +67,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Token:   *tok,
 		OnFrame: print,
 		AutoAck: *ack,
+		After:   *after,
 		Logger:  logger,
 		OnState: func(s herald.State, err error) {
 			if *verbose && err != nil {

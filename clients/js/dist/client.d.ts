@@ -17,6 +17,15 @@ export declare class HeraldClient<Types extends Record<string, unknown> = Record
     constructor(opts: ClientOptions);
     /** state is the connection's state; `state` events report its changes. */
     get state(): ConnectionState;
+    /**
+     * cursor is the resume cursor: the highest seq of the stored messages
+     * received so far (live messages carry none), or options.after before the
+     * first. The client sends it as ?after= on each reconnect by itself; an app
+     * that persists it passes it back as options.after after a restart, so that
+     * the edge does not write again what the device already has. It moves after
+     * the `message` listeners returned.
+     */
+    get cursor(): number;
     /** welcome is the latest welcome, undefined before the first; it stays set across disconnects. */
     get welcome(): Welcome | undefined;
     /** transport says which transport the client uses: `sse` only receives. */

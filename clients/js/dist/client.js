@@ -10,7 +10,7 @@ import { ErrorCode, HeraldError, invalid } from './errors.js';
 import { decodeFrame, receiptFinal } from './frames.js';
 import { openEventSource, openWebSocket } from './link.js';
 import { outgoing, positive, validMessageId } from './send.js';
-import { endpoints, withToken } from './url.js';
+import { endpoints, withAfter, withToken } from './url.js';
 /** Defaults of the optional ClientOptions. */
 export const defaults = {
     minDelayMs: 500,
@@ -41,6 +41,7 @@ export class HeraldClient {
     #backoff;
     #dedup; // across connections: a redelivery after a reconnect is a duplicate too
     #events = new Emitter();
+    #cursor; // the highest seq received, or options.after: sent as ?after= on each connection
     #state = 'idle';
     #welcome;
     #hello; // sent after each welcome
@@ -107,6 +108,10 @@ export class HeraldClient {
         if (!Number.isInteger(dedupSize) || dedupSize < 0)
             throw invalid('options.dedupSize must be an integer >= 0');
         this.#dedup = new Dedup(dedupSize);
+        const after = opts.after ?? 0;
+        if (!Number.isSafeInteger(after) || after < 0)
+            throw invalid('options.after must be an integer >= 0');
+        this.#cursor = after;
         this.#autoAck = opts.autoAck ?? false;
         if (opts.hello !== undefined || opts.presence !== undefined)
             this.#hello = helloOf(opts.hello, opts.presence);
@@ -114,6 +119,17 @@ export class HeraldClient {
     /** state is the connection's state; `state` events report its changes. */
     get state() {
         return this.#state;
+    }
+    /**
+     * cursor is the resume cursor: the highest seq of the stored messages
+     * received so far (live messages carry none), or options.after before the
+     * first. The client sends it as ?after= on each reconnect by itself; an app
+     * that persists it passes it back as options.after after a restart, so that
+     * the edge does not write again what the device already has. It moves after
+     * the `message` listeners returned.
+     */
+    get cursor() {
+        return this.#cursor;
     }
     /** welcome is the latest welcome, undefined before the first; it stays set across disconnects. */
     get welcome() {
@@ -263,8 +279,8 @@ export class HeraldClient {
         try {
             link =
                 this.#kind === 'websocket'
-                    ? openWebSocket(this.#WebSocket, withToken(this.#endpoints.connect, token), handlers)
-                    : openEventSource(this.#EventSource, withToken(this.#endpoints.events, token), handlers);
+                    ? openWebSocket(this.#WebSocket, withAfter(withToken(this.#endpoints.connect, token), this.#cursor), handlers)
+                    : openEventSource(this.#EventSource, withAfter(withToken(this.#endpoints.events, token), this.#cursor), handlers);
         }
         catch (err) {
             this.#after({ kind: 'protocol', message: `cannot open a connection: ${err instanceof Error ? err.message : String(err)}` });
@@ -448,7 +464,11 @@ export class HeraldClient {
         this.#events.emit('state', s, error);
     }
     // ---- frames ----
-    /** #deliver passes a msg to the listeners unless it is a duplicate, then acks it with autoAck. */
+    /**
+     * #deliver passes a msg to the listeners unless it is a duplicate (a stored
+     * message written again after a cut mid-drain keeps its id, so it is one),
+     * moves the cursor to its seq, then acks it with autoAck.
+     */
     #deliver(m) {
         if (m.id === '' || this.#dedup.add(m.id)) {
             const msg = m;
@@ -462,6 +482,8 @@ export class HeraldClient {
             });
             this.#events.emit('message', msg);
         }
+        if (m.seq !== undefined && m.seq > this.#cursor)
+            this.#cursor = m.seq;
         // A duplicate that asks for an ack is acked again: its first ack was likely lost.
         if (this.#autoAck && m.ack && m.id !== '')
             this.ack(m.id);

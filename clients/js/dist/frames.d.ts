@@ -7,6 +7,7 @@ export interface MsgFrame {
     ts: number;
     ttl?: number;
     ack?: boolean;
+    seq?: number;
     payload: unknown;
 }
 /** ErrorFrame is an error frame. */

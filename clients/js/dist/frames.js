@@ -49,6 +49,11 @@ export function decodeFrame(text) {
                 m.ttl = f.ttl;
             if (typeof f.ack === 'boolean')
                 m.ack = f.ack;
+            // A seq past 2^53 would lose digits as a number; none is given out below
+            // that for hundreds of thousands of years (the edge's seqs are Unix
+            // milliseconds), so such a frame keeps no seq rather than a wrong one.
+            if (Number.isSafeInteger(f.seq) && f.seq > 0)
+                m.seq = f.seq;
             return { t: 'msg', msg: m };
         }
         case 'receipt': {

@@ -15,3 +15,5 @@ export interface Endpoints {
 export declare function endpoints(base: string): Endpoints;
 /** withToken returns url with the access_token query parameter (browsers cannot set headers on WebSocket and EventSource). */
 export declare function withToken(url: string, token: string): string;
+/** withAfter adds the resume cursor to a URL that has a query already (withToken's), when there is one. */
+export declare function withAfter(url: string, after: number): string;

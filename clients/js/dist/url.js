@@ -42,3 +42,7 @@ export function endpoints(base) {
 export function withToken(url, token) {
     return `${url}?access_token=${encodeURIComponent(token)}`;
 }
+/** withAfter adds the resume cursor to a URL that has a query already (withToken's), when there is one. */
+export function withAfter(url, after) {
+    return after > 0 ? `${url}&after=${after}` : url;
+}

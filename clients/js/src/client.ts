@@ -26,7 +26,7 @@ import type {
   WebSocketConstructorLike,
   Welcome,
 } from './types.js';
-import { endpoints, withToken, type Endpoints } from './url.js';
+import { endpoints, withAfter, withToken, type Endpoints } from './url.js';
 
 /** Defaults of the optional ClientOptions. */
 export const defaults = {
@@ -80,6 +80,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   readonly #backoff: Backoff;
   readonly #dedup: Dedup; // across connections: a redelivery after a reconnect is a duplicate too
   readonly #events = new Emitter<ClientEvents<Types>>();
+  #cursor: number; // the highest seq received, or options.after: sent as ?after= on each connection
 
   #state: ConnectionState = 'idle';
   #welcome: Welcome | undefined;
@@ -142,6 +143,9 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     const dedupSize = opts.dedupSize ?? defaults.dedupSize;
     if (!Number.isInteger(dedupSize) || dedupSize < 0) throw invalid('options.dedupSize must be an integer >= 0');
     this.#dedup = new Dedup(dedupSize);
+    const after = opts.after ?? 0;
+    if (!Number.isSafeInteger(after) || after < 0) throw invalid('options.after must be an integer >= 0');
+    this.#cursor = after;
     this.#autoAck = opts.autoAck ?? false;
     if (opts.hello !== undefined || opts.presence !== undefined) this.#hello = helloOf(opts.hello, opts.presence);
   }
@@ -149,6 +153,18 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   /** state is the connection's state; `state` events report its changes. */
   get state(): ConnectionState {
     return this.#state;
+  }
+
+  /**
+   * cursor is the resume cursor: the highest seq of the stored messages
+   * received so far (live messages carry none), or options.after before the
+   * first. The client sends it as ?after= on each reconnect by itself; an app
+   * that persists it passes it back as options.after after a restart, so that
+   * the edge does not write again what the device already has. It moves after
+   * the `message` listeners returned.
+   */
+  get cursor(): number {
+    return this.#cursor;
   }
 
   /** welcome is the latest welcome, undefined before the first; it stays set across disconnects. */
@@ -315,8 +331,8 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     try {
       link =
         this.#kind === 'websocket'
-          ? openWebSocket(this.#WebSocket!, withToken(this.#endpoints.connect, token), handlers)
-          : openEventSource(this.#EventSource!, withToken(this.#endpoints.events, token), handlers);
+          ? openWebSocket(this.#WebSocket!, withAfter(withToken(this.#endpoints.connect, token), this.#cursor), handlers)
+          : openEventSource(this.#EventSource!, withAfter(withToken(this.#endpoints.events, token), this.#cursor), handlers);
     } catch (err) {
       this.#after({ kind: 'protocol', message: `cannot open a connection: ${err instanceof Error ? err.message : String(err)}` });
       return;
@@ -490,7 +506,11 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
 
   // ---- frames ----
 
-  /** #deliver passes a msg to the listeners unless it is a duplicate, then acks it with autoAck. */
+  /**
+   * #deliver passes a msg to the listeners unless it is a duplicate (a stored
+   * message written again after a cut mid-drain keeps its id, so it is one),
+   * moves the cursor to its seq, then acks it with autoAck.
+   */
   #deliver(m: MsgFrame): void {
     if (m.id === '' || this.#dedup.add(m.id)) {
       const msg = m as Message;
@@ -503,6 +523,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
       });
       this.#events.emit('message', msg as TypedMessage<Types>);
     }
+    if (m.seq !== undefined && m.seq > this.#cursor) this.#cursor = m.seq;
     // A duplicate that asks for an ack is acked again: its first ack was likely lost.
     if (this.#autoAck && m.ack && m.id !== '') this.ack(m.id);
   }

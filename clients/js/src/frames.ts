@@ -12,6 +12,7 @@ export interface MsgFrame {
   ts: number;
   ttl?: number;
   ack?: boolean;
+  seq?: number;
   payload: unknown;
 }
 
@@ -76,6 +77,10 @@ export function decodeFrame(text: string): Frame | undefined {
       };
       if (typeof f.ttl === 'number') m.ttl = f.ttl;
       if (typeof f.ack === 'boolean') m.ack = f.ack;
+      // A seq past 2^53 would lose digits as a number; none is given out below
+      // that for hundreds of thousands of years (the edge's seqs are Unix
+      // milliseconds), so such a frame keeps no seq rather than a wrong one.
+      if (Number.isSafeInteger(f.seq) && (f.seq as number) > 0) m.seq = f.seq as number;
       return { t: 'msg', msg: m };
     }
     case 'receipt': {

@@ -45,6 +45,12 @@ export interface Message<P = unknown> {
   ttl?: number;
   /** The sender asked for an acknowledgement: call acknowledge(). */
   ack?: boolean;
+  /**
+   * The inbox sequence of a message stored while this device was offline
+   * (store-and-forward), absent on a live message: the client's resume cursor
+   * moves to it (see HeraldClient.cursor).
+   */
+  seq?: number;
   payload: P;
   /** Sends an ack frame for this message (POST /v1/acks over SSE). */
   acknowledge(): void;
@@ -177,6 +183,13 @@ export interface ClientOptions {
   receiptTimeoutMs?: number;
   /** How many message ids are remembered to drop duplicates; default 4096. */
   dedupSize?: number;
+  /**
+   * The resume cursor to start from: the seq of the last stored message this
+   * device received, as `client.cursor` read before the app last stopped. The
+   * edge then writes only the stored messages after it. Default 0: everything
+   * the device's inbox holds.
+   */
+  after?: number;
   /**
    * Acknowledge each message that asks for it (ack: true) after the `message`
    * listeners returned, and again when a duplicate of it arrives. Default false:

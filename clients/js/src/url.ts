@@ -53,3 +53,8 @@ export function endpoints(base: string): Endpoints {
 export function withToken(url: string, token: string): string {
   return `${url}?access_token=${encodeURIComponent(token)}`;
 }
+
+/** withAfter adds the resume cursor to a URL that has a query already (withToken's), when there is one. */
+export function withAfter(url: string, after: number): string {
+  return after > 0 ? `${url}&after=${after}` : url;
+}
