@@ -1,0 +1,78 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/heraldpush/herald/inbox"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// Inbox keeps the messages to offline devices until they connect
+// (store-and-forward); the edge drains it. inbox.Redis and inbox.Memory
+// implement it.
+type Inbox interface {
+	Put(ctx context.Context, m inbox.Message) (inbox.PutResult, error)
+}
+
+var (
+	_ Inbox = (*inbox.Redis)(nil)
+	_ Inbox = (*inbox.Memory)(nil)
+)
+
+// keepFor returns how long m waits in the inbox of its device, found offline
+// at now: the ttl m has left, cut to its type's store (protocol.Policy.Keep,
+// the rule of the sync push). It is 0, m not stored, without an inbox or the
+// types, for a message to a whole account, of a type not known here, or when
+// the policy says so.
+func (p *Processor) keepFor(m *Message, now time.Time) time.Duration {
+	if p.cfg.Inbox == nil || p.cfg.Types == nil || m.Device == "" {
+		return 0
+	}
+	t, ok := p.cfg.Types.Lookup(m.Type)
+	if !ok {
+		return 0
+	}
+	ttl := time.Duration(-1)
+	if m.Expires > 0 {
+		ttl = max(time.UnixMilli(m.Expires).Sub(now), 0)
+	}
+	return t.Policy.Keep(ttl, m.Ack)
+}
+
+// store puts m in the inbox of its offline device for keep and returns the
+// device's event: queued, expired when the inbox found it expired, or failed
+// with the reason when the inbox could not take it, so that a sender is never
+// told queued for a message not stored.
+func (p *Processor) store(ctx context.Context, m *Message, keep time.Duration, now time.Time) Event {
+	e := Event{ID: m.ID, Account: m.Account, Device: m.Device, Priority: m.Priority, Status: Queued}
+	var from string
+	if m.From != "" {
+		b, err := json.Marshal(&protocol.Sender{Service: m.From})
+		if err != nil {
+			e.Status, e.Error = Failed, fmt.Sprintf("storing in the inbox: %v", err)
+			return e
+		}
+		from = string(b)
+	}
+	sctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
+	defer cancel()
+	res, err := p.cfg.Inbox.Put(sctx, inbox.Message{
+		ID: m.ID, Account: m.Account, Device: m.Device, Type: m.Type, From: from, Payload: m.Payload,
+		Priority: m.Priority, CollapseKey: m.CollapseKey, Expires: now.Add(keep), Enqueued: time.UnixMilli(m.Accepted),
+	})
+	switch {
+	case errors.Is(err, inbox.ErrTooLarge):
+		e.Status, e.Error = Failed, fmt.Sprintf("%s: larger than the device's inbox holds", protocol.CodeTooLarge)
+	case err != nil:
+		p.cfg.Logger.Warn("storing a message failed", "id", m.ID, "account", m.Account, "device", m.Device, "err", err)
+		e.Status, e.Error = Failed, fmt.Sprintf("%s: storing in the inbox: %v", protocol.CodeUnavailable, err)
+	case slices.Contains(res.Expired, m.ID):
+		e.Status = Expired
+	}
+	return e
+}
