@@ -93,9 +93,9 @@ func TestEndToEnd(t *testing.T) {
 		})
 	})
 
-	t.Run("send to an unconnected device is offline", func(t *testing.T) {
+	t.Run("send to an unconnected device is queued in its inbox", func(t *testing.T) {
 		r := send(t, "tv9", `{"title":"Hi"}`)
-		if r.code != 0 || !strings.Contains(r.stdout, `"offline"`) || strings.Contains(r.stdout, "delivered") {
+		if r.code != 0 || !strings.Contains(r.stdout, `"queued"`) || strings.Contains(r.stdout, "delivered") {
 			t.Errorf("send: exit code %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 		}
 	})

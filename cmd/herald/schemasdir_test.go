@@ -32,7 +32,7 @@ func TestSchemasDir(t *testing.T) {
 		code    int
 		out     string // in stdout for 0, in stderr otherwise
 	}{
-		{name: "built-in type", typ: "notification.v1", payload: `{"title":"Hi"}`, code: 0, out: `"offline"`},
+		{name: "built-in type", typ: "notification.v1", payload: `{"title":"Hi"}`, code: 0, out: `"queued"`},
 		{name: "app-defined type is loaded", typ: "remote.key.v1", payload: `{"key":"up"}`, code: 1, out: "forbidden"},
 		{name: "unknown type", typ: "remote.mouse.v1", payload: `{}`, code: 1, out: "unknown_type"},
 	}

@@ -98,6 +98,7 @@ type node struct {
 	types    *protocol.Types
 	registry clusterRegistry
 	devices  deviceStore
+	inbox    nodeInbox // store-and-forward: the API and the processor put, the edge drains
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
@@ -225,6 +226,9 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 	if r, ok := n.registry.(*registry.Redis); ok {
 		redisClient = r.Client()
 	}
+	if n.inbox, err = newInbox(redisClient, c.RedisPrefix); err != nil {
+		return nil, err
+	}
 	if n.tls, err = newNodeTLS(&c.TLS, log.With("part", "tls")); err != nil {
 		return nil, err
 	}
@@ -248,6 +252,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Registry:          n.registry,
 			Types:             n.types,
 			Devices:           n.devices,
+			Inbox:             n.inbox,
 			Versions:          n.registry,
 			Locator:           n.registry,
 			Presencer:         presencer(n.links),
@@ -315,6 +320,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Deliverer:    router,
 			Directory:    n.registry,
 			Devices:      n.devices,
+			Inbox:        n.inbox,
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,
