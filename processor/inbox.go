@@ -74,5 +74,29 @@ func (p *Processor) store(ctx context.Context, m *Message, keep time.Duration, n
 	case slices.Contains(res.Expired, m.ID):
 		e.Status = Expired
 	}
+	if err == nil {
+		p.reportInbox(m, res)
+	}
 	return e
+}
+
+// reportInbox emits the outcomes of the other messages of m's inbox that m's
+// put changed: the one it replaced by its collapse key, those it dropped to
+// keep the inbox within its limits, and those found expired, so that their
+// senders see them leave the inbox undelivered. Their type is not known here.
+func (p *Processor) reportInbox(m *Message, res inbox.PutResult) {
+	other := func(id string, o Outcome, reason string) {
+		p.emit(Event{ID: id, Account: m.Account, Device: m.Device, Status: o, Error: reason}, "")
+	}
+	if res.Replaced != "" {
+		other(res.Replaced, Collapsed, "")
+	}
+	for _, id := range res.Dropped {
+		other(id, Dropped, "the device's inbox was full")
+	}
+	for _, id := range res.Expired {
+		if id != m.ID {
+			other(id, Expired, "")
+		}
+	}
 }

@@ -107,3 +107,28 @@ func TestProcessorInboxUnavailable(t *testing.T) {
 		t.Errorf("error %q; want unavailable and why", e)
 	}
 }
+
+// TestProcessorReportsInboxChanges checks that a put which drops or replaces a
+// stored message reports that message's outcome, past its queued.
+func TestProcessorReportsInboxChanges(t *testing.T) {
+	mem, err := inbox.NewMemory(inbox.Config{Limits: inbox.Limits{MaxMessages: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startStoring(t, mem)
+	for _, tt := range []struct {
+		name, key string
+		want      Outcome
+	}{
+		{"beyond MaxMessages", "", Dropped},
+		{"same collapse key", "score", Collapsed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			first := p.send(t, Message{Account: "a1", Device: "off1", CollapseKey: tt.key})
+			p.waitStatus(t, first.ID, "off1", Queued)
+			second := p.send(t, Message{Account: "a1", Device: "off1", CollapseKey: tt.key})
+			p.waitStatus(t, second.ID, "off1", Queued)
+			p.waitStatus(t, first.ID, "off1", tt.want)
+		})
+	}
+}

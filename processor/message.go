@@ -117,6 +117,9 @@ const (
 	Collapsed Outcome = "collapsed"
 	// Failed: delivery was attempted and did not succeed; Error says why.
 	Failed Outcome = "failed"
+	// Dropped: it waited in an offline device's inbox and a later message put
+	// there dropped it to keep the inbox within its limits.
+	Dropped Outcome = "dropped"
 )
 
 // rank orders outcomes so that a redelivery or a late event never moves a
@@ -132,7 +135,7 @@ func (o Outcome) rank() int {
 		return 2
 	case Delivered:
 		return 3
-	case Expired, Collapsed:
+	case Expired, Collapsed, Dropped:
 		return 4
 	case Acked:
 		return 5

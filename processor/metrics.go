@@ -17,7 +17,7 @@ import (
 //
 //	herald_async_messages_total{priority,type,status}   counter: one per status event a
 //	    processor emits (delivered, acked, offline, expired, collapsed, failed,
-//	    queued: stored in an offline device's inbox), and
+//	    queued: stored in an offline device's inbox, dropped from one), and
 //	    one failed per record that is not a message at all (type "other")
 //	herald_async_delivery_latency_seconds{priority}      histogram: from the message's
 //	    acceptance by the API to its write to a device, once per device written
@@ -68,7 +68,7 @@ func latencyBuckets() []float64 {
 
 // outcomes are the statuses a processor emits, in the order of the per-type
 // series.
-var outcomes = [...]Outcome{Delivered, Acked, Offline, Expired, Collapsed, Failed, Queued}
+var outcomes = [...]Outcome{Delivered, Acked, Offline, Expired, Collapsed, Failed, Queued, Dropped}
 
 // outcomeIndex returns o's index in outcomes, or that of Failed.
 func outcomeIndex(o Outcome) int {
@@ -85,6 +85,8 @@ func outcomeIndex(o Outcome) int {
 		return 4
 	case Queued:
 		return 6
+	case Dropped:
+		return 7
 	}
 	return 5
 }
