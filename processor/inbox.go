@@ -47,7 +47,8 @@ func (p *Processor) keepFor(m *Message, now time.Time) time.Duration {
 // store puts m in the inbox of its offline device for keep and returns the
 // device's event: queued, expired when the inbox found it expired, or failed
 // with the reason when the inbox could not take it, so that a sender is never
-// told queued for a message not stored.
+// told queued for a message not stored. An unavailable inbox is tried
+// MaxAttempts times, like a delivery.
 func (p *Processor) store(ctx context.Context, m *Message, keep time.Duration, now time.Time) Event {
 	e := Event{ID: m.ID, Account: m.Account, Device: m.Device, Priority: m.Priority, Status: Queued}
 	var from string
@@ -59,12 +60,25 @@ func (p *Processor) store(ctx context.Context, m *Message, keep time.Duration, n
 		}
 		from = string(b)
 	}
-	sctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
-	defer cancel()
-	res, err := p.cfg.Inbox.Put(sctx, inbox.Message{
+	msg := inbox.Message{
 		ID: m.ID, Account: m.Account, Device: m.Device, Type: m.Type, From: from, Payload: m.Payload,
 		Priority: m.Priority, CollapseKey: m.CollapseKey, Expires: now.Add(keep), Enqueued: time.UnixMilli(m.Accepted),
-	})
+	}
+	var res inbox.PutResult
+	var err error
+	for attempt := range p.cfg.MaxAttempts {
+		if attempt > 0 && !p.sleep(ctx, attempt) {
+			break
+		}
+		sctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
+		res, err = p.cfg.Inbox.Put(sctx, msg)
+		cancel()
+		// A put that failed left the inbox as it was or did it whole, which
+		// the same id answers as a duplicate: retrying is safe.
+		if !errors.Is(err, inbox.ErrUnavailable) {
+			break
+		}
+	}
 	switch {
 	case errors.Is(err, inbox.ErrTooLarge):
 		e.Status, e.Error = Failed, fmt.Sprintf("%s: larger than the device's inbox holds", protocol.CodeTooLarge)

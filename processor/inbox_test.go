@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,10 +13,11 @@ import (
 	"github.com/heraldpush/herald/schemas"
 )
 
-// brokenInbox is an Inbox whose Redis is down.
-type brokenInbox struct{}
+// brokenInbox is an Inbox whose Redis is down; it counts the puts tried.
+type brokenInbox struct{ puts atomic.Int64 }
 
-func (brokenInbox) Put(_ context.Context, m inbox.Message) (inbox.PutResult, error) {
+func (b *brokenInbox) Put(_ context.Context, m inbox.Message) (inbox.PutResult, error) {
+	b.puts.Add(1)
 	return inbox.PutResult{}, fmt.Errorf("inbox: put %s/%s: %w", m.Account, m.Device, inbox.ErrUnavailable)
 }
 
@@ -96,7 +98,8 @@ func TestProcessorStoresForOfflineDevices(t *testing.T) {
 }
 
 func TestProcessorInboxUnavailable(t *testing.T) {
-	p := startStoring(t, brokenInbox{})
+	broken := &brokenInbox{}
+	p := startStoring(t, broken)
 	m := p.send(t, Message{Account: "a1", Device: "off1"})
 	p.waitStatus(t, m.ID, "off1", Failed)
 	st, err := p.store.Get(t.Context(), m.ID)
@@ -105,6 +108,9 @@ func TestProcessorInboxUnavailable(t *testing.T) {
 	}
 	if e := st.Devices[0].Error; !strings.HasPrefix(e, string(protocol.CodeUnavailable)) {
 		t.Errorf("error %q; want unavailable and why", e)
+	}
+	if n := broken.puts.Load(); n != DefaultMaxAttempts {
+		t.Errorf("%d puts tried; want %d", n, DefaultMaxAttempts)
 	}
 }
 
