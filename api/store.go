@@ -25,14 +25,14 @@ func (s *Server) keepFor(t *protocol.Type, req *PushRequest, ack bool) (time.Dur
 	if req.TTL != nil && (*req.TTL < 0 || *req.TTL > protocol.MaxStore) {
 		return 0, protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"ttl" must be between 0 and %d seconds`, protocol.MaxStore))
 	}
-	keep := int64(t.Policy.Store)
+	ttl := time.Duration(-1)
 	if req.TTL != nil {
-		keep = min(keep, *req.TTL)
+		ttl = time.Duration(*req.TTL) * time.Second
 	}
-	if s.cfg.Inbox == nil || ack || keep <= 0 {
+	if s.cfg.Inbox == nil {
 		return 0, nil
 	}
-	return time.Duration(keep) * time.Second, nil
+	return t.Policy.Keep(ttl, ack), nil
 }
 
 // store puts m in the inbox of the offline device for keep, and returns the

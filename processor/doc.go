@@ -25,6 +25,10 @@
 // events lost, and the consumer lag per priority, read from Kafka at scrape time
 // while Run runs. Their names differ, so both may share one registry.
 //
-// Package processor imports protocol only; it must not import edge, api,
-// registry or cmd: it delivers through the Deliverer interface it declares.
+// A message to one named device that is offline, of a type whose policy stores
+// it, goes into the device's inbox through the Inbox interface it declares
+// (store-and-forward); the device's outcome is then queued.
+//
+// Package processor imports protocol and inbox only; it must not import edge,
+// api, registry or cmd: it delivers through the Deliverer interface it declares.
 package processor

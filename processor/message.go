@@ -101,7 +101,9 @@ type Outcome string
 
 // The outcomes of an asynchronous message.
 const (
-	// Queued: accepted and durably in Kafka, not yet processed.
+	// Queued: accepted and durably in Kafka, not yet processed. As a device's
+	// outcome: the device was offline and the message waits in its inbox
+	// (store-and-forward) until it connects.
 	Queued Outcome = "queued"
 	// Delivered: written to the device's connection.
 	Delivered Outcome = "delivered"
@@ -115,22 +117,28 @@ const (
 	Collapsed Outcome = "collapsed"
 	// Failed: delivery was attempted and did not succeed; Error says why.
 	Failed Outcome = "failed"
+	// Dropped: it waited in an offline device's inbox and a later message put
+	// there dropped it to keep the inbox within its limits.
+	Dropped Outcome = "dropped"
 )
 
 // rank orders outcomes so that a redelivery or a late event never moves a
-// device's status backwards: a device that acked stays acked.
+// device's status backwards: a device that acked stays acked, and a device
+// whose message waits in its inbox (queued) is not turned offline or failed by
+// a redelivery that could not store it again. The message's own queued (no
+// device) is never ranked. Ranks are one digit (the Redis script reads one).
 func (o Outcome) rank() int {
 	switch o {
-	case Queued:
-		return 0
 	case Offline, Failed:
 		return 1
-	case Delivered:
+	case Queued:
 		return 2
-	case Expired, Collapsed:
+	case Delivered:
 		return 3
-	case Acked:
+	case Expired, Collapsed, Dropped:
 		return 4
+	case Acked:
+		return 5
 	}
 	return -1
 }
@@ -139,8 +147,9 @@ func (o Outcome) rank() int {
 type Event struct {
 	ID      string `json:"id"`
 	Account string `json:"account"`
-	// Device is the device the outcome is for; empty for queued, and for the
-	// outcome of a message to a whole account that had no device connected.
+	// Device is the device the outcome is for; empty for the message's queued
+	// (accepted), and for the outcome of a message to a whole account that had
+	// no device connected. A queued with a device is that device's outcome.
 	Device   string            `json:"device,omitempty"`
 	Status   Outcome           `json:"status"`
 	Error    string            `json:"error,omitempty"`
@@ -148,3 +157,7 @@ type Event struct {
 	// At is when the outcome happened, in Unix milliseconds.
 	At int64 `json:"at"`
 }
+
+// accepted reports whether e is the message's queued, which comes when the
+// message is accepted, rather than a device's outcome.
+func (e *Event) accepted() bool { return e.Status == Queued && e.Device == "" }

@@ -16,7 +16,8 @@ import (
 // into Config.Metrics:
 //
 //	herald_async_messages_total{priority,type,status}   counter: one per status event a
-//	    processor emits (delivered, acked, offline, expired, collapsed, failed), and
+//	    processor emits (delivered, acked, offline, expired, collapsed, failed,
+//	    queued: stored in an offline device's inbox, dropped from one), and
 //	    one failed per record that is not a message at all (type "other")
 //	herald_async_delivery_latency_seconds{priority}      histogram: from the message's
 //	    acceptance by the API to its write to a device, once per device written
@@ -67,7 +68,7 @@ func latencyBuckets() []float64 {
 
 // outcomes are the statuses a processor emits, in the order of the per-type
 // series.
-var outcomes = [...]Outcome{Delivered, Acked, Offline, Expired, Collapsed, Failed}
+var outcomes = [...]Outcome{Delivered, Acked, Offline, Expired, Collapsed, Failed, Queued, Dropped}
 
 // outcomeIndex returns o's index in outcomes, or that of Failed.
 func outcomeIndex(o Outcome) int {
@@ -82,6 +83,10 @@ func outcomeIndex(o Outcome) int {
 		return 3
 	case Collapsed:
 		return 4
+	case Queued:
+		return 6
+	case Dropped:
+		return 7
 	}
 	return 5
 }
@@ -292,7 +297,7 @@ func newMaterializerMetrics(reg prometheus.Registerer) (*materializerMetrics, er
 		return nil, err
 	}
 	m := &materializerMetrics{byStatus: make(map[Outcome]prometheus.Counter), malformed: events.WithLabelValues("malformed")}
-	for _, o := range append([]Outcome{Queued}, outcomes[:]...) {
+	for _, o := range outcomes {
 		m.byStatus[o] = events.WithLabelValues(string(o))
 	}
 	return m, nil

@@ -53,6 +53,11 @@ type Config struct {
 	// Deliverer and Directory deliver messages. Required.
 	Deliverer Deliverer
 	Directory Directory
+	// Inbox, when set with Types, stores a message to one named device that
+	// is offline, of a type whose policy stores it (protocol.Policy.Keep), for
+	// the device to get when it connects: its outcome is queued rather than
+	// offline.
+	Inbox Inbox
 	// Workers is the number of concurrent deliveries per priority: the weight of
 	// each. Missing priorities take DefaultHighWorkers and so on.
 	Workers map[protocol.Priority]int
@@ -83,13 +88,15 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Types, when set, bounds the type label of the metrics to the registered
 	// message types; others count as "other". Without it the first 100 distinct
-	// names get their own label.
+	// names get their own label, and nothing is stored in Inbox.
 	Types *protocol.Types
 }
 
 // Stats counts a Processor's outcomes.
 type Stats struct {
 	Processed, Delivered, Acked, Offline, Expired, Collapsed, Failed uint64
+	// Queued counts the messages stored in an offline device's inbox.
+	Queued uint64
 }
 
 // Processor consumes the message topics and delivers each message.
@@ -100,7 +107,7 @@ type Processor struct {
 
 	acks  sync.WaitGroup // ack waits that outlive their batch
 	stats struct {
-		processed, delivered, acked, offline, expired, collapsed, failed atomic.Uint64
+		processed, delivered, acked, offline, expired, collapsed, failed, queued atomic.Uint64
 	}
 	metrics *metrics
 	lag     *lagCollector
@@ -177,7 +184,7 @@ func (p *Processor) Stats() Stats {
 	return Stats{
 		Processed: p.stats.processed.Load(), Delivered: p.stats.delivered.Load(), Acked: p.stats.acked.Load(),
 		Offline: p.stats.offline.Load(), Expired: p.stats.expired.Load(), Collapsed: p.stats.collapsed.Load(),
-		Failed: p.stats.failed.Load(),
+		Failed: p.stats.failed.Load(), Queued: p.stats.queued.Load(),
 	}
 }
 
@@ -434,8 +441,22 @@ func (p *Processor) deliver(ctx, acksCtx context.Context, m *Message, msg *proto
 		p.metrics.written(m, time.Now())
 		e.Status = Acked
 	case protocol.StatusOffline:
-		p.stats.offline.Add(1)
-		e.Status = Offline
+		now := time.Now()
+		if keep := p.keepFor(m, now); keep > 0 {
+			e = p.store(ctx, m, keep, now)
+		} else {
+			e.Status = Offline
+		}
+		switch e.Status {
+		case Queued:
+			p.stats.queued.Add(1)
+		case Expired:
+			p.stats.expired.Add(1)
+		case Failed:
+			p.stats.failed.Add(1)
+		default:
+			p.stats.offline.Add(1)
+		}
 	case protocol.StatusTimeout:
 		p.stats.failed.Add(1)
 		e.Status, e.Error = Failed, "timeout: the message could not be written in time"

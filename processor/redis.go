@@ -69,7 +69,7 @@ func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
 	meta := storedMessage{Account: e.Account, Priority: string(e.Priority)}
-	if e.Status == Queued {
+	if e.accepted() {
 		meta.Accepted = e.At
 	}
 	mv, err := json.Marshal(meta)
@@ -77,7 +77,7 @@ func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 		return err
 	}
 	field, value := "", ""
-	if e.Status != Queued {
+	if !e.accepted() {
 		v, err := json.Marshal(DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At})
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 	if err != nil {
 		return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
 	}
-	if e.Status == Queued {
+	if e.accepted() {
 		// The first event seen may have been a device's: the accepted time comes
 		// with queued only.
 		err = r.client.Do(ctx, r.client.B().Hset().Key(r.key(e.ID)).FieldValue().FieldValue("m", string(mv)).Build()).Error()

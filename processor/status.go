@@ -132,7 +132,7 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 	if st.Priority == "" {
 		st.Priority = e.Priority
 	}
-	if e.Status == Queued {
+	if e.accepted() {
 		st.Accepted = e.At
 		return nil
 	}

@@ -191,6 +191,21 @@ func TestStatusContract(t *testing.T) {
 			want:   processed(Failed, DeviceStatus{Device: "tv1", Status: Failed, At: 3000}),
 		},
 		{
+			name:   "a device's queued keeps the accepted time",
+			events: []Event{queued("m1"), outcome("m1", "tv1", Queued, 2000)},
+			want:   processed(Queued, DeviceStatus{Device: "tv1", Status: Queued, At: 2000}),
+		},
+		{
+			name:   "queued beats a late offline and failed",
+			events: []Event{queued("m1"), outcome("m1", "tv1", Queued, 2000), outcome("m1", "tv1", Offline, 3000), outcome("m1", "tv1", Failed, 4000)},
+			want:   processed(Queued, DeviceStatus{Device: "tv1", Status: Queued, At: 2000}),
+		},
+		{
+			name:   "delivered and expired beat queued",
+			events: []Event{queued("m1"), outcome("m1", "tv1", Queued, 2000), outcome("m1", "tv1", Delivered, 3000), outcome("m1", "tv2", Queued, 2000), outcome("m1", "tv2", Expired, 5000), outcome("m1", "tv2", Queued, 6000)},
+			want:   processed(Mixed, DeviceStatus{Device: "tv1", Status: Delivered, At: 3000}, DeviceStatus{Device: "tv2", Status: Expired, At: 5000}),
+		},
+		{
 			name:   "acked beats a late expired",
 			events: []Event{queued("m1"), outcome("m1", "tv1", Acked, 3000), outcome("m1", "tv1", Expired, 4000)},
 			want:   processed(Acked, DeviceStatus{Device: "tv1", Status: Acked, At: 3000}),

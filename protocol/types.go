@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 )
@@ -58,9 +59,9 @@ type Policy struct {
 	Priority Priority `json:"priority"`
 	// TTL is the default time to live in seconds of an asynchronous send; 0 is none.
 	TTL int `json:"ttl"`
-	// Store is the longest in seconds a sync push of the type waits in the inbox
-	// of a device that is offline; 0, the default, stores nothing (the push is
-	// answered offline). At most MaxStore.
+	// Store is the longest in seconds a message of the type (a sync push or an
+	// asynchronous send) waits in the inbox of a device that is offline; 0, the
+	// default, stores nothing (the device is offline). At most MaxStore.
 	Store int `json:"store"`
 	// MaxBytes limits the payload's encoded size; 0 means DefaultMaxPayloadBytes.
 	MaxBytes int `json:"max_bytes"`
@@ -68,6 +69,23 @@ type Policy struct {
 	Ack bool `json:"ack"`
 	// Description says what the type is for; it is required.
 	Description string `json:"description"`
+}
+
+// Keep returns how long a message of the type, sent to one named device that is
+// offline, waits in the device's inbox (store-and-forward): ttl cut to Store,
+// or Store when ttl is negative (none given, or a message that never expires).
+// It is 0, the message not stored, when Store is 0, ttl is 0 (now or never) or
+// the message asks for an ack, which an inbox does not hold yet. The sync push
+// and the processor both decide by it.
+func (p Policy) Keep(ttl time.Duration, ack bool) time.Duration {
+	keep := time.Duration(p.Store) * time.Second
+	if ttl >= 0 {
+		keep = min(keep, ttl)
+	}
+	if ack || keep <= 0 {
+		return 0
+	}
+	return keep
 }
 
 // Type is one registered message type: its name, policy and compiled schema.

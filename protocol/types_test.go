@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 // schemaDoc returns a schema document with the given x-herald policy and body.
@@ -356,6 +357,32 @@ func TestPolicyStoreEdges(t *testing.T) {
 			}
 			if typ.Policy.Store != tt.want {
 				t.Errorf("store = %d, want %d", typ.Policy.Store, tt.want)
+			}
+		})
+	}
+}
+
+// TestPolicyKeep checks the store-and-forward rule shared by the sync push and
+// the processor: a ttl cut to store, store for none, nothing for ack, a ttl of
+// 0 or a type without store.
+func TestPolicyKeep(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		store int
+		ttl   time.Duration
+		ack   bool
+		want  time.Duration
+	}{
+		{"no ttl takes store", 60, -1, false, time.Minute},
+		{"shorter ttl", 60, 5 * time.Second, false, 5 * time.Second},
+		{"longer ttl is cut", 60, time.Hour, false, time.Minute},
+		{"ttl 0 is now or never", 60, 0, false, 0},
+		{"type without store", 0, -1, false, 0},
+		{"ack is not stored", 60, -1, true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (Policy{Store: tt.store}).Keep(tt.ttl, tt.ack); got != tt.want {
+				t.Errorf("Keep(%v, %v) = %v, want %v", tt.ttl, tt.ack, got, tt.want)
 			}
 		})
 	}

@@ -90,6 +90,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Group:             k.Group,
 			Deliverer:         router,
 			Directory:         n.registry,
+			Inbox:             n.inbox,
 			Workers:           workers,
 			AckTimeout:        k.AckTimeout,
 			SessionTimeout:    gt.Session,

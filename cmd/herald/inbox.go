@@ -6,14 +6,17 @@ import (
 	"github.com/heraldpush/herald/api"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/inbox"
+	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/settings"
 )
 
-// nodeInbox is the store-and-forward inbox as a node uses it: the API puts
-// sync pushes to offline devices, the edge drains them on connect.
+// nodeInbox is the store-and-forward inbox of a node, one instance that the API
+// (sync pushes) and the processor (asynchronous sends) put into for offline
+// devices, and the edge drains when they connect.
 type nodeInbox interface {
 	api.Inbox
 	edge.Inbox
+	processor.Inbox
 }
 
 var (

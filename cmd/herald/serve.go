@@ -98,7 +98,7 @@ type node struct {
 	types    *protocol.Types
 	registry clusterRegistry
 	devices  deviceStore
-	inbox    nodeInbox // sync pushes waiting for offline devices
+	inbox    nodeInbox // store-and-forward: the API and the processor put, the edge drains
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
@@ -321,9 +321,9 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Idempotency:  async.idempotency,
 			Types:        n.types,
 			Deliverer:    router,
-			Inbox:        n.inbox,
 			Directory:    n.registry,
 			Devices:      n.devices,
+			Inbox:        n.inbox,
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,
