@@ -25,11 +25,11 @@ func (s *Server) deviceKeep(m *protocol.Msg) time.Duration {
 	return t.Policy.Keep(time.Duration(m.TTL)*time.Second, m.Ack)
 }
 
-// storeDeviceMsg puts m, sent by src, in the inbox of its
-// offline sibling device for keep from m's acceptance (m.TS), and returns the
-// target's result: queued, or rejected with unavailable (too_large for a
+// storeDeviceMsg puts m, sent by src, in the inbox of its offline sibling
+// device for keep from m's acceptance (m.TS), and returns the target's result: queued, or rejected with unavailable (too_large for a
 // payload larger than an inbox) when the inbox could not take it, so that a
-// sender is never told queued for a message not stored. The put is bounded by
+// sender is never told queued for a message not stored. A queued one is
+// counted in herald_messages_total (d2d, out, queued). The put is bounded by
 // the inbox's own timeout, not by what the delivery left of the fan-out's.
 func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, keep time.Duration) protocol.Result {
 	res := protocol.Result{Device: device, Status: protocol.StatusQueued}
@@ -42,9 +42,11 @@ func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, ke
 		})
 	}
 	switch {
+	case err == nil:
+		s.met.out(s.cfg.Types, m, protocol.StatusQueued)
 	case errors.Is(err, inbox.ErrTooLarge):
 		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeTooLarge)
-	case err != nil:
+	default:
 		if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
 			src.log.Warn("storing a device message for an offline sibling failed", "target", device, "err", err, "suppressed", suppressed)
 		}

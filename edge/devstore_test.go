@@ -74,6 +74,9 @@ func TestDeviceMsgStoredForOfflineSibling(t *testing.T) {
 			}
 		})
 	}
+	if n := e.metric(t, "herald_messages_total", "path", "d2d", "direction", "out", "status", "queued"); n != 1 {
+		t.Errorf("counted %v queued, want 1", n)
+	}
 	st, err := box.Stats(context.Background(), "a1", "tv1")
 	if err != nil || st.Messages != 1 {
 		t.Fatalf("inbox stats %+v %v, want the one queued message", st, err)
