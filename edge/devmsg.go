@@ -50,12 +50,13 @@ func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
 		Ack:     m.Ack,
 		Payload: m.Payload,
 	}
+	keep := s.deviceKeep(out)
 	// The reader holds a count on the WaitGroup, so this Add never races with Wait.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer ss.inflight.Add(-1)
-		s.fanOut(ss, out, targets, received)
+		s.fanOut(ss, out, targets, received, keep)
 	}()
 	return false
 }
@@ -185,10 +186,12 @@ func (s *Server) targets(ss *session, to *protocol.Target) ([]target, *protocol.
 }
 
 // fanOut delivers m to every target and answers the sender with receipts: one when
-// every target has its first outcome (delivered, offline, ...), and, when acks were
-// asked for, a second one once every target has its final outcome. Each target
-// written to observes its latency since received.
-func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, received time.Time) {
+// every target has its first outcome (delivered, offline, queued, ...), and, when
+// acks were asked for, a second one once every target has its final outcome. Each
+// target written to observes its latency since received. A target found offline,
+// whether by this edge, the registry or the edge that held it, gets m stored in
+// its inbox when keep is above 0 (deviceKeep): here, once, on the sender's edge.
+func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, received time.Time, keep time.Duration) {
 	timeout := s.cfg.WriteTimeout
 	if m.Ack {
 		timeout = s.cfg.AckTimeout
@@ -212,6 +215,9 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, receive
 		}
 		go func() {
 			r := deliver(ctx, src.account, t.device, m, func(p protocol.Result) { ch <- outcome{i, p, false} })
+			if r.Status == protocol.StatusOffline && keep > 0 {
+				r = s.storeDeviceMsg(src, t.device, m, keep)
+			}
 			ch <- outcome{i, r, true}
 		}()
 	}

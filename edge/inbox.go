@@ -12,9 +12,11 @@ import (
 )
 
 // Inbox is the store-and-forward inbox as the edge uses it: it reads what waits
-// for a device that connects and removes each message once written. Every call
-// is bounded by the inbox's own timeout.
+// for a device that connects and removes each message once written, and puts a
+// device's msg for an offline sibling (devstore.go). Every call is bounded by
+// the inbox's own timeout.
 type Inbox interface {
+	Put(ctx context.Context, m inbox.Message) (inbox.PutResult, error)
 	Pending(ctx context.Context, account, device string, after uint64, limit int) (inbox.Page, error)
 	Remove(ctx context.Context, account, device string, ids ...string) (int, error)
 }

@@ -16,7 +16,7 @@ const (
 	noisyBadFrame                 // an undecodable frame
 	noisyRefused                  // a connection refused for capacity: limits, drain, shutdown
 	noisyStore                    // a device-list write a device caused failed (a connect while the store is down, hello metadata)
-	noisyInbox                    // a read or removal of a connecting device's inbox failed
+	noisyInbox                    // a read, removal or put of the inbox failed
 	numNoisy
 )
 
