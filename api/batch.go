@@ -171,7 +171,7 @@ func (s *Server) prepareItem(it *batchItem, from string) {
 	}
 	it.out.from = protocol.Sender{Service: from}
 	it.out.msg = s.newMsg(t, &it.req, &it.out.from)
-	it.out.keep, it.problem = s.keepFor(t, &it.req, it.out.msg.Ack)
+	it.out.keep, it.problem = s.keepFor(t, &it.req)
 	if !it.req.To.Device.Named {
 		it.out.keep = 0 // a push to a whole account reaches its connected devices only
 	}

@@ -94,7 +94,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	out := &outMsg{from: protocol.Sender{Service: sender(r.Context())}}
 	out.msg = s.newMsg(t, &req, &out.from)
-	if out.keep, p = s.keepFor(t, &req, out.msg.Ack); p != nil {
+	if out.keep, p = s.keepFor(t, &req); p != nil {
 		p.Write(w)
 		return
 	}

@@ -19,9 +19,9 @@ type Inbox interface {
 
 // keepFor returns how long a push of type t waits for an offline device: its
 // ttl, absent taking the type's store and cut to it, and zero when the push is
-// not to be stored (a type without store, ttl 0, a message with ack, or a
-// server without an inbox). A ttl out of range is a problem.
-func (s *Server) keepFor(t *protocol.Type, req *PushRequest, ack bool) (time.Duration, *protocol.Problem) {
+// not to be stored (a type without store, ttl 0, or a server without an
+// inbox). A push with ack is stored too: the edge removes it on the device's ack. A ttl out of range is a problem.
+func (s *Server) keepFor(t *protocol.Type, req *PushRequest) (time.Duration, *protocol.Problem) {
 	if req.TTL != nil && (*req.TTL < 0 || *req.TTL > protocol.MaxStore) {
 		return 0, protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"ttl" must be between 0 and %d seconds`, protocol.MaxStore))
 	}
@@ -32,7 +32,7 @@ func (s *Server) keepFor(t *protocol.Type, req *PushRequest, ack bool) (time.Dur
 	if s.cfg.Inbox == nil {
 		return 0, nil
 	}
-	return t.Policy.Keep(ttl, ack), nil
+	return t.Policy.Keep(ttl), nil
 }
 
 // store puts m in the inbox of the offline device for keep, and returns the
@@ -44,7 +44,7 @@ func (s *Server) store(ctx context.Context, accepted time.Time, account, device 
 	if err == nil {
 		_, err = s.cfg.Inbox.Put(ctx, inbox.Message{
 			ID: m.ID, Account: account, Device: device, Type: m.Type, From: string(from),
-			Payload: m.Payload, Expires: accepted.Add(keep), Enqueued: accepted,
+			Payload: m.Payload, Expires: accepted.Add(keep), Ack: m.Ack, Enqueued: accepted,
 		})
 	}
 	switch {

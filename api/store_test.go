@@ -34,7 +34,7 @@ func TestPushStoresForOfflineDevice(t *testing.T) {
 		{"ttl cut to the store", `{"to":{"account":"a1","device":"tv3"},"type":"profile.updated.v1","payload":{"profile_id":"p","fields":["name"]},"ttl":2419200}`, protocol.StatusQueued, 24 * time.Hour},
 		{"ttl 0 is now or never", `{"to":{"account":"a1","device":"tv4"},"type":"notification.v1","payload":{"title":"a"},"ttl":0}`, protocol.StatusOffline, 0},
 		{"type without store", `{"to":{"account":"a1","device":"tv5"},"type":"playback.control.v1","payload":{"action":"pause"},"ack":false}`, protocol.StatusOffline, 0},
-		{"ack is not stored", `{"to":{"account":"a1","device":"tv6"},"type":"notification.v1","payload":{"title":"a"},"ack":true,"timeout_ms":100}`, protocol.StatusOffline, 0},
+		{"ack is stored", `{"to":{"account":"a1","device":"tv6"},"type":"notification.v1","payload":{"title":"a"},"ack":true,"timeout_ms":100}`, protocol.StatusQueued, protocol.MaxStore * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,8 +60,9 @@ func TestPushStoresForOfflineDevice(t *testing.T) {
 				t.Fatalf("stored %d messages, want 1", len(page.Messages))
 			}
 			m := page.Messages[0]
-			if m.ID != pr.ID || m.Type != req.Type || m.From != `{"service":"`+testKeyName+`"}` || m.Ack {
-				t.Errorf("stored %+v, want push %s from %s without ack", m, pr.ID, testKeyName)
+			ack := req.Ack != nil && *req.Ack
+			if m.ID != pr.ID || m.Type != req.Type || m.From != `{"service":"`+testKeyName+`"}` || m.Ack != ack {
+				t.Errorf("stored %+v, want push %s from %s, ack %v", m, pr.ID, testKeyName, ack)
 			}
 			if lo, hi := before.Add(tt.keep), time.Now().Add(tt.keep); m.Expires.Before(lo.Truncate(time.Millisecond)) || m.Expires.After(hi) {
 				t.Errorf("expires %v, want between %v and %v", m.Expires, lo, hi)

@@ -212,10 +212,11 @@ func (s *Server) begin(ss *session) bool {
 		return false
 	}
 	// What the inbox holds goes right after the welcome, before anything sent
-	// to the device once it is attached.
+	// to the device once it is attached. It is read from the start: the
+	// device's cursor skips only the messages without ack (queueStored).
 	var stored *storedPage
 	if s.cfg.Inbox != nil {
-		stored = s.queueStored(ss, ss.after)
+		stored = s.queueStored(ss, 0)
 	}
 	late := s.attach(ss)
 	ss.release()

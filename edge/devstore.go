@@ -10,8 +10,9 @@ import (
 )
 
 // deviceKeep returns how long a device's msg waits in the inbox of a target
-// found offline: protocol.Policy.Keep of its type with the msg's ttl and ack,
-// the rule of the API and the processor. A frame cannot tell an absent ttl
+// found offline: protocol.Policy.Keep of its type with the msg's ttl, the rule
+// of the API and the processor (a msg with ack is stored too, and leaves the
+// inbox when the target acks it). A frame cannot tell an absent ttl
 // from 0, so only a ttl above 0 stores: a device msg without one stays now or
 // never, as it was before the inbox. Zero without an inbox.
 func (s *Server) deviceKeep(m *protocol.Msg) time.Duration {
@@ -22,7 +23,7 @@ func (s *Server) deviceKeep(m *protocol.Msg) time.Duration {
 	if !ok {
 		return 0
 	}
-	return t.Policy.Keep(time.Duration(m.TTL)*time.Second, m.Ack)
+	return t.Policy.Keep(time.Duration(m.TTL) * time.Second)
 }
 
 // storeDeviceMsg puts m, sent by src, in the inbox of its offline sibling
@@ -38,7 +39,7 @@ func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, ke
 	if err == nil {
 		_, err = s.cfg.Inbox.Put(s.ctx, inbox.Message{
 			ID: m.ID, Account: src.account, Device: device, Type: m.Type, From: string(from),
-			Payload: m.Payload, Expires: accepted.Add(keep), Enqueued: accepted,
+			Payload: m.Payload, Expires: accepted.Add(keep), Enqueued: accepted, Ack: m.Ack,
 		})
 	}
 	switch {

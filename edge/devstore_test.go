@@ -65,7 +65,7 @@ func TestDeviceMsgStoredForOfflineSibling(t *testing.T) {
 		{"a storing type with a ttl is queued", "tiny.stored.v1", 600, false, protocol.StatusQueued},
 		{"a type without store is offline", "tiny.echo.v1", 600, false, protocol.StatusOffline},
 		{"ttl 0 is now or never", "tiny.stored.v1", 0, false, protocol.StatusOffline},
-		{"ack is not stored", "tiny.stored.v1", 600, true, protocol.StatusOffline},
+		{"a msg with ack is stored too", "tiny.stored.v1", 600, true, protocol.StatusQueued},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			id := fmt.Sprintf("m-%s-%d-%v", tt.typ, tt.ttl, tt.ack)
@@ -74,12 +74,12 @@ func TestDeviceMsgStoredForOfflineSibling(t *testing.T) {
 			}
 		})
 	}
-	if n := e.metric(t, "herald_messages_total", "path", "d2d", "direction", "out", "status", "queued"); n != 1 {
-		t.Errorf("counted %v queued, want 1", n)
+	if n := e.metric(t, "herald_messages_total", "path", "d2d", "direction", "out", "status", "queued"); n != 2 {
+		t.Errorf("counted %v queued, want 2", n)
 	}
 	st, err := box.Stats(context.Background(), "a1", "tv1")
-	if err != nil || st.Messages != 1 {
-		t.Fatalf("inbox stats %+v %v, want the one queued message", st, err)
+	if err != nil || st.Messages != 2 {
+		t.Fatalf("inbox stats %+v %v, want the two queued messages", st, err)
 	}
 
 	clock.advance(10 * time.Second)
@@ -92,6 +92,11 @@ func TestDeviceMsgStoredForOfflineSibling(t *testing.T) {
 	if m.TTL != 50 {
 		t.Errorf("ttl %d, want the 50 s left of the type's store", m.TTL)
 	}
+	// The msg with ack comes next, and leaves the inbox when tv acks it.
+	if m := tv.readMsg(); m.ID != "m-tiny.stored.v1-600-true" || !m.Ack || m.Seq == 0 {
+		t.Fatalf("tv got %+v, want the stored msg with ack", m)
+	}
+	tv.send(&protocol.Ack{ID: "m-tiny.stored.v1-600-true"})
 	wantEmpty(t, box)
 
 	t.Run("a connected sibling gets it live", func(t *testing.T) {

@@ -48,7 +48,9 @@ func (s *Server) handleFrame(ss *session, binary bool, data []byte) bool {
 			return s.badFrame(ss, "", "ack id: "+msgIDRule, false, "bad_id", "id")
 		}
 		ss.rateHits = 0
-		ss.ack(f.ID)
+		if _, stored := ss.ack(f.ID); stored {
+			s.removeAcked(ss, f.ID)
+		}
 	case *protocol.Hello:
 		return s.hello(ss, f)
 	default:

@@ -12,9 +12,9 @@ import (
 )
 
 // Inbox is the store-and-forward inbox as the edge uses it: it reads what waits
-// for a device that connects and removes each message once written, and puts a
-// device's msg for an offline sibling (devstore.go). Every call is bounded by
-// the inbox's own timeout.
+// for a device that connects and removes each message once delivered (written,
+// or, for a message with ack, acked), and puts a device's msg for an offline
+// sibling (devstore.go). Every call is bounded by the inbox's own timeout.
 type Inbox interface {
 	Put(ctx context.Context, m inbox.Message) (inbox.PutResult, error)
 	Pending(ctx context.Context, account, device string, after uint64, limit int) (inbox.Page, error)
@@ -23,7 +23,8 @@ type Inbox interface {
 
 // afterParam is the query parameter of GET /v1/connect and GET /v1/events that
 // carries the device's resume cursor: the seq of the last stored message it
-// received.
+// received. The cursor skips only messages without ack: one with ack is written
+// on every connection until the device acks it.
 const afterParam = "after"
 
 // cursor returns the resume cursor of a connect request, 0 when it has none. A
@@ -42,48 +43,70 @@ func cursor(w http.ResponseWriter, r *http.Request) (after uint64, ok bool) {
 	return after, true
 }
 
-// storedPage is a page of stored messages queued on a session: their ids and
-// the channels that say whether each was written, in order.
+// storedPage is a page of stored messages queued on a session: their ids, the
+// channels that say whether each was written, and whether each asks for an ack,
+// in order.
 type storedPage struct {
 	ids   []string
 	dones []chan bool
-	last  uint64 // the seq of the page's last message
-	full  bool   // the page had InboxPage messages: more may wait
+	acks  []bool
+	last  uint64 // the seq of the last message read, queued or skipped
+	full  bool   // the last page read had InboxPage messages: more may wait
 }
 
-// queueStored reads the page of ss's inbox after the cursor and queues its
-// messages on ss, in order. It stops at the first frame the session does not
-// take (closed, over its outbound rate, a full queue): that one and the rest stay
-// stored. A failed read leaves the inbox for the next connection.
-func (s *Server) queueStored(ss *session, after uint64) *storedPage {
-	page, err := s.cfg.Inbox.Pending(context.Background(), ss.account, ss.device, after, s.cfg.InboxPage)
-	if err != nil {
-		if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
-			ss.log.Warn("reading the inbox failed; its messages wait for the next connection", "err", err, "suppressed", suppressed)
-		}
-		return nil
-	}
-	if len(page.Messages) == 0 {
-		return nil
-	}
-	p := &storedPage{full: len(page.Messages) == s.cfg.InboxPage}
+// queueStored reads ss's inbox after seq from, a page at a time, and queues its
+// messages on ss, in order, skipping those without ack at or below the device's
+// cursor (ss.after): the device has them. A message with ack is queued whatever
+// the cursor says, and recorded on ss as awaiting the device's ack
+// (session.storedAcks), which removes it. It stops at the first frame the
+// session does not take (closed, over its outbound rate, a full queue): that
+// one and the rest stay stored. A failed read leaves the inbox for the next
+// connection.
+func (s *Server) queueStored(ss *session, from uint64) *storedPage {
+	p := &storedPage{last: from}
 	now := s.cfg.Now()
-	for i := range page.Messages {
-		m := &page.Messages[i]
-		data, err := protocol.Encode(storedMsg(m, now))
+	for {
+		page, err := s.cfg.Inbox.Pending(context.Background(), ss.account, ss.device, p.last, s.cfg.InboxPage)
 		if err != nil {
-			ss.log.Warn("a stored message cannot be encoded", "id", m.ID, "err", err)
-			p.full = false
+			if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
+				ss.log.Warn("reading the inbox failed; its messages wait for the next connection", "err", err, "suppressed", suppressed)
+			}
 			break
 		}
-		done := make(chan bool, 1)
-		if err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); err != nil {
+		p.full = len(page.Messages) == s.cfg.InboxPage
+		stop := false
+		for i := range page.Messages {
+			m := &page.Messages[i]
+			if !m.Ack && m.Seq <= ss.after {
+				p.last = m.Seq
+				continue
+			}
+			data, err := protocol.Encode(storedMsg(m, now))
+			if err != nil {
+				ss.log.Warn("a stored message cannot be encoded", "id", m.ID, "err", err)
+				stop = true
+				break
+			}
+			if m.Ack {
+				ss.awaitStoredAck(m.ID)
+			}
+			done := make(chan bool, 1)
+			if err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); err != nil {
+				stop = true
+				break
+			}
+			p.ids = append(p.ids, m.ID)
+			p.dones = append(p.dones, done)
+			p.acks = append(p.acks, m.Ack)
+			p.last = m.Seq
+		}
+		if stop {
 			p.full = false
+		}
+		// A page of messages the cursor skipped only: read on.
+		if stop || !p.full || len(p.ids) > 0 {
 			break
 		}
-		p.ids = append(p.ids, m.ID)
-		p.dones = append(p.dones, done)
-		p.last = m.Seq
 	}
 	if len(p.ids) == 0 {
 		return nil
@@ -104,14 +127,15 @@ func storedMsg(m *inbox.Message, now time.Time) *protocol.Msg {
 	ttl := int((m.Expires.Sub(now) + time.Second - 1) / time.Second)
 	return &protocol.Msg{
 		ID: m.ID, Type: m.Type, From: from, TS: m.Enqueued.UnixMilli(),
-		TTL: max(ttl, 1), Seq: m.Seq, Payload: m.Payload,
+		TTL: max(ttl, 1), Seq: m.Seq, Ack: m.Ack, Payload: m.Payload,
 	}
 }
 
 // forwardStored is the goroutine, one per session that had stored messages,
-// that removes each queued page's messages from the inbox once they were
-// written, and queues the next page while the last one was full and written
-// whole. It ends with the session, or when the inbox is empty after the cursor.
+// that removes each queued page's messages without ack from the inbox once they
+// were written (those with ack wait for the device's ack: removeAcked), and
+// queues the next page while the last one was full and written whole. It ends
+// with the session, or when the inbox is empty after the last page.
 func (s *Server) forwardStored(ss *session, p *storedPage) {
 	for p != nil {
 		n := 0
@@ -130,18 +154,41 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 			}
 			n++
 		}
-		if n > 0 {
-			if _, err := s.cfg.Inbox.Remove(context.Background(), ss.account, ss.device, p.ids[:n]...); err != nil {
+		var written []string
+		for i, id := range p.ids[:n] {
+			if !p.acks[i] {
+				written = append(written, id)
+			}
+		}
+		if len(written) > 0 {
+			if _, err := s.cfg.Inbox.Remove(context.Background(), ss.account, ss.device, written...); err != nil {
 				// The device got them; it skips them next time by its cursor.
 				if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
 					ss.log.Warn("removing delivered messages from the inbox failed", "err", err, "suppressed", suppressed)
 				}
 			}
+		}
+		if n > 0 {
 			s.met.storedOut.Add(float64(n))
 		}
 		if n < len(p.dones) || !p.full || ss.ctx.Err() != nil {
 			return
 		}
 		p = s.queueStored(ss, p.last)
+	}
+}
+
+// removeAcked removes from ss's inbox the stored messages among ids that the
+// device acked (session.takeStoredAcks): an ack message counts as delivered
+// once acked. A failed remove leaves them stored: the device gets them again on
+// its next connection, keeps their ids as duplicates and acks them again.
+func (s *Server) removeAcked(ss *session, ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	if _, err := s.cfg.Inbox.Remove(context.Background(), ss.account, ss.device, ids...); err != nil {
+		if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
+			ss.log.Warn("removing acked messages from the inbox failed", "err", err, "suppressed", suppressed)
+		}
 	}
 }

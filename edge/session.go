@@ -105,6 +105,12 @@ type session struct {
 	acks     map[string]*ackWait  // guarded by mu: message id -> the sender's wait for its ack
 	presence bool                 // guarded by mu: the device asked for presence frames
 	platform string               // guarded by mu: from the device's hello
+
+	// Guarded by mu: the ids of the stored messages with ack queued on the
+	// session, which the device's ack removes from the inbox (edge/inbox.go).
+	// At most what the device's inbox holds: each is queued once per session.
+	storedAcks map[string]struct{}
+
 	// Guarded by mu: the hello metadata waiting to be written, and whether a
 	// write is in flight (storeHello).
 	helloNext *protocol.DeviceInfo
@@ -391,16 +397,32 @@ func (s *session) idFree(id string, from sender) bool {
 	return w == nil || w.sender == from
 }
 
-// ack records the device's ack of message id and reports whether anyone waited.
-func (s *session) ack(id string) bool {
+// ack records the device's ack of message id and reports whether a sender
+// waited for it, and whether it was a stored message of the session, which the
+// caller then removes from the inbox.
+func (s *session) ack(id string) (waited, stored bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w, ok := s.acks[id]
-	if ok {
+	w, waited := s.acks[id]
+	if waited {
 		delete(s.acks, id)
 		close(w.ch)
 	}
-	return ok
+	if _, stored = s.storedAcks[id]; stored {
+		delete(s.storedAcks, id)
+	}
+	return waited, stored
+}
+
+// awaitStoredAck records that the stored message id, which asks for an ack, is
+// queued on the session: the device's ack of it removes it from the inbox.
+func (s *session) awaitStoredAck(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.storedAcks == nil {
+		s.storedAcks = make(map[string]struct{})
+	}
+	s.storedAcks[id] = struct{}{}
 }
 
 // wantsPresence reports whether the device asked for presence frames.

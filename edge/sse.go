@@ -118,7 +118,8 @@ type ackRequest struct {
 
 // serveAcks serves POST /v1/acks: acknowledgements from a device that receives over
 // SSE (or any device that prefers HTTP). Body: {"ids":["01J…",…]}. It answers
-// 200 {"acked":N}, N being the acks somebody waited for.
+// 200 {"acked":N}, N being the acks somebody waited for: a sender, or the
+// inbox for a stored message.
 func (s *Server) serveAcks(w http.ResponseWriter, r *http.Request) {
 	claims, _, ok := s.authenticate(w, r)
 	if !ok {
@@ -148,11 +149,17 @@ func (s *Server) serveAcks(w http.ResponseWriter, r *http.Request) {
 			protocol.NewProblem(protocol.CodeRateLimited, "acks over the frame rate: each id counts as one frame").Write(w)
 			return
 		}
+		var stored []string
 		for _, id := range req.IDs {
-			if ss.ack(id) {
+			waited, fromInbox := ss.ack(id)
+			if fromInbox {
+				stored = append(stored, id)
+			}
+			if waited || fromInbox {
 				n++
 			}
 		}
+		s.removeAcked(ss, stored...)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = fmt.Fprintf(w, "{\"acked\":%d}\n", n)

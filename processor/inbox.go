@@ -41,7 +41,7 @@ func (p *Processor) keepFor(m *Message, now time.Time) time.Duration {
 	if m.Expires > 0 {
 		ttl = max(time.UnixMilli(m.Expires).Sub(now), 0)
 	}
-	return t.Policy.Keep(ttl, m.Ack)
+	return t.Policy.Keep(ttl)
 }
 
 // store puts m in the inbox of its offline device for keep and returns the
@@ -62,7 +62,7 @@ func (p *Processor) store(ctx context.Context, m *Message, keep time.Duration, n
 	}
 	msg := inbox.Message{
 		ID: m.ID, Account: m.Account, Device: m.Device, Type: m.Type, From: from, Payload: m.Payload,
-		Priority: m.Priority, CollapseKey: m.CollapseKey, Expires: now.Add(keep), Enqueued: time.UnixMilli(m.Accepted),
+		Priority: m.Priority, CollapseKey: m.CollapseKey, Expires: now.Add(keep), Ack: m.Ack, Enqueued: time.UnixMilli(m.Accepted),
 	}
 	var res inbox.PutResult
 	var err error

@@ -53,7 +53,7 @@ func TestProcessorStoresForOfflineDevices(t *testing.T) {
 		{"ttl within store", Message{Device: "off1", From: "billing", CollapseKey: "score", Expires: hour}, Queued, time.Hour},
 		{"no ttl takes store", Message{Device: "off2", Type: "profile.updated.v1"}, Queued, 24 * time.Hour},
 		{"type without store", Message{Device: "off3", Type: "playback.control.v1", Expires: hour}, Offline, 0},
-		{"ack is not stored", Message{Device: "off4", Ack: true, Expires: hour}, Offline, 0},
+		{"ack is stored", Message{Device: "off4", Ack: true, Expires: hour}, Queued, time.Hour},
 		{"whole account", Message{Account: "a2", Expires: hour}, Offline, 0},
 		{"online device", Message{Device: "tv1", Expires: hour}, Delivered, 0},
 	} {
@@ -80,7 +80,7 @@ func TestProcessorStoresForOfflineDevices(t *testing.T) {
 				t.Fatalf("inbox holds %d messages; want 1", len(page.Messages))
 			}
 			got := page.Messages[0]
-			if got.ID != m.ID || got.Type != m.Type || got.CollapseKey != m.CollapseKey || got.Priority != m.Priority ||
+			if got.ID != m.ID || got.Type != m.Type || got.CollapseKey != m.CollapseKey || got.Priority != m.Priority || got.Ack != m.Ack ||
 				string(got.Payload) != string(m.Payload) || got.Enqueued.UnixMilli() != m.Accepted {
 				t.Errorf("stored %+v; want %+v", got, m)
 			}
@@ -92,8 +92,8 @@ func TestProcessorStoresForOfflineDevices(t *testing.T) {
 			}
 		})
 	}
-	if s := p.proc.Stats(); s.Queued != 2 || s.Offline != 3 {
-		t.Errorf("stats %+v; want 2 queued and 3 offline", s)
+	if s := p.proc.Stats(); s.Queued != 3 || s.Offline != 2 {
+		t.Errorf("stats %+v; want 3 queued and 2 offline", s)
 	}
 }
 

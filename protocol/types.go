@@ -74,18 +74,16 @@ type Policy struct {
 // Keep returns how long a message of the type, sent to one named device that is
 // offline, waits in the device's inbox (store-and-forward): ttl cut to Store,
 // or Store when ttl is negative (none given, or a message that never expires).
-// It is 0, the message not stored, when Store is 0, ttl is 0 (now or never) or
-// the message asks for an ack, which an inbox does not hold yet. The sync push
-// and the processor both decide by it.
-func (p Policy) Keep(ttl time.Duration, ack bool) time.Duration {
+// It is 0, the message not stored, when Store is 0 or ttl is 0 (now or never).
+// A message with ack is stored like any other: the edge removes it when the
+// device acks it rather than when it was written. The sync push and the
+// processor both decide by it.
+func (p Policy) Keep(ttl time.Duration) time.Duration {
 	keep := time.Duration(p.Store) * time.Second
 	if ttl >= 0 {
 		keep = min(keep, ttl)
 	}
-	if ack || keep <= 0 {
-		return 0
-	}
-	return keep
+	return max(keep, 0)
 }
 
 // Type is one registered message type: its name, policy and compiled schema.

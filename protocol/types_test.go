@@ -370,19 +370,18 @@ func TestPolicyKeep(t *testing.T) {
 		name  string
 		store int
 		ttl   time.Duration
-		ack   bool
 		want  time.Duration
 	}{
-		{"no ttl takes store", 60, -1, false, time.Minute},
-		{"shorter ttl", 60, 5 * time.Second, false, 5 * time.Second},
-		{"longer ttl is cut", 60, time.Hour, false, time.Minute},
-		{"ttl 0 is now or never", 60, 0, false, 0},
-		{"type without store", 0, -1, false, 0},
-		{"ack is not stored", 60, -1, true, 0},
+		{"no ttl takes store", 60, -1, time.Minute},
+		{"shorter ttl", 60, 5 * time.Second, 5 * time.Second},
+		{"longer ttl is cut", 60, time.Hour, time.Minute},
+		{"ttl 0 is now or never", 60, 0, 0},
+		{"type without store", 0, -1, 0},
+		{"negative ttl takes store", 60, -time.Second, time.Minute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := (Policy{Store: tt.store}).Keep(tt.ttl, tt.ack); got != tt.want {
-				t.Errorf("Keep(%v, %v) = %v, want %v", tt.ttl, tt.ack, got, tt.want)
+			if got := (Policy{Store: tt.store}).Keep(tt.ttl); got != tt.want {
+				t.Errorf("Keep(%v) = %v, want %v", tt.ttl, got, tt.want)
 			}
 		})
 	}
