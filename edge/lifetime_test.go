@@ -193,3 +193,31 @@ func TestLifetimeEnds(t *testing.T) {
 		}
 	})
 }
+
+// TestNoMessageAfterReconnect: once a session was sent a reconnect frame, a
+// message for it is answered offline instead of being queued behind the frame,
+// where a device that closes on the frame would drop it after the edge counted
+// it delivered; the reconnect frame still follows what was queued before it.
+func TestNoMessageAfterReconnect(t *testing.T) {
+	e := mustEdge(t, nil)
+	tv := e.mustDial(t, "a1", "tv1")
+	var ss *session
+	eventually(t, "the session", func() bool { ss = e.srv.session("a1", "tv1"); return ss != nil })
+	msg := func(id string) *protocol.Msg {
+		return &protocol.Msg{ID: id, Type: "tiny.echo.v1", Payload: payload(map[string]any{"text": id})}
+	}
+	ctx := context.Background()
+	if r := e.srv.write(ctx, "a1", "tv1", msg("before"), nil); r.Status != protocol.StatusDelivered {
+		t.Fatalf("before the reconnect: %+v", r)
+	}
+	e.srv.reconnect(ss, causeDrain)
+	if r := e.srv.write(ctx, "a1", "tv1", msg("after"), nil); r.Status != protocol.StatusOffline {
+		t.Fatalf("after the reconnect: %+v, want offline", r)
+	}
+	if m := tv.readMsg(); m.ID != "before" {
+		t.Fatalf("first frame %+v", m)
+	}
+	if f, ok := tv.read().(*protocol.Reconnect); !ok || f.Reason != protocol.ReasonDrain {
+		t.Fatalf("second frame %#v, want the reconnect", f)
+	}
+}

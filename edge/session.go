@@ -19,6 +19,11 @@ var errQueueFull = errors.New("send queue full")
 // errClosed reports a frame that could not be written because the session ended.
 var errClosed = errors.New("connection closed")
 
+// errReconnecting reports a message for a session that was sent a reconnect
+// frame: a device that follows the contract closes on that frame and drops what
+// comes after it, so a message queued behind it would be written and lost.
+var errReconnecting = errors.New("the device was told to reconnect")
+
 // errOutRate is the reason a message over the connection's MaxOutRate is
 // rejected; its text is the error code the result carries.
 var errOutRate = errors.New(string(protocol.CodeRateLimited))
@@ -127,13 +132,20 @@ type session struct {
 	bad      bucket // MaxBadFrames per BadFrameWindow: undecodable frames
 }
 
-// enqueue adds f to the send queue without blocking. It returns errQueueFull or
-// errClosed when the frame was not queued.
+// enqueue adds f to the send queue without blocking. It returns errQueueFull,
+// errOutRate, errReconnecting (a message, once the session was sent reconnect)
+// or errClosed when the frame was not queued.
 func (s *session) enqueue(f outFrame) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return errClosed
+	}
+	// Checked under mu, as reconnect's own enqueue is: a message either goes
+	// ahead of the reconnect frame or is refused.
+	if f.id != "" && s.reconnect.Load() != uint32(causeNone) {
+		s.mu.Unlock()
+		return errReconnecting
 	}
 	if len(s.queue) >= s.srv.cfg.SendQueue {
 		s.mu.Unlock()
