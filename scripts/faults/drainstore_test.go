@@ -61,6 +61,7 @@ type roamer struct {
 	mu       sync.Mutex
 	msgs     map[string]uint64 // guarded by mu: message id -> seq of its first arrival
 	conns    int               // guarded by mu: connections made
+	closing  [][2]time.Time    // guarded by mu: from each reconnect frame read to its Close returning
 	wantMove chan struct{}     // signalled to move to another edge now
 	done     chan struct{}
 }
@@ -113,7 +114,12 @@ func (r *roamer) run() {
 			if m.c != cur {
 				continue
 			}
-			go func() { _ = m.c.Close(websocket.StatusNormalClosure, "reconnect") }()
+			go func() {
+				_ = m.c.Close(websocket.StatusNormalClosure, "reconnect")
+				r.mu.Lock()
+				r.closing = append(r.closing, [2]time.Time{m.at, time.Now()})
+				r.mu.Unlock()
+			}()
 			select {
 			case <-r.stop:
 			case <-time.After(m.after + time.Duration(rand.IntN(250))*time.Millisecond):
@@ -137,6 +143,7 @@ func (r *roamer) run() {
 type moveAsk struct {
 	c     *websocket.Conn
 	after time.Duration
+	at    time.Time // when the frame was read
 }
 
 // read records the frames of c until it ends; a reconnect frame is passed to run.
@@ -166,11 +173,26 @@ func (r *roamer) read(c *websocket.Conn, ended chan<- *websocket.Conn, moved cha
 			r.mu.Unlock()
 		case *protocol.Reconnect:
 			select {
-			case moved <- moveAsk{c, time.Duration(f.AfterMS) * time.Millisecond}:
+			case moved <- moveAsk{c, time.Duration(f.AfterMS) * time.Millisecond, time.Now()}:
 			case <-r.stop:
 			}
 		}
 	}
+}
+
+// inClose reports whether from-to overlaps the time between a reconnect frame
+// read and the close of its connection: a message the edge wrote then arrives
+// after the device's close frame, and the device's Close discards it (RFC 6455,
+// section 5.5.1).
+func (r *roamer) inClose(from, to time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range r.closing {
+		if !to.Before(w[0]) && !from.After(w[1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // seq reports whether message id arrived, and its seq (0: live).
@@ -206,6 +228,12 @@ func storePush(addr, account, device string) (protocol.Result, string, error) {
 // through a separate API process. Every push answered delivered must reach its
 // device, every push answered queued must reach it from the inbox (a msg with
 // seq) once it reconnects; the figures count how many came from the inbox.
+// A queued push still missing after bound is looked for once more after its
+// device connects again (a put that lands after the new connection read the
+// inbox waits for the next one, docs/design.md): those are counted as stranded,
+// not lost. A lost push is checked against the device's closes: written by the
+// edge after its reconnect frame, it reaches a device that has sent its close
+// and discards it.
 func TestFaultDrainStoreAndForward(t *testing.T) {
 	devices := size(200, 5000)
 	rate := size(50, 200)
@@ -251,6 +279,8 @@ func TestFaultDrainStoreAndForward(t *testing.T) {
 	type sent struct {
 		r      *roamer
 		status protocol.Status
+		asked  time.Time // when the push was made
+		answer time.Time // when its answer came
 	}
 	var (
 		mu       sync.Mutex
@@ -271,6 +301,7 @@ func TestFaultDrainStoreAndForward(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for r := range work {
+				asked := time.Now()
 				res, id, err := storePush(api.Addr, r.account, r.id)
 				if err != nil {
 					hung.Add(1)
@@ -278,7 +309,7 @@ func TestFaultDrainStoreAndForward(t *testing.T) {
 					continue
 				}
 				mu.Lock()
-				results[id] = sent{r, res.Status}
+				results[id] = sent{r, res.Status, asked, time.Now()}
 				statuses[res.Status]++
 				mu.Unlock()
 			}
@@ -381,12 +412,16 @@ func TestFaultDrainStoreAndForward(t *testing.T) {
 			}
 		}
 	}
-	n := 0
+	n, inClose := 0, 0
 	for id, s := range left {
-		if n++; n > 5 {
-			break
+		during := s.r.inClose(s.asked, s.answer)
+		if during {
+			inClose++
 		}
-		t.Errorf("push %s to %s/%s answered %s and never received", id, s.r.account, s.r.id, s.status)
+		if n++; n <= 5 {
+			t.Errorf("push %s to %s/%s answered %s and never received (in flight while the device closed after a reconnect frame: %v)",
+				id, s.r.account, s.r.id, s.status, during)
+		}
 	}
 	stopAll()
 	f := &figures{Scenario: "drain-store-and-forward", Sent: nsent.Load(), Accepted: int64(statuses[protocol.StatusDelivered] + statuses[protocol.StatusQueued]),
@@ -404,6 +439,7 @@ func TestFaultDrainStoreAndForward(t *testing.T) {
 	f.add("live", live)
 	f.add("queued_arrived_live", queuedLive)
 	f.add("stranded_until_reconnect", stranded)
+	f.add("lost_in_flight_at_close", inClose)
 	f.add("hung", hung.Load())
 	f.add("drain_seconds", fmt.Sprint(seconds(drains)))
 	f.add("statuses", fmt.Sprint(statuses))
