@@ -64,7 +64,11 @@ func TestFaultInboxStorm(t *testing.T) {
 						statuses["problem"]++
 						continue
 					}
-					statuses[string(r.Results[0].Status)]++
+					key := string(r.Results[0].Status)
+					if r.Results[0].Error != "" {
+						key += "(" + r.Results[0].Error + ")"
+					}
+					statuses[key]++
 					if r.Results[0].Status == protocol.StatusQueued {
 						queued[r.ID] = peers[idx[k]%devices]
 					}
@@ -84,8 +88,12 @@ func TestFaultInboxStorm(t *testing.T) {
 	close(batches)
 	wg.Wait()
 	fillTook := time.Since(fillStart)
-	if statuses[string(protocol.StatusQueued)] != total {
-		t.Errorf("%d of %d pushes queued: %v", statuses[string(protocol.StatusQueued)], total, statuses)
+	// A put that fails (Redis over its timeout while the fill keeps it busy) is
+	// rejected, reported and not counted as queued; anything else is a failure.
+	for k, n := range statuses {
+		if k != string(protocol.StatusQueued) && k != "rejected(unavailable)" {
+			t.Errorf("%d pushes answered %s while their device had never connected", n, k)
+		}
 	}
 
 	// Storm: every device connects at once (dialers at a time, each retrying a
