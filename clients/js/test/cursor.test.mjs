@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 
 import { HeraldClient } from '../dist/index.js';
 import { fakeFetch, fakeWebSocket, nextEvent, until } from './helpers/fakes.mjs';
-import { mintToken, push, startHerald } from './helpers/herald.mjs';
+import { devAPIKey, mintToken, push, startHerald } from './helpers/herald.mjs';
 
 const stored = (id, seq) => ({ t: 'msg', id, type: 'notification.v1', from: { service: 'svc' }, ts: Date.now(), payload: { title: id }, seq });
 const live = (id) => ({ t: 'msg', id, type: 'notification.v1', from: { service: 'svc' }, ts: Date.now(), payload: { title: id } });
@@ -122,6 +122,15 @@ test('herald dev: a push to an offline device is stored, arrives with its seq, a
   assert.ok(m1.seq > 0, 'a stored message has a seq');
   assert.equal(c1.cursor, m1.seq);
   c1.close();
+  // The next push must find tv1 offline: wait until the edge has let it go (a
+  // push in between would be written to the closing connection).
+  for (const end = Date.now() + 10_000; ; ) {
+    const res = await fetch(`${herald.base}/v1/accounts/${account}/devices`, { headers: { Authorization: `Bearer ${devAPIKey}` } });
+    const body = await res.json();
+    if (body.devices?.some((d) => d.id === 'tv1' && d.online === false)) break;
+    if (Date.now() > end) throw new Error('timed out waiting for tv1 to be offline');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 
   const res2 = await push(herald.base, { to: { account, device: 'tv1' }, type: 'notification.v1', payload: { title: 'second' } });
   assert.equal(res2.body.results[0].status, 'queued');
