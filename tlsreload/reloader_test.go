@@ -2,15 +2,8 @@ package tlsreload
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,32 +13,11 @@ import (
 	"github.com/heraldpush/herald/scripts/testenv"
 )
 
-// mustPair returns a self-signed PEM certificate with the given serial number,
-// valid until notAfter, and its key.
+// mustPair returns a PEM certificate with the given serial number, valid until
+// notAfter, and its key, issued by a test CA.
 func mustPair(tb testing.TB, serial int64, notAfter time.Time) (certPEM, keyPEM []byte) {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "tlsreload test"},
-		DNSNames:     []string{"localhost"},
-		NotBefore:    notAfter.Add(-48 * time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})
+	return testenv.NewCA(tb).IssueUntil(tb, serial, notAfter)
 }
 
 // logBuffer is a log destination that tests read.

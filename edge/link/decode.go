@@ -68,9 +68,10 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 // fields reads the fields of an object up to its '}', from its '{' when first
 // is set, else from after the field before (a frame's "t", in seen). known
 // gives a key's bit, 0 for a field the decoder does not know, which is
-// skipped; set reads the value of a known field that is not null. A known field
-// in seen or read twice is an error.
-func (s *Scanner) fields(first bool, seen uint16, known func(key []byte) uint16, set func(f uint16) error) error {
+// skipped; set reads the value of a known field that is not null, or is one of
+// keepNull (a msg's payload, where null is a value). A known field in seen or
+// read twice is an error.
+func (s *Scanner) fields(first bool, seen, keepNull uint16, known func(key []byte) uint16, set func(f uint16) error) error {
 	for ; ; first = false {
 		more, err := s.field(first)
 		if err != nil || !more {
@@ -87,7 +88,7 @@ func (s *Scanner) fields(first bool, seen uint16, known func(key []byte) uint16,
 			return ErrFrame
 		}
 		seen |= f
-		if s.null() {
+		if f&keepNull == 0 && s.null() {
 			continue
 		}
 		if err := set(f); err != nil {
@@ -169,29 +170,7 @@ func (s *Scanner) ReadMsg(in *InMsg) error {
 	var account, id, typ, fromDev, fromSvc, toDev span
 	var haveFrom bool
 	var payload []byte
-	seen := uint16(fieldT)
-	for {
-		more, err := s.field(false)
-		if err != nil {
-			return err
-		}
-		if !more {
-			break
-		}
-		f := msgField(s.key)
-		if f == 0 {
-			if _, err := s.skip(); err != nil {
-				return err
-			}
-			continue
-		}
-		if seen&f != 0 {
-			return ErrFrame
-		}
-		seen |= f
-		if f != msgPayload && s.null() { // a null payload stays "null"
-			continue
-		}
+	err := s.fields(false, fieldT, msgPayload, msgField, func(f uint16) (err error) {
 		switch f {
 		case msgAccount:
 			account, err = s.str()
@@ -217,9 +196,10 @@ func (s *Scanner) ReadMsg(in *InMsg) error {
 		case msgPayload:
 			payload, err = s.skip()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if !s.end() || account.end == account.start || toDev.end == toDev.start || id.end == id.start {
 		return ErrFrame
@@ -262,7 +242,7 @@ func objField(key []byte) uint16 {
 
 // sender reads a "from" object.
 func (s *Scanner) sender() (device, service span, err error) {
-	err = s.fields(true, 0, senderField, func(f uint16) (err error) {
+	err = s.fields(true, 0, 0, senderField, func(f uint16) (err error) {
 		if f == objDevice {
 			device, err = s.str()
 		} else {
@@ -278,7 +258,7 @@ func senderField(key []byte) uint16 { return objField(key) & (objDevice | objSer
 // target reads a "to" object for its device; the link never carries the other
 // kinds of target, whose fields are skipped.
 func (s *Scanner) target() (device span, err error) {
-	err = s.fields(true, 0, targetField, func(uint16) (err error) {
+	err = s.fields(true, 0, 0, targetField, func(uint16) (err error) {
 		device, err = s.str()
 		return err
 	})
@@ -314,7 +294,7 @@ func replaceField(key []byte) uint16 {
 // ReadReplace reads the rest of a replace frame after Kind, into rp.
 func (s *Scanner) ReadReplace(rp *Replace) error {
 	*rp = Replace{T: KindReplace}
-	err := s.fields(false, fieldT, replaceField, func(f uint16) error {
+	err := s.fields(false, fieldT, 0, replaceField, func(f uint16) error {
 		var err error
 		var sp span
 		switch f {
@@ -373,7 +353,7 @@ func presenceField(key []byte) uint16 {
 // ReadPresence reads the rest of a presence frame after Kind, into lp.
 func (s *Scanner) ReadPresence(lp *Presence) error {
 	*lp = Presence{T: protocol.KindPresence}
-	err := s.fields(false, fieldT, presenceField, func(f uint16) error {
+	err := s.fields(false, fieldT, 0, presenceField, func(f uint16) error {
 		var err error
 		var sp span
 		switch f {
@@ -445,7 +425,7 @@ func (s *Scanner) ReadReceipt(out *Result) error {
 	*out = Result{}
 	var id, device, status, errText span
 	var n int
-	err := s.fields(false, fieldT, receiptField, func(f uint16) (err error) {
+	err := s.fields(false, fieldT, 0, receiptField, func(f uint16) (err error) {
 		if f == receiptID {
 			id, err = s.str()
 		} else {
@@ -479,7 +459,7 @@ func (s *Scanner) results() (n int, device, status, errText span, err error) {
 	for {
 		n++
 		device, status, errText = span{}, span{}, span{}
-		err = s.fields(true, 0, resultField, func(f uint16) (err error) {
+		err = s.fields(true, 0, 0, resultField, func(f uint16) (err error) {
 			switch f {
 			case objDevice:
 				device, err = s.str()

@@ -360,6 +360,12 @@ func push(addr, account, device string, timeoutMS int, extra map[string]any) (pr
 	if _, ok := body["ttl"]; !ok {
 		body["ttl"] = 0
 	}
+	return postPush(addr, body)
+}
+
+// postPush makes one sync push of body and returns its one result and the
+// message id.
+func postPush(addr string, body map[string]any) (protocol.Result, string, error) {
 	var out struct {
 		ID      string            `json:"id"`
 		Results []protocol.Result `json:"results"`

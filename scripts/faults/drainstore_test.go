@@ -208,18 +208,7 @@ func (r *roamer) seq(id string) (uint64, bool) {
 func storePush(addr, account, device string) (protocol.Result, string, error) {
 	body := notification(account, device, nil)
 	body["timeout_ms"] = 2000
-	var out struct {
-		ID      string            `json:"id"`
-		Results []protocol.Result `json:"results"`
-	}
-	code, err := restCall(addr, http.MethodPost, "/v1/push", body, &out)
-	if err != nil {
-		return protocol.Result{}, "", err
-	}
-	if code != http.StatusOK || len(out.Results) != 1 {
-		return protocol.Result{}, "", fmt.Errorf("push: status %d, %d results", code, len(out.Results))
-	}
-	return out.Results[0], out.ID, nil
+	return postPush(addr, body)
 }
 
 // TestFaultDrainStoreAndForward drains every edge of a three-edge cluster in

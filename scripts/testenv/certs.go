@@ -59,8 +59,15 @@ func NewCA(tb testing.TB) *CA {
 
 // Issue returns a PEM certificate and PKCS #8 key for 127.0.0.1 and localhost
 // with the given serial number, for server and client authentication (a Redis
-// Cluster node over TLS dials its own bus), valid from an hour ago for a day.
+// Cluster node over TLS dials its own bus), valid for a day from now.
 func (ca *CA) Issue(tb testing.TB, serial int64) (certPEM, keyPEM []byte) {
+	tb.Helper()
+	return ca.IssueUntil(tb, serial, time.Now().Add(24*time.Hour))
+}
+
+// IssueUntil is Issue for a certificate valid for the 48 hours up to notAfter,
+// which may be past, for tests of expired certificates.
+func (ca *CA) IssueUntil(tb testing.TB, serial int64, notAfter time.Time) (certPEM, keyPEM []byte) {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -71,8 +78,8 @@ func (ca *CA) Issue(tb testing.TB, serial int64) (certPEM, keyPEM []byte) {
 		Subject:      pkix.Name{CommonName: "herald test"},
 		DNSNames:     []string{"localhost"},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notAfter.Add(-48 * time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
