@@ -383,11 +383,15 @@ func (c *Server) validateLimits() error {
 
 // EdgeReleaseMemoryQuiet is --release-memory-quiet as edge.Config takes it: 0
 // (off) becomes negative, since the edge reads 0 as its default.
-func (c *Server) EdgeReleaseMemoryQuiet() time.Duration {
-	if c.ReleaseMemoryQuiet == 0 {
+func (c *Server) EdgeReleaseMemoryQuiet() time.Duration { return edgeOff(c.ReleaseMemoryQuiet) }
+
+// edgeOff is a duration setting whose 0 means off as edge.Config takes it: a
+// negative value, since the edge reads 0 as its default.
+func edgeOff(d time.Duration) time.Duration {
+	if d == 0 {
 		return -1
 	}
-	return c.ReleaseMemoryQuiet
+	return d
 }
 
 // HasRole reports whether the process runs role r (edge, api, processor).
@@ -443,9 +447,4 @@ func redact(s string) string {
 
 // EdgePolicyBackoff is --policy-backoff as edge.Config takes it: 0 (off) becomes
 // negative, since the edge reads 0 as its default.
-func (c *Server) EdgePolicyBackoff() time.Duration {
-	if c.PolicyBackoff == 0 {
-		return -1
-	}
-	return c.PolicyBackoff
-}
+func (c *Server) EdgePolicyBackoff() time.Duration { return edgeOff(c.PolicyBackoff) }
