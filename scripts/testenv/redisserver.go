@@ -22,7 +22,8 @@ import (
 
 // RedisServer is a private redis-server process that a test can stop and start
 // again on the same address, to see how the code under test rides out a Redis
-// outage. It keeps no data across a restart, like a Redis that lost its memory.
+// outage. It keeps no data across a restart, like a Redis that lost its memory,
+// unless started with [RedisOptions].Durable.
 type RedisServer struct {
 	// Addr is the server's address, the same across restarts.
 	Addr string
@@ -53,6 +54,11 @@ type RedisOptions struct {
 	// Cluster makes the server a Redis Cluster of one node that holds every
 	// slot.
 	Cluster bool
+	// Durable makes the server keep its data across a restart, even after
+	// SIGKILL: an append-only file fsynced before each write is answered
+	// (appendonly yes, appendfsync always), so that whatever it answered is
+	// there again when it starts.
+	Durable bool
 
 	// sentinel runs the server as a Sentinel (see StartSentinel).
 	sentinel *sentinelOptions
@@ -182,6 +188,9 @@ func (r *RedisServer) args() []string {
 	}
 	args := []string{"--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly", "no", "--dir", r.dir,
 		"--logfile", filepath.Join(r.dir, "redis.log")}
+	if r.opts.Durable {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	}
 	if r.opts.Password != "" {
 		args = append(args, "--requirepass", r.opts.Password)
 	}

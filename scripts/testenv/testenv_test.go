@@ -326,6 +326,20 @@ func TestStartRedisWith(t *testing.T) {
 			}
 		})
 	}
+	for _, durable := range []bool{false, true} {
+		t.Run(fmt.Sprint("durable ", durable), func(t *testing.T) {
+			r := StartRedisWith(t, RedisOptions{Durable: durable})
+			if _, err := r.do("SET", "k", "v"); err != nil {
+				t.Fatal(err)
+			}
+			r.Stop() // SIGKILL: no shutdown save
+			r.Start()
+			got, err := r.do("EXISTS", "k")
+			if want := map[bool]string{false: "0", true: "1"}[durable]; err != nil || got != want {
+				t.Errorf("EXISTS k after a kill and a start = %q, %v; want %s", got, err, want)
+			}
+		})
+	}
 	t.Run("sentinel", func(t *testing.T) {
 		master := StartRedisWith(t, RedisOptions{Password: "pw"})
 		s := StartSentinel(t, master, "main")
