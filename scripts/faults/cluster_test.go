@@ -48,7 +48,14 @@ func newCluster(t *testing.T, extra ...string) *cluster {
 // scenario's own, which it may stop and start).
 func newClusterOn(t *testing.T, pg string, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, pg: pg, redis: testenv.StartRedis(t)}
+	return newClusterWith(t, pg, testenv.StartRedis(t), extra...)
+}
+
+// newClusterWith is newClusterOn with the scenario's own redis-server (one
+// started with options, such as Durable).
+func newClusterWith(t *testing.T, pg string, redis *testenv.RedisServer, extra ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, pg: pg, redis: redis}
 	c.common = append([]string{"--postgres-url", c.pg, "--redis-addr", c.redis.Addr, "--redis-prefix", "faults:",
 		"--cluster-key", clusterKey, "--token-secret", tokenSecret, "--api-keys", "backend:" + apiKey,
 		"--edge-ttl", "2s", "--heartbeat-interval", "500ms", "--msg-rate", "100000", "--msg-burst", "100000",
@@ -435,6 +442,18 @@ func waitGroups(t *testing.T, members int) {
 	})
 }
 
+// target is a device that messages are sent to: its name, and how many times
+// each message id reached it.
+type target interface {
+	name() (account, device string)
+	received(id string) int
+}
+
+var _ target = (*peer)(nil)
+
+// name returns the peer's account and device.
+func (p *peer) name() (string, string) { return p.account, p.id }
+
 // asyncLog records the asynchronous messages a scenario sent and settles them:
 // each accepted one must reach its device or get a final status that says why
 // not.
@@ -443,21 +462,22 @@ type asyncLog struct {
 
 	mu       sync.Mutex
 	sent     int64
-	accepted map[string]*peer // guarded by mu: id -> its device
+	accepted map[string]target // guarded by mu: id -> its device
 	refused  map[int]int      // guarded by mu: HTTP status -> count (503 while Kafka is away is fine)
 	errs     int64            // guarded by mu: calls without an answer
 }
 
 func newAsyncLog(api string) *asyncLog {
-	return &asyncLog{api: api, accepted: map[string]*peer{}, refused: map[int]int{}}
+	return &asyncLog{api: api, accepted: map[string]target{}, refused: map[int]int{}}
 }
 
 // send posts one message to p's device.
-func (l *asyncLog) send(p *peer) {
+func (l *asyncLog) send(p target) {
 	var out struct {
 		ID string `json:"id"`
 	}
-	code, err := restCall(l.api, http.MethodPost, "/v1/messages", notification(p.account, p.id, nil), &out)
+	account, device := p.name()
+	code, err := restCall(l.api, http.MethodPost, "/v1/messages", notification(account, device, nil), &out)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sent++
@@ -489,7 +509,7 @@ func (l *asyncLog) settle(t *testing.T) (delivered, reported, lost int64) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	pending := make(map[string]*peer, len(l.accepted))
+	pending := make(map[string]target, len(l.accepted))
 	for id, p := range l.accepted {
 		pending[id] = p
 	}
