@@ -59,7 +59,7 @@ type cycler struct {
 	mu       sync.Mutex
 	msgs     map[string]*arrival              // guarded by mu: message id -> its arrival
 	cursor   uint64                           // guarded by mu: the largest seq received
-	online   [][2]time.Time                   // guarded by mu: each connection, welcome to end (zero while open)
+	online   []span                           // guarded by mu: each connection made
 	waiters  map[string]chan protocol.Receipt // guarded by mu: notes waiting for their receipt
 	errWait  map[string]chan protocol.Code    // guarded by mu
 	failures int                              // guarded by mu: failed connects
@@ -90,17 +90,37 @@ func (c *cycler) arrived(id string) *arrival {
 	return nil
 }
 
+// span is one connection of a cycler.
+type span struct {
+	dial, open, end time.Time // the dial began, the welcome was read, it ended (zero while open)
+}
+
 // connectedThrough reports whether one connection of the device was open from
-// before from until after to.
+// before from until after to: a message stored meanwhile was put after that
+// connection read the inbox, and waits for the next one.
 func (c *cycler) connectedThrough(from, to time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.online {
-		if w[0].Before(from) && (w[1].IsZero() || w[1].After(to)) {
+		if w.open.Before(from) && (w.end.IsZero() || w.end.After(to)) {
 			return true
 		}
 	}
 	return false
+}
+
+// missedBy returns the first connection that began after stored (a put was
+// answered) and ended before at (the message arrived on a later one): its
+// inbox read cannot have run before the put, and did not deliver the message.
+func (c *cycler) missedBy(stored, at time.Time) (span, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.online {
+		if w.dial.After(stored) && !w.end.IsZero() && w.end.Before(at) {
+			return w, true
+		}
+	}
+	return span{}, false
 }
 
 // dialCursor opens a device connection with the resume cursor after and reads
@@ -146,7 +166,7 @@ func (c *cycler) run() {
 		}
 		after, moved := c.hold(conn)
 		c.mu.Lock()
-		c.online[slot][1] = time.Now()
+		c.online[slot].end = time.Now()
 		c.mu.Unlock()
 		if moved {
 			c.pause(after + time.Duration(200+rand.IntN(600))*time.Millisecond)
@@ -168,6 +188,7 @@ func (c *cycler) connect() (*websocket.Conn, int, error) {
 	c.mu.Lock()
 	after := c.cursor
 	c.mu.Unlock()
+	dial := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := dialCursor(ctx, c.edges[rand.IntN(len(c.edges))], deviceToken(c.t, c.account, c.id), after)
@@ -177,7 +198,7 @@ func (c *cycler) connect() (*websocket.Conn, int, error) {
 	conn.SetReadLimit(1 << 20)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.online = append(c.online, [2]time.Time{time.Now()})
+	c.online = append(c.online, span{dial: dial, open: time.Now()})
 	return conn, len(c.online) - 1, nil
 }
 
@@ -528,6 +549,7 @@ func TestFaultInboxRestart(t *testing.T) {
 	// The figures.
 	var (
 		accepted, live, fromInbox, queuedWhileOn, toldArrived, unanswered int64
+		missed                                                            = map[string]int{}
 		toldDown, toldAfter, toldBefore                                   int64
 		dups                                                              int
 		firstInbox                                                        time.Time
@@ -554,13 +576,23 @@ func TestFaultInboxRestart(t *testing.T) {
 			if protocol.Status(s.status) == protocol.StatusQueued && cy.connectedThrough(s.asked, s.answered) {
 				queuedWhileOn++
 			}
+			if w, ok := cy.missedBy(s.answered, a.at); ok && a.seq > 0 {
+				switch {
+				case w.open.Before(killed):
+					missed["before"]++
+				case w.dial.Before(restarted):
+					missed["down"]++
+				default:
+					missed["after"]++
+				}
+			}
 		case s.unanswered():
 			unanswered++
 		default:
 			switch {
-			case s.asked.Before(killed):
+			case s.answered.Before(killed):
 				toldBefore++
-			case s.asked.Before(restarted):
+			case s.answered.Before(restarted):
 				toldDown++
 			default:
 				toldAfter++
@@ -609,7 +641,8 @@ func TestFaultInboxRestart(t *testing.T) {
 	f.add("outage", restarted.Sub(killed).Round(time.Millisecond))
 	f.add("live", live+asyncLive)
 	f.add("from_inbox", fromInbox+asyncInbox)
-	f.add("queued_while_connected", queuedWhileOn)
+	f.add("stranded_until_reconnect", queuedWhileOn)
+	f.add("missed_by_connect", fmt.Sprint(missed))
 	f.add("told_before", toldBefore)
 	f.add("told_while_down", toldDown)
 	f.add("told_after", toldAfter)
