@@ -463,8 +463,8 @@ type asyncLog struct {
 	mu       sync.Mutex
 	sent     int64
 	accepted map[string]target // guarded by mu: id -> its device
-	refused  map[int]int      // guarded by mu: HTTP status -> count (503 while Kafka is away is fine)
-	errs     int64            // guarded by mu: calls without an answer
+	refused  map[int]int       // guarded by mu: HTTP status -> count (503 while Kafka is away is fine)
+	errs     int64             // guarded by mu: calls without an answer
 }
 
 func newAsyncLog(api string) *asyncLog {
