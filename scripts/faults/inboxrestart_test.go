@@ -51,7 +51,6 @@ type cycler struct {
 	id       string
 	siblings []string
 	edges    []string
-	sendD2D  *atomic.Bool // notes are sent while it holds
 	log      *sendLog
 	stop     chan struct{}
 	done     chan struct{}
@@ -222,8 +221,9 @@ func (c *cycler) hold(conn *websocket.Conn) (after time.Duration, moved bool) {
 			_ = conn.Close(websocket.StatusNormalClosure, "reconnect")
 			return after, true
 		case <-time.After(time.Duration(300+rand.IntN(700)) * time.Millisecond):
-			if c.sendD2D.Load() && len(c.siblings) > 0 {
+			if len(c.siblings) > 0 && c.log.begin() {
 				c.send(conn, ended)
+				c.log.end()
 			}
 		}
 	}
@@ -352,6 +352,30 @@ func (s *sent) unanswered() bool { return len(s.status) > 10 && s.status[:10] ==
 type sendLog struct {
 	mu   sync.Mutex
 	sent map[string]*sent // guarded by mu: message id -> what its sender was told
+
+	gate  sync.RWMutex // held for reading by each note in flight
+	notes bool         // guarded by gate: devices send notes
+}
+
+// begin reports whether devices send notes now; if so, the note is in flight
+// until end.
+func (l *sendLog) begin() bool {
+	l.gate.RLock()
+	if !l.notes {
+		l.gate.RUnlock()
+		return false
+	}
+	return true
+}
+
+// end ends a note in flight.
+func (l *sendLog) end() { l.gate.RUnlock() }
+
+// setNotes starts or stops the notes; stopping waits for those in flight.
+func (l *sendLog) setNotes(on bool) {
+	l.gate.Lock()
+	defer l.gate.Unlock()
+	l.notes = on
 }
 
 func (l *sendLog) answer(id, path, account, device string, asked time.Time, status string) {
@@ -425,7 +449,6 @@ func TestFaultInboxRestart(t *testing.T) {
 
 	log := &sendLog{sent: map[string]*sent{}}
 	stop := make(chan struct{})
-	var d2d atomic.Bool
 	var cyclers []*cycler
 	for a := range accounts {
 		var names []string
@@ -435,7 +458,7 @@ func TestFaultInboxRestart(t *testing.T) {
 		for d, name := range names {
 			siblings := append(append([]string{}, names[:d]...), names[d+1:]...)
 			cyclers = append(cyclers, &cycler{t: t, account: fmt.Sprint("ir", a), id: name, siblings: siblings,
-				edges: []string{e1.Addr, e2.Addr}, sendD2D: &d2d, log: log, stop: stop, done: make(chan struct{}),
+				edges: []string{e1.Addr, e2.Addr}, log: log, stop: stop, done: make(chan struct{}),
 				msgs: map[string]*arrival{}, waiters: map[string]chan protocol.Receipt{}, errWait: map[string]chan protocol.Code{}})
 		}
 	}
@@ -466,7 +489,7 @@ func TestFaultInboxRestart(t *testing.T) {
 		}
 		return true
 	})
-	d2d.Store(true)
+	log.setNotes(true)
 
 	// The load: sync pushes and async messages at steady rates, to random
 	// devices, from a pool of workers each.
@@ -508,7 +531,7 @@ func TestFaultInboxRestart(t *testing.T) {
 	time.Sleep(after)
 	close(pushStop)
 	wg.Wait()
-	d2d.Store(false)
+	log.setNotes(false)
 	pushed := time.Since(began)
 
 	// Settle: every accepted message must arrive; the devices keep cycling, so a
