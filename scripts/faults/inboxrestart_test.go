@@ -426,8 +426,22 @@ func (l *sendLog) syncPush(api string, c *cycler, n int) {
 // after a reconnect; every other answer (rejected with unavailable, a 5xx)
 // counts as told; none may arrive twice, the devices resuming with their
 // cursor. Recovery is the time from the restart to the first message
-// delivered from an inbox after it.
-func TestFaultInboxRestart(t *testing.T) {
+// delivered from an inbox after it; kept_across_restart counts the messages
+// queued before the kill that arrived after it.
+func TestFaultInboxRestart(t *testing.T) { inboxRestart(t, true) }
+
+// TestFaultInboxRestartEmpty is TestFaultInboxRestart on a Redis without
+// persistence, without the asynchronous path (its status store does not survive
+// either): the restart empties every inbox, so what was queued before the kill
+// and had not reached its device is lost by the store. The scenario counts those
+// apart (lost_by_store), once every device has connected again after the
+// restart, and fails on any other loss: it gives the figure behind the
+// deployment's requirement of appendfsync always.
+func TestFaultInboxRestartEmpty(t *testing.T) { inboxRestart(t, false) }
+
+// inboxRestart runs the inbox restart scenario on a durable Redis or on one
+// that restarts empty.
+func inboxRestart(t *testing.T, durable bool) {
 	accounts, perAccount := size(10, 50), 4
 	syncRate, asyncRate := size(40, 150), size(15, 50)
 	warm := time.Duration(size(3, 10)) * time.Second
@@ -438,14 +452,20 @@ func TestFaultInboxRestart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(schemas, storedNoteType+".json"), []byte(storedNote), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rd := testenv.StartRedisWith(t, testenv.RedisOptions{Durable: true})
-	c := newClusterWith(t, testenv.Postgres(t), rd, append(kafkaFlags(t), "--schemas-dir", schemas)...)
+	rd := testenv.StartRedisWith(t, testenv.RedisOptions{Durable: durable})
+	extra := []string{"--schemas-dir", schemas}
+	if durable {
+		extra = append(extra, kafkaFlags(t)...)
+	}
+	c := newClusterWith(t, testenv.Postgres(t), rd, extra...)
 	edgeArgs := []string{"--min-lifetime", "1s", "--max-lifetime", "3s", "--reconnect-grace", "5s"}
 	e1 := c.edge("edge-1", "", "", edgeArgs...)
 	e2 := c.edge("edge-2", "", "", edgeArgs...)
 	api := c.start("api", "--roles=api", "--edge-id", "api-1")
-	c.start("processor-1", "--roles=processor", "--edge-id", "processor-1")
-	waitGroups(t, 1)
+	if durable {
+		c.start("processor-1", "--roles=processor", "--edge-id", "processor-1")
+		waitGroups(t, 1)
+	}
 
 	log := &sendLog{sent: map[string]*sent{}}
 	stop := make(chan struct{})
@@ -520,7 +540,9 @@ func TestFaultInboxRestart(t *testing.T) {
 		})
 	}
 	pace(syncRate, 16, func(cy *cycler) { log.syncPush(api.Addr, cy, int(nsync.Add(1))) })
-	pace(asyncRate, 8, func(cy *cycler) { async.send(cy) })
+	if durable {
+		pace(asyncRate, 8, func(cy *cycler) { async.send(cy) })
+	}
 	began := time.Now()
 	time.Sleep(warm)
 	killed := time.Now()
@@ -543,20 +565,51 @@ func TestFaultInboxRestart(t *testing.T) {
 	for _, cy := range cyclers {
 		byDevice[[2]string{cy.account, cy.id}] = cy
 	}
-	missing := func() []string {
+	// inStore reports whether s was in its device's inbox when Redis was
+	// killed: queued before the kill and not arrived by then. Without
+	// persistence the restart loses it.
+	inStore := func(id string, s *sent) bool {
+		if protocol.Status(s.status) != protocol.StatusQueued || !s.answered.Before(killed) {
+			return false
+		}
+		a := byDevice[[2]string{s.account, s.device}].arrived(id)
+		return a == nil || !a.at.Before(killed)
+	}
+	missing := func(storeLoss bool) []string {
 		var ids []string
 		for id, s := range log.sent {
-			if s.accepted() && byDevice[[2]string{s.account, s.device}].received(id) == 0 {
+			if s.accepted() && byDevice[[2]string{s.account, s.device}].received(id) == 0 && (storeLoss || !inStore(id, s)) {
 				ids = append(ids, id)
 			}
 		}
 		return ids
 	}
+	// Without persistence what was in an inbox at the kill may never come;
+	// the rest must.
 	deadline := time.Now().Add(bound)
-	left := missing()
+	left := missing(durable)
 	for len(left) > 0 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
-		left = missing()
+		left = missing(durable)
+	}
+	var lostByStore int
+	if !durable {
+		// Every device connects once more: a connection that begins now reads
+		// whatever its inbox still holds.
+		settled := time.Now()
+		waitFor(t, "every device connected again", func() bool {
+			for _, cy := range cyclers {
+				cy.mu.Lock()
+				w := cy.online[len(cy.online)-1]
+				cy.mu.Unlock()
+				if !w.dial.After(settled) {
+					return false
+				}
+			}
+			return true
+		})
+		left = missing(false)
+		lostByStore = len(missing(true)) - len(left)
 	}
 	ad, ar, al := async.settle(t)
 	stopAll()
@@ -570,16 +623,25 @@ func TestFaultInboxRestart(t *testing.T) {
 	}
 
 	// The figures.
+	// window names the part of the run that t falls in.
+	window := func(t time.Time) string {
+		switch {
+		case t.Before(killed):
+			return "before"
+		case t.Before(restarted):
+			return "down"
+		}
+		return "after"
+	}
 	var (
-		accepted, live, fromInbox, queuedWhileOn, toldArrived, unanswered int64
-		missed                                                            = map[string]int{}
-		toldDown, toldAfter, toldBefore                                   int64
-		dups                                                              int
-		firstInbox                                                        time.Time
-		statuses                                                          = map[string]map[string]int{"sync": {}, "d2d": {}}
+		accepted, live, fromInbox, kept, toldArrived, unanswered int64
+		missed, stranded, told                                   = map[string]int{}, map[string]int{}, map[string]int{}
+		dups                                                     int
+		firstInbox                                               time.Time
+		statuses                                                 = map[string]map[string]int{"sync": {}, "d2d": {}}
 	)
 	for id, s := range log.sent {
-		statuses[s.path][s.status]++
+		statuses[s.path][window(s.answered)+":"+s.status]++
 		cy := byDevice[[2]string{s.account, s.device}]
 		a := cy.arrived(id)
 		if a != nil && a.count > 1 {
@@ -596,10 +658,14 @@ func TestFaultInboxRestart(t *testing.T) {
 			} else {
 				fromInbox++
 			}
+			if inStore(id, s) {
+				kept++
+			}
 			if protocol.Status(s.status) == protocol.StatusQueued && cy.connectedThrough(s.asked, s.answered) {
-				queuedWhileOn++
+				stranded[window(s.answered)]++
 			}
 			if w, ok := cy.missedBy(s.answered, a.at); ok && a.seq > 0 {
+				// The read ran between the dial and the welcome.
 				switch {
 				case w.open.Before(killed):
 					missed["before"]++
@@ -612,14 +678,7 @@ func TestFaultInboxRestart(t *testing.T) {
 		case s.unanswered():
 			unanswered++
 		default:
-			switch {
-			case s.answered.Before(killed):
-				toldBefore++
-			case s.answered.Before(restarted):
-				toldDown++
-			default:
-				toldAfter++
-			}
+			told[window(s.answered)]++
 			if a != nil {
 				toldArrived++
 			}
@@ -653,22 +712,26 @@ func TestFaultInboxRestart(t *testing.T) {
 	if dups > 0 {
 		t.Errorf("%d messages arrived twice at devices that resumed with their cursor", dups)
 	}
-	if toldDown == 0 {
+	if told["down"] == 0 {
 		t.Errorf("no sync push or note was refused while Redis was down: the fault did not take: %v", statuses)
 	}
-	f := &figures{Scenario: "inbox-restart", Sent: int64(len(log.sent)) + async.sent, Accepted: accepted + int64(len(async.accepted)),
-		Delivered: accepted - int64(len(left)) + ad, Reported: int64(len(log.sent)) - accepted - unanswered + ar,
+	scenario := "inbox-restart"
+	if !durable {
+		scenario += "-empty"
+	}
+	f := &figures{Scenario: scenario, Sent: int64(len(log.sent)) + async.sent, Accepted: accepted + int64(len(async.accepted)),
+		Delivered: accepted - int64(len(left)+lostByStore) + ad, Reported: int64(len(log.sent)) - accepted - unanswered + ar,
 		Lost: int64(len(left)) + al + async.errs, Recovery: firstInbox.Sub(restarted)}
 	f.add("devices", len(cyclers))
 	f.add("push_seconds", pushed.Round(time.Millisecond).Seconds())
 	f.add("outage", restarted.Sub(killed).Round(time.Millisecond))
 	f.add("live", live+asyncLive)
 	f.add("from_inbox", fromInbox+asyncInbox)
-	f.add("stranded_until_reconnect", queuedWhileOn)
+	f.add("kept_across_restart", kept)
+	f.add("lost_by_store", lostByStore)
+	f.add("stranded_until_reconnect", fmt.Sprint(stranded))
 	f.add("missed_by_connect", fmt.Sprint(missed))
-	f.add("told_before", toldBefore)
-	f.add("told_while_down", toldDown)
-	f.add("told_after", toldAfter)
+	f.add("told", fmt.Sprint(told))
 	f.add("told_but_arrived", toldArrived)
 	f.add("unanswered", unanswered)
 	f.add("duplicates", dups)
