@@ -637,6 +637,7 @@ func inboxRestart(t *testing.T, durable bool) {
 		accepted, live, fromInbox, kept, toldArrived, unanswered int64
 		missed, stranded, told                                   = map[string]int{}, map[string]int{}, map[string]int{}
 		dups                                                     int
+		strandedLast                                             time.Duration // the latest stranded push or note after the restart, from the restart
 		firstInbox                                               time.Time
 		statuses                                                 = map[string]map[string]int{"sync": {}, "d2d": {}}
 	)
@@ -663,6 +664,9 @@ func inboxRestart(t *testing.T, durable bool) {
 			}
 			if protocol.Status(s.status) == protocol.StatusQueued && cy.connectedThrough(s.asked, s.answered) {
 				stranded[window(s.answered)]++
+				if !s.answered.Before(restarted) {
+					strandedLast = max(strandedLast, s.answered.Sub(restarted))
+				}
 			}
 			if w, ok := cy.missedBy(s.answered, a.at); ok && a.seq > 0 {
 				// The read ran between the dial and the welcome.
@@ -730,6 +734,7 @@ func inboxRestart(t *testing.T, durable bool) {
 	f.add("kept_across_restart", kept)
 	f.add("lost_by_store", lostByStore)
 	f.add("stranded_until_reconnect", fmt.Sprint(stranded))
+	f.add("stranded_last_after_restart", strandedLast.Round(time.Millisecond))
 	f.add("missed_by_connect", fmt.Sprint(missed))
 	f.add("told", fmt.Sprint(told))
 	f.add("told_but_arrived", toldArrived)
