@@ -138,6 +138,9 @@ type Config struct {
 	// InboxPage is the most stored messages the edge reads and queues at once
 	// for a device; it must be below SendQueue, which also holds the welcome.
 	InboxPage int
+	// Statuses, when set, records what becomes of stored messages here
+	// (status.go): queued, delivered, acked, expired, collapsed, dropped.
+	Statuses Statuses
 	// Replacer, when set, closes a device's older connection on another edge when
 	// the device connects here (only the newest connection of a device lives).
 	Replacer Replacer

@@ -36,8 +36,9 @@ func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, ke
 	res := protocol.Result{Device: device, Status: protocol.StatusQueued}
 	accepted := time.UnixMilli(m.TS)
 	from, err := json.Marshal(m.From)
+	var put inbox.PutResult
 	if err == nil {
-		_, err = s.cfg.Inbox.Put(s.ctx, inbox.Message{
+		put, err = s.cfg.Inbox.Put(s.ctx, inbox.Message{
 			ID: m.ID, Account: src.account, Device: device, Type: m.Type, From: string(from),
 			Payload: m.Payload, Expires: accepted.Add(keep), Enqueued: accepted, Ack: m.Ack,
 		})
@@ -45,6 +46,7 @@ func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, ke
 	switch {
 	case err == nil:
 		s.met.out(s.cfg.Types, m, protocol.StatusQueued)
+		s.reportStored(src.account, device, m.ID, put)
 	case errors.Is(err, inbox.ErrTooLarge):
 		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeTooLarge)
 	default:

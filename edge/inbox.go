@@ -73,6 +73,9 @@ func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 			}
 			break
 		}
+		for _, id := range page.Expired {
+			s.report(ss.account, ss.device, id, StoredExpired)
+		}
 		p.full = len(page.Messages) == s.cfg.InboxPage
 		stop := false
 		for i := range page.Messages {
@@ -156,6 +159,7 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 		}
 		var written []string
 		for i, id := range p.ids[:n] {
+			s.report(ss.account, ss.device, id, StoredDelivered)
 			if !p.acks[i] {
 				written = append(written, id)
 			}
@@ -185,6 +189,9 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 func (s *Server) removeAcked(ss *session, ids ...string) {
 	if len(ids) == 0 {
 		return
+	}
+	for _, id := range ids {
+		s.report(ss.account, ss.device, id, StoredAcked)
 	}
 	if _, err := s.cfg.Inbox.Remove(context.Background(), ss.account, ss.device, ids...); err != nil {
 		if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {

@@ -89,28 +89,43 @@ func (p *Processor) store(ctx context.Context, m *Message, keep time.Duration, n
 		e.Status = Expired
 	}
 	if err == nil {
+		if e.Status == Queued {
+			e.Expires = res.Expires.UnixMilli()
+		}
 		p.reportInbox(m, res)
 	}
 	return e
 }
 
 // reportInbox emits the outcomes of the other messages of m's inbox that m's
-// put changed: the one it replaced by its collapse key, those it dropped to
-// keep the inbox within its limits, and those found expired, so that their
-// senders see them leave the inbox undelivered. Their type is not known here.
+// put changed (PutEvents), so that their senders see them leave the inbox
+// undelivered. Their type is not known here.
 func (p *Processor) reportInbox(m *Message, res inbox.PutResult) {
+	for _, e := range PutEvents(m.Account, m.Device, m.ID, res, 0) {
+		p.emit(e, "")
+	}
+}
+
+// PutEvents returns the outcomes of the other messages of account/device's
+// inbox that the put of id changed: the one it replaced by its collapse key
+// (collapsed), those it dropped to keep the inbox within its limits
+// (dropped), and those found expired (expired), each at at (Unix
+// milliseconds; 0 lets the producer set it).
+func PutEvents(account, device, id string, res inbox.PutResult, at int64) []Event {
+	var out []Event
 	other := func(id string, o Outcome, reason string) {
-		p.emit(Event{ID: id, Account: m.Account, Device: m.Device, Status: o, Error: reason}, "")
+		out = append(out, Event{ID: id, Account: account, Device: device, Status: o, Error: reason, At: at})
 	}
 	if res.Replaced != "" {
 		other(res.Replaced, Collapsed, "")
 	}
-	for _, id := range res.Dropped {
-		other(id, Dropped, "the device's inbox was full")
+	for _, d := range res.Dropped {
+		other(d, Dropped, "the device's inbox was full")
 	}
-	for _, id := range res.Expired {
-		if id != m.ID {
-			other(id, Expired, "")
+	for _, e := range res.Expired {
+		if e != id {
+			other(e, Expired, "")
 		}
 	}
+	return out
 }

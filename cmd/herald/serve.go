@@ -240,6 +240,11 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 		}
 		router.Links = n.links
 	}
+	// Before the edge: its stored messages' statuses go to Kafka too.
+	async, err := n.buildAsync(c, redisClient, router, log)
+	if err != nil {
+		return nil, err
+	}
 	if c.HasRole("edge") {
 		v, err := c.TokenKeys.Verifier(c.TokenSecrets, log.With("part", "token"))
 		if err != nil {
@@ -269,6 +274,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			SendQueue:         c.SendQueue,
 			Inbox:             n.inbox,
 			InboxPage:         c.InboxPage,
+			Statuses:          async.edgeStatuses(),
 			MsgRate:           c.MsgRate,
 			MsgBurst:          c.MsgBurst,
 			FrameRate:         c.FrameRate,
@@ -304,12 +310,6 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 		}
 		router.Local = n.edge
 	}
-	var async asyncParts
-	if c.HasRole("api") || c.HasRole("processor") {
-		if async, err = n.buildAsync(c, redisClient, router, log); err != nil {
-			return nil, err
-		}
-	}
 	if c.HasRole("api") {
 		keys, _, err := settings.ParseAPIKeys(c.APIKeys)
 		if err != nil {
@@ -324,6 +324,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Directory:    n.registry,
 			Devices:      n.devices,
 			Inbox:        n.inbox,
+			Reporter:     async.apiReporter(),
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,
