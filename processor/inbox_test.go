@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -135,6 +136,30 @@ func TestProcessorReportsInboxChanges(t *testing.T) {
 			second := p.send(t, Message{Account: "a1", Device: "off1", CollapseKey: tt.key})
 			p.waitStatus(t, second.ID, "off1", Queued)
 			p.waitStatus(t, first.ID, "off1", tt.want)
+		})
+	}
+}
+
+func TestPutEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  inbox.PutResult
+		want []Event
+	}{
+		{"a plain put changes no other message", inbox.PutResult{Seq: 1}, nil},
+		{"collapsed, dropped and expired others, the put itself left out", inbox.PutResult{
+			Replaced: "c1", Dropped: []string{"d1", "d2"}, Expired: []string{"e1", "m1"},
+		}, []Event{
+			{ID: "c1", Account: "a1", Device: "tv1", Status: Collapsed, At: 7},
+			{ID: "d1", Account: "a1", Device: "tv1", Status: Dropped, Error: "the device's inbox was full", At: 7},
+			{ID: "d2", Account: "a1", Device: "tv1", Status: Dropped, Error: "the device's inbox was full", At: 7},
+			{ID: "e1", Account: "a1", Device: "tv1", Status: Expired, At: 7},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PutEvents("a1", "tv1", "m1", tc.res, 7); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("PutEvents = %+v, want %+v", got, tc.want)
+			}
 		})
 	}
 }
