@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/settings"
@@ -23,6 +24,26 @@ type asyncParts struct {
 	// and edge roles settle (sync pushes queued, stored messages delivered,
 	// acked or expired at the edge) to the status topic.
 	reporter *processor.Producer
+}
+
+// listedDevices names an account's devices from the device list, for the
+// processor's messages to whole accounts that store.
+type listedDevices struct {
+	l interface {
+		List(ctx context.Context, account string) ([]devicelist.Device, error)
+	}
+}
+
+func (d listedDevices) Listed(ctx context.Context, account string) ([]string, error) {
+	devs, err := d.l.List(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(devs))
+	for i, dev := range devs {
+		ids[i] = dev.ID
+	}
+	return ids, nil
 }
 
 // edgeStatuses reports the edge's outcomes of stored messages as status
@@ -131,6 +152,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Deliverer:         router,
 			Directory:         n.registry,
 			Inbox:             n.inbox,
+			Devices:           listedDevices{n.devices},
 			Workers:           workers,
 			AckTimeout:        k.AckTimeout,
 			SessionTimeout:    gt.Session,
