@@ -42,7 +42,7 @@ func (s *Server) handleFrame(ss *session, binary bool, data []byte) bool {
 	}
 	switch f := f.(type) {
 	case *protocol.Msg:
-		return s.handleDeviceMsg(ss, f)
+		return s.handleDeviceMsg(ss, f, data)
 	case *protocol.Ack:
 		if !protocol.ValidMsgID(f.ID) {
 			return s.badFrame(ss, "", "ack id: "+msgIDRule, false, "bad_id", "id")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,7 +48,11 @@ func TestDeviceToDeviceStoredCluster(t *testing.T) {
 		{"n1", 600, protocol.StatusQueued},
 		{"n2", 0, protocol.StatusOffline},
 	} {
-		phone.send(t, &protocol.Msg{ID: tt.id, Type: "note.d2d.v1", To: &protocol.Target{Device: "tv1"}, TTL: tt.ttl, Payload: []byte(`{"text":"hi"}`)})
+		// "ttl" written even when 0: an absent one takes the type's store.
+		frame := fmt.Sprintf(`{"t":"msg","id":%q,"type":"note.d2d.v1","to":{"device":"tv1"},"ttl":%d,"payload":{"text":"hi"}}`, tt.id, tt.ttl)
+		if err := phone.c.Write(t.Context(), websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
 		r := nextOf[*protocol.Receipt](t, phone)
 		if r.ID != tt.id || len(r.Results) != 1 || r.Results[0] != (protocol.Result{Device: "tv1", Status: tt.want}) {
 			t.Fatalf("receipt %+v, want %s", r, tt.want)
