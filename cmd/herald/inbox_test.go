@@ -18,8 +18,11 @@ import (
 )
 
 // TestAsyncStoreAndForward sends through `herald dev` (its embedded Kafka) to a
-// device that is offline: the message's device outcome is queued, and the
-// device gets it from its inbox when it connects.
+// device that is offline: the message's device outcome is queued, the device
+// gets it from its inbox when it connects, and the status moves on to
+// delivered. Then the status of a stored sync push (queued, delivered, acked,
+// as herald status prints them), two async sends with one collapse key
+// (collapsed, the newer delivered) and a push that expires in the inbox.
 func TestAsyncStoreAndForward(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts herald dev")
@@ -131,6 +134,28 @@ func TestAsyncStoreAndForward(t *testing.T) {
 		}
 		d.send(t, &protocol.Ack{ID: id})
 		waitStatus(id, "tv8", processor.Acked)
+	})
+
+	t.Run("two separate async sends with one collapse key: the newer replaces the older in the inbox", func(t *testing.T) {
+		send := func(title string) string {
+			t.Helper()
+			code, body := call(http.MethodPost, "/v1/messages", `{"to":{"account":"a1","device":"tv11"},"type":"notification.v1","payload":{"title":"`+title+`"},"collapse_key":"score"}`)
+			var sent struct{ ID string }
+			if err := json.Unmarshal(body, &sent); code != http.StatusAccepted || err != nil {
+				t.Fatalf("POST /v1/messages: %d %s", code, body)
+			}
+			return sent.ID
+		}
+		older := send("1-0")
+		waitStatus(older, "tv11", processor.Queued)
+		newer := send("2-0")
+		waitStatus(newer, "tv11", processor.Queued)
+		waitStatus(older, "tv11", processor.Collapsed)
+		d := connect("tv11")
+		if m, ok := d.next(t).(*protocol.Msg); !ok || m.ID != newer {
+			t.Fatalf("tv11 got %+v; want only the newer %s", m, newer)
+		}
+		waitStatus(newer, "tv11", processor.Delivered)
 	})
 
 	t.Run("a stored push that expires before its device connects: expired", func(t *testing.T) {
