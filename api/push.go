@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldpush/herald/devicelist"
+	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -283,15 +285,5 @@ func (s *Server) withListed(ctx context.Context, account string, connected []str
 		s.cfg.Logger.Warn("reading the device list failed: the push reaches the connected devices only, none is stored for", "account", account, "err", err)
 		return connected
 	}
-	seen := make(map[string]struct{}, len(connected))
-	for _, d := range connected {
-		seen[d] = struct{}{}
-	}
-	out := connected
-	for _, d := range listed {
-		if _, ok := seen[d.ID]; !ok {
-			out = append(out, d.ID)
-		}
-	}
-	return out
+	return processor.AddListed(connected, listed, func(d devicelist.Device) string { return d.ID })
 }

@@ -129,14 +129,22 @@ func (p *Processor) withListed(ctx context.Context, account string, connected []
 		p.cfg.Logger.Warn("reading the device list failed: the message reaches the connected devices only, none is stored for", "account", account, "err", err)
 		return connected
 	}
+	return AddListed(connected, listed, func(d string) string { return d })
+}
+
+// AddListed returns connected followed by the devices of listed (their ids
+// by id) that connected does not hold: the targets of a message to a whole
+// account that stores for its listed devices that are offline. The sync push
+// shares it.
+func AddListed[D any](connected []string, listed []D, id func(D) string) []string {
 	seen := make(map[string]struct{}, len(connected))
 	for _, d := range connected {
 		seen[d] = struct{}{}
 	}
 	out := connected
 	for _, d := range listed {
-		if _, ok := seen[d]; !ok {
-			out = append(out, d)
+		if _, ok := seen[id(d)]; !ok {
+			out = append(out, id(d))
 		}
 	}
 	return out
