@@ -90,6 +90,10 @@ type Config struct {
 	// offline, for types whose policy has a store (store-and-forward); without
 	// it they are answered offline.
 	Inbox Inbox
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after a push was stored for it (nudge.go); without it a push
+	// stored while the device connects waits for its next connection.
+	Nudger Nudger
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, receives the server's Prometheus metrics (see

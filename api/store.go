@@ -41,8 +41,9 @@ func (s *Server) keepFor(t *protocol.Type, req *PushRequest) (time.Duration, *pr
 func (s *Server) store(ctx context.Context, accepted time.Time, account, device string, m *protocol.Msg, keep time.Duration) protocol.Result {
 	res := protocol.Result{Device: device, Status: protocol.StatusQueued}
 	from, err := json.Marshal(m.From)
+	var put inbox.PutResult
 	if err == nil {
-		_, err = s.cfg.Inbox.Put(ctx, inbox.Message{
+		put, err = s.cfg.Inbox.Put(ctx, inbox.Message{
 			ID: m.ID, Account: account, Device: device, Type: m.Type, From: string(from),
 			Payload: m.Payload, Expires: accepted.Add(keep), Ack: m.Ack, Enqueued: accepted,
 		})
@@ -53,6 +54,8 @@ func (s *Server) store(ctx context.Context, accepted time.Time, account, device 
 	case err != nil:
 		s.cfg.Logger.Warn("storing a push failed", "account", account, "device", device, "err", err)
 		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeUnavailable)
+	default:
+		s.nudgeStored(ctx, account, device, m.ID, put)
 	}
 	return res
 }

@@ -138,6 +138,11 @@ type Config struct {
 	// InboxPage is the most stored messages the edge reads and queues at once
 	// for a device; it must be below SendQueue, which also holds the welcome.
 	InboxPage int
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after this edge put a device's msg there (nudge.go); without it a
+	// msg stored while its target connects waits for the target's next
+	// connection.
+	Nudger Nudger
 	// Replacer, when set, closes a device's older connection on another edge when
 	// the device connects here (only the newest connection of a device lives).
 	Replacer Replacer

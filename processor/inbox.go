@@ -90,6 +90,9 @@ func (p *Processor) store(ctx context.Context, m *Message, keep time.Duration, n
 	}
 	if err == nil {
 		p.reportInbox(m, res)
+		if e.Status == Queued && !res.Duplicate {
+			p.nudge(ctx, m)
+		}
 	}
 	return e
 }

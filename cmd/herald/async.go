@@ -91,6 +91,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Deliverer:         router,
 			Directory:         n.registry,
 			Inbox:             n.inbox,
+			Nudger:            router,
 			Workers:           workers,
 			AckTimeout:        k.AckTimeout,
 			SessionTimeout:    gt.Session,
