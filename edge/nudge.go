@@ -89,8 +89,10 @@ type freshLocator interface {
 // Nudge tells the edge that holds device of account, if one does, to read the
 // device's inbox again, for a message put there after the edge may have read
 // it: directly when that edge is Local, else over its link, where the nudge
-// only queues a frame. A device not registered is no error: it gets its inbox
-// when it connects. The lookup reads past the registry's cache.
+// only queues a frame. The edge is the one the registry names, read past its
+// cache: a session held here that the registry does not name (an older one, or
+// one the registry could not take) is nudged too. A device not registered is
+// no error: it gets its inbox when it connects.
 func (r *Router) Nudge(ctx context.Context, account, device string) error {
 	err := r.nudge(ctx, account, device)
 	if err != nil {
@@ -100,11 +102,10 @@ func (r *Router) Nudge(ctx context.Context, account, device string) error {
 }
 
 func (r *Router) nudge(ctx context.Context, account, device string) error {
+	local := ""
 	if r.Local != nil {
 		if ss := r.Local.session(account, device); ss != nil {
-			r.count(nudgeSent)
-			r.Local.nudged(account, device, ss.id)
-			return nil
+			local = ss.id
 		}
 	}
 	var e registry.Entry
@@ -113,6 +114,10 @@ func (r *Router) nudge(ctx context.Context, account, device string) error {
 		e, err = fl.LookupFresh(ctx, account, device)
 	} else {
 		e, err = r.Registry.Lookup(ctx, account, device)
+	}
+	if local != "" && (err != nil || e.Session != local) {
+		r.count(nudgeSent)
+		r.Local.nudged(account, device, local)
 	}
 	switch {
 	case errors.Is(err, registry.ErrNotFound):

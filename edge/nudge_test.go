@@ -238,6 +238,20 @@ func wantMsgAfter(tb testing.TB, e *nudgeEdge, next receiver, id string, ack boo
 	return wantMsg(tb, next, id)
 }
 
+// TestNudgeHeldButNotRegistered nudges a device held here whose registration
+// the registry lost (or never took): the Router nudges the session it holds
+// all the same.
+func TestNudgeHeldButNotRegistered(t *testing.T) {
+	e := mustNudgeEdge(t, nil)
+	d := e.mustDial(t, "a1", "tv1")
+	if ok, err := e.reg.Unregister(context.Background(), "a1", "tv1", d.welcome.Session); err != nil || !ok {
+		t.Fatalf("unregister: %v, %v", ok, err)
+	}
+	e.put(t, "m1", false)
+	e.nudge(t)
+	wantMsg(t, func(tb testing.TB) protocol.Frame { tb.Helper(); return d.read() }, "m1")
+}
+
 // TestNudgeWhileForwarding nudges a session whose stored reader is still
 // busy with the page it queued on connect: the reader reads again after that
 // page rather than a second reader starting, and the new message follows.
