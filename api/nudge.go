@@ -11,8 +11,8 @@ import (
 // device's inbox again. A push stored for a device found offline may land
 // after the device connected and its edge read the inbox: the nudge that
 // follows the put makes the edge read it again, so the push does not wait for
-// the device's next connection (docs/design.md, "Store and forward").
-// edge.Router implements it.
+// the device's next connection (docs/design.md, "Stored messages and a
+// connecting device"). edge.Router implements it.
 type Nudger interface {
 	Nudge(ctx context.Context, account, device string) error
 }

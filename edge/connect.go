@@ -203,10 +203,10 @@ func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
 // could not be queued.
 //
 // The order closes the window in which a message stored for the device while
-// it connects would wait for its next connection (docs/design.md, "Store and
-// forward"): the device is registered before its inbox is read, so that a
-// writer whose put the read misses finds the registration and nudges the
-// session (nudge.go), and it is attached here, where deliveries reach it, only
+// it connects would wait for its next connection (docs/design.md, "Stored
+// messages and a connecting device"): the device is registered before its
+// inbox is read, so that a writer whose put the read misses finds the
+// registration and nudges the session (nudge.go), and it is attached here, where deliveries reach it, only
 // once the stored page is queued, so that what the inbox held goes right after
 // the welcome, before anything sent to the device live. A delivery between
 // the registration and the attach finds the device not held and is answered

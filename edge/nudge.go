@@ -13,8 +13,9 @@ import (
 
 // A nudge closes the window in which a message put in a device's inbox would
 // wait there for the device's next connection although the device is online
-// (docs/design.md, "Store and forward"). Each writer puts the message, then
-// looks the device up once more and, if an edge holds it, nudges that edge;
+// (docs/design.md, "Stored messages and a connecting device"). Each writer
+// puts the message, then looks the device up once more and, if an edge holds
+// it, nudges that edge;
 // the edge registers a device before it reads its inbox. So either the edge's
 // read sees the put, or the writer's lookup sees the registration and the
 // nudge makes the edge read again. The edge reads again on the session's one
