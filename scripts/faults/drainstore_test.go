@@ -295,7 +295,7 @@ func TestFaultDrainStoreAndForward(t *testing.T) {
 				res, id, err := storePush(api.Addr, r.account, r.id)
 				if err != nil {
 					hung.Add(1)
-					t.Errorf("push to %s/%s: %v", r.account, r.id, err)
+					t.Errorf("push to %s/%s at %s, %v after it was made: %v", r.account, r.id, asked.UTC().Format("15:04:05.000"), time.Since(asked).Round(time.Millisecond), err)
 					continue
 				}
 				mu.Lock()
