@@ -353,3 +353,29 @@ func TestDeviceMsgNudgesConnectingSibling(t *testing.T) {
 		t.Fatalf("stored device msg %+v, want from phone1", m)
 	}
 }
+
+// TestStoredReaderBound walks a session's stored reader through nudges: at
+// most one reader runs, however many nudges come, and nudges while it runs
+// make it read once more before it stops, not once per nudge.
+func TestStoredReaderBound(t *testing.T) {
+	steps := []struct {
+		name string
+		do   func(ss *session) bool
+		want bool
+	}{
+		{"a nudge on an idle session starts the reader", (*session).nudge, true},
+		{"a second nudge starts none", (*session).nudge, false},
+		{"nor does a third", (*session).nudge, false},
+		{"the reader, done, reads again once", (*session).storedNext, true},
+		{"then stops", (*session).storedNext, false},
+		{"a nudge then starts it again", (*session).nudge, true},
+		{"stopped with its session", func(ss *session) bool { ss.stopStored(); return ss.storedBusy }, false},
+		{"a nudge after that starts one", (*session).nudge, true},
+	}
+	ss := &session{}
+	for _, st := range steps {
+		if got := st.do(ss); got != st.want {
+			t.Fatalf("%s: got %v, want %v", st.name, got, st.want)
+		}
+	}
+}
