@@ -15,10 +15,9 @@ import (
 // wait there for the device's next connection although the device is online
 // (docs/design.md, "Stored messages and a connecting device"). Each writer
 // puts the message, then looks the device up once more and, if an edge holds
-// it, nudges that edge;
-// the edge registers a device before it reads its inbox. So either the edge's
-// read sees the put, or the writer's lookup sees the registration and the
-// nudge makes the edge read again. The edge reads again on the session's one
+// it, nudges that edge; the edge registers a device before it reads its
+// inbox. So either the edge's read sees the put, or the writer's lookup sees
+// the registration and the nudge makes the edge read again. The edge reads again on the session's one
 // stored reader, after the last stored message it queued on that session, so
 // that no message is written twice on one connection.
 
