@@ -95,6 +95,10 @@ type Config struct {
 	// GET /v1/messages/{id} follows them to delivered, acked or expired as it
 	// follows asynchronous messages.
 	Reporter Reporter
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after a push was stored for it (nudge.go); without it a push
+	// stored while the device connects waits for its next connection.
+	Nudger Nudger
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, receives the server's Prometheus metrics (see

@@ -64,6 +64,7 @@ func (s *Server) store(ctx context.Context, accepted time.Time, account, device 
 		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeUnavailable)
 	default:
 		s.reportStored(accepted, account, device, m.ID, put)
+		s.nudgeStored(ctx, account, device, m.ID, put)
 	}
 	return res
 }

@@ -141,6 +141,11 @@ type Config struct {
 	// Statuses, when set, records what becomes of stored messages here
 	// (status.go): queued, delivered, acked, expired, collapsed, dropped.
 	Statuses Statuses
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after this edge put a device's msg there (nudge.go); without it a
+	// msg stored while its target connects waits for the target's next
+	// connection.
+	Nudger Nudger
 	// Replacer, when set, closes a device's older connection on another edge when
 	// the device connects here (only the newest connection of a device lives).
 	Replacer Replacer

@@ -66,6 +66,7 @@ func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, ke
 	case err == nil:
 		s.met.out(s.cfg.Types, m, protocol.StatusQueued)
 		s.reportStored(src.account, device, m.ID, put)
+		s.nudgeStored(src, device)
 	case errors.Is(err, inbox.ErrTooLarge):
 		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeTooLarge)
 	default:

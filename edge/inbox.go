@@ -111,6 +111,7 @@ func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 			break
 		}
 	}
+	ss.setStoredSeq(p.last)
 	if len(p.ids) == 0 {
 		return nil
 	}
@@ -134,11 +135,13 @@ func storedMsg(m *inbox.Message, now time.Time) *protocol.Msg {
 	}
 }
 
-// forwardStored is the goroutine, one per session that had stored messages,
-// that removes each queued page's messages without ack from the inbox once they
-// were written (those with ack wait for the device's ack: removeAcked), and
-// queues the next page while the last one was full and written whole. It ends
-// with the session, or when the inbox is empty after the last page.
+// forwardStored is the goroutine, at most one per session at a time (the
+// session's stored reader, nudge.go), that removes each queued page's messages
+// without ack from the inbox once they were written (those with ack wait for
+// the device's ack: removeAcked), and queues the next page while the last one
+// was full and written whole, or a nudge asked for a read again. It ends with
+// the session, or when the inbox is empty after the last page and no nudge
+// came meanwhile.
 func (s *Server) forwardStored(ss *session, p *storedPage) {
 	for p != nil {
 		n := 0
@@ -175,10 +178,11 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 		if n > 0 {
 			s.met.storedOut.Add(float64(n))
 		}
-		if n < len(p.dones) || !p.full || ss.ctx.Err() != nil {
+		if n < len(p.dones) || ss.ctx.Err() != nil {
+			ss.stopStored()
 			return
 		}
-		p = s.queueStored(ss, p.last)
+		p = s.nextStored(ss, p)
 	}
 }
 

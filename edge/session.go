@@ -116,6 +116,13 @@ type session struct {
 	// At most what the device's inbox holds: each is queued once per session.
 	storedAcks map[string]struct{}
 
+	// Guarded by mu: the session's stored reader (nudge.go), which reads the
+	// inbox and queues what it holds. At most one runs per session: begin's
+	// first read, then one forwardStored goroutine at a time.
+	storedSeq   uint64 // the seq of the last stored message queued or skipped; a read again starts after it
+	storedBusy  bool   // the reader runs
+	storedAgain bool   // a nudge came while it ran: it reads again before it stops
+
 	// Guarded by mu: the hello metadata waiting to be written, and whether a
 	// write is in flight (storeHello).
 	helloNext *protocol.DeviceInfo

@@ -93,6 +93,9 @@ func (p *Processor) store(ctx context.Context, m *Message, device string, keep t
 			e.Expires = res.Expires.UnixMilli()
 		}
 		p.reportInbox(m, device, res)
+		if e.Status == Queued && !res.Duplicate {
+			p.nudge(ctx, m, device)
+		}
 	}
 	return e
 }

@@ -67,6 +67,10 @@ type Config struct {
 	// Devices, when set, names an account's listed devices, for a message to
 	// a whole account that stores.
 	Devices DeviceList
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after a message was stored for it (nudge.go); without it a
+	// message stored while the device connects waits for its next connection.
+	Nudger Nudger
 	// Workers is the number of concurrent deliveries per priority: the weight of
 	// each. Missing priorities take DefaultHighWorkers and so on.
 	Workers map[protocol.Priority]int

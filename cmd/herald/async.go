@@ -153,6 +153,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Directory:         n.registry,
 			Inbox:             n.inbox,
 			Devices:           listedDevices{n.devices},
+			Nudger:            router,
 			Workers:           workers,
 			AckTimeout:        k.AckTimeout,
 			SessionTimeout:    gt.Session,

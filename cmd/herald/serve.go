@@ -233,6 +233,9 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	router := &edge.Router{Registry: n.registry}
+	if router.Nudges, err = edge.NewNudgeCounters(n.metrics); err != nil {
+		return nil, err
+	}
 	if len(c.ClusterKeys) > 0 {
 		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links")})
 		if err != nil {
@@ -261,6 +264,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Locator:           n.registry,
 			Presencer:         presencer(n.links),
 			Router:            router,
+			Nudger:            router,
 			AllowedOrigins:    c.AllowedOrigins,
 			ClusterKeys:       c.ClusterKeys,
 			Liveness:          n.registry,
@@ -325,6 +329,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Devices:      n.devices,
 			Inbox:        n.inbox,
 			Reporter:     async.apiReporter(),
+			Nudger:       router,
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,

@@ -33,3 +33,18 @@ type Presence struct {
 	Account string        `json:"account"`
 	protocol.Presence
 }
+
+// Nudge tells the edge that holds Session of Device of Account that the
+// device's inbox (store-and-forward) took a message after the edge may have
+// read it: the edge reads the inbox again, after the last stored message it
+// queued on that session. A nudge for a session the edge does not hold changes
+// nothing.
+type Nudge struct {
+	T       string `json:"t"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Session string `json:"session"`
+}
+
+// KindNudge is the "t" of Nudge.
+const KindNudge = "nudge"
