@@ -141,6 +141,11 @@ type Config struct {
 	// Statuses, when set, records what becomes of stored messages here
 	// (status.go): queued, delivered, acked, expired, collapsed, dropped.
 	Statuses Statuses
+	// Late, when set, passes the late acked receipt of a stored device msg
+	// that its target acked here to its sender, wherever the sender is
+	// connected (late.go); Router implements it. Without it a sender on this
+	// edge still gets it.
+	Late LateReceipts
 	// Nudger, when set, tells the edge that holds a device to read its inbox
 	// again after this edge put a device's msg there (nudge.go); without it a
 	// msg stored while its target connects waits for the target's next

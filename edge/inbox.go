@@ -84,14 +84,19 @@ func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 				p.last = m.Seq
 				continue
 			}
-			data, err := protocol.Encode(storedMsg(m, now))
+			msg := storedMsg(m, now)
+			data, err := protocol.Encode(msg)
 			if err != nil {
 				ss.log.Warn("a stored message cannot be encoded", "id", m.ID, "err", err)
 				stop = true
 				break
 			}
 			if m.Ack {
-				ss.awaitStoredAck(m.ID)
+				sender := ""
+				if msg.From != nil {
+					sender = msg.From.Device
+				}
+				ss.awaitStoredAck(m.ID, sender)
 			}
 			done := make(chan bool, 1)
 			if err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); err != nil {

@@ -117,6 +117,12 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 			return err
 		}
 		s.nudged(n.Account, n.Device, n.Session)
+	case link.KindLate:
+		var l link.Late
+		if err := sc.ReadLate(&l); err != nil {
+			return err
+		}
+		s.lateHere(l.Account, l.Device, l.ID, protocol.Result{Device: l.From, Status: l.Status})
 	case string(protocol.KindPresence):
 		var lp link.Presence
 		if err := sc.ReadPresence(&lp); err != nil {

@@ -47,8 +47,9 @@ func (r *recordedStatuses) find(id, status string) (StoredOutcome, bool) {
 
 // TestStoredStatuses follows stored messages through the edge's reports: a
 // device msg stored for an offline sibling is queued until its expiry, then
-// delivered when written and acked when acked; a stored message found expired
-// on connect is expired; and each outcome names the device it is for.
+// delivered when written and acked when acked, and its sender gets a late
+// acked receipt; a stored message found expired on connect is expired; and
+// each outcome names the device it is for.
 func TestStoredStatuses(t *testing.T) {
 	clock := &testClock{now: time.Now()}
 	st := &recordedStatuses{}
@@ -80,6 +81,10 @@ func TestStoredStatuses(t *testing.T) {
 	})
 	if o, _ := st.find("d2d", StoredAcked); o.Device != "tv1" || o.Account != "a1" {
 		t.Errorf("acked outcome %+v, want a1/tv1", o)
+	}
+	// The sender, still connected, gets a late receipt: tv1 acked.
+	if r := phone.readReceipt(); r.ID != "d2d" || len(r.Results) != 1 || r.Results[0] != (protocol.Result{Device: "tv1", Status: protocol.StatusAcked}) {
+		t.Fatalf("phone got %+v, want the late acked receipt of d2d", r)
 	}
 
 	// A live message is nobody's stored message: no outcome.

@@ -265,6 +265,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Presencer:         presencer(n.links),
 			Router:            router,
 			Nudger:            router,
+			Late:              router,
 			AllowedOrigins:    c.AllowedOrigins,
 			ClusterKeys:       c.ClusterKeys,
 			Liveness:          n.registry,

@@ -48,3 +48,20 @@ type Nudge struct {
 
 // KindNudge is the "t" of Nudge.
 const KindNudge = "nudge"
+
+// Late carries a receipt that comes after its sender stopped waiting: the
+// outcome Status of message ID for the device From, to Device of Account, the
+// message's sender, if the receiving edge holds it. The one use today: a
+// device's msg with ack, stored for an offline sibling (its sender's receipt
+// said queued), that the sibling acked on a later connection (acked).
+type Late struct {
+	T       string          `json:"t"`
+	Account string          `json:"account"`
+	Device  string          `json:"device"`
+	ID      string          `json:"id"`
+	From    string          `json:"from"`
+	Status  protocol.Status `json:"status"`
+}
+
+// KindLate is the "t" of Late.
+const KindLate = "late"
