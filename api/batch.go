@@ -172,9 +172,6 @@ func (s *Server) prepareItem(it *batchItem, from string) {
 	it.out.from = protocol.Sender{Service: from}
 	it.out.msg = s.newMsg(t, &it.req, &it.out.from)
 	it.out.keep, it.problem = s.keepFor(t, &it.req)
-	if !it.req.To.Device.Named {
-		it.out.keep = 0 // a push to a whole account reaches its connected devices only
-	}
 }
 
 // deliverBatch delivers the valid items, every target concurrently, all under
@@ -206,7 +203,7 @@ func (s *Server) deliverBatch(ctx context.Context, timeout time.Duration, items 
 			it.results, ones = ones[:1:1], ones[1:]
 			it.results[0].Device = d.ID
 		} else {
-			targets, p := s.connected(ctx, account)
+			targets, p := s.targets(ctx, account, it.out.keep > 0)
 			if p != nil {
 				it.problem = p
 				continue

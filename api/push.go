@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldpush/herald/devicelist"
+	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 )
 
@@ -102,12 +104,12 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	if req.To.Device.Named {
 		results = s.deliverOne(r.Context(), timeout, req.To.Account, req.To.Device.ID, &out.msg, out.keep)
 	} else {
-		targets, p := s.connected(r.Context(), req.To.Account)
+		targets, p := s.targets(r.Context(), req.To.Account, out.keep > 0)
 		if p != nil {
 			p.Write(w)
 			return
 		}
-		results = s.deliverAll(r.Context(), timeout, req.To.Account, targets, &out.msg)
+		results = s.deliverAll(r.Context(), timeout, req.To.Account, targets, &out.msg, out.keep)
 	}
 	delivered = true
 	s.countResults(req.Type, results)
@@ -149,8 +151,9 @@ func (s *Server) deliverOne(ctx context.Context, timeout time.Duration, account,
 }
 
 // deliverAll delivers m to every device in targets, concurrently, within
-// timeout. m.TS becomes the time of acceptance, now.
-func (s *Server) deliverAll(ctx context.Context, timeout time.Duration, account string, targets []string, m *protocol.Msg) []protocol.Result {
+// timeout; a target found offline gets m stored for keep when keep is above
+// zero. m.TS becomes the time of acceptance, now.
+func (s *Server) deliverAll(ctx context.Context, timeout time.Duration, account string, targets []string, m *protocol.Msg, keep time.Duration) []protocol.Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	accepted := time.Now()
@@ -161,7 +164,7 @@ func (s *Server) deliverAll(ctx context.Context, timeout time.Duration, account 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = s.deliver(ctx, accepted, account, d, m, 0)
+			results[i] = s.deliver(ctx, accepted, account, d, m, keep)
 		}()
 	}
 	wg.Wait()
@@ -204,14 +207,21 @@ func (s *Server) pushTimeout(ms int64) (time.Duration, *protocol.Problem) {
 	return time.Duration(ms) * time.Millisecond, nil
 }
 
-// connected resolves a push to a whole account into its connected devices.
-func (s *Server) connected(ctx context.Context, account string) ([]string, *protocol.Problem) {
+// targets resolves a push to a whole account into its devices: those
+// connected, and with stored (the message waits for offline devices) those of
+// the account's device list too, so that a listed device that is not
+// connected gets it from its inbox (withListed). A push reaches at most
+// MaxTargets of them.
+func (s *Server) targets(ctx context.Context, account string, stored bool) ([]string, *protocol.Problem) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LookupTimeout)
 	defer cancel()
 	devs, err := s.cfg.Directory.Connected(ctx, account)
 	if err != nil {
 		s.cfg.Logger.Warn("listing devices failed", "account", account, "err", err)
 		return nil, protocol.NewProblem(protocol.CodeUnavailable, "the account's devices cannot be listed right now")
+	}
+	if stored && s.cfg.Devices != nil {
+		devs = s.withListed(ctx, account, devs)
 	}
 	if len(devs) > s.cfg.MaxTargets {
 		return nil, protocol.NewProblem(protocol.CodeTooLarge, fmt.Sprintf("the account has %d devices, a push reaches at most %d", len(devs), s.cfg.MaxTargets))
@@ -263,4 +273,17 @@ func checkTarget(to PushTarget) *protocol.Problem {
 		return protocol.NewProblem(protocol.CodeBadRequest, `"to.device" is not a valid id: `+protocol.IDProblem(to.Device.ID))
 	}
 	return nil
+}
+
+// withListed adds to connected the devices of account's device list that are
+// not in it. A device list that cannot be read leaves connected as it is: the
+// push reaches the connected devices, as one of a type that does not store
+// does, and the log says that offline devices were not stored for.
+func (s *Server) withListed(ctx context.Context, account string, connected []string) []string {
+	listed, err := s.cfg.Devices.List(ctx, account)
+	if err != nil {
+		s.cfg.Logger.Warn("reading the device list failed: the push reaches the connected devices only, none is stored for", "account", account, "err", err)
+		return connected
+	}
+	return processor.AddListed(connected, listed, func(d devicelist.Device) string { return d.ID })
 }

@@ -90,6 +90,15 @@ type Config struct {
 	// offline, for types whose policy has a store (store-and-forward); without
 	// it they are answered offline.
 	Inbox Inbox
+	// Reporter, when set, records the status of the sync pushes stored for an
+	// offline device (queued, and what their puts did to the inbox), so that
+	// GET /v1/messages/{id} follows them to delivered, acked or expired as it
+	// follows asynchronous messages.
+	Reporter Reporter
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after a push was stored for it (nudge.go); without it a push
+	// stored while the device connects waits for its next connection.
+	Nudger Nudger
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics, when set, receives the server's Prometheus metrics (see

@@ -3,11 +3,14 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/inbox"
 	"github.com/heraldpush/herald/protocol"
 )
@@ -108,4 +111,74 @@ type downInbox struct{}
 
 func (downInbox) Put(context.Context, inbox.Message) (inbox.PutResult, error) {
 	return inbox.PutResult{}, inbox.ErrUnavailable
+}
+
+// TestAccountPushStoresForListedDevices checks that a push to a whole account,
+// of a type that stores, reaches its connected devices and is stored for the
+// devices of its device list that are not connected (queued), while a type
+// that does not store reaches the connected devices only; and that an account
+// whose device list cannot be read still gets its connected devices.
+func TestAccountPushStoresForListedDevices(t *testing.T) {
+	box, err := inbox.NewMemory(inbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := mustStackWith(t, func(c *Config) { c.Inbox = box })
+	for _, d := range []string{"tv1", "tv2"} {
+		if resp, b := st.do(t, http.MethodPut, "/v1/accounts/s1/devices/"+d, testAPIKey, []byte(`{"platform":"tv"}`)); resp.StatusCode/100 != 2 {
+			t.Fatalf("listing %s: %d %s", d, resp.StatusCode, b)
+		}
+	}
+	st.mustDevice(t, "s1", "tv1")
+	st.mustDevice(t, "s1", "phone9") // connected, not listed
+
+	sorted := func(rs []protocol.Result) []protocol.Result {
+		slices.SortFunc(rs, func(a, b protocol.Result) int { return strings.Compare(a.Device, b.Device) })
+		return rs
+	}
+	pr := st.mustPushOK(t, `{"to":{"account":"s1"},"type":"notification.v1","payload":{"title":"all"}}`)
+	want := []protocol.Result{{Device: "phone9", Status: protocol.StatusDelivered}, {Device: "tv1", Status: protocol.StatusDelivered}, {Device: "tv2", Status: protocol.StatusQueued}}
+	if got := sorted(pr.Results); !slices.Equal(got, want) {
+		t.Fatalf("results %+v, want %+v", got, want)
+	}
+	page, err := box.Pending(context.Background(), "s1", "tv2", 0, 10)
+	if err != nil || len(page.Messages) != 1 || page.Messages[0].ID != pr.ID {
+		t.Fatalf("tv2's inbox %+v %v, want the push %s", page.Messages, err, pr.ID)
+	}
+
+	pr = st.mustPushOK(t, `{"to":{"account":"s1"},"type":"playback.control.v1","payload":{"action":"pause"},"ack":false}`)
+	want = []protocol.Result{{Device: "phone9", Status: protocol.StatusDelivered}, {Device: "tv1", Status: protocol.StatusDelivered}}
+	if got := sorted(pr.Results); !slices.Equal(got, want) {
+		t.Fatalf("a type without store: results %+v, want %+v", got, want)
+	}
+
+	t.Run("batch", func(t *testing.T) {
+		resp, b := st.do(t, http.MethodPost, "/v1/push/batch", testAPIKey, []byte(`{"messages":[
+			{"to":{"account":"s1"},"type":"notification.v1","payload":{"title":"b"}}]}`))
+		var br PushBatchResponse
+		if err := json.Unmarshal(b, &br); resp.StatusCode != http.StatusOK || err != nil || len(br.Results) != 1 {
+			t.Fatalf("HTTP %d %s", resp.StatusCode, b)
+		}
+		want := []protocol.Result{{Device: "phone9", Status: protocol.StatusDelivered}, {Device: "tv1", Status: protocol.StatusDelivered}, {Device: "tv2", Status: protocol.StatusQueued}}
+		if got := sorted(br.Results[0].Results); !slices.Equal(got, want) {
+			t.Fatalf("results %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("device list unreadable", func(t *testing.T) {
+		down := mustStackWith(t, func(c *Config) { c.Inbox, c.Devices = box, downDevices{c.Devices} })
+		down.mustDevice(t, "s2", "tv1")
+		pr := down.mustPushOK(t, `{"to":{"account":"s2"},"type":"notification.v1","payload":{"title":"all"}}`)
+		want := []protocol.Result{{Device: "tv1", Status: protocol.StatusDelivered}}
+		if !slices.Equal(pr.Results, want) {
+			t.Fatalf("results %+v, want %+v", pr.Results, want)
+		}
+	})
+}
+
+// downDevices is a device store whose List fails.
+type downDevices struct{ DeviceStore }
+
+func (downDevices) List(context.Context, string) ([]devicelist.Device, error) {
+	return nil, errors.New("device list down")
 }

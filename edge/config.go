@@ -138,6 +138,19 @@ type Config struct {
 	// InboxPage is the most stored messages the edge reads and queues at once
 	// for a device; it must be below SendQueue, which also holds the welcome.
 	InboxPage int
+	// Statuses, when set, records what becomes of stored messages here
+	// (status.go): queued, delivered, acked, expired, collapsed, dropped.
+	Statuses Statuses
+	// Late, when set, passes the late acked receipt of a stored device msg
+	// that its target acked here to its sender, wherever the sender is
+	// connected (late.go); Router implements it. Without it a sender on this
+	// edge still gets it.
+	Late LateReceipts
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after this edge put a device's msg there (nudge.go); without it a
+	// msg stored while its target connects waits for the target's next
+	// connection.
+	Nudger Nudger
 	// Replacer, when set, closes a device's older connection on another edge when
 	// the device connects here (only the newest connection of a device lives).
 	Replacer Replacer

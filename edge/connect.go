@@ -198,34 +198,43 @@ func (s *Server) run(ss *session, loop func(ctx context.Context) error) {
 	s.finish(ss, loop(ss.ctx))
 }
 
-// begin queues the welcome and attaches the session. It reports false, having
-// ended the session, when the welcome could not be queued.
+// begin queues the welcome, registers the session, queues what its inbox holds
+// and attaches it. It reports false, having ended the session, when the welcome
+// could not be queued.
+//
+// The order closes the window in which a message stored for the device while
+// it connects would wait for its next connection (docs/design.md, "Stored
+// messages and a connecting device"): the device is registered before its
+// inbox is read, so that a writer whose put the read misses finds the
+// registration and nudges the session (nudge.go), and it is attached here, where deliveries reach it, only
+// once the stored page is queued, so that what the inbox held goes right after
+// the welcome, before anything sent to the device live. A delivery between
+// the registration and the attach finds the device not held and is answered
+// offline: its writer stores it and nudges.
 func (s *Server) begin(ss *session) bool {
 	// The welcome is queued first and the writer held back until the device is
-	// registered: the welcome is always the first frame, and a device that has it
+	// attached: the welcome is always the first frame, and a device that has it
 	// can already be reached.
 	ss.mu.Lock()
 	ss.writing = true
+	ss.storedBusy = s.cfg.Inbox != nil // begin is the session's stored reader until forward
 	ss.mu.Unlock()
 	if err := s.send(ss, s.welcome(ss), nil); err != nil {
 		ss.end(CloseInternal, causeInternal)
 		return false
 	}
-	// What the inbox holds goes right after the welcome, before anything sent
-	// to the device once it is attached. It is read from the start: the
-	// device's cursor skips only the messages without ack (queueStored).
+	s.join(ss)
+	s.register(ss)
+	// The inbox is read from the start: the device's cursor skips only the
+	// messages without ack (queueStored).
 	var stored *storedPage
 	if s.cfg.Inbox != nil {
 		stored = s.queueStored(ss, 0)
 	}
 	late := s.attach(ss)
 	ss.release()
-	if stored != nil {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.forwardStored(ss, stored)
-		}()
+	if s.cfg.Inbox != nil {
+		s.forward(ss, stored)
 	}
 	if late {
 		// Admitted just before Drain, attached after it took its snapshot.

@@ -105,6 +105,8 @@ type Router struct {
 	// Links reaches devices held by other edges; nil in a single-process
 	// deployment.
 	Links *Links
+	// Nudges, when set, counts the nudges the Router sends (nudge.go).
+	Nudges *NudgeCounters
 }
 
 var _ Deliverer = (*Router)(nil)

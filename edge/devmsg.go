@@ -14,8 +14,9 @@ const MaxIDBytes = protocol.MaxMsgIDLen
 
 // handleDeviceMsg checks a device's msg and starts its delivery to the targets on a
 // goroutine of its own, so that the reader keeps reading (acks must not wait behind a
-// delivery). It returns true when the connection must end.
-func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
+// delivery). frame is the frame m was decoded from, read only during the call
+// (deviceKeep). It returns true when the connection must end.
+func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg, frame []byte) bool {
 	received := time.Now()
 	now := s.cfg.Now()
 	if !ss.allowMsg(now, 1) {
@@ -50,7 +51,7 @@ func (s *Server) handleDeviceMsg(ss *session, m *protocol.Msg) bool {
 		Ack:     m.Ack,
 		Payload: m.Payload,
 	}
-	keep := s.deviceKeep(out)
+	keep := s.deviceKeep(out, frame)
 	// The reader holds a count on the WaitGroup, so this Add never races with Wait.
 	s.wg.Add(1)
 	go func() {

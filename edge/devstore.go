@@ -12,18 +12,37 @@ import (
 // deviceKeep returns how long a device's msg waits in the inbox of a target
 // found offline: protocol.Policy.Keep of its type with the msg's ttl, the rule
 // of the API and the processor (a msg with ack is stored too, and leaves the
-// inbox when the target acks it). A frame cannot tell an absent ttl
-// from 0, so only a ttl above 0 stores: a device msg without one stays now or
-// never, as it was before the inbox. Zero without an inbox.
-func (s *Server) deviceKeep(m *protocol.Msg) time.Duration {
-	if s.cfg.Inbox == nil || m.TTL <= 0 {
+// inbox when the target acks it). A msg without a ttl takes the type's store,
+// one with ttl 0 is now or never; protocol.Msg cannot tell the two apart, so
+// for a ttl of 0 of a type that stores, frame (the msg as the device sent it)
+// is read again for its "ttl" (ttlGiven): once per such msg, never for a type
+// without store. Zero without an inbox.
+func (s *Server) deviceKeep(m *protocol.Msg, frame []byte) time.Duration {
+	if s.cfg.Inbox == nil {
 		return 0
 	}
 	t, ok := s.cfg.Types.Lookup(m.Type)
-	if !ok {
+	if !ok || t.Policy.Store == 0 {
 		return 0
 	}
-	return t.Policy.Keep(time.Duration(m.TTL) * time.Second)
+	ttl := time.Duration(m.TTL) * time.Second
+	if m.TTL == 0 && !ttlGiven(frame) {
+		ttl = -1
+	}
+	return t.Policy.Keep(ttl)
+}
+
+// ttlGiven reports whether a msg frame, already decoded by protocol.Decode,
+// has a "ttl" member that is not null (names match case-insensitively there,
+// as encoding/json's do).
+func ttlGiven(frame []byte) bool {
+	var probe struct {
+		TTL json.RawMessage `json:"ttl"`
+	}
+	if err := json.Unmarshal(frame, &probe); err != nil {
+		return true // not reached: Decode took the frame; keep the old rule
+	}
+	return len(probe.TTL) > 0 && string(probe.TTL) != "null"
 }
 
 // storeDeviceMsg puts m, sent by src, in the inbox of its offline sibling
@@ -36,8 +55,9 @@ func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, ke
 	res := protocol.Result{Device: device, Status: protocol.StatusQueued}
 	accepted := time.UnixMilli(m.TS)
 	from, err := json.Marshal(m.From)
+	var put inbox.PutResult
 	if err == nil {
-		_, err = s.cfg.Inbox.Put(s.ctx, inbox.Message{
+		put, err = s.cfg.Inbox.Put(s.ctx, inbox.Message{
 			ID: m.ID, Account: src.account, Device: device, Type: m.Type, From: string(from),
 			Payload: m.Payload, Expires: accepted.Add(keep), Enqueued: accepted, Ack: m.Ack,
 		})
@@ -45,6 +65,8 @@ func (s *Server) storeDeviceMsg(src *session, device string, m *protocol.Msg, ke
 	switch {
 	case err == nil:
 		s.met.out(s.cfg.Types, m, protocol.StatusQueued)
+		s.reportStored(src.account, device, m.ID, put)
+		s.nudgeStored(src, device)
 	case errors.Is(err, inbox.ErrTooLarge):
 		res.Status, res.Error = protocol.StatusRejected, string(protocol.CodeTooLarge)
 	default:

@@ -39,10 +39,19 @@ func (failingInbox) Put(context.Context, inbox.Message) (inbox.PutResult, error)
 }
 
 // sendTo sends a device msg of typ with ttl (and ack) from d to the device to
-// and returns the first receipt's one result.
+// and returns the first receipt's one result. A ttl of 0 is written as
+// "ttl":0; a negative ttl leaves the member out.
 func sendTo(tb testing.TB, d *device, id, typ, to string, ttl int, ack bool) protocol.Result {
 	tb.Helper()
-	d.send(&protocol.Msg{ID: id, Type: typ, To: &protocol.Target{Device: to}, TTL: ttl, Ack: ack, Payload: payload(map[string]string{"text": id})})
+	m := &protocol.Msg{ID: id, Type: typ, To: &protocol.Target{Device: to}, TTL: max(ttl, 0), Ack: ack, Payload: payload(map[string]string{"text": id})}
+	frame, err := protocol.Encode(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ttl == 0 {
+		frame = append([]byte(`{"ttl":0,`), frame[1:]...)
+	}
+	d.write(string(frame))
 	r := d.readReceipt()
 	if r.ID != id || len(r.Results) != 1 {
 		tb.Fatalf("receipt %+v", r)
@@ -159,5 +168,32 @@ func TestLinkDeviceMsgStored(t *testing.T) {
 		if m := tv.readMsg(); m.ID != id || m.From == nil || m.From.Device != "phone1" || m.Seq == 0 {
 			t.Fatalf("tv got %+v, want %s", m, id)
 		}
+	}
+}
+
+// TestDeviceMsgWithoutTTLTakesStore checks the rule of a device msg's ttl for
+// the inbox: absent (or null) takes the type's store, 0 is now or never.
+func TestDeviceMsgWithoutTTLTakesStore(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	e, box := mustInboxEdge(t, clock, func(c *Config) { c.Now, c.Types = clock.Now, storedTypes(t) })
+	phone := e.mustDial(t, "a1", "phone1")
+	e.mustList(t, "a1", "tv1")
+
+	if r := sendTo(t, phone, "no-ttl", "tiny.stored.v1", "tv1", -1, false); r.Status != protocol.StatusQueued {
+		t.Fatalf("a msg without ttl: %+v, want queued for the type's store", r)
+	}
+	if r := sendTo(t, phone, "ttl-0", "tiny.stored.v1", "tv1", 0, false); r.Status != protocol.StatusOffline {
+		t.Fatalf("a msg with ttl 0: %+v, want offline", r)
+	}
+	phone.write(`{"t":"msg","id":"ttl-null","type":"tiny.stored.v1","to":{"device":"tv1"},"ttl":null,"payload":{"text":"n"}}`)
+	if r := phone.readReceipt(); len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQueued {
+		t.Fatalf("a msg with ttl null: %+v, want queued", r)
+	}
+	if st, err := box.Stats(context.Background(), "a1", "tv1"); err != nil || st.Messages != 2 {
+		t.Fatalf("inbox %+v %v, want the two msgs without a ttl", st, err)
+	}
+	tv := e.mustDial(t, "a1", "tv1")
+	if m := tv.readMsg(); m.ID != "no-ttl" || m.TTL != 60 {
+		t.Fatalf("tv got %+v, want no-ttl kept for the type's 60 s", m)
 	}
 }

@@ -42,14 +42,15 @@ func (s *Server) handleFrame(ss *session, binary bool, data []byte) bool {
 	}
 	switch f := f.(type) {
 	case *protocol.Msg:
-		return s.handleDeviceMsg(ss, f)
+		return s.handleDeviceMsg(ss, f, data)
 	case *protocol.Ack:
 		if !protocol.ValidMsgID(f.ID) {
 			return s.badFrame(ss, "", "ack id: "+msgIDRule, false, "bad_id", "id")
 		}
 		ss.rateHits = 0
-		if _, stored := ss.ack(f.ID); stored {
+		if _, stored, sender := ss.ack(f.ID); stored {
 			s.removeAcked(ss, f.ID)
+			s.lateAcked(ss, sender, f.ID)
 		}
 	case *protocol.Hello:
 		return s.hello(ss, f)

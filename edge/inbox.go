@@ -73,6 +73,9 @@ func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 			}
 			break
 		}
+		for _, id := range page.Expired {
+			s.report(ss.account, ss.device, id, StoredExpired)
+		}
 		p.full = len(page.Messages) == s.cfg.InboxPage
 		stop := false
 		for i := range page.Messages {
@@ -81,14 +84,19 @@ func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 				p.last = m.Seq
 				continue
 			}
-			data, err := protocol.Encode(storedMsg(m, now))
+			msg := storedMsg(m, now)
+			data, err := protocol.Encode(msg)
 			if err != nil {
 				ss.log.Warn("a stored message cannot be encoded", "id", m.ID, "err", err)
 				stop = true
 				break
 			}
 			if m.Ack {
-				ss.awaitStoredAck(m.ID)
+				sender := ""
+				if msg.From != nil {
+					sender = msg.From.Device
+				}
+				ss.awaitStoredAck(m.ID, sender)
 			}
 			done := make(chan bool, 1)
 			if err := ss.enqueue(outFrame{data: data, id: m.ID, done: done}); err != nil {
@@ -108,6 +116,7 @@ func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 			break
 		}
 	}
+	ss.setStoredSeq(p.last)
 	if len(p.ids) == 0 {
 		return nil
 	}
@@ -131,11 +140,13 @@ func storedMsg(m *inbox.Message, now time.Time) *protocol.Msg {
 	}
 }
 
-// forwardStored is the goroutine, one per session that had stored messages,
-// that removes each queued page's messages without ack from the inbox once they
-// were written (those with ack wait for the device's ack: removeAcked), and
-// queues the next page while the last one was full and written whole. It ends
-// with the session, or when the inbox is empty after the last page.
+// forwardStored is the goroutine, at most one per session at a time (the
+// session's stored reader, nudge.go), that removes each queued page's messages
+// without ack from the inbox once they were written (those with ack wait for
+// the device's ack: removeAcked), and queues the next page while the last one
+// was full and written whole, or a nudge asked for a read again. It ends with
+// the session, or when the inbox is empty after the last page and no nudge
+// came meanwhile.
 func (s *Server) forwardStored(ss *session, p *storedPage) {
 	for p != nil {
 		n := 0
@@ -156,6 +167,7 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 		}
 		var written []string
 		for i, id := range p.ids[:n] {
+			s.report(ss.account, ss.device, id, StoredDelivered)
 			if !p.acks[i] {
 				written = append(written, id)
 			}
@@ -171,10 +183,11 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 		if n > 0 {
 			s.met.storedOut.Add(float64(n))
 		}
-		if n < len(p.dones) || !p.full || ss.ctx.Err() != nil {
+		if n < len(p.dones) || ss.ctx.Err() != nil {
+			ss.stopStored()
 			return
 		}
-		p = s.queueStored(ss, p.last)
+		p = s.nextStored(ss, p)
 	}
 }
 
@@ -185,6 +198,9 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 func (s *Server) removeAcked(ss *session, ids ...string) {
 	if len(ids) == 0 {
 		return
+	}
+	for _, id := range ids {
+		s.report(ss.account, ss.device, id, StoredAcked)
 	}
 	if _, err := s.cfg.Inbox.Remove(context.Background(), ss.account, ss.device, ids...); err != nil {
 		if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {

@@ -111,6 +111,18 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 			code = CloseRemoved
 		}
 		s.closeSession(rp.Account, rp.Device, rp.Session, code)
+	case link.KindNudge:
+		var n link.Nudge
+		if err := sc.ReadNudge(&n); err != nil {
+			return err
+		}
+		s.nudged(n.Account, n.Device, n.Session)
+	case link.KindLate:
+		var l link.Late
+		if err := sc.ReadLate(&l); err != nil {
+			return err
+		}
+		s.lateHere(l.Account, l.Device, l.ID, protocol.Result{Device: l.From, Status: l.Status})
 	case string(protocol.KindPresence):
 		var lp link.Presence
 		if err := sc.ReadPresence(&lp); err != nil {
@@ -165,9 +177,12 @@ func (s *Server) linkReceipt(lc *link.Conn, id string, r protocol.Result) {
 }
 
 // closeSession closes a device's session with code, if this edge still holds that
-// very session (a newer connection is left alone).
+// very session, attached or still joining (a newer connection is left alone).
 func (s *Server) closeSession(account, device, session string, code websocket.StatusCode) {
-	if ss := s.session(account, device); ss != nil && ss.id == session {
+	s.mu.Lock()
+	ss := s.heldLocked(account, device, session)
+	s.mu.Unlock()
+	if ss != nil {
 		c := causeReplaced
 		if code == CloseRemoved {
 			c = causeRemoved

@@ -98,6 +98,7 @@ type metrics struct {
 	memReleases prometheus.Counter    // returns of freed memory to the OS
 	storedOut   prometheus.Counter    // stored messages written to their device on connect
 	overBudget  [numBudgets]prometheus.Counter
+	nudges      *NudgeCounters // herald_inbox_nudges_total: read, ignored
 
 	types sync.Map // type name -> *typeCounters
 	other *typeCounters
@@ -166,7 +167,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
 	}
+	nudges, err := NewNudgeCounters(reg)
+	if err != nil {
+		return nil, err
+	}
 	m := &metrics{
+		nudges:      nudges,
 		connections: connections,
 		storedOut:   storedOut,
 		connects:    [2]prometheus.Counter{connects.WithLabelValues("ws"), connects.WithLabelValues("sse")},

@@ -37,6 +37,7 @@ type Server struct {
 	accounts   map[string]*session     // guarded by mu: account -> its live sessions, linked by session.sibling
 	open       int                     // guarded by mu: number of live sessions
 	closing    bool                    // guarded by mu
+	joining    map[string]*session     // guarded by mu: session id -> a session registered and not yet attached (nudge.go)
 	links      map[*link.Conn]struct{} // guarded by mu: incoming edge links
 	conns      int                     // guarded by mu: device connections admitted and not yet left
 	idle       chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
@@ -71,7 +72,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), links: make(map[*link.Conn]struct{})}
+	s := &Server{cfg: cfg, met: met, accounts: make(map[string]*session), joining: make(map[string]*session), links: make(map[*link.Conn]struct{})}
 	if s.penalties, err = newPenalties(&s.cfg, cfg.Metrics); err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
@@ -195,11 +196,35 @@ func (s *Server) enter() error {
 	return nil
 }
 
-// attach makes ss the live session of its device and registers it, replacing (and
-// closing with 4000) any older local session of the same device. It reports
-// whether the server was draining already, in which case Drain does not know ss.
+// register records ss in the registry as its device's connection, and closes
+// the device's older connection on another edge (Replacer). A failed
+// registration leaves ss reachable only here until the next good heartbeat
+// registers it again.
+func (s *Server) register(ss *session) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+	defer cancel()
+	prev, err := s.cfg.Registry.Register(ctx, ss.account, ss.device, registry.Entry{Edge: s.cfg.ID, Session: ss.id, Since: ss.since})
+	if err != nil {
+		// The connection stays usable for local delivery; it is unreachable from
+		// other processes until the registry takes it again.
+		ss.log.Warn("registry register failed", "err", err)
+		s.resync.Store(true)
+	}
+	if prev.Edge != "" && prev.Edge != s.cfg.ID && s.cfg.Replacer != nil {
+		if err := s.cfg.Replacer.Replace(ctx, prev.Edge, ss.account, ss.device, prev.Session); err != nil {
+			ss.log.Debug("closing the older connection on another edge failed", "edge", prev.Edge, "err", err)
+		}
+	}
+}
+
+// attach makes ss, registered already (register), the live session of its
+// device, where deliveries find it, replacing (and closing with 4000) any older
+// local session of the same device; then it lists the device and announces it
+// online. It reports whether the server was draining already, in which case
+// Drain does not know ss.
 func (s *Server) attach(ss *session) (draining bool) {
 	s.mu.Lock()
+	delete(s.joining, ss.id)
 	draining = s.draining.Load()
 	old := s.swapLocked(ss)
 	if old == nil {
@@ -219,18 +244,6 @@ func (s *Server) attach(ss *session) (draining bool) {
 	s.wheel.add(ss, time.Now().Add(ss.lifetime))
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
 	defer cancel()
-	prev, err := s.cfg.Registry.Register(ctx, ss.account, ss.device, registry.Entry{Edge: s.cfg.ID, Session: ss.id, Since: ss.since})
-	if err != nil {
-		// The connection stays usable for local delivery; it is unreachable from
-		// other processes until the registry takes it again.
-		ss.log.Warn("registry register failed", "err", err)
-		s.resync.Store(true)
-	}
-	if prev.Edge != "" && prev.Edge != s.cfg.ID && s.cfg.Replacer != nil {
-		if err := s.cfg.Replacer.Replace(ctx, prev.Edge, ss.account, ss.device, prev.Session); err != nil {
-			ss.log.Debug("closing the older connection on another edge failed", "edge", prev.Edge, "err", err)
-		}
-	}
 	s.listDevice(ctx, ss)
 	s.announce(ss, true)
 	return draining

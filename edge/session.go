@@ -112,9 +112,18 @@ type session struct {
 	platform string               // guarded by mu: from the device's hello
 
 	// Guarded by mu: the ids of the stored messages with ack queued on the
-	// session, which the device's ack removes from the inbox (edge/inbox.go).
-	// At most what the device's inbox holds: each is queued once per session.
-	storedAcks map[string]struct{}
+	// session, which the device's ack removes from the inbox (edge/inbox.go),
+	// each with the device that sent it ("" for a service), which then gets a
+	// late acked receipt (late.go). At most what the device's inbox holds:
+	// each is queued once per session.
+	storedAcks map[string]string
+
+	// Guarded by mu: the session's stored reader (nudge.go), which reads the
+	// inbox and queues what it holds. At most one runs per session: begin's
+	// first read, then one forwardStored goroutine at a time.
+	storedSeq   uint64 // the seq of the last stored message queued or skipped; a read again starts after it
+	storedBusy  bool   // the reader runs
+	storedAgain bool   // a nudge came while it ran: it reads again before it stops
 
 	// Guarded by mu: the hello metadata waiting to be written, and whether a
 	// write is in flight (storeHello).
@@ -411,8 +420,9 @@ func (s *session) idFree(id string, from sender) bool {
 
 // ack records the device's ack of message id and reports whether a sender
 // waited for it, and whether it was a stored message of the session, which the
-// caller then removes from the inbox.
-func (s *session) ack(id string) (waited, stored bool) {
+// caller then removes from the inbox; sender is the device that sent a stored
+// message, "" for a service's.
+func (s *session) ack(id string) (waited, stored bool, sender string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w, waited := s.acks[id]
@@ -420,21 +430,23 @@ func (s *session) ack(id string) (waited, stored bool) {
 		delete(s.acks, id)
 		close(w.ch)
 	}
-	if _, stored = s.storedAcks[id]; stored {
+	if sender, stored = s.storedAcks[id]; stored {
 		delete(s.storedAcks, id)
 	}
-	return waited, stored
+	return waited, stored, sender
 }
 
 // awaitStoredAck records that the stored message id, which asks for an ack, is
-// queued on the session: the device's ack of it removes it from the inbox.
-func (s *session) awaitStoredAck(id string) {
+// queued on the session: the device's ack of it removes it from the inbox, and
+// tells sender, the device that sent it ("" for a service), that it was acked
+// (lateAcked).
+func (s *session) awaitStoredAck(id, sender string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.storedAcks == nil {
-		s.storedAcks = make(map[string]struct{})
+		s.storedAcks = make(map[string]string)
 	}
-	s.storedAcks[id] = struct{}{}
+	s.storedAcks[id] = sender
 }
 
 // wantsPresence reports whether the device asked for presence frames.

@@ -151,9 +151,10 @@ func (s *Server) serveAcks(w http.ResponseWriter, r *http.Request) {
 		}
 		var stored []string
 		for _, id := range req.IDs {
-			waited, fromInbox := ss.ack(id)
+			waited, fromInbox, sender := ss.ack(id)
 			if fromInbox {
 				stored = append(stored, id)
+				defer s.lateAcked(ss, sender, id)
 			}
 			if waited || fromInbox {
 				n++

@@ -27,7 +27,9 @@
 //
 // A message to one named device that is offline, of a type whose policy stores
 // it, goes into the device's inbox through the Inbox interface it declares
-// (store-and-forward); the device's outcome is then queued.
+// (store-and-forward); the device's outcome is then queued, and the edge that
+// holds the device, if one does by then, is nudged through the Nudger
+// interface it declares, to read the inbox again.
 //
 // Package processor imports protocol and inbox only; it must not import edge,
 // api, registry or cmd: it delivers through the Deliverer interface it declares.

@@ -2,7 +2,9 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -137,4 +139,79 @@ func TestProcessorReportsInboxChanges(t *testing.T) {
 			p.waitStatus(t, first.ID, "off1", tt.want)
 		})
 	}
+}
+
+func TestPutEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		res  inbox.PutResult
+		want []Event
+	}{
+		{"a plain put changes no other message", inbox.PutResult{Seq: 1}, nil},
+		{"collapsed, dropped and expired others, the put itself left out", inbox.PutResult{
+			Replaced: "c1", Dropped: []string{"d1", "d2"}, Expired: []string{"e1", "m1"},
+		}, []Event{
+			{ID: "c1", Account: "a1", Device: "tv1", Status: Collapsed, At: 7},
+			{ID: "d1", Account: "a1", Device: "tv1", Status: Dropped, Error: "the device's inbox was full", At: 7},
+			{ID: "d2", Account: "a1", Device: "tv1", Status: Dropped, Error: "the device's inbox was full", At: 7},
+			{ID: "e1", Account: "a1", Device: "tv1", Status: Expired, At: 7},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PutEvents("a1", "tv1", "m1", tc.res, 7); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("PutEvents = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// listed is a DeviceList of fixed device ids per account; an account named
+// "down" cannot be read.
+type listed map[string][]string
+
+func (l listed) Listed(_ context.Context, account string) ([]string, error) {
+	if account == "down" {
+		return nil, errors.New("device list down")
+	}
+	return l[account], nil
+}
+
+// TestProcessorStoresForListedDevices checks that a message to a whole account
+// of a type that stores reaches its connected devices and is stored for the
+// listed devices that are not connected; that one of a type that does not
+// store reaches the connected only; and that an account whose device list
+// cannot be read gets its connected devices.
+func TestProcessorStoresForListedDevices(t *testing.T) {
+	mem, err := inbox.NewMemory(inbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types, err := protocol.LoadTypes(schemas.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPipeline(t, newRecorder("a1/tv1", "down/tv1"), false)
+	p.adjust = func(c *Config) {
+		c.Inbox, c.Types, c.Devices = mem, types, listed{"a1": {"tv1", "off5"}}
+		c.MaxAttempts, c.RetryBackoff = 2, time.Millisecond
+	}
+	p.start(t)
+	hour := time.Now().Add(time.Hour).UnixMilli()
+
+	m := p.send(t, Message{Account: "a1", Expires: hour})
+	p.waitStatus(t, m.ID, "tv1", Delivered)
+	p.waitStatus(t, m.ID, "off5", Queued)
+	page, err := mem.Pending(t.Context(), "a1", "off5", 0, 10)
+	if err != nil || len(page.Messages) != 1 || page.Messages[0].ID != m.ID {
+		t.Fatalf("off5's inbox %+v %v; want %s", page.Messages, err, m.ID)
+	}
+
+	m = p.send(t, Message{Account: "a1", Type: "playback.control.v1", Expires: hour})
+	p.waitStatus(t, m.ID, "tv1", Delivered)
+	if page, _ := mem.Pending(t.Context(), "a1", "off5", 0, 10); len(page.Messages) != 1 {
+		t.Errorf("a type without store was stored: %+v", page.Messages)
+	}
+
+	m = p.send(t, Message{Account: "down", Expires: hour})
+	p.waitStatus(t, m.ID, "tv1", Delivered)
 }

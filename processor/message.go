@@ -156,6 +156,20 @@ type Event struct {
 	Priority protocol.Priority `json:"priority,omitempty"`
 	// At is when the outcome happened, in Unix milliseconds.
 	At int64 `json:"at"`
+	// Expires, on a device's queued, is when the message stored for it expires,
+	// in Unix milliseconds: its status is kept until then and for the status
+	// TTL after, so that a message stored for 28 days can still be looked up
+	// when it is delivered.
+	Expires int64 `json:"expires,omitempty"`
+}
+
+// keep returns how long after now the status of e's message must be kept at
+// least: ttl, or ttl past the expiry of a stored message.
+func (e *Event) keep(now time.Time, ttl time.Duration) time.Duration {
+	if e.Expires > 0 {
+		return max(ttl, time.UnixMilli(e.Expires).Sub(now)+ttl)
+	}
+	return ttl
 }
 
 // accepted reports whether e is the message's queued, which comes when the

@@ -41,6 +41,11 @@ type Directory interface {
 	Connected(ctx context.Context, account string) ([]string, error)
 }
 
+// DeviceList names the devices of an account's device list, connected or not.
+type DeviceList interface {
+	Listed(ctx context.Context, account string) ([]string, error)
+}
+
 // Config configures a Processor. Zero values take the defaults above.
 type Config struct {
 	// Kafka are the options that reach the cluster (see [Kafka.Opts]). Required.
@@ -53,11 +58,19 @@ type Config struct {
 	// Deliverer and Directory deliver messages. Required.
 	Deliverer Deliverer
 	Directory Directory
-	// Inbox, when set with Types, stores a message to one named device that
-	// is offline, of a type whose policy stores it (protocol.Policy.Keep), for
+	// Inbox, when set with Types, stores a message for a device that is
+	// offline, of a type whose policy stores it (protocol.Policy.Keep), for
 	// the device to get when it connects: its outcome is queued rather than
-	// offline.
+	// offline. A message to a whole account is stored so for the devices of
+	// its device list (Devices) that are not connected.
 	Inbox Inbox
+	// Devices, when set, names an account's listed devices, for a message to
+	// a whole account that stores.
+	Devices DeviceList
+	// Nudger, when set, tells the edge that holds a device to read its inbox
+	// again after a message was stored for it (nudge.go); without it a
+	// message stored while the device connects waits for its next connection.
+	Nudger Nudger
 	// Workers is the number of concurrent deliveries per priority: the weight of
 	// each. Missing priorities take DefaultHighWorkers and so on.
 	Workers map[protocol.Priority]int
@@ -365,6 +378,9 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 		return
 	}
 	devices, err := p.connected(ctx, m.Account)
+	if err == nil && p.cfg.Devices != nil && p.keepFor(m, m.Device, now) > 0 {
+		devices = p.withListed(ctx, m.Account, devices)
+	}
 	switch {
 	case err != nil:
 		p.stats.failed.Add(1)
@@ -442,8 +458,8 @@ func (p *Processor) deliver(ctx, acksCtx context.Context, m *Message, msg *proto
 		e.Status = Acked
 	case protocol.StatusOffline:
 		now := time.Now()
-		if keep := p.keepFor(m, now); keep > 0 {
-			e = p.store(ctx, m, keep, now)
+		if keep := p.keepFor(m, device, now); keep > 0 {
+			e = p.store(ctx, m, device, keep, now)
 		} else {
 			e.Status = Offline
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,6 +26,9 @@ type ProducerConfig struct {
 	Topics Topics
 	// Timeout bounds one Enqueue; at least 1s. Default [DefaultProduceTimeout].
 	Timeout time.Duration
+	// Logger receives the failures of Report, at most one line per
+	// reportLogEvery with the count of those not logged. Default: discarded.
+	Logger *slog.Logger
 }
 
 // Producer enqueues messages: an idempotent producer that waits for every
@@ -32,7 +37,15 @@ type Producer struct {
 	cl      *kgo.Client
 	topics  Topics
 	timeout time.Duration
+	log     *slog.Logger
+
+	reportFailed atomic.Uint64 // Report's produces that failed
+	reportLogged atomic.Int64  // unix nanoseconds of the last failure logged
+	reportQuiet  atomic.Uint64 // failures not logged since
 }
+
+// reportLogEvery bounds the lines Report logs while Kafka is unreachable.
+const reportLogEvery = 10 * time.Second
 
 // NewProducer returns a Producer; it connects lazily.
 func NewProducer(cfg ProducerConfig) (*Producer, error) {
@@ -51,7 +64,48 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("processor: kafka client: %w", err)
 	}
-	return &Producer{cl: cl, topics: cfg.Topics, timeout: cfg.Timeout}, nil
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Producer{cl: cl, topics: cfg.Topics, timeout: cfg.Timeout, log: cfg.Logger}, nil
+}
+
+// Report produces e to the status topic without waiting, for the outcomes
+// that happen outside the processor: a sync push stored for an offline
+// device, a stored message delivered, acked or expired at the edge, the
+// messages a put collapsed or dropped. The status store takes it from there
+// (RunMaterializer), as it takes the processor's. A produce that fails is
+// counted (ReportFailed) and logged; the message itself is unaffected.
+func (p *Producer) Report(e Event) {
+	if e.At == 0 {
+		e.At = time.Now().UnixMilli()
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		p.reportFailure(e, err)
+		return
+	}
+	// TryProduce: with Kafka unreachable and the buffer full, the event fails
+	// at once rather than blocking the edge or the API that reports it.
+	p.cl.TryProduce(context.Background(), &kgo.Record{Topic: p.topics.Status(), Key: []byte(e.ID), Value: v}, func(_ *kgo.Record, err error) {
+		if err != nil {
+			p.reportFailure(e, err)
+		}
+	})
+}
+
+// ReportFailed returns how many of Report's events could not be produced.
+func (p *Producer) ReportFailed() uint64 { return p.reportFailed.Load() }
+
+func (p *Producer) reportFailure(e Event, err error) {
+	p.reportFailed.Add(1)
+	now := time.Now().UnixNano()
+	last := p.reportLogged.Load()
+	if now-last < int64(reportLogEvery) || !p.reportLogged.CompareAndSwap(last, now) {
+		p.reportQuiet.Add(1)
+		return
+	}
+	p.log.Warn("producing a status event failed", "id", e.ID, "status", e.Status, "err", err, "suppressed", p.reportQuiet.Swap(0))
 }
 
 // Client returns the underlying Kafka client, for admin requests.

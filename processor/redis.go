@@ -16,7 +16,8 @@ const DefaultRedisTimeout = time.Second
 
 // RedisStatus is a StatusStore in Redis, shared by every API process. Each
 // message is a hash <prefix>msg:<id> with a field "m" for the message and a field
-// "d:<device>" per device, expiring TTL after its last event.
+// "d:<device>" per device, expiring TTL after its last event or after the
+// expiry of a message stored for one of its devices, whichever is later.
 type RedisStatus struct {
 	client  rueidis.Client
 	prefix  string
@@ -34,7 +35,9 @@ func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *Re
 }
 
 // recordScript sets the message field once and a device field only when the new
-// outcome's rank is at least the stored one's, then renews the key's TTL.
+// outcome's rank is at least the stored one's, then extends the key's TTL to
+// ARGV[4] unless it has longer to live (a stored message's status outlives the
+// status TTL: Event.Expires).
 // KEYS[1] the hash; ARGV: field, value, rank, ttl ms, message field value.
 var recordScript = rueidis.NewLuaScript(`
 redis.call('HSETNX', KEYS[1], 'm', ARGV[5])
@@ -44,7 +47,10 @@ if ARGV[1] ~= '' then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ARGV[2])
   end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local left = redis.call('PTTL', KEYS[1])
+if left < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
 return 1
 `)
 
@@ -89,7 +95,7 @@ func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 		return fmt.Errorf("processor: status %q is not an outcome", e.Status)
 	}
 	err = recordScript.Exec(ctx, r.client, []string{r.key(e.ID)},
-		[]string{field, value, fmt.Sprint(rank), fmt.Sprint(r.ttl.Milliseconds()), string(mv)}).Error()
+		[]string{field, value, fmt.Sprint(rank), fmt.Sprint(e.keep(time.Now(), r.ttl).Milliseconds()), string(mv)}).Error()
 	if err != nil {
 		return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
 	}

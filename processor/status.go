@@ -65,7 +65,9 @@ func (s *MessageStatus) summarize() {
 	}
 }
 
-// StatusStore keeps the latest outcome of each message and device for reading.
+// StatusStore keeps the latest outcome of each message and device for reading,
+// for the status TTL after its last event, or after the expiry of a message
+// stored for a device (Event.Expires) when that is later.
 type StatusStore interface {
 	// Record applies an event: a device's status only moves forward (see
 	// [Outcome]), so redelivered or late events never undo a later outcome.
@@ -122,7 +124,11 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 		s = &memStatus{status: MessageStatus{ID: e.ID, Devices: []DeviceStatus{}}}
 		m.msgs[e.ID] = s
 	}
-	s.expires = now.Add(m.keep)
+	// A record is never kept for less than it was: an event of one device
+	// does not cut short the life of another device's stored message.
+	if until := now.Add(e.keep(now, m.keep)); until.After(s.expires) {
+		s.expires = until
+	}
 	// After adding e.ID, so that the bound counts it; s is live, so it stays.
 	m.expire(now)
 	st := &s.status

@@ -18,6 +18,7 @@ import (
 type statusSubject struct {
 	StatusStore
 	advance func(d time.Duration)
+	now     func() time.Time
 }
 
 // statusImplementations are the status stores the shared contract runs against;
@@ -30,11 +31,11 @@ var statusImplementations = []struct {
 		clock := newFakeClock()
 		m := NewMemoryStatus(ttl, 0)
 		m.now = clock.now
-		return statusSubject{StatusStore: m, advance: clock.advance}
+		return statusSubject{StatusStore: m, advance: clock.advance, now: clock.now}
 	}},
 	{"redis", func(tb testing.TB, ttl time.Duration) statusSubject {
 		client, prefix := mustRedis(tb)
-		return statusSubject{StatusStore: NewRedisStatus(client, prefix, ttl), advance: time.Sleep}
+		return statusSubject{StatusStore: NewRedisStatus(client, prefix, ttl), advance: time.Sleep, now: time.Now}
 	}},
 }
 
@@ -286,11 +287,14 @@ func TestStatusContract(t *testing.T) {
 func TestStatusContractTTL(t *testing.T) {
 	type step struct {
 		wait   float64 // in ttls
+		stored float64 // when above 0: m1 queued for tv1, stored for this many ttls
 		events []Event
 		want   *MessageStatus // checked unless nil
 		gone   bool           // m1 must be ErrNotFound
 	}
 	delivered := DeviceStatus{Device: "tv1", Status: Delivered, At: 2000}
+	storedTV1 := DeviceStatus{Device: "tv1", Status: Queued, At: 1500}
+	deliveredTV2 := DeviceStatus{Device: "tv2", Status: Delivered, At: 2000}
 	cases := []struct {
 		name  string
 		steps []step
@@ -310,6 +314,19 @@ func TestStatusContractTTL(t *testing.T) {
 				{wait: 0.7, events: []Event{outcome("m1", "tv1", Delivered, 2000)}, want: processed(Delivered, delivered)},
 				{wait: 0.7, want: processed(Delivered, delivered)},
 				{wait: 0.6, gone: true},
+			},
+		},
+		{
+			// A message stored for 28 days must still have a status when it is
+			// delivered: the queued of a stored message keeps the record
+			// until the message expires, and the ttl after; a later event of
+			// another device does not cut that short.
+			name: "a stored message's status lives until its expiry and the ttl after",
+			steps: []step{
+				{events: []Event{queued("m1")}, stored: 2, want: processed(Queued, storedTV1)},
+				{wait: 1.5, events: []Event{outcome("m1", "tv2", Delivered, 2000)}, want: processed(Mixed, storedTV1, deliveredTV2)},
+				{wait: 1.0, want: processed(Mixed, storedTV1, deliveredTV2)},
+				{wait: 0.8, gone: true},
 			},
 		},
 		{
@@ -333,6 +350,11 @@ func TestStatusContractTTL(t *testing.T) {
 					for _, st := range tc.steps {
 						s.advance(time.Duration(st.wait * float64(statusTTL)))
 						mustRecord(t, s, st.events...)
+						if st.stored > 0 {
+							e := outcome("m1", "tv1", Queued, 1500)
+							e.Expires = s.now().Add(time.Duration(st.stored * float64(statusTTL))).UnixMilli()
+							mustRecord(t, s, e)
+						}
 						if st.want != nil || st.gone {
 							wantStatus(t, s, "m1", st.want)
 						}

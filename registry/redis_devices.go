@@ -110,13 +110,32 @@ func (r *Redis) Unregister(ctx context.Context, account, device, session string)
 // its edge is not live (the phantom of an edge that crashed). Both reads are
 // answered from the client-side cache when Redis has not reported a change.
 func (r *Redis) Lookup(ctx context.Context, account, device string) (Entry, error) {
+	return r.lookup(ctx, account, device, true)
+}
+
+// LookupFresh is Lookup with the device's record read from Redis itself, past
+// the client-side cache: it sees every registration that completed before it
+// began, where a cached answer may be older until Redis's invalidation
+// arrives. The nudge that follows an inbox put needs that (edge/nudge.go).
+// The edge's liveness is read through the cache: it changes slowly.
+func (r *Redis) LookupFresh(ctx context.Context, account, device string) (Entry, error) {
+	return r.lookup(ctx, account, device, false)
+}
+
+// lookup is Lookup, with the device's record read through the cache or not.
+func (r *Redis) lookup(ctx context.Context, account, device string, cached bool) (Entry, error) {
 	if !validAccount(account) {
 		return Entry{}, ErrNotFound // never registered
 	}
 	r.lookups.Add(1)
 	ctx, b := r.lazyBound(ctx)
 	defer b.release()
-	res := r.client.DoCache(ctx, r.client.B().Get().Key(r.deviceKey(account, device)).Cache(), r.cacheTTL)
+	var res rueidis.RedisResult
+	if cached {
+		res = r.client.DoCache(ctx, r.client.B().Get().Key(r.deviceKey(account, device)).Cache(), r.cacheTTL)
+	} else {
+		res = r.client.Do(ctx, r.client.B().Get().Key(r.deviceKey(account, device)).Build())
+	}
 	raw, err := res.ToString()
 	if rueidis.IsRedisNil(err) {
 		return Entry{}, ErrNotFound

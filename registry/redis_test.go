@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,33 @@ func TestRedisInvalidation(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRedisLookupFresh checks that LookupFresh sees another process's
+// registration as soon as it completed, even where a cached Lookup still has
+// the device offline, and that it never answers from the cache.
+func TestRedisLookupFresh(t *testing.T) {
+	srv := mustRedisServer(t)
+	reader := srv.registry(t, RedisConfig{CacheTTL: 10 * time.Minute})
+	writer := srv.registry(t, RedisConfig{CacheTTL: 10 * time.Minute})
+	mustHeartbeat(t, writer, "e1")
+	for i := range 50 {
+		device := "tv" + strconv.Itoa(i)
+		wantNotFound(t, reader, "a1", device) // cached: offline
+		want := Entry{Edge: "e1", Session: "s" + strconv.Itoa(i)}
+		mustRegister(t, writer, "a1", device, want)
+		hits := reader.lookupHits.Load()
+		got, err := reader.LookupFresh(testContext(t), "a1", device)
+		if err != nil || !sameEntry(got, want) {
+			t.Fatalf("LookupFresh(a1/%s) right after another process registered it = %+v, %v; want %+v", device, got, err, want)
+		}
+		if reader.lookupHits.Load() != hits {
+			t.Fatal("LookupFresh was answered from the client-side cache")
+		}
+	}
+	if _, err := reader.LookupFresh(testContext(t), "a1", "never"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LookupFresh of a device never registered: %v, want ErrNotFound", err)
+	}
 }
 
 // TestRedisEdgeNeverHeartbeated checks that Redis, unlike Memory, treats a

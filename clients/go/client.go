@@ -88,6 +88,9 @@ type Config struct {
 	// AutoAck sends an ack frame after OnMessage returns, for each msg that
 	// asked for one (ack:true). Duplicates are acknowledged again without
 	// calling OnMessage, since a redelivery usually means the first ack was lost.
+	// Without AutoAck the app acks with Ack; the client then acks again only
+	// the duplicates of msgs the app acked (see "Duplicates and acks" in the
+	// package documentation).
 	AutoAck bool
 
 	// MinBackoff and MaxBackoff bound the delay between reconnect attempts:
@@ -153,7 +156,7 @@ type Client struct {
 	cfg     Config
 	dialURL string
 	log     *slog.Logger
-	dedup   *dedup // used by the read goroutine only
+	dedup   *dedup // msg ids received, and whether acked
 
 	// cursor is the highest seq received (or Config.After), sent as
 	// ?after= on every connection.

@@ -494,11 +494,15 @@ func TestAck(t *testing.T) {
 	tests := []struct {
 		name    string
 		autoAck bool
+		appAcks string   // the id that OnMessage acks with Client.Ack, if any
 		want    []string // ack ids the server reads, in order
 	}{
 		// m1 and m3 ask for an ack, m2 does not; the duplicate of m1 is acked again.
-		{"auto", true, []string{"m1", "m3", "m1", "manual"}},
-		{"manual", false, []string{"manual"}},
+		{"auto", true, "", []string{"m1", "m3", "m1", "manual"}},
+		// The duplicate of m1, which the app has not acked, is left to the app.
+		{"manual", false, "", []string{"manual"}},
+		// The app acked m1: its duplicate is acked again by the client, m3 is not.
+		{"manual, app acked the first", false, "m1", []string{"m1", "m1", "manual"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -523,6 +527,7 @@ func TestAck(t *testing.T) {
 			})
 			end := make(chan struct{})
 			var delivered []string
+			var client atomic.Pointer[Client]
 			r := startClient(t, Config{
 				URL: s.URL, Token: "tok", AutoAck: tt.autoAck,
 				OnMessage: func(m *protocol.Msg) {
@@ -531,8 +536,17 @@ func TestAck(t *testing.T) {
 						return
 					}
 					delivered = append(delivered, m.ID)
+					if m.ID == tt.appAcks {
+						for client.Load() == nil {
+							time.Sleep(time.Millisecond) // startClient has not returned yet
+						}
+						if err := client.Load().Ack(context.Background(), m.ID); err != nil {
+							t.Errorf("Ack(%s) in OnMessage: %v", m.ID, err)
+						}
+					}
 				},
 			})
+			client.Store(r.c)
 			recv(t, end)
 			if want := []string{"m1", "m2", "m3"}; !slices.Equal(delivered, want) {
 				t.Errorf("delivered %v, want %v", delivered, want)

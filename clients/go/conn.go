@@ -198,22 +198,30 @@ func (cn *conn) handle(f protocol.Frame) error {
 // deliver passes a msg to OnMessage unless it is a duplicate (a stored
 // message written again, after a connection cut before the edge removed it,
 // is one too: it keeps its id), moves the cursor to its seq, then acks it if
-// AutoAck is on and the msg asked for it.
+// AutoAck is on and the msg asked for it. A duplicate that asks for an ack is
+// acked again when AutoAck is on or the app acked it already (its first ack
+// was lost with the connection); otherwise it is left for the app's own Ack,
+// which goes out on the current connection.
 func (c *Client) deliver(cn *conn, m *protocol.Msg) {
-	if m.ID == "" || c.dedup.add(m.ID) {
+	isNew, acked := true, false
+	if m.ID != "" {
+		isNew, acked = c.dedup.add(m.ID)
+	}
+	if isNew {
 		if c.cfg.OnMessage != nil {
 			c.cfg.OnMessage(m)
 		}
 	} else {
-		c.log.Debug("herald: duplicate dropped", "id", m.ID)
+		c.log.Debug("herald: duplicate dropped", "id", m.ID, "acked", acked)
 	}
 	if m.Seq != 0 {
 		c.advance(m.Seq)
 	}
-	if c.cfg.AutoAck && m.Ack && m.ID != "" {
+	if m.Ack && m.ID != "" && (c.cfg.AutoAck || acked) {
+		c.dedup.ack(m.ID)
 		err := cn.writeFrame(context.Background(), &protocol.Ack{ID: m.ID}, c.cfg.SendTimeout)
 		if err != nil {
-			c.log.Warn("herald: auto ack", "id", m.ID, "err", err)
+			c.log.Warn("herald: ack", "id", m.ID, "err", err)
 		}
 	}
 }

@@ -72,8 +72,24 @@
 // Delivery is at least once, so a msg may arrive again, for example after a
 // reconnect. The client remembers the last Config.DedupSize msg ids across
 // reconnects and drops a msg whose id it has seen: OnFrame still sees it,
-// OnMessage does not. With Config.AutoAck, a dropped duplicate that asks for
-// an ack is acknowledged again.
+// OnMessage does not.
+//
+// A msg with an ack (ack:true) comes again when its ack did not reach the
+// edge: the connection was cut, or the edge died, between the write and the
+// ack. A stored msg with an ack is written again on every connection until
+// the edge has its ack, on the connection that wrote it. So a dropped
+// duplicate that asks for an ack is handled this way:
+//
+//	the msg was                        the client
+//	acked by Config.AutoAck            acks the duplicate again
+//	acked by the app (Client.Ack)      acks the duplicate again: the app's ack was lost
+//	not acked yet (no AutoAck)         drops it without an ack; the app's own Ack,
+//	                                   when it comes, goes out on the current
+//	                                   connection, which wrote the duplicate
+//
+// An Ack that failed (ErrNotConnected) counts as acked: the client acks the
+// duplicate that follows on the next connection. Once an id has left the
+// window of Config.DedupSize ids, its duplicate is a new msg to OnMessage.
 //
 // # Disconnects
 //

@@ -230,11 +230,16 @@ func checkSend(to protocol.Target, typ string, o sendOptions) error {
 }
 
 // Ack acknowledges the msg id, for msgs that asked for it (ack:true) when
-// Config.AutoAck is off. It returns once the frame is written.
+// Config.AutoAck is off. It returns once the frame is written. The client
+// remembers the ack (for the last Config.DedupSize msg ids), even when Ack
+// fails for want of a connection: a duplicate of the msg that arrives later,
+// because the ack was lost with its connection, is acked again by the client
+// without reaching OnMessage.
 func (c *Client) Ack(ctx context.Context, id string) error {
 	if !protocol.ValidMsgID(id) {
 		return fmt.Errorf("herald: ack: the id is not 1 to %d bytes of printable ASCII without spaces", protocol.MaxMsgIDLen)
 	}
+	c.dedup.ack(id)
 	cn, err := c.current()
 	if err != nil {
 		return fmt.Errorf("herald: ack %s: %w", id, err)

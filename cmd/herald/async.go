@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/settings"
@@ -19,11 +20,68 @@ type asyncParts struct {
 	queue       api.Queue
 	statuses    api.Statuses
 	idempotency processor.Idempotency
+	// reporter produces the status events of stored messages that the api
+	// and edge roles settle (sync pushes queued, stored messages delivered,
+	// acked or expired at the edge) to the status topic.
+	reporter *processor.Producer
+}
+
+// listedDevices names an account's devices from the device list, for the
+// processor's messages to whole accounts that store.
+type listedDevices struct {
+	l interface {
+		List(ctx context.Context, account string) ([]devicelist.Device, error)
+	}
+}
+
+func (d listedDevices) Listed(ctx context.Context, account string) ([]string, error) {
+	devs, err := d.l.List(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(devs))
+	for i, dev := range devs {
+		ids[i] = dev.ID
+	}
+	return ids, nil
+}
+
+// edgeStatuses reports the edge's outcomes of stored messages as status
+// events.
+type edgeStatuses struct{ p *processor.Producer }
+
+func (s edgeStatuses) Report(o edge.StoredOutcome) {
+	e := processor.Event{ID: o.ID, Account: o.Account, Device: o.Device, Status: processor.Outcome(o.Status), Error: o.Error, At: o.At.UnixMilli()}
+	if !o.Expires.IsZero() {
+		e.Expires = o.Expires.UnixMilli()
+	}
+	s.p.Report(e)
+}
+
+// statuses returns what the edge reports its stored messages' outcomes to:
+// nil without Kafka.
+func (a asyncParts) edgeStatuses() edge.Statuses {
+	if a.reporter == nil {
+		return nil
+	}
+	return edgeStatuses{a.reporter}
+}
+
+// apiReporter returns what the API reports its stored pushes to: nil
+// without Kafka.
+func (a asyncParts) apiReporter() api.Reporter {
+	if a.reporter == nil {
+		return nil
+	}
+	return a.reporter
 }
 
 // buildAsync builds the asynchronous path of a node: the embedded cluster of
-// `herald dev`, the topics, the producer of the api role, the processor and the
-// status materializer of the processor role. Without Kafka it builds nothing.
+// `herald dev`, the topics, the producer of the api role (which also reports
+// the status events of the api and edge roles), the processor and the status
+// materializer of the processor role. Without Kafka it builds nothing. An
+// edge-only node makes no admin request: it starts whether Kafka answers or
+// not.
 func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge.Router, log *slog.Logger) (asyncParts, error) {
 	k := &c.Kafka
 	brokers := k.Brokers
@@ -47,11 +105,15 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 		return asyncParts{}, err
 	}
 	topics := k.Topics()
-	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.ProduceTimeout})
+	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.ProduceTimeout, Logger: log.With("part", "status")})
 	if err != nil {
 		return asyncParts{}, err
 	}
 	n.closers = append(n.closers, prod.Close)
+	parts := asyncParts{reporter: prod}
+	if !c.HasRole("api") && !c.HasRole("processor") {
+		return parts, nil
+	}
 	if k.CreateTopics {
 		spec := processor.TopicSpec{Partitions: int32(k.Partitions), ReplicationFactor: int16(k.Replication)}
 		if n.kafka != nil {
@@ -65,7 +127,6 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			return asyncParts{}, fmt.Errorf("kafka at %v: %w (run with --kafka-create-topics=false where topics are managed elsewhere)", brokers, err)
 		}
 	}
-	var parts asyncParts
 	var store processor.StatusStore
 	if redis != nil {
 		store = processor.NewRedisStatus(redis, c.RedisPrefix, k.StatusTTL)
@@ -91,6 +152,8 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Deliverer:         router,
 			Directory:         n.registry,
 			Inbox:             n.inbox,
+			Devices:           listedDevices{n.devices},
+			Nudger:            router,
 			Workers:           workers,
 			AckTimeout:        k.AckTimeout,
 			SessionTimeout:    gt.Session,

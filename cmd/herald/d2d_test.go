@@ -121,7 +121,14 @@ func TestDeviceToDeviceCluster(t *testing.T) {
 		}
 	})
 	t.Run("the device list shows metadata and online state", func(t *testing.T) {
-		code, body := apiCall(t, e1.addr, http.MethodGet, "/v1/accounts/a1/devices", "")
+		// A hello's metadata is written after its hello is handled, by the
+		// session's one metadata writer: wait until it has been.
+		var code int
+		var body string
+		waitFor(t, "tv1's metadata in the device list", func() bool {
+			code, body = apiCall(t, e1.addr, http.MethodGet, "/v1/accounts/a1/devices", "")
+			return code != http.StatusOK || strings.Contains(body, `"platform":"tv"`)
+		})
 		if code != http.StatusOK {
 			t.Fatalf("list: %d %s", code, body)
 		}

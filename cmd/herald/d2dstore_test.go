@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,15 +48,32 @@ func TestDeviceToDeviceStoredCluster(t *testing.T) {
 		{"n1", 600, protocol.StatusQueued},
 		{"n2", 0, protocol.StatusOffline},
 	} {
-		phone.send(t, &protocol.Msg{ID: tt.id, Type: "note.d2d.v1", To: &protocol.Target{Device: "tv1"}, TTL: tt.ttl, Payload: []byte(`{"text":"hi"}`)})
+		// "ttl" written even when 0: an absent one takes the type's store.
+		frame := fmt.Sprintf(`{"t":"msg","id":%q,"type":"note.d2d.v1","to":{"device":"tv1"},"ttl":%d,"payload":{"text":"hi"}}`, tt.id, tt.ttl)
+		if err := phone.c.Write(t.Context(), websocket.MessageText, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
 		r := nextOf[*protocol.Receipt](t, phone)
 		if r.ID != tt.id || len(r.Results) != 1 || r.Results[0] != (protocol.Result{Device: "tv1", Status: tt.want}) {
 			t.Fatalf("receipt %+v, want %s", r, tt.want)
 		}
 	}
+	// A msg with ack, stored too: its sender on edge 1 gets a late acked
+	// receipt over the link when tv1 acks it on edge 2.
+	phone.send(t, &protocol.Msg{ID: "a1", Type: "note.d2d.v1", To: &protocol.Target{Device: "tv1"}, Ack: true, Payload: []byte(`{"text":"ack me"}`)})
+	if r := nextOf[*protocol.Receipt](t, phone); r.ID != "a1" || len(r.Results) != 1 || r.Results[0].Status != protocol.StatusQueued {
+		t.Fatalf("receipt %+v, want queued", r)
+	}
 	tv = dialDevice(t, e2.addr, "a1", "tv1")
 	m := nextOf[*protocol.Msg](t, tv)
 	if m.ID != "n1" || m.From == nil || m.From.Device != "phone1" || m.Seq == 0 || m.TTL <= 0 || m.TTL > 600 {
 		t.Fatalf("tv got %+v", m)
+	}
+	if m := nextOf[*protocol.Msg](t, tv); m.ID != "a1" || !m.Ack {
+		t.Fatalf("tv got %+v, want the stored msg with ack", m)
+	}
+	tv.send(t, &protocol.Ack{ID: "a1"})
+	if r := nextOf[*protocol.Receipt](t, phone); r.ID != "a1" || len(r.Results) != 1 || r.Results[0] != (protocol.Result{Device: "tv1", Status: protocol.StatusAcked}) {
+		t.Fatalf("phone got %+v, want the late acked receipt from edge 2", r)
 	}
 }

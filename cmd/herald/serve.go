@@ -233,12 +233,20 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 		return nil, err
 	}
 	router := &edge.Router{Registry: n.registry}
+	if router.Nudges, err = edge.NewNudgeCounters(n.metrics); err != nil {
+		return nil, err
+	}
 	if len(c.ClusterKeys) > 0 {
 		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links")})
 		if err != nil {
 			return nil, settings.Usagef("%v", err)
 		}
 		router.Links = n.links
+	}
+	// Before the edge: its stored messages' statuses go to Kafka too.
+	async, err := n.buildAsync(c, redisClient, router, log)
+	if err != nil {
+		return nil, err
 	}
 	if c.HasRole("edge") {
 		v, err := c.TokenKeys.Verifier(c.TokenSecrets, log.With("part", "token"))
@@ -256,6 +264,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Locator:           n.registry,
 			Presencer:         presencer(n.links),
 			Router:            router,
+			Nudger:            router,
+			Late:              router,
 			AllowedOrigins:    c.AllowedOrigins,
 			ClusterKeys:       c.ClusterKeys,
 			Liveness:          n.registry,
@@ -269,6 +279,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			SendQueue:         c.SendQueue,
 			Inbox:             n.inbox,
 			InboxPage:         c.InboxPage,
+			Statuses:          async.edgeStatuses(),
 			MsgRate:           c.MsgRate,
 			MsgBurst:          c.MsgBurst,
 			FrameRate:         c.FrameRate,
@@ -304,12 +315,6 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 		}
 		router.Local = n.edge
 	}
-	var async asyncParts
-	if c.HasRole("api") || c.HasRole("processor") {
-		if async, err = n.buildAsync(c, redisClient, router, log); err != nil {
-			return nil, err
-		}
-	}
 	if c.HasRole("api") {
 		keys, _, err := settings.ParseAPIKeys(c.APIKeys)
 		if err != nil {
@@ -324,6 +329,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Directory:    n.registry,
 			Devices:      n.devices,
 			Inbox:        n.inbox,
+			Reporter:     async.apiReporter(),
+			Nudger:       router,
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},
 			Keys:         keys,

@@ -15,8 +15,9 @@ import (
 	"github.com/heraldpush/herald/settings"
 )
 
-// runStatus prints the delivery status of an asynchronous message (GET
-// /v1/messages/{id}): a table, or with --json the API's answer.
+// runStatus prints the delivery status of a message sent asynchronously, or of
+// a sync push stored for an offline device (GET /v1/messages/{id}): a table, or
+// with --json the API's answer.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := settings.NewFlags("status", stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "the REST API's base URL")
@@ -43,7 +44,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	fmt.Fprintf(stdout, "message %s to account %s, priority %s: %s\n", st.ID, st.Account, st.Priority, st.Status)
+	if st.Priority != "" {
+		fmt.Fprintf(stdout, "message %s to account %s, priority %s: %s\n", st.ID, st.Account, st.Priority, st.Status)
+	} else {
+		// A sync push stored for an offline device has no priority.
+		fmt.Fprintf(stdout, "message %s to account %s: %s\n", st.ID, st.Account, st.Status)
+	}
 	if st.Accepted > 0 {
 		fmt.Fprintf(stdout, "accepted %s\n", time.UnixMilli(st.Accepted).Format(time.RFC3339Nano))
 	}

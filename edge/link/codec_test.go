@@ -179,6 +179,8 @@ type decodedLink struct {
 	receipt  protocol.Receipt // with one result
 	replace  Replace
 	presence Presence
+	nudge    Nudge
+	late     Late
 }
 
 // decodeAnyLink decodes data, a link frame of any kind, as the edges do.
@@ -201,6 +203,10 @@ func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
 		err = sc.ReadReplace(&d.replace)
 	case string(protocol.KindPresence):
 		err = sc.ReadPresence(&d.presence)
+	case KindNudge:
+		err = sc.ReadNudge(&d.nudge)
+	case KindLate:
+		err = sc.ReadLate(&d.late)
 	}
 	if err != nil {
 		return nil, err
@@ -222,6 +228,10 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 		b, err = json.Marshal(d.replace)
 	case string(protocol.KindPresence):
 		b, err = json.Marshal(d.presence)
+	case KindNudge:
+		b, err = json.Marshal(d.nudge)
+	case KindLate:
+		b, err = json.Marshal(d.late)
 	}
 	if err != nil {
 		t.Fatalf("encoding %+v: %v", d, err)
@@ -233,7 +243,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 // without white space (the encoder compacts them), and no payload is a null
 // one (the encoder writes null for it).
 func sameLink(a, b *decodedLink) bool {
-	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence {
+	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.late != b.late {
 		return false
 	}
 	am, bm := a.msg, b.msg
@@ -306,6 +316,22 @@ func TestLinkFrameRule(t *testing.T) {
 		{"replace with Session", `{"t":"replace","account":"a1","device":"tv1","Session":"s1"}`, nil},
 		{"replace with device twice", `{"t":"replace","account":"a1","device":"tv1","session":"s1","device":"tv2"}`, nil},
 		{"replace with a fractional code", `{"t":"replace","account":"a1","device":"tv1","session":"s1","code":4000.5}`, nil},
+		{"nudge", `{"t":"nudge","account":"a1","device":"tv1","session":"s1","later":[1]}`, func(d *decodedLink) bool {
+			return d.nudge == Nudge{T: KindNudge, Account: "a1", Device: "tv1", Session: "s1"}
+		}},
+		{"nudge without session", `{"t":"nudge","account":"a1","device":"tv1"}`, nil},
+		{"late", `{"t":"late","account":"a1","device":"phone1","id":"m1","from":"tv1","status":"acked","later":1}`, func(d *decodedLink) bool {
+			return d.late == Late{T: KindLate, Account: "a1", Device: "phone1", ID: "m1", From: "tv1", Status: protocol.StatusAcked}
+		}},
+		{"late without from", `{"t":"late","account":"a1","device":"phone1","id":"m1","status":"acked"}`, nil},
+		{"late of another status", `{"t":"late","account":"a1","device":"phone1","id":"m1","from":"tv1","status":"delivered"}`, nil},
+		{"late with an invalid device", `{"t":"late","account":"a1","device":"phone 1","id":"m1","from":"tv1","status":"acked"}`, nil},
+		{"late with an id that breaks lines", `{"t":"late","account":"a1","device":"phone1","id":"m\n1","from":"tv1","status":"acked"}`, nil},
+		{"nudge with an empty device", `{"t":"nudge","account":"a1","device":"","session":"s1"}`, nil},
+		{"nudge with session twice", `{"t":"nudge","account":"a1","device":"tv1","session":"s1","session":"s2"}`, nil},
+		{"nudge with Account", `{"t":"nudge","Account":"a1","device":"tv1","session":"s1"}`, nil},
+		{"nudge with a number for a session", `{"t":"nudge","account":"a1","device":"tv1","session":1}`, nil},
+		{"nudge with trailing bytes", `{"t":"nudge","account":"a1","device":"tv1","session":"s1"}x`, nil},
 		{"presence", `{"t":"presence","account":"a1","device":"tv1","online":true,"platform":"ios","ts":5}`, func(d *decodedLink) bool {
 			return d.presence == Presence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 5}}
 		}},
@@ -356,6 +382,8 @@ func FuzzLinkFrame(f *testing.F) {
 		Replace{T: KindReplace, Account: "a1", Device: "tv1", Session: "s1"},
 		Replace{T: KindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: 4003}, // edge.CloseRemoved
 		Presence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 1}},
+		Nudge{T: KindNudge, Account: "a1", Device: "tv1", Session: "s1"},
+		Late{T: KindLate, Account: "a1", Device: "phone1", ID: "m1", From: "tv1", Status: protocol.StatusAcked},
 	} {
 		b, _ := json.Marshal(v)
 		f.Add(b)

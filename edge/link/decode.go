@@ -11,8 +11,8 @@ import (
 // another to a second. Its rule:
 //
 //   - A frame is one JSON object whose first field is "t", its kind: msg,
-//     replace and presence towards the edge that holds the device, receipt
-//     back. Every encoder writes "t" first.
+//     replace, presence, nudge and late towards the edge that holds the
+//     device, receipt back. Every encoder writes "t" first.
 //   - Field names match exactly, as the encoders write them: "ACCount" is not
 //     "account" (encoding/json would take it for one).
 //   - A field the decoder knows appears at most once in its object, "t"
@@ -20,9 +20,10 @@ import (
 //     except for a msg's payload, where it is the value null.
 //   - Fields it does not know are skipped, their syntax checked, so that an
 //     edge of a newer version may add one.
-//   - A msg needs account, id and to.device; a replace account, device and
-//     session; a presence account and device; a receipt id and exactly one
-//     result. A frame without them is refused.
+//   - A msg needs account, id and to.device; a replace and a nudge account,
+//     device and session; a presence account and device; a late every field
+//     (valid ids, status acked); a receipt id and exactly one result. A frame
+//     without them is refused.
 //
 // Strings are decoded as encoding/json does (invalid UTF-8 and lone surrogates
 // become U+FFFD); numbers that fill an integer field must be integers that fit.
@@ -37,8 +38,8 @@ const (
 
 // Kind starts reading data, a link frame: its '{' and its first field,
 // which must be "t". It returns the kind that field names, one of
-// protocol.KindMsg, protocol.KindReceipt, KindReplace and
-// protocol.KindPresence; the decoder of that kind reads the rest.
+// protocol.KindMsg, protocol.KindReceipt, KindReplace, protocol.KindPresence
+// KindNudge and KindLate; the decoder of that kind reads the rest.
 func (s *Scanner) Kind(data []byte) (string, error) {
 	s.reset(data)
 	more, err := s.field(true)
@@ -53,7 +54,7 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence)} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindLate} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
@@ -318,6 +319,110 @@ func (s *Scanner) ReadReplace(rp *Replace) error {
 		return err
 	}
 	if !s.end() || rp.Account == "" || rp.Device == "" || rp.Session == "" {
+		return ErrFrame
+	}
+	return nil
+}
+
+// The fields of a nudge frame.
+const (
+	nudgeAccount = fieldFirst << iota
+	nudgeDevice
+	nudgeSession
+)
+
+func nudgeField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "account":
+		return nudgeAccount
+	case "device":
+		return nudgeDevice
+	case "session":
+		return nudgeSession
+	}
+	return 0
+}
+
+// ReadNudge reads the rest of a nudge frame after Kind, into n.
+func (s *Scanner) ReadNudge(n *Nudge) error {
+	*n = Nudge{T: KindNudge}
+	err := s.fields(false, fieldT, 0, nudgeField, func(f uint16) error {
+		sp, err := s.str()
+		switch f {
+		case nudgeAccount:
+			n.Account = string(s.bytes(sp))
+		case nudgeDevice:
+			n.Device = string(s.bytes(sp))
+		case nudgeSession:
+			n.Session = string(s.bytes(sp))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || n.Account == "" || n.Device == "" || n.Session == "" {
+		return ErrFrame
+	}
+	return nil
+}
+
+// The fields of a late frame.
+const (
+	lateAccount = fieldFirst << iota
+	lateDevice
+	lateID
+	lateFrom
+	lateStatus
+)
+
+func lateField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "account":
+		return lateAccount
+	case "device":
+		return lateDevice
+	case "id":
+		return lateID
+	case "from":
+		return lateFrom
+	case "status":
+		return lateStatus
+	}
+	return 0
+}
+
+// ReadLate reads the rest of a late frame after Kind, into l. Every field is
+// required; the ids must follow their rules (protocol.ValidID,
+// protocol.ValidMsgID) and the status must be acked, the one late outcome.
+func (s *Scanner) ReadLate(l *Late) error {
+	*l = Late{T: KindLate}
+	err := s.fields(false, fieldT, 0, lateField, func(f uint16) error {
+		sp, err := s.str()
+		v := string(s.bytes(sp))
+		switch f {
+		case lateAccount:
+			l.Account = v
+		case lateDevice:
+			l.Device = v
+		case lateID:
+			l.ID = v
+		case lateFrom:
+			l.From = v
+		case lateStatus:
+			l.Status = protocol.Status(v)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || !protocol.ValidID(l.Account) || !protocol.ValidID(l.Device) || !protocol.ValidID(l.From) ||
+		!protocol.ValidMsgID(l.ID) || l.Status != protocol.StatusAcked {
 		return ErrFrame
 	}
 	return nil

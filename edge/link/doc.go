@@ -1,5 +1,5 @@
 // Package link is the wire of the links between edges: the frames one edge sends
-// another (Msg, Replace, Presence, and the receipt that answers a msg), their
+// another (Msg, Replace, Presence, Nudge, and the receipt that answers a msg), their
 // hand-written encoders (AppendMsg, AppendReceipt, into pooled buffers from
 // GetFrame), the one decoder that reads every frame that arrives on a link
 // (Scanner: Kind, then the reader of that kind), and Conn, one end of a link: a

@@ -33,3 +33,35 @@ type Presence struct {
 	Account string        `json:"account"`
 	protocol.Presence
 }
+
+// Nudge tells the edge that holds Session of Device of Account that the
+// device's inbox (store-and-forward) took a message after the edge may have
+// read it: the edge reads the inbox again, after the last stored message it
+// queued on that session. A nudge for a session the edge does not hold changes
+// nothing.
+type Nudge struct {
+	T       string `json:"t"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Session string `json:"session"`
+}
+
+// KindNudge is the "t" of Nudge.
+const KindNudge = "nudge"
+
+// Late carries a receipt that comes after its sender stopped waiting: the
+// outcome Status of message ID for the device From, to Device of Account, the
+// message's sender, if the receiving edge holds it. The one use today: a
+// device's msg with ack, stored for an offline sibling (its sender's receipt
+// said queued), that the sibling acked on a later connection (acked).
+type Late struct {
+	T       string          `json:"t"`
+	Account string          `json:"account"`
+	Device  string          `json:"device"`
+	ID      string          `json:"id"`
+	From    string          `json:"from"`
+	Status  protocol.Status `json:"status"`
+}
+
+// KindLate is the "t" of Late.
+const KindLate = "late"

@@ -7,9 +7,15 @@
 // URL parameters: ?account=A opens account A; &device=D&role=player|remote opens
 // just that device (a second tab, a phone); &role=R alone opens a new device of
 // that role.
+//
+// A notification pushed to a device whose tab is closed is answered queued and
+// waits in the device's inbox; the device gets it when a tab of it opens again.
+// Each device keeps its resume cursor (the seq of the last stored message it
+// got) in localStorage, which outlives the tab, and connects with it.
 
 const ID_RE = /^[A-Za-z0-9._:@-]{1,128}$/;
 const ACCOUNT_KEY = 'herald-demo-account';
+const CURSOR_KEY = 'herald-demo-cursor'; // + ':' + account + ':' + device
 const TITLE = 'Big Buck Bunny';
 const DURATION_MS = 596_000;
 const LOG_MAX = 300;
@@ -179,6 +185,21 @@ function onPresence(p, by) {
     presenceSeen.add(key);
     log('presence', by, `presence: ${p.device} is ${p.online ? 'online' : 'offline'}`, { device: p.device });
   }
+}
+
+// ---- resume cursors ---------------------------------------------------------
+
+const cursorKey = (device) => `${CURSOR_KEY}:${account}:${device}`;
+
+/** readCursor returns the device's saved resume cursor, 0 when it has none. */
+function readCursor(device) {
+  const n = Number(localStorage.getItem(cursorKey(device)));
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/** saveCursor keeps seq as the device's cursor when it is above the saved one. */
+function saveCursor(device, seq) {
+  if (seq > readCursor(device)) localStorage.setItem(cursorKey(device), String(seq));
 }
 
 // ---- panes: devices on this page ----------------------------------------
@@ -351,7 +372,13 @@ class Pane {
   onMessage(m) {
     const age = typeof m.ts === 'number' ? Math.max(0, Date.now() - m.ts) : null;
     const from = fromText(m.from);
-    const after = age !== null ? ` after ${age} ms` : '';
+    // A stored message (it has a seq) waited in the inbox while no tab of the
+    // device was open: its cursor moves past it, for the next tab.
+    const after = (age !== null ? ` after ${age} ms` : '') + (m.seq ? ', stored while offline' : '');
+    if (m.seq) {
+      saveCursor(this.device, m.seq);
+      this.el.dataset.cursor = String(m.seq);
+    }
     if (m.type === 'playback.control.v1' && this.role === 'player') {
       this.apply(m.payload || {});
       log('msg', this.device, `${m.payload?.action} from ${from}${after} (${shortId(m.id)})`, { id: m.id });
@@ -381,8 +408,11 @@ class Pane {
   }
 
   start() {
+    const after = readCursor(this.device);
+    this.el.dataset.cursor = String(after);
     const c = new sdk.HeraldClient({
       url: location.origin,
+      after,
       token: () => api('token', { account, device: this.device }).then((r) => r.token),
       hello: {
         platform: this.role,
@@ -533,7 +563,8 @@ $('#push-form').addEventListener('submit', async (e) => {
   try {
     const r = await api('push', { to, type: 'notification.v1', payload, timeout_ms: 5000 });
     const ms = Math.round(performance.now() - t0);
-    const results = (r.results || []).map((x) => `${x.device} ${x.status}${x.error ? ' (' + x.error + ')' : ''}`).join(', ') || 'no device online';
+    const results = (r.results || []).map((x) => `${x.device} ${x.status}${x.error ? ' (' + x.error + ')' : ''}` +
+      (x.status === 'queued' ? ' (stored: it arrives when the device connects)' : '')).join(', ') || 'no device online';
     log('push', 'server', `push ${shortId(r.id)} to ${device || 'every device'}: ${results} in ${ms} ms`, { id: r.id });
   } catch (err) {
     log('error', 'server', 'push failed: ' + errText(err));

@@ -81,7 +81,11 @@ export declare class HeraldClient<Types extends Record<string, unknown> = Record
      * ack acknowledges the message id (for messages with `ack: true`; see also
      * message.acknowledge() and options.autoAck): an ack frame, or over SSE a
      * POST /v1/acks (batched; a failure is reported as an `error` event). It
-     * returns false when there is no connection to send it on.
+     * returns false when there is no connection to send it on. The client
+     * remembers the ack (for the last dedupSize message ids), sent or not: a
+     * duplicate of the message that arrives later, because the ack was lost with
+     * its connection, is acked again by the client without reaching the
+     * `message` listeners.
      */
     ack(id: string): boolean;
     /**

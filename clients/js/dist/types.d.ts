@@ -196,7 +196,8 @@ export interface ClientOptions {
     /**
      * Acknowledge each message that asks for it (ack: true) after the `message`
      * listeners returned, and again when a duplicate of it arrives. Default false:
-     * call message.acknowledge() or client.ack(id).
+     * call message.acknowledge() or client.ack(id); the client then acks again
+     * only the duplicates of messages the app acked.
      */
     autoAck?: boolean;
 }

@@ -282,12 +282,22 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
    * ack acknowledges the message id (for messages with `ack: true`; see also
    * message.acknowledge() and options.autoAck): an ack frame, or over SSE a
    * POST /v1/acks (batched; a failure is reported as an `error` event). It
-   * returns false when there is no connection to send it on.
+   * returns false when there is no connection to send it on. The client
+   * remembers the ack (for the last dedupSize message ids), sent or not: a
+   * duplicate of the message that arrives later, because the ack was lost with
+   * its connection, is acked again by the client without reaching the
+   * `message` listeners.
    */
   ack(id: string): boolean {
     if (typeof id !== 'string' || !validMessageId(id)) {
       throw invalid('ack: the message id must be 1 to 128 bytes of printable ASCII without spaces');
     }
+    this.#dedup.ack(id);
+    return this.#sendAck(id);
+  }
+
+  /** #sendAck sends the ack of id on the current connection, if any. */
+  #sendAck(id: string): boolean {
     const link = this.#link;
     if (!link || !this.#open) return false;
     if (link.kind === 'websocket') return link.send(JSON.stringify({ t: 'ack', id }));
@@ -509,10 +519,14 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   /**
    * #deliver passes a msg to the listeners unless it is a duplicate (a stored
    * message written again after a cut mid-drain keeps its id, so it is one),
-   * moves the cursor to its seq, then acks it with autoAck.
+   * moves the cursor to its seq, then acks it with autoAck. A duplicate that
+   * asks for an ack is acked again with autoAck or when the app acked it
+   * already (its first ack was lost with the connection); otherwise it is left
+   * for the app's own ack, which goes out on the current connection.
    */
   #deliver(m: MsgFrame): void {
-    if (m.id === '' || this.#dedup.add(m.id)) {
+    const isNew = m.id === '' || this.#dedup.add(m.id);
+    if (isNew) {
       const msg = m as Message;
       const id = m.id;
       Object.defineProperty(msg, 'acknowledge', {
@@ -524,8 +538,9 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
       this.#events.emit('message', msg as TypedMessage<Types>);
     }
     if (m.seq !== undefined && m.seq > this.#cursor) this.#cursor = m.seq;
-    // A duplicate that asks for an ack is acked again: its first ack was likely lost.
-    if (this.#autoAck && m.ack && m.id !== '') this.ack(m.id);
+    if (!m.ack || m.id === '') return;
+    if (this.#autoAck) this.ack(m.id);
+    else if (!isNew && this.#dedup.acked(m.id)) this.#sendAck(m.id); // the app's ack was lost
   }
 
   #onReceipt(r: Receipt): void {

@@ -1,13 +1,16 @@
 // Duplicate detection for at-least-once delivery.
 
 /**
- * Dedup remembers the last `size` message ids. A ring keeps the order in which
- * ids are forgotten, a Set makes the lookup O(1); memory stays bounded.
+ * Dedup remembers the last `size` message ids and, for each, whether the
+ * device acked it (autoAck or the app's own ack), so that a duplicate of an
+ * acked message is acked again: its first ack was lost with the connection. A
+ * ring keeps the order in which ids are forgotten, a Map makes the lookup O(1);
+ * memory stays bounded.
  */
 export class Dedup {
   readonly #ring: string[] = [];
   #next = 0; // index in #ring of the slot written next (the oldest id once full)
-  readonly #seen = new Set<string>();
+  readonly #seen = new Map<string, boolean>(); // id -> acked
 
   constructor(readonly size: number) {}
 
@@ -25,7 +28,20 @@ export class Dedup {
       this.#ring[this.#next] = id;
       this.#next = (this.#next + 1) % this.size;
     }
-    this.#seen.add(id);
+    this.#seen.set(id, false);
     return true;
+  }
+
+  /**
+   * ack marks id as acked, if it is remembered; an id not remembered (never
+   * received, or forgotten) is left out, so that acks take no place of ids.
+   */
+  ack(id: string): void {
+    if (this.#seen.has(id)) this.#seen.set(id, true);
+  }
+
+  /** acked reports whether id is remembered as acked. */
+  acked(id: string): boolean {
+    return this.#seen.get(id) === true;
   }
 }

@@ -98,6 +98,27 @@ test('dedup: remembers the last size ids, forgets the oldest first', () => {
   assert.equal(none.add('x'), true, 'size 0 remembers nothing');
 });
 
+test('dedup: acks are remembered with their ids, for the window only', () => {
+  const d = new Dedup(2);
+  d.add('a');
+  assert.equal(d.acked('a'), false);
+  d.ack('a');
+  assert.equal(d.acked('a'), true);
+  assert.equal(d.add('a'), false, 'an acked id is still a duplicate');
+  assert.equal(d.acked('a'), true);
+  d.ack('x'); // never received: takes no place
+  assert.equal(d.acked('x'), false);
+  assert.equal(d.add('x'), true);
+  assert.equal(d.acked('x'), false, 'an ack before the message is not remembered');
+  d.add('y'); // forgets a, with its ack
+  assert.equal(d.acked('a'), false);
+  assert.equal(d.add('a'), true);
+  const none = new Dedup(0);
+  none.add('z');
+  none.ack('z');
+  assert.equal(none.acked('z'), false, 'size 0 remembers no acks');
+});
+
 test('dedup: memory stays bounded', () => {
   const d = new Dedup(100);
   for (let i = 0; i < 10_000; i++) d.add('id' + i);

@@ -164,3 +164,50 @@ test('the same device in a second tab takes over, and the first says so', { skip
   await pane(second, 'tv').locator('.toast', { hasText: 'To the newest' }).waitFor();
   assert.equal(await pane(first, 'tv').locator('.toast', { hasText: 'To the newest' }).count(), 0);
 });
+
+test('a notification sent to a closed tab is queued, and arrives when the tab reopens', { skip, timeout: 120_000 }, async (t) => {
+  const demo = await startDemo(t);
+  const account = uniqueAccount();
+  // The URLs the pages connect with, to see the cursor a reopened tab sends.
+  const sockets = [];
+  demo.context.on('page', (page) => page.on('websocket', (ws) => sockets.push({ page, url: new URL(ws.url()) })));
+  const playerURL = `/demo/?account=${account}&device=tv&role=player`;
+
+  let player = await demo.open(playerURL);
+  await waitOpen(player, 'tv');
+  const remote = await demo.open(`/demo/?account=${account}&device=phone&role=remote`);
+  await waitOpen(remote, 'phone');
+  await remote.locator('#device-list li[data-device="tv"][data-online="true"]').waitFor();
+
+  // The player's tab closes: its device goes offline, and the server panel's
+  // notification to it is queued.
+  await player.close();
+  await remote.locator('#device-list li[data-device="tv"][data-online="false"]').waitFor();
+  await remote.locator('#push-to').selectOption('tv');
+  await remote.locator('#push-title').fill('While the tab was closed');
+  await remote.locator('#push-form button[type="submit"]').click();
+  await logLine(remote, 'push', 'tv queued').waitFor();
+
+  // The tab reopens: the stored notification arrives, and the device keeps its
+  // cursor in localStorage.
+  player = await demo.open(playerURL);
+  await pane(player, 'tv').locator('.toast', { hasText: 'While the tab was closed' }).waitFor();
+  await logLine(player, 'msg', 'While the tab was closed').filter({ hasText: 'stored while offline' }).waitFor();
+  const cursor = Number(await pane(player, 'tv').getAttribute('data-cursor'));
+  assert.ok(cursor > 0, 'the stored message moved the cursor');
+  assert.equal(await player.evaluate((k) => localStorage.getItem(k), `herald-demo-cursor:${account}:tv`), String(cursor));
+
+  // Reopened once more, the tab resumes from that cursor (?after=), and a live
+  // push comes first: the stored one is not written again.
+  await player.close();
+  await remote.locator('#device-list li[data-device="tv"][data-online="false"]').waitFor();
+  player = await demo.open(playerURL);
+  await waitOpen(player, 'tv');
+  const connects = sockets.filter((s) => s.page === player && s.url.pathname === '/v1/connect');
+  assert.ok(connects.length > 0, 'the reopened tab opened a WebSocket');
+  assert.equal(connects.at(-1).url.searchParams.get('after'), String(cursor), 'the reopened tab connects with its cursor');
+  const res = await push(demo.base, devAPIKey, { to: { account, device: 'tv' }, type: 'notification.v1', payload: { title: 'Live again' } });
+  assert.equal(res.results[0]?.status, 'delivered');
+  await pane(player, 'tv').locator('.toast', { hasText: 'Live again' }).waitFor();
+  assert.equal(await logLine(player, 'msg', 'While the tab was closed').count(), 0, 'the stored notification came once');
+});
