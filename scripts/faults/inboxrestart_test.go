@@ -94,18 +94,19 @@ type span struct {
 	dial, open, end time.Time // the dial began, the welcome was read, it ended (zero while open)
 }
 
-// connectedThrough reports whether one connection of the device was open from
-// before from until after to: a message stored meanwhile was put after that
-// connection read the inbox, and waits for the next one.
-func (c *cycler) connectedThrough(from, to time.Time) bool {
+// connectedThrough returns the connection of the device that was open from
+// before from until after to, if one was: a message stored meanwhile was put
+// after that connection read the inbox, and reaches it only if its edge reads
+// the inbox again (a nudge).
+func (c *cycler) connectedThrough(from, to time.Time) (span, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.online {
 		if w.open.Before(from) && (w.end.IsZero() || w.end.After(to)) {
-			return true
+			return w, true
 		}
 	}
-	return false
+	return span{}, false
 }
 
 // missedBy returns the first connection that began after stored (a put was
@@ -619,7 +620,7 @@ func inboxRestart(t *testing.T, durable bool) {
 		cy := byDevice[[2]string{s.account, s.device}]
 		t.Errorf("%s %s to %s/%s answered %s at %v (%v after the kill) and never received; device connected throughout: %v",
 			s.path, id, s.account, s.device, s.status, s.answered.Format("15:04:05.000"), s.answered.Sub(killed).Round(time.Millisecond),
-			cy.connectedThrough(s.asked, s.answered))
+			func() bool { _, ok := cy.connectedThrough(s.asked, s.answered); return ok }())
 	}
 
 	// The figures.
@@ -634,12 +635,12 @@ func inboxRestart(t *testing.T, durable bool) {
 		return "after"
 	}
 	var (
-		accepted, live, fromInbox, kept, toldArrived, unanswered int64
-		missed, stranded, told                                   = map[string]int{}, map[string]int{}, map[string]int{}
-		dups                                                     int
-		strandedLast                                             time.Duration // the latest stranded push or note after the restart, from the restart
-		firstInbox                                               time.Time
-		statuses                                                 = map[string]map[string]int{"sync": {}, "d2d": {}}
+		accepted, live, fromInbox, kept, sameConn, toldArrived, unanswered int64
+		missed, stranded, told                                             = map[string]int{}, map[string]int{}, map[string]int{}
+		dups                                                               int
+		strandedLast                                                       time.Duration // the latest stranded push or note after the restart, from the restart
+		firstInbox                                                         time.Time
+		statuses                                                           = map[string]map[string]int{"sync": {}, "d2d": {}}
 	)
 	for id, s := range log.sent {
 		statuses[s.path][window(s.answered)+":"+s.status]++
@@ -662,10 +663,15 @@ func inboxRestart(t *testing.T, durable bool) {
 			if inStore(id, s) {
 				kept++
 			}
-			if protocol.Status(s.status) == protocol.StatusQueued && cy.connectedThrough(s.asked, s.answered) {
-				stranded[window(s.answered)]++
-				if !s.answered.Before(restarted) {
-					strandedLast = max(strandedLast, s.answered.Sub(restarted))
+			if w, ok := cy.connectedThrough(s.asked, s.answered); ok && protocol.Status(s.status) == protocol.StatusQueued {
+				switch {
+				case w.end.IsZero() || a.at.Before(w.end):
+					sameConn++ // read again on that connection
+				default:
+					stranded[window(s.answered)]++
+					if !s.answered.Before(restarted) {
+						strandedLast = max(strandedLast, s.answered.Sub(restarted))
+					}
 				}
 			}
 			if w, ok := cy.missedBy(s.answered, a.at); ok && a.seq > 0 {
@@ -733,6 +739,7 @@ func inboxRestart(t *testing.T, durable bool) {
 	f.add("from_inbox", fromInbox+asyncInbox)
 	f.add("kept_across_restart", kept)
 	f.add("lost_by_store", lostByStore)
+	f.add("queued_while_connected_same_conn", sameConn)
 	f.add("stranded_until_reconnect", fmt.Sprint(stranded))
 	f.add("stranded_last_after_restart", strandedLast.Round(time.Millisecond))
 	f.add("missed_by_connect", fmt.Sprint(missed))
