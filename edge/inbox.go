@@ -60,8 +60,8 @@ type storedPage struct {
 // the cursor says, and recorded on ss as awaiting the device's ack
 // (session.storedAcks), which removes it. It stops at the first frame the
 // session does not take (closed, over its outbound rate, a full queue): that
-// one and the rest stay stored. A failed read leaves the inbox for the next
-// connection.
+// one and the rest stay stored. A failed read leaves the inbox to the next
+// heartbeat, which reads again (storedretry.go).
 func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 	p := &storedPage{last: from}
 	now := s.cfg.Now()
@@ -69,8 +69,9 @@ func (s *Server) queueStored(ss *session, from uint64) *storedPage {
 		page, err := s.cfg.Inbox.Pending(context.Background(), ss.account, ss.device, p.last, s.cfg.InboxPage)
 		if err != nil {
 			if ok, suppressed := s.noisy.allow(noisyInbox, time.Now()); ok {
-				ss.log.Warn("reading the inbox failed; its messages wait for the next connection", "err", err, "suppressed", suppressed)
+				ss.log.Warn("reading the inbox failed; the next heartbeat reads it again", "err", err, "suppressed", suppressed)
 			}
+			s.failedStored(ss)
 			break
 		}
 		for _, id := range page.Expired {

@@ -45,6 +45,9 @@ type Server struct {
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
+	// storedRetry is set when a session's inbox read failed: the next heartbeat
+	// reads again the inboxes of the sessions that say so (storedretry.go).
+	storedRetry atomic.Bool
 
 	unlistedMu sync.Mutex
 	unlisted   map[*session]struct{} // guarded by unlistedMu: connected devices the device list could not take yet
@@ -287,6 +290,7 @@ func (s *Server) heartbeat() {
 				s.beat()
 			}
 			s.relist()
+			s.retryStored()
 			s.penalties.sweep(s.cfg.Now())
 		}
 	}
@@ -309,7 +313,8 @@ func (s *Server) beat() {
 	}
 }
 
-// reregister registers every held device again.
+// reregister registers every held device again, and reads the inbox of each
+// it registered again (rereadStored).
 func (s *Server) reregister() {
 	all := s.sessions()
 	failed := 0
@@ -319,7 +324,9 @@ func (s *Server) reregister() {
 		cancel()
 		if err != nil {
 			failed++
+			continue
 		}
+		s.rereadStored(ss)
 	}
 	if failed > 0 {
 		s.resync.Store(true)

@@ -124,6 +124,7 @@ type session struct {
 	storedSeq   uint64 // the seq of the last stored message queued or skipped; a read again starts after it
 	storedBusy  bool   // the reader runs
 	storedAgain bool   // a nudge came while it ran: it reads again before it stops
+	storedRetry bool   // a read failed: the next heartbeat reads again (storedretry.go)
 
 	// Guarded by mu: the hello metadata waiting to be written, and whether a
 	// write is in flight (storeHello).
