@@ -638,6 +638,7 @@ func inboxRestart(t *testing.T, durable bool) {
 		accepted, live, fromInbox, kept, sameConn, toldArrived, unanswered int64
 		missed, stranded, told                                             = map[string]int{}, map[string]int{}, map[string]int{}
 		dups                                                               int
+		strandedLeft                                                       time.Duration // the longest a stranded message's connection lasted after its put was answered
 		strandedLast                                                       time.Duration // the latest stranded push or note after the restart, from the restart
 		firstInbox                                                         time.Time
 		statuses                                                           = map[string]map[string]int{"sync": {}, "d2d": {}}
@@ -669,6 +670,7 @@ func inboxRestart(t *testing.T, durable bool) {
 					sameConn++ // read again on that connection
 				default:
 					stranded[window(s.answered)]++
+					strandedLeft = max(strandedLeft, w.end.Sub(s.answered))
 					if !s.answered.Before(restarted) {
 						strandedLast = max(strandedLast, s.answered.Sub(restarted))
 					}
@@ -742,6 +744,7 @@ func inboxRestart(t *testing.T, durable bool) {
 	f.add("queued_while_connected_same_conn", sameConn)
 	f.add("stranded_until_reconnect", fmt.Sprint(stranded))
 	f.add("stranded_last_after_restart", strandedLast.Round(time.Millisecond))
+	f.add("stranded_conn_left_within", strandedLeft.Round(time.Millisecond))
 	f.add("missed_by_connect", fmt.Sprint(missed))
 	f.add("told", fmt.Sprint(told))
 	f.add("told_but_arrived", toldArrived)
