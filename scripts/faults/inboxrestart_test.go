@@ -566,11 +566,11 @@ func inboxRestart(t *testing.T, durable bool) {
 	for _, cy := range cyclers {
 		byDevice[[2]string{cy.account, cy.id}] = cy
 	}
-	// inStore reports whether s was in its device's inbox when Redis was
-	// killed: queued before the kill and not arrived by then. Without
-	// persistence the restart loses it.
+	// inStore reports whether s may have been in its device's inbox when Redis
+	// was killed: queued, asked before the kill (its answer may come after it)
+	// and not arrived by then. Without persistence the restart loses it.
 	inStore := func(id string, s *sent) bool {
-		if protocol.Status(s.status) != protocol.StatusQueued || !s.answered.Before(killed) {
+		if protocol.Status(s.status) != protocol.StatusQueued || !s.asked.Before(killed) {
 			return false
 		}
 		a := byDevice[[2]string{s.account, s.device}].arrived(id)
