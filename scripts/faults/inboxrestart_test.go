@@ -92,17 +92,30 @@ func (c *cycler) arrived(id string) *arrival {
 // span is one connection of a cycler.
 type span struct {
 	dial, open, end time.Time // the dial began, the welcome was read, it ended (zero while open)
+	// moved is when the device read the edge's reconnect frame (zero if it
+	// did not): from then on the edge answers a message offline, stored for
+	// the next connection (docs/protocol.md).
+	moved time.Time
 }
 
-// connectedThrough returns the connection of the device that was open from
-// before from until after to, if one was: a message stored meanwhile was put
-// after that connection read the inbox, and reaches it only if its edge reads
-// the inbox again (a nudge).
+// until is when the connection stopped taking live messages: its reconnect
+// frame, or its end (zero while open).
+func (w span) until() time.Time {
+	if !w.moved.IsZero() {
+		return w.moved
+	}
+	return w.end
+}
+
+// connectedThrough returns the connection of the device that was open, and
+// not yet told to reconnect, from before from until after to, if one was: a
+// message stored meanwhile was put after that connection read the inbox, and
+// reaches it only if its edge reads the inbox again (a nudge).
 func (c *cycler) connectedThrough(from, to time.Time) (span, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, w := range c.online {
-		if w.open.Before(from) && (w.end.IsZero() || w.end.After(to)) {
+		if u := w.until(); w.open.Before(from) && (u.IsZero() || u.After(to)) {
 			return w, true
 		}
 	}
@@ -164,7 +177,7 @@ func (c *cycler) run() {
 			c.pause(time.Duration(50+rand.IntN(200)) * time.Millisecond)
 			continue
 		}
-		after, moved := c.hold(conn)
+		after, moved := c.hold(conn, slot)
 		c.mu.Lock()
 		c.online[slot].end = time.Now()
 		c.mu.Unlock()
@@ -205,10 +218,10 @@ func (c *cycler) connect() (*websocket.Conn, int, error) {
 // hold reads conn and sends notes until the edge asks the device to reconnect
 // (moved, with the edge's after_ms), the connection ends, or stop; it returns
 // once conn is closed and its reader done.
-func (c *cycler) hold(conn *websocket.Conn) (after time.Duration, moved bool) {
+func (c *cycler) hold(conn *websocket.Conn, slot int) (after time.Duration, moved bool) {
 	reconnect := make(chan time.Duration, 1)
 	ended := make(chan struct{})
-	go c.read(conn, reconnect, ended)
+	go c.read(conn, slot, reconnect, ended)
 	defer func() { <-ended }()
 	for {
 		select {
@@ -230,9 +243,9 @@ func (c *cycler) hold(conn *websocket.Conn) (after time.Duration, moved bool) {
 	}
 }
 
-// read records the frames of conn until it ends; a reconnect frame is passed
-// to hold.
-func (c *cycler) read(conn *websocket.Conn, reconnect chan<- time.Duration, ended chan<- struct{}) {
+// read records the frames of conn, the connection online[slot], until it
+// ends; a reconnect frame is passed to hold.
+func (c *cycler) read(conn *websocket.Conn, slot int, reconnect chan<- time.Duration, ended chan<- struct{}) {
 	defer close(ended)
 	for {
 		_, data, err := conn.Read(context.Background())
@@ -265,6 +278,9 @@ func (c *cycler) read(conn *websocket.Conn, reconnect chan<- time.Duration, ende
 				ch <- f.Code
 			}
 		case *protocol.Reconnect:
+			if c.online[slot].moved.IsZero() {
+				c.online[slot].moved = time.Now()
+			}
 			select {
 			case reconnect <- time.Duration(f.AfterMS) * time.Millisecond:
 			default:
@@ -670,7 +686,7 @@ func inboxRestart(t *testing.T, durable bool) {
 					sameConn++ // read again on that connection
 				default:
 					stranded[window(s.answered)]++
-					strandedLeft = max(strandedLeft, w.end.Sub(s.answered))
+					strandedLeft = max(strandedLeft, w.until().Sub(s.answered))
 					if !s.answered.Before(restarted) {
 						strandedLast = max(strandedLast, s.answered.Sub(restarted))
 					}
