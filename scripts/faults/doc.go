@@ -3,7 +3,8 @@
 // fault under load (a cut link, a killed edge or processor, a restarted Redis, a
 // stopped Postgres, slow consumers, a connection storm, hostile devices, edges
 // drained while pushes are stored for devices between connections, a reconnect
-// storm of devices with full inboxes) and proves that every accepted message was delivered or its sender told it was not.
+// storm of devices with full inboxes, the inbox's Redis killed under
+// store-and-forward load) and proves that every accepted message was delivered or its sender told it was not.
 // A short version of each runs in go test ./...; `make faults` runs the full ones
 // and writes the figures that RELIABILITY.md quotes.
 //
