@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -363,7 +364,7 @@ func (s *sent) accepted() bool {
 }
 
 // unanswered reports whether the sender got no answer at all.
-func (s *sent) unanswered() bool { return len(s.status) > 10 && s.status[:10] == "unanswered" }
+func (s *sent) unanswered() bool { return strings.HasPrefix(s.status, "unanswered") }
 
 // sendLog records every sync push and device note of the scenario.
 type sendLog struct {
@@ -533,6 +534,12 @@ func inboxRestart(t *testing.T, durable bool) {
 	async := newAsyncLog(api.Addr)
 	pushStop := make(chan struct{})
 	var wg sync.WaitGroup
+	var pushOnce sync.Once
+	stopPushes := func() {
+		pushOnce.Do(func() { close(pushStop) })
+		wg.Wait()
+	}
+	t.Cleanup(stopPushes)
 	var nsync atomic.Int64
 	pace := func(rate int, workers int, do func(cy *cycler)) {
 		work := make(chan *cycler, workers)
@@ -568,8 +575,7 @@ func inboxRestart(t *testing.T, durable bool) {
 	rd.Start()
 	restarted := time.Now()
 	time.Sleep(after)
-	close(pushStop)
-	wg.Wait()
+	stopPushes()
 	log.setNotes(false)
 	pushed := time.Since(began)
 
@@ -737,6 +743,9 @@ func inboxRestart(t *testing.T, durable bool) {
 	if firstInbox.IsZero() {
 		t.Errorf("no message was delivered from an inbox after Redis came back")
 	}
+	if unanswered > 0 {
+		t.Errorf("%d sync pushes or notes got no answer: %v", unanswered, statuses)
+	}
 	if dups > 0 {
 		t.Errorf("%d messages arrived twice at devices that resumed with their cursor", dups)
 	}
@@ -749,7 +758,7 @@ func inboxRestart(t *testing.T, durable bool) {
 	}
 	f := &figures{Scenario: scenario, Sent: int64(len(log.sent)) + async.sent, Accepted: accepted + int64(len(async.accepted)),
 		Delivered: accepted - int64(len(left)+lostByStore) + ad, Reported: int64(len(log.sent)) - accepted - unanswered + ar,
-		Lost: int64(len(left)) + al + async.errs, Recovery: firstInbox.Sub(restarted)}
+		Lost: int64(len(left)) + unanswered + al + async.errs, Recovery: firstInbox.Sub(restarted)}
 	f.add("devices", len(cyclers))
 	f.add("push_seconds", pushed.Round(time.Millisecond).Seconds())
 	f.add("outage", restarted.Sub(killed).Round(time.Millisecond))
