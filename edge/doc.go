@@ -35,7 +35,11 @@
 //     lifetime.go, drain.go, close.go (close codes and causes), bucket.go
 //     (per-connection budgets), memrelease.go (handing memory back after a burst
 //     of connections), metrics.go, sessionlog.go, lograte.go, config.go (Config
-//     and the interfaces the edge consumes).
+//     and the interfaces the edge consumes). Store-and-forward: inbox.go (a
+//     session's stored messages, read and written after the welcome),
+//     devstore.go (a device's msg stored for an offline sibling), nudge.go (an
+//     inbox read again for a writer's nudge) and storedretry.go (read again
+//     after a re-registration or a failed read).
 //   - Server-Sent Events, here in sse.go: a second session transport
 //     (GET /v1/events and POST /v1/acks) over the same sessions, queues and
 //     delivery, so it stays beside them.
