@@ -36,6 +36,7 @@ const (
 	DefaultErrorBurst        = 100
 	DefaultBadFrameWindow    = time.Minute
 	DefaultMaxInflight       = 32
+	DefaultMaxTopics         = 100
 	DefaultMaxTargets        = 100
 	DefaultAckTimeout        = 10 * time.Second
 	DefaultRegistryTimeout   = 2 * time.Second
@@ -218,6 +219,10 @@ type Config struct {
 	MaxInflight int
 	// MaxTargets bounds the targets of one device message.
 	MaxTargets int
+	// MaxTopics bounds the topics one connection is subscribed to at once, and
+	// the topics of one sub or unsub frame (topics.go). Default
+	// DefaultMaxTopics.
+	MaxTopics int
 	// AckTimeout bounds the wait for a target's ack of a device message.
 	AckTimeout time.Duration
 	// ClusterKeys authenticate incoming edge links; any of them is accepted, so
@@ -338,6 +343,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxRateHits, DefaultMaxRateHits)
 	def(&c.MaxInflight, DefaultMaxInflight)
 	def(&c.MaxTargets, DefaultMaxTargets)
+	def(&c.MaxTopics, DefaultMaxTopics)
 	def(&c.LinkQueue, DefaultLinkQueue)
 	def(&c.DeviceCache, DefaultDeviceCache)
 	def(&c.LinkInflight, DefaultLinkInflight)
@@ -347,7 +353,7 @@ func (c *Config) setDefaults() error {
 	for name, v := range map[string]int64{
 		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
-		"MaxTargets": int64(c.MaxTargets), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
+		"MaxTargets": int64(c.MaxTargets), "MaxTopics": int64(c.MaxTopics), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
 		"FrameBurst": int64(c.FrameBurst), "HelloBurst": int64(c.HelloBurst), "ErrorBurst": int64(c.ErrorBurst), "BadFrameWindow": int64(c.BadFrameWindow),
 		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
 		"CloseWriteTimeout": int64(c.CloseWriteTimeout), "CloseLinger": int64(c.CloseLinger),

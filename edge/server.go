@@ -38,6 +38,7 @@ type Server struct {
 	open       int                     // guarded by mu: number of live sessions
 	closing    bool                    // guarded by mu
 	joining    map[string]*session     // guarded by mu: session id -> a session registered and not yet attached (nudge.go)
+	topics     topicIndex              // the sessions subscribed to each topic (topics.go)
 	links      map[*link.Conn]struct{} // guarded by mu: incoming edge links
 	conns      int                     // guarded by mu: device connections admitted and not yet left
 	idle       chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
