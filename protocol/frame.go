@@ -69,8 +69,8 @@ type Msg struct {
 	// Sub); only the edge sets it.
 	Topic string `json:"topic,omitempty"`
 	TS    int64  `json:"ts,omitempty"`
-	TTL  int     `json:"ttl,omitempty"`
-	Ack  bool    `json:"ack,omitempty"`
+	TTL   int    `json:"ttl,omitempty"`
+	Ack   bool   `json:"ack,omitempty"`
 	// Seq is the inbox sequence of a message delivered from a device's inbox
 	// (store-and-forward), the device's resume cursor; 0 for a live message.
 	// Only the edge sets it; a device's own is dropped.
