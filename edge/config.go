@@ -147,6 +147,9 @@ type Config struct {
 	// connected (late.go); Router implements it. Without it a sender on this
 	// edge still gets it.
 	Late LateReceipts
+	// Topics, when set, records in the registry which topics have
+	// subscribers here (topicdir.go), so that publishes elsewhere reach them.
+	Topics TopicDirectory
 	// Nudger, when set, tells the edge that holds a device to read its inbox
 	// again after this edge put a device's msg there (nudge.go); without it a
 	// msg stored while its target connects waits for the target's next

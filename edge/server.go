@@ -287,6 +287,7 @@ func (s *Server) heartbeat() {
 			if s.cfg.Liveness != nil {
 				s.beat()
 			}
+			s.refreshTopics()
 			s.relist()
 			s.penalties.sweep(s.cfg.Now())
 		}

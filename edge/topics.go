@@ -39,6 +39,9 @@ func (s *session) grantTopics(patterns []string) {
 type topicIndex struct {
 	mu   sync.RWMutex
 	subs map[string]map[*session]struct{} // guarded by mu
+	// gone are the topics whose last subscriber here left since the
+	// heartbeat last withdrew them from the registry; guarded by mu.
+	gone map[string]struct{}
 }
 
 // add records ss as a subscriber of topic and reports whether it is the
@@ -70,9 +73,37 @@ func (x *topicIndex) remove(topic string, ss *session) (last bool) {
 	delete(set, ss)
 	if len(set) == 0 {
 		delete(x.subs, topic)
+		if x.gone == nil {
+			x.gone = make(map[string]struct{})
+		}
+		x.gone[topic] = struct{}{}
 		return true
 	}
 	return false
+}
+
+// takeGone returns the topics that lost their last subscriber here since the
+// last call, and forgets them.
+func (x *topicIndex) takeGone() []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make([]string, 0, len(x.gone))
+	for t := range x.gone {
+		out = append(out, t)
+	}
+	clear(x.gone)
+	return out
+}
+
+// all returns the topics with subscribers here.
+func (x *topicIndex) all() []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	out := make([]string, 0, len(x.subs))
+	for t := range x.subs {
+		out = append(out, t)
+	}
+	return out
 }
 
 // sessions appends topic's subscribers to buf.
@@ -106,18 +137,29 @@ func (s *Server) subscribe(ss *session, id string, topics []string) bool {
 	}
 	ss.rateHits = 0
 	results := make([]protocol.TopicResult, len(topics))
+	var firsts []string
 	for i, t := range topics {
-		results[i] = s.subscribeOne(ss, t)
+		var first bool
+		results[i], first = s.subscribeOne(ss, t)
+		if first {
+			firsts = append(firsts, t)
+		}
 	}
+	// The registry learns of a topic's first subscriber here before the
+	// answer, so that a publish after the answer finds this edge.
+	s.advertise(firsts)
 	_ = s.send(ss, &protocol.Subs{ID: id, Results: results}, nil)
 	return false
 }
 
-func (s *Server) subscribeOne(ss *session, topic string) protocol.TopicResult {
+// subscribeOne subscribes ss to topic and reports whether it is the topic's
+// first subscriber on this edge.
+func (s *Server) subscribeOne(ss *session, topic string) (protocol.TopicResult, bool) {
 	if !protocol.ValidTopic(topic) {
-		return protocol.TopicResult{Status: protocol.TopicInvalid}
+		return protocol.TopicResult{Status: protocol.TopicInvalid}, false
 	}
 	res := protocol.TopicResult{Topic: topic}
+	first := false
 	ss.mu.Lock()
 	st := ss.topics
 	switch {
@@ -132,11 +174,11 @@ func (s *Server) subscribeOne(ss *session, topic string) protocol.TopicResult {
 		res.Status = protocol.TopicSubscribed
 		// Under ss.mu, so that dropTopics, which takes it first, sees every
 		// topic this adds.
-		s.topics.add(topic, ss)
+		first = s.topics.add(topic, ss)
 		s.met.topicSubs.Inc()
 	}
 	ss.mu.Unlock()
-	return res
+	return res, first
 }
 
 // unsubscribe handles an unsub frame: each valid topic the session holds is
@@ -204,8 +246,9 @@ func (s *Server) PublishLocal(topic string, m *protocol.Msg) (TopicCount, error)
 	if len(subs) == 0 {
 		return c, nil
 	}
-	m.Topic = topic
-	data, err := protocol.Encode(m)
+	mm := *m // m may be read by other goroutines of the same publish
+	mm.Topic = topic
+	data, err := protocol.Encode(&mm)
 	if err != nil {
 		return c, err
 	}

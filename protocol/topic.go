@@ -75,3 +75,25 @@ func TopicGranted(patterns []string, topic string) bool {
 	}
 	return false
 }
+
+// PublishResult is what a publish to a topic did: the edges it reached and
+// those it did not, and the devices the reached edges queued it for (the
+// answer of POST /v1/topics/{topic}/messages, with the message's id).
+type PublishResult struct {
+	// Edges counts the edges with subscribers that answered.
+	Edges int `json:"edges"`
+	// Devices counts the subscribers the message was queued for.
+	Devices int `json:"devices"`
+	// Dropped counts the subscribers whose send queue was full or over its
+	// outbound rate: they do not get it.
+	Dropped int `json:"dropped"`
+	// Failed are the edges with subscribers that did not answer in time or
+	// could not be reached: their subscribers may not have it.
+	Failed []EdgeFailure `json:"failed,omitempty"`
+}
+
+// EdgeFailure names an edge a publish did not reach, and why.
+type EdgeFailure struct {
+	Edge  string `json:"edge"`
+	Error string `json:"error"`
+}
