@@ -177,6 +177,7 @@ func TestKeyScopes(t *testing.T) {
 		}
 		c.Queue = &recordingQueue{}
 		c.Statuses = processor.NewMemoryStatus(0, 0)
+		c.Publisher = fixedPublisher{}
 	})
 	for _, r := range scopeRoutes {
 		for sc, secret := range keys {
