@@ -281,6 +281,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			SendQueue:         c.SendQueue,
 			Inbox:             n.inbox,
 			InboxPage:         c.InboxPage,
+			MaxTopics:         c.MaxTopics,
 			Statuses:          async.edgeStatuses(),
 			MsgRate:           c.MsgRate,
 			MsgBurst:          c.MsgBurst,
