@@ -1,8 +1,8 @@
 // Package registry knows where each device is connected: device -> {edge, session,
 // since}, which edges are live, and which edges have subscribers of each topic.
-// Only the newest connection of a device is
-// registered; unregistering is a compare-and-delete on the session, so a stale
-// connection never removes a newer registration.
+// Only the newest connection of a device is registered; unregistering is a
+// compare-and-delete on the session, so a stale connection never removes a
+// newer registration.
 //
 // [Redis] is the registry of a deployment, shared by every edge and API process
 // through Redis or Redis Cluster. [Memory] keeps the registry in process memory,
