@@ -183,7 +183,7 @@ func (r *Redis) TopicEdges(ctx context.Context, topic string) ([]string, error) 
 		edges = append(edges, e)
 		reads = append(reads, rueidis.CT(r.client.B().Get().Key(r.edgeKeyOf(e)).Cache(), r.cacheTTL))
 	}
-	out := edges[:0:0]
+	out := make([]string, 0, len(edges))
 	var dead []string
 	hit := res.IsCacheHit()
 	for i, live := range r.client.DoMultiCache(ctx, reads...) {
