@@ -83,10 +83,11 @@ func (r *Redis) AddTopics(ctx context.Context, edge string, topics []string) err
 		return err
 	}
 	ttl := strconv.FormatInt(r.topicTTL.Milliseconds(), 10)
+	total := len(topics)
 	for len(topics) > 0 {
 		n := min(len(topics), addTopicsBatch)
 		if err := r.addTopicsBatch(ctx, edge, topics[:n], ttl); err != nil {
-			return unavailable("add "+strconv.Itoa(len(topics))+" topics of edge "+edge, err)
+			return unavailable("add "+strconv.Itoa(total)+" topics of edge "+edge, err)
 		}
 		topics = topics[n:]
 	}
