@@ -73,7 +73,11 @@
 // topics every TopicTTL/4 (every 30th heartbeat with the defaults), and also
 // when Heartbeat reports fresh or a topic call failed, as it registers its
 // devices again: after Redis lost its data, or after its memberships were
-// dropped while it was cut off. AddTopics sends 256 topics per round trip,
+// dropped while it was cut off. Calls for one topic must reach the registry in
+// the order of the subscriptions they follow; a RemoveTopic that failed or came
+// too late leaves the edge listed without subscribers, which costs a wasted
+// frame per publish until the edge removes the topic again (when such a frame
+// arrives, say). AddTopics sends 256 topics per round trip,
 // each as its own single-key script, so Redis Cluster takes them whatever
 // their slots.
 //
