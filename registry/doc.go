@@ -74,10 +74,10 @@
 // when Heartbeat reports fresh or a topic call failed, as it registers its
 // devices again: after Redis lost its data, or after its memberships were
 // dropped while it was cut off. Calls for one topic must reach the registry in
-// the order of the subscriptions they follow; a RemoveTopic that failed or came
-// too late leaves the edge listed without subscribers, which costs a wasted
-// frame per publish until the edge removes the topic again (when such a frame
-// arrives, say). AddTopics sends 256 topics per round trip,
+// the order of the subscriptions they follow. A lost AddTopic is made good by
+// the next AddTopics; a lost RemoveTopic is not: the edge stays listed without
+// subscribers, a wasted frame per publish, until it removes the topic again
+// (when such a frame arrives, say). AddTopics sends 256 topics per round trip,
 // each as its own single-key script, so Redis Cluster takes them whatever
 // their slots.
 //
