@@ -97,21 +97,20 @@ func (m *Memory) TopicEdges(ctx context.Context, topic string) ([]string, error)
 		m.mu.RUnlock()
 		return []string{}, nil
 	}
-	expired := !now.Before(t.expires)
-	out := make([]string, 0, len(t.edges))
-	stale := false
-	for e := range t.edges {
-		if expired {
-			break
-		}
-		if m.edgeLiveLocked(e, now) {
-			out = append(out, e)
-		} else {
-			stale = true
+	out := []string{}
+	stale := !now.Before(t.expires) // the whole entry has expired
+	if !stale {
+		out = make([]string, 0, len(t.edges))
+		for e := range t.edges {
+			if m.edgeLiveLocked(e, now) {
+				out = append(out, e)
+			} else {
+				stale = true
+			}
 		}
 	}
 	m.mu.RUnlock()
-	if expired || stale {
+	if stale {
 		m.pruneTopic(topic, now)
 	}
 	sort.Strings(out)

@@ -83,10 +83,11 @@ func (r *Redis) AddTopics(ctx context.Context, edge string, topics []string) err
 		return err
 	}
 	ttl := strconv.FormatInt(r.topicTTL.Milliseconds(), 10)
+	total := len(topics)
 	for len(topics) > 0 {
 		n := min(len(topics), addTopicsBatch)
 		if err := r.addTopicsBatch(ctx, edge, topics[:n], ttl); err != nil {
-			return unavailable("add "+strconv.Itoa(len(topics))+" topics of edge "+edge, err)
+			return unavailable("add "+strconv.Itoa(total)+" topics of edge "+edge, err)
 		}
 		topics = topics[n:]
 	}
@@ -183,7 +184,7 @@ func (r *Redis) TopicEdges(ctx context.Context, topic string) ([]string, error) 
 		edges = append(edges, e)
 		reads = append(reads, rueidis.CT(r.client.B().Get().Key(r.edgeKeyOf(e)).Cache(), r.cacheTTL))
 	}
-	out := edges[:0:0]
+	out := make([]string, 0, len(edges))
 	var dead []string
 	hit := res.IsCacheHit()
 	for i, live := range r.client.DoMultiCache(ctx, reads...) {

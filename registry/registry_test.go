@@ -267,6 +267,7 @@ func TestBehaviour(t *testing.T) {
 				{"topics read your writes", ttls{}, testTopicsReadYourWrites},
 				{"invalid topic or edge", ttls{}, testTopicsInvalid},
 				{"topics cancelled context", ttls{}, testTopicsCancelledContext},
+				{"topics concurrently", ttls{}, testTopicsConcurrent},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					tc.run(t, newSubject(t, tc.ttl))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -226,4 +227,54 @@ func testTopicsCancelledContext(t *testing.T, reg subject) {
 			t.Errorf("%s: %v, want context.Canceled", op.name, err)
 		}
 	}
+}
+
+// testTopicsConcurrent has edges add, remove and read one topic at once, one
+// goroutine each, while one dead edge's membership is being dropped; at the
+// end every edge has added the topic last and is listed.
+func testTopicsConcurrent(t *testing.T, reg subject) {
+	const n = 8
+	mustHeartbeat(t, reg, "dead")
+	mustAddTopic(t, reg, "t1", "dead")
+	if err := reg.RemoveEdge(testContext(t), "dead"); err != nil {
+		t.Fatalf("RemoveEdge: %v", err)
+	}
+	var want []string
+	for i := range n {
+		edge := fmt.Sprintf("e%d", i)
+		mustHeartbeat(t, reg, edge)
+		want = append(want, edge)
+	}
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for _, edge := range want {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := testContext(t)
+			for range 20 {
+				if err := reg.AddTopic(ctx, "t1", edge); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := reg.TopicEdges(ctx, "t1"); err != nil {
+					errs <- err
+					return
+				}
+				if err := reg.RemoveTopic(ctx, "t1", edge); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- reg.AddTopics(ctx, edge, []string{"t1"})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustTopicEdges(t, reg, "t1", want...)
 }
