@@ -29,14 +29,16 @@ const (
 	DefaultMaxRateHits   = 20
 	// FrameRate and FrameBurst default to FrameBudgetFactor times MsgRate and
 	// MsgBurst: room for the acks and hellos beside the messages.
-	FrameBudgetFactor        = 4
-	DefaultHelloRate         = 1
-	DefaultHelloBurst        = 10
-	DefaultErrorRate         = 20
-	DefaultErrorBurst        = 100
-	DefaultBadFrameWindow    = time.Minute
-	DefaultMaxInflight       = 32
-	DefaultMaxTopics         = 100
+	FrameBudgetFactor     = 4
+	DefaultHelloRate      = 1
+	DefaultHelloBurst     = 10
+	DefaultErrorRate      = 20
+	DefaultErrorBurst     = 100
+	DefaultBadFrameWindow = time.Minute
+	DefaultMaxInflight    = 32
+	DefaultMaxTopics      = 100
+	// DefaultTopicRefresh is a quarter of the registry's topic TTL.
+	DefaultTopicRefresh      = registry.DefaultTopicTTL / 4
 	DefaultMaxTargets        = 100
 	DefaultAckTimeout        = 10 * time.Second
 	DefaultRegistryTimeout   = 2 * time.Second
@@ -149,7 +151,10 @@ type Config struct {
 	Late LateReceipts
 	// Topics, when set, records in the registry which topics have
 	// subscribers here (topicdir.go), so that publishes elsewhere reach them.
-	Topics TopicDirectory
+	// TopicRefresh is how often the heartbeat adds every topic again, below
+	// the registry's topic TTL; default DefaultTopicRefresh.
+	Topics       TopicDirectory
+	TopicRefresh time.Duration
 	// Nudger, when set, tells the edge that holds a device to read its inbox
 	// again after this edge put a device's msg there (nudge.go); without it a
 	// msg stored while its target connects waits for the target's next
@@ -347,6 +352,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxInflight, DefaultMaxInflight)
 	def(&c.MaxTargets, DefaultMaxTargets)
 	def(&c.MaxTopics, DefaultMaxTopics)
+	defDur(&c.TopicRefresh, DefaultTopicRefresh)
 	def(&c.LinkQueue, DefaultLinkQueue)
 	def(&c.DeviceCache, DefaultDeviceCache)
 	def(&c.LinkInflight, DefaultLinkInflight)
@@ -358,7 +364,7 @@ func (c *Config) setDefaults() error {
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
 		"MaxTargets": int64(c.MaxTargets), "MaxTopics": int64(c.MaxTopics), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
 		"FrameBurst": int64(c.FrameBurst), "HelloBurst": int64(c.HelloBurst), "ErrorBurst": int64(c.ErrorBurst), "BadFrameWindow": int64(c.BadFrameWindow),
-		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
+		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout), "TopicRefresh": int64(c.TopicRefresh),
 		"CloseWriteTimeout": int64(c.CloseWriteTimeout), "CloseLinger": int64(c.CloseLinger),
 	} {
 		if v < 0 {

@@ -1,10 +1,13 @@
 package edge
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,4 +166,93 @@ func TestTopicSubscriptionsBound(t *testing.T) {
 	if r := d.sub(false, "", "t9"); r[0].Status != protocol.TopicSubscribed {
 		t.Fatalf("after an unsub: %+v, want subscribed", r)
 	}
+}
+
+// recordedTopics is a TopicDirectory that records its calls; AddTopic fails
+// while failAdd is set.
+type recordedTopics struct {
+	mu      sync.Mutex
+	calls   []string
+	failAdd bool
+}
+
+func (r *recordedTopics) record(call string, fail bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if fail {
+		r.calls = append(r.calls, call+" failed")
+		return errors.New("registry down")
+	}
+	r.calls = append(r.calls, call)
+	return nil
+}
+
+func (r *recordedTopics) AddTopic(_ context.Context, topic, edge string) error {
+	r.mu.Lock()
+	fail := r.failAdd
+	r.mu.Unlock()
+	return r.record("add "+topic+"@"+edge, fail)
+}
+
+func (r *recordedTopics) RemoveTopic(_ context.Context, topic, edge string) error {
+	return r.record("remove "+topic+"@"+edge, false)
+}
+
+func (r *recordedTopics) AddTopics(_ context.Context, edge string, topics []string) error {
+	slices.Sort(topics)
+	return r.record("add all "+strings.Join(topics, ",")+"@"+edge, false)
+}
+
+func (r *recordedTopics) TopicEdges(context.Context, string) ([]string, error) { return nil, nil }
+
+func (r *recordedTopics) has(call string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Contains(r.calls, call)
+}
+
+// TestTopicDirectoryCalls checks what the edge tells the topic directory: a
+// topic's first subscriber adds it before the sub is answered, a second adds
+// nothing, the last to leave has it withdrawn at the next heartbeat (followed
+// by a batch of the topics still held), and a failed add is made good by the
+// batch of the next heartbeat.
+func TestTopicDirectoryCalls(t *testing.T) {
+	dir := &recordedTopics{}
+	e := mustEdge(t, func(c *Config) {
+		c.Topics, c.HeartbeatInterval, c.TopicRefresh = dir, 20*time.Millisecond, time.Hour
+	})
+	a := e.mustDialTopics(t, "a1", "tv1", "*")
+	b := e.mustDialTopics(t, "a2", "tv1", "*")
+	a.sub(false, "", "news")
+	if !dir.has("add news@" + e.srv.ID()) {
+		t.Fatalf("calls %q after the first subscriber's answer, want the add", dir.calls)
+	}
+	b.sub(false, "", "news", "scores")
+	dir.mu.Lock()
+	adds := 0
+	for _, c := range dir.calls {
+		if c == "add news@"+e.srv.ID() {
+			adds++
+		}
+	}
+	dir.mu.Unlock()
+	if adds != 1 {
+		t.Fatalf("news added %d times for two subscribers, want once", adds)
+	}
+	a.sub(true, "", "news")
+	b.sub(true, "", "news")
+	eventually(t, "news withdrawn, scores added again", func() bool {
+		return dir.has("remove news@"+e.srv.ID()) && dir.has("add all scores@"+e.srv.ID())
+	})
+
+	dir.mu.Lock()
+	dir.failAdd = true
+	dir.mu.Unlock()
+	a.sub(false, "", "weather")
+	dir.mu.Lock()
+	dir.failAdd = false
+	dir.mu.Unlock()
+	eventually(t, "the failed add made good by the next heartbeat", func() bool {
+		return dir.has("add all scores,weather@" + e.srv.ID())
+	})
 }
