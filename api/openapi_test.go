@@ -226,6 +226,7 @@ func TestOpenAPIRequestFields(t *testing.T) {
 		{"PushBatchRequest", batchFields},
 		{"MessageRequest", messageFields},
 		{"DeviceRequest", deviceFields},
+		{"PublishRequest", publishFields},
 	} {
 		t.Run(tt.schema, func(t *testing.T) {
 			s, ok := doc.Components.Schemas[tt.schema]

@@ -90,6 +90,9 @@ type Config struct {
 	// offline, for types whose policy has a store (store-and-forward); without
 	// it they are answered offline.
 	Inbox Inbox
+	// Publisher, when set, serves POST /v1/topics/{topic}/messages; without
+	// it the route answers 503.
+	Publisher Publisher
 	// Reporter, when set, records the status of the sync pushes stored for an
 	// offline device (queued, and what their puts did to the inbox), so that
 	// GET /v1/messages/{id} follows them to delivered, acked or expired as it
@@ -217,6 +220,7 @@ func (s *Server) routes() chi.Router {
 			r.Post("/v1/push/batch", s.pushBatch)
 			r.Post("/v1/messages", s.sendMessage)
 			r.Get("/v1/messages/{id}", s.messageStatus)
+			r.Post("/v1/topics/{topic}/messages", s.publish)
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(requireScope(ScopeTypes))

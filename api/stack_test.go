@@ -98,7 +98,7 @@ func mustStackWith(tb testing.TB, set func(*Config)) *stack {
 	}
 	reg := registry.NewMemory()
 	devs := devicelist.NewMemory()
-	router := &edge.Router{Registry: reg}
+	router := &edge.Router{Registry: reg, Topics: reg}
 	e, err := edge.New(edge.Config{
 		ID:       "edge-test",
 		Verifier: v,
@@ -107,6 +107,7 @@ func mustStackWith(tb testing.TB, set func(*Config)) *stack {
 		Devices:  devs,
 		Versions: reg,
 		Router:   router,
+		Topics:   reg,
 	})
 	if err != nil {
 		tb.Fatalf("edge.New: %v", err)
@@ -118,6 +119,7 @@ func mustStackWith(tb testing.TB, set func(*Config)) *stack {
 		Directory:    reg,
 		Devices:      devs,
 		Presence:     router,
+		Publisher:    router,
 		Keys:         []Key{NewKey(testKeyName, testAPIKey)},
 		MaxBodyBytes: testMaxBodyBytes,
 	}

@@ -42,6 +42,7 @@ var (
 	rawBatchFields      = fieldsOf(reflect.TypeFor[rawBatchBody]())
 	messageFields       = fieldsOf(reflect.TypeFor[MessageRequest]())
 	deviceFields        = fieldsOf(reflect.TypeFor[DeviceRequest]())
+	publishFields       = fieldsOf(reflect.TypeFor[PublishRequest]())
 	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )

@@ -85,7 +85,7 @@ func TestTypes(t *testing.T) {
 		}
 		if ti.Name != "notification.v1" || ti.Priority != protocol.PriorityHigh || ti.TTL != 3600 ||
 			ti.MaxBytes != protocol.DefaultMaxPayloadBytes || ti.Ack ||
-			!slices.Equal(ti.Directions, []protocol.Direction{protocol.ServiceToDevice}) {
+			!slices.Equal(ti.Directions, []protocol.Direction{protocol.ServiceToDevice, protocol.ServiceToTopic}) {
 			t.Errorf("type %+v does not carry notification.v1's policy", ti)
 		}
 		doc, err := schemas.FS.ReadFile("notification.v1.json")

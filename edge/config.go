@@ -29,13 +29,16 @@ const (
 	DefaultMaxRateHits   = 20
 	// FrameRate and FrameBurst default to FrameBudgetFactor times MsgRate and
 	// MsgBurst: room for the acks and hellos beside the messages.
-	FrameBudgetFactor        = 4
-	DefaultHelloRate         = 1
-	DefaultHelloBurst        = 10
-	DefaultErrorRate         = 20
-	DefaultErrorBurst        = 100
-	DefaultBadFrameWindow    = time.Minute
-	DefaultMaxInflight       = 32
+	FrameBudgetFactor     = 4
+	DefaultHelloRate      = 1
+	DefaultHelloBurst     = 10
+	DefaultErrorRate      = 20
+	DefaultErrorBurst     = 100
+	DefaultBadFrameWindow = time.Minute
+	DefaultMaxInflight    = 32
+	DefaultMaxTopics      = 100
+	// DefaultTopicRefresh is a quarter of the registry's topic TTL.
+	DefaultTopicRefresh      = registry.DefaultTopicTTL / 4
 	DefaultMaxTargets        = 100
 	DefaultAckTimeout        = 10 * time.Second
 	DefaultRegistryTimeout   = 2 * time.Second
@@ -146,6 +149,12 @@ type Config struct {
 	// connected (late.go); Router implements it. Without it a sender on this
 	// edge still gets it.
 	Late LateReceipts
+	// Topics, when set, records in the registry which topics have
+	// subscribers here (topicdir.go), so that publishes elsewhere reach them.
+	// TopicRefresh is how often the heartbeat adds every topic again, below
+	// the registry's topic TTL; default DefaultTopicRefresh.
+	Topics       TopicDirectory
+	TopicRefresh time.Duration
 	// Nudger, when set, tells the edge that holds a device to read its inbox
 	// again after this edge put a device's msg there (nudge.go); without it a
 	// msg stored while its target connects waits for the target's next
@@ -218,6 +227,10 @@ type Config struct {
 	MaxInflight int
 	// MaxTargets bounds the targets of one device message.
 	MaxTargets int
+	// MaxTopics bounds the topics one connection is subscribed to at once, and
+	// the topics of one sub or unsub frame (topics.go). Default
+	// DefaultMaxTopics.
+	MaxTopics int
 	// AckTimeout bounds the wait for a target's ack of a device message.
 	AckTimeout time.Duration
 	// ClusterKeys authenticate incoming edge links; any of them is accepted, so
@@ -338,6 +351,8 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxRateHits, DefaultMaxRateHits)
 	def(&c.MaxInflight, DefaultMaxInflight)
 	def(&c.MaxTargets, DefaultMaxTargets)
+	def(&c.MaxTopics, DefaultMaxTopics)
+	defDur(&c.TopicRefresh, DefaultTopicRefresh)
 	def(&c.LinkQueue, DefaultLinkQueue)
 	def(&c.DeviceCache, DefaultDeviceCache)
 	def(&c.LinkInflight, DefaultLinkInflight)
@@ -347,9 +362,9 @@ func (c *Config) setDefaults() error {
 	for name, v := range map[string]int64{
 		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
-		"MaxTargets": int64(c.MaxTargets), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
+		"MaxTargets": int64(c.MaxTargets), "MaxTopics": int64(c.MaxTopics), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
 		"FrameBurst": int64(c.FrameBurst), "HelloBurst": int64(c.HelloBurst), "ErrorBurst": int64(c.ErrorBurst), "BadFrameWindow": int64(c.BadFrameWindow),
-		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout),
+		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout), "TopicRefresh": int64(c.TopicRefresh),
 		"CloseWriteTimeout": int64(c.CloseWriteTimeout), "CloseLinger": int64(c.CloseLinger),
 	} {
 		if v < 0 {

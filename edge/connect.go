@@ -108,6 +108,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(s.cfg.MaxFrameBytes)
 	ss := s.newSession(claims.Account, claims.Device, r.RemoteAddr, &wsTransport{c: c, nc: hw.Conn, wg: &s.wg, closeWrite: s.cfg.CloseWriteTimeout, closeLinger: s.cfg.CloseLinger}, nil)
 	ss.setTokenEnd(claims.Until)
+	ss.grantTopics(claims.Topics)
 	ss.after = after
 	hw.Conn.SetOwner(ss)
 	if s.poller != nil && hw.Conn.HasFD() {
@@ -248,6 +249,7 @@ func (s *Server) begin(ss *session) bool {
 // disconnect.
 func (s *Server) finish(ss *session, err error) {
 	s.detach(ss)
+	s.dropTopics(ss)
 	code := websocket.CloseStatus(err)
 	c := causeClientClosed
 	switch {

@@ -107,6 +107,9 @@ type Router struct {
 	Links *Links
 	// Nudges, when set, counts the nudges the Router sends (nudge.go).
 	Nudges *NudgeCounters
+	// Topics, when set, names the edges with subscribers of a topic, for
+	// Publish (publish.go).
+	Topics TopicDirectory
 }
 
 var _ Deliverer = (*Router)(nil)

@@ -107,6 +107,10 @@ func TestDeviceMsgStoredForOfflineSibling(t *testing.T) {
 	}
 	tv.send(&protocol.Ack{ID: "m-tiny.stored.v1-600-true"})
 	wantEmpty(t, box)
+	// The sender gets a late receipt for it: tv acked.
+	if r := phone.readReceipt(); r.ID != "m-tiny.stored.v1-600-true" || len(r.Results) != 1 || r.Results[0] != (protocol.Result{Device: "tv1", Status: protocol.StatusAcked}) {
+		t.Fatalf("phone got %+v, want the late acked receipt", r)
+	}
 
 	t.Run("a connected sibling gets it live", func(t *testing.T) {
 		if r := sendTo(t, phone, "live", "tiny.stored.v1", "tv1", 600, false); r.Status != protocol.StatusDelivered {

@@ -54,6 +54,10 @@ func (s *Server) handleFrame(ss *session, binary bool, data []byte) bool {
 		}
 	case *protocol.Hello:
 		return s.hello(ss, f)
+	case *protocol.Sub:
+		return s.subscribe(ss, f.ID, f.Topics)
+	case *protocol.Unsub:
+		return s.unsubscribe(ss, f.ID, f.Topics)
 	default:
 		s.replyError(ss, &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("frame kind %q is not sent by devices", f.Kind())})
 	}

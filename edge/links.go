@@ -170,7 +170,7 @@ func (l *Links) get(edge string) (*peer, error) {
 	}
 	k := l.links[edge]
 	if k == nil {
-		k = &peer{links: l, edge: edge, pending: make(map[pendingKey]chan protocol.Result)}
+		k = &peer{links: l, edge: edge, pending: make(map[pendingKey]chan protocol.Result), publishing: make(map[string]chan link.Published)}
 		l.links[edge] = k
 	}
 	return k, nil
@@ -190,6 +190,9 @@ type peer struct {
 	failures int                                 // guarded by mu: failed dials in a row
 	lastErr  error                               // guarded by mu
 	pending  map[pendingKey]chan protocol.Result // guarded by mu
+	// publishing are the publishes waiting for their published answer, by
+	// message id; guarded by mu.
+	publishing map[string]chan link.Published
 }
 
 // Deliver sends m to device of account over the link to edge and returns the
@@ -416,11 +419,34 @@ func (k *peer) dial(ctx context.Context) (*link.Conn, error) {
 // maxLinkMessage bounds one link message (a batch of frames).
 const maxLinkMessage = 32 << 20
 
-// onFrame dispatches a receipt from the other edge to its waiting delivery. sc
-// is the scanner of the link's reader goroutine.
+// onFrame dispatches a receipt from the other edge to its waiting delivery,
+// and a published answer to its waiting publish. sc is the scanner of the
+// link's reader goroutine.
 func (k *peer) onFrame(sc *link.Scanner, data []byte) {
+	kind, err := sc.Kind(data)
+	if err == nil && kind == link.KindPublished {
+		var p link.Published
+		if err = sc.ReadPublished(&p); err == nil {
+			k.mu.Lock()
+			if ch := k.publishing[p.ID]; ch != nil {
+				select {
+				case ch <- p:
+				default:
+				}
+			}
+			k.mu.Unlock()
+			return
+		}
+	}
 	var r link.Result
-	if err := sc.DecodeReceipt(data, &r); err != nil {
+	if err == nil {
+		if kind != string(protocol.KindReceipt) {
+			err = link.ErrFrame
+		} else {
+			err = sc.ReadReceipt(&r)
+		}
+	}
+	if err != nil {
 		k.links.cfg.Logger.Warn("edge link: bad frame", "edge", k.edge, "err", err)
 		return
 	}
@@ -465,7 +491,14 @@ func (k *peer) lost(lc *link.Conn, err error) {
 		k.lastErr = err
 		k.retryAt = time.Now().Add(backoffFor(k.failures, k.links.cfg.MinBackoff, k.links.cfg.MaxBackoff))
 	}
-	waiting := len(k.pending)
+	waiting := len(k.pending) + len(k.publishing)
+	for id, ch := range k.publishing {
+		delete(k.publishing, id)
+		select {
+		case ch <- link.Published{Devices: -1}: // lost: see Links.Publish
+		default:
+		}
+	}
 	lostRes := protocol.Result{Status: protocol.StatusTimeout, Error: "link to " + k.edge + " lost"}
 	for key, ch := range k.pending {
 		delete(k.pending, key)

@@ -129,6 +129,12 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 			return err
 		}
 		s.presenceHere(lp.Account, &lp.Presence)
+	case link.KindPublish:
+		var in link.InMsg
+		if err := sc.ReadPublish(&in); err != nil {
+			return err
+		}
+		s.linkPublish(lc, &in, sem)
 	case string(protocol.KindMsg):
 		j := newLinkJob(s, lc, jobs)
 		if err := sc.ReadMsg(&j.in); err != nil {

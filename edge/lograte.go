@@ -17,6 +17,7 @@ const (
 	noisyRefused                  // a connection refused for capacity: limits, drain, shutdown
 	noisyStore                    // a device-list write a device caused failed (a connect while the store is down, hello metadata)
 	noisyInbox                    // a read, removal or put of the inbox failed
+	noisyTopics                   // adding or withdrawing a topic in the registry failed
 	numNoisy
 )
 

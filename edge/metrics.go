@@ -97,6 +97,8 @@ type metrics struct {
 	dropped     [2]prometheus.Counter // by reason
 	memReleases prometheus.Counter    // returns of freed memory to the OS
 	storedOut   prometheus.Counter    // stored messages written to their device on connect
+	topicSubs   prometheus.Gauge      // topic subscriptions of the edge's sessions
+	topicOut    prometheus.Counter    // topic messages queued for subscribers
 	overBudget  [numBudgets]prometheus.Counter
 	nudges      *NudgeCounters // herald_inbox_nudges_total: read, ignored
 
@@ -162,7 +164,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_edge_stored_delivered_total",
 		Help: "Messages from devices' inboxes (store-and-forward) written to the device when it connected, and removed from the inbox.",
 	})
-	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut} {
+	topicSubs := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "herald_edge_topic_subscriptions",
+		Help: "Topic subscriptions of the devices connected to the edge.",
+	})
+	topicOut := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_edge_topic_messages_total",
+		Help: "Messages published to topics, queued for the edge's subscribers (one per subscriber).",
+	})
+	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
@@ -175,6 +185,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		nudges:      nudges,
 		connections: connections,
 		storedOut:   storedOut,
+		topicSubs:   topicSubs,
+		topicOut:    topicOut,
 		connects:    [2]prometheus.Counter{connects.WithLabelValues("ws"), connects.WithLabelValues("sse")},
 		disconnects: disconnects,
 		messages:    messages,

@@ -38,6 +38,12 @@ type Server struct {
 	open       int                     // guarded by mu: number of live sessions
 	closing    bool                    // guarded by mu
 	joining    map[string]*session     // guarded by mu: session id -> a session registered and not yet attached (nudge.go)
+	topics     topicIndex              // the sessions subscribed to each topic (topics.go)
+	// topicResync: a topic call failed, add every topic at the next
+	// heartbeat; topicsAdded: when the heartbeat last added them all (its
+	// goroutine only).
+	topicResync atomic.Bool
+	topicsAdded time.Time
 	links      map[*link.Conn]struct{} // guarded by mu: incoming edge links
 	conns      int                     // guarded by mu: device connections admitted and not yet left
 	idle       chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
@@ -286,9 +292,11 @@ func (s *Server) heartbeat() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+			fresh := false
 			if s.cfg.Liveness != nil {
-				s.beat()
+				fresh = s.beat()
 			}
+			s.refreshTopics(fresh)
 			s.relist()
 			s.retryStored()
 			s.penalties.sweep(s.cfg.Now())
@@ -299,18 +307,19 @@ func (s *Server) heartbeat() {
 // beat refreshes the liveness key once. When the key had been lost (the registry
 // restarted, or the edge was cut off for longer than its TTL) or a registration had
 // failed, every device held here is registered again.
-func (s *Server) beat() {
+func (s *Server) beat() (fresh bool) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
 	defer cancel()
 	fresh, err := s.cfg.Liveness.Heartbeat(ctx, s.cfg.ID, s.cfg.InternalAddr)
 	if err != nil {
 		s.cfg.Logger.Warn("edge heartbeat failed", "err", err)
 		s.resync.Store(true)
-		return
+		return false
 	}
 	if fresh || s.resync.Swap(false) {
 		s.reregister()
 	}
+	return fresh
 }
 
 // reregister registers every held device again, and reads the inbox of each

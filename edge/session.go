@@ -36,6 +36,10 @@ type outFrame struct {
 	id   string      // message id, for SSE "id:" lines
 	done chan<- bool // buffered; nil when nobody waits
 	ping bool        // SSE keepalive comment
+	// queued: never written by the enqueuing goroutine itself, always by the
+	// session's writer, so that a fan-out over many sessions never waits on
+	// one slow device (topics.go).
+	queued bool
 
 	close  bool // the last frame: close the connection with code and reason
 	code   websocket.StatusCode
@@ -118,6 +122,10 @@ type session struct {
 	// each is queued once per session.
 	storedAcks map[string]string
 
+	// Guarded by mu: the topics the token grants and those subscribed
+	// (topics.go); nil for a token that grants none.
+	topics *sessionTopics
+
 	// Guarded by mu: the session's stored reader (nudge.go), which reads the
 	// inbox and queues what it holds. At most one runs per session: begin's
 	// first read, then one forwardStored goroutine at a time.
@@ -169,7 +177,7 @@ func (s *session) enqueue(f outFrame) error {
 		s.srv.met.rateLimited[dirOut].Inc()
 		return errOutRate
 	}
-	if dw, ok := s.t.(directWriter); ok && s.kick == nil && !s.writing && !f.close {
+	if dw, ok := s.t.(directWriter); ok && s.kick == nil && !s.writing && !f.close && !f.queued {
 		// Nothing queued and no writer: write it from here, without waking one.
 		s.writing = true
 		s.mu.Unlock()

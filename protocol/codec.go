@@ -137,6 +137,12 @@ func Decode(data []byte) (Frame, error) {
 		return decodeAs(kind, h.ID, data, &Reconnect{})
 	case KindHello:
 		return decodeAs(kind, h.ID, data, &Hello{})
+	case KindSub:
+		return decodeAs(kind, h.ID, data, &Sub{})
+	case KindUnsub:
+		return decodeAs(kind, h.ID, data, &Unsub{})
+	case KindSubs:
+		return decodeAs(kind, h.ID, data, &Subs{})
 	}
 	return nil, &DecodeError{Reason: ReasonUnknownKind, Kind: kind, Field: "t", ID: h.ID}
 }
@@ -160,7 +166,7 @@ func isObjectStart(data []byte) bool {
 // decodeAs is the second pass for the kinds that head does not cover.
 func decodeAs[F interface {
 	Frame
-	*Welcome | *Receipt | *Error | *Presence | *Reconnect | *Hello | *Ack
+	*Welcome | *Receipt | *Error | *Presence | *Reconnect | *Hello | *Ack | *Sub | *Unsub | *Subs
 }](kind Kind, id string, data []byte, f F) (Frame, error) {
 	if err := json.Unmarshal(data, f); err != nil {
 		return nil, typeError(kind, id, err)
@@ -256,6 +262,23 @@ func checkRequired(f Frame, id string) error {
 		return need(f.Reason, "reason")
 	case *Ack:
 		return need(f.ID, "id")
+	case *Sub:
+		if len(f.Topics) == 0 {
+			return missing(k, id, "topics")
+		}
+	case *Unsub:
+		if len(f.Topics) == 0 {
+			return missing(k, id, "topics")
+		}
+	case *Subs:
+		if f.Results == nil {
+			return missing(k, id, "results")
+		}
+		for i, r := range f.Results {
+			if err := need(string(r.Status), "results."+strconv.Itoa(i)+".status"); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -289,7 +312,7 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 		out := append(dst, `{"t":"ack","id":`...)
 		out = AppendString(out, f.ID)
 		return append(out, '}'), nil
-	case *Welcome, *Error, *Presence, *Reconnect, *Hello:
+	case *Welcome, *Error, *Presence, *Reconnect, *Hello, *Sub, *Unsub, *Subs:
 		return appendGeneric(dst, f)
 	}
 	return dst, fmt.Errorf("protocol: encode: not a frame: %T", f)
@@ -324,6 +347,12 @@ func isNilFrame(f Frame) bool {
 	case *Reconnect:
 		return f == nil
 	case *Hello:
+		return f == nil
+	case *Sub:
+		return f == nil
+	case *Unsub:
+		return f == nil
+	case *Subs:
 		return f == nil
 	}
 	return false
@@ -365,7 +394,7 @@ func AppendResult(dst []byte, r *Result) []byte {
 
 // msgSize estimates the encoding of m, so that Encode allocates once.
 func msgSize(m *Msg) int {
-	n := 64 + len(m.ID) + len(m.Type) + len(m.Payload)
+	n := 64 + len(m.ID) + len(m.Type) + len(m.Topic) + len(m.Payload)
 	if m.From != nil {
 		n += 32 + len(m.From.Device) + len(m.From.Service)
 	}
@@ -455,6 +484,10 @@ func AppendMsgFields(dst []byte, m *Msg) ([]byte, error) {
 			out = append(out, `"siblings":true`...)
 		}
 		out = append(out, '}')
+	}
+	if m.Topic != "" {
+		out = append(out, `,"topic":`...)
+		out = AppendString(out, m.Topic)
 	}
 	if m.TS != 0 {
 		out = append(out, `,"ts":`...)

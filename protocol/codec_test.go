@@ -121,6 +121,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"reconnect without reason", `{"t":"reconnect","after_ms":1}`, ReasonMissingField, KindReconnect, "reason", ""},
 		{"hello device string", `{"t":"hello","device":"tv1"}`, ReasonWrongType, KindHello, "device", ""},
 		{"hello capabilities", `{"t":"hello","device":{"capabilities":"x"}}`, ReasonWrongType, KindHello, "device.capabilities", ""},
+		{"sub without topics", `{"t":"sub","id":"s1"}`, ReasonMissingField, KindSub, "topics", "s1"},
+		{"sub with no topic", `{"t":"sub","topics":[]}`, ReasonMissingField, KindSub, "topics", ""},
+		{"sub topics string", `{"t":"sub","topics":"news"}`, ReasonWrongType, KindSub, "topics", ""},
+		{"unsub without topics", `{"t":"unsub"}`, ReasonMissingField, KindUnsub, "topics", ""},
+		{"subs without results", `{"t":"subs","id":"s1"}`, ReasonMissingField, KindSubs, "results", "s1"},
+		{"subs result without status", `{"t":"subs","results":[{"topic":"news"}]}`, ReasonMissingField, KindSubs, "results.0.status", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +188,12 @@ func TestDecodeValid(t *testing.T) {
 			&Msg{ID: "m1", Type: "a.v1", From: &Sender{Service: "billing"}, TS: 5, Payload: json.RawMessage(`{}`)}},
 		{"empty receipt", `{"t":"receipt","id":"m1","results":[]}`, &Receipt{ID: "m1", Results: []Result{}}},
 		{"empty hello", `{"t":"hello"}`, &Hello{}},
+		{"sub", `{"t":"sub","id":"s1","topics":["news.sports","scores.*"]}`, &Sub{ID: "s1", Topics: []string{"news.sports", "scores.*"}}},
+		{"unsub", `{"t":"unsub","topics":["news.sports"]}`, &Unsub{Topics: []string{"news.sports"}}},
+		{"subs", `{"t":"subs","id":"s1","results":[{"topic":"news","status":"subscribed"},{"topic":"","status":"invalid"}]}`,
+			&Subs{ID: "s1", Results: []TopicResult{{Topic: "news", Status: TopicSubscribed}, {Status: TopicInvalid}}}},
+		{"topic msg", `{"t":"msg","id":"m1","type":"a.v1","from":{"service":"billing"},"topic":"news.sports","ts":5,"payload":{}}`,
+			&Msg{ID: "m1", Type: "a.v1", From: &Sender{Service: "billing"}, Topic: "news.sports", TS: 5, Payload: json.RawMessage(`{}`)}},
 		{"hello presence only", `{"t":"hello","presence":true}`, &Hello{Presence: &yes}},
 		{"rejected result", `{"t":"receipt","id":"m1","results":[{"device":"x","status":"rejected","error":"forbidden"}]}`,
 			&Receipt{ID: "m1", Results: []Result{{Device: "x", Status: StatusRejected, Error: "forbidden"}}}},

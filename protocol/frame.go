@@ -21,6 +21,9 @@ const (
 	KindReconnect Kind = "reconnect"
 	KindHello     Kind = "hello"
 	KindAck       Kind = "ack"
+	KindSub       Kind = "sub"
+	KindUnsub     Kind = "unsub"
+	KindSubs      Kind = "subs"
 )
 
 // Frame is one layer-2 frame. The set of implementations is closed: the frame
@@ -62,9 +65,12 @@ type Msg struct {
 	Type string  `json:"type"`
 	From *Sender `json:"from,omitempty"`
 	To   *Target `json:"to,omitempty"`
-	TS   int64   `json:"ts,omitempty"`
-	TTL  int     `json:"ttl,omitempty"`
-	Ack  bool    `json:"ack,omitempty"`
+	// Topic is the topic a message published to a topic came through (see
+	// Sub); only the edge sets it.
+	Topic string `json:"topic,omitempty"`
+	TS    int64  `json:"ts,omitempty"`
+	TTL   int    `json:"ttl,omitempty"`
+	Ack   bool   `json:"ack,omitempty"`
 	// Seq is the inbox sequence of a message delivered from a device's inbox
 	// (store-and-forward), the device's resume cursor; 0 for a live message.
 	// Only the edge sets it; a device's own is dropped.
@@ -181,6 +187,52 @@ type Ack struct {
 	ID string `json:"id"`
 }
 
+// Sub subscribes the device to Topics for the connection's life; Unsub ends
+// subscriptions. The edge answers each with a Subs frame of the same ID, one
+// result per topic, in order.
+type Sub struct {
+	ID     string   `json:"id,omitempty"`
+	Topics []string `json:"topics"`
+}
+
+// Unsub ends the device's subscriptions to Topics; see Sub.
+type Unsub struct {
+	ID     string   `json:"id,omitempty"`
+	Topics []string `json:"topics"`
+}
+
+// TopicStatus is the outcome of one topic of a sub or unsub.
+type TopicStatus string
+
+// The outcomes of a topic in a Subs frame.
+const (
+	// TopicSubscribed: the device receives the topic's messages (also when it
+	// was subscribed already).
+	TopicSubscribed TopicStatus = "subscribed"
+	// TopicUnsubscribed: the device no longer receives them (also when it was
+	// not subscribed).
+	TopicUnsubscribed TopicStatus = "unsubscribed"
+	// TopicForbidden: the device's token does not grant the topic.
+	TopicForbidden TopicStatus = "forbidden"
+	// TopicInvalid: the name breaks the rule of a topic name.
+	TopicInvalid TopicStatus = "invalid"
+	// TopicLimit: the device holds as many subscriptions as it may.
+	TopicLimit TopicStatus = "limit"
+)
+
+// TopicResult is one topic's outcome in a Subs frame. Topic is empty for an
+// invalid name, which is not echoed.
+type TopicResult struct {
+	Topic  string      `json:"topic"`
+	Status TopicStatus `json:"status"`
+}
+
+// Subs answers a Sub or an Unsub.
+type Subs struct {
+	ID      string        `json:"id,omitempty"`
+	Results []TopicResult `json:"results"`
+}
+
 // Kind implements Frame.
 func (*Welcome) Kind() Kind { return KindWelcome }
 
@@ -204,3 +256,12 @@ func (*Hello) Kind() Kind { return KindHello }
 
 // Kind implements Frame.
 func (*Ack) Kind() Kind { return KindAck }
+
+// Kind implements Frame.
+func (*Sub) Kind() Kind { return KindSub }
+
+// Kind implements Frame.
+func (*Unsub) Kind() Kind { return KindUnsub }
+
+// Kind implements Frame.
+func (*Subs) Kind() Kind { return KindSubs }

@@ -26,6 +26,9 @@ const (
 	ServiceToDevice Direction = "service_to_device"
 	// DeviceToDevice is a device sending a msg frame to sibling devices.
 	DeviceToDevice Direction = "device_to_device"
+	// ServiceToTopic is a backend publishing to a topic, to every device
+	// subscribed to it, of any account.
+	ServiceToTopic Direction = "service_to_topic"
 )
 
 // Priority orders asynchronous delivery; high is also what a platform push bridge
@@ -238,11 +241,11 @@ func parsePolicy(raw json.RawMessage) (Policy, error) {
 		return p, errors.New(strings.Replace(err.Error(), "json: unknown field", "unknown key", 1))
 	}
 	if len(p.Directions) == 0 {
-		return p, errors.New(`directions: must list at least one of "service_to_device", "device_to_device"`)
+		return p, errors.New(`directions: must list at least one of "service_to_device", "device_to_device", "service_to_topic"`)
 	}
 	for i, d := range p.Directions {
-		if d != ServiceToDevice && d != DeviceToDevice {
-			return p, fmt.Errorf(`directions: unknown direction %q (want "service_to_device" or "device_to_device")`, d)
+		if d != ServiceToDevice && d != DeviceToDevice && d != ServiceToTopic {
+			return p, fmt.Errorf(`directions: unknown direction %q (want "service_to_device", "device_to_device" or "service_to_topic")`, d)
 		}
 		if slices.Contains(p.Directions[:i], d) {
 			return p, fmt.Errorf("directions: %q listed twice", d)

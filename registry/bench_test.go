@@ -104,3 +104,82 @@ func BenchmarkRegister(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkTopicEdges reads the edges of a topic that three live edges have
+// subscribers of, as every publish does: from a Memory registry, from Redis
+// through the client-side cache (after the first read, no round trip), and
+// from Redis without it (two round trips: the topic, then the edges'
+// liveness), the cost of every read after a change of the topic or of an
+// edge's liveness.
+func BenchmarkTopicEdges(b *testing.B) {
+	edges := []string{"e1", "e2", "e3"}
+	uncached := func(b *testing.B) topicsAndEdges {
+		srv := mustRedisServer(b)
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.addr}, DisableCache: true, PipelineMultiplex: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(client.Close)
+		r, err := NewRedis(RedisConfig{Client: client, Prefix: srv.prefix})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	for _, impl := range []struct {
+		name string
+		new  func(b *testing.B) topicsAndEdges
+	}{
+		{"memory", func(*testing.B) topicsAndEdges { return NewMemory() }},
+		{"redis cached", func(b *testing.B) topicsAndEdges { return mustRedisServer(b).registry(b, RedisConfig{}) }},
+		{"redis uncached", uncached},
+	} {
+		b.Run(impl.name, func(b *testing.B) {
+			reg := impl.new(b)
+			for _, e := range edges {
+				mustHeartbeat(b, reg, e)
+				mustAddTopic(b, reg, "news.sport", e)
+			}
+			mustTopicEdges(b, reg, "news.sport", edges...)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if got, err := reg.TopicEdges(ctx, "news.sport"); err != nil || len(got) != len(edges) {
+					b.Fatalf("TopicEdges = %v, %v", got, err)
+				}
+			}
+			b.StopTimer()
+			if r, ok := reg.(*Redis); ok && impl.name == "redis cached" {
+				if _, hits := r.TopicStats(); hits == 0 {
+					b.Fatal("no TopicEdges was a cache hit")
+				}
+			}
+		})
+	}
+}
+
+// topicsAndEdges is what BenchmarkTopicEdges uses of a registry.
+type topicsAndEdges interface {
+	topics
+	edges
+}
+
+// BenchmarkAddTopics re-adds 1,000 topics of one edge, as the edge does every
+// TopicTTL/4 and after its registry data was lost: four round trips of 256
+// topics.
+func BenchmarkAddTopics(b *testing.B) {
+	r := benchRegistry(b, RedisConfig{})
+	all := make([]string, 1000)
+	for i := range all {
+		all[i] = "room." + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := r.AddTopics(ctx, "e1", all); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package registry knows where each device is connected: device -> {edge, session,
-// since}, and which edges are live. Only the newest connection of a device is
-// registered; unregistering is a compare-and-delete on the session, so a stale
-// connection never removes a newer registration.
+// since}, which edges are live, and which edges have subscribers of each topic.
+// Only the newest connection of a device is registered; unregistering is a
+// compare-and-delete on the session, so a stale connection never removes a
+// newer registration.
 //
 // [Redis] is the registry of a deployment, shared by every edge and API process
 // through Redis or Redis Cluster. [Memory] keeps the registry in process memory,
@@ -31,6 +32,10 @@
 //	<prefix>dev:{<account>}:<device>  the device record, with DeviceTTL
 //	<prefix>acct:{<account>}          hash device -> session: the account's index
 //	<prefix>edge:<edge>               the edge's internal address, with EdgeTTL
+//	<prefix>topic:<topic>             hash edge -> stamp: the edges with subscribers, with TopicTTL
+//
+// A topic name has no braces or colons (protocol.ValidTopic), so a topic's key
+// is hashed whole in Redis Cluster and never collides with the other keys.
 //
 // A device record is "<since>\n<edge>\n<session>", since in Unix nanoseconds
 // (empty for the zero time). It is written once per connection, with a TTL a
@@ -52,18 +57,53 @@
 // having lost its data), telling the edge to register its devices again.
 // RemoveEdge deletes the key on a clean shutdown.
 //
+// # Topics
+//
+// The topic directory says which edges have subscribers of a topic, so that a
+// publish costs one link frame per such edge. An edge calls AddTopic when a
+// topic's first local subscriber arrives and RemoveTopic when its last one
+// leaves; TopicEdges returns the live edges of a topic, sorted. Topic names
+// and edge ids are checked (protocol.ValidTopic; an edge id is non-empty and
+// has no newline): an invalid one is [ErrInvalid], and the error never quotes
+// it.
+//
+// Every add sets a new stamp on the edge's field and the key's TTL to TopicTTL
+// (default 10 minutes), so a key lives on only while some edge adds its topic
+// again. An edge keeps its memberships alive by calling AddTopics with all its
+// topics every TopicTTL/4 (every 30th heartbeat with the defaults), and also
+// when Heartbeat reports fresh or a topic call failed, as it registers its
+// devices again: after Redis lost its data, or after its memberships were
+// dropped while it was cut off. Calls for one topic must reach the registry in
+// the order of the subscriptions they follow. A lost AddTopic is made good by
+// the next AddTopics; a lost RemoveTopic is not: the edge stays listed without
+// subscribers, a wasted frame per publish, until it removes the topic again
+// (when such a frame arrives, say). AddTopics sends 256 topics per round trip,
+// each as its own single-key script, so Redis Cluster takes them whatever
+// their slots.
+//
+// TopicEdges lists only edges whose liveness key exists, so a crashed edge's
+// topics stop costing link frames within EdgeTTL. It drops the memberships of
+// dead edges on the way, as Connected drops expired devices: the liveness keys
+// are read again past the cache, and a script deletes a field only if its
+// stamp is still the one read, so an edge that has come back and added the
+// topic again keeps it. (A script cannot check the liveness key itself: it is
+// in another slot.) Memory keeps the same directory, with the one difference
+// it has for devices: an edge that never heartbeated counts as live.
+//
 // # Caching
 //
-// Lookup, Connected and EdgeAddr read through rueidis' server-assisted
-// client-side cache (RESP3 client tracking): a repeated lookup is answered from
-// process memory without a round trip, and Redis invalidates the cached value
-// when the key changes, expires or is deleted. CacheTTL (default 1 minute) only
-// bounds how long a value is kept without a change, and a value is never kept
-// past its key's own expiry. Another process's write is seen once its
-// invalidation arrives, normally within a round trip. A process reads its own
-// writes at once: NewRedis uses one connection per Redis node, and each write
-// is followed on that connection by a cheap read whose reply comes after the
-// invalidation of the written keys.
+// Lookup, Connected, EdgeAddr and TopicEdges read through rueidis'
+// server-assisted client-side cache (RESP3 client tracking): a repeated lookup
+// is answered from process memory without a round trip, and Redis invalidates
+// the cached value when the key changes, expires or is deleted. CacheTTL
+// (default 1 minute) only bounds how long a value is kept without a change,
+// and a value is never kept past its key's own expiry. Another process's write
+// is seen once its invalidation arrives, normally within a round trip. A
+// process reads its own writes at once: NewRedis uses one connection per Redis
+// node, and each write is followed on that connection by a cheap read whose
+// reply comes after the invalidation of the written keys. Every add of a topic
+// changes its key (a new stamp, the TTL set again), so each edge's periodic
+// AddTopics costs every cached copy of its topics one read from Redis.
 //
 // # Failures
 //
@@ -76,6 +116,6 @@
 // scripts run with EVALSHA and fall back to EVAL after Redis loses them (a
 // restart or a failover).
 //
-// Package registry imports nothing of Herald's; edge and api consume it through
-// interfaces of their own.
+// Package registry imports nothing of Herald's but protocol, for the rule of a
+// topic name; edge and api consume it through interfaces of their own.
 package registry

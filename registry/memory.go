@@ -12,6 +12,9 @@ type MemoryConfig struct {
 	// EdgeTTL is how long an edge stays live after its last [Memory.Heartbeat].
 	// Default [DefaultEdgeTTL].
 	EdgeTTL time.Duration
+	// TopicTTL is how long a topic's entry lives after its last AddTopic or
+	// AddTopics, as in [Redis]. Default [DefaultTopicTTL].
+	TopicTTL time.Duration
 }
 
 // Memory is a registry held in process memory. It is safe for concurrent use. It
@@ -23,12 +26,14 @@ type MemoryConfig struct {
 // Once an edge has heartbeated, its devices count as offline from the moment its
 // heartbeat expires or it is removed, as they do in Redis.
 type Memory struct {
-	edgeTTL time.Duration
+	edgeTTL  time.Duration
+	topicTTL time.Duration
 
 	mu       sync.RWMutex
 	accounts map[string]map[string]Entry // guarded by mu: account -> device -> entry
 	edges    map[string]memoryEdge       // guarded by mu: edges that ever heartbeated
 	versions map[string]int64            // guarded by mu: device-list version per account
+	topics   map[string]*memoryTopic     // guarded by mu: topic -> edges with subscribers
 }
 
 // memoryEdge is an edge's address and the end of its liveness; a removed edge
@@ -49,11 +54,16 @@ func NewMemoryWith(cfg MemoryConfig) *Memory {
 	if cfg.EdgeTTL <= 0 {
 		cfg.EdgeTTL = DefaultEdgeTTL
 	}
+	if cfg.TopicTTL <= 0 {
+		cfg.TopicTTL = DefaultTopicTTL
+	}
 	return &Memory{
 		edgeTTL:  cfg.EdgeTTL,
+		topicTTL: cfg.TopicTTL,
 		accounts: make(map[string]map[string]Entry),
 		edges:    make(map[string]memoryEdge),
 		versions: make(map[string]int64),
+		topics:   make(map[string]*memoryTopic),
 	}
 }
 

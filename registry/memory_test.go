@@ -85,3 +85,12 @@ func TestMemoryEdgeNeverHeartbeated(t *testing.T) {
 		t.Fatalf("EdgeAddr = %q, %v; want ErrNotFound", addr, err)
 	}
 }
+
+// TestMemoryTopicEdgeNeverHeartbeated checks that Memory, unlike Redis, lists
+// an edge that never heartbeated among a topic's edges, as it counts its
+// devices live.
+func TestMemoryTopicEdgeNeverHeartbeated(t *testing.T) {
+	m := NewMemory()
+	mustAddTopic(t, m, "t1", "silent")
+	mustTopicEdges(t, m, "t1", "silent")
+}

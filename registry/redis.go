@@ -35,6 +35,11 @@ const (
 	// DefaultCacheTTL bounds how long a lookup is answered from process memory;
 	// Redis invalidates the cached value earlier when it changes.
 	DefaultCacheTTL = time.Minute
+	// DefaultTopicTTL is the lifetime of a topic's key after its last
+	// AddTopic or AddTopics, 40 times DefaultEdgeTTL: an edge that keeps
+	// subscribers of a topic adds it again every TopicTTL/4 (see the package
+	// documentation, "Topics").
+	DefaultTopicTTL = 10 * time.Minute
 )
 
 // RedisConfig configures a [Redis] registry. Zero durations take their defaults.
@@ -75,6 +80,10 @@ type RedisConfig struct {
 	// Redis invalidates it earlier on change, and the cache never keeps a value
 	// past the key's own expiry. Default [DefaultCacheTTL].
 	CacheTTL time.Duration
+	// TopicTTL is the lifetime of a topic's key after its last AddTopic or
+	// AddTopics; an edge adds each of its topics again every TopicTTL/4.
+	// Default [DefaultTopicTTL].
+	TopicTTL time.Duration
 }
 
 // Redis is a registry kept in Redis or Redis Cluster, shared by every edge and
@@ -92,11 +101,19 @@ type Redis struct {
 	edgeTTL   time.Duration
 	timeout   time.Duration
 	cacheTTL  time.Duration
+	topicTTL  time.Duration
 
 	// lookupHits counts lookups answered entirely from the client-side cache.
 	lookupHits atomic.Uint64
 	// lookups counts every Lookup.
 	lookups atomic.Uint64
+	// topicHits counts TopicEdges answered entirely from the client-side cache.
+	topicHits atomic.Uint64
+	// topicReads counts every TopicEdges.
+	topicReads atomic.Uint64
+	// lastStamp is the newest stamp of a topic membership written by this
+	// process (see nextStamp).
+	lastStamp atomic.Int64
 
 	edgeKeysMu sync.RWMutex
 	edgeKeys   map[string]string // guarded by edgeKeysMu: edge -> edgeKey(edge)
@@ -114,6 +131,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	}
 	for name, d := range map[string]time.Duration{
 		"DeviceTTL": cfg.DeviceTTL, "EdgeTTL": cfg.EdgeTTL, "Timeout": cfg.Timeout, "CacheTTL": cfg.CacheTTL,
+		"TopicTTL": cfg.TopicTTL,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("registry: redis config: %s is negative (%v)", name, d)
@@ -126,7 +144,8 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	setDefault(&cfg.EdgeTTL, DefaultEdgeTTL)
 	setDefault(&cfg.Timeout, DefaultTimeout)
 	setDefault(&cfg.CacheTTL, DefaultCacheTTL)
-	for name, d := range map[string]time.Duration{"DeviceTTL": cfg.DeviceTTL, "EdgeTTL": cfg.EdgeTTL} {
+	setDefault(&cfg.TopicTTL, DefaultTopicTTL)
+	for name, d := range map[string]time.Duration{"DeviceTTL": cfg.DeviceTTL, "EdgeTTL": cfg.EdgeTTL, "TopicTTL": cfg.TopicTTL} {
 		if d < time.Millisecond {
 			return nil, fmt.Errorf("registry: redis config: %s %v is below Redis' 1ms resolution", name, d)
 		}
@@ -139,6 +158,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		edgeTTL:   cfg.EdgeTTL,
 		timeout:   cfg.Timeout,
 		cacheTTL:  cfg.CacheTTL,
+		topicTTL:  cfg.TopicTTL,
 		edgeKeys:  make(map[string]string),
 	}
 	if r.client == nil {
@@ -378,6 +398,13 @@ func (r *Redis) accountKey(account string) string {
 // edgeKey is the key of an edge's liveness: its internal address, with EdgeTTL.
 func (r *Redis) edgeKey(edge string) string {
 	return r.prefix + "edge:" + edge
+}
+
+// topicKey is the key of a topic's directory entry: a hash of edge -> stamp.
+// A topic name has no '{', '}' or ':' (protocol.ValidTopic), so the key is
+// hashed whole in Redis Cluster and cannot collide with the keys above.
+func (r *Redis) topicKey(topic string) string {
+	return r.prefix + "topic:" + topic
 }
 
 // encodeEntry encodes e as a device record: "<since>\n<edge>\n<session>", with

@@ -385,6 +385,12 @@ func TestRedisUnavailable(t *testing.T) {
 				{"heartbeat without deadline", func() error { _, err := r.Heartbeat(context.Background(), "e1", "addr"); return err }},
 				{"edge address", func() error { _, err := r.EdgeAddr(deadline(), "e1"); return err }},
 				{"remove edge", func() error { return r.RemoveEdge(deadline(), "e1") }},
+				{"add topic", func() error { return r.AddTopic(deadline(), "t1", "e1") }},
+				{"add topics", func() error { return r.AddTopics(deadline(), "e1", []string{"t1", "t2"}) }},
+				{"add topics without deadline", func() error { return r.AddTopics(context.Background(), "e1", []string{"t1"}) }},
+				{"remove topic", func() error { return r.RemoveTopic(deadline(), "t1", "e1") }},
+				{"topic edges", func() error { _, err := r.TopicEdges(deadline(), "t1"); return err }},
+				{"topic edges without deadline", func() error { _, err := r.TopicEdges(context.Background(), "t1"); return err }},
 			} {
 				t.Run(op.name, func(t *testing.T) {
 					done := make(chan error, 1)
@@ -414,6 +420,8 @@ func TestNewRedis(t *testing.T) {
 		{"brace in prefix", RedisConfig{Addrs: []string{"127.0.0.1:1"}, Prefix: "h{x}:"}, nil},
 		{"negative timeout", RedisConfig{Addrs: []string{"127.0.0.1:1"}, Timeout: -time.Second}, nil},
 		{"negative device TTL", RedisConfig{Addrs: []string{"127.0.0.1:1"}, DeviceTTL: -time.Second}, nil},
+		{"negative topic TTL", RedisConfig{Addrs: []string{"127.0.0.1:1"}, TopicTTL: -time.Second}, nil},
+		{"topic TTL below a millisecond", RedisConfig{Addrs: []string{"127.0.0.1:1"}, TopicTTL: time.Microsecond}, nil},
 		{"edge TTL below a millisecond", RedisConfig{Addrs: []string{"127.0.0.1:1"}, EdgeTTL: time.Microsecond}, nil},
 		{"unreachable", RedisConfig{Addrs: []string{deadAddr(t)}}, ErrUnavailable},
 	} {
@@ -440,6 +448,7 @@ func TestNewRedisDefaults(t *testing.T) {
 		"EdgeTTL":   {r.edgeTTL, DefaultEdgeTTL},
 		"Timeout":   {r.timeout, DefaultTimeout},
 		"CacheTTL":  {r.cacheTTL, DefaultCacheTTL},
+		"TopicTTL":  {r.topicTTL, DefaultTopicTTL},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %v, want %v", name, tc.got, tc.want)

@@ -19,3 +19,9 @@ var ErrNotFound = errors.New("registry: device not registered")
 // ErrUnavailable means the registry could not be reached; callers report the
 // protocol code "unavailable" and never treat it as offline.
 var ErrUnavailable = errors.New("registry: unavailable")
+
+// ErrInvalid means a topic name or an edge id cannot be kept in the topic
+// directory; the error says why without quoting the name. Callers validate
+// topic names with protocol.ValidTopic first, so it marks a bug, not a
+// failure to retry.
+var ErrInvalid = errors.New("registry: invalid topic or edge id")

@@ -30,10 +30,26 @@ type edges interface {
 	RemoveEdge(ctx context.Context, edge string) error
 }
 
+// topics is what an edge uses to publish its topics and a publisher to find
+// the edges of a topic.
+type topics interface {
+	AddTopic(ctx context.Context, topic, edge string) error
+	RemoveTopic(ctx context.Context, topic, edge string) error
+	AddTopics(ctx context.Context, edge string, topics []string) error
+	TopicEdges(ctx context.Context, topic string) ([]string, error)
+}
+
 // subject is a whole registry under test.
 type subject interface {
 	devices
 	edges
+	topics
+}
+
+// ttls are the lifetimes a behaviour test gives its registry; zero fields
+// take their defaults.
+type ttls struct {
+	edge, topic time.Duration
 }
 
 var (
@@ -45,37 +61,37 @@ var (
 
 // implementations are the registries the shared behaviour runs against. setup
 // runs once for an implementation, with the test of all its behaviours, and
-// returns new, which returns a registry with the given EdgeTTL (0 for the
-// default) that no other test sees.
+// returns new, which returns a registry with the given TTLs that no other test
+// sees.
 var implementations = []struct {
 	name  string
-	setup func(tb testing.TB) (new func(tb testing.TB, edgeTTL time.Duration) subject)
+	setup func(tb testing.TB) (new func(tb testing.TB, ttl ttls) subject)
 }{
-	{"memory", func(testing.TB) func(testing.TB, time.Duration) subject {
-		return func(_ testing.TB, edgeTTL time.Duration) subject {
-			return NewMemoryWith(MemoryConfig{EdgeTTL: edgeTTL})
+	{"memory", func(testing.TB) func(testing.TB, ttls) subject {
+		return func(_ testing.TB, ttl ttls) subject {
+			return NewMemoryWith(MemoryConfig{EdgeTTL: ttl.edge, TopicTTL: ttl.topic})
 		}
 	}},
-	{"redis", func(testing.TB) func(testing.TB, time.Duration) subject {
-		return func(tb testing.TB, edgeTTL time.Duration) subject {
-			return mustRedisServer(tb).registry(tb, RedisConfig{EdgeTTL: edgeTTL})
+	{"redis", func(testing.TB) func(testing.TB, ttls) subject {
+		return func(tb testing.TB, ttl ttls) subject {
+			return mustRedisServer(tb).registry(tb, RedisConfig{EdgeTTL: ttl.edge, TopicTTL: ttl.topic})
 		}
 	}},
 	// The same Redis behind a password, TLS, Redis Cluster and Sentinel, each
 	// reached through the URL an operator would give.
-	{"redis with a password", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+	{"redis with a password", func(tb testing.TB) func(testing.TB, ttls) subject {
 		srv := testenv.StartRedisWith(tb, testenv.RedisOptions{Password: redisTestPassword})
 		return privateRedis(rueidis.ClientModeStandalone, RedisConfig{Addrs: []string{srv.URL()}})
 	}},
-	{"redis over TLS", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+	{"redis over TLS", func(tb testing.TB) func(testing.TB, ttls) subject {
 		srv := testenv.StartRedisWith(tb, testenv.RedisOptions{TLS: true})
 		return privateRedis(rueidis.ClientModeStandalone, RedisConfig{Addrs: []string{srv.URL()}, TLS: mustCA(tb, srv.CAFile)})
 	}},
-	{"redis cluster over TLS with a password", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+	{"redis cluster over TLS with a password", func(tb testing.TB) func(testing.TB, ttls) subject {
 		srv := testenv.StartRedisWith(tb, testenv.RedisOptions{Cluster: true, TLS: true, Password: redisTestPassword})
 		return privateRedis(rueidis.ClientModeCluster, RedisConfig{Addrs: []string{srv.URL()}, TLS: mustCA(tb, srv.CAFile)})
 	}},
-	{"redis sentinel with a password", func(tb testing.TB) func(testing.TB, time.Duration) subject {
+	{"redis sentinel with a password", func(tb testing.TB) func(testing.TB, ttls) subject {
 		master := testenv.StartRedisWith(tb, testenv.RedisOptions{Password: redisTestPassword})
 		sentinel := testenv.StartSentinel(tb, master, "herald")
 		return privateRedis(rueidis.ClientModeSentinel, RedisConfig{Addrs: []string{"redis://:" + redisTestPassword + "@" + sentinel.Addr + "?master_set=herald"}})
@@ -89,11 +105,11 @@ const redisTestPassword = "registry-test-redis-password"
 // registry gets a fresh key prefix, and nothing needs deleting. The registry's
 // client must be of the given mode, so that a cluster or a Sentinel is really
 // used as one.
-func privateRedis(mode rueidis.ClientMode, cfg RedisConfig) func(tb testing.TB, edgeTTL time.Duration) subject {
-	return func(tb testing.TB, edgeTTL time.Duration) subject {
+func privateRedis(mode rueidis.ClientMode, cfg RedisConfig) func(tb testing.TB, ttl ttls) subject {
+	return func(tb testing.TB, ttl ttls) subject {
 		tb.Helper()
 		cfg := cfg
-		cfg.EdgeTTL, cfg.Prefix = edgeTTL, "t:"+tb.Name()+":"
+		cfg.EdgeTTL, cfg.TopicTTL, cfg.Prefix = ttl.edge, ttl.topic, "t:"+tb.Name()+":"
 		r, err := NewRedis(cfg)
 		if err != nil {
 			tb.Fatalf("NewRedis: %v", err)
@@ -231,21 +247,30 @@ func TestBehaviour(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			newSubject := impl.setup(t)
 			for _, tc := range []struct {
-				name    string
-				edgeTTL time.Duration
-				run     func(t *testing.T, reg subject)
+				name string
+				ttl  ttls
+				run  func(t *testing.T, reg subject)
 			}{
-				{"register lookup unregister", 0, testRegisterLookupUnregister},
-				{"compare and delete", 0, testCompareAndDelete},
-				{"connected", 0, testConnected},
-				{"phantom of an expired edge", 500 * time.Millisecond, testPhantom},
-				{"heartbeat", 0, testHeartbeat},
-				{"removed edge", 0, testRemoveEdge},
-				{"read your writes", 0, testReadYourWrites},
-				{"cancelled context", 0, testCancelledContext},
+				{"register lookup unregister", ttls{}, testRegisterLookupUnregister},
+				{"compare and delete", ttls{}, testCompareAndDelete},
+				{"connected", ttls{}, testConnected},
+				{"phantom of an expired edge", ttls{edge: 500 * time.Millisecond}, testPhantom},
+				{"heartbeat", ttls{}, testHeartbeat},
+				{"removed edge", ttls{}, testRemoveEdge},
+				{"read your writes", ttls{}, testReadYourWrites},
+				{"cancelled context", ttls{}, testCancelledContext},
+				{"topics", ttls{}, testTopics},
+				{"topics of an expired edge", ttls{edge: 500 * time.Millisecond}, testTopicsExpiredEdge},
+				{"topics of a removed edge", ttls{}, testTopicsRemovedEdge},
+				{"topics resync", ttls{}, testTopicsResync},
+				{"topic expiry", ttls{topic: 500 * time.Millisecond}, testTopicExpiry},
+				{"topics read your writes", ttls{}, testTopicsReadYourWrites},
+				{"invalid topic or edge", ttls{}, testTopicsInvalid},
+				{"topics cancelled context", ttls{}, testTopicsCancelledContext},
+				{"topics concurrently", ttls{}, testTopicsConcurrent},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
-					tc.run(t, newSubject(t, tc.edgeTTL))
+					tc.run(t, newSubject(t, tc.ttl))
 				})
 			}
 		})

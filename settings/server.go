@@ -81,15 +81,17 @@ type Server struct {
 	InboxMaxMessages int
 	InboxMaxBytes    int64
 	InboxPage        int
-	MsgRate          float64
-	FrameRate        float64
-	FrameBurst       int
-	HelloRate        float64
-	HelloBurst       int
-	ErrorRate        float64
-	ErrorBurst       int
-	MaxBadFrames     int
-	BadFrameWin      time.Duration
+	// MaxTopics: the topics one connection may subscribe to at once.
+	MaxTopics    int
+	MsgRate      float64
+	FrameRate    float64
+	FrameBurst   int
+	HelloRate    float64
+	HelloBurst   int
+	ErrorRate    float64
+	ErrorBurst   int
+	MaxBadFrames int
+	BadFrameWin  time.Duration
 
 	// PolicyBackoff 0 turns the backoff after a 1008 off (see EdgePolicyBackoff).
 	PolicyBackoff        time.Duration
@@ -176,6 +178,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.InboxMaxMessages, "inbox-max-messages", inbox.DefaultMaxMessages, "messages without a collapse key a device's inbox holds while it is offline; a push beyond drops the oldest")
 	fs.Int64Var(&c.InboxMaxBytes, "inbox-max-bytes", inbox.DefaultMaxBytes, "payload bytes a device's inbox holds while it is offline; a push beyond drops the oldest until it fits")
 	fs.IntVar(&c.InboxPage, "inbox-page", 0, "stored messages an edge reads and queues at once for a device that connects, below --send-queue (0: 32, or --send-queue minus 1 when that is less)")
+	fs.IntVar(&c.MaxTopics, "max-topics", edge.DefaultMaxTopics, "topics one connection may subscribe to at once, and list in one sub frame; a sub beyond is answered limit")
 	fs.Float64Var(&c.MsgRate, "msg-rate", edge.DefaultMsgRate, "messages per second a device may send")
 	fs.IntVar(&c.MsgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
 	fs.Float64Var(&c.FrameRate, "frame-rate", 0, "frames of any kind per second a device may send; more are dropped and answered rate_limited (0: 4 times --msg-rate)")
@@ -355,6 +358,7 @@ func (c *Server) validateLimits() error {
 		{"--inbox-max-messages", float64(c.InboxMaxMessages)},
 		{"--inbox-max-bytes", float64(c.InboxMaxBytes)},
 		{"--inbox-page", float64(c.InboxPage)},
+		{"--max-topics", float64(c.MaxTopics)},
 		{"--max-frame-bytes", float64(c.MaxFrameBytes)},
 		{"--max-body-bytes", float64(c.MaxBodyBytes)},
 	} {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,6 +174,7 @@ type Client struct {
 	welcome   *protocol.Welcome // guarded by mu: the latest welcome
 	connected chan struct{}     // guarded by mu: closed while conn != nil
 	hello     *protocol.Hello   // guarded by mu: the latest Hello, sent again after each welcome
+	topics    []string          // guarded by mu: the topics subscribed (Subscribe), again after each welcome
 }
 
 // New validates cfg and returns a Client with its defaults filled in. The
@@ -423,9 +425,15 @@ func (c *Client) publish(ctx context.Context, cn *conn, w *protocol.Welcome) err
 	defer c.helloMu.Unlock()
 	c.mu.Lock()
 	hello := c.hello
+	topics := slices.Clone(c.topics)
 	c.mu.Unlock()
 	if hello != nil {
 		if err := cn.writeFrame(ctx, hello, c.cfg.SendTimeout); err != nil {
+			return err
+		}
+	}
+	if len(topics) > 0 {
+		if err := cn.writeFrame(ctx, &protocol.Sub{Topics: topics}, c.cfg.SendTimeout); err != nil {
 			return err
 		}
 	}

@@ -277,3 +277,64 @@ func (c *Client) Hello(ctx context.Context, info protocol.DeviceInfo, presence b
 	}
 	return nil
 }
+
+// Subscribe subscribes the device to topics, which its token's topics claim
+// must grant (docs/protocol.md, "Topics"). The client remembers its topics and
+// subscribes again after every reconnect, right after the welcome. The edge
+// answers each sub with a subs frame, one result per topic, that OnFrame sees;
+// messages published to a topic reach OnMessage with Msg.Topic set. Without a
+// connection, Subscribe returns ErrNotConnected, and the topics are subscribed
+// after the next welcome.
+func (c *Client) Subscribe(ctx context.Context, topics ...string) error {
+	return c.subscription(ctx, false, topics)
+}
+
+// Unsubscribe ends the device's subscriptions to topics, now and on every
+// later connection.
+func (c *Client) Unsubscribe(ctx context.Context, topics ...string) error {
+	return c.subscription(ctx, true, topics)
+}
+
+func (c *Client) subscription(ctx context.Context, unsub bool, topics []string) error {
+	op := "subscribe"
+	if unsub {
+		op = "unsubscribe"
+	}
+	if len(topics) == 0 {
+		return fmt.Errorf("herald: %s: no topic", op)
+	}
+	for _, t := range topics {
+		if p := protocol.TopicProblem(t); p != "" {
+			return fmt.Errorf("herald: %s: %s", op, p)
+		}
+	}
+	c.helloMu.Lock()
+	defer c.helloMu.Unlock()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return fmt.Errorf("herald: %s: %w", op, ErrClosed)
+	}
+	for _, t := range topics {
+		i := slices.Index(c.topics, t)
+		switch {
+		case unsub && i >= 0:
+			c.topics = slices.Delete(c.topics, i, i+1)
+		case !unsub && i < 0:
+			c.topics = append(c.topics, t)
+		}
+	}
+	cn := c.conn
+	c.mu.Unlock()
+	if cn == nil {
+		return fmt.Errorf("herald: %s: %w", op, ErrNotConnected)
+	}
+	var f protocol.Frame = &protocol.Sub{Topics: topics}
+	if unsub {
+		f = &protocol.Unsub{Topics: topics}
+	}
+	if err := cn.writeFrame(ctx, f, c.cfg.SendTimeout); err != nil {
+		return fmt.Errorf("herald: %s: %w", op, err)
+	}
+	return nil
+}

@@ -33,6 +33,8 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	presence := fs.Bool("presence", false, "ask for presence frames about sibling devices")
 	after := fs.Uint64("after", 0, "resume cursor: the seq of the last stored message already received; only later stored messages are written")
 	verbose := fs.Bool("v", false, "log connection events (reconnects, failed attempts) to stderr")
+	var topics settings.List
+	fs.Var(&topics, "topics", "comma-separated topics to subscribe to after every welcome; a minted token grants them")
 	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
@@ -44,7 +46,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return settings.Usagef("give --token, or --account and --device to mint one")
 		}
 		var err error
-		if *tok, err = mintToken(secrets, *account, *device, 24*time.Hour); err != nil {
+		if *tok, err = mintToken(secrets, *account, *device, 24*time.Hour, topics); err != nil {
 			return err
 		}
 	}
@@ -81,6 +83,13 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *presence {
 		// Remembered by the client and sent after every welcome.
 		_ = client.Hello(ctx, protocol.DeviceInfo{}, true)
+	}
+	if len(topics) > 0 {
+		// Remembered too, and subscribed after every welcome; a bad name is
+		// refused here.
+		if err := client.Subscribe(ctx, topics...); err != nil && !errors.Is(err, herald.ErrNotConnected) {
+			return settings.Usagef("%v", err)
+		}
 	}
 	if err := client.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

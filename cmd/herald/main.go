@@ -30,6 +30,7 @@ usage:
                    generate TypeScript types of the message types (herald schema ts [--schemas DIR] [--out FILE])
   herald listen    connect as a device and print every frame, one JSON object a line
   herald send      push a message through the REST API (--async: through Kafka)
+  herald publish   publish a message to a topic: every subscribed device of every account
   herald status    show the delivery status of an asynchronous message
   herald msg       send a device-to-device message as a device and print its receipts
   herald config    print serve's effective configuration: herald config print [--config FILE] [flags]
@@ -49,17 +50,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"dev":    runDev,
-		"serve":  runServe,
-		"token":  runToken,
-		"schema": runSchema,
-		"listen": runListen,
-		"send":   runSend,
-		"status": runStatus,
-		"msg":    runMsg,
-		"config": runConfig,
-		"apikey": runAPIKey,
-		"bench":  runBench,
+		"dev":     runDev,
+		"serve":   runServe,
+		"token":   runToken,
+		"schema":  runSchema,
+		"listen":  runListen,
+		"send":    runSend,
+		"publish": runPublish,
+		"status":  runStatus,
+		"msg":     runMsg,
+		"config":  runConfig,
+		"apikey":  runAPIKey,
+		"bench":   runBench,
 	}
 	cmds["version"] = runVersion
 	// --version, as most tools take it, is the version command.

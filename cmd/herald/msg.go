@@ -69,7 +69,7 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *account == "" || *device == "" {
 			return settings.Usagef("give --token, or --account and --device to mint one")
 		}
-		if *tok, err = mintToken(secrets, *account, *device, time.Hour); err != nil {
+		if *tok, err = mintToken(secrets, *account, *device, time.Hour, nil); err != nil {
 			return err
 		}
 	}

@@ -43,16 +43,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *account == "" || *typ == "" || *payload == "" {
 		return settings.Usagef("--account, --type and --payload are required")
 	}
-	body := []byte(*payload)
-	if strings.HasPrefix(*payload, "@") {
-		b, err := os.ReadFile(strings.TrimPrefix(*payload, "@"))
-		if err != nil {
-			return err
-		}
-		body = b
-	}
-	if !json.Valid(body) {
-		return settings.Usagef("--payload is not valid JSON")
+	body, err := payloadArg(*payload)
+	if err != nil {
+		return err
 	}
 	if !*async && (*priority != "" || *collapseKey != "" || *idemKey != "") {
 		return settings.Usagef("--priority, --collapse-key and --idempotency-key need --async")
@@ -114,6 +107,22 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintln(stdout, strings.TrimSpace(string(respBody)))
 	return nil
+}
+
+// payloadArg reads a --payload argument: JSON, or @file holding JSON.
+func payloadArg(arg string) ([]byte, error) {
+	body := []byte(arg)
+	if strings.HasPrefix(arg, "@") {
+		b, err := os.ReadFile(strings.TrimPrefix(arg, "@"))
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	if !json.Valid(body) {
+		return nil, settings.Usagef("--payload is not valid JSON")
+	}
+	return body, nil
 }
 
 // call makes one REST request and returns the body of an answer with status

@@ -59,6 +59,7 @@ type clusterRegistry interface {
 	edge.Liveness
 	edge.EdgeAddresser
 	edge.Versions
+	edge.TopicDirectory
 }
 
 // deviceStore is what a process needs of the device list.
@@ -232,7 +233,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 	if n.tls, err = newNodeTLS(&c.TLS, log.With("part", "tls")); err != nil {
 		return nil, err
 	}
-	router := &edge.Router{Registry: n.registry}
+	router := &edge.Router{Registry: n.registry, Topics: n.registry}
 	if router.Nudges, err = edge.NewNudgeCounters(n.metrics); err != nil {
 		return nil, err
 	}
@@ -266,6 +267,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Router:            router,
 			Nudger:            router,
 			Late:              router,
+			Topics:            n.registry,
 			AllowedOrigins:    c.AllowedOrigins,
 			ClusterKeys:       c.ClusterKeys,
 			Liveness:          n.registry,
@@ -279,6 +281,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			SendQueue:         c.SendQueue,
 			Inbox:             n.inbox,
 			InboxPage:         c.InboxPage,
+			MaxTopics:         c.MaxTopics,
 			Statuses:          async.edgeStatuses(),
 			MsgRate:           c.MsgRate,
 			MsgBurst:          c.MsgBurst,
@@ -330,6 +333,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Devices:      n.devices,
 			Inbox:        n.inbox,
 			Reporter:     async.apiReporter(),
+			Publisher:    router,
 			Nudger:       router,
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},

@@ -38,6 +38,29 @@ func AppendMsg(dst []byte, account string, waitMS int64, device string, m *proto
 	return out, nil
 }
 
+// AppendPublish appends the publish frame of m, a message published to
+// m.Topic, that the sender waits for at most waitMS.
+func AppendPublish(dst []byte, waitMS int64, m *protocol.Msg) ([]byte, error) {
+	out := append(dst, `{"t":"publish","wait_ms":`...)
+	out = strconv.AppendInt(out, waitMS, 10)
+	out, err := protocol.AppendMsgFields(out, m)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+// AppendPublished appends the published frame of p.
+func AppendPublished(dst []byte, p *Published) []byte {
+	dst = append(dst, `{"t":"published","id":`...)
+	dst = protocol.AppendString(dst, p.ID)
+	dst = append(dst, `,"devices":`...)
+	dst = strconv.AppendInt(dst, int64(p.Devices), 10)
+	dst = append(dst, `,"dropped":`...)
+	dst = strconv.AppendInt(dst, int64(p.Dropped), 10)
+	return append(dst, '}')
+}
+
 // AppendReceipt appends the receipt frame with the one result r of message id.
 func AppendReceipt(dst []byte, id string, r *protocol.Result) []byte {
 	dst = append(dst, `{"t":"receipt","id":`...)

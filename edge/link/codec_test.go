@@ -181,6 +181,7 @@ type decodedLink struct {
 	presence Presence
 	nudge    Nudge
 	late     Late
+	pub      Published
 }
 
 // decodeAnyLink decodes data, a link frame of any kind, as the edges do.
@@ -207,6 +208,10 @@ func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
 		err = sc.ReadNudge(&d.nudge)
 	case KindLate:
 		err = sc.ReadLate(&d.late)
+	case KindPublish:
+		err = sc.ReadPublish(&d.msg)
+	case KindPublished:
+		err = sc.ReadPublished(&d.pub)
 	}
 	if err != nil {
 		return nil, err
@@ -232,6 +237,10 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 		b, err = json.Marshal(d.nudge)
 	case KindLate:
 		b, err = json.Marshal(d.late)
+	case KindPublish:
+		b, err = AppendPublish(nil, d.msg.WaitMS, &d.msg.Msg)
+	case KindPublished:
+		b = AppendPublished(nil, &d.pub)
 	}
 	if err != nil {
 		t.Fatalf("encoding %+v: %v", d, err)
@@ -243,7 +252,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 // without white space (the encoder compacts them), and no payload is a null
 // one (the encoder writes null for it).
 func sameLink(a, b *decodedLink) bool {
-	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.late != b.late {
+	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.late != b.late || a.pub != b.pub {
 		return false
 	}
 	am, bm := a.msg, b.msg
@@ -323,6 +332,20 @@ func TestLinkFrameRule(t *testing.T) {
 		{"late", `{"t":"late","account":"a1","device":"phone1","id":"m1","from":"tv1","status":"acked","later":1}`, func(d *decodedLink) bool {
 			return d.late == Late{T: KindLate, Account: "a1", Device: "phone1", ID: "m1", From: "tv1", Status: protocol.StatusAcked}
 		}},
+		{"publish", `{"t":"publish","wait_ms":50,"id":"m1","type":"a.v1","from":{"service":"news"},"topic":"news.sports","payload":{"x":1}}`, func(d *decodedLink) bool {
+			m := d.msg.Msg
+			return d.msg.WaitMS == 50 && m.ID == "m1" && m.Topic == "news.sports" && m.From != nil && m.From.Service == "news" && string(m.Payload) == `{"x":1}`
+		}},
+		{"publish without topic", `{"t":"publish","id":"m1","type":"a.v1","payload":{}}`, nil},
+		{"publish with an invalid topic", `{"t":"publish","id":"m1","type":"a.v1","topic":"news..x","payload":{}}`, nil},
+		{"publish with an account", `{"t":"publish","account":"a1","id":"m1","type":"a.v1","topic":"news","payload":{}}`, nil},
+		{"publish with a target", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","to":{"device":"tv1"},"payload":{}}`, nil},
+		{"publish without id", `{"t":"publish","type":"a.v1","topic":"news","payload":{}}`, nil},
+		{"published", `{"t":"published","id":"m1","devices":3,"dropped":1}`, func(d *decodedLink) bool {
+			return d.pub == Published{ID: "m1", Devices: 3, Dropped: 1}
+		}},
+		{"published negative", `{"t":"published","id":"m1","devices":-3}`, nil},
+		{"published without id", `{"t":"published","devices":3}`, nil},
 		{"late without from", `{"t":"late","account":"a1","device":"phone1","id":"m1","status":"acked"}`, nil},
 		{"late of another status", `{"t":"late","account":"a1","device":"phone1","id":"m1","from":"tv1","status":"delivered"}`, nil},
 		{"late with an invalid device", `{"t":"late","account":"a1","device":"phone 1","id":"m1","from":"tv1","status":"acked"}`, nil},
@@ -389,6 +412,10 @@ func FuzzLinkFrame(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"t":"msg","ACCount":"00","account":"a1","id":"m","tYpe":"x","to":{"device":"d"},"payload":null}`))
+	if b, err := AppendPublish(nil, 5, &protocol.Msg{ID: "m1", Type: "a.v1", Topic: "news.sports", From: &protocol.Sender{Service: "news"}, Payload: []byte(`{}`)}); err == nil {
+		f.Add(b)
+	}
+	f.Add(AppendPublished(nil, &Published{ID: "m1", Devices: 2, Dropped: 1}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sc Scanner
 		d, err := decodeAnyLink(&sc, data)

@@ -12,7 +12,8 @@ import (
 //
 //   - A frame is one JSON object whose first field is "t", its kind: msg,
 //     replace, presence, nudge and late towards the edge that holds the
-//     device, receipt back. Every encoder writes "t" first.
+//     device, receipt back; publish towards an edge with subscribers of a
+//     topic, published back. Every encoder writes "t" first.
 //   - Field names match exactly, as the encoders write them: "ACCount" is not
 //     "account" (encoding/json would take it for one).
 //   - A field the decoder knows appears at most once in its object, "t"
@@ -22,8 +23,9 @@ import (
 //     edge of a newer version may add one.
 //   - A msg needs account, id and to.device; a replace and a nudge account,
 //     device and session; a presence account and device; a late every field
-//     (valid ids, status acked); a receipt id and exactly one result. A frame
-//     without them is refused.
+//     (valid ids, status acked); a publish an id and a valid topic, and
+//     neither account nor to; a published an id; a receipt id and exactly one
+//     result. A frame without them is refused.
 //
 // Strings are decoded as encoding/json does (invalid UTF-8 and lone surrogates
 // become U+FFFD); numbers that fill an integer field must be integers that fit.
@@ -39,7 +41,8 @@ const (
 // Kind starts reading data, a link frame: its '{' and its first field,
 // which must be "t". It returns the kind that field names, one of
 // protocol.KindMsg, protocol.KindReceipt, KindReplace, protocol.KindPresence
-// KindNudge and KindLate; the decoder of that kind reads the rest.
+// KindNudge, KindLate, KindPublish and KindPublished; the decoder of that kind
+// reads the rest.
 func (s *Scanner) Kind(data []byte) (string, error) {
 	s.reset(data)
 	more, err := s.field(true)
@@ -54,7 +57,7 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindLate} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindLate, KindPublish, KindPublished} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
@@ -120,6 +123,7 @@ const (
 	msgTTL
 	msgAck
 	msgPayload
+	msgTopic
 )
 
 func msgField(key []byte) uint16 {
@@ -146,6 +150,8 @@ func msgField(key []byte) uint16 {
 		return msgAck
 	case "payload":
 		return msgPayload
+	case "topic":
+		return msgTopic
 	}
 	return 0
 }
@@ -167,8 +173,32 @@ func (s *Scanner) DecodeMsg(data []byte, in *InMsg) error {
 // and nothing else. "to" yields only its "device": the link carries no other
 // kind of target.
 func (s *Scanner) ReadMsg(in *InMsg) error {
+	if err := s.readMsg(in); err != nil {
+		return err
+	}
+	if in.Account == "" || in.Device == "" || in.Msg.ID == "" {
+		return ErrFrame
+	}
+	return nil
+}
+
+// ReadPublish reads the rest of a publish frame after Kind, into in: a msg
+// frame's fields with a topic (protocol.ValidTopic) and an id, and no account
+// or target.
+func (s *Scanner) ReadPublish(in *InMsg) error {
+	if err := s.readMsg(in); err != nil {
+		return err
+	}
+	if in.Account != "" || in.Device != "" || in.Msg.ID == "" || !protocol.ValidTopic(in.Msg.Topic) {
+		return ErrFrame
+	}
+	return nil
+}
+
+// readMsg reads the fields of a msg or publish frame into in.
+func (s *Scanner) readMsg(in *InMsg) error {
 	*in = InMsg{}
-	var account, id, typ, fromDev, fromSvc, toDev span
+	var account, id, typ, fromDev, fromSvc, toDev, topic span
 	var haveFrom bool
 	var payload []byte
 	err := s.fields(false, fieldT, msgPayload, msgField, func(f uint16) (err error) {
@@ -196,19 +226,21 @@ func (s *Scanner) ReadMsg(in *InMsg) error {
 			in.Msg.Ack, err = s.bool()
 		case msgPayload:
 			payload, err = s.skip()
+		case msgTopic:
+			topic, err = s.str()
 		}
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	if !s.end() || account.end == account.start || toDev.end == toDev.start || id.end == id.start {
+	if !s.end() {
 		return ErrFrame
 	}
 	all := string(s.buf)
 	str := func(sp span) string { return all[sp.start:sp.end] }
 	in.Account, in.Device = str(account), str(toDev)
-	in.Msg.ID, in.Msg.Type = str(id), str(typ)
+	in.Msg.ID, in.Msg.Type, in.Msg.Topic = str(id), str(typ), str(topic)
 	if haveFrom {
 		in.from = protocol.Sender{Device: str(fromDev), Service: str(fromSvc)}
 		in.Msg.From = &in.from
@@ -423,6 +455,63 @@ func (s *Scanner) ReadLate(l *Late) error {
 	}
 	if !s.end() || !protocol.ValidID(l.Account) || !protocol.ValidID(l.Device) || !protocol.ValidID(l.From) ||
 		!protocol.ValidMsgID(l.ID) || l.Status != protocol.StatusAcked {
+		return ErrFrame
+	}
+	return nil
+}
+
+// The fields of a published frame.
+const (
+	publishedID = fieldFirst << iota
+	publishedDevices
+	publishedDropped
+)
+
+func publishedField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "id":
+		return publishedID
+	case "devices":
+		return publishedDevices
+	case "dropped":
+		return publishedDropped
+	}
+	return 0
+}
+
+// Published answers a publish frame: what the receiving edge's fan-out of
+// message ID did (edge.TopicCount).
+type Published struct {
+	ID      string `json:"id"`
+	Devices int    `json:"devices"`
+	Dropped int    `json:"dropped"`
+}
+
+// ReadPublished reads the rest of a published frame after Kind, into p.
+func (s *Scanner) ReadPublished(p *Published) error {
+	*p = Published{}
+	err := s.fields(false, fieldT, 0, publishedField, func(f uint16) error {
+		switch f {
+		case publishedID:
+			sp, err := s.str()
+			p.ID = string(s.bytes(sp))
+			return err
+		case publishedDevices:
+			n, err := s.int(strconv.IntSize)
+			p.Devices = int(n)
+			return err
+		default:
+			n, err := s.int(strconv.IntSize)
+			p.Dropped = int(n)
+			return err
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || p.ID == "" || p.Devices < 0 || p.Dropped < 0 {
 		return ErrFrame
 	}
 	return nil

@@ -65,3 +65,12 @@ type Late struct {
 
 // KindLate is the "t" of Late.
 const KindLate = "late"
+
+// KindPublish is the "t" of a publish frame: a message published to a topic
+// (protocol.Msg with Topic), for the receiving edge's subscribers of it, with
+// the time the sender waits for the answer (wait_ms). It is answered by one
+// published frame with the same id.
+const KindPublish = "publish"
+
+// KindPublished is the "t" of Published.
+const KindPublished = "published"

@@ -2,6 +2,8 @@ package token
 
 import (
 	"errors"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +49,13 @@ func TestVerifyClaimRules(t *testing.T) {
 		{"sub one byte too long", jwt.MapClaims{"account": "a1", "sub": strings.Repeat("d", 129), "exp": exp}, false},
 		{"sub with a newline", jwt.MapClaims{"account": "a1", "sub": "tv1\nlevel=ERROR", "exp": exp}, false},
 		{"sub not ASCII", jwt.MapClaims{"account": "a1", "sub": "télé", "exp": exp}, false},
+
+		{"topics", jwt.MapClaims{"account": "a1", "sub": "tv1", "exp": exp, "topics": []string{"news.*", "scores.live", "*"}}, true},
+		{"topics at most", jwt.MapClaims{"account": "a1", "sub": "tv1", "exp": exp, "topics": manyTopics(MaxTopics)}, true},
+		{"topics one too many", jwt.MapClaims{"account": "a1", "sub": "tv1", "exp": exp, "topics": manyTopics(MaxTopics + 1)}, false},
+		{"topics a string", jwt.MapClaims{"account": "a1", "sub": "tv1", "exp": exp, "topics": "news.*"}, false},
+		{"topic pattern with a wildcard inside", jwt.MapClaims{"account": "a1", "sub": "tv1", "exp": exp, "topics": []string{"news.*.live"}}, false},
+		{"topic pattern with a newline", jwt.MapClaims{"account": "a1", "sub": "tv1", "exp": exp, "topics": []string{"news\nlevel=ERROR"}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,6 +75,9 @@ func TestVerifyClaimRules(t *testing.T) {
 			if c.Account != tt.claims["account"] || c.Device != tt.claims["sub"] || c.Expires.Unix() != exp {
 				t.Fatalf("claims = %+v", c)
 			}
+			if want, _ := tt.claims["topics"].([]string); !slices.Equal(c.Topics, want) {
+				t.Fatalf("topics = %q, want %q", c.Topics, want)
+			}
 		})
 	}
 }
@@ -82,4 +94,13 @@ func TestIssueRefusesInvalidIDs(t *testing.T) {
 			t.Errorf("Issue(%q, %.20q) minted a token", ids[0], ids[1])
 		}
 	}
+}
+
+// manyTopics returns n distinct topic names.
+func manyTopics(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "t" + strconv.Itoa(i)
+	}
+	return out
 }

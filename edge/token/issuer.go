@@ -46,6 +46,20 @@ func NewRS256Issuer(kid string, key *rsa.PrivateKey) (*Issuer, error) {
 // Issue mints a token for the device that expires after ttl. The account and
 // device must be valid ids (protocol.ValidID): Verify refuses any other.
 func (i *Issuer) Issue(account, device string, ttl time.Duration) (string, error) {
+	return i.IssueTopics(account, device, ttl, nil)
+}
+
+// IssueTopics is Issue with a "topics" claim: the topic patterns the device
+// may subscribe to (protocol.ValidTopicPattern each, at most MaxTopics).
+func (i *Issuer) IssueTopics(account, device string, ttl time.Duration, topics []string) (string, error) {
+	if len(topics) > MaxTopics {
+		return "", fmt.Errorf("token: topics: %d patterns, at most %d", len(topics), MaxTopics)
+	}
+	for _, p := range topics {
+		if !protocol.ValidTopicPattern(p) {
+			return "", errors.New("token: topics: not a topic pattern (a topic name, a name followed by .*, or *)")
+		}
+	}
 	if p := protocol.IDProblem(account); p != "" {
 		return "", fmt.Errorf("token: account: %s", p)
 	}
@@ -58,6 +72,7 @@ func (i *Issuer) Issue(account, device string, ttl time.Duration) (string, error
 	now := i.now()
 	t := jwt.NewWithClaims(i.method, deviceClaims{
 		Account: account,
+		Topics:  topics,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   device,
 			IssuedAt:  jwt.NewNumericDate(now),

@@ -22,7 +22,14 @@ type Claims struct {
 	// Until is when the token stops being accepted: Expires plus the verifier's
 	// clock skew. The edge closes a connection (4001) then.
 	Until time.Time
+	// Topics are the topic patterns the device may subscribe to (the
+	// "topics" claim: protocol.ValidTopicPattern each, at most MaxTopics);
+	// none grants none.
+	Topics []string
 }
+
+// MaxTopics bounds the patterns of a token's "topics" claim.
+const MaxTopics = 64
 
 // ErrInvalid is wrapped by every verification failure.
 var ErrInvalid = errors.New("token: invalid")
@@ -129,7 +136,8 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 func (v *Verifier) Leeway() time.Duration { return v.cfg.Leeway }
 
 type deviceClaims struct {
-	Account string `json:"account"`
+	Account string   `json:"account"`
+	Topics  []string `json:"topics,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -186,5 +194,13 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: sub (device): %s", ErrInvalid, p)
 	}
 	exp := dc.ExpiresAt.Time // required by the parser
-	return Claims{Account: dc.Account, Device: dc.Subject, Expires: exp, Until: exp.Add(v.cfg.Leeway)}, nil
+	if len(dc.Topics) > MaxTopics {
+		return Claims{}, fmt.Errorf("%w: topics: %d patterns, at most %d", ErrInvalid, len(dc.Topics), MaxTopics)
+	}
+	for i, p := range dc.Topics {
+		if !protocol.ValidTopicPattern(p) {
+			return Claims{}, fmt.Errorf("%w: topics.%d: not a topic pattern (a topic name, a name followed by .*, or *)", ErrInvalid, i)
+		}
+	}
+	return Claims{Account: dc.Account, Device: dc.Subject, Expires: exp, Until: exp.Add(v.cfg.Leeway), Topics: dc.Topics}, nil
 }

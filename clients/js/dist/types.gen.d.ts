@@ -80,8 +80,8 @@ export type DiagnosticsRequestV1 = {
  *
  * `notification.v1`: Shows a notification on the device.
  *
- * Sent service_to_device; priority high; TTL 3600 s; not acknowledged by default; payload at most
- * 4096 bytes.
+ * Sent service_to_device and service_to_topic; priority high; TTL 3600 s; not acknowledged by
+ * default; payload at most 4096 bytes.
  */
 export type NotificationV1 = {
     /**

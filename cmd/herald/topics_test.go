@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
+)
+
+// dialTopics connects account/device to an edge of the cluster tests with a
+// token granting patterns, subscribes it to topics and reads the answer.
+func dialTopics(t *testing.T, edgeAddr, account, device string, patterns []string, topics ...string) *clusterDevice {
+	t.Helper()
+	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(clusterSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.IssueTopics(account, device, time.Hour, patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+edgeAddr+"/v1/connect", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}, Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", edgeAddr, err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	d := &clusterDevice{c: c}
+	if _, ok := d.next(t).(*protocol.Welcome); !ok {
+		t.Fatal("no welcome")
+	}
+	if len(topics) > 0 {
+		d.send(t, &protocol.Sub{Topics: topics})
+		s, ok := d.next(t).(*protocol.Subs)
+		if !ok || len(s.Results) != len(topics) {
+			t.Fatalf("sub answered %+v", s)
+		}
+		for _, r := range s.Results {
+			if r.Status != protocol.TopicSubscribed {
+				t.Fatalf("sub answered %+v", s)
+			}
+		}
+	}
+	return d
+}
+
+// publishTo publishes a notification to topic through the API at apiAddr.
+func publishTo(t *testing.T, apiAddr, topic, title string) protocol.PublishResult {
+	t.Helper()
+	code, body := apiCall(t, apiAddr, http.MethodPost, "/v1/topics/"+topic+"/messages", `{"type":"notification.v1","payload":{"title":"`+title+`"}}`)
+	var out struct {
+		ID string `json:"id"`
+		protocol.PublishResult
+	}
+	if err := json.Unmarshal([]byte(body), &out); code != http.StatusOK || err != nil || out.ID == "" {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	return out.PublishResult
+}
+
+// TestTopicsCluster publishes across three edges of `herald serve` and an API
+// process on one Redis: every subscriber, of any account and on any edge, gets
+// the message exactly once, with its topic; a device that unsubscribed, or
+// subscribed to another topic, does not.
+func TestTopicsCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	pg := testenv.Postgres(t)
+	rd := testenv.StartRedis(t)
+	common := []string{"--postgres-url", pg, "--redis-addr", rd.Addr, "--redis-prefix", "topics:", "--cluster-key", clusterKey}
+	var edges []*proc
+	for _, id := range []string{"edge-1", "edge-2", "edge-3"} {
+		edges = append(edges, startProc(t, id, append([]string{"--roles=edge", "--edge-id", id, "--internal-addr", "127.0.0.1:0", "--token-secret", clusterSecret}, common...)...))
+	}
+	api := startProc(t, "api", append([]string{"--roles=api", "--edge-id", "api-1", "--api-keys", clusterAPIKey}, common...)...)
+
+	all := []string{"*"}
+	tv := dialTopics(t, edges[0].addr, "a1", "tv1", []string{"news.*"}, "news.sports")
+	phone := dialTopics(t, edges[1].addr, "a2", "phone1", all, "news.sports")
+	tab := dialTopics(t, edges[2].addr, "a3", "tab1", all, "news.sports")
+	weather := dialTopics(t, edges[2].addr, "a4", "tv1", all, "news.weather")
+	tab2 := dialTopics(t, edges[0].addr, "a1", "tab2", all, "news.sports") // a second subscriber on edge 1
+
+	res := publishTo(t, api.addr, "news.sports", "first")
+	if res.Edges != 3 || res.Devices != 4 || res.Dropped != 0 || len(res.Failed) != 0 {
+		t.Fatalf("publish reached %+v, want 3 edges and 4 devices", res)
+	}
+	for _, d := range []*clusterDevice{tv, phone, tab, tab2} {
+		if m := nextOf[*protocol.Msg](t, d); m.Topic != "news.sports" || m.From == nil || m.From.Service != "backend" {
+			t.Fatalf("subscriber got %+v", m)
+		}
+	}
+
+	// tab leaves; the next publish reaches the others only, once each.
+	tab.send(t, &protocol.Unsub{Topics: []string{"news.sports"}})
+	if s := nextOf[*protocol.Subs](t, tab); s.Results[0].Status != protocol.TopicUnsubscribed {
+		t.Fatalf("unsub answered %+v", s)
+	}
+	res = publishTo(t, api.addr, "news.sports", "second")
+	if res.Devices != 3 || len(res.Failed) != 0 {
+		t.Fatalf("publish after an unsub reached %+v, want 3 devices", res)
+	}
+	for _, d := range []*clusterDevice{tv, phone, tab2} {
+		if m := nextOf[*protocol.Msg](t, d); !strings.Contains(string(m.Payload), "second") {
+			t.Fatalf("subscriber got %s, want the second", m.Payload)
+		}
+	}
+	if res := publishTo(t, api.addr, "news.weather", "rain"); res.Edges != 1 || res.Devices != 1 {
+		t.Fatalf("news.weather reached %+v, want one edge and one device", res)
+	}
+	if m := nextOf[*protocol.Msg](t, weather); !strings.Contains(string(m.Payload), "rain") {
+		t.Fatalf("weather got %s", m.Payload)
+	}
+	// tab got nothing since it left: the next frame it reads is a push to it.
+	if code, body := apiCall(t, api.addr, http.MethodPost, "/v1/push", `{"to":{"account":"a3","device":"tab1"},"type":"notification.v1","payload":{"title":"direct"}}`); code != http.StatusOK {
+		t.Fatalf("push: %d %s", code, body)
+	}
+	if m := nextOf[*protocol.Msg](t, tab); m.Topic != "" || !strings.Contains(string(m.Payload), "direct") {
+		t.Fatalf("tab got %+v first, want the direct push: it left news.sports", m)
+	}
+}
+
+// TestTopicsDev is the new user's try: two `herald listen` of two accounts
+// subscribed to news.sports on `herald dev`, one `herald publish`, and both
+// print the message.
+func TestTopicsDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts herald dev")
+	}
+	dev := mustDev(t)
+	l1 := startListen(t, dev.base, "tv1", "--topics", "news.sports")
+	l2 := startListen(t, dev.base, "phone1", "--account", "a2", "--topics", "news.sports")
+	for _, l := range []*listenProc{l1, l2} {
+		waitFor(t, "the listener's subscription", func() bool {
+			return l.count(protocol.KindSubs, func(f protocol.Frame) bool {
+				s := f.(*protocol.Subs)
+				return len(s.Results) == 1 && s.Results[0].Status == protocol.TopicSubscribed
+			}) == 1
+		})
+	}
+	r := runCmd(t, t.Context(), "publish", "--url", dev.base, "--topic", "news.sports", "--type", "notification.v1", "--payload", `{"title":"Goal!"}`)
+	if r.code != 0 || !strings.Contains(r.stdout, `"devices":2`) {
+		t.Fatalf("herald publish: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, l := range []*listenProc{l1, l2} {
+		waitFor(t, "the published message", func() bool {
+			return l.count(protocol.KindMsg, func(f protocol.Frame) bool {
+				m := f.(*protocol.Msg)
+				return m.Topic == "news.sports" && strings.Contains(string(m.Payload), "Goal!")
+			}) == 1
+		})
+	}
+}

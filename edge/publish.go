@@ -1,0 +1,146 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald/edge/link"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// A publish to a topic reaches the edges that have subscribers of it (the
+// registry's topic directory, TopicDirectory): one frame per edge, whatever
+// the number of its subscribers; each edge queues the message on its own
+// subscribers (PublishLocal) and answers with its count.
+
+// ErrNoTopics is returned by Publish from a Router without a topic directory.
+var ErrNoTopics = errors.New("edge: no topic directory configured")
+
+// Publish sends m, a message published to topic, to every edge with
+// subscribers of it, concurrently, and waits for their answers until ctx
+// ends: the local edge directly, the others over their links. m.Topic is set.
+// An error means the edges could not be looked up: nothing was sent.
+func (r *Router) Publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error) {
+	var res protocol.PublishResult
+	if r.Topics == nil {
+		return res, ErrNoTopics
+	}
+	edges, err := r.Topics.TopicEdges(ctx, topic)
+	if err != nil {
+		return res, fmt.Errorf("edge: publish to %s: %w", topic, err)
+	}
+	m.Topic = topic
+	var mu sync.Mutex
+	add := func(edge string, c TopicCount, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.Failed = append(res.Failed, protocol.EdgeFailure{Edge: edge, Error: err.Error()})
+			return
+		}
+		res.Edges++
+		res.Devices += c.Devices
+		res.Dropped += c.Dropped
+	}
+	var wg sync.WaitGroup
+	for _, e := range edges {
+		if r.Local != nil && e == r.Local.ID() {
+			c, err := r.Local.PublishLocal(topic, m)
+			add(e, c, err)
+			continue
+		}
+		if r.Links == nil {
+			add(e, TopicCount{}, errors.New("no links configured"))
+			continue
+		}
+		wg.Go(func() {
+			c, err := r.Links.Publish(ctx, e, m)
+			add(e, c, err)
+		})
+	}
+	wg.Wait()
+	return res, nil
+}
+
+// Publish sends m, published to m.Topic, to edge and waits for its answer
+// until ctx ends.
+func (l *Links) Publish(ctx context.Context, edge string, m *protocol.Msg) (TopicCount, error) {
+	k, err := l.get(edge)
+	if err != nil {
+		return TopicCount{}, err
+	}
+	c, err := k.connect(ctx)
+	if err != nil {
+		return TopicCount{}, fmt.Errorf("link to %s: %w", edge, err)
+	}
+	wait := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		wait = time.Until(dl)
+	}
+	frame := link.GetFrame()
+	if *frame, err = link.AppendPublish(*frame, wait.Milliseconds(), m); err != nil {
+		link.PutFrame(frame)
+		return TopicCount{}, err
+	}
+	ch := make(chan link.Published, 1)
+	k.mu.Lock()
+	if _, dup := k.publishing[m.ID]; dup {
+		k.mu.Unlock()
+		link.PutFrame(frame)
+		return TopicCount{}, errors.New("the same message is already being published to this edge")
+	}
+	k.publishing[m.ID] = ch
+	k.mu.Unlock()
+	defer func() {
+		k.mu.Lock()
+		if k.publishing[m.ID] == ch {
+			delete(k.publishing, m.ID)
+		}
+		k.mu.Unlock()
+	}()
+	if err := c.SendPooled(frame); err != nil {
+		return TopicCount{}, err
+	}
+	select {
+	case p := <-ch:
+		if p.Devices < 0 {
+			return TopicCount{}, fmt.Errorf("link to %s lost", edge)
+		}
+		return TopicCount{Devices: p.Devices, Dropped: p.Dropped}, nil
+	case <-ctx.Done():
+		return TopicCount{}, fmt.Errorf("no answer from %s in time", edge)
+	}
+}
+
+// linkPublish fans out a publish that came in on lc and answers it with the
+// count. It runs on a goroutine of its own while sem, the link's deliveries in
+// flight, has room; on the link's reader when it has none (the fan-out only
+// queues, it never waits on a device).
+func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}) {
+	run := func() {
+		c, err := s.PublishLocal(in.Msg.Topic, &in.Msg)
+		if err != nil {
+			s.cfg.Logger.Warn("a published message cannot be encoded", "id", in.Msg.ID, "err", err)
+		}
+		b := link.GetFrame()
+		*b = link.AppendPublished(*b, &link.Published{ID: in.Msg.ID, Devices: c.Devices, Dropped: c.Dropped})
+		if err := lc.SendPooled(b); err != nil {
+			s.cfg.Logger.Debug("answering a publish failed", "id", in.Msg.ID, "err", err)
+		}
+	}
+	select {
+	case sem <- struct{}{}:
+	default:
+		run()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-sem }()
+		run()
+	}()
+}
