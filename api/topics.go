@@ -35,8 +35,8 @@ type PublishResponse struct {
 // publish serves POST /v1/topics/{topic}/messages: validate the topic, the
 // type (which must allow service_to_topic) and the payload, send one frame to
 // each edge with subscribers, and answer with the counts once every edge
-// answered or the timeout passed. A message reaches the devices subscribed
-// when it is published; it is not stored for others.
+// answered or the timeout passed. The Publisher logs the message first, so
+// that devices that were away catch up on it (docs/protocol.md, "Topics").
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	topic := chi.URLParam(r, "topic")
 	if p := protocol.TopicProblem(topic); p != "" {

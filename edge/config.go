@@ -37,6 +37,7 @@ const (
 	DefaultBadFrameWindow = time.Minute
 	DefaultMaxInflight    = 32
 	DefaultMaxTopics      = 100
+	DefaultTopicCatchUp   = 100
 	// DefaultTopicRefresh is a quarter of the registry's topic TTL.
 	DefaultTopicRefresh      = registry.DefaultTopicTTL / 4
 	DefaultMaxTargets        = 100
@@ -155,6 +156,11 @@ type Config struct {
 	// the registry's topic TTL; default DefaultTopicRefresh.
 	Topics       TopicDirectory
 	TopicRefresh time.Duration
+	// TopicLog, when set, is read for a device that subscribes with a cursor
+	// (catchup.go): at most TopicCatchUp messages per topic and sub, default
+	// DefaultTopicCatchUp.
+	TopicLog     TopicLog
+	TopicCatchUp int
 	// Nudger, when set, tells the edge that holds a device to read its inbox
 	// again after this edge put a device's msg there (nudge.go); without it a
 	// msg stored while its target connects waits for the target's next
@@ -352,6 +358,7 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxInflight, DefaultMaxInflight)
 	def(&c.MaxTargets, DefaultMaxTargets)
 	def(&c.MaxTopics, DefaultMaxTopics)
+	def(&c.TopicCatchUp, DefaultTopicCatchUp)
 	defDur(&c.TopicRefresh, DefaultTopicRefresh)
 	def(&c.LinkQueue, DefaultLinkQueue)
 	def(&c.DeviceCache, DefaultDeviceCache)
@@ -362,7 +369,7 @@ func (c *Config) setDefaults() error {
 	for name, v := range map[string]int64{
 		"MaxFrameBytes": c.MaxFrameBytes, "SendQueue": int64(c.SendQueue), "MaxBadFrames": int64(c.MaxBadFrames),
 		"MsgBurst": int64(c.MsgBurst), "MaxRateHits": int64(c.MaxRateHits), "MaxInflight": int64(c.MaxInflight),
-		"MaxTargets": int64(c.MaxTargets), "MaxTopics": int64(c.MaxTopics), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
+		"MaxTargets": int64(c.MaxTargets), "MaxTopics": int64(c.MaxTopics), "TopicCatchUp": int64(c.TopicCatchUp), "LinkQueue": int64(c.LinkQueue), "DeviceCache": int64(c.DeviceCache), "LinkInflight": int64(c.LinkInflight), "HeartbeatInterval": int64(c.HeartbeatInterval), "PingInterval": int64(c.PingInterval), "PongTimeout": int64(c.PongTimeout),
 		"FrameBurst": int64(c.FrameBurst), "HelloBurst": int64(c.HelloBurst), "ErrorBurst": int64(c.ErrorBurst), "BadFrameWindow": int64(c.BadFrameWindow),
 		"WriteTimeout": int64(c.WriteTimeout), "AckTimeout": int64(c.AckTimeout), "RegistryTimeout": int64(c.RegistryTimeout), "TopicRefresh": int64(c.TopicRefresh),
 		"CloseWriteTimeout": int64(c.CloseWriteTimeout), "CloseLinger": int64(c.CloseLinger),

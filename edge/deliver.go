@@ -108,8 +108,10 @@ type Router struct {
 	// Nudges, when set, counts the nudges the Router sends (nudge.go).
 	Nudges *NudgeCounters
 	// Topics, when set, names the edges with subscribers of a topic, for
-	// Publish (publish.go).
-	Topics TopicDirectory
+	// Publish (publish.go); TopicLog, when set, keeps what is published for
+	// devices to catch up on.
+	Topics   TopicDirectory
+	TopicLog TopicLog
 }
 
 var _ Deliverer = (*Router)(nil)

@@ -55,7 +55,7 @@ func (s *Server) handleFrame(ss *session, binary bool, data []byte) bool {
 	case *protocol.Hello:
 		return s.hello(ss, f)
 	case *protocol.Sub:
-		return s.subscribe(ss, f.ID, f.Topics)
+		return s.subscribe(ss, f.ID, f.Topics, f.After)
 	case *protocol.Unsub:
 		return s.unsubscribe(ss, f.ID, f.Topics)
 	default:

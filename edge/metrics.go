@@ -87,20 +87,21 @@ var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .02
 // metrics are the edge's Prometheus metrics. Every child on a hot path is resolved
 // once (here, or lazily per message type), so counting a message allocates nothing.
 type metrics struct {
-	connections prometheus.Gauge
-	connects    [2]prometheus.Counter // by transport
-	disconnects *prometheus.CounterVec
-	refused     [numRefusals]prometheus.Counter
-	messages    *prometheus.CounterVec
-	latency     prometheus.Observer   // path d2d
-	rateLimited [2]prometheus.Counter // by direction
-	dropped     [2]prometheus.Counter // by reason
-	memReleases prometheus.Counter    // returns of freed memory to the OS
-	storedOut   prometheus.Counter    // stored messages written to their device on connect
-	topicSubs   prometheus.Gauge      // topic subscriptions of the edge's sessions
-	topicOut    prometheus.Counter    // topic messages queued for subscribers
-	overBudget  [numBudgets]prometheus.Counter
-	nudges      *NudgeCounters // herald_inbox_nudges_total: read, ignored
+	connections   prometheus.Gauge
+	connects      [2]prometheus.Counter // by transport
+	disconnects   *prometheus.CounterVec
+	refused       [numRefusals]prometheus.Counter
+	messages      *prometheus.CounterVec
+	latency       prometheus.Observer   // path d2d
+	rateLimited   [2]prometheus.Counter // by direction
+	dropped       [2]prometheus.Counter // by reason
+	memReleases   prometheus.Counter    // returns of freed memory to the OS
+	storedOut     prometheus.Counter    // stored messages written to their device on connect
+	topicSubs     prometheus.Gauge      // topic subscriptions of the edge's sessions
+	topicOut      prometheus.Counter    // topic messages queued for subscribers
+	topicCaughtUp prometheus.Counter    // topic messages queued from the log for a device catching up
+	overBudget    [numBudgets]prometheus.Counter
+	nudges        *NudgeCounters // herald_inbox_nudges_total: read, ignored
 
 	types sync.Map // type name -> *typeCounters
 	other *typeCounters
@@ -172,7 +173,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_edge_topic_messages_total",
 		Help: "Messages published to topics, queued for the edge's subscribers (one per subscriber).",
 	})
-	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut} {
+	topicCaughtUp := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_edge_topic_caught_up_total",
+		Help: "Messages of topics' logs queued for devices that subscribed with a cursor (catch-up).",
+	})
+	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut, topicCaughtUp} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
@@ -182,19 +187,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	m := &metrics{
-		nudges:      nudges,
-		connections: connections,
-		storedOut:   storedOut,
-		topicSubs:   topicSubs,
-		topicOut:    topicOut,
-		connects:    [2]prometheus.Counter{connects.WithLabelValues("ws"), connects.WithLabelValues("sse")},
-		disconnects: disconnects,
-		messages:    messages,
-		latency:     latency.WithLabelValues(pathLabel[pathD2D]),
-		rateLimited: [2]prometheus.Counter{rateLimited.WithLabelValues("in"), rateLimited.WithLabelValues("out")},
-		dropped:     [2]prometheus.Counter{dropped.WithLabelValues("queue_full"), dropped.WithLabelValues("out_rate")},
-		memReleases: memoryReleases,
-		other:       &typeCounters{name: otherType},
+		nudges:        nudges,
+		connections:   connections,
+		storedOut:     storedOut,
+		topicSubs:     topicSubs,
+		topicOut:      topicOut,
+		topicCaughtUp: topicCaughtUp,
+		connects:      [2]prometheus.Counter{connects.WithLabelValues("ws"), connects.WithLabelValues("sse")},
+		disconnects:   disconnects,
+		messages:      messages,
+		latency:       latency.WithLabelValues(pathLabel[pathD2D]),
+		rateLimited:   [2]prometheus.Counter{rateLimited.WithLabelValues("in"), rateLimited.WithLabelValues("out")},
+		dropped:       [2]prometheus.Counter{dropped.WithLabelValues("queue_full"), dropped.WithLabelValues("out_rate")},
+		memReleases:   memoryReleases,
+		other:         &typeCounters{name: otherType},
 	}
 	for i, l := range refusalLabel {
 		m.refused[i] = refused.WithLabelValues(l)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/topiclog"
 )
 
 // A publish to a topic reaches the edges that have subscribers of it (the
@@ -19,20 +20,35 @@ import (
 // ErrNoTopics is returned by Publish from a Router without a topic directory.
 var ErrNoTopics = errors.New("edge: no topic directory configured")
 
+// TopicLog keeps what is published to each topic for a while, so that
+// devices catch up on what they missed (topiclog.Redis and topiclog.Memory
+// implement it): the Router appends, the edge reads (catchup.go).
+type TopicLog interface {
+	Append(ctx context.Context, topic string, frame []byte, expires time.Time) (uint64, error)
+	After(ctx context.Context, topic string, after uint64, limit int) ([]topiclog.Entry, error)
+}
+
 // Publish sends m, a message published to topic, to every edge with
 // subscribers of it, concurrently, and waits for their answers until ctx
-// ends: the local edge directly, the others over their links. m.Topic is set.
-// An error means the edges could not be looked up: nothing was sent.
+// ends: the local edge directly, the others over their links. m.Topic is set,
+// and m.Seq when the Router has a TopicLog and the append succeeded: the
+// message is logged first, so that a subscriber catching up finds it there or
+// gets it live. An error means the edges could not be looked up: nothing was
+// sent (though the message may be in the log).
 func (r *Router) Publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error) {
 	var res protocol.PublishResult
 	if r.Topics == nil {
 		return res, ErrNoTopics
 	}
+	m.Topic = topic
+	if r.TopicLog != nil {
+		r.logTopic(ctx, m)
+		res.Seq = m.Seq
+	}
 	edges, err := r.Topics.TopicEdges(ctx, topic)
 	if err != nil {
 		return res, fmt.Errorf("edge: publish to %s: %w", topic, err)
 	}
-	m.Topic = topic
 	var mu sync.Mutex
 	add := func(edge string, c TopicCount, err error) {
 		mu.Lock()
@@ -63,6 +79,23 @@ func (r *Router) Publish(ctx context.Context, topic string, m *protocol.Msg) (pr
 	}
 	wg.Wait()
 	return res, nil
+}
+
+// logTopic appends m to its topic's log and sets m.Seq; a failed append
+// leaves m.Seq 0: the message goes to the connected subscribers only.
+func (r *Router) logTopic(ctx context.Context, m *protocol.Msg) {
+	m.Seq = 0
+	frame, err := protocol.Encode(m)
+	if err != nil {
+		return
+	}
+	var expires time.Time
+	if m.TTL > 0 {
+		expires = time.UnixMilli(m.TS).Add(time.Duration(m.TTL) * time.Second)
+	}
+	if seq, err := r.TopicLog.Append(ctx, m.Topic, frame, expires); err == nil {
+		m.Seq = seq
+	}
 }
 
 // Publish sends m, published to m.Topic, to edge and waits for its answer

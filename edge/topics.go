@@ -22,6 +22,10 @@ type sessionTopics struct {
 	grants     []string // the token's patterns
 	subscribed []string // at most Config.MaxTopics
 	dropped    bool     // the session ended: no more subscriptions
+	// catching holds the topics catching up from the log (catchup.go), each
+	// with the published messages that reached the session meanwhile, held
+	// back until the log's have been queued.
+	catching map[string][]heldFrame
 }
 
 // grantTopics records the topic patterns of the session's token. A token
@@ -128,33 +132,47 @@ func (x *topicIndex) count(topic string) int {
 // answer is a subs frame with one result per topic, in order. A frame of more
 // than MaxTopics topics is a bad frame. It returns true when the connection
 // must end.
-func (s *Server) subscribe(ss *session, id string, topics []string) bool {
+func (s *Server) subscribe(ss *session, id string, topics []string, after map[string]uint64) bool {
 	if id != "" && !protocol.ValidMsgID(id) {
 		return s.badFrame(ss, "", "sub id: "+msgIDRule, false, "bad_id", "id")
 	}
 	if len(topics) > s.cfg.MaxTopics {
 		return s.badFrame(ss, replyID(id), "a sub frame lists at most "+strconv.Itoa(s.cfg.MaxTopics)+" topics", false, "too_many_topics", "topics")
 	}
+	for t := range after {
+		if !slices.Contains(topics, t) {
+			return s.badFrame(ss, replyID(id), "a sub frame's after names only topics of its topics", false, "after_not_in_topics", "after")
+		}
+	}
 	ss.rateHits = 0
 	results := make([]protocol.TopicResult, len(topics))
-	var firsts []string
+	var firsts, catching []string
 	for i, t := range topics {
+		_, catch := after[t]
 		var first bool
-		results[i], first = s.subscribeOne(ss, t)
+		results[i], first = s.subscribeOne(ss, t, catch)
 		if first {
 			firsts = append(firsts, t)
+		}
+		if catch && results[i].Status == protocol.TopicSubscribed {
+			catching = append(catching, t)
 		}
 	}
 	// The registry learns of a topic's first subscriber here before the
 	// answer, so that a publish after the answer finds this edge.
 	s.advertise(firsts)
 	_ = s.send(ss, &protocol.Subs{ID: id, Results: results}, nil)
+	for _, t := range catching {
+		s.catchUp(ss, t, after[t])
+	}
 	return false
 }
 
 // subscribeOne subscribes ss to topic and reports whether it is the topic's
-// first subscriber on this edge.
-func (s *Server) subscribeOne(ss *session, topic string) (protocol.TopicResult, bool) {
+// first subscriber on this edge. With catch, the topic starts catching up
+// (catchup.go) before the session joins the index, so that no publish reaches
+// it in between.
+func (s *Server) subscribeOne(ss *session, topic string, catch bool) (protocol.TopicResult, bool) {
 	if !protocol.ValidTopic(topic) {
 		return protocol.TopicResult{Status: protocol.TopicInvalid}, false
 	}
@@ -167,11 +185,17 @@ func (s *Server) subscribeOne(ss *session, topic string) (protocol.TopicResult, 
 		res.Status = protocol.TopicForbidden
 	case slices.Contains(st.subscribed, topic):
 		res.Status = protocol.TopicSubscribed
+		if catch {
+			st.startCatching(topic)
+		}
 	case len(st.subscribed) >= s.cfg.MaxTopics:
 		res.Status = protocol.TopicLimit
 	default:
 		st.subscribed = append(st.subscribed, topic)
 		res.Status = protocol.TopicSubscribed
+		if catch {
+			st.startCatching(topic)
+		}
 		// Under ss.mu, so that dropTopics, which takes it first, sees every
 		// topic this adds.
 		first = s.topics.add(topic, ss)
@@ -221,6 +245,7 @@ func (s *Server) dropTopics(ss *session) {
 		return
 	}
 	st.dropped = true
+	st.catching = nil // what it held back goes with it
 	for _, t := range st.subscribed {
 		s.topics.remove(t, ss)
 		s.met.topicSubs.Dec()
@@ -253,6 +278,10 @@ func (s *Server) PublishLocal(topic string, m *protocol.Msg) (TopicCount, error)
 		return c, err
 	}
 	for _, ss := range subs {
+		if m.Seq != 0 && ss.holdTopicFrame(topic, heldFrame{seq: m.Seq, id: m.ID, data: data}, s.cfg.SendQueue) {
+			c.Devices++
+			continue
+		}
 		if err := ss.enqueue(outFrame{data: data, id: m.ID, queued: true}); err != nil {
 			c.Dropped++
 			continue

@@ -72,8 +72,10 @@ type Msg struct {
 	TTL   int    `json:"ttl,omitempty"`
 	Ack   bool   `json:"ack,omitempty"`
 	// Seq is the inbox sequence of a message delivered from a device's inbox
-	// (store-and-forward), the device's resume cursor; 0 for a live message.
-	// Only the edge sets it; a device's own is dropped.
+	// (store-and-forward), the device's resume cursor; for a message with a
+	// Topic, its sequence in the topic's log, the device's cursor for that
+	// topic (Sub.After). 0 for a live message that has neither. Only the edge
+	// sets it; a device's own is dropped.
 	Seq     uint64          `json:"seq,omitempty"`
 	Payload json.RawMessage `json:"payload"`
 }
@@ -189,10 +191,14 @@ type Ack struct {
 
 // Sub subscribes the device to Topics for the connection's life; Unsub ends
 // subscriptions. The edge answers each with a Subs frame of the same ID, one
-// result per topic, in order.
+// result per topic, in order. After holds, for topics of Topics, the seq of
+// the last message of that topic the device has: the edge first writes what
+// the topic's log holds after it (catch-up); a topic without one starts with
+// what is published from now on.
 type Sub struct {
-	ID     string   `json:"id,omitempty"`
-	Topics []string `json:"topics"`
+	ID     string            `json:"id,omitempty"`
+	Topics []string          `json:"topics"`
+	After  map[string]uint64 `json:"after,omitempty"`
 }
 
 // Unsub ends the device's subscriptions to Topics; see Sub.

@@ -90,6 +90,10 @@ type PublishResult struct {
 	// Failed are the edges with subscribers that did not answer in time or
 	// could not be reached: their subscribers may not have it.
 	Failed []EdgeFailure `json:"failed,omitempty"`
+	// Seq is the message's sequence in the topic's log, from which devices
+	// that were not connected catch up; 0 when it could not be logged (it
+	// reached the connected subscribers only).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // EdgeFailure names an edge a publish did not reach, and why.

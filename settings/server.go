@@ -16,6 +16,7 @@ import (
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/inbox"
 	"github.com/heraldpush/herald/registry"
+	"github.com/heraldpush/herald/topiclog"
 )
 
 // The development defaults of `herald dev`. They are public, so `serve` refuses them.
@@ -82,16 +83,21 @@ type Server struct {
 	InboxMaxBytes    int64
 	InboxPage        int
 	// MaxTopics: the topics one connection may subscribe to at once.
-	MaxTopics    int
-	MsgRate      float64
-	FrameRate    float64
-	FrameBurst   int
-	HelloRate    float64
-	HelloBurst   int
-	ErrorRate    float64
-	ErrorBurst   int
-	MaxBadFrames int
-	BadFrameWin  time.Duration
+	// TopicLogMaxEntries, TopicLogMaxTTL: each topic's catch-up log
+	// (topiclog.Limits); TopicCatchUp: what one sub replays at most.
+	MaxTopics          int
+	TopicLogMaxEntries int
+	TopicLogMaxTTL     time.Duration
+	TopicCatchUp       int
+	MsgRate            float64
+	FrameRate          float64
+	FrameBurst         int
+	HelloRate          float64
+	HelloBurst         int
+	ErrorRate          float64
+	ErrorBurst         int
+	MaxBadFrames       int
+	BadFrameWin        time.Duration
 
 	// PolicyBackoff 0 turns the backoff after a 1008 off (see EdgePolicyBackoff).
 	PolicyBackoff        time.Duration
@@ -179,6 +185,9 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.Int64Var(&c.InboxMaxBytes, "inbox-max-bytes", inbox.DefaultMaxBytes, "payload bytes a device's inbox holds while it is offline; a push beyond drops the oldest until it fits")
 	fs.IntVar(&c.InboxPage, "inbox-page", 0, "stored messages an edge reads and queues at once for a device that connects, below --send-queue (0: 32, or --send-queue minus 1 when that is less)")
 	fs.IntVar(&c.MaxTopics, "max-topics", edge.DefaultMaxTopics, "topics one connection may subscribe to at once, and list in one sub frame; a sub beyond is answered limit")
+	fs.IntVar(&c.TopicLogMaxEntries, "topic-log-max-entries", topiclog.DefaultMaxEntries, "messages each topic's catch-up log keeps; a publish beyond drops the oldest")
+	fs.DurationVar(&c.TopicLogMaxTTL, "topic-log-max-ttl", topiclog.DefaultMaxTTL, "longest a topic's catch-up log keeps a message (its own ttl, when shorter, applies)")
+	fs.IntVar(&c.TopicCatchUp, "topic-catch-up", edge.DefaultTopicCatchUp, "most messages of one topic an edge replays for a device that subscribes with a cursor")
 	fs.Float64Var(&c.MsgRate, "msg-rate", edge.DefaultMsgRate, "messages per second a device may send")
 	fs.IntVar(&c.MsgBurst, "msg-burst", edge.DefaultMsgBurst, "burst of messages a device may send")
 	fs.Float64Var(&c.FrameRate, "frame-rate", 0, "frames of any kind per second a device may send; more are dropped and answered rate_limited (0: 4 times --msg-rate)")
@@ -359,6 +368,9 @@ func (c *Server) validateLimits() error {
 		{"--inbox-max-bytes", float64(c.InboxMaxBytes)},
 		{"--inbox-page", float64(c.InboxPage)},
 		{"--max-topics", float64(c.MaxTopics)},
+		{"--topic-log-max-entries", float64(c.TopicLogMaxEntries)},
+		{"--topic-log-max-ttl", float64(c.TopicLogMaxTTL)},
+		{"--topic-catch-up", float64(c.TopicCatchUp)},
 		{"--max-frame-bytes", float64(c.MaxFrameBytes)},
 		{"--max-body-bytes", float64(c.MaxBodyBytes)},
 	} {

@@ -175,6 +175,10 @@ type Client struct {
 	connected chan struct{}     // guarded by mu: closed while conn != nil
 	hello     *protocol.Hello   // guarded by mu: the latest Hello, sent again after each welcome
 	topics    []string          // guarded by mu: the topics subscribed (Subscribe), again after each welcome
+	// topicSeq is, per topic, the seq of the last message of it received:
+	// the cursor the client subscribes again with, so that it catches up on
+	// what it missed while not connected. Guarded by mu.
+	topicSeq map[string]uint64
 }
 
 // New validates cfg and returns a Client with its defaults filled in. The
@@ -426,6 +430,15 @@ func (c *Client) publish(ctx context.Context, cn *conn, w *protocol.Welcome) err
 	c.mu.Lock()
 	hello := c.hello
 	topics := slices.Clone(c.topics)
+	var after map[string]uint64
+	for _, t := range topics {
+		if seq, ok := c.topicSeq[t]; ok {
+			if after == nil {
+				after = make(map[string]uint64)
+			}
+			after[t] = seq
+		}
+	}
 	c.mu.Unlock()
 	if hello != nil {
 		if err := cn.writeFrame(ctx, hello, c.cfg.SendTimeout); err != nil {
@@ -433,7 +446,7 @@ func (c *Client) publish(ctx context.Context, cn *conn, w *protocol.Welcome) err
 		}
 	}
 	if len(topics) > 0 {
-		if err := cn.writeFrame(ctx, &protocol.Sub{Topics: topics}, c.cfg.SendTimeout); err != nil {
+		if err := cn.writeFrame(ctx, &protocol.Sub{Topics: topics, After: after}, c.cfg.SendTimeout); err != nil {
 			return err
 		}
 	}

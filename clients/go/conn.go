@@ -214,7 +214,11 @@ func (c *Client) deliver(cn *conn, m *protocol.Msg) {
 	} else {
 		c.log.Debug("herald: duplicate dropped", "id", m.ID, "acked", acked)
 	}
-	if m.Seq != 0 {
+	switch {
+	case m.Topic != "" && m.Seq != 0:
+		// A topic message's seq is its topic's cursor, not the inbox's.
+		c.advanceTopic(m.Topic, m.Seq)
+	case m.Seq != 0:
 		c.advance(m.Seq)
 	}
 	if m.Ack && m.ID != "" && (c.cfg.AutoAck || acked) {

@@ -280,7 +280,11 @@ func (c *Client) Hello(ctx context.Context, info protocol.DeviceInfo, presence b
 
 // Subscribe subscribes the device to topics, which its token's topics claim
 // must grant (docs/protocol.md, "Topics"). The client remembers its topics and
-// subscribes again after every reconnect, right after the welcome. The edge
+// subscribes again after every reconnect, right after the welcome, with the
+// seq of the last message of each topic it received: the edge first writes
+// what the topic's log holds after it, so that nothing published while the
+// client was away within the log's bounds is missed (a message may then come
+// twice; the client drops the repeat by id). The edge
 // answers each sub with a subs frame, one result per topic, that OnFrame sees;
 // messages published to a topic reach OnMessage with Msg.Topic set. Without a
 // connection, Subscribe returns ErrNotConnected, and the topics are subscribed
@@ -320,6 +324,7 @@ func (c *Client) subscription(ctx context.Context, unsub bool, topics []string) 
 		switch {
 		case unsub && i >= 0:
 			c.topics = slices.Delete(c.topics, i, i+1)
+			delete(c.topicSeq, t)
 		case !unsub && i < 0:
 			c.topics = append(c.topics, t)
 		}
@@ -337,4 +342,21 @@ func (c *Client) subscription(ctx context.Context, unsub bool, topics []string) 
 		return fmt.Errorf("herald: %s: %w", op, err)
 	}
 	return nil
+}
+
+// advanceTopic moves topic's cursor to seq if seq is past it: after the next
+// reconnect the client subscribes with it, and the edge writes what the
+// topic's log holds after it first (catch-up).
+func (c *Client) advanceTopic(topic string, seq uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Contains(c.topics, topic) {
+		return
+	}
+	if c.topicSeq == nil {
+		c.topicSeq = make(map[string]uint64)
+	}
+	if seq > c.topicSeq[topic] {
+		c.topicSeq[topic] = seq
+	}
 }

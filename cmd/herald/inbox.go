@@ -8,6 +8,7 @@ import (
 	"github.com/heraldpush/herald/inbox"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/settings"
+	"github.com/heraldpush/herald/topiclog"
 )
 
 // nodeInbox is the store-and-forward inbox of a node, one instance that the API
@@ -33,4 +34,14 @@ func newInbox(c *settings.Server, client rueidis.Client) (nodeInbox, error) {
 		return inbox.NewMemory(inbox.Config{Limits: lim})
 	}
 	return inbox.NewRedis(inbox.RedisConfig{Client: client, Prefix: c.RedisPrefix, Limits: lim})
+}
+
+// newTopicLog returns the topic log of a node, for catch-up: in the
+// registry's Redis when the node has one, in process memory otherwise.
+func newTopicLog(c *settings.Server, client rueidis.Client) (edge.TopicLog, error) {
+	lim := topiclog.Limits{MaxEntries: c.TopicLogMaxEntries, MaxTTL: c.TopicLogMaxTTL}
+	if client == nil {
+		return topiclog.NewMemory(lim, nil)
+	}
+	return topiclog.NewRedis(topiclog.RedisConfig{Client: client, Prefix: c.RedisPrefix, Limits: lim})
 }

@@ -230,10 +230,14 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 	if n.inbox, err = newInbox(c, redisClient); err != nil {
 		return nil, settings.Usagef("%v", err)
 	}
+	topicLog, err := newTopicLog(c, redisClient)
+	if err != nil {
+		return nil, settings.Usagef("%v", err)
+	}
 	if n.tls, err = newNodeTLS(&c.TLS, log.With("part", "tls")); err != nil {
 		return nil, err
 	}
-	router := &edge.Router{Registry: n.registry, Topics: n.registry}
+	router := &edge.Router{Registry: n.registry, Topics: n.registry, TopicLog: topicLog}
 	if router.Nudges, err = edge.NewNudgeCounters(n.metrics); err != nil {
 		return nil, err
 	}
@@ -282,6 +286,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Inbox:             n.inbox,
 			InboxPage:         c.InboxPage,
 			MaxTopics:         c.MaxTopics,
+			TopicLog:          topicLog,
+			TopicCatchUp:      c.TopicCatchUp,
 			Statuses:          async.edgeStatuses(),
 			MsgRate:           c.MsgRate,
 			MsgBurst:          c.MsgBurst,

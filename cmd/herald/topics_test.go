@@ -161,3 +161,47 @@ func TestTopicsDev(t *testing.T) {
 		})
 	}
 }
+
+// TestTopicsCatchUpCluster: a device that was away catches up on a topic
+// from its log in Redis on another edge than the one it left: what was
+// published meanwhile arrives, in order, before what is published after.
+func TestTopicsCatchUpCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	pg := testenv.Postgres(t)
+	rd := testenv.StartRedis(t)
+	common := []string{"--postgres-url", pg, "--redis-addr", rd.Addr, "--redis-prefix", "catchup:", "--cluster-key", clusterKey}
+	e1 := startProc(t, "edge-1", append([]string{"--roles=edge", "--edge-id", "edge-1", "--internal-addr", "127.0.0.1:0", "--token-secret", clusterSecret}, common...)...)
+	e2 := startProc(t, "edge-2", append([]string{"--roles=edge", "--edge-id", "edge-2", "--internal-addr", "127.0.0.1:0", "--token-secret", clusterSecret}, common...)...)
+	api := startProc(t, "api", append([]string{"--roles=api", "--edge-id", "api-1", "--api-keys", clusterAPIKey}, common...)...)
+
+	tv := dialTopics(t, e1.addr, "a1", "tv1", []string{"news.*"}, "news.sports")
+	first := publishTo(t, api.addr, "news.sports", "p1")
+	m := nextOf[*protocol.Msg](t, tv)
+	if m.Seq != first.Seq || first.Seq == 0 {
+		t.Fatalf("p1 has seq %d, the publish said %d", m.Seq, first.Seq)
+	}
+	_ = tv.c.CloseNow()
+	var missed []uint64
+	for _, title := range []string{"p2", "p3"} {
+		res := publishTo(t, api.addr, "news.sports", title)
+		missed = append(missed, res.Seq)
+	}
+
+	tv = dialTopics(t, e2.addr, "a1", "tv1", []string{"news.*"})
+	tv.send(t, &protocol.Sub{Topics: []string{"news.sports"}, After: map[string]uint64{"news.sports": first.Seq}})
+	if s := nextOf[*protocol.Subs](t, tv); s.Results[0].Status != protocol.TopicSubscribed {
+		t.Fatalf("sub answered %+v", s)
+	}
+	for i, title := range []string{"p2", "p3"} {
+		m := nextOf[*protocol.Msg](t, tv)
+		if m.Seq != missed[i] || !strings.Contains(string(m.Payload), title) || m.Topic != "news.sports" {
+			t.Fatalf("caught up on %+v, want %s with seq %d", m, title, missed[i])
+		}
+	}
+	publishTo(t, api.addr, "news.sports", "p4")
+	if m := nextOf[*protocol.Msg](t, tv); !strings.Contains(string(m.Payload), "p4") {
+		t.Fatalf("after the catch-up got %s, want p4", m.Payload)
+	}
+}

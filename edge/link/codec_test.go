@@ -332,10 +332,11 @@ func TestLinkFrameRule(t *testing.T) {
 		{"late", `{"t":"late","account":"a1","device":"phone1","id":"m1","from":"tv1","status":"acked","later":1}`, func(d *decodedLink) bool {
 			return d.late == Late{T: KindLate, Account: "a1", Device: "phone1", ID: "m1", From: "tv1", Status: protocol.StatusAcked}
 		}},
-		{"publish", `{"t":"publish","wait_ms":50,"id":"m1","type":"a.v1","from":{"service":"news"},"topic":"news.sports","payload":{"x":1}}`, func(d *decodedLink) bool {
+		{"publish", `{"t":"publish","wait_ms":50,"id":"m1","type":"a.v1","from":{"service":"news"},"topic":"news.sports","seq":7,"payload":{"x":1}}`, func(d *decodedLink) bool {
 			m := d.msg.Msg
-			return d.msg.WaitMS == 50 && m.ID == "m1" && m.Topic == "news.sports" && m.From != nil && m.From.Service == "news" && string(m.Payload) == `{"x":1}`
+			return d.msg.WaitMS == 50 && m.ID == "m1" && m.Topic == "news.sports" && m.Seq == 7 && m.From != nil && m.From.Service == "news" && string(m.Payload) == `{"x":1}`
 		}},
+		{"publish with a negative seq", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","seq":-1,"payload":{}}`, nil},
 		{"publish without topic", `{"t":"publish","id":"m1","type":"a.v1","payload":{}}`, nil},
 		{"publish with an invalid topic", `{"t":"publish","id":"m1","type":"a.v1","topic":"news..x","payload":{}}`, nil},
 		{"publish with an account", `{"t":"publish","account":"a1","id":"m1","type":"a.v1","topic":"news","payload":{}}`, nil},

@@ -124,6 +124,7 @@ const (
 	msgAck
 	msgPayload
 	msgTopic
+	msgSeq
 )
 
 func msgField(key []byte) uint16 {
@@ -152,6 +153,8 @@ func msgField(key []byte) uint16 {
 		return msgPayload
 	case "topic":
 		return msgTopic
+	case "seq":
+		return msgSeq
 	}
 	return 0
 }
@@ -228,6 +231,13 @@ func (s *Scanner) readMsg(in *InMsg) error {
 			payload, err = s.skip()
 		case msgTopic:
 			topic, err = s.str()
+		case msgSeq:
+			var n int64
+			n, err = s.int(64)
+			if n < 0 {
+				err = ErrFrame
+			}
+			in.Msg.Seq = uint64(n)
 		}
 		return err
 	})

@@ -1,0 +1,130 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/topiclog"
+)
+
+// Catching up on a topic: a device that subscribes with a cursor for a topic
+// (protocol.Sub.After) first gets what the topic's log (Router.Publish
+// appends every message there before its fan-out) holds after the cursor,
+// then what is published. The session is marked catching before it joins the
+// topic's index; a publish that reaches it while it catches up is held back
+// (holdTopicFrame) and queued after the log's messages, unless the log had it
+// already. So a message published before the read is in the log, and one
+// published after it is held or, once the catch-up ended, queued live: none is
+// missed, and one published during the read may come twice, with its id, which
+// the SDKs drop.
+
+// errNotMsg is a log entry that is not a msg frame: skipped.
+var errNotMsg = errors.New("edge: a topic log entry is not a msg frame")
+
+// heldFrame is a published message held back while its topic catches up.
+type heldFrame struct {
+	seq  uint64
+	id   string
+	data []byte
+}
+
+// startCatching marks topic as catching up; the caller holds the session's mu.
+func (st *sessionTopics) startCatching(topic string) {
+	if st.catching == nil {
+		st.catching = make(map[string][]heldFrame)
+	}
+	if _, ok := st.catching[topic]; !ok {
+		st.catching[topic] = nil
+	}
+}
+
+// holdTopicFrame holds f back when the session is catching up on topic, and
+// reports whether it did. At most max frames are held per topic; a frame
+// beyond is dropped and counted as a full queue's would be, and reported
+// held, so that the publish does not queue it out of order either.
+func (ss *session) holdTopicFrame(topic string, f heldFrame, max int) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	st := ss.topics
+	if st == nil || st.catching == nil {
+		return false
+	}
+	held, ok := st.catching[topic]
+	if !ok {
+		return false
+	}
+	if len(held) >= max {
+		ss.srv.dropped.Add(1)
+		ss.srv.met.dropped[dropQueueFull].Inc()
+		return true
+	}
+	st.catching[topic] = append(held, f)
+	return true
+}
+
+// catchUp queues what topic's log holds after cursor on ss, at most
+// TopicCatchUp messages, then the messages held back meanwhile that the log
+// did not have, and ends the topic's catching up. A log that cannot be read
+// leaves the device with what is published from now on, and the log says so.
+// It runs on the session's reader, after the subs answer.
+func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
+	last := cursor
+	if s.cfg.TopicLog != nil {
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+		entries, err := s.cfg.TopicLog.After(ctx, topic, cursor, s.cfg.TopicCatchUp)
+		cancel()
+		if err != nil {
+			if ok, suppressed := s.noisy.allow(noisyTopics, time.Now()); ok {
+				ss.log.Warn("reading a topic's log failed: the device gets what is published from now on", "err", err, "suppressed", suppressed)
+			}
+		}
+		now := s.cfg.Now()
+		for i := range entries {
+			data, id, err := caughtUpFrame(&entries[i], now)
+			if err != nil {
+				continue
+			}
+			if err := ss.enqueue(outFrame{data: data, id: id, queued: true}); err != nil {
+				break
+			}
+			last = entries[i].Seq
+			s.met.topicCaughtUp.Inc()
+		}
+	}
+	ss.mu.Lock()
+	var held []heldFrame
+	if st := ss.topics; st != nil && st.catching != nil {
+		held = st.catching[topic]
+		delete(st.catching, topic)
+	}
+	ss.mu.Unlock()
+	for _, f := range held {
+		if f.seq <= last {
+			continue // the log had it
+		}
+		if err := ss.enqueue(outFrame{data: f.data, id: f.id, queued: true}); err != nil {
+			break
+		}
+	}
+}
+
+// caughtUpFrame is the msg frame of a log entry: the message as published,
+// with its seq and the ttl it has left.
+func caughtUpFrame(e *topiclog.Entry, now time.Time) ([]byte, string, error) {
+	f, err := protocol.Decode(e.Frame)
+	if err != nil {
+		return nil, "", err
+	}
+	m, ok := f.(*protocol.Msg)
+	if !ok {
+		return nil, "", errNotMsg
+	}
+	m.Seq = e.Seq
+	if m.TTL > 0 {
+		m.TTL = max(1, int((e.Expires.Sub(now)+time.Second-1)/time.Second))
+	}
+	data, err := protocol.Encode(m)
+	return data, m.ID, err
+}
