@@ -504,7 +504,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   /** #abandon closes the current link, whose server broke the protocol, and reconnects with backoff. */
   #abandon(link: Link, closeReason: string, message: string): void {
     link.close(1000, closeReason);
-    this.#drop(ErrorCode.NotConnected, `no receipt: ${message}`);
+    this.#drop(ErrorCode.NotConnected, `the server broke the protocol (${message})`);
     this.#after({ kind: 'protocol', message });
   }
 
@@ -530,13 +530,13 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     this.#events.emit('reconnect', r);
     if (link !== this.#link) return; // a listener closed the client
     link.close(1000, 'reconnect');
-    this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason}) before the receipt`);
+    this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason})`);
     this.#after({ kind: 'reconnect', request: r });
   }
 
   #onEnd(link: Link | undefined, e: LinkEnd): void {
     if (link === undefined || link !== this.#link) return;
-    this.#drop(ErrorCode.NotConnected, 'the connection was lost before the receipt', e.code === undefined ? {} : { closeCode: e.code });
+    this.#drop(ErrorCode.NotConnected, 'the connection was lost', e.code === undefined ? {} : { closeCode: e.code });
     if (e.protocolError) {
       this.#after({ kind: 'protocol', message: e.protocolError });
     } else if (e.opened) {
@@ -604,10 +604,11 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   }
 
   /**
-   * #drop forgets the current link, which has ended: pending sends reject with
-   * a HeraldError of code and message (and the first receipt of a waitAcked send).
+   * #drop forgets the current link, which has ended because of why: pending
+   * sends reject with a HeraldError of code that says so (with the first
+   * receipt of a waitAcked send), and so do pending subscriptions.
    */
-  #drop(code: string, message: string, init: HeraldErrorInit = {}): void {
+  #drop(code: string, why: string, init: HeraldErrorInit = {}): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#link = undefined;
@@ -615,10 +616,10 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     this.#acks = [];
     for (const [id, p] of [...this.#pending]) {
       this.#take(id);
-      p.reject(new HeraldError(code, message, p.first ? { ...init, receipt: p.first } : init));
+      p.reject(new HeraldError(code, `${why} before the receipt of ${id}`, p.first ? { ...init, receipt: p.first } : init));
     }
     for (const id of [...this.#pendingSubs.keys()]) {
-      this.#takeSubs(id)?.reject(new HeraldError(code, `${message.replace(/ before the receipt$/, '')}, before the subs answer to ${id}`, init));
+      this.#takeSubs(id)?.reject(new HeraldError(code, `${why} before the subs answer to ${id}`, init));
     }
   }
 
@@ -626,8 +627,8 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   #finish(error: HeraldError | undefined): void {
     this.#run++;
     const link = this.#link;
-    if (error) this.#drop(ErrorCode.NotConnected, `the client closed (${error.code}) before the receipt`);
-    else this.#drop(ErrorCode.Closed, 'the client was closed before the receipt');
+    if (error) this.#drop(ErrorCode.NotConnected, `the client closed (${error.code})`);
+    else this.#drop(ErrorCode.Closed, 'the client was closed');
     link?.close(1000, 'client closed');
     this.#setState('closed', error);
     const waiting = this.#connecting;
