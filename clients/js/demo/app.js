@@ -529,9 +529,11 @@ function savePanes() {
 }
 
 function addPane(device, role, acct = account) {
-  if (!ID_RE.test(device) || !ID_RE.test(acct)) {
-    log('error', 'page', `"${device}" is not a valid device id (1 to 128 characters of A-Z a-z 0-9 . _ : @ -)`);
-    return null;
+  for (const [what, id] of [['device', device], ['account', acct]]) {
+    if (!ID_RE.test(id)) {
+      log('error', 'page', `"${id}" is not a valid ${what} id (1 to 128 characters of A-Z a-z 0-9 . _ : @ -)`);
+      return null;
+    }
   }
   const key = paneKey(acct, device);
   if (panes.has(key)) {
