@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,11 +24,15 @@ const Path = "/demo/"
 const (
 	tokenTTL      = 24 * time.Hour // of the tokens of POST /demo/api/token
 	maxTokenBytes = 4 << 10        // of the body of POST /demo/api/token
+	// maxTokenTopics is the most topic patterns a device token holds
+	// (token.MaxTopics): the issuer refuses more.
+	maxTokenTopics = 64
 )
 
-// Issuer signs device tokens: *token.HS256Issuer with the development secret.
+// Issuer signs device tokens, with the topic patterns of their topics claim:
+// *token.Issuer with the development secret.
 type Issuer interface {
-	Issue(account, device string, ttl time.Duration) (string, error)
+	IssueTopics(account, device string, ttl time.Duration, topics []string) (string, error)
 }
 
 // Config is what the demo's endpoints need of the node.
@@ -58,6 +64,7 @@ func Mount(mux *http.ServeMux, cfg Config) {
 	mux.Handle(Path, http.StripPrefix(strings.TrimSuffix(Path, "/"), jsclient.Handler()))
 	mux.HandleFunc("POST /demo/api/token", d.token)
 	mux.HandleFunc("POST /demo/api/push", d.push)
+	mux.HandleFunc("POST /demo/api/publish", d.publish)
 	mux.HandleFunc("GET /demo/api/devices", d.devices)
 	mux.HandleFunc("/demo/api/", d.other)
 }
@@ -66,6 +73,7 @@ func Mount(mux *http.ServeMux, cfg Config) {
 var endpoints = map[string]string{
 	"/demo/api/token":   http.MethodPost,
 	"/demo/api/push":    http.MethodPost,
+	"/demo/api/publish": http.MethodPost,
 	"/demo/api/devices": http.MethodGet + ", " + http.MethodHead,
 }
 
@@ -78,21 +86,25 @@ func (d *demoAPI) other(w http.ResponseWriter, r *http.Request) {
 		p.Write(w)
 		return
 	}
-	protocol.NewProblem(protocol.CodeNotFound, "no such demo endpoint: "+r.URL.Path+" (there are POST /demo/api/token, POST /demo/api/push, GET /demo/api/devices)").Write(w)
+	protocol.NewProblem(protocol.CodeNotFound, "no such demo endpoint: "+r.URL.Path+" (there are POST /demo/api/token, POST /demo/api/push, POST /demo/api/publish, GET /demo/api/devices)").Write(w)
 }
 
 // tokenRequest is the body of POST /demo/api/token.
 type tokenRequest struct {
 	Account string `json:"account"`
 	Device  string `json:"device"`
+	// Topics are the patterns of the token's topics claim (docs/protocol.md,
+	// "Topics"): what the device may subscribe to. None: nothing.
+	Topics []string `json:"topics"`
 }
 
 // TokenResponse is the answer of POST /demo/api/token.
 type TokenResponse struct {
-	Token     string `json:"token"`
-	Account   string `json:"account"`
-	Device    string `json:"device"`
-	ExpiresIn int64  `json:"expires_in"` // seconds
+	Token     string   `json:"token"`
+	Account   string   `json:"account"`
+	Device    string   `json:"device"`
+	Topics    []string `json:"topics,omitempty"`
+	ExpiresIn int64    `json:"expires_in"` // seconds
 }
 
 // token mints a device token for the page, as an app's backend would after its
@@ -109,19 +121,29 @@ func (d *demoAPI) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tok, err := d.cfg.Issuer.Issue(req.Account, req.Device, tokenTTL)
+	if len(req.Topics) > maxTokenTopics {
+		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf("topics: %d patterns, at most %d", len(req.Topics), maxTokenTopics)).Write(w)
+		return
+	}
+	for i, p := range req.Topics {
+		if !protocol.ValidTopicPattern(p) {
+			protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf("topics[%d] is not a topic pattern: a topic name (segments of A-Z a-z 0-9 _ - separated by '.'), a name followed by .*, or *", i)).Write(w)
+			return
+		}
+	}
+	tok, err := d.cfg.Issuer.IssueTopics(req.Account, req.Device, tokenTTL, req.Topics)
 	if err != nil {
 		d.log.Error("minting a demo token failed", "err", err)
 		protocol.NewProblem(protocol.CodeInternal, "the token could not be signed").Write(w)
 		return
 	}
-	writeJSON(w, TokenResponse{Token: tok, Account: req.Account, Device: req.Device, ExpiresIn: int64(tokenTTL / time.Second)})
+	writeJSON(w, TokenResponse{Token: tok, Account: req.Account, Device: req.Device, Topics: req.Topics, ExpiresIn: int64(tokenTTL / time.Second)})
 }
 
 // push sends the body, a POST /v1/push request, with the API key: the REST
 // API validates it and answers, problems included.
 func (d *demoAPI) push(w http.ResponseWriter, r *http.Request) {
-	d.forward(w, r, http.MethodPost, "/v1/push")
+	d.forward(w, r, http.MethodPost, "/v1/push", nil)
 }
 
 // devices answers the device list of ?account=.
@@ -131,15 +153,20 @@ func (d *demoAPI) devices(w http.ResponseWriter, r *http.Request) {
 		protocol.NewProblem(protocol.CodeBadRequest, invalidIDDetail("account", account)).Write(w)
 		return
 	}
-	d.forward(w, r, http.MethodGet, "/v1/accounts/"+account+"/devices")
+	d.forward(w, r, http.MethodGet, "/v1/accounts/"+account+"/devices", nil)
 }
 
-// forward serves r as a call of the REST API at path with the API key.
-func (d *demoAPI) forward(w http.ResponseWriter, r *http.Request, method, path string) {
+// forward serves r as a call of the REST API at path with the API key, with
+// body instead of r's when it is not nil.
+func (d *demoAPI) forward(w http.ResponseWriter, r *http.Request, method, path string, body []byte) {
 	f := r.Clone(r.Context())
 	f.Method = method
 	f.URL = &url.URL{Path: path}
 	f.RequestURI = path
+	if body != nil {
+		f.Body = io.NopCloser(bytes.NewReader(body))
+		f.ContentLength = int64(len(body))
+	}
 	f.Header.Set("Authorization", "Bearer "+d.cfg.APIKey)
 	f.Header.Del("Cookie")
 	if method == http.MethodPost {
@@ -157,17 +184,23 @@ func invalidIDDetail(field, v string) string {
 }
 
 // decodeJSON decodes the body of r, at most limit bytes, into v: one JSON
-// object and nothing after it.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+// object and nothing after it. With fields, a member whose name is none of
+// them (matched as encoding/json matches names, case aside) is refused too,
+// so that a misspelt member is not silently dropped.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any, fields ...string) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return fmt.Errorf("the body is larger than %d bytes", limit)
+		}
+		return fmt.Errorf("reading the body: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
 		var te *json.UnmarshalTypeError
 		switch {
 		case errors.Is(err, io.EOF):
 			return errors.New(`the body must be a JSON object, e.g. {"account":"demo-1","device":"tv"}`)
-		case errors.As(err, &mbe):
-			return fmt.Errorf("the body is larger than %d bytes", limit)
 		case errors.As(err, &te) && te.Field != "":
 			return fmt.Errorf("field %q must be a %s, not %s", te.Field, te.Type.Kind(), te.Value)
 		case errors.As(err, &te):
@@ -178,6 +211,23 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	}
 	if dec.More() {
 		return errors.New("the body must hold one JSON object and nothing after it")
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(body, &members); err != nil {
+		return fmt.Errorf("the body must be a JSON object: %w", err)
+	}
+	var unknown []string
+	for name := range members {
+		if !slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, name) }) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("unknown field %q: the fields are %q", unknown[0], fields)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -264,6 +265,80 @@ func TestDemoPushAndDevices(t *testing.T) {
 	}
 }
 
+// TestDemoPublish checks that a publish through /demo/api/publish reaches a
+// device of the dev server subscribed to the topic with a token of
+// /demo/api/token, and that the API's problems come back as they are.
+func TestDemoPublish(t *testing.T) {
+	dev := mustDev(t)
+	status, ctype, body := demoDo(t, http.MethodPost, dev.base+"/demo/api/token", `{"account":"demo-pub1","device":"tv","topics":["scores.*"]}`)
+	if status != http.StatusOK || ctype != "application/json" {
+		t.Fatalf("POST /demo/api/token: HTTP %d %s: %s", status, ctype, body)
+	}
+	var tok demo.TokenResponse
+	if err := json.Unmarshal(body, &tok); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := mustBrowserConn(t, dev, tok.Token)
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	read := func() protocol.Frame {
+		t.Helper()
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		f, err := protocol.Decode(data)
+		if err != nil {
+			t.Fatalf("decode %s: %v", data, err)
+		}
+		return f
+	}
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"t":"sub","id":"s1","topics":["scores.live","news.sports"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	subs, ok := read().(*protocol.Subs)
+	want := []protocol.TopicResult{{Topic: "scores.live", Status: protocol.TopicSubscribed}, {Topic: "news.sports", Status: protocol.TopicForbidden}}
+	if !ok || subs.ID != "s1" || !reflect.DeepEqual(subs.Results, want) {
+		t.Fatalf("answer %+v, want subs s1 %+v", subs, want)
+	}
+
+	status, ctype, body = demoDo(t, http.MethodPost, dev.base+"/demo/api/publish", `{"topic":"scores.live","type":"notification.v1","payload":{"title":"2 - 1"}}`)
+	if status != http.StatusOK || ctype != "application/json" {
+		t.Fatalf("POST /demo/api/publish: HTTP %d %s: %s", status, ctype, body)
+	}
+	var res struct {
+		ID      string `json:"id"`
+		Edges   int    `json:"edges"`
+		Devices int    `json:"devices"`
+	}
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.ID == "" || res.Edges != 1 || res.Devices != 1 {
+		t.Errorf("answer %s, want an id, 1 edge and 1 device", body)
+	}
+	m, ok := read().(*protocol.Msg)
+	if !ok || m.ID != res.ID || m.Topic != "scores.live" || m.From == nil || m.From.Service != "dev" || string(m.Payload) != `{"title":"2 - 1"}` {
+		t.Errorf("frame %+v, want the published message with its topic from service dev", m)
+	}
+
+	for _, tt := range []struct {
+		name, body string
+		status     int
+		code       protocol.Code
+		detail     string
+	}{
+		{"a bad topic", `{"topic":"scores.*","type":"notification.v1","payload":{"title":"x"}}`, http.StatusBadRequest, protocol.CodeBadRequest, "topic: "},
+		{"a bad payload", `{"topic":"scores.live","type":"notification.v1","payload":{"title":5}}`, http.StatusUnprocessableEntity, protocol.CodeSchemaInvalid, ""},
+		{"a type not for topics", `{"topic":"scores.live","type":"playback.control.v1","payload":{"action":"play"}}`, http.StatusForbidden, protocol.CodeForbidden, "service_to_topic"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			status, ctype, body := demoDo(t, http.MethodPost, dev.base+"/demo/api/publish", tt.body)
+			wantProblem(t, status, ctype, body, tt.status, tt.code, tt.detail)
+		})
+	}
+}
+
 // TestDemoNotOnServe checks that herald serve has neither the page nor the
 // endpoints: they hand out tokens to anyone.
 func TestDemoNotOnServe(t *testing.T) {
@@ -300,6 +375,7 @@ func TestDemoNotOnServe(t *testing.T) {
 		{http.MethodPost, "/demo/api/token", `{"account":"a1","device":"tv"}`},
 		{http.MethodPost, "/demo/api/push", `{"to":{"account":"a1"},"type":"notification.v1","payload":{"title":"x"}}`},
 		{http.MethodGet, "/demo/api/devices?account=a1", ""},
+		{http.MethodPost, "/demo/api/publish", `{"topic":"scores.live","type":"notification.v1","payload":{"title":"x"}}`},
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(tt.body))

@@ -8,6 +8,11 @@
 // just that device (a second tab, a phone); &role=R alone opens a new device of
 // that role.
 //
+// The live score: every pane subscribes to the topic scores.live (its token's
+// topics claim grants it), and the server panel publishes scores to it, which
+// reach every subscribed device whatever its account. A pane of a second
+// account (a guest's TV) shows that the topic crosses accounts.
+//
 // A notification pushed to a device whose tab is closed is answered queued and
 // waits in the device's inbox; the device gets it when a tab of it opens again.
 // Each device keeps its resume cursor (the seq of the last stored message it
@@ -19,6 +24,7 @@ const CURSOR_KEY = 'herald-demo-cursor'; // + ':' + account + ':' + device
 const TITLE = 'Big Buck Bunny';
 const DURATION_MS = 596_000;
 const LOG_MAX = 300;
+const SCORE_TOPIC = 'scores.live';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -154,7 +160,7 @@ function renderDevices() {
   }) : [h('li', { class: 'empty' }, 'none yet')]));
   const targets = sorted.map((d) => d.id);
   fillSelect($('#push-to'), [['', 'every device of the account'], ...targets.map((id) => [id, label(id)])]);
-  for (const p of panes.values()) p.updateTargets(targets);
+  for (const p of panes.values()) if (!p.guest) p.updateTargets(targets);
   const add = $('#add-device');
   if (document.activeElement !== add && (panes.has(add.value) || devices.has(add.value))) suggestDevice();
 }
@@ -189,46 +195,61 @@ function onPresence(p, by) {
 
 // ---- resume cursors ---------------------------------------------------------
 
-const cursorKey = (device) => `${CURSOR_KEY}:${account}:${device}`;
+const cursorKey = (acct, device) => `${CURSOR_KEY}:${acct}:${device}`;
 
 /** readCursor returns the device's saved resume cursor, 0 when it has none. */
-function readCursor(device) {
-  const n = Number(localStorage.getItem(cursorKey(device)));
+function readCursor(acct, device) {
+  const n = Number(localStorage.getItem(cursorKey(acct, device)));
   return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
 /** saveCursor keeps seq as the device's cursor when it is above the saved one. */
-function saveCursor(device, seq) {
-  if (seq > readCursor(device)) localStorage.setItem(cursorKey(device), String(seq));
+function saveCursor(acct, device, seq) {
+  if (seq > readCursor(acct, device)) localStorage.setItem(cursorKey(acct, device), String(seq));
 }
 
 // ---- panes: devices on this page ----------------------------------------
 
-/** panes: device id → Pane, the devices connected from this page. */
+/**
+ * panes: pane key → Pane, the devices connected from this page. A device of
+ * the page's account is keyed by its id, one of another account by
+ * account/id ('/' is in no id).
+ */
 const panes = new Map();
+const paneKey = (acct, device) => (acct === account ? device : `${acct}/${device}`);
 let sdk = null;
 
+/** guestAccount is the second account of the live score demo: another account's TV on this page. */
+const guestAccount = account.length <= 122 ? `${account}-guest` : 'guest-' + randomSuffix();
+
 class Pane {
-  constructor(device, role) {
+  constructor(device, role, acct = account) {
     this.device = device;
     this.role = role;
+    this.account = acct;
+    this.key = paneKey(acct, device);
+    this.guest = acct !== account;
     this.welcomes = 0;
     this.unsubs = [];
     this.sent = new Map(); // message id → {t0, action, seen: Set of receipt keys}
-    this.el = h('article', { class: `card pane ${role}`, dataset: { device, role, state: 'idle', welcomes: '0' } });
+    this.who = this.guest ? `${device}@${acct}` : device; // the name in the log
+    this.el = h('article', { class: `card pane ${role}${this.guest ? ' guest' : ''}`, dataset: { device, role, account: acct, state: 'idle', welcomes: '0' } });
     this.badge = h('span', { class: 'badge' }, 'idle');
     const header = h('header', {},
       h('strong', { class: 'name' }, device),
       h('span', { class: 'role' }, role),
+      this.guest ? h('span', { class: 'acct', title: `A device of another account: ${acct}` }, acct) : '',
       this.badge,
       h('span', { class: 'spacer' }),
       h('a', {
-        class: 'small', href: pageURL({ account, device, role }), target: '_blank', rel: 'noopener',
-        title: 'Move this device to a new tab', onclick: () => setTimeout(() => removePane(device), 0),
+        class: 'small', href: pageURL({ account: acct, device, role }), target: '_blank', rel: 'noopener',
+        title: 'Move this device to a new tab', onclick: () => setTimeout(() => removePane(this.key), 0),
       }, '↗'),
-      h('button', { type: 'button', class: 'small', title: 'Disconnect and remove', onclick: () => removePane(device) }, '×'));
+      h('button', { type: 'button', class: 'small', title: 'Disconnect and remove', onclick: () => removePane(this.key) }, '×'));
     this.toast = h('div', { class: 'toast', hidden: true, role: 'status' });
-    this.el.append(header, role === 'player' ? this.buildPlayer() : this.buildRemote(), this.toast);
+    this.score = h('div', { class: 'score', dataset: { topic: SCORE_TOPIC, status: 'unsubscribed' }, title: `Messages of the topic ${SCORE_TOPIC}` },
+      h('span', { class: 'label' }, 'Live score'), h('span', { class: 'value' }, '–'));
+    this.el.append(header, role === 'player' ? this.buildPlayer() : this.buildRemote(), this.score, this.toast);
   }
 
   // -- the player --
@@ -329,7 +350,7 @@ class Pane {
   async control(payload) {
     if (!this.client || this.client.state !== 'open') {
       this.last.textContent = `Not connected (${this.client ? this.client.state : 'no client'}): nothing sent.`;
-      log('error', this.device, `${payload.action} not sent: the connection is ${this.client ? this.client.state : 'missing'}`);
+      log('error', this.who, `${payload.action} not sent: the connection is ${this.client ? this.client.state : 'missing'}`);
       return;
     }
     const to = this.target.value === '*' ? { siblings: true } : { device: this.target.value };
@@ -338,7 +359,7 @@ class Pane {
     const t0 = performance.now();
     this.sent.set(id, { t0, action: payload.action, seen: new Set() });
     const detail = payload.action === 'seek' ? ' ' + fmtTime(payload.position_ms) : payload.action === 'volume' ? ` ${payload.volume}%` : '';
-    log('sent', this.device, `sent ${payload.action}${detail} to ${toText} (${shortId(id)})`, { id });
+    log('sent', this.who, `sent ${payload.action}${detail} to ${toText} (${shortId(id)})`, { id });
     this.last.textContent = `${payload.action}${detail} → ${toText}: waiting for the receipt…`;
     try {
       const receipt = await this.client.send(to, 'playback.control.v1', payload, { id, ack: true });
@@ -346,7 +367,7 @@ class Pane {
     } catch (err) {
       const msg = errText(err);
       this.last.textContent = `${payload.action} failed: ${msg}`;
-      log('error', this.device, `${payload.action} (${shortId(id)}) failed: ${msg}`, { id });
+      log('error', this.who, `${payload.action} (${shortId(id)}) failed: ${msg}`, { id });
     }
   }
 
@@ -363,7 +384,7 @@ class Pane {
       ? results.map((x) => `${x.device} ${x.status}${x.error ? ' (' + x.error.code + ')' : ''}`).join(', ')
       : 'no targets';
     const statuses = results.map((x) => x.status).join(' ');
-    log('receipt', this.device, `receipt ${shortId(r.id)}: ${text}${ms !== null ? ` in ${ms} ms` : ''}`, { id: r.id, statuses });
+    log('receipt', this.who, `receipt ${shortId(r.id)}: ${text}${ms !== null ? ` in ${ms} ms` : ''}`, { id: r.id, statuses });
     if (this.last && s) this.last.textContent = `${s.action} → ${text}${ms !== null ? ` (${ms} ms)` : ''}`;
   }
 
@@ -376,21 +397,45 @@ class Pane {
     // device was open: its cursor moves past it, for the next tab.
     const after = (age !== null ? ` after ${age} ms` : '') + (m.seq ? ', stored while offline' : '');
     if (m.seq) {
-      saveCursor(this.device, m.seq);
+      saveCursor(this.account, this.device, m.seq);
       this.el.dataset.cursor = String(m.seq);
     }
-    if (m.type === 'playback.control.v1' && this.role === 'player') {
+    if (m.topic) {
+      // Shown by the topic's handler (showScore); only logged here.
+      log('msg', this.who, `${m.type} "${m.payload?.title}" on topic ${m.topic} from ${from}${after}`, { id: m.id, topic: m.topic });
+    } else if (m.type === 'playback.control.v1' && this.role === 'player') {
       this.apply(m.payload || {});
-      log('msg', this.device, `${m.payload?.action} from ${from}${after} (${shortId(m.id)})`, { id: m.id });
+      log('msg', this.who, `${m.payload?.action} from ${from}${after} (${shortId(m.id)})`, { id: m.id });
     } else if (m.type === 'notification.v1') {
       this.showToast(m.payload || {});
-      log('msg', this.device, `notification "${m.payload?.title}" from ${from}${after}`, { id: m.id });
+      log('msg', this.who, `notification "${m.payload?.title}" from ${from}${after}`, { id: m.id });
     } else {
-      log('msg', this.device, `${m.type} from ${from}${after} (${shortId(m.id)})`, { id: m.id });
+      log('msg', this.who, `${m.type} from ${from}${after} (${shortId(m.id)})`, { id: m.id });
     }
     if (m.ack) {
       m.acknowledge();
-      log('ack', this.device, `acked ${shortId(m.id)}`, { id: m.id });
+      log('ack', this.who, `acked ${shortId(m.id)}`, { id: m.id });
+    }
+  }
+
+  /** showScore shows a message of the score topic (its handler from onTopic). */
+  showScore(m) {
+    const d = m.payload?.data || {};
+    const text = d.home !== undefined && d.away !== undefined ? `${d.home} – ${d.away}` : m.payload?.title || '?';
+    this.score.querySelector('.value').textContent = text;
+    this.score.dataset.score = text;
+    this.score.dataset.id = m.id;
+    this.score.classList.remove('flash');
+    void this.score.offsetWidth; // restart the animation
+    this.score.classList.add('flash');
+  }
+
+  /** onSubs shows the answer to a subscription to the score topic, sent after each welcome. */
+  onSubs(s) {
+    for (const r of s.results) {
+      if (r.topic !== SCORE_TOPIC) continue;
+      this.score.dataset.status = r.status;
+      log('subs', this.who, `${r.status} to topic ${r.topic}`, { status: r.status });
     }
   }
 
@@ -408,12 +453,13 @@ class Pane {
   }
 
   start() {
-    const after = readCursor(this.device);
+    const after = readCursor(this.account, this.device);
     this.el.dataset.cursor = String(after);
     const c = new sdk.HeraldClient({
       url: location.origin,
       after,
-      token: () => api('token', { account, device: this.device }).then((r) => r.token),
+      // The token's topics claim lets the device subscribe to the score topic.
+      token: () => api('token', { account: this.account, device: this.device, topics: [SCORE_TOPIC] }).then((r) => r.token),
       hello: {
         platform: this.role,
         name: this.role === 'player' ? `Player ${this.device}` : `Remote ${this.device}`,
@@ -427,7 +473,7 @@ class Pane {
       c.on('state', (s, err) => {
         this.setState(typeof s === 'string' ? s : c.state);
         if (s === 'closed' && err) {
-          log('error', this.device, 'closed: ' + errText(err));
+          log('error', this.who, 'closed: ' + errText(err));
           this.badge.title = errText(err);
         }
       }),
@@ -435,18 +481,25 @@ class Pane {
         this.welcomes++;
         this.el.dataset.welcomes = String(this.welcomes);
         const life = w.lifetime_ms ? `, lifetime ${Math.round(w.lifetime_ms / 1000)} s` : '';
-        log('welcome', this.device, `connected to ${w.edge} (${w.session}${life})`);
-        scheduleRefresh();
+        log('welcome', this.who, `connected to ${w.edge} (${w.session}${life})`);
+        if (!this.guest) scheduleRefresh();
       }),
       c.on('message', (m) => this.onMessage(m)),
+      c.onTopic(SCORE_TOPIC, (m) => this.showScore(m)),
+      c.on('subs', (s) => this.onSubs(s)),
       c.on('receipt', (r) => this.onReceipt(r)),
-      c.on('presence', (p) => onPresence(p, this.device)),
-      c.on('reconnect', (r) => log('reconnect', this.device,
+      // The device list is the page account's: a guest's siblings are not in it.
+      c.on('presence', (p) => { if (!this.guest) onPresence(p, this.who); }),
+      c.on('reconnect', (r) => log('reconnect', this.who,
         `the edge asks to reconnect${r?.reason ? ' (' + r.reason + ')' : ''}${r?.after_ms !== undefined ? ` after ${r.after_ms} ms` : ''}`)),
-      c.on('error', (err) => log('error', this.device, errText(err))),
+      c.on('error', (err) => log('error', this.who, errText(err))),
     );
     this.setState(c.state);
-    c.connect().catch((err) => log('error', this.device, 'connect: ' + errText(err)));
+    // Subscribed once connected; the client subscribes again after every
+    // welcome by itself, and each answer is a subs event (onSubs).
+    c.connect()
+      .then(() => c.subscribe(SCORE_TOPIC))
+      .catch((err) => log('error', this.who, errText(err)));
   }
 
   destroy() {
@@ -471,22 +524,26 @@ const storeKey = () => `herald-demo-panes:${account}`;
 
 function savePanes() {
   if (single) return;
-  sessionStorage.setItem(storeKey(), JSON.stringify([...panes.values()].map((p) => ({ device: p.device, role: p.role }))));
+  sessionStorage.setItem(storeKey(), JSON.stringify([...panes.values()].map((p) =>
+    ({ device: p.device, role: p.role, ...(p.guest ? { account: p.account } : {}) }))));
 }
 
-function addPane(device, role) {
-  if (!ID_RE.test(device)) {
-    log('error', 'page', `"${device}" is not a valid device id (1 to 128 characters of A-Z a-z 0-9 . _ : @ -)`);
-    return null;
+function addPane(device, role, acct = account) {
+  for (const [what, id] of [['device', device], ['account', acct]]) {
+    if (!ID_RE.test(id)) {
+      log('error', 'page', `"${id}" is not a valid ${what} id (1 to 128 characters of A-Z a-z 0-9 . _ : @ -)`);
+      return null;
+    }
   }
-  if (panes.has(device)) {
-    panes.get(device).el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
-    return panes.get(device);
+  const key = paneKey(acct, device);
+  if (panes.has(key)) {
+    panes.get(key).el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    return panes.get(key);
   }
-  const p = new Pane(device, role === 'remote' ? 'remote' : 'player');
-  panes.set(device, p);
+  const p = new Pane(device, role === 'remote' ? 'remote' : 'player', acct);
+  panes.set(key, p);
   $('#panes').append(p.el);
-  p.updateTargets([...devices.keys()]);
+  if (!p.guest) p.updateTargets([...devices.keys()]);
   savePanes();
   if (sdk) p.start();
   renderDevices();
@@ -494,10 +551,10 @@ function addPane(device, role) {
   return p;
 }
 
-function removePane(device) {
-  const p = panes.get(device);
+function removePane(key) {
+  const p = panes.get(key);
   if (!p) return;
-  panes.delete(device);
+  panes.delete(key);
   p.destroy();
   savePanes();
   renderDevices();
@@ -548,6 +605,35 @@ $('#add-tab').addEventListener('click', () => {
 });
 
 $('#refresh').addEventListener('click', refreshDevices);
+
+$('#add-guest').addEventListener('click', () => {
+  let id = 'tv';
+  for (let i = 2; panes.has(paneKey(guestAccount, id)); i++) id = `tv-${i}`;
+  addPane(id, 'player', guestAccount);
+});
+
+$('#score-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const home = Math.max(0, Math.floor(Number($('#score-home').value)) || 0);
+  const away = Math.max(0, Math.floor(Number($('#score-away').value)) || 0);
+  const payload = { title: `Home ${home} – ${away} Away`, body: 'Live score', data: { home: String(home), away: String(away) } };
+  const t0 = performance.now();
+  const button = e.submitter || $('#score-form button[type="submit"]');
+  button.disabled = true;
+  try {
+    const r = await api('publish', { topic: SCORE_TOPIC, type: 'notification.v1', payload, timeout_ms: 5000 });
+    const ms = Math.round(performance.now() - t0);
+    const plural = (n, one) => `${n} ${one}${n === 1 ? '' : 's'}`;
+    const extra = (r.dropped ? `, ${r.dropped} dropped` : '') +
+      (r.failed?.length ? `, ${plural(r.failed.length, 'edge')} failed (${r.failed.map((f) => f.error).join('; ')})` : '');
+    log('publish', 'server', `score ${home} – ${away} to ${SCORE_TOPIC} (${shortId(r.id)}): ${plural(r.devices, 'device')} on ${plural(r.edges, 'edge')}${extra} in ${ms} ms`,
+      { id: r.id, devices: String(r.devices), edges: String(r.edges) });
+  } catch (err) {
+    log('error', 'server', 'publish failed: ' + errText(err));
+  } finally {
+    button.disabled = false;
+  }
+});
 $('#clear-log').addEventListener('click', () => logEl.replaceChildren());
 
 $('#push-form').addEventListener('submit', async (e) => {
@@ -597,7 +683,7 @@ try {
 } catch (err) {
   showFatal('The SDK did not load (./sdk/index.js): ' + (err.message || err) + '. Build it with: cd clients/js && npm run build');
 }
-for (const { device, role } of initial) addPane(device, role);
+for (const { device, role, account: acct } of initial) addPane(device, role, typeof acct === 'string' ? acct : account);
 suggestDevice();
 refreshDevices();
 setInterval(refreshDevices, 15_000);

@@ -1,4 +1,4 @@
-import type { ClientEvents, ClientOptions, ConnectionState, HelloInfo, Receipt, SendOptions, Target, Welcome } from './types.js';
+import type { ClientEvents, ClientOptions, ConnectionState, HelloInfo, Receipt, SendOptions, Target, TopicMessage, TopicResult, Welcome } from './types.js';
 /** Defaults of the optional ClientOptions. */
 export declare const defaults: {
     readonly minDelayMs: 500;
@@ -58,6 +58,8 @@ export declare class HeraldClient<Types extends Record<string, unknown> = Record
     on(event: 'error', fn: ClientEvents<Types>['error']): () => void;
     /** on adds a listener for the server's reconnect frames (the client reconnects by itself). */
     on(event: 'reconnect', fn: ClientEvents<Types>['reconnect']): () => void;
+    /** on adds a listener for every subs frame, also the answers to the subscriptions sent again after a welcome. */
+    on(event: 'subs', fn: ClientEvents<Types>['subs']): () => void;
     /**
      * send sends a message of `type` to sibling devices of this device's account
      * and resolves with its receipt: one result per target (`delivered`,
@@ -94,4 +96,42 @@ export declare class HeraldClient<Types extends Record<string, unknown> = Record
      * every welcome. Over SSE it cannot be sent (receive-only).
      */
     hello(info?: HelloInfo, presence?: boolean): void;
+    /**
+     * topics lists the topics the client subscribes to after every welcome, in
+     * the order they were first subscribed: subscribe() adds to it and
+     * unsubscribe() removes from it, whatever the edge answered.
+     */
+    get topics(): string[];
+    /**
+     * subscribe subscribes this device to topics, which its token's topics claim
+     * must grant (docs/protocol.md, "Topics"), and resolves with the edge's
+     * answer: one result per topic, in order (`subscribed`, `forbidden`,
+     * `limit`, …). Messages published to a topic then arrive as `message`
+     * events with `topic` set, and reach the handlers of onTopic(). A
+     * subscription lasts as long as the connection: the client remembers the
+     * topics (see `topics`) and subscribes again after every welcome, whose
+     * answers are `subs` events. It rejects with a HeraldError:
+     * invalid_argument (no topic, or a name that breaks the rule: nothing is
+     * sent or remembered), receive_only (SSE cannot subscribe: nothing is
+     * remembered), not_connected (no connection, or it dropped before the
+     * answer: the topics are remembered and subscribed after the next welcome),
+     * timeout (no answer within options.receiptTimeoutMs), or the edge's error
+     * frame for it (bad_frame for more topics than the edge's --max-topics).
+     */
+    subscribe(...topics: string[]): Promise<TopicResult[]>;
+    /**
+     * unsubscribe ends this device's subscriptions to topics, now and on later
+     * connections, and resolves with the edge's answer (`unsubscribed` for each
+     * valid topic, subscribed or not). It rejects as subscribe() does; without a
+     * connection it rejects with not_connected, and the topics are forgotten all
+     * the same: the next connection does not subscribe to them.
+     */
+    unsubscribe(...topics: string[]): Promise<TopicResult[]>;
+    /**
+     * onTopic adds a handler for the messages published to one topic (after the
+     * `message` listeners, which see them too); it returns a function that
+     * removes it. It does not subscribe: call subscribe() for that. It throws
+     * invalid_argument for a name that breaks the rule of topic names.
+     */
+    onTopic(topic: string, fn: (m: TopicMessage<Types>) => void): () => void;
 }

@@ -7,9 +7,11 @@ import { classify } from './classify.js';
 import { Dedup } from './dedup.js';
 import { Emitter } from './emitter.js';
 import { ErrorCode, HeraldError, invalid } from './errors.js';
-import { decodeFrame, receiptFinal } from './frames.js';
+import { decodeFrame, receiptFinal, subscriptionFrame } from './frames.js';
+import { newMessageId } from './id.js';
 import { openEventSource, openWebSocket } from './link.js';
 import { outgoing, positive, validMessageId } from './send.js';
+import { topicProblem } from './topics.js';
 import { endpoints, withAfter, withToken } from './url.js';
 /** Defaults of the optional ClientOptions. */
 export const defaults = {
@@ -41,6 +43,8 @@ export class HeraldClient {
     #backoff;
     #dedup; // across connections: a redelivery after a reconnect is a duplicate too
     #events = new Emitter();
+    #topicHandlers = new Emitter(); // onTopic, by topic
+    #topics = new Set(); // subscribed after every welcome: subscribe() adds, unsubscribe() removes
     #cursor; // the highest seq received, or options.after: sent as ?after= on each connection
     #state = 'idle';
     #welcome;
@@ -53,6 +57,7 @@ export class HeraldClient {
     #timer; // the handshake timeout or the wait before the next attempt
     #lastNow = false; // the previous end reconnected at once (4001): the next one waits the backoff
     #pending = new Map(); // sends of #link waiting for a receipt, by id
+    #pendingSubs = new Map(); // subscribe() and unsubscribe() on #link waiting for their subs, by id
     #acks = []; // acks over SSE for the next POST /v1/acks
     #connecting; // connect() callers waiting for a welcome
     constructor(opts) {
@@ -260,6 +265,106 @@ export class HeraldClient {
         if (this.#link?.kind === 'websocket' && this.#open)
             this.#link.send(helloFrame(this.#hello));
     }
+    // ---- topics ----
+    /**
+     * topics lists the topics the client subscribes to after every welcome, in
+     * the order they were first subscribed: subscribe() adds to it and
+     * unsubscribe() removes from it, whatever the edge answered.
+     */
+    get topics() {
+        return [...this.#topics];
+    }
+    /**
+     * subscribe subscribes this device to topics, which its token's topics claim
+     * must grant (docs/protocol.md, "Topics"), and resolves with the edge's
+     * answer: one result per topic, in order (`subscribed`, `forbidden`,
+     * `limit`, …). Messages published to a topic then arrive as `message`
+     * events with `topic` set, and reach the handlers of onTopic(). A
+     * subscription lasts as long as the connection: the client remembers the
+     * topics (see `topics`) and subscribes again after every welcome, whose
+     * answers are `subs` events. It rejects with a HeraldError:
+     * invalid_argument (no topic, or a name that breaks the rule: nothing is
+     * sent or remembered), receive_only (SSE cannot subscribe: nothing is
+     * remembered), not_connected (no connection, or it dropped before the
+     * answer: the topics are remembered and subscribed after the next welcome),
+     * timeout (no answer within options.receiptTimeoutMs), or the edge's error
+     * frame for it (bad_frame for more topics than the edge's --max-topics).
+     */
+    subscribe(...topics) {
+        return this.#subscription('sub', topics);
+    }
+    /**
+     * unsubscribe ends this device's subscriptions to topics, now and on later
+     * connections, and resolves with the edge's answer (`unsubscribed` for each
+     * valid topic, subscribed or not). It rejects as subscribe() does; without a
+     * connection it rejects with not_connected, and the topics are forgotten all
+     * the same: the next connection does not subscribe to them.
+     */
+    unsubscribe(...topics) {
+        return this.#subscription('unsub', topics);
+    }
+    /**
+     * onTopic adds a handler for the messages published to one topic (after the
+     * `message` listeners, which see them too); it returns a function that
+     * removes it. It does not subscribe: call subscribe() for that. It throws
+     * invalid_argument for a name that breaks the rule of topic names.
+     */
+    onTopic(topic, fn) {
+        const p = topicProblem(topic);
+        if (p)
+            throw invalid(`onTopic: ${p}`);
+        return this.#topicHandlers.on(topic, fn);
+    }
+    #subscription(t, topics) {
+        const op = t === 'sub' ? 'subscribe' : 'unsubscribe';
+        if (topics.length === 0)
+            return Promise.reject(invalid(`${op}: no topic`));
+        for (const [i, name] of topics.entries()) {
+            const p = topicProblem(name);
+            if (p)
+                return Promise.reject(invalid(`${op}: topic ${i + 1}: ${p}`));
+        }
+        if (this.#kind === 'sse') {
+            return Promise.reject(new HeraldError(ErrorCode.ReceiveOnly, `${op} needs a WebSocket: an SSE stream only receives, and cannot subscribe to topics`));
+        }
+        for (const name of topics) {
+            if (t === 'sub')
+                this.#topics.add(name);
+            else
+                this.#topics.delete(name);
+        }
+        const link = this.#link;
+        if (!link || !this.#open) {
+            const later = t === 'sub' ? 'subscribed after the next welcome' : 'not subscribed on the next connection';
+            return Promise.reject(new HeraldError(ErrorCode.NotConnected, `${op}: not connected (state ${this.#state}); the topics are ${later}`));
+        }
+        const id = newMessageId();
+        const ms = this.#receiptTimeoutMs;
+        return new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+                if (this.#pendingSubs.delete(id))
+                    reject(new HeraldError(ErrorCode.Timeout, `${op} ${id}: no subs answer within ${ms} ms`));
+            }, ms);
+            this.#pendingSubs.set(id, { resolve, reject, timer });
+            if (!link.send(subscriptionFrame(t, id, topics))) {
+                this.#takeSubs(id);
+                reject(new HeraldError(ErrorCode.NotConnected, `${op} ${id}: the connection is closing`));
+            }
+        });
+    }
+    /** #takeSubs removes and returns the pending subscribe or unsubscribe id. */
+    #takeSubs(id) {
+        const p = this.#pendingSubs.get(id);
+        if (p) {
+            clearTimeout(p.timer);
+            this.#pendingSubs.delete(id);
+        }
+        return p;
+    }
+    #onSubs(s) {
+        this.#events.emit('subs', s);
+        this.#takeSubs(s.id)?.resolve(s.results);
+    }
     // ---- connecting ----
     /** #attempt gets a token and opens a link; #onText and #onEnd take it from there. */
     async #attempt(run) {
@@ -329,12 +434,14 @@ export class HeraldClient {
                 return this.#events.emit('welcome', f.welcome);
             case 'reconnect':
                 return this.#onReconnect(link, f.reconnect);
+            case 'subs':
+                return this.#onSubs(f.subs);
         }
     }
     /** #abandon closes the current link, whose server broke the protocol, and reconnects with backoff. */
     #abandon(link, closeReason, message) {
         link.close(1000, closeReason);
-        this.#drop(ErrorCode.NotConnected, `no receipt: ${message}`);
+        this.#drop(ErrorCode.NotConnected, `the server broke the protocol (${message})`);
         this.#after({ kind: 'protocol', message });
     }
     #opened(link, w) {
@@ -345,6 +452,10 @@ export class HeraldClient {
         this.#backoff.reset();
         if (this.#hello && link.kind === 'websocket')
             link.send(helloFrame(this.#hello));
+        // Subscriptions end with the connection: subscribe again, before anything
+        // an app's listeners send.
+        if (this.#topics.size > 0 && link.kind === 'websocket')
+            link.send(subscriptionFrame('sub', newMessageId(), [...this.#topics]));
         this.#setState('open');
         this.#events.emit('welcome', w);
         const waiting = this.#connecting;
@@ -357,13 +468,13 @@ export class HeraldClient {
         if (link !== this.#link)
             return; // a listener closed the client
         link.close(1000, 'reconnect');
-        this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason}) before the receipt`);
+        this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason})`);
         this.#after({ kind: 'reconnect', request: r });
     }
     #onEnd(link, e) {
         if (link === undefined || link !== this.#link)
             return;
-        this.#drop(ErrorCode.NotConnected, 'the connection was lost before the receipt', e.code === undefined ? {} : { closeCode: e.code });
+        this.#drop(ErrorCode.NotConnected, 'the connection was lost', e.code === undefined ? {} : { closeCode: e.code });
         if (e.protocolError) {
             this.#after({ kind: 'protocol', message: e.protocolError });
         }
@@ -438,10 +549,11 @@ export class HeraldClient {
         }, wait);
     }
     /**
-     * #drop forgets the current link, which has ended: pending sends reject with
-     * a HeraldError of code and message (and the first receipt of a waitAcked send).
+     * #drop forgets the current link, which has ended because of why: pending
+     * sends reject with a HeraldError of code that says so (with the first
+     * receipt of a waitAcked send), and so do pending subscriptions.
      */
-    #drop(code, message, init = {}) {
+    #drop(code, why, init = {}) {
         clearTimeout(this.#timer);
         this.#timer = undefined;
         this.#link = undefined;
@@ -449,7 +561,10 @@ export class HeraldClient {
         this.#acks = [];
         for (const [id, p] of [...this.#pending]) {
             this.#take(id);
-            p.reject(new HeraldError(code, message, p.first ? { ...init, receipt: p.first } : init));
+            p.reject(new HeraldError(code, `${why} before the receipt of ${id}`, p.first ? { ...init, receipt: p.first } : init));
+        }
+        for (const id of [...this.#pendingSubs.keys()]) {
+            this.#takeSubs(id)?.reject(new HeraldError(code, `${why} before the subs answer to ${id}`, init));
         }
     }
     /** #finish closes the client, with the error that ended it (none for close()). */
@@ -457,9 +572,9 @@ export class HeraldClient {
         this.#run++;
         const link = this.#link;
         if (error)
-            this.#drop(ErrorCode.NotConnected, `the client closed (${error.code}) before the receipt`);
+            this.#drop(ErrorCode.NotConnected, `the client closed (${error.code})`);
         else
-            this.#drop(ErrorCode.Closed, 'the client was closed before the receipt');
+            this.#drop(ErrorCode.Closed, 'the client was closed');
         link?.close(1000, 'client closed');
         this.#setState('closed', error);
         const waiting = this.#connecting;
@@ -494,6 +609,8 @@ export class HeraldClient {
                 enumerable: false,
             });
             this.#events.emit('message', msg);
+            if (msg.topic !== undefined)
+                this.#topicHandlers.emit(msg.topic, msg);
         }
         if (m.seq !== undefined && m.seq > this.#cursor)
             this.#cursor = m.seq;
@@ -521,7 +638,7 @@ export class HeraldClient {
     }
     #onError(e) {
         const err = new HeraldError(e.code, e.message, { ...(e.re ? { re: e.re } : {}), ...(e.details ? { details: e.details } : {}) });
-        const p = e.re ? this.#take(e.re) : undefined;
+        const p = e.re ? (this.#take(e.re) ?? this.#takeSubs(e.re)) : undefined;
         if (p)
             p.reject(err);
         else

@@ -1,4 +1,4 @@
-import type { Presence, Receipt, ReconnectRequest, Sender, Welcome } from './types.js';
+import type { Presence, Receipt, ReconnectRequest, Sender, Subs, Welcome } from './types.js';
 /** MsgFrame is a msg as received, before the client adds acknowledge(). */
 export interface MsgFrame {
     id: string;
@@ -8,6 +8,8 @@ export interface MsgFrame {
     ttl?: number;
     ack?: boolean;
     seq?: number;
+    /** The topic the message was published to; absent on a message sent to this device. */
+    topic?: string;
     payload: unknown;
 }
 /** ErrorFrame is an error frame. */
@@ -36,7 +38,24 @@ export type Frame = {
 } | {
     t: 'reconnect';
     reconnect: ReconnectRequest;
+} | {
+    t: 'subs';
+    subs: Subs;
 };
+/** SubFrame subscribes the device to topics for the connection's life; the edge answers with a subs frame of the same id. */
+export interface SubFrame {
+    t: 'sub';
+    id: string;
+    topics: string[];
+}
+/** UnsubFrame ends the device's subscriptions to topics; the edge answers with a subs frame of the same id. */
+export interface UnsubFrame {
+    t: 'unsub';
+    id: string;
+    topics: string[];
+}
+/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts). */
+export declare function subscriptionFrame(t: 'sub' | 'unsub', id: string, topics: readonly string[]): string;
 /**
  * decodeFrame parses one frame. It returns undefined for text that is not a
  * JSON object, an unknown kind, or a frame without the fields the contract

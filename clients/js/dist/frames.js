@@ -1,6 +1,13 @@
 // Frames as the client reads them: the JSON of the wire contract
 // (docs/protocol.md) checked just enough that the client can rely on the
 // fields it uses. Unknown kinds and fields are ignored, as the contract asks.
+// Also the sub and unsub frames the client writes (msg and ack are in send.ts
+// and client.ts).
+/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts). */
+export function subscriptionFrame(t, id, topics) {
+    const f = { t, id, topics: [...topics] };
+    return JSON.stringify(f);
+}
 const isObj = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v) => (typeof v === 'string' ? v : '');
 const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
@@ -54,6 +61,8 @@ export function decodeFrame(text) {
             // milliseconds), so such a frame keeps no seq rather than a wrong one.
             if (Number.isSafeInteger(f.seq) && f.seq > 0)
                 m.seq = f.seq;
+            if (str(f.topic))
+                m.topic = str(f.topic);
             return { t: 'msg', msg: m };
         }
         case 'receipt': {
@@ -79,6 +88,12 @@ export function decodeFrame(text) {
         }
         case 'reconnect':
             return { t: 'reconnect', reconnect: { after_ms: Math.max(0, num(f.after_ms)), reason: str(f.reason) } };
+        case 'subs': {
+            // The id is optional in the contract; this client always sends one.
+            if (!Array.isArray(f.results))
+                return undefined;
+            return { t: 'subs', subs: { id: str(f.id), results: f.results.filter(isObj).map(topicResult) } };
+        }
     }
     return undefined;
 }
@@ -99,6 +114,9 @@ function result(r) {
         out.error = { code: str(r.error.code), message: str(r.error.message) };
     }
     return out;
+}
+function topicResult(r) {
+    return { topic: str(r.topic), status: str(r.status) };
 }
 /**
  * receiptFinal reports whether no later receipt can change r: none of its

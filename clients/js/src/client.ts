@@ -8,9 +8,11 @@ import { classify, type Cause } from './classify.js';
 import { Dedup } from './dedup.js';
 import { Emitter } from './emitter.js';
 import { ErrorCode, HeraldError, invalid, type HeraldErrorInit } from './errors.js';
-import { decodeFrame, receiptFinal, type ErrorFrame, type MsgFrame } from './frames.js';
+import { decodeFrame, receiptFinal, subscriptionFrame, type ErrorFrame, type MsgFrame } from './frames.js';
+import { newMessageId } from './id.js';
 import { openEventSource, openWebSocket, type Link, type LinkEnd } from './link.js';
 import { outgoing, positive, validMessageId, type Outgoing } from './send.js';
+import { topicProblem } from './topics.js';
 import type {
   ClientEvents,
   ClientOptions,
@@ -21,7 +23,10 @@ import type {
   Receipt,
   ReconnectRequest,
   SendOptions,
+  Subs,
   Target,
+  TopicMessage,
+  TopicResult,
   TypedMessage,
   WebSocketConstructorLike,
   Welcome,
@@ -53,6 +58,13 @@ interface Pending {
   first?: Receipt;
 }
 
+/** PendingSubs is a subscribe() or unsubscribe() waiting for its subs answer. */
+interface PendingSubs {
+  resolve(r: TopicResult[]): void;
+  reject(e: HeraldError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
 interface Deferred<T> {
   promise: Promise<T>;
   resolve(v: T): void;
@@ -80,6 +92,8 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   readonly #backoff: Backoff;
   readonly #dedup: Dedup; // across connections: a redelivery after a reconnect is a duplicate too
   readonly #events = new Emitter<ClientEvents<Types>>();
+  readonly #topicHandlers = new Emitter<Record<string, (m: TopicMessage<Types>) => void>>(); // onTopic, by topic
+  readonly #topics = new Set<string>(); // subscribed after every welcome: subscribe() adds, unsubscribe() removes
   #cursor: number; // the highest seq received, or options.after: sent as ?after= on each connection
 
   #state: ConnectionState = 'idle';
@@ -94,6 +108,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   #timer: ReturnType<typeof setTimeout> | undefined; // the handshake timeout or the wait before the next attempt
   #lastNow = false; // the previous end reconnected at once (4001): the next one waits the backoff
   readonly #pending = new Map<string, Pending>(); // sends of #link waiting for a receipt, by id
+  readonly #pendingSubs = new Map<string, PendingSubs>(); // subscribe() and unsubscribe() on #link waiting for their subs, by id
   #acks: string[] = []; // acks over SSE for the next POST /v1/acks
   #connecting: Deferred<Welcome> | undefined; // connect() callers waiting for a welcome
 
@@ -220,6 +235,8 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   on(event: 'error', fn: ClientEvents<Types>['error']): () => void;
   /** on adds a listener for the server's reconnect frames (the client reconnects by itself). */
   on(event: 'reconnect', fn: ClientEvents<Types>['reconnect']): () => void;
+  /** on adds a listener for every subs frame, also the answers to the subscriptions sent again after a welcome. */
+  on(event: 'subs', fn: ClientEvents<Types>['subs']): () => void;
   on<K extends keyof ClientEvents<Types>>(event: K, fn: ClientEvents<Types>[K]): () => void {
     return this.#events.on(event, fn);
   }
@@ -316,6 +333,108 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     if (this.#link?.kind === 'websocket' && this.#open) this.#link.send(helloFrame(this.#hello));
   }
 
+  // ---- topics ----
+
+  /**
+   * topics lists the topics the client subscribes to after every welcome, in
+   * the order they were first subscribed: subscribe() adds to it and
+   * unsubscribe() removes from it, whatever the edge answered.
+   */
+  get topics(): string[] {
+    return [...this.#topics];
+  }
+
+  /**
+   * subscribe subscribes this device to topics, which its token's topics claim
+   * must grant (docs/protocol.md, "Topics"), and resolves with the edge's
+   * answer: one result per topic, in order (`subscribed`, `forbidden`,
+   * `limit`, …). Messages published to a topic then arrive as `message`
+   * events with `topic` set, and reach the handlers of onTopic(). A
+   * subscription lasts as long as the connection: the client remembers the
+   * topics (see `topics`) and subscribes again after every welcome, whose
+   * answers are `subs` events. It rejects with a HeraldError:
+   * invalid_argument (no topic, or a name that breaks the rule: nothing is
+   * sent or remembered), receive_only (SSE cannot subscribe: nothing is
+   * remembered), not_connected (no connection, or it dropped before the
+   * answer: the topics are remembered and subscribed after the next welcome),
+   * timeout (no answer within options.receiptTimeoutMs), or the edge's error
+   * frame for it (bad_frame for more topics than the edge's --max-topics).
+   */
+  subscribe(...topics: string[]): Promise<TopicResult[]> {
+    return this.#subscription('sub', topics);
+  }
+
+  /**
+   * unsubscribe ends this device's subscriptions to topics, now and on later
+   * connections, and resolves with the edge's answer (`unsubscribed` for each
+   * valid topic, subscribed or not). It rejects as subscribe() does; without a
+   * connection it rejects with not_connected, and the topics are forgotten all
+   * the same: the next connection does not subscribe to them.
+   */
+  unsubscribe(...topics: string[]): Promise<TopicResult[]> {
+    return this.#subscription('unsub', topics);
+  }
+
+  /**
+   * onTopic adds a handler for the messages published to one topic (after the
+   * `message` listeners, which see them too); it returns a function that
+   * removes it. It does not subscribe: call subscribe() for that. It throws
+   * invalid_argument for a name that breaks the rule of topic names.
+   */
+  onTopic(topic: string, fn: (m: TopicMessage<Types>) => void): () => void {
+    const p = topicProblem(topic);
+    if (p) throw invalid(`onTopic: ${p}`);
+    return this.#topicHandlers.on(topic, fn);
+  }
+
+  #subscription(t: 'sub' | 'unsub', topics: string[]): Promise<TopicResult[]> {
+    const op = t === 'sub' ? 'subscribe' : 'unsubscribe';
+    if (topics.length === 0) return Promise.reject(invalid(`${op}: no topic`));
+    for (const [i, name] of topics.entries()) {
+      const p = topicProblem(name);
+      if (p) return Promise.reject(invalid(`${op}: topic ${i + 1}: ${p}`));
+    }
+    if (this.#kind === 'sse') {
+      return Promise.reject(new HeraldError(ErrorCode.ReceiveOnly, `${op} needs a WebSocket: an SSE stream only receives, and cannot subscribe to topics`));
+    }
+    for (const name of topics) {
+      if (t === 'sub') this.#topics.add(name);
+      else this.#topics.delete(name);
+    }
+    const link = this.#link;
+    if (!link || !this.#open) {
+      const later = t === 'sub' ? 'subscribed after the next welcome' : 'not subscribed on the next connection';
+      return Promise.reject(new HeraldError(ErrorCode.NotConnected, `${op}: not connected (state ${this.#state}); the topics are ${later}`));
+    }
+    const id = newMessageId();
+    const ms = this.#receiptTimeoutMs;
+    return new Promise<TopicResult[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#pendingSubs.delete(id)) reject(new HeraldError(ErrorCode.Timeout, `${op} ${id}: no subs answer within ${ms} ms`));
+      }, ms);
+      this.#pendingSubs.set(id, { resolve, reject, timer });
+      if (!link.send(subscriptionFrame(t, id, topics))) {
+        this.#takeSubs(id);
+        reject(new HeraldError(ErrorCode.NotConnected, `${op} ${id}: the connection is closing`));
+      }
+    });
+  }
+
+  /** #takeSubs removes and returns the pending subscribe or unsubscribe id. */
+  #takeSubs(id: string): PendingSubs | undefined {
+    const p = this.#pendingSubs.get(id);
+    if (p) {
+      clearTimeout(p.timer);
+      this.#pendingSubs.delete(id);
+    }
+    return p;
+  }
+
+  #onSubs(s: Subs): void {
+    this.#events.emit('subs', s);
+    this.#takeSubs(s.id)?.resolve(s.results);
+  }
+
   // ---- connecting ----
 
   /** #attempt gets a token and opens a link; #onText and #onEnd take it from there. */
@@ -377,13 +496,15 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
         return this.#events.emit('welcome', f.welcome);
       case 'reconnect':
         return this.#onReconnect(link, f.reconnect);
+      case 'subs':
+        return this.#onSubs(f.subs);
     }
   }
 
   /** #abandon closes the current link, whose server broke the protocol, and reconnects with backoff. */
   #abandon(link: Link, closeReason: string, message: string): void {
     link.close(1000, closeReason);
-    this.#drop(ErrorCode.NotConnected, `no receipt: ${message}`);
+    this.#drop(ErrorCode.NotConnected, `the server broke the protocol (${message})`);
     this.#after({ kind: 'protocol', message });
   }
 
@@ -394,6 +515,9 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     this.#welcome = w;
     this.#backoff.reset();
     if (this.#hello && link.kind === 'websocket') link.send(helloFrame(this.#hello));
+    // Subscriptions end with the connection: subscribe again, before anything
+    // an app's listeners send.
+    if (this.#topics.size > 0 && link.kind === 'websocket') link.send(subscriptionFrame('sub', newMessageId(), [...this.#topics]));
     this.#setState('open');
     this.#events.emit('welcome', w);
     const waiting = this.#connecting;
@@ -406,13 +530,13 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     this.#events.emit('reconnect', r);
     if (link !== this.#link) return; // a listener closed the client
     link.close(1000, 'reconnect');
-    this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason}) before the receipt`);
+    this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason})`);
     this.#after({ kind: 'reconnect', request: r });
   }
 
   #onEnd(link: Link | undefined, e: LinkEnd): void {
     if (link === undefined || link !== this.#link) return;
-    this.#drop(ErrorCode.NotConnected, 'the connection was lost before the receipt', e.code === undefined ? {} : { closeCode: e.code });
+    this.#drop(ErrorCode.NotConnected, 'the connection was lost', e.code === undefined ? {} : { closeCode: e.code });
     if (e.protocolError) {
       this.#after({ kind: 'protocol', message: e.protocolError });
     } else if (e.opened) {
@@ -480,10 +604,11 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   }
 
   /**
-   * #drop forgets the current link, which has ended: pending sends reject with
-   * a HeraldError of code and message (and the first receipt of a waitAcked send).
+   * #drop forgets the current link, which has ended because of why: pending
+   * sends reject with a HeraldError of code that says so (with the first
+   * receipt of a waitAcked send), and so do pending subscriptions.
    */
-  #drop(code: string, message: string, init: HeraldErrorInit = {}): void {
+  #drop(code: string, why: string, init: HeraldErrorInit = {}): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#link = undefined;
@@ -491,7 +616,10 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     this.#acks = [];
     for (const [id, p] of [...this.#pending]) {
       this.#take(id);
-      p.reject(new HeraldError(code, message, p.first ? { ...init, receipt: p.first } : init));
+      p.reject(new HeraldError(code, `${why} before the receipt of ${id}`, p.first ? { ...init, receipt: p.first } : init));
+    }
+    for (const id of [...this.#pendingSubs.keys()]) {
+      this.#takeSubs(id)?.reject(new HeraldError(code, `${why} before the subs answer to ${id}`, init));
     }
   }
 
@@ -499,8 +627,8 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   #finish(error: HeraldError | undefined): void {
     this.#run++;
     const link = this.#link;
-    if (error) this.#drop(ErrorCode.NotConnected, `the client closed (${error.code}) before the receipt`);
-    else this.#drop(ErrorCode.Closed, 'the client was closed before the receipt');
+    if (error) this.#drop(ErrorCode.NotConnected, `the client closed (${error.code})`);
+    else this.#drop(ErrorCode.Closed, 'the client was closed');
     link?.close(1000, 'client closed');
     this.#setState('closed', error);
     const waiting = this.#connecting;
@@ -536,6 +664,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
         enumerable: false,
       });
       this.#events.emit('message', msg as TypedMessage<Types>);
+      if (msg.topic !== undefined) this.#topicHandlers.emit(msg.topic, msg as TopicMessage<Types>);
     }
     if (m.seq !== undefined && m.seq > this.#cursor) this.#cursor = m.seq;
     if (!m.ack || m.id === '') return;
@@ -560,7 +689,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
 
   #onError(e: ErrorFrame): void {
     const err = new HeraldError(e.code, e.message, { ...(e.re ? { re: e.re } : {}), ...(e.details ? { details: e.details } : {}) });
-    const p = e.re ? this.#take(e.re) : undefined;
+    const p = e.re ? (this.#take(e.re) ?? this.#takeSubs(e.re)) : undefined;
     if (p) p.reject(err);
     else this.#events.emit('error', err);
   }

@@ -1,8 +1,10 @@
 // Frames as the client reads them: the JSON of the wire contract
 // (docs/protocol.md) checked just enough that the client can rely on the
 // fields it uses. Unknown kinds and fields are ignored, as the contract asks.
+// Also the sub and unsub frames the client writes (msg and ack are in send.ts
+// and client.ts).
 
-import type { DeliveryResult, DeliveryStatus, Presence, Receipt, ReconnectRequest, Sender, Welcome } from './types.js';
+import type { DeliveryResult, DeliveryStatus, Presence, Receipt, ReconnectRequest, Sender, Subs, TopicResult, TopicStatus, Welcome } from './types.js';
 
 /** MsgFrame is a msg as received, before the client adds acknowledge(). */
 export interface MsgFrame {
@@ -13,6 +15,8 @@ export interface MsgFrame {
   ttl?: number;
   ack?: boolean;
   seq?: number;
+  /** The topic the message was published to; absent on a message sent to this device. */
+  topic?: string;
   payload: unknown;
 }
 
@@ -31,7 +35,28 @@ export type Frame =
   | { t: 'receipt'; receipt: Receipt }
   | { t: 'error'; error: ErrorFrame }
   | { t: 'presence'; presence: Presence }
-  | { t: 'reconnect'; reconnect: ReconnectRequest };
+  | { t: 'reconnect'; reconnect: ReconnectRequest }
+  | { t: 'subs'; subs: Subs };
+
+/** SubFrame subscribes the device to topics for the connection's life; the edge answers with a subs frame of the same id. */
+export interface SubFrame {
+  t: 'sub';
+  id: string;
+  topics: string[];
+}
+
+/** UnsubFrame ends the device's subscriptions to topics; the edge answers with a subs frame of the same id. */
+export interface UnsubFrame {
+  t: 'unsub';
+  id: string;
+  topics: string[];
+}
+
+/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts). */
+export function subscriptionFrame(t: 'sub' | 'unsub', id: string, topics: readonly string[]): string {
+  const f: SubFrame | UnsubFrame = { t, id, topics: [...topics] };
+  return JSON.stringify(f);
+}
 
 type Obj = Record<string, unknown>;
 
@@ -81,6 +106,7 @@ export function decodeFrame(text: string): Frame | undefined {
       // that for hundreds of thousands of years (the edge's seqs are Unix
       // milliseconds), so such a frame keeps no seq rather than a wrong one.
       if (Number.isSafeInteger(f.seq) && (f.seq as number) > 0) m.seq = f.seq as number;
+      if (str(f.topic)) m.topic = str(f.topic);
       return { t: 'msg', msg: m };
     }
     case 'receipt': {
@@ -101,6 +127,11 @@ export function decodeFrame(text: string): Frame | undefined {
     }
     case 'reconnect':
       return { t: 'reconnect', reconnect: { after_ms: Math.max(0, num(f.after_ms)), reason: str(f.reason) } };
+    case 'subs': {
+      // The id is optional in the contract; this client always sends one.
+      if (!Array.isArray(f.results)) return undefined;
+      return { t: 'subs', subs: { id: str(f.id), results: f.results.filter(isObj).map(topicResult) } };
+    }
   }
   return undefined;
 }
@@ -120,6 +151,10 @@ function result(r: Obj): DeliveryResult {
     out.error = { code: str(r.error.code), message: str(r.error.message) };
   }
   return out;
+}
+
+function topicResult(r: Obj): TopicResult {
+  return { topic: str(r.topic), status: str(r.status) as TopicStatus };
 }
 
 /**

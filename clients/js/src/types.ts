@@ -51,6 +51,12 @@ export interface Message<P = unknown> {
    * moves to it (see HeraldClient.cursor).
    */
   seq?: number;
+  /**
+   * The topic the message was published to (POST /v1/topics/{topic}/messages),
+   * absent on a message sent to this device. Such a message comes from a
+   * service, to every device subscribed (see HeraldClient.subscribe).
+   */
+  topic?: string;
   payload: P;
   /** Sends an ack frame for this message (POST /v1/acks over SSE). */
   acknowledge(): void;
@@ -92,6 +98,32 @@ export interface Presence {
   platform?: string;
   ts: number;
 }
+
+/**
+ * TopicStatus is the outcome of one topic of a subscribe or unsubscribe:
+ * `subscribed` (also when it was already), `unsubscribed` (also when it was
+ * not), `forbidden` (the device token's topics claim does not grant it),
+ * `invalid` (the name breaks the rule; the client checks it first, so only a
+ * newer server's rule gives it) or `limit` (the connection holds as many
+ * subscriptions as the edge allows).
+ */
+export type TopicStatus = 'subscribed' | 'unsubscribed' | 'forbidden' | 'invalid' | 'limit';
+
+/** TopicResult is one topic's outcome in a subs frame; topic is '' for an invalid name, which the edge does not echo. */
+export interface TopicResult {
+  topic: string;
+  status: TopicStatus;
+}
+
+/** Subs is the edge's answer to a sub or unsub frame: one result per topic, in order. */
+export interface Subs {
+  /** The id of the sub or unsub frame it answers. */
+  id: string;
+  results: TopicResult[];
+}
+
+/** TopicMessage is a message published to a topic: its `topic` is set. */
+export type TopicMessage<Types extends Record<string, unknown> = Record<string, unknown>> = TypedMessage<Types> & { topic: string };
 
 /** HelloInfo is the device's metadata for its account's device list. */
 export interface HelloInfo {
@@ -215,4 +247,9 @@ export interface ClientEvents<Types extends Record<string, unknown> = Record<str
   error: (e: HeraldError) => void;
   /** The server asked this client to reconnect; the client does so by itself. */
   reconnect: (r: ReconnectRequest) => void;
+  /**
+   * Every subs frame: the answers to subscribe() and unsubscribe(), and to the
+   * sub frame the client sends after each welcome for the topics it remembers.
+   */
+  subs: (s: Subs) => void;
 }

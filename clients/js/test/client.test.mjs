@@ -483,3 +483,71 @@ test('an error event without a close event still ends an open connection', async
   assert.deepEqual(states, ['connecting', 'open', 'reconnecting:disconnected', 'open']);
   assert.deepEqual(ws.closedWith, { code: 1000, reason: '' });
 });
+
+test('topics: the sub and unsub frames, their answers by id, and the sub sent again after each welcome', async (t) => {
+  const { client, WS } = newClient(t, { hello: { platform: 'web' }, receiptTimeoutMs: 50 });
+  const ws = await open(client, WS);
+  assert.deepEqual(ws.sent, [{ t: 'hello', device: { platform: 'web' } }], 'no sub before the first subscribe');
+  const subsEvents = [];
+  client.on('subs', (s) => subsEvents.push(s));
+
+  const p = client.subscribe('b.live', 'a');
+  const sub = ws.sent.at(-1);
+  assert.equal(sub.t, 'sub');
+  assert.match(sub.id, /^[0-9A-Z]{26}$/);
+  assert.deepEqual(sub.topics, ['b.live', 'a']);
+  ws.frame({ t: 'subs', id: 'someone-else', results: [] }); // matches nothing pending: an event only
+  ws.frame({ t: 'subs', id: sub.id, results: [{ topic: 'b.live', status: 'subscribed' }, { topic: 'a', status: 'forbidden' }] });
+  assert.deepEqual(await p, [{ topic: 'b.live', status: 'subscribed' }, { topic: 'a', status: 'forbidden' }]);
+  assert.deepEqual(subsEvents.map((s) => s.id), ['someone-else', sub.id]);
+  assert.deepEqual(client.topics, ['b.live', 'a'], 'remembered whatever the answer');
+
+  // An error frame naming it rejects it; no answer in time is a timeout.
+  const refused = client.subscribe('c');
+  ws.frame({ t: 'error', re: ws.sent.at(-1).id, code: 'bad_frame', message: 'a sub frame lists at most 1 topics' });
+  await assert.rejects(refused, (e) => isHerald('bad_frame')(e) && e.re === ws.sent.at(-1).id);
+  await assert.rejects(client.subscribe('d'), isHerald('timeout'));
+  const unsub = client.unsubscribe('c', 'd');
+  assert.deepEqual(ws.sent.at(-1).topics, ['c', 'd']);
+  assert.equal(ws.sent.at(-1).t, 'unsub');
+  ws.frame({ t: 'subs', id: ws.sent.at(-1).id, results: [{ topic: 'c', status: 'unsubscribed' }, { topic: 'd', status: 'unsubscribed' }] });
+  await unsub;
+  assert.deepEqual(client.topics, ['b.live', 'a']);
+
+  // A drop rejects a pending subscribe; the next connection subscribes to every remembered topic, after the hello.
+  const pending = client.subscribe('e');
+  const next = WS.next();
+  ws.drop(1006);
+  await assert.rejects(pending, (e) => isHerald('not_connected')(e) && /lost before the subs answer/.test(e.message) && e.closeCode === 1006);
+  const ws2 = await next;
+  ws2.welcome();
+  await until(() => client.state === 'open', 'open again');
+  assert.equal(ws2.sent.length, 2);
+  assert.deepEqual(ws2.sent[0], { t: 'hello', device: { platform: 'web' } });
+  assert.equal(ws2.sent[1].t, 'sub');
+  assert.deepEqual(ws2.sent[1].topics, ['b.live', 'a', 'e']);
+  assert.notEqual(ws2.sent[1].id, sub.id);
+
+  // Without a connection: not_connected, and the change is kept for the next one.
+  client.close();
+  await assert.rejects(client.unsubscribe('a'), isHerald('not_connected'));
+  await assert.rejects(client.subscribe('f'), isHerald('not_connected'));
+  assert.deepEqual(client.topics, ['b.live', 'e', 'f']);
+});
+
+test('topics: onTopic gets the messages of its topic after the message listeners, duplicates dropped', async (t) => {
+  const { client, WS } = newClient(t);
+  const ws = await open(client, WS);
+  const order = [];
+  client.on('message', (m) => order.push(`message ${m.id} ${m.topic ?? '-'}`));
+  const off = client.onTopic('a.b', (m) => order.push(`a.b ${m.id}`));
+  client.onTopic('a', (m) => order.push(`a ${m.id}`));
+  const msg = (id, topic) => ({ t: 'msg', id, type: 'notification.v1', from: { service: 'svc' }, ts: 1, ...(topic ? { topic } : {}), payload: { title: id } });
+  ws.frame(msg('m1', 'a.b'));
+  ws.frame(msg('m1', 'a.b'));
+  ws.frame(msg('m2'));
+  ws.frame(msg('m3', 'a'));
+  off();
+  ws.frame(msg('m4', 'a.b'));
+  assert.deepEqual(order, ['message m1 a.b', 'a.b m1', 'message m2 -', 'message m3 a', 'a m3', 'message m4 a.b']);
+});

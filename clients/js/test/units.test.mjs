@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 
 import { Backoff, jitterAfter } from '../dist/backoff.js';
 import { Dedup } from '../dist/dedup.js';
-import { decodeFrame, receiptFinal } from '../dist/frames.js';
+import { decodeFrame, receiptFinal, subscriptionFrame } from '../dist/frames.js';
+import { topicProblem, validTopic } from '../dist/topics.js';
 import { endpoints } from '../dist/url.js';
 import { classify } from '../dist/classify.js';
 import { newMessageId, HeraldError } from '../dist/index.js';
@@ -218,4 +219,41 @@ test('outgoing: ids and target ids follow the wire contract, or the send throws 
   }
   assert.ok(validMessageId('01JTESTID') && !validMessageId('a\tb'));
   assert.ok(validDeviceId('a.b_c:d@e-f') && !validDeviceId('a/b'));
+});
+
+test('topics: the rule of topic names, as docs/protocol.md states it', () => {
+  for (const ok of ['a', 'news.sports', 'scores.match-42', 'A_b-9.c', 'a'.repeat(128), 'x.'.repeat(63) + 'yz']) {
+    assert.equal(topicProblem(ok), '', ok);
+    assert.ok(validTopic(ok));
+  }
+  for (const [bad, why] of [
+    ['', /empty/],
+    ['a'.repeat(129), /this one has 129/],
+    ['a..b', /not empty/],
+    ['.a', /not empty/],
+    ['a.', /not empty/],
+    ['news.*', /character 5/],
+    ['*', /character 0/],
+    ['a b', /character 1/],
+    ['é', /character 0/],
+    ['a/b', /character 1/],
+    [7, /a string, not number/],
+    [null, /not null/],
+  ]) {
+    assert.match(topicProblem(bad), why, JSON.stringify(bad));
+    assert.equal(validTopic(bad), false);
+  }
+});
+
+test('frames: subs, a msg with a topic, and the sub and unsub frames written', () => {
+  assert.deepEqual(decodeFrame('{"t":"subs","id":"s1","results":[{"topic":"news.sports","status":"subscribed"},{"topic":"","status":"invalid"},7]}'), {
+    t: 'subs',
+    subs: { id: 's1', results: [{ topic: 'news.sports', status: 'subscribed' }, { topic: '', status: 'invalid' }] },
+  });
+  assert.equal(decodeFrame('{"t":"subs","id":"s1"}'), undefined, 'no results');
+  const m = decodeFrame('{"t":"msg","id":"m1","type":"notification.v1","from":{"service":"dev"},"ts":1,"topic":"news.sports","payload":{}}');
+  assert.equal(m.msg.topic, 'news.sports');
+  assert.equal(decodeFrame('{"t":"msg","id":"m1","type":"x.v1","from":{},"ts":1,"payload":{}}').msg.topic, undefined);
+  assert.deepEqual(JSON.parse(subscriptionFrame('sub', 's1', ['a', 'b.c'])), { t: 'sub', id: 's1', topics: ['a', 'b.c'] });
+  assert.deepEqual(JSON.parse(subscriptionFrame('unsub', 's2', ['a'])), { t: 'unsub', id: 's2', topics: ['a'] });
 });

@@ -70,6 +70,13 @@ test('two pages are two devices: the remote plays the player, and sees the recei
   await both.locator('#push-form button[type="submit"]').click();
   await logLine(both, 'push', `${playerID} delivered`).waitFor();
   await pane(both, playerID).locator('.toast', { hasText: 'Dinner is ready' }).waitFor();
+  // A guest's TV, and a live score that reaches it and both panes.
+  await both.locator('#add-guest').click();
+  await both.locator('.pane.guest .score[data-status="subscribed"]').waitFor();
+  await both.locator('.pane .score[data-status="subscribed"]').nth(2).waitFor();
+  await both.locator('#score-form button[type="submit"]').click();
+  await logLine(both, 'publish', 'score 1 – 0').waitFor();
+  await both.locator('.pane .score[data-score="1 – 0"]').nth(2).waitFor();
   await mkdir(resultsDir, { recursive: true });
   await both.screenshot({ path: path.join(resultsDir, 'demo.png'), fullPage: true });
 });
@@ -210,4 +217,55 @@ test('a notification sent to a closed tab is queued, and arrives when the tab re
   assert.equal(res.results[0]?.status, 'delivered');
   await pane(player, 'tv').locator('.toast', { hasText: 'Live again' }).waitFor();
   assert.equal(await logLine(player, 'msg', 'While the tab was closed').count(), 0, 'the stored notification came once');
+});
+
+test('a score published to a topic reaches the devices of two accounts at once', { skip, timeout: 180_000 }, async (t) => {
+  const demo = await startDemo(t);
+  const account = uniqueAccount();
+  const other = uniqueAccount('e2e-b');
+  const page = await demo.open(`/demo/?account=${account}&device=tv&role=player`);
+  const away = await demo.open(`/demo/?account=${other}&device=tv&role=player`);
+  const subscribed = '.score[data-topic="scores.live"][data-status="subscribed"]';
+  // The page account's tv: the guest's TV below has the same device id.
+  const home = page.locator('.pane:not(.guest)[data-device="tv"]');
+  await home.locator(subscribed).waitFor();
+  await pane(away, 'tv').locator(subscribed).waitFor();
+  await logLine(away, 'subs', 'subscribed to topic scores.live').waitFor();
+
+  // A guest's TV on the first page: a device of a second account, with its own token.
+  await page.locator('#add-guest').click();
+  const guest = page.locator(`.pane.guest[data-account="${account}-guest"][data-device="tv"]`);
+  await guest.locator(subscribed).waitFor();
+  assert.equal(await guest.locator('.acct').textContent(), `${account}-guest`);
+
+  await page.locator('#score-home').fill('3');
+  await page.locator('#score-away').fill('2');
+  await page.locator('#score-form button[type="submit"]').click();
+  const published = logLine(page, 'publish', 'score 3 – 2 to scores.live');
+  await published.waitFor();
+  assert.equal(await published.getAttribute('data-devices'), '3', 'the publish reached the three subscribed devices: ' + (await published.textContent()));
+  assert.match(await published.textContent(), /3 devices on 1 edge/);
+  const id = await published.getAttribute('data-id');
+  assert.ok(id, 'the log names the message');
+
+  // The same message, with its topic, on the devices of both accounts.
+  for (const p of [home, guest, pane(away, 'tv')]) {
+    const score = p.locator('.score[data-score="3 – 2"]');
+    await score.waitFor();
+    assert.equal(await score.getAttribute('data-id'), id);
+  }
+  await logLine(away, 'msg', 'on topic scores.live from service dev').waitFor();
+  await logLine(page, 'msg', `tv@${account}-guest notification.v1`).waitFor();
+  // A topic message is not a notification to the device: no toast.
+  assert.equal(await pane(away, 'tv').locator('.toast:not([hidden])').count(), 0);
+  // The guest's device stays out of the page account's device list.
+  await page.locator('#device-list li[data-device="tv"][data-online="true"]').waitFor();
+  assert.equal(await page.locator('#device-list li[data-device]').count(), 1);
+
+  // The next score replaces the shown one everywhere.
+  await page.locator('#score-home').fill('4');
+  await page.locator('#score-form button[type="submit"]').click();
+  await logLine(page, 'publish', 'score 4 – 2').waitFor();
+  await pane(away, 'tv').locator('.score[data-score="4 – 2"]').waitFor();
+  await guest.locator('.score[data-score="4 – 2"]').waitFor();
 });

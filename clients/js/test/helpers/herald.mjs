@@ -94,14 +94,17 @@ export async function startHerald(args = []) {
 
 /**
  * mintToken returns a device token signed with the development secret that
- * `herald dev` accepts: `herald token --account A --device D [--ttl TTL]`.
+ * `herald dev` accepts: `herald token --account A --device D [--ttl TTL]
+ * [--topics P,…]`.
  * @param {string} account
  * @param {string} device
- * @param {{ttl?: string}} [opts] ttl as a Go duration, such as "1h"
+ * @param {{ttl?: string, topics?: string[]}} [opts] ttl as a Go duration, such
+ *   as "1h"; topics, the patterns of the token's topics claim
  */
 export async function mintToken(account, device, opts = {}) {
   const args = ['token', '--account', account, '--device', device];
   if (opts.ttl) args.push('--ttl', opts.ttl);
+  if (opts.topics?.length) args.push('--topics', opts.topics.join(','));
   const { stdout } = await run(await heraldBin(), args, { cwd: repoRoot });
   const tok = stdout.trim();
   if (!tok) throw new Error('herald token printed no token');
@@ -116,6 +119,22 @@ export async function mintToken(account, device, opts = {}) {
  */
 export async function push(base, req) {
   const res = await fetch(base + '/v1/push', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${devAPIKey}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(req),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/**
+ * publish sends POST /v1/topics/{topic}/messages with the development API key
+ * and resolves with {status, body}.
+ * @param {string} base the herald base URL (http://…)
+ * @param {string} topic a valid topic name
+ * @param {object} req {type, payload, timeout_ms?}
+ */
+export async function publish(base, topic, req) {
+  const res = await fetch(`${base}/v1/topics/${topic}/messages`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${devAPIKey}`, 'Content-Type': 'application/json' },
     body: JSON.stringify(req),

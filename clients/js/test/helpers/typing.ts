@@ -2,7 +2,7 @@
 // declarations in dist/: how the SDK's public types read to a TypeScript app.
 // Each @ts-expect-error marks a mistake that must stay a compile error.
 import { HeraldClient, HeraldError, newMessageId } from '../../dist/index.js';
-import type { ConnectionState, HeraldMessageTypes, Message, Receipt, Target, Welcome } from '../../dist/index.js';
+import type { ConnectionState, HeraldMessageTypes, Message, Receipt, Target, TopicResult, TopicStatus, Welcome } from '../../dist/index.js';
 
 // A type alias, as `herald schema ts` generates (an interface would not satisfy Record<string, unknown>).
 type Types = {
@@ -41,6 +41,12 @@ export async function uses(): Promise<void> {
     client.on('error', (e: HeraldError) => void e.re),
     client.on('reconnect', (rq) => void rq.after_ms),
     client.on('welcome', (wl) => void wl.session),
+    client.on('subs', (sb) => void sb.results.map((r) => r.status === 'forbidden' || r.topic)),
+    client.onTopic('scores.live', (m) => {
+      const topic: string = m.topic; // always set on a topic's message
+      if (m.type === 'notification.v1') void m.payload.title.length;
+      void topic;
+    }),
   ];
   offs.forEach((off) => off());
   client.ack('01J');
@@ -63,6 +69,14 @@ export async function uses(): Promise<void> {
   await client.send({ siblings: false }, 'notification.v1', { title: 'x' });
   // @ts-expect-error no such event
   client.on('mesage', () => {});
+  const results: TopicResult[] = await client.subscribe('scores.live', 'news.sports');
+  const status: TopicStatus | undefined = results[0]?.status;
+  void status;
+  await client.unsubscribe('news.sports');
+  const topics: string[] = client.topics;
+  void topics;
+  // @ts-expect-error topics are strings
+  await client.subscribe(['scores.live']);
   // @ts-expect-error a state listener gets a state, not a message
   client.on('state', (m: Message) => void m);
 }
