@@ -45,6 +45,7 @@ export class HeraldClient {
     #events = new Emitter();
     #topicHandlers = new Emitter(); // onTopic, by topic
     #topics = new Set(); // subscribed after every welcome: subscribe() adds, unsubscribe() removes
+    #topicSeq = new Map(); // per topic, the seq of the last message received: the catch-up cursor
     #cursor; // the highest seq received, or options.after: sent as ?after= on each connection
     #state = 'idle';
     #welcome;
@@ -330,8 +331,10 @@ export class HeraldClient {
         for (const name of topics) {
             if (t === 'sub')
                 this.#topics.add(name);
-            else
+            else {
                 this.#topics.delete(name);
+                this.#topicSeq.delete(name);
+            }
         }
         const link = this.#link;
         if (!link || !this.#open) {
@@ -454,8 +457,11 @@ export class HeraldClient {
             link.send(helloFrame(this.#hello));
         // Subscriptions end with the connection: subscribe again, before anything
         // an app's listeners send.
-        if (this.#topics.size > 0 && link.kind === 'websocket')
-            link.send(subscriptionFrame('sub', newMessageId(), [...this.#topics]));
+        // With each topic's cursor: the edge first writes what the topic's log
+        // holds after it, what was published while the client was away.
+        if (this.#topics.size > 0 && link.kind === 'websocket') {
+            link.send(subscriptionFrame('sub', newMessageId(), [...this.#topics], Object.fromEntries(this.#topicSeq)));
+        }
         this.#setState('open');
         this.#events.emit('welcome', w);
         const waiting = this.#connecting;
@@ -612,7 +618,12 @@ export class HeraldClient {
             if (msg.topic !== undefined)
                 this.#topicHandlers.emit(msg.topic, msg);
         }
-        if (m.seq !== undefined && m.seq > this.#cursor)
+        // A topic message's seq is its topic's cursor, not the inbox's.
+        if (m.seq !== undefined && m.topic !== undefined) {
+            if (this.#topics.has(m.topic) && m.seq > (this.#topicSeq.get(m.topic) ?? 0))
+                this.#topicSeq.set(m.topic, m.seq);
+        }
+        else if (m.seq !== undefined && m.seq > this.#cursor)
             this.#cursor = m.seq;
         if (!m.ack || m.id === '')
             return;

@@ -47,6 +47,8 @@ export interface SubFrame {
     t: 'sub';
     id: string;
     topics: string[];
+    /** For topics of topics: the seq of the last message of it the device has; the edge writes what the topic's log holds after it first. */
+    after?: Record<string, number>;
 }
 /** UnsubFrame ends the device's subscriptions to topics; the edge answers with a subs frame of the same id. */
 export interface UnsubFrame {
@@ -54,8 +56,8 @@ export interface UnsubFrame {
     id: string;
     topics: string[];
 }
-/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts). */
-export declare function subscriptionFrame(t: 'sub' | 'unsub', id: string, topics: readonly string[]): string;
+/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts), with a sub's catch-up cursors. */
+export declare function subscriptionFrame(t: 'sub' | 'unsub', id: string, topics: readonly string[], after?: Record<string, number>): string;
 /**
  * decodeFrame parses one frame. It returns undefined for text that is not a
  * JSON object, an unknown kind, or a frame without the fields the contract

@@ -3,9 +3,11 @@
 // fields it uses. Unknown kinds and fields are ignored, as the contract asks.
 // Also the sub and unsub frames the client writes (msg and ack are in send.ts
 // and client.ts).
-/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts). */
-export function subscriptionFrame(t, id, topics) {
+/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts), with a sub's catch-up cursors. */
+export function subscriptionFrame(t, id, topics, after) {
     const f = { t, id, topics: [...topics] };
+    if (t === 'sub' && after && Object.keys(after).length > 0)
+        f.after = after;
     return JSON.stringify(f);
 }
 const isObj = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);

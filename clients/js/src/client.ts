@@ -94,6 +94,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   readonly #events = new Emitter<ClientEvents<Types>>();
   readonly #topicHandlers = new Emitter<Record<string, (m: TopicMessage<Types>) => void>>(); // onTopic, by topic
   readonly #topics = new Set<string>(); // subscribed after every welcome: subscribe() adds, unsubscribe() removes
+  readonly #topicSeq = new Map<string, number>(); // per topic, the seq of the last message received: the catch-up cursor
   #cursor: number; // the highest seq received, or options.after: sent as ?after= on each connection
 
   #state: ConnectionState = 'idle';
@@ -399,7 +400,10 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     }
     for (const name of topics) {
       if (t === 'sub') this.#topics.add(name);
-      else this.#topics.delete(name);
+      else {
+        this.#topics.delete(name);
+        this.#topicSeq.delete(name);
+      }
     }
     const link = this.#link;
     if (!link || !this.#open) {
@@ -517,7 +521,11 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     if (this.#hello && link.kind === 'websocket') link.send(helloFrame(this.#hello));
     // Subscriptions end with the connection: subscribe again, before anything
     // an app's listeners send.
-    if (this.#topics.size > 0 && link.kind === 'websocket') link.send(subscriptionFrame('sub', newMessageId(), [...this.#topics]));
+    // With each topic's cursor: the edge first writes what the topic's log
+    // holds after it, what was published while the client was away.
+    if (this.#topics.size > 0 && link.kind === 'websocket') {
+      link.send(subscriptionFrame('sub', newMessageId(), [...this.#topics], Object.fromEntries(this.#topicSeq)));
+    }
     this.#setState('open');
     this.#events.emit('welcome', w);
     const waiting = this.#connecting;
@@ -666,7 +674,10 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
       this.#events.emit('message', msg as TypedMessage<Types>);
       if (msg.topic !== undefined) this.#topicHandlers.emit(msg.topic, msg as TopicMessage<Types>);
     }
-    if (m.seq !== undefined && m.seq > this.#cursor) this.#cursor = m.seq;
+    // A topic message's seq is its topic's cursor, not the inbox's.
+    if (m.seq !== undefined && m.topic !== undefined) {
+      if (this.#topics.has(m.topic) && m.seq > (this.#topicSeq.get(m.topic) ?? 0)) this.#topicSeq.set(m.topic, m.seq);
+    } else if (m.seq !== undefined && m.seq > this.#cursor) this.#cursor = m.seq;
     if (!m.ack || m.id === '') return;
     if (this.#autoAck) this.ack(m.id);
     else if (!isNew && this.#dedup.acked(m.id)) this.#sendAck(m.id); // the app's ack was lost

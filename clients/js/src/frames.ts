@@ -43,6 +43,8 @@ export interface SubFrame {
   t: 'sub';
   id: string;
   topics: string[];
+  /** For topics of topics: the seq of the last message of it the device has; the edge writes what the topic's log holds after it first. */
+  after?: Record<string, number>;
 }
 
 /** UnsubFrame ends the device's subscriptions to topics; the edge answers with a subs frame of the same id. */
@@ -52,9 +54,10 @@ export interface UnsubFrame {
   topics: string[];
 }
 
-/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts). */
-export function subscriptionFrame(t: 'sub' | 'unsub', id: string, topics: readonly string[]): string {
+/** subscriptionFrame encodes a sub or unsub frame of id for topics, each already checked (topics.ts), with a sub's catch-up cursors. */
+export function subscriptionFrame(t: 'sub' | 'unsub', id: string, topics: readonly string[], after?: Record<string, number>): string {
   const f: SubFrame | UnsubFrame = { t, id, topics: [...topics] };
+  if (t === 'sub' && after && Object.keys(after).length > 0) (f as SubFrame).after = after;
   return JSON.stringify(f);
 }
 
