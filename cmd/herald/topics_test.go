@@ -162,6 +162,26 @@ func TestTopicsDev(t *testing.T) {
 			}) == 1
 		})
 	}
+
+	// The same through the embedded Kafka: an id, the message, then its
+	// status with the counts.
+	r = runCmd(t, t.Context(), "publish", "--url", dev.base, "--async", "--topic", "news.sports", "--type", "notification.v1", "--payload", `{"title":"Async goal"}`)
+	id := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !protocol.ValidMsgID(id) {
+		t.Fatalf("herald publish --async: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	for _, l := range []*listenProc{l1, l2} {
+		waitFor(t, "the message published through Kafka", func() bool {
+			return l.count(protocol.KindMsg, func(f protocol.Frame) bool { return f.(*protocol.Msg).ID == id }) == 1
+		})
+	}
+	waitFor(t, "the published status", func() bool {
+		r = runCmd(t, t.Context(), "status", "--url", dev.base, id)
+		return r.code == 0 && strings.Contains(r.stdout, "edges reached 1, devices 2, dropped 0, edges failed 0")
+	})
+	if r := runCmd(t, t.Context(), "publish", "--url", dev.base, "--priority", "high", "--topic", "news.sports", "--type", "notification.v1", "--payload", `{"title":"x"}`); r.code != 2 {
+		t.Fatalf("--priority without --async: %d %s", r.code, r.stderr)
+	}
 }
 
 // topicCountOf reads GET /v1/topics/{topic}.
