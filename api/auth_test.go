@@ -120,6 +120,7 @@ var scopeRoutes = []scopeRoute{
 	{ScopeSend, http.MethodPost, "/v1/messages", `{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t","body":"b"}}`},
 	{ScopeSend, http.MethodGet, "/v1/messages/01J00000000000000000000000", ""},
 	{ScopeSend, http.MethodPost, "/v1/topics/news.sports/messages", `{"type":"notification.v1","payload":{"title":"t"}}`},
+	{ScopeSend, http.MethodGet, "/v1/topics/news.sports", ""},
 	{ScopeTypes, http.MethodGet, "/v1/types", ""},
 	{ScopeTypes, http.MethodGet, "/v1/types/notification.v1", ""},
 	{ScopeTypes, http.MethodPost, "/v1/types/notification.v1/validate", `{"title":"t","body":"b"}`},
@@ -178,6 +179,7 @@ func TestKeyScopes(t *testing.T) {
 		c.Queue = &recordingQueue{}
 		c.Statuses = processor.NewMemoryStatus(0, 0)
 		c.Publisher = fixedPublisher{}
+		c.Counter = fixedPublisher{}
 	})
 	for _, r := range scopeRoutes {
 		for sc, secret := range keys {

@@ -103,33 +103,23 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	if req.Ack != nil {
 		m.Ack = *req.Ack
 	}
-	switch req.Priority {
-	case "":
-	case protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow:
-		m.Priority = req.Priority
-	default:
-		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"priority" must be "high", "normal" or "low", not %q`, req.Priority)).Write(w)
+	if p := asyncTiming(m, t, req.Priority, req.TTL); p != nil {
+		p.Write(w)
 		return
-	}
-	if m.Priority == "" {
-		m.Priority = protocol.PriorityNormal
-	}
-	ttl := t.Policy.TTL
-	if req.TTL != nil {
-		ttl = *req.TTL
-	}
-	if ttl < 0 || ttl > MaxTTL {
-		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"ttl" must be between 0 and %d seconds`, MaxTTL)).Write(w)
-		return
-	}
-	if ttl > 0 {
-		m.Expires = m.Accepted + int64(ttl)*1000
 	}
 	if len(req.CollapseKey) > MaxCollapseKey {
 		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"collapse_key" is over %d characters`, MaxCollapseKey)).Write(w)
 		return
 	}
 
+	s.enqueue(w, r, m, body, idemKey)
+}
+
+// enqueue writes m to Kafka under the request's Idempotency-Key, if any, and
+// answers 202 with its id once Kafka acknowledged it: POST /v1/messages and
+// an asynchronous publish to a topic. body is the request body the key is
+// bound to.
+func (s *Server) enqueue(w http.ResponseWriter, r *http.Request, m *processor.Message, body []byte, idemKey string) {
 	// A key is claimed as "pending <id> <hash>" while the send runs and becomes
 	// "<id> <hash>" once Kafka has the message: a retry that arrives meanwhile
 	// gets 409, never the id of a message that may yet fail.
@@ -191,7 +181,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		// The status topic's consumer records queued too, later; recording it here
 		// makes GET answer at once.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.LookupTimeout)
-		err := rec.Record(ctx, processor.Event{ID: m.ID, Account: m.Account, Status: processor.Queued, Priority: m.Priority, At: m.Accepted})
+		err := rec.Record(ctx, processor.Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: processor.Queued, Priority: m.Priority, At: m.Accepted})
 		cancel()
 		if err != nil {
 			s.cfg.Logger.Warn("recording a queued status failed", "id", m.ID, "err", err)
@@ -199,6 +189,35 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/messages/"+m.ID)
 	writeJSON(w, http.StatusAccepted, MessageAccepted{ID: m.ID})
+}
+
+// asyncTiming sets m's priority (prio, default the type's, else normal) and
+// expiry (ttl seconds after its acceptance, default the type's ttl; 0 never)
+// from a request, or returns the problem with them.
+func asyncTiming(m *processor.Message, t *protocol.Type, prio protocol.Priority, ttl *int) *protocol.Problem {
+	m.Priority = t.Policy.Priority
+	switch prio {
+	case "":
+	case protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow:
+		m.Priority = prio
+	default:
+		return protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"priority" must be "high", "normal" or "low", not %q`, prio))
+	}
+	if m.Priority == "" {
+		m.Priority = protocol.PriorityNormal
+	}
+	secs := t.Policy.TTL
+	if ttl != nil {
+		secs = *ttl
+	}
+	if secs < 0 || secs > MaxTTL {
+		return protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"ttl" must be between 0 and %d seconds`, MaxTTL))
+	}
+	m.Expires = 0
+	if secs > 0 {
+		m.Expires = m.Accepted + int64(secs)*1000
+	}
+	return nil
 }
 
 // recorder is a Statuses that also takes events (processor.StatusStore).

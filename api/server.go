@@ -93,6 +93,9 @@ type Config struct {
 	// Publisher, when set, serves POST /v1/topics/{topic}/messages; without
 	// it the route answers 503.
 	Publisher Publisher
+	// Counter, when set, serves GET /v1/topics/{topic}; without it the
+	// route answers 503.
+	Counter TopicCounter
 	// Reporter, when set, records the status of the sync pushes stored for an
 	// offline device (queued, and what their puts did to the inbox), so that
 	// GET /v1/messages/{id} follows them to delivered, acked or expired as it
@@ -221,6 +224,7 @@ func (s *Server) routes() chi.Router {
 			r.Post("/v1/messages", s.sendMessage)
 			r.Get("/v1/messages/{id}", s.messageStatus)
 			r.Post("/v1/topics/{topic}/messages", s.publish)
+			r.Get("/v1/topics/{topic}", s.topicCount)
 		})
 		r.Group(func(r chi.Router) {
 			r.Use(requireScope(ScopeTypes))

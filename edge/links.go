@@ -170,7 +170,7 @@ func (l *Links) get(edge string) (*peer, error) {
 	}
 	k := l.links[edge]
 	if k == nil {
-		k = &peer{links: l, edge: edge, pending: make(map[pendingKey]chan protocol.Result), publishing: make(map[string]chan link.Published)}
+		k = &peer{links: l, edge: edge, pending: make(map[pendingKey]chan protocol.Result), publishing: make(map[string]chan link.Published), counting: make(map[string]chan int)}
 		l.links[edge] = k
 	}
 	return k, nil
@@ -193,6 +193,9 @@ type peer struct {
 	// publishing are the publishes waiting for their published answer, by
 	// message id; guarded by mu.
 	publishing map[string]chan link.Published
+	// counting are the counts waiting for their counted answer, by request
+	// id; guarded by mu.
+	counting map[string]chan int
 }
 
 // Deliver sends m to device of account over the link to edge and returns the
@@ -424,6 +427,20 @@ const maxLinkMessage = 32 << 20
 // link's reader goroutine.
 func (k *peer) onFrame(sc *link.Scanner, data []byte) {
 	kind, err := sc.Kind(data)
+	if err == nil && kind == link.KindCounted {
+		var c link.Counted
+		if err = sc.ReadCounted(&c); err == nil {
+			k.mu.Lock()
+			if ch := k.counting[c.ID]; ch != nil {
+				select {
+				case ch <- c.Subscribers:
+				default:
+				}
+			}
+			k.mu.Unlock()
+			return
+		}
+	}
 	if err == nil && kind == link.KindPublished {
 		var p link.Published
 		if err = sc.ReadPublished(&p); err == nil {
@@ -491,7 +508,14 @@ func (k *peer) lost(lc *link.Conn, err error) {
 		k.lastErr = err
 		k.retryAt = time.Now().Add(backoffFor(k.failures, k.links.cfg.MinBackoff, k.links.cfg.MaxBackoff))
 	}
-	waiting := len(k.pending) + len(k.publishing)
+	waiting := len(k.pending) + len(k.publishing) + len(k.counting)
+	for id, ch := range k.counting {
+		delete(k.counting, id)
+		select {
+		case ch <- -1: // lost: see Links.Count
+		default:
+		}
+	}
 	for id, ch := range k.publishing {
 		delete(k.publishing, id)
 		select {

@@ -129,6 +129,17 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 			return err
 		}
 		s.presenceHere(lp.Account, &lp.Presence)
+	case link.KindCount:
+		var c link.Count
+		if err := sc.ReadCount(&c); err != nil {
+			return err
+		}
+		// Answered on the reader: a count is one map read.
+		b := link.GetFrame()
+		*b = link.AppendCounted(*b, &link.Counted{ID: c.ID, Subscribers: s.TopicSubscribers(c.Topic)})
+		if err := lc.SendPooled(b); err != nil {
+			s.cfg.Logger.Debug("answering a count failed", "id", c.ID, "err", err)
+		}
 	case link.KindPublish:
 		var in link.InMsg
 		if err := sc.ReadPublish(&in); err != nil {

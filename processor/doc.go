@@ -31,6 +31,12 @@
 // holds the device, if one does by then, is nudged through the Nudger
 // interface it declares, to read the inbox again.
 //
+// A message to a topic (Message.Topic, keyed by the topic) is published
+// through the Publisher interface it declares, once per record: its one
+// outcome, without a device, is published with the counts of the edges and
+// devices reached and the edges that failed, expired, or failed (topic.go).
+//
 // Package processor imports protocol and inbox only; it must not import edge,
-// api, registry or cmd: it delivers through the Deliverer interface it declares.
+// api, registry or cmd: it delivers through the Deliverer and Publisher
+// interfaces it declares.
 package processor

@@ -14,9 +14,13 @@ type Message struct {
 	// ID is the message's time-ordered id, assigned when it is accepted.
 	ID string `json:"id"`
 	// Account and Device address it; an empty Device means every device of the
-	// account that is connected when the message is processed.
-	Account string `json:"account"`
+	// account that is connected when the message is processed. A message to a
+	// topic has neither.
+	Account string `json:"account,omitempty"`
 	Device  string `json:"device,omitempty"`
+	// Topic, instead of Account, publishes the message to the devices
+	// subscribed to the topic on every edge (edge.Router.Publish).
+	Topic string `json:"topic,omitempty"`
 	// Type and Payload are the app message, validated before it was enqueued.
 	Type    string          `json:"type"`
 	Payload json.RawMessage `json:"payload"`
@@ -42,8 +46,16 @@ func (m *Message) Validate() error {
 	switch {
 	case m.ID == "":
 		return errors.New(`"id" is required`)
-	case m.Account == "":
-		return errors.New(`"account" is required`)
+	case m.Account == "" && m.Topic == "":
+		return errors.New(`"account" or "topic" is required`)
+	case m.Account != "" && m.Topic != "":
+		return errors.New(`"account" and "topic" exclude each other`)
+	case m.Device != "" && m.Account == "":
+		return errors.New(`"device" needs "account"`)
+	case m.Topic != "" && !protocol.ValidTopic(m.Topic):
+		return errors.New(`"topic": ` + protocol.TopicProblem(m.Topic))
+	case m.Topic != "" && m.CollapseKey != "":
+		return errors.New(`"collapse_key" is for messages to an account, not to a topic`)
 	case m.Type == "":
 		return errors.New(`"type" is required`)
 	case len(m.Payload) == 0:
@@ -77,8 +89,25 @@ func (m *Message) TTL(now time.Time) int {
 }
 
 // Key is the record key: the account, so that every message to one device lands
-// on one partition and keeps its order.
-func (m *Message) Key() []byte { return []byte(m.Account) }
+// on one partition and keeps its order; for a message to a topic, the topic
+// (with a prefix no account id has), so that a topic's messages keep theirs.
+func (m *Message) Key() []byte {
+	if m.Topic != "" {
+		return []byte(topicKeyPrefix + m.Topic)
+	}
+	return []byte(m.Account)
+}
+
+// topicKeyPrefix starts the record key of a message to a topic, and its lane.
+const topicKeyPrefix = "topic:"
+
+// lane is the string a message's worker lane is chosen by: its key's.
+func (m *Message) lane() string {
+	if m.Topic != "" {
+		return topicKeyPrefix + m.Topic
+	}
+	return m.Account
+}
 
 // Msg returns the frame a device receives for m.
 func (m *Message) Msg(now time.Time) *protocol.Msg {
@@ -120,6 +149,9 @@ const (
 	// Dropped: it waited in an offline device's inbox and a later message put
 	// there dropped it to keep the inbox within its limits.
 	Dropped Outcome = "dropped"
+	// Published: a message to a topic was published to the edges with
+	// subscribers of it; Event.Published counts what it reached.
+	Published Outcome = "published"
 )
 
 // rank orders outcomes so that a redelivery or a late event never moves a
@@ -133,7 +165,7 @@ func (o Outcome) rank() int {
 		return 1
 	case Queued:
 		return 2
-	case Delivered:
+	case Delivered, Published:
 		return 3
 	case Expired, Collapsed, Dropped:
 		return 4
@@ -150,10 +182,17 @@ type Event struct {
 	// Device is the device the outcome is for; empty for the message's queued
 	// (accepted), and for the outcome of a message to a whole account that had
 	// no device connected. A queued with a device is that device's outcome.
-	Device   string            `json:"device,omitempty"`
-	Status   Outcome           `json:"status"`
-	Error    string            `json:"error,omitempty"`
-	Priority protocol.Priority `json:"priority,omitempty"`
+	Device string `json:"device,omitempty"`
+	// Topic is set on every event of a message to a topic, instead of
+	// Account; its outcome (published, expired or failed) has no Device.
+	Topic string `json:"topic,omitempty"`
+	// Published, on a published, is what the publish reached: the edges that
+	// answered, the devices it was queued for, those it dropped, and the
+	// edges that failed.
+	Published *protocol.PublishResult `json:"published,omitempty"`
+	Status    Outcome                 `json:"status"`
+	Error     string                  `json:"error,omitempty"`
+	Priority  protocol.Priority       `json:"priority,omitempty"`
 	// At is when the outcome happened, in Unix milliseconds.
 	At int64 `json:"at"`
 	// Expires, on a device's queued, is when the message stored for it expires,
@@ -175,3 +214,6 @@ func (e *Event) keep(now time.Time, ttl time.Duration) time.Duration {
 // accepted reports whether e is the message's queued, which comes when the
 // message is accepted, rather than a device's outcome.
 func (e *Event) accepted() bool { return e.Status == Queued && e.Device == "" }
+
+// topicOutcome reports whether e is the outcome of a message to a topic.
+func (e *Event) topicOutcome() bool { return e.Topic != "" && !e.accepted() }

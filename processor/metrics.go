@@ -68,7 +68,7 @@ func latencyBuckets() []float64 {
 
 // outcomes are the statuses a processor emits, in the order of the per-type
 // series.
-var outcomes = [...]Outcome{Delivered, Acked, Offline, Expired, Collapsed, Failed, Queued, Dropped}
+var outcomes = [...]Outcome{Delivered, Acked, Offline, Expired, Collapsed, Failed, Queued, Dropped, Published}
 
 // outcomeIndex returns o's index in outcomes, or that of Failed.
 func outcomeIndex(o Outcome) int {
@@ -87,6 +87,8 @@ func outcomeIndex(o Outcome) int {
 		return 6
 	case Dropped:
 		return 7
+	case Published:
+		return 8
 	}
 	return 5
 }

@@ -27,6 +27,7 @@ const (
 	DefaultAckTimeout      = 30 * time.Second
 	DefaultMaxAttempts     = 3
 	DefaultRetryBackoff    = 200 * time.Millisecond
+	DefaultPublishTimeout  = 5 * time.Second
 )
 
 // Deliverer delivers a message to a device wherever it is connected and returns
@@ -34,6 +35,13 @@ const (
 // written while an ack is still awaited. edge.Router implements it.
 type Deliverer interface {
 	Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result
+}
+
+// Publisher publishes a message to a topic: one frame to each edge with
+// subscribers of it, answered with counts until ctx ends. An error means the
+// edges could not be looked up and nothing was sent. edge.Router implements it.
+type Publisher interface {
+	Publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error)
 }
 
 // Directory lists the connected devices of an account.
@@ -58,6 +66,12 @@ type Config struct {
 	// Deliverer and Directory deliver messages. Required.
 	Deliverer Deliverer
 	Directory Directory
+	// Publisher publishes the messages to a topic (topic.go); without it
+	// they fail.
+	Publisher Publisher
+	// PublishTimeout bounds one publish to a topic: how long the edges'
+	// counts are awaited. Default [DefaultPublishTimeout].
+	PublishTimeout time.Duration
 	// Inbox, when set with Types, stores a message for a device that is
 	// offline, of a type whose policy stores it (protocol.Policy.Keep), for
 	// the device to get when it connects: its outcome is queued rather than
@@ -110,6 +124,8 @@ type Stats struct {
 	Processed, Delivered, Acked, Offline, Expired, Collapsed, Failed uint64
 	// Queued counts the messages stored in an offline device's inbox.
 	Queued uint64
+	// Published counts the messages published to a topic.
+	Published uint64
 }
 
 // Processor consumes the message topics and delivers each message.
@@ -120,7 +136,7 @@ type Processor struct {
 
 	acks  sync.WaitGroup // ack waits that outlive their batch
 	stats struct {
-		processed, delivered, acked, offline, expired, collapsed, failed, queued atomic.Uint64
+		processed, delivered, acked, offline, expired, collapsed, failed, queued, published atomic.Uint64
 	}
 	metrics *metrics
 	lag     *lagCollector
@@ -152,7 +168,7 @@ func New(cfg Config) (*Processor, error) {
 		def time.Duration
 	}{
 		{&cfg.DeliveryTimeout, DefaultDeliveryTimeout}, {&cfg.AckTimeout, DefaultAckTimeout},
-		{&cfg.RetryBackoff, DefaultRetryBackoff},
+		{&cfg.RetryBackoff, DefaultRetryBackoff}, {&cfg.PublishTimeout, DefaultPublishTimeout},
 	} {
 		if *d.v < 0 {
 			return nil, errors.New("processor: config: durations must not be negative")
@@ -178,7 +194,7 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if budget := cfg.DeliveryTimeout + cfg.HeartbeatInterval; cfg.RebalanceTimeout < budget {
+	if budget := max(cfg.DeliveryTimeout, cfg.PublishTimeout) + cfg.HeartbeatInterval; cfg.RebalanceTimeout < budget {
 		cfg.Logger.Warn("the rebalance timeout is shorter than a delivery attempt and a heartbeat: a slow batch may be delivered twice after a rebalance",
 			"rebalance_timeout", cfg.RebalanceTimeout, "delivery_timeout", cfg.DeliveryTimeout, "heartbeat_interval", cfg.HeartbeatInterval)
 	}
@@ -197,7 +213,7 @@ func (p *Processor) Stats() Stats {
 	return Stats{
 		Processed: p.stats.processed.Load(), Delivered: p.stats.delivered.Load(), Acked: p.stats.acked.Load(),
 		Offline: p.stats.offline.Load(), Expired: p.stats.expired.Load(), Collapsed: p.stats.collapsed.Load(),
-		Failed: p.stats.failed.Load(), Queued: p.stats.queued.Load(),
+		Failed: p.stats.failed.Load(), Queued: p.stats.queued.Load(), Published: p.stats.published.Load(),
 	}
 }
 
@@ -310,8 +326,8 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 		m, err := decodeMessage(r.Value)
 		if err != nil {
 			p.cfg.Logger.Warn("skipping a malformed record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
-			if m != nil && m.ID != "" && m.Account != "" {
-				p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Failed, Error: err.Error(), Priority: prio}, m.Type)
+			if m != nil && m.ID != "" && (m.Account != "" || m.Topic != "") {
+				p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Topic: m.Topic, Status: Failed, Error: err.Error(), Priority: prio}, m.Type)
 			} else {
 				p.metrics.outcome(prio, otherType, Failed)
 			}
@@ -334,7 +350,7 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 			p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Collapsed, Priority: m.Priority}, m.Type)
 			continue
 		}
-		lane := maphash.String(p.seed, m.Account) % uint64(n)
+		lane := maphash.String(p.seed, m.lane()) % uint64(n)
 		lanes[lane] = append(lanes[lane], m)
 	}
 	var wg sync.WaitGroup
@@ -370,7 +386,11 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 	now := time.Now()
 	if m.Expired(now) {
 		p.stats.expired.Add(1)
-		p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Expired, Priority: m.Priority}, m.Type)
+		p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Topic: m.Topic, Status: Expired, Priority: m.Priority}, m.Type)
+		return
+	}
+	if m.Topic != "" {
+		p.publish(ctx, m, m.Msg(now))
 		return
 	}
 	if m.Device != "" {

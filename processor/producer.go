@@ -128,7 +128,7 @@ func (p *Producer) Enqueue(ctx context.Context, m *Message) error {
 	if err != nil {
 		return fmt.Errorf("processor: enqueue: %w", err)
 	}
-	event, err := json.Marshal(Event{ID: m.ID, Account: m.Account, Status: Queued, Priority: m.Priority, At: m.Accepted})
+	event, err := json.Marshal(Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: Queued, Priority: m.Priority, At: m.Accepted})
 	if err != nil {
 		return fmt.Errorf("processor: enqueue: %w", err)
 	}

@@ -15,8 +15,9 @@ import (
 const DefaultRedisTimeout = time.Second
 
 // RedisStatus is a StatusStore in Redis, shared by every API process. Each
-// message is a hash <prefix>msg:<id> with a field "m" for the message and a field
-// "d:<device>" per device, expiring TTL after its last event or after the
+// message is a hash <prefix>msg:<id> with a field "m" for the message, a field
+// "d:<device>" per device, and for a message to a topic a field "t" for its
+// outcome, expiring TTL after its last event or after the
 // expiry of a message stored for one of its devices, whichever is later.
 type RedisStatus struct {
 	client  rueidis.Client
@@ -57,6 +58,7 @@ return 1
 // storedMessage is the "m" field.
 type storedMessage struct {
 	Account  string `json:"account"`
+	Topic    string `json:"topic,omitempty"`
 	Priority string `json:"priority,omitempty"`
 	Accepted int64  `json:"accepted,omitempty"`
 }
@@ -74,7 +76,7 @@ func (r *RedisStatus) ctx(ctx context.Context) (context.Context, context.CancelF
 func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
-	meta := storedMessage{Account: e.Account, Priority: string(e.Priority)}
+	meta := storedMessage{Account: e.Account, Topic: e.Topic, Priority: string(e.Priority)}
 	if e.accepted() {
 		meta.Accepted = e.At
 	}
@@ -83,7 +85,14 @@ func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 		return err
 	}
 	field, value := "", ""
-	if !e.accepted() {
+	switch {
+	case e.topicOutcome():
+		v, err := json.Marshal(newTopicOutcome(&e))
+		if err != nil {
+			return err
+		}
+		field, value = "t", string(v)
+	case !e.accepted():
 		v, err := json.Marshal(DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At})
 		if err != nil {
 			return err
@@ -122,6 +131,7 @@ func (r *RedisStatus) Get(ctx context.Context, id string) (*MessageStatus, error
 		return nil, ErrNotFound
 	}
 	st := &MessageStatus{ID: id, Devices: []DeviceStatus{}}
+	var topic *topicOutcome
 	for f, v := range fields {
 		switch {
 		case f == "m":
@@ -129,8 +139,13 @@ func (r *RedisStatus) Get(ctx context.Context, id string) (*MessageStatus, error
 			if err := json.Unmarshal([]byte(v), &m); err != nil {
 				return nil, fmt.Errorf("processor: status of %s: %w", id, err)
 			}
-			st.Account, st.Accepted = m.Account, m.Accepted
+			st.Account, st.Accepted, st.Topic = m.Account, m.Accepted, m.Topic
 			st.Priority = priority(m.Priority)
+		case f == "t" && len(v) > 1:
+			topic = new(topicOutcome)
+			if err := json.Unmarshal([]byte(v[1:]), topic); err != nil {
+				return nil, fmt.Errorf("processor: status of %s: %w", id, err)
+			}
 		case strings.HasPrefix(f, "d:") && len(v) > 1:
 			var d DeviceStatus
 			if err := json.Unmarshal([]byte(v[1:]), &d); err != nil {
@@ -140,6 +155,7 @@ func (r *RedisStatus) Get(ctx context.Context, id string) (*MessageStatus, error
 		}
 	}
 	st.summarize()
+	st.applyTopic(topic)
 	return st, nil
 }
 

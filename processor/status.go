@@ -31,6 +31,40 @@ type MessageStatus struct {
 	// Accepted is when it was accepted, in Unix milliseconds.
 	Accepted int64          `json:"accepted,omitempty"`
 	Devices  []DeviceStatus `json:"devices"`
+	// Topic is set, instead of Account, for a message to a topic; its
+	// outcome has no device (Devices stays empty): Status is queued until it
+	// was processed, then published, expired or failed, Error says why it
+	// failed, At is when it was processed (Unix milliseconds), and Published
+	// counts what the publish reached.
+	Topic     string                  `json:"topic,omitempty"`
+	Error     string                  `json:"error,omitempty"`
+	At        int64                   `json:"at,omitempty"`
+	Published *protocol.PublishResult `json:"published,omitempty"`
+}
+
+// topicOutcome is the outcome of a message to a topic, as the stores keep it.
+type topicOutcome struct {
+	Status    Outcome                 `json:"status"`
+	Error     string                  `json:"error,omitempty"`
+	At        int64                   `json:"at"`
+	Published *protocol.PublishResult `json:"published,omitempty"`
+}
+
+func newTopicOutcome(e *Event) *topicOutcome {
+	return &topicOutcome{Status: e.Status, Error: e.Error, At: e.At, Published: e.Published}
+}
+
+// applyTopic sets the outcome of a message to a topic, after summarize.
+func (s *MessageStatus) applyTopic(t *topicOutcome) {
+	if t == nil {
+		return
+	}
+	s.Status, s.Error, s.At = t.Status, t.Error, t.At
+	if t.Published != nil {
+		p := *t.Published
+		p.Failed = slices.Clone(p.Failed)
+		s.Published = &p
+	}
 }
 
 // DeviceStatus is one device's outcome. Device is empty for a message to a whole
@@ -91,6 +125,7 @@ type MemoryStatus struct {
 
 type memStatus struct {
 	status  MessageStatus
+	topic   *topicOutcome // a message to a topic's outcome, once processed
 	expires time.Time
 }
 
@@ -138,8 +173,17 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 	if st.Priority == "" {
 		st.Priority = e.Priority
 	}
+	if st.Topic == "" {
+		st.Topic = e.Topic
+	}
 	if e.accepted() {
 		st.Accepted = e.At
+		return nil
+	}
+	if e.topicOutcome() {
+		if s.topic == nil || e.Status.rank() >= s.topic.Status.rank() {
+			s.topic = newTopicOutcome(&e)
+		}
 		return nil
 	}
 	d := DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At}
@@ -182,5 +226,6 @@ func (m *MemoryStatus) Get(_ context.Context, id string) (*MessageStatus, error)
 	st := s.status
 	st.Devices = slices.Clone(st.Devices)
 	st.summarize()
+	st.applyTopic(s.topic)
 	return &st, nil
 }

@@ -125,6 +125,21 @@ func processed(status Outcome, devices ...DeviceStatus) *MessageStatus {
 	return &MessageStatus{ID: "m1", Account: "a1", Priority: protocol.PriorityHigh, Status: status, Accepted: 1000, Devices: devices}
 }
 
+// topicEvent is an event of message t1, to topic news.sports.
+func topicEvent(o Outcome, at int64, res *protocol.PublishResult, errText string) Event {
+	return Event{ID: "t1", Topic: "news.sports", Status: o, Priority: protocol.PriorityNormal, At: at, Published: res, Error: errText}
+}
+
+// topicStatus is the status of t1, accepted at 1000, with its outcome at at.
+func topicStatus(o Outcome, at int64, res *protocol.PublishResult, errText string) *MessageStatus {
+	return &MessageStatus{ID: "t1", Topic: "news.sports", Priority: protocol.PriorityNormal, Status: o, Accepted: 1000,
+		Devices: []DeviceStatus{}, At: at, Published: res, Error: errText}
+}
+
+func publishCounts() *protocol.PublishResult {
+	return &protocol.PublishResult{Edges: 1, Devices: 2, Dropped: 1, Failed: []protocol.EdgeFailure{{Edge: "edge-2", Error: "no answer from edge-2 in time"}}}
+}
+
 func TestStatusContract(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -259,6 +274,42 @@ func TestStatusContract(t *testing.T) {
 			want:   processed(Delivered, DeviceStatus{Device: "tv1", Status: Delivered, At: 2000}),
 		},
 		{
+			name:   "topic message queued",
+			events: []Event{topicEvent(Queued, 1000, nil, "")},
+			want:   topicStatus(Queued, 0, nil, ""),
+		},
+		{
+			name:   "topic message published with counts and failed edges",
+			events: []Event{topicEvent(Queued, 1000, nil, ""), topicEvent(Published, 2000, publishCounts(), "")},
+			want:   topicStatus(Published, 2000, publishCounts(), ""),
+		},
+		{
+			name:   "topic outcome before queued",
+			events: []Event{topicEvent(Published, 2000, publishCounts(), ""), topicEvent(Queued, 1000, nil, "")},
+			want:   topicStatus(Published, 2000, publishCounts(), ""),
+		},
+		{
+			name:   "topic message failed keeps its error",
+			events: []Event{topicEvent(Queued, 1000, nil, ""), topicEvent(Failed, 2000, nil, "unavailable: no directory")},
+			want:   topicStatus(Failed, 2000, nil, "unavailable: no directory"),
+		},
+		{
+			name:   "topic message published then a redelivery that failed stays published",
+			events: []Event{topicEvent(Queued, 1000, nil, ""), topicEvent(Published, 2000, publishCounts(), ""), topicEvent(Failed, 3000, nil, "unavailable")},
+			want:   topicStatus(Published, 2000, publishCounts(), ""),
+		},
+		{
+			name: "topic message published again takes the newer counts",
+			events: []Event{topicEvent(Queued, 1000, nil, ""), topicEvent(Published, 2000, publishCounts(), ""),
+				topicEvent(Published, 3000, &protocol.PublishResult{Edges: 3, Devices: 7}, "")},
+			want: topicStatus(Published, 3000, &protocol.PublishResult{Edges: 3, Devices: 7}, ""),
+		},
+		{
+			name:   "topic message expired",
+			events: []Event{topicEvent(Queued, 1000, nil, ""), topicEvent(Expired, 2000, nil, "")},
+			want:   topicStatus(Expired, 2000, nil, ""),
+		},
+		{
 			name:   "device events only",
 			events: []Event{outcome("m1", "tv1", Delivered, 2000)},
 			want: &MessageStatus{ID: "m1", Account: "a1", Priority: protocol.PriorityHigh, Status: Delivered,
@@ -274,6 +325,9 @@ func TestStatusContract(t *testing.T) {
 					id := tc.id
 					if id == "" {
 						id = "m1"
+						if len(tc.events) > 0 && tc.events[0].Topic != "" {
+							id = "t1"
+						}
 					}
 					wantStatus(t, s, id, tc.want)
 				})

@@ -101,3 +101,22 @@ type EdgeFailure struct {
 	Edge  string `json:"edge"`
 	Error string `json:"error"`
 }
+
+// TopicSubscribers is how many devices subscribe to a topic, edge by edge
+// (the answer of GET /v1/topics/{topic}): each edge counts its own.
+type TopicSubscribers struct {
+	Topic string `json:"topic"`
+	// Subscribers sums the subscribers of the edges that answered.
+	Subscribers int `json:"subscribers"`
+	// Edges are the edges with subscribers that answered, sorted by id.
+	Edges []EdgeSubscribers `json:"edges"`
+	// Failed are the edges listed with subscribers that did not answer in
+	// time or could not be reached: their subscribers are not counted.
+	Failed []EdgeFailure `json:"failed,omitempty"`
+}
+
+// EdgeSubscribers is one edge's count of a topic's subscribers.
+type EdgeSubscribers struct {
+	Edge        string `json:"edge"`
+	Subscribers int    `json:"subscribers"`
+}

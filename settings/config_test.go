@@ -218,6 +218,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "kafka heartbeat not below the session timeout", args: []string{"--kafka-session-timeout", "6s", "--kafka-heartbeat-interval", "6s"}, stderr: []string{"--kafka-heartbeat-interval", "below --kafka-session-timeout (6s), got 6s"}},
 		{name: "negative kafka heartbeat in the environment", env: map[string]string{"HERALD_KAFKA_HEARTBEAT_INTERVAL": "-1s"}, stderr: []string{"--kafka-heartbeat-interval", "got -1s"}},
 		{name: "bad kafka rebalance timeout in the file", file: "kafka-rebalance-timeout: 20\n", stderr: []string{"FILE", "kafka-rebalance-timeout", "want a duration"}},
+		{name: "zero publish timeout", args: []string{"--publish-timeout", "0s"}, stderr: []string{"--publish-timeout", "must be positive"}},
 		{name: "zero ping interval", args: []string{"--ping-interval", "0s"}, stderr: []string{"--ping-interval must be positive"}},
 		{name: "short token secret", args: []string{"--token-secret", "short"}, stderr: []string{"--token-secret", "32"}},
 		{name: "schemas dir missing", args: []string{"--schemas-dir", "/nonexistent/schemas"}, stderr: []string{"--schemas-dir", "not a directory"}},

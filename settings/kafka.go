@@ -33,6 +33,7 @@ type Kafka struct {
 	ProduceTimeout    time.Duration
 	Workers           string
 	AckTimeout        time.Duration
+	PublishTimeout    time.Duration
 	StatusTTL         time.Duration
 
 	// embedded: `herald dev` starts its own cluster when no brokers are given.
@@ -71,6 +72,7 @@ func (k *Kafka) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&k.ProduceTimeout, "kafka-produce-timeout", processor.DefaultProduceTimeout, "how long POST /v1/messages waits for Kafka before answering 503 (at least 1s)")
 	fs.StringVar(&k.Workers, "processor-workers", fmt.Sprintf("high=%d,normal=%d,low=%d", processor.DefaultHighWorkers, processor.DefaultNormalWorkers, processor.DefaultLowWorkers), "concurrent deliveries per priority")
 	fs.DurationVar(&k.AckTimeout, "ack-timeout", processor.DefaultAckTimeout, "how long an async message's ack is awaited after delivery")
+	fs.DurationVar(&k.PublishTimeout, "publish-timeout", processor.DefaultPublishTimeout, "how long a processor waits for the edges' counts of an asynchronous publish to a topic")
 	fs.DurationVar(&k.StatusTTL, "status-ttl", processor.DefaultStatusTTL, "how long GET /v1/messages/{id} remembers a message")
 	if dev {
 		fs.IntVar(&k.DevPort, "kafka-port", 0, "port of the embedded Kafka cluster on 127.0.0.1 (0: any free port)")
@@ -102,8 +104,8 @@ func (k *Kafka) Validate() error {
 	if k.Embedded && (k.DevRetention <= 0 || k.DevRetentionBytes <= 0) {
 		return Usagef("--kafka-retention and --kafka-retention-bytes must be positive: the embedded cluster keeps everything in memory")
 	}
-	if k.AckTimeout <= 0 || k.StatusTTL <= 0 {
-		return Usagef("--ack-timeout and --status-ttl must be positive")
+	if k.AckTimeout <= 0 || k.StatusTTL <= 0 || k.PublishTimeout <= 0 {
+		return Usagef("--ack-timeout, --publish-timeout and --status-ttl must be positive")
 	}
 	if _, err := ParseWorkers(k.Workers); err != nil {
 		return err

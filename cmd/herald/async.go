@@ -151,6 +151,8 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Group:             k.Group,
 			Deliverer:         router,
 			Directory:         n.registry,
+			Publisher:         router,
+			PublishTimeout:    k.PublishTimeout,
 			Inbox:             n.inbox,
 			Devices:           listedDevices{n.devices},
 			Nudger:            router,

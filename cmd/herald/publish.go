@@ -16,7 +16,8 @@ import (
 
 // runPublish publishes a message to a topic (POST /v1/topics/{topic}/messages)
 // and prints the answer: the message id and how many edges and devices it
-// reached.
+// reached; with --async, through Kafka, only the id, whose status (herald
+// status ID) counts what the publish reached.
 func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := settings.NewFlags("publish", stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "the REST API's base URL")
@@ -24,7 +25,11 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	topic := fs.String("topic", "", "the topic, e.g. news.sports (required)")
 	typ := fs.String("type", "", "message type, e.g. notification.v1 (required; its directions must list service_to_topic)")
 	payload := fs.String("payload", "", "the payload as JSON, or @file (required)")
-	timeout := fs.Duration("timeout", 2*time.Second, "how long the publish waits for the edges' counts")
+	timeout := fs.Duration("timeout", 2*time.Second, "how long the publish waits for the edges' counts (not with --async: the processor's --publish-timeout applies)")
+	async := fs.Bool("async", false, "publish through Kafka and print the message id; see herald status")
+	priority := fs.String("priority", "", "with --async: high, normal or low (default: the type's policy)")
+	ttl := fs.Int("ttl", -1, "with --async: seconds the message is worth publishing (default: the type's policy; 0 never expires)")
+	idemKey := fs.String("idempotency-key", "", "with --async: a retried publish with the same key publishes once")
 	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
@@ -41,16 +46,46 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	out, err := json.Marshal(map[string]any{"type": *typ, "payload": json.RawMessage(body), "timeout_ms": timeout.Milliseconds()})
+	if !*async && (*priority != "" || *ttl >= 0 || *idemKey != "") {
+		return settings.Usagef("--priority, --ttl and --idempotency-key need --async")
+	}
+	req := map[string]any{"type": *typ, "payload": json.RawMessage(body)}
+	want := http.StatusOK
+	header := http.Header{"Content-Type": {"application/json"}}
+	if *async {
+		req["async"], want = true, http.StatusAccepted
+		if *priority != "" {
+			req["priority"] = *priority
+		}
+		if *ttl >= 0 {
+			req["ttl"] = *ttl
+		}
+		if *idemKey != "" {
+			header.Set("Idempotency-Key", *idemKey)
+		}
+	} else {
+		req["timeout_ms"] = timeout.Milliseconds()
+	}
+	out, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+10*time.Second)
 	defer cancel()
 	u := strings.TrimRight(*base, "/") + "/v1/topics/" + url.PathEscape(*topic) + "/messages"
-	respBody, err := call(ctx, http.MethodPost, u, *key, http.Header{"Content-Type": {"application/json"}}, out, http.StatusOK, stderr)
+	respBody, err := call(ctx, http.MethodPost, u, *key, header, out, want, stderr)
 	if err != nil {
 		return err
+	}
+	if *async {
+		var a struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal(respBody, &a); err != nil || a.ID == "" {
+			return fmt.Errorf("publish: the answer holds no id: %s", respBody)
+		}
+		fmt.Fprintln(stdout, a.ID)
+		return nil
 	}
 	fmt.Fprintln(stdout, strings.TrimSpace(string(respBody)))
 	return nil

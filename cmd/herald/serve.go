@@ -340,6 +340,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Inbox:        n.inbox,
 			Reporter:     async.apiReporter(),
 			Publisher:    router,
+			Counter:      router,
 			Nudger:       router,
 			Presence:     router,
 			Changes:      changes{reg: n.registry, router: router},

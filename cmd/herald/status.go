@@ -44,6 +44,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	if st.Topic != "" {
+		return printTopicStatus(stdout, &st)
+	}
 	if st.Priority != "" {
 		fmt.Fprintf(stdout, "message %s to account %s, priority %s: %s\n", st.ID, st.Account, st.Priority, st.Status)
 	} else {
@@ -64,6 +67,35 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			dev = "(account)"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", dev, d.Status, time.UnixMilli(d.At).Format(time.RFC3339Nano), d.Error)
+	}
+	return tw.Flush()
+}
+
+// printTopicStatus prints the status of a message published to a topic: its
+// outcome, what the publish reached and the edges it did not.
+func printTopicStatus(stdout io.Writer, st *processor.MessageStatus) error {
+	fmt.Fprintf(stdout, "message %s to topic %s, priority %s: %s\n", st.ID, st.Topic, st.Priority, st.Status)
+	if st.Accepted > 0 {
+		fmt.Fprintf(stdout, "accepted %s\n", time.UnixMilli(st.Accepted).Format(time.RFC3339Nano))
+	}
+	if st.At > 0 {
+		fmt.Fprintf(stdout, "processed %s\n", time.UnixMilli(st.At).Format(time.RFC3339Nano))
+	}
+	if st.Error != "" {
+		fmt.Fprintf(stdout, "error: %s\n", st.Error)
+	}
+	p := st.Published
+	if p == nil {
+		return nil
+	}
+	fmt.Fprintf(stdout, "edges reached %d, devices %d, dropped %d, edges failed %d\n", p.Edges, p.Devices, p.Dropped, len(p.Failed))
+	if len(p.Failed) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAILED EDGE\tERROR")
+	for _, f := range p.Failed {
+		fmt.Fprintf(tw, "%s\t%s\n", f.Edge, f.Error)
 	}
 	return tw.Flush()
 }

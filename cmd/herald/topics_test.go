@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/scripts/testenv"
 )
@@ -159,6 +161,147 @@ func TestTopicsDev(t *testing.T) {
 				return m.Topic == "news.sports" && strings.Contains(string(m.Payload), "Goal!")
 			}) == 1
 		})
+	}
+
+	// The same through the embedded Kafka: an id, the message, then its
+	// status with the counts.
+	r = runCmd(t, t.Context(), "publish", "--url", dev.base, "--async", "--topic", "news.sports", "--type", "notification.v1", "--payload", `{"title":"Async goal"}`)
+	id := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !protocol.ValidMsgID(id) {
+		t.Fatalf("herald publish --async: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	for _, l := range []*listenProc{l1, l2} {
+		waitFor(t, "the message published through Kafka", func() bool {
+			return l.count(protocol.KindMsg, func(f protocol.Frame) bool { return f.(*protocol.Msg).ID == id }) == 1
+		})
+	}
+	waitFor(t, "the published status", func() bool {
+		r = runCmd(t, t.Context(), "status", "--url", dev.base, id)
+		return r.code == 0 && strings.Contains(r.stdout, "edges reached 1, devices 2, dropped 0, edges failed 0")
+	})
+	if r := runCmd(t, t.Context(), "publish", "--url", dev.base, "--priority", "high", "--topic", "news.sports", "--type", "notification.v1", "--payload", `{"title":"x"}`); r.code != 2 {
+		t.Fatalf("--priority without --async: %d %s", r.code, r.stderr)
+	}
+}
+
+// topicCountOf reads GET /v1/topics/{topic}.
+func topicCountOf(t *testing.T, apiAddr, topic string) protocol.TopicSubscribers {
+	t.Helper()
+	code, body := apiCall(t, apiAddr, http.MethodGet, "/v1/topics/"+topic, "")
+	var out protocol.TopicSubscribers
+	if err := json.Unmarshal([]byte(body), &out); code != http.StatusOK || err != nil {
+		t.Fatalf("GET /v1/topics/%s: %d %s", topic, code, body)
+	}
+	return out
+}
+
+// waitPublished polls the status of the topic message id until it is no
+// longer queued, and returns it.
+func waitPublished(t *testing.T, apiAddr, id string) processor.MessageStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var st processor.MessageStatus
+	for time.Now().Before(deadline) {
+		st = statusOf(t, apiAddr, id)
+		if st.Status != "" && st.Status != processor.Queued {
+			return st
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("message %s was never processed: %+v", id, st)
+	return st
+}
+
+// TestAsyncTopicsCluster publishes to a topic through Kafka across separate
+// processes: two edges, an API process and a processor on one Redis and a
+// kfake cluster. GET /v1/topics/{topic} counts the subscribers of both edges;
+// `herald publish --async` prints an id, the subscribers of both edges get the
+// message once, and its status (`herald status`) counts the edges and
+// devices reached. Then one edge is killed: the next publish reaches the
+// other edge's subscribers, and its status and the count name the dead edge
+// as failed.
+func TestAsyncTopicsCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	topics := processor.Topics{Prefix: "async-topics."}
+	kafka := testenv.Kafka(t, 1, topics.All()...)
+	pg := testenv.Postgres(t)
+	rd := testenv.StartRedis(t)
+	// A long edge TTL keeps the killed edge listed in the topic directory, so
+	// that the publish after the kill tries it and fails, whatever the timing.
+	common := []string{"--postgres-url", pg, "--redis-addr", rd.Addr, "--redis-prefix", "atopics:", "--cluster-key", clusterKey,
+		"--kafka-brokers", strings.Join(kafka.ListenAddrs(), ","), "--kafka-topic-prefix", topics.Prefix,
+		"--kafka-session-timeout", "2s", "--edge-ttl", "5m", "--publish-timeout", "2s"}
+	edgeArgs := func(id string) []string {
+		return append([]string{"--roles=edge", "--edge-id", id, "--internal-addr", "127.0.0.1:0", "--token-secret", clusterSecret}, common...)
+	}
+	e1 := startProc(t, "edge-1", edgeArgs("edge-1")...)
+	e2 := startProc(t, "edge-2", edgeArgs("edge-2")...)
+	api := startProc(t, "api", append([]string{"--roles=api", "--edge-id", "api-1", "--api-keys", clusterAPIKey}, common...)...)
+	startProc(t, "processor-1", append([]string{"--roles=processor", "--edge-id", "processor-1"}, common...)...)
+
+	all := []string{"*"}
+	tv := dialTopics(t, e1.addr, "a1", "tv1", all, "news.sports")
+	phone := dialTopics(t, e1.addr, "a2", "phone1", all, "news.sports")
+	tab := dialTopics(t, e2.addr, "a3", "tab1", all, "news.sports")
+
+	want := protocol.TopicSubscribers{Topic: "news.sports", Subscribers: 3,
+		Edges: []protocol.EdgeSubscribers{{Edge: "edge-1", Subscribers: 2}, {Edge: "edge-2", Subscribers: 1}}}
+	if got := topicCountOf(t, api.addr, "news.sports"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("count %+v, want %+v", got, want)
+	}
+
+	base, key := "http://"+api.addr, strings.SplitN(clusterAPIKey, ":", 2)[1]
+	r := runCmd(t, t.Context(), "publish", "--url", base, "--key", key, "--async", "--topic", "news.sports",
+		"--type", "notification.v1", "--payload", `{"title":"kick-off"}`)
+	id := strings.TrimSpace(r.stdout)
+	if r.code != 0 || !protocol.ValidMsgID(id) {
+		t.Fatalf("herald publish --async: %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	for _, d := range []*clusterDevice{tv, phone, tab} {
+		if m := nextOf[*protocol.Msg](t, d); m.ID != id || m.Topic != "news.sports" || m.From == nil || m.From.Service != "backend" {
+			t.Fatalf("subscriber got %+v, want %s on news.sports from backend", m, id)
+		}
+	}
+	st := waitPublished(t, api.addr, id)
+	if st.Status != processor.Published || st.Topic != "news.sports" || st.Published == nil ||
+		st.Published.Edges != 2 || st.Published.Devices != 3 || st.Published.Dropped != 0 || len(st.Published.Failed) != 0 {
+		t.Fatalf("status %+v (published %+v), want published to 2 edges and 3 devices", st, st.Published)
+	}
+	r = runCmd(t, t.Context(), "status", "--url", base, "--key", key, id)
+	if r.code != 0 || !strings.Contains(r.stdout, "to topic news.sports") || !strings.Contains(r.stdout, ": published") ||
+		!strings.Contains(r.stdout, "edges reached 2, devices 3, dropped 0, edges failed 0") {
+		t.Fatalf("herald status: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+
+	// edge-2 dies: its subscriber is unreached, and the status says so.
+	e2.Kill()
+	code, body := apiCall(t, api.addr, http.MethodPost, "/v1/topics/news.sports/messages", `{"type":"notification.v1","payload":{"title":"half-time"},"async":true}`)
+	var acc struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(body), &acc); code != http.StatusAccepted || err != nil || acc.ID == "" {
+		t.Fatalf("async publish: %d %s", code, body)
+	}
+	for _, d := range []*clusterDevice{tv, phone} {
+		if m := nextOf[*protocol.Msg](t, d); m.ID != acc.ID {
+			t.Fatalf("subscriber got %+v, want %s", m, acc.ID)
+		}
+	}
+	st = waitPublished(t, api.addr, acc.ID)
+	if st.Status != processor.Published || st.Published == nil || st.Published.Edges != 1 || st.Published.Devices != 2 ||
+		len(st.Published.Failed) != 1 || st.Published.Failed[0].Edge != "edge-2" || st.Published.Failed[0].Error == "" {
+		t.Fatalf("status after edge-2 died: %+v (published %+v), want 1 edge, 2 devices and edge-2 failed", st, st.Published)
+	}
+	r = runCmd(t, t.Context(), "status", "--url", base, "--key", key, acc.ID)
+	if r.code != 0 || !strings.Contains(r.stdout, "edges failed 1") || !strings.Contains(r.stdout, "edge-2") {
+		t.Fatalf("herald status: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	got := topicCountOf(t, api.addr, "news.sports")
+	if got.Subscribers != 2 || len(got.Edges) != 1 || got.Edges[0] != (protocol.EdgeSubscribers{Edge: "edge-1", Subscribers: 2}) ||
+		len(got.Failed) != 1 || got.Failed[0].Edge != "edge-2" {
+		t.Fatalf("count after edge-2 died: %+v", got)
 	}
 }
 

@@ -61,6 +61,24 @@ func AppendPublished(dst []byte, p *Published) []byte {
 	return append(dst, '}')
 }
 
+// AppendCount appends the count frame of c.
+func AppendCount(dst []byte, c *Count) []byte {
+	dst = append(dst, `{"t":"count","id":`...)
+	dst = protocol.AppendString(dst, c.ID)
+	dst = append(dst, `,"topic":`...)
+	dst = protocol.AppendString(dst, c.Topic)
+	return append(dst, '}')
+}
+
+// AppendCounted appends the counted frame of c.
+func AppendCounted(dst []byte, c *Counted) []byte {
+	dst = append(dst, `{"t":"counted","id":`...)
+	dst = protocol.AppendString(dst, c.ID)
+	dst = append(dst, `,"subscribers":`...)
+	dst = strconv.AppendInt(dst, int64(c.Subscribers), 10)
+	return append(dst, '}')
+}
+
 // AppendReceipt appends the receipt frame with the one result r of message id.
 func AppendReceipt(dst []byte, id string, r *protocol.Result) []byte {
 	dst = append(dst, `{"t":"receipt","id":`...)

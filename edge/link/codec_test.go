@@ -182,6 +182,8 @@ type decodedLink struct {
 	nudge    Nudge
 	late     Late
 	pub      Published
+	count    Count
+	counted  Counted
 }
 
 // decodeAnyLink decodes data, a link frame of any kind, as the edges do.
@@ -212,6 +214,10 @@ func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
 		err = sc.ReadPublish(&d.msg)
 	case KindPublished:
 		err = sc.ReadPublished(&d.pub)
+	case KindCount:
+		err = sc.ReadCount(&d.count)
+	case KindCounted:
+		err = sc.ReadCounted(&d.counted)
 	}
 	if err != nil {
 		return nil, err
@@ -241,6 +247,10 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 		b, err = AppendPublish(nil, d.msg.WaitMS, &d.msg.Msg)
 	case KindPublished:
 		b = AppendPublished(nil, &d.pub)
+	case KindCount:
+		b = AppendCount(nil, &d.count)
+	case KindCounted:
+		b = AppendCounted(nil, &d.counted)
 	}
 	if err != nil {
 		t.Fatalf("encoding %+v: %v", d, err)
@@ -252,7 +262,8 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 // without white space (the encoder compacts them), and no payload is a null
 // one (the encoder writes null for it).
 func sameLink(a, b *decodedLink) bool {
-	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.late != b.late || a.pub != b.pub {
+	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.late != b.late || a.pub != b.pub ||
+		a.count != b.count || a.counted != b.counted {
 		return false
 	}
 	am, bm := a.msg, b.msg
@@ -347,6 +358,24 @@ func TestLinkFrameRule(t *testing.T) {
 		}},
 		{"published negative", `{"t":"published","id":"m1","devices":-3}`, nil},
 		{"published without id", `{"t":"published","devices":3}`, nil},
+		{"count", `{"t":"count","id":"c1","topic":"news.sports","later":{"x":[1]}}`, func(d *decodedLink) bool {
+			return d.count == Count{T: KindCount, ID: "c1", Topic: "news.sports"}
+		}},
+		{"count without topic", `{"t":"count","id":"c1"}`, nil},
+		{"count with an invalid topic", `{"t":"count","id":"c1","topic":"news.*"}`, nil},
+		{"count with an id that breaks lines", `{"t":"count","id":"c\n1","topic":"news"}`, nil},
+		{"count without id", `{"t":"count","topic":"news"}`, nil},
+		{"count with topic twice", `{"t":"count","id":"c1","topic":"news","topic":"sports"}`, nil},
+		{"count with Topic", `{"t":"count","id":"c1","Topic":"news"}`, nil},
+		{"counted", `{"t":"counted","id":"c1","subscribers":7}`, func(d *decodedLink) bool {
+			return d.counted == Counted{T: KindCounted, ID: "c1", Subscribers: 7}
+		}},
+		{"counted zero", `{"t":"counted","id":"c1","subscribers":0}`, func(d *decodedLink) bool {
+			return d.counted == Counted{T: KindCounted, ID: "c1"}
+		}},
+		{"counted negative", `{"t":"counted","id":"c1","subscribers":-1}`, nil},
+		{"counted fractional", `{"t":"counted","id":"c1","subscribers":1.5}`, nil},
+		{"counted without id", `{"t":"counted","subscribers":1}`, nil},
 		{"late without from", `{"t":"late","account":"a1","device":"phone1","id":"m1","status":"acked"}`, nil},
 		{"late of another status", `{"t":"late","account":"a1","device":"phone1","id":"m1","from":"tv1","status":"delivered"}`, nil},
 		{"late with an invalid device", `{"t":"late","account":"a1","device":"phone 1","id":"m1","from":"tv1","status":"acked"}`, nil},
@@ -417,6 +446,8 @@ func FuzzLinkFrame(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add(AppendPublished(nil, &Published{ID: "m1", Devices: 2, Dropped: 1}))
+	f.Add(AppendCount(nil, &Count{ID: "c1", Topic: "news.sports"}))
+	f.Add(AppendCounted(nil, &Counted{ID: "c1", Subscribers: 12}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sc Scanner
 		d, err := decodeAnyLink(&sc, data)

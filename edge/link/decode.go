@@ -13,7 +13,8 @@ import (
 //   - A frame is one JSON object whose first field is "t", its kind: msg,
 //     replace, presence, nudge and late towards the edge that holds the
 //     device, receipt back; publish towards an edge with subscribers of a
-//     topic, published back. Every encoder writes "t" first.
+//     topic, published back; count towards such an edge, counted back.
+//     Every encoder writes "t" first.
 //   - Field names match exactly, as the encoders write them: "ACCount" is not
 //     "account" (encoding/json would take it for one).
 //   - A field the decoder knows appears at most once in its object, "t"
@@ -24,8 +25,9 @@ import (
 //   - A msg needs account, id and to.device; a replace and a nudge account,
 //     device and session; a presence account and device; a late every field
 //     (valid ids, status acked); a publish an id and a valid topic, and
-//     neither account nor to; a published an id; a receipt id and exactly one
-//     result. A frame without them is refused.
+//     neither account nor to; a published an id; a count a valid id and a
+//     valid topic; a counted an id; a receipt id and exactly one result. A
+//     frame without them is refused.
 //
 // Strings are decoded as encoding/json does (invalid UTF-8 and lone surrogates
 // become U+FFFD); numbers that fill an integer field must be integers that fit.
@@ -41,7 +43,8 @@ const (
 // Kind starts reading data, a link frame: its '{' and its first field,
 // which must be "t". It returns the kind that field names, one of
 // protocol.KindMsg, protocol.KindReceipt, KindReplace, protocol.KindPresence
-// KindNudge, KindLate, KindPublish and KindPublished; the decoder of that kind
+// KindNudge, KindLate, KindPublish, KindPublished, KindCount and
+// KindCounted; the decoder of that kind
 // reads the rest.
 func (s *Scanner) Kind(data []byte) (string, error) {
 	s.reset(data)
@@ -57,7 +60,7 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindLate, KindPublish, KindPublished} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindLate, KindPublish, KindPublished, KindCount, KindCounted} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
@@ -522,6 +525,82 @@ func (s *Scanner) ReadPublished(p *Published) error {
 		return err
 	}
 	if !s.end() || p.ID == "" || p.Devices < 0 || p.Dropped < 0 {
+		return ErrFrame
+	}
+	return nil
+}
+
+// The fields of a count and a counted frame.
+const (
+	countID = fieldFirst << iota
+	countTopic
+	countSubscribers
+)
+
+func countField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "id":
+		return countID
+	case "topic":
+		return countTopic
+	}
+	return 0
+}
+
+func countedField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "id":
+		return countID
+	case "subscribers":
+		return countSubscribers
+	}
+	return 0
+}
+
+// ReadCount reads the rest of a count frame after Kind, into c: a valid
+// message id and a valid topic name.
+func (s *Scanner) ReadCount(c *Count) error {
+	*c = Count{T: KindCount}
+	err := s.fields(false, fieldT, 0, countField, func(f uint16) error {
+		sp, err := s.str()
+		if f == countID {
+			c.ID = string(s.bytes(sp))
+		} else {
+			c.Topic = string(s.bytes(sp))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || !protocol.ValidMsgID(c.ID) || !protocol.ValidTopic(c.Topic) {
+		return ErrFrame
+	}
+	return nil
+}
+
+// ReadCounted reads the rest of a counted frame after Kind, into c: an id and
+// a count of at least 0.
+func (s *Scanner) ReadCounted(c *Counted) error {
+	*c = Counted{T: KindCounted}
+	err := s.fields(false, fieldT, 0, countedField, func(f uint16) error {
+		if f == countID {
+			sp, err := s.str()
+			c.ID = string(s.bytes(sp))
+			return err
+		}
+		n, err := s.int(strconv.IntSize)
+		c.Subscribers = int(n)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || c.ID == "" || c.Subscribers < 0 {
 		return ErrFrame
 	}
 	return nil

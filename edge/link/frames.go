@@ -74,3 +74,26 @@ const KindPublish = "publish"
 
 // KindPublished is the "t" of Published.
 const KindPublished = "published"
+
+// Count asks the receiving edge how many of its sessions subscribe to Topic;
+// it is answered by one counted frame with the same ID, a fresh message id
+// per request (protocol.ValidMsgID).
+type Count struct {
+	T     string `json:"t"`
+	ID    string `json:"id"`
+	Topic string `json:"topic"`
+}
+
+// KindCount is the "t" of Count.
+const KindCount = "count"
+
+// Counted answers a count frame: the receiving edge's subscribers of the
+// topic (edge.Server.TopicSubscribers).
+type Counted struct {
+	T           string `json:"t"`
+	ID          string `json:"id"`
+	Subscribers int    `json:"subscribers"`
+}
+
+// KindCounted is the "t" of Counted.
+const KindCounted = "counted"
