@@ -1,0 +1,358 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/rueidis"
+
+	"github.com/heraldpush/herald/inbox"
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
+)
+
+// The benchmarks of this file measure what store-and-forward costs an edge:
+// BenchmarkConnectInbox the inbox read of every connect, BenchmarkReconnectDrain
+// the delivery of stored messages to devices that connect. The Redis inbox is
+// on a private redis-server, so that its CPU time (redis-cpu-ns) is the
+// benchmark's alone; cpu-ns is this process's: the edge and the test's
+// WebSocket clients.
+
+// costInbox is an inbox under benchmark: the edge's, the store to fill, and the
+// Redis CPU meter when it is on Redis.
+type costInbox struct {
+	box   storeInbox
+	redis rueidis.Client // nil: in memory
+}
+
+// storeInbox is the edge's Inbox and the Stats the benchmarks check with.
+type storeInbox interface {
+	Inbox
+	Stats(ctx context.Context, account, device string) (inbox.Stats, error)
+}
+
+// costInboxes are the inboxes the benchmarks compare; new returns nil for none.
+var costInboxes = []struct {
+	name string
+	new  func(b *testing.B) *costInbox
+}{
+	{"none", func(*testing.B) *costInbox { return nil }},
+	{"memory", func(b *testing.B) *costInbox {
+		box, err := inbox.NewMemory(inbox.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return &costInbox{box: box}
+	}},
+	{"redis", mustPrivateRedisInbox},
+}
+
+// mustPrivateRedisInbox returns a Redis inbox on a redis-server of its own.
+func mustPrivateRedisInbox(b *testing.B) *costInbox {
+	b.Helper()
+	srv := testenv.StartRedis(b)
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}, DisableCache: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(client.Close)
+	box, err := inbox.NewRedis(inbox.RedisConfig{Client: client})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &costInbox{box: box, redis: client}
+}
+
+// redisCPU returns the CPU time, user and system, of the inbox's redis-server
+// so far; zero in memory.
+func (ci *costInbox) redisCPU(b *testing.B) time.Duration {
+	b.Helper()
+	if ci == nil || ci.redis == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	info, err := ci.redis.Do(ctx, ci.redis.B().Info().Section("cpu").Build()).ToString()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sec float64
+	for line := range strings.SplitSeq(info, "\r\n") {
+		for _, key := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, key); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sec += f
+			}
+		}
+	}
+	return time.Duration(sec * float64(time.Second))
+}
+
+// costMeter is the CPU time of this process and of the inbox's Redis since it
+// started.
+type costMeter struct {
+	ci          *costInbox
+	cpu, rcpu   time.Duration
+	wall        time.Time
+	recordRedis bool
+}
+
+func startCost(b *testing.B, ci *costInbox) costMeter {
+	return costMeter{ci: ci, cpu: cpuTime(b), rcpu: ci.redisCPU(b), wall: time.Now(), recordRedis: ci != nil && ci.redis != nil}
+}
+
+// report adds cpu-ns and, on Redis, redis-cpu-ns per unit, unit naming what
+// is counted (op, msg).
+func (m costMeter) report(b *testing.B, n int, unit string) {
+	b.Helper()
+	if n <= 0 {
+		return
+	}
+	b.ReportMetric(float64(cpuTime(b)-m.cpu)/float64(n), "cpu-ns/"+unit)
+	if m.recordRedis {
+		b.ReportMetric(float64(m.ci.redisCPU(b)-m.rcpu)/float64(n), "redis-cpu-ns/"+unit)
+	}
+}
+
+// dialWelcome connects the device of tok and reads its welcome.
+func (e *testEdge) dialWelcome(ctx context.Context, tok string) (*websocket.Conn, error) {
+	hdr := http.Header{"Authorization": {"Bearer " + tok}}
+	c, _, err := websocket.Dial(ctx, e.wsURL(), &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		_ = c.CloseNow()
+		return nil, fmt.Errorf("welcome: %w", err)
+	}
+	if f, err := protocol.Decode(data); err != nil || f.Kind() != protocol.KindWelcome {
+		_ = c.CloseNow()
+		return nil, fmt.Errorf("first frame %s is not a welcome", data)
+	}
+	return c, nil
+}
+
+// BenchmarkConnectInbox measures one connect of a device whose inbox is empty,
+// from the dial to the welcome read, one at a time: without an inbox, with a
+// memory inbox and with a Redis inbox, where every connect reads the device's
+// inbox (one Pending, a round trip and a script) before the device is
+// registered and its welcome written. Each op is a new device, closed once it
+// has its welcome.
+func BenchmarkConnectInbox(b *testing.B) {
+	for _, ib := range costInboxes {
+		b.Run("inbox="+ib.name, func(b *testing.B) {
+			ci := ib.new(b)
+			e := mustEdge(b, func(c *Config) {
+				if ci != nil {
+					c.Inbox = ci.box
+				}
+			})
+			ctx := context.Background()
+			b.ReportAllocs()
+			m := startCost(b, ci)
+			n := 0
+			for b.Loop() {
+				c, err := e.dialWelcome(ctx, e.token(b, "a1", "c"+strconv.Itoa(n)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = c.CloseNow()
+				n++
+			}
+			b.StopTimer()
+			m.report(b, n, "op")
+		})
+	}
+}
+
+// countingInbox counts the messages the edge removed from its inbox: a
+// drained device's last removal follows its last write, and the drain's cost
+// is complete only once it is done.
+type countingInbox struct {
+	storeInbox
+	removed atomic.Int64
+}
+
+// Remove removes ids and counts those removed.
+func (c *countingInbox) Remove(ctx context.Context, account, device string, ids ...string) (int, error) {
+	n, err := c.storeInbox.Remove(ctx, account, device, ids...)
+	c.removed.Add(int64(n))
+	return n, err
+}
+
+// drainDevices is how many devices connect at once in BenchmarkReconnectDrain,
+// and drainDials how many of them dial at the same time.
+const (
+	drainDevices = 200
+	drainDials   = 16
+)
+
+// drainPayload is the payload of a stored message in BenchmarkReconnectDrain:
+// a notification of about 100 bytes.
+var drainPayload = []byte(`{"title":"Stored while you were away","body":"` + strings.Repeat("x", 48) + `"}`)
+
+// BenchmarkReconnectDrain measures the reconnect drain: drainDevices devices,
+// each with stored messages waiting in its inbox (memory or Redis), connect
+// (drainDials dialling at a time) and read them. One op is one round: the
+// inboxes are filled (not timed), then every device connects and reads its
+// welcome and its stored messages, and the round ends once the edge has removed
+// them all. msgs/s is the stored messages read per second of wall time, from
+// the first dial to the last message read (ms-to-last); cpu-ns/msg and
+// redis-cpu-ns/msg are the CPU time of the round, edge and clients and Redis,
+// per message, and msgs/cpu-s the messages per second of one core they make.
+//
+//	go test -run '^$' -bench ReconnectDrain -benchtime 5x ./edge/
+func BenchmarkReconnectDrain(b *testing.B) {
+	for _, ib := range costInboxes[1:] {
+		for _, stored := range []int{20, 100} {
+			b.Run(fmt.Sprintf("inbox=%s/stored=%d", ib.name, stored), func(b *testing.B) {
+				benchReconnectDrain(b, ib.new(b), stored)
+			})
+		}
+	}
+}
+
+func benchReconnectDrain(b *testing.B, ci *costInbox, stored int) {
+	box := &countingInbox{storeInbox: ci.box}
+	e := mustEdge(b, func(c *Config) { c.Inbox = box })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var (
+		msgs          int
+		wall, cpu, rc time.Duration
+	)
+	for round := 0; round < b.N; round++ {
+		b.StopTimer()
+		dev := "r" + strconv.Itoa(round)
+		toks := make([]string, drainDevices)
+		for i := range toks {
+			toks[i] = e.token(b, "a"+strconv.Itoa(i), dev)
+		}
+		mustFillInboxes(ctx, b, ci.box, dev, stored)
+		box.removed.Store(0)
+		b.StartTimer()
+
+		m := startCost(b, ci)
+		last := mustDrainDevices(ctx, b, e, toks, stored)
+		want := int64(drainDevices * stored)
+		deadline := time.Now().Add(time.Minute)
+		for box.removed.Load() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("the edge removed %d of %d stored messages", box.removed.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cpu += cpuTime(b) - m.cpu
+		rc += ci.redisCPU(b) - m.rcpu
+		wall += last.Sub(m.wall)
+		msgs += int(want)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(msgs)/wall.Seconds(), "msgs/s")
+	b.ReportMetric(float64(wall.Milliseconds())/float64(b.N), "ms-to-last")
+	b.ReportMetric(float64(cpu)/float64(msgs), "cpu-ns/msg")
+	if ci.redis != nil {
+		b.ReportMetric(float64(rc)/float64(msgs), "redis-cpu-ns/msg")
+	}
+	b.ReportMetric(float64(msgs)/(cpu+rc).Seconds(), "msgs/cpu-s")
+}
+
+// mustFillInboxes stores n notifications for device dev of each account a0 to
+// a<drainDevices-1>, from a few goroutines.
+func mustFillInboxes(ctx context.Context, b *testing.B, box storeInbox, dev string, n int) {
+	b.Helper()
+	now := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := w; i < drainDevices; i += 8 {
+				for j := range n {
+					_, err := box.Put(ctx, inbox.Message{
+						ID: dev + "-" + strconv.Itoa(j), Account: "a" + strconv.Itoa(i), Device: dev,
+						Type: "notification.v1", From: `{"service":"backend"}`, Payload: drainPayload,
+						Expires: now.Add(time.Hour), Enqueued: now,
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatalf("filling the inboxes: %v", err)
+	}
+}
+
+// mustDrainDevices connects the devices of toks, drainDials at a time, reads
+// each one's welcome and n stored messages, in their order, closes it, and
+// returns when the last message was read.
+func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []string, n int) time.Time {
+	b.Helper()
+	var (
+		wg   sync.WaitGroup
+		last atomic.Int64
+		errs = make(chan error, len(toks))
+		sem  = make(chan struct{}, drainDials)
+	)
+	for i, tok := range toks {
+		wg.Go(func() {
+			sem <- struct{}{}
+			c, err := e.dialWelcome(ctx, tok)
+			<-sem
+			if err != nil {
+				errs <- fmt.Errorf("device %d: %w", i, err)
+				return
+			}
+			defer func() { _ = c.CloseNow() }()
+			var seq uint64
+			for j := range n {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					errs <- fmt.Errorf("device %d, stored message %d: %w", i, j, err)
+					return
+				}
+				f, err := protocol.Decode(data)
+				m, ok := f.(*protocol.Msg)
+				if err != nil || !ok || m.Seq <= seq {
+					errs <- fmt.Errorf("device %d: frame %s, want stored message %d after seq %d", i, data, j, seq)
+					return
+				}
+				seq = m.Seq
+			}
+			casMaxInt64(&last, time.Now().UnixNano())
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
+	}
+	return time.Unix(0, last.Load())
+}
+
+// casMaxInt64 raises a to v if v is larger.
+func casMaxInt64(a *atomic.Int64, v int64) {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
