@@ -245,7 +245,7 @@ func benchReconnectDrain(b *testing.B, ci *costInbox, stored int) {
 		b.StartTimer()
 
 		m := startCost(b, ci)
-		last := mustDrainDevices(ctx, b, e, toks, stored)
+		last, conns := mustDrainDevices(ctx, b, e, toks, stored)
 		want := int64(drainDevices * stored)
 		deadline := time.Now().Add(time.Minute)
 		for box.removed.Load() < want {
@@ -256,6 +256,9 @@ func benchReconnectDrain(b *testing.B, ci *costInbox, stored int) {
 		}
 		cpu += cpuTime(b) - m.cpu
 		rc += ci.redisCPU(b) - m.rcpu
+		for _, c := range conns {
+			_ = c.CloseNow()
+		}
 		wall += last.Sub(m.wall)
 		msgs += int(want)
 	}
@@ -301,16 +304,26 @@ func mustFillInboxes(ctx context.Context, b *testing.B, box storeInbox, dev stri
 }
 
 // mustDrainDevices connects the devices of toks, drainDials at a time, reads
-// each one's welcome and n stored messages, in their order, closes it, and
-// returns when the last message was read.
-func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []string, n int) time.Time {
+// each one's welcome and n stored messages, in their order, and returns when
+// the last message was read, and the connections, still open: a device that
+// closed as soon as it read its last message could end its session before the
+// edge saw that message written, and the message would stay stored.
+func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []string, n int) (time.Time, []*websocket.Conn) {
 	b.Helper()
 	var (
-		wg   sync.WaitGroup
-		last atomic.Int64
-		errs = make(chan error, len(toks))
-		sem  = make(chan struct{}, drainDials)
+		wg    sync.WaitGroup
+		last  atomic.Int64
+		errs  = make(chan error, len(toks))
+		sem   = make(chan struct{}, drainDials)
+		conns = make([]*websocket.Conn, len(toks))
 	)
+	b.Cleanup(func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.CloseNow()
+			}
+		}
+	})
 	for i, tok := range toks {
 		wg.Go(func() {
 			sem <- struct{}{}
@@ -320,7 +333,7 @@ func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []str
 				errs <- fmt.Errorf("device %d: %w", i, err)
 				return
 			}
-			defer func() { _ = c.CloseNow() }()
+			conns[i] = c
 			var seq uint64
 			for j := range n {
 				_, data, err := c.Read(ctx)
@@ -344,7 +357,7 @@ func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []str
 	if err := <-errs; err != nil {
 		b.Fatal(err)
 	}
-	return time.Unix(0, last.Load())
+	return time.Unix(0, last.Load()), conns
 }
 
 // casMaxInt64 raises a to v if v is larger.
