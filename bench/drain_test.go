@@ -58,7 +58,7 @@ func TestBenchDrainRefused(t *testing.T) {
 
 	cfg := smokeConfig(drainMode, srv.URL)
 	cfg.Stored = 2
-	if _, _, err := runBench(ctx, cfg); err == nil || !strings.Contains(err.Error(), "0 of 8 pushes were stored") {
+	if _, _, err := runBench(ctx, cfg); err == nil || !strings.Contains(err.Error(), "0 of 8 pushes were stored (statuses: offline 8") {
 		t.Errorf("drain against a server without an inbox: %v, want an error saying nothing was stored", err)
 	}
 

@@ -133,6 +133,9 @@ func summarize(cfg workload, t target, m *mergedResult) *targetSummary {
 	if m.runSeconds > 0 {
 		s.ClientCPUPercent = 100 * m.clientCPU / m.runSeconds
 	}
+	if n := r.Statuses["rejected"]; cfg.Mode == drainMode && n > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%d pushes of the fill were answered rejected (the inbox could not take them) and are not awaited", n))
+	}
 	if cfg.Mode == "d2d" && r.Duplicates > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d messages arrived more than once", r.Duplicates))
 	}

@@ -145,11 +145,12 @@ func (e *testEdge) dialWelcome(ctx context.Context, tok string) (*websocket.Conn
 }
 
 // BenchmarkConnectInbox measures one connect of a device whose inbox is empty,
-// from the dial to the welcome read, one at a time: without an inbox, with a
-// memory inbox and with a Redis inbox, where every connect reads the device's
-// inbox (one Pending, a round trip and a script) before the device is
-// registered and its welcome written. Each op is a new device, closed once it
-// has its welcome.
+// from the dial to the welcome read: without an inbox, with a memory inbox and
+// with a Redis inbox, where every connect reads the device's inbox (one
+// Pending, a round trip and a script) before the device is registered and its
+// welcome written. Each op is a new device, closed once it has its welcome;
+// "serial" connects one at a time, "parallel" from 8 goroutines per core, a
+// small reconnect storm.
 func BenchmarkConnectInbox(b *testing.B) {
 	for _, ib := range costInboxes {
 		b.Run("inbox="+ib.name, func(b *testing.B) {
@@ -160,19 +161,36 @@ func BenchmarkConnectInbox(b *testing.B) {
 				}
 			})
 			ctx := context.Background()
-			b.ReportAllocs()
-			m := startCost(b, ci)
-			n := 0
-			for b.Loop() {
-				c, err := e.dialWelcome(ctx, e.token(b, "a1", "c"+strconv.Itoa(n)))
+			var next atomic.Int64
+			connect := func(b *testing.B) {
+				c, err := e.dialWelcome(ctx, e.token(b, "a1", "c"+strconv.FormatInt(next.Add(1), 10)))
 				if err != nil {
-					b.Fatal(err)
+					b.Error(err)
+					return
 				}
 				_ = c.CloseNow()
-				n++
 			}
-			b.StopTimer()
-			m.report(b, n, "op")
+			b.Run("serial", func(b *testing.B) {
+				b.ReportAllocs()
+				m := startCost(b, ci)
+				for b.Loop() {
+					connect(b)
+				}
+				b.StopTimer()
+				m.report(b, b.N, "op")
+			})
+			b.Run("parallel", func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetParallelism(8)
+				m := startCost(b, ci)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						connect(b)
+					}
+				})
+				b.StopTimer()
+				m.report(b, b.N, "op")
+			})
 		})
 	}
 }
