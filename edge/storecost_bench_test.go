@@ -55,6 +55,12 @@ var costInboxes = []struct {
 	{"redis", mustPrivateRedisInbox},
 }
 
+// benchInboxTimeout bounds the benchmarks' Redis inbox calls: above the
+// default 500 ms, so that a loaded machine (or -race) slows a benchmark rather
+// than failing it; a failed read leaves a device's messages for its next
+// connection, and BenchmarkReconnectDrain would wait for them in vain.
+const benchInboxTimeout = 10 * time.Second
+
 // mustPrivateRedisInbox returns a Redis inbox on a redis-server of its own.
 func mustPrivateRedisInbox(b *testing.B) *costInbox {
 	b.Helper()
@@ -64,7 +70,7 @@ func mustPrivateRedisInbox(b *testing.B) *costInbox {
 		b.Fatal(err)
 	}
 	b.Cleanup(client.Close)
-	box, err := inbox.NewRedis(inbox.RedisConfig{Client: client})
+	box, err := inbox.NewRedis(inbox.RedisConfig{Client: client, Timeout: benchInboxTimeout})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -201,20 +207,52 @@ func BenchmarkConnectInbox(b *testing.B) {
 type countingInbox struct {
 	storeInbox
 	removed atomic.Int64
+
+	mu       sync.Mutex
+	failures []error // guarded by mu: the failed Pending and Remove calls
+}
+
+// Pending reads the inbox and records a failure.
+func (c *countingInbox) Pending(ctx context.Context, account, device string, after uint64, limit int) (inbox.Page, error) {
+	p, err := c.storeInbox.Pending(ctx, account, device, after, limit)
+	c.failed(err)
+	return p, err
+}
+
+func (c *countingInbox) failed(err error) {
+	if err != nil {
+		c.mu.Lock()
+		c.failures = append(c.failures, err)
+		c.mu.Unlock()
+	}
+}
+
+// failuresText describes the failed calls, "" when there were none.
+func (c *countingInbox) failuresText() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.failures) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d inbox calls failed, the first: %v", len(c.failures), c.failures[0])
 }
 
 // Remove removes ids and counts those removed.
 func (c *countingInbox) Remove(ctx context.Context, account, device string, ids ...string) (int, error) {
 	n, err := c.storeInbox.Remove(ctx, account, device, ids...)
 	c.removed.Add(int64(n))
+	c.failed(err)
 	return n, err
 }
 
 // drainDevices is how many devices connect at once in BenchmarkReconnectDrain,
-// and drainDials how many of them dial at the same time.
+// drainDials how many of them dial at the same time, and drainRoundBound how
+// long a round may take before the benchmark fails: a device whose inbox read
+// failed gets its messages only on its next connection.
 const (
-	drainDevices = 200
-	drainDials   = 16
+	drainDevices    = 200
+	drainDials      = 16
+	drainRoundBound = time.Minute
 )
 
 // drainPayload is the payload of a stored message in BenchmarkReconnectDrain:
@@ -263,12 +301,17 @@ func benchReconnectDrain(b *testing.B, ci *costInbox, stored int) {
 		b.StartTimer()
 
 		m := startCost(b, ci)
-		last, conns := mustDrainDevices(ctx, b, e, toks, stored)
+		rctx, rcancel := context.WithTimeout(ctx, drainRoundBound)
+		last, conns, err := drainAll(rctx, b, e, toks, stored)
+		rcancel()
+		if err != nil {
+			b.Fatalf("%v%s", err, box.failuresText())
+		}
 		want := int64(drainDevices * stored)
 		deadline := time.Now().Add(time.Minute)
 		for box.removed.Load() < want {
 			if time.Now().After(deadline) {
-				b.Fatalf("the edge removed %d of %d stored messages", box.removed.Load(), want)
+				b.Fatalf("the edge removed %d of %d stored messages%s", box.removed.Load(), want, box.failuresText())
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -321,12 +364,12 @@ func mustFillInboxes(ctx context.Context, b *testing.B, box storeInbox, dev stri
 	}
 }
 
-// mustDrainDevices connects the devices of toks, drainDials at a time, reads
-// each one's welcome and n stored messages, in their order, and returns when
-// the last message was read, and the connections, still open: a device that
+// drainAll connects the devices of toks, drainDials at a time, reads each
+// one's welcome and n stored messages, in their order, and returns when the
+// last message was read, and the connections, still open: a device that
 // closed as soon as it read its last message could end its session before the
 // edge saw that message written, and the message would stay stored.
-func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []string, n int) (time.Time, []*websocket.Conn) {
+func drainAll(ctx context.Context, b *testing.B, e *testEdge, toks []string, n int) (time.Time, []*websocket.Conn, error) {
 	b.Helper()
 	var (
 		wg    sync.WaitGroup
@@ -356,7 +399,7 @@ func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []str
 			for j := range n {
 				_, data, err := c.Read(ctx)
 				if err != nil {
-					errs <- fmt.Errorf("device %d, stored message %d: %w", i, j, err)
+					errs <- fmt.Errorf("device %d read %d of its %d stored messages: %w", i, j, n, err)
 					return
 				}
 				f, err := protocol.Decode(data)
@@ -373,9 +416,9 @@ func mustDrainDevices(ctx context.Context, b *testing.B, e *testEdge, toks []str
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		b.Fatal(err)
+		return time.Time{}, conns, err
 	}
-	return time.Unix(0, last.Load()), conns
+	return time.Unix(0, last.Load()), conns, nil
 }
 
 // casMaxInt64 raises a to v if v is larger.
