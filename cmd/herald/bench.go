@@ -71,7 +71,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Fanout, "fanout", 10, "fanout: devices per account, the sender included")
 	fs.IntVar(&c.Stored, "stored", 20, "drain: messages stored for each device before it connects (the server's inbox keeps at most its --inbox-max-messages)")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before measuring")
-	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last send")
+	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last send (drain: after the last connect)")
 	fs.BoolVar(&c.Warm, "warm", false, "connect: connect and close every device once first, so the storm reconnects known devices")
 	fs.Var(&serverPIDs, "server-pid", "the server's pid, comma-separated for several: RSS and CPU from /proc at start and end")
 	fs.BoolVar(&c.Ceiling, "ceiling", false, "also run the workload against a minimal coder/websocket server and report ratios to it")
