@@ -35,8 +35,9 @@ func TestBenchDrain(t *testing.T) {
 	if h.Statuses["queued"] != 12 || len(h.Statuses) != 1 {
 		t.Errorf("push statuses %v, want 12 queued", h.Statuses)
 	}
-	if h.DrainPerSec <= 0 || h.TimeToLastMS <= 0 {
-		t.Errorf("drain_per_sec %v, time_to_last_ms %v", h.DrainPerSec, h.TimeToLastMS)
+	if h.DrainPerSec <= 0 || h.TimeToLastMS <= 0 || h.DeliveredPerSec != 0 || h.SentPerSec != 0 {
+		t.Errorf("drain_per_sec %v, time_to_last_ms %v, delivered_per_sec %v, sent_per_sec %v; want the first two only (the fill is not a send at a rate)",
+			h.DrainPerSec, h.TimeToLastMS, h.DeliveredPerSec, h.SentPerSec)
 	}
 	if h.Latency == nil || h.Latency.Count != 12 || h.Latency.Max < h.Latency.P50 || h.ResponseLatency == nil || h.ResponseLatency.Count != 12 {
 		t.Errorf("latency %+v, response latency %+v for 12 stored messages", h.Latency, h.ResponseLatency)

@@ -123,7 +123,7 @@ func summarize(cfg workload, t target, m *mergedResult) *targetSummary {
 	if span := time.Duration(r.LastSend - r.FirstSend); r.Sent > 1 && span > 0 {
 		s.SentPerSec = float64(r.Sent) / span.Seconds()
 	}
-	if span := time.Duration(r.LastDelivery - r.FirstSend); r.Delivered > 1 && span > 0 {
+	if span := time.Duration(r.LastDelivery - r.FirstSend); r.Delivered > 1 && r.FirstSend > 0 && span > 0 {
 		s.DeliveredPerSec = float64(r.Delivered) / span.Seconds()
 	}
 	if span := time.Duration(r.LastDelivery - r.FirstDial); cfg.Mode == drainMode && r.Delivered > 0 && r.FirstDial > 0 && span > 0 {
