@@ -19,12 +19,17 @@ import (
 // text; "suite" and "soak" are the two modes that run something else.
 var modes = []string{"idle", "connect", "push", "async", "d2d", "fanout"}
 
+// drainMode is the reconnect drain of store-and-forward (drain.go): pushes
+// stored for offline devices, then the devices connect and read them. It runs
+// against herald only: the ceiling server stores nothing.
+const drainMode = "drain"
+
 // Config is one invocation of the load tool: the flags of herald bench, which
 // are named in its usage errors. The zero value of a field is not a default:
 // the command fills every field.
 type Config struct {
-	// Mode is the workload: idle, connect, push, async, d2d, fanout, suite
-	// (the standard set, each step against a fresh server) or soak.
+	// Mode is the workload: idle, connect, push, async, d2d, fanout, drain,
+	// suite (the standard set, each step against a fresh server) or soak.
 	Mode string
 	// URL is the server's public base URL (devices and REST API); URL2, if
 	// set, a second edge's, where the receivers of d2d and fanout connect.
@@ -54,6 +59,9 @@ type Config struct {
 	Batch int
 	// Fanout is the devices per account of fanout, the sender included.
 	Fanout int
+	// Stored (drain) is the messages stored for each device before it
+	// connects.
+	Stored int
 	// Settle is the wait after connecting before measuring; Drain the wait
 	// for outstanding deliveries after the last send.
 	Settle, Drain time.Duration
@@ -117,6 +125,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err := w.validate(); err != nil {
 		return err
 	}
+	if cfg.Ceiling && w.Mode == drainMode {
+		return usagef("drain: --ceiling cannot be used: the ceiling server stores nothing")
+	}
 	s, err := runOnce(ctx, w, cfg.ServerPIDs, cfg.Ceiling, cfg.Binary, stderr)
 	if err != nil {
 		return err
@@ -144,6 +155,7 @@ type workload struct {
 	Concurrency int            `json:"concurrency"`
 	Batch       int            `json:"batch"`
 	Fanout      int            `json:"fanout"`
+	Stored      int            `json:"stored,omitempty"`
 	Settle      time.Duration  `json:"settle"`
 	Drain       time.Duration  `json:"drain"`
 	// Warm (connect): connect and close every device once before the storm, so
@@ -160,7 +172,7 @@ func (cfg Config) workload() workload {
 	return workload{
 		Mode: cfg.Mode, URL: cfg.URL, URL2: cfg.URL2, Key: cfg.Key, TokenKey: cfg.TokenKey,
 		Devices: cfg.Devices, Rate: cfg.Rate, Duration: cfg.Duration, Procs: cfg.Procs, SourceAddrs: cfg.SourceAddrs,
-		Concurrency: cfg.Concurrency, Batch: cfg.Batch, Fanout: cfg.Fanout, Settle: cfg.Settle, Drain: cfg.Drain,
+		Concurrency: cfg.Concurrency, Batch: cfg.Batch, Fanout: cfg.Fanout, Stored: cfg.Stored, Settle: cfg.Settle, Drain: cfg.Drain,
 		Warm: cfg.Warm, Run: newRunID(),
 	}
 }
@@ -168,10 +180,10 @@ func (cfg Config) workload() workload {
 // validate checks a config and fills the mode's defaults.
 func (c *workload) validate() error {
 	if c.Mode == "" {
-		return usagef("a mode is required: %s (see -h)", strings.Join(modes, ", "))
+		return usagef("a mode is required: %s, %s (see -h)", strings.Join(modes, ", "), drainMode)
 	}
-	if !slices.Contains(modes, c.Mode) {
-		return usagef("unknown mode %q: want %s, suite or soak", c.Mode, strings.Join(modes, ", "))
+	if !slices.Contains(modes, c.Mode) && c.Mode != drainMode {
+		return usagef("unknown mode %q: want %s, %s, suite or soak", c.Mode, strings.Join(modes, ", "), drainMode)
 	}
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 		return usagef("--url %q: want http:// or https://", c.URL)
@@ -197,6 +209,10 @@ func (c *workload) validate() error {
 		return usagef("--batch is for push only")
 	case c.Warm && c.Mode != "connect":
 		return usagef("--warm is for connect only")
+	case c.Mode == drainMode && (c.Stored < 1 || c.Stored > maxStored):
+		return usagef("drain: --stored must be between 1 and %d", maxStored)
+	case c.Mode == drainMode && c.Devices > maxDrainMessages/c.Stored:
+		return usagef("drain: --devices times --stored must be at most %d messages", maxDrainMessages)
 	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || (c.sends() && c.Rate <= 0):
 		return usagef("--rate must be a positive number")
 	}
@@ -225,11 +241,20 @@ func (c *workload) validate() error {
 		return usagef("--procs (%d) is more than the %d units of work to spread", c.Procs, c.units())
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = map[string]int{"idle": 128, "connect": 256, "push": 256, "async": 256, "d2d": 64, "fanout": 64}[c.Mode]
+		c.Concurrency = map[string]int{"idle": 128, "connect": 256, "push": 256, "async": 256, "d2d": 64, "fanout": 64, drainMode: 256}[c.Mode]
 	}
 	c.Concurrency = max(c.Concurrency, c.Procs)
 	return nil
 }
+
+// maxStored bounds drain's --stored and maxDrainMessages its messages in all
+// (--devices times --stored), which the workers keep a table of. A server's
+// inbox keeps at most its MaxMessages a device (100 by default) and drops the
+// oldest beyond: the delivered ratio shows it.
+const (
+	maxStored        = 10000
+	maxDrainMessages = 10_000_000
+)
 
 // maxConnsPerProc leaves room under the 20,000 open files of a process for the
 // HTTP connections of the REST calls and the process's own files.

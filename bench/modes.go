@@ -27,6 +27,8 @@ func (w *worker) run(ctx context.Context) {
 	case "connect":
 		receivers, _ := w.jobs()
 		w.dialAll(ctx, receivers, w.spec.Concurrency)
+	case drainMode:
+		w.drainRun(ctx)
 	default:
 		w.load(ctx)
 	}
@@ -277,8 +279,8 @@ func (w *worker) drain(ctx context.Context) {
 }
 
 // outstanding is how many deliveries and receipts are still awaited: for a
-// message the server reported delivered (push), accepted (async) or that was
-// written (d2d, fanout).
+// message the server reported delivered (push), accepted (async) or queued
+// (drain), or that was written (d2d, fanout).
 func (w *worker) outstanding() int64 {
 	ok := w.n.sent.Load() - w.n.sendErrors.Load()
 	switch w.cfg.Mode {
@@ -286,6 +288,8 @@ func (w *worker) outstanding() int64 {
 		return w.n.pushDelivered.Load() - w.n.delivered.Load()
 	case "async":
 		return w.n.accepted.Load() - w.n.delivered.Load()
+	case drainMode:
+		return w.n.stored.Load() - w.n.delivered.Load()
 	}
 	return ok*int64(w.perMessage()) - w.n.delivered.Load() + ok - w.n.receiptN.Load()
 }

@@ -29,6 +29,7 @@ type summary struct {
 	Concurrency int                `json:"concurrency"`
 	Batch       int                `json:"batch,omitempty"`
 	Fanout      int                `json:"fanout,omitempty"`
+	Stored      int                `json:"stored,omitempty"`
 	Herald      *targetSummary     `json:"herald"`
 	Ceiling     *targetSummary     `json:"ceiling,omitempty"`
 	Ratios      map[string]float64 `json:"ratios,omitempty"`
@@ -49,6 +50,7 @@ type targetSummary struct {
 	Sent            int64            `json:"sent"`
 	SendErrors      int64            `json:"send_errors"`
 	Accepted        int64            `json:"accepted,omitempty"`
+	Stored          int64            `json:"stored,omitempty"`
 	Expected        int64            `json:"expected"`
 	Delivered       int64            `json:"delivered"`
 	DeliveredRatio  float64          `json:"delivered_ratio"`
@@ -60,6 +62,10 @@ type targetSummary struct {
 	HTTPStatuses    map[string]int64 `json:"http_statuses,omitempty"`
 	SentPerSec      float64          `json:"sent_per_sec"`
 	DeliveredPerSec float64          `json:"delivered_per_sec"`
+	// DrainPerSec (drain) is the stored messages read per second, from the
+	// first dial to the last message read (TimeToLastMS).
+	DrainPerSec  float64 `json:"drain_per_sec,omitempty"`
+	TimeToLastMS float64 `json:"time_to_last_ms,omitempty"`
 
 	Latency         *latencySummary `json:"latency_ms,omitempty"`
 	ReceiptLatency  *latencySummary `json:"receipt_latency_ms,omitempty"`
@@ -95,7 +101,7 @@ func summarize(cfg workload, t target, m *mergedResult) *targetSummary {
 	s := &targetSummary{
 		URL: t.url, URL2: t.url2,
 		Connected: r.Connected, ConnectErrors: r.ConnectErrors, Refused503: r.Refused, Disconnects: r.Disconnects,
-		Sent: r.Sent, SendErrors: r.SendErrors, Accepted: r.Accepted, Expected: r.Expected, Delivered: r.Delivered,
+		Sent: r.Sent, SendErrors: r.SendErrors, Accepted: r.Accepted, Stored: r.Stored, Expected: r.Expected, Delivered: r.Delivered,
 		Duplicates: r.Duplicates, Unknown: r.Unknown, Receipts: r.Receipts, ErrorFrames: r.ErrorFrames,
 		Latency: summarizeHist(m.latency), ReceiptLatency: summarizeHist(m.receipt),
 		ResponseLatency: summarizeHist(m.response), ConnectLatency: summarizeHist(m.connect),
@@ -117,11 +123,18 @@ func summarize(cfg workload, t target, m *mergedResult) *targetSummary {
 	if span := time.Duration(r.LastSend - r.FirstSend); r.Sent > 1 && span > 0 {
 		s.SentPerSec = float64(r.Sent) / span.Seconds()
 	}
-	if span := time.Duration(r.LastDelivery - r.FirstSend); r.Delivered > 1 && span > 0 {
+	if span := time.Duration(r.LastDelivery - r.FirstSend); r.Delivered > 1 && r.FirstSend > 0 && span > 0 {
 		s.DeliveredPerSec = float64(r.Delivered) / span.Seconds()
+	}
+	if span := time.Duration(r.LastDelivery - r.FirstDial); cfg.Mode == drainMode && r.Delivered > 0 && r.FirstDial > 0 && span > 0 {
+		s.DrainPerSec = float64(r.Delivered) / span.Seconds()
+		s.TimeToLastMS = float64(span) / float64(time.Millisecond)
 	}
 	if m.runSeconds > 0 {
 		s.ClientCPUPercent = 100 * m.clientCPU / m.runSeconds
+	}
+	if n := r.Statuses["rejected"]; cfg.Mode == drainMode && n > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%d pushes of the fill were answered rejected (the inbox could not take them) and are not awaited", n))
 	}
 	if cfg.Mode == "d2d" && r.Duplicates > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d messages arrived more than once", r.Duplicates))
@@ -141,7 +154,7 @@ func serverFigures(cfg workload, pids []int, p [3]procSample, m *mergedResult) *
 	if wall := p[2].at.Sub(p[1].at); wall > 0 {
 		s.CPUPercent = 100 * cpu.Seconds() / wall.Seconds()
 	}
-	if cfg.sends() && cpu > 0 {
+	if (cfg.sends() || cfg.Mode == drainMode) && cpu > 0 {
 		s.DeliveredPerCPUSecond = float64(m.Delivered) / cpu.Seconds()
 	}
 	return s
@@ -184,7 +197,19 @@ func (t *targetSummary) figures(mode string) []figure {
 		}
 		add("server_cpu_percent", t.Server.CPUPercent)
 	}
-	if mode != "idle" && mode != "connect" {
+	if mode == drainMode {
+		add("stored", float64(t.Stored))
+		add("delivered", float64(t.Delivered))
+		add("delivered_ratio", t.DeliveredRatio)
+		add("drain_per_sec", t.DrainPerSec)
+		add("time_to_last_ms", t.TimeToLastMS)
+		lat("latency", t.Latency, true)
+		lat("connect", t.ConnectLatency, false)
+		lat("response", t.ResponseLatency, false)
+		if t.Server != nil {
+			add("delivered_per_cpu_second", t.Server.DeliveredPerCPUSecond)
+		}
+	} else if mode != "idle" && mode != "connect" {
 		add("sent_per_sec", t.SentPerSec)
 		add("delivered_per_sec", t.DeliveredPerSec)
 		add("delivered_ratio", t.DeliveredRatio)
@@ -240,6 +265,9 @@ func (s *summary) title() string {
 	}
 	if s.Fanout > 0 {
 		fmt.Fprintf(&b, ", accounts of %d", s.Fanout)
+	}
+	if s.Stored > 0 {
+		fmt.Fprintf(&b, ", %d stored messages each", s.Stored)
 	}
 	fmt.Fprintf(&b, ", %d procs, concurrency %d; %s, %d CPUs, load %s, %s", s.Procs, s.Concurrency, s.Host, s.CPUs, s.LoadAvg, s.Started.Format(time.RFC3339))
 	return b.String()

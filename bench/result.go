@@ -74,6 +74,7 @@ type workerResult struct {
 	Sent         int64            `json:"sent"`
 	SendErrors   int64            `json:"send_errors"`
 	Accepted     int64            `json:"accepted"`
+	Stored       int64            `json:"stored,omitempty"`
 	Delivered    int64            `json:"delivered"`
 	Expected     int64            `json:"expected"`
 	Duplicates   int64            `json:"duplicates"`
@@ -102,11 +103,15 @@ type workerResult struct {
 func (w *worker) result() *workerResult {
 	n := &w.n
 	sent := n.sent.Load()
+	expected := sent * int64(w.perMessage())
+	if w.cfg.Mode == drainMode {
+		expected = n.stored.Load()
+	}
 	r := &workerResult{
 		Connected: n.connected.Load(), ConnectErrors: n.connectErrors.Load(), Refused: n.refused.Load(),
 		FirstDial: w.firstDial.Load(), LastConnected: w.lastConn.Load(),
-		Sent: sent, SendErrors: n.sendErrors.Load(), Accepted: n.accepted.Load(),
-		Delivered: n.delivered.Load(), Expected: sent * int64(w.perMessage()),
+		Sent: sent, SendErrors: n.sendErrors.Load(), Accepted: n.accepted.Load(), Stored: n.stored.Load(),
+		Delivered: n.delivered.Load(), Expected: expected,
 		Duplicates: n.duplicates.Load(), Unknown: n.unknown.Load(), Receipts: n.receiptN.Load(),
 		ErrorFrames: n.errorFrames.Load(), OtherFrames: n.otherFrames.Load(), Disconnects: n.disconnects.Load(),
 		FirstSend: w.firstSend.Load(), LastSend: w.lastSend.Load(), LastDelivery: w.lastDelivery.Load(),
@@ -143,6 +148,7 @@ func mergeResults(rs []*workerResult) (*mergedResult, error) {
 		t.Sent += r.Sent
 		t.SendErrors += r.SendErrors
 		t.Accepted += r.Accepted
+		t.Stored += r.Stored
 		t.Delivered += r.Delivered
 		t.Expected += r.Expected
 		t.Duplicates += r.Duplicates

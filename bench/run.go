@@ -172,6 +172,9 @@ func newSummary(cfg workload) *summary {
 	if cfg.Mode == "fanout" {
 		s.Fanout = cfg.Fanout
 	}
+	if cfg.Mode == drainMode {
+		s.Stored = cfg.Stored
+	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(b)); len(f) >= 3 {
 			s.LoadAvg = strings.Join(f[:3], " ")

@@ -94,6 +94,7 @@ type counters struct {
 	sent, sendErrors, accepted, pushDelivered atomic.Int64
 	delivered, duplicates, unknown, receiptN  atomic.Int64
 	errorFrames, otherFrames, disconnects     atomic.Int64
+	stored                                    atomic.Int64 // drain: pushes answered queued
 }
 
 // newWorker sets a worker up; it connects nothing yet.
@@ -120,8 +121,11 @@ func newWorker(spec workerSpec) (*worker, error) {
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}}
-	if w.cfg.sends() {
+	if w.cfg.sends() || w.cfg.Mode == drainMode {
 		total := messages(spec.Rate, w.cfg.Duration)
+		if w.cfg.Mode == drainMode {
+			total = spec.Count * w.cfg.Stored
+		}
 		w.sendAt = make([]atomic.Int64, total)
 		w.got = make([]atomic.Int32, total)
 		w.receipts = make([]atomic.Bool, total)
@@ -181,8 +185,12 @@ func (w *worker) jobs() (receivers, senders []dialJob) {
 }
 
 // prepare connects the worker's devices (connect mode connects them in run,
-// after warming them up if asked).
+// after warming them up if asked; drain stores their messages instead and
+// connects them in run).
 func (w *worker) prepare(ctx context.Context) error {
+	if w.cfg.Mode == drainMode {
+		return w.fill(ctx)
+	}
 	if w.cfg.Mode == "connect" {
 		if !w.cfg.Warm {
 			return nil
@@ -426,7 +434,12 @@ func (w *worker) arrived(seq int, now time.Duration) {
 		return
 	}
 	w.n.delivered.Add(1)
-	w.lat.record(now - time.Duration(at-1))
+	if w.cfg.Mode == drainMode {
+		// Stored before the devices connected: timed from the first dial.
+		w.lat.record(time.Duration(time.Now().UnixNano() - w.firstDial.Load()))
+	} else {
+		w.lat.record(now - time.Duration(at-1))
+	}
 	casMax(&w.lastDelivery, time.Now().UnixNano())
 }
 

@@ -30,6 +30,9 @@ modes:
   async     POST /v1/messages at --rate; latency to the device's receipt of the msg
   d2d       device pairs, sender on --url and receiver on --url2, msgs at --rate in all
   fanout    accounts of --fanout devices; one device of each sends to its siblings
+  drain     store-and-forward: --stored pushes stored for each of --devices offline
+            devices, which then connect and read them; the drain rate and the
+            time to the last message (herald only, no --ceiling)
   suite     the standard set (make bench): with --redis-addr and --postgres-url, one
             serve edge (two for d2d) on them, herald dev for async and fanout;
             each step beside its ceiling
@@ -66,8 +69,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "concurrent dials (connect), requests (push, async) or writers (d2d, fanout), over all procs (0: the mode's default)")
 	fs.IntVar(&c.Batch, "batch", 1, "push: messages per request; more than 1 uses POST /v1/push/batch")
 	fs.IntVar(&c.Fanout, "fanout", 10, "fanout: devices per account, the sender included")
+	fs.IntVar(&c.Stored, "stored", 20, "drain: messages stored for each device before it connects (the server's inbox keeps at most its --inbox-max-messages)")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before measuring")
-	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last send")
+	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the last send (drain: after the last connect)")
 	fs.BoolVar(&c.Warm, "warm", false, "connect: connect and close every device once first, so the storm reconnects known devices")
 	fs.Var(&serverPIDs, "server-pid", "the server's pid, comma-separated for several: RSS and CPU from /proc at start and end")
 	fs.BoolVar(&c.Ceiling, "ceiling", false, "also run the workload against a minimal coder/websocket server and report ratios to it")

@@ -24,6 +24,8 @@ func TestBenchUsage(t *testing.T) {
 		{"too many per process", []string{"bench", "idle", "--devices", "40000"}, "raise --procs"},
 		{"batch outside push", []string{"bench", "async", "--batch", "10"}, "push only"},
 		{"warm outside connect", []string{"bench", "push", "--warm"}, "--warm is for connect only"},
+		{"drain without stored", []string{"bench", "drain", "--stored", "0"}, "--stored must be between 1 and"},
+		{"drain beside the ceiling", []string{"bench", "drain", "--ceiling"}, "--ceiling cannot be used"},
 		{"bad source address", []string{"bench", "idle", "--source-addrs", "localhost"}, "not an IP address"},
 		{"bad pid", []string{"bench", "idle", "--server-pid", "x"}, "--server-pid"},
 		{"soak without admin", []string{"bench", "soak", "--server-pid", "1"}, "--admin-url is required"},
