@@ -49,9 +49,9 @@ var storeCostTypes = []struct {
 	}},
 }
 
-// delivered is what every answer of BenchmarkPushOnlineStore holds: the device
+// onlineDelivered is what every answer of BenchmarkPushOnlineStore holds: the device
 // was online, so nothing was stored.
-var delivered = []byte(`"status":"delivered"`)
+var onlineDelivered = []byte(`"status":"delivered"`)
 
 // BenchmarkPushOnlineStore measures what store-and-forward adds to a sync push
 // to a connected device: the API handler called directly, as in
@@ -85,7 +85,7 @@ func BenchmarkPushOnlineStore(b *testing.B) {
 					cpu := startCPU()
 					for i := 0; b.Loop(); i++ {
 						hb.do(b, bodies[i%len(bodies)])
-						if !bytes.Contains(hb.w.body.Bytes(), delivered) {
+						if !bytes.Contains(hb.w.body.Bytes(), onlineDelivered) {
 							b.Fatalf("answer %s, want delivered", hb.w.body.Bytes())
 						}
 					}

@@ -240,23 +240,25 @@ func (c *countingInbox) Remove(ctx context.Context, account, device string, ids 
 	return n, err
 }
 
-// drainDevices is how many devices connect at once in BenchmarkReconnectDrain,
-// drainDials how many of them dial at the same time, and drainRoundBound how
+// The rd names belong to BenchmarkReconnectDrain (reconnect drain).
+//
+// rdDevices is how many devices connect at once in BenchmarkReconnectDrain,
+// rdDials how many of them dial at the same time, and rdRoundBound how
 // long a round's fill and drain may take before the benchmark fails: a device
 // whose inbox read failed gets its messages only on its next connection.
 const (
-	drainDevices    = 200
-	drainDials      = 16
-	drainRoundBound = time.Minute
+	rdDevices    = 200
+	rdDials      = 16
+	rdRoundBound = time.Minute
 )
 
-// drainPayload is the payload of a stored message in BenchmarkReconnectDrain:
+// rdPayload is the payload of a stored message in BenchmarkReconnectDrain:
 // a notification of about 100 bytes.
-var drainPayload = []byte(`{"title":"Stored while you were away","body":"` + strings.Repeat("x", 48) + `"}`)
+var rdPayload = []byte(`{"title":"Stored while you were away","body":"` + strings.Repeat("x", 48) + `"}`)
 
-// BenchmarkReconnectDrain measures the reconnect drain: drainDevices devices,
+// BenchmarkReconnectDrain measures the reconnect drain: rdDevices devices,
 // each with stored messages waiting in its inbox (memory or Redis), connect
-// (drainDials dialling at a time) and read them. One op is one round: the
+// (rdDials dialling at a time) and read them. One op is one round: the
 // inboxes are filled (not timed), then every device connects and reads its
 // welcome and its stored messages, and the round ends once the edge has removed
 // them all. msgs/s is the stored messages read per second of wall time, from
@@ -285,22 +287,22 @@ func benchReconnectDrain(b *testing.B, ci *costInbox, stored int) {
 	for round := 0; round < b.N; round++ {
 		b.StopTimer()
 		dev := "r" + strconv.Itoa(round)
-		toks := make([]string, drainDevices)
+		toks := make([]string, rdDevices)
 		for i := range toks {
 			toks[i] = e.token(b, "a"+strconv.Itoa(i), dev)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), drainRoundBound)
-		mustFillInboxes(ctx, b, ci.box, dev, stored)
+		ctx, cancel := context.WithTimeout(context.Background(), rdRoundBound)
+		rdFillInboxes(ctx, b, ci.box, dev, stored)
 		box.removed.Store(0)
 		b.StartTimer()
 
 		m := startCost(b, ci)
-		last, conns, err := drainAll(ctx, b, e, toks, stored)
+		last, conns, err := rdConnectAll(ctx, b, e, toks, stored)
 		cancel()
 		if err != nil {
 			b.Fatalf("%v%s", err, box.failuresText())
 		}
-		want := int64(drainDevices * stored)
+		want := int64(rdDevices * stored)
 		deadline := time.Now().Add(time.Minute)
 		for box.removed.Load() < want {
 			if time.Now().After(deadline) {
@@ -326,20 +328,20 @@ func benchReconnectDrain(b *testing.B, ci *costInbox, stored int) {
 	b.ReportMetric(float64(msgs)/(cpu+rc).Seconds(), "msgs/cpu-s")
 }
 
-// mustFillInboxes stores n notifications for device dev of each account a0 to
-// a<drainDevices-1>, from a few goroutines.
-func mustFillInboxes(ctx context.Context, b *testing.B, box Inbox, dev string, n int) {
+// rdFillInboxes stores n notifications for device dev of each account a0 to
+// a<rdDevices-1>, from a few goroutines.
+func rdFillInboxes(ctx context.Context, b *testing.B, box Inbox, dev string, n int) {
 	b.Helper()
 	now := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 8 {
 		wg.Go(func() {
-			for i := w; i < drainDevices; i += 8 {
+			for i := w; i < rdDevices; i += 8 {
 				for j := range n {
 					_, err := box.Put(ctx, inbox.Message{
 						ID: dev + "-" + strconv.Itoa(j), Account: "a" + strconv.Itoa(i), Device: dev,
-						Type: "notification.v1", From: `{"service":"backend"}`, Payload: drainPayload,
+						Type: "notification.v1", From: `{"service":"backend"}`, Payload: rdPayload,
 						Expires: now.Add(time.Hour), Enqueued: now,
 					})
 					if err != nil {
@@ -357,18 +359,18 @@ func mustFillInboxes(ctx context.Context, b *testing.B, box Inbox, dev string, n
 	}
 }
 
-// drainAll connects the devices of toks, drainDials at a time, reads each
+// rdConnectAll connects the devices of toks, rdDials at a time, reads each
 // one's welcome and n stored messages, in their order, and returns when the
 // last message was read, and the connections, still open: a device that
 // closed as soon as it read its last message could end its session before the
 // edge saw that message written, and the message would stay stored.
-func drainAll(ctx context.Context, b *testing.B, e *testEdge, toks []string, n int) (time.Time, []*websocket.Conn, error) {
+func rdConnectAll(ctx context.Context, b *testing.B, e *testEdge, toks []string, n int) (time.Time, []*websocket.Conn, error) {
 	b.Helper()
 	var (
 		wg    sync.WaitGroup
 		last  atomic.Int64
 		errs  = make(chan error, len(toks))
-		sem   = make(chan struct{}, drainDials)
+		sem   = make(chan struct{}, rdDials)
 		conns = make([]*websocket.Conn, len(toks))
 	)
 	b.Cleanup(func() {
@@ -403,7 +405,7 @@ func drainAll(ctx context.Context, b *testing.B, e *testEdge, toks []string, n i
 				}
 				seq = m.Seq
 			}
-			casMaxInt64(&last, time.Now().UnixNano())
+			rdCasMax(&last, time.Now().UnixNano())
 		})
 	}
 	wg.Wait()
@@ -414,8 +416,8 @@ func drainAll(ctx context.Context, b *testing.B, e *testEdge, toks []string, n i
 	return time.Unix(0, last.Load()), conns, nil
 }
 
-// casMaxInt64 raises a to v if v is larger.
-func casMaxInt64(a *atomic.Int64, v int64) {
+// rdCasMax raises a to v if v is larger.
+func rdCasMax(a *atomic.Int64, v int64) {
 	for {
 		old := a.Load()
 		if v <= old || a.CompareAndSwap(old, v) {
