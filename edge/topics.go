@@ -22,6 +22,10 @@ type sessionTopics struct {
 	grants     []string // the token's patterns
 	subscribed []string // at most Config.MaxTopics
 	dropped    bool     // the session ended: no more subscriptions
+	// persistent are the device's persistent topics as last applied, sorted
+	// (devicetopics.go); applied is the ticket of the read they came from.
+	persistent []string
+	applied    uint64
 }
 
 // grantTopics records the topic patterns of the session's token. A token
@@ -218,6 +222,12 @@ func (s *Server) dropTopics(ss *session) {
 	defer ss.mu.Unlock()
 	st := ss.topics
 	if st == nil {
+		// A read of the device's persistent topics that finishes later
+		// must find the session ended.
+		ss.topics = droppedTopics
+		return
+	}
+	if st.dropped {
 		return
 	}
 	st.dropped = true
