@@ -122,26 +122,36 @@ func sortedHas(list []string, t string) bool {
 	return ok
 }
 
-// topicsChanged acts on a topics link frame (or a local change) for session
-// id of device of account: if this edge holds that session, attached or
-// joining, it reads the device's persistent topics again and applies them, on
-// a goroutine of its own (a query must not hold up the link's reader).
-func (s *Server) topicsChanged(account, device, id string) {
+// heldForTopics returns session id of device of account if this edge holds
+// it, attached or joining, and takes a count on the server's WaitGroup for
+// the caller to give back; nil when it does not hold it, or has no
+// persistent topics, or is shutting down.
+func (s *Server) heldForTopics(account, device, id string) *session {
 	if s.cfg.DeviceTopics == nil {
-		return
+		return nil
 	}
 	s.mu.Lock()
-	var ss *session
-	if !s.closing {
-		ss = s.heldLocked(account, device, id)
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
 	}
+	ss := s.heldLocked(account, device, id)
+	if ss != nil {
+		// Under mu, with closing false: the count never races with Shutdown's Wait.
+		s.wg.Add(1)
+	}
+	return ss
+}
+
+// topicsChanged acts on a topics link frame for session id of device of
+// account: if this edge holds that session, it reads the device's persistent
+// topics again and applies them, on a goroutine of its own (a query must not
+// hold up the link's reader).
+func (s *Server) topicsChanged(account, device, id string) {
+	ss := s.heldForTopics(account, device, id)
 	if ss == nil {
-		s.mu.Unlock()
 		return
 	}
-	// Under mu, with closing false: the count never races with Shutdown's Wait.
-	s.wg.Add(1)
-	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
@@ -150,12 +160,27 @@ func (s *Server) topicsChanged(account, device, id string) {
 	}()
 }
 
+// topicsChangedNow is topicsChanged on the caller's goroutine, for a change
+// made in this process: the caller's answer follows the change.
+func (s *Server) topicsChangedNow(ctx context.Context, account, device, id string) {
+	ss := s.heldForTopics(account, device, id)
+	if ss == nil {
+		return
+	}
+	defer s.wg.Done()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RegistryTimeout)
+	defer cancel()
+	s.applyDeviceTopics(ctx, ss)
+}
+
 // TopicsChanged tells the edge that holds device of account, if one does, to
 // read the device's persistent topics again: directly when that edge is
 // Local, else with a topics frame over its link. The edge is the one the
 // registry names, read past its cache, as for a nudge: a session held here
 // that the registry does not name is told too. A device not registered is no
-// error: it reads its topics when it connects.
+// error: it reads its topics when it connects. A local session has the change
+// applied when TopicsChanged returns; a session on another edge has it within
+// the link frame's trip and one read of the device list after.
 func (r *Router) TopicsChanged(ctx context.Context, account, device string) error {
 	local := ""
 	if r.Local != nil {
@@ -171,7 +196,7 @@ func (r *Router) TopicsChanged(ctx context.Context, account, device string) erro
 		e, err = r.Registry.Lookup(ctx, account, device)
 	}
 	if local != "" && (err != nil || e.Session != local) {
-		r.Local.topicsChanged(account, device, local)
+		r.Local.topicsChangedNow(ctx, account, device, local)
 	}
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
@@ -180,7 +205,7 @@ func (r *Router) TopicsChanged(ctx context.Context, account, device string) erro
 		return fmt.Errorf("edge: topics of %s/%s changed: %w", account, device, err)
 	}
 	if r.Local != nil && e.Edge == r.Local.ID() {
-		r.Local.topicsChanged(account, device, e.Session)
+		r.Local.topicsChangedNow(ctx, account, device, e.Session)
 		return nil
 	}
 	if r.Links == nil {
