@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/protocol"
 )
@@ -222,4 +223,37 @@ func TestDeviceTopicsLinkFrame(t *testing.T) {
 	e.wantPublish(t, "news", 0)
 	e.srv.topicsChanged("a1", "tv1", tv.welcome.Session)
 	eventually(t, "the frame's read is applied", func() bool { return e.srv.TopicSubscribers("news") == 1 })
+}
+
+// BenchmarkConnectPersistentTopics measures a device's connect, from dial to
+// welcome, and its close: on an edge without persistent topics, on one with
+// them for a device that has none (the hot path: no read), and for a device
+// with three (one read, three subscriptions). The device list is the memory
+// one, so this is the edge's own cost, without a round trip to Postgres.
+func BenchmarkConnectPersistentTopics(b *testing.B) {
+	for _, bc := range []struct {
+		name   string
+		store  bool
+		topics []string
+	}{
+		{"without store", false, nil},
+		{"no topics", true, nil},
+		{"three topics", true, []string{"a", "b", "c"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := mustEdge(b, func(c *Config) {
+				if bc.store {
+					c.DeviceTopics = c.Devices.(*devicelist.Memory)
+				}
+			})
+			e.mustList(b, "a1", "tv1", "other")
+			e.mustAddTopics(b, "a1", "other", "x")
+			e.mustAddTopics(b, "a1", "tv1", bc.topics...)
+			b.ReportAllocs()
+			for b.Loop() {
+				d := e.mustDial(b, "a1", "tv1")
+				_ = d.c.Close(websocket.StatusNormalClosure, "")
+			}
+		})
+	}
 }
