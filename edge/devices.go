@@ -193,6 +193,10 @@ func (s *Server) relist() {
 		if !closed {
 			ctx, cancel := context.WithTimeout(pass, s.cfg.RegistryTimeout)
 			err := s.addDevice(ctx, ss)
+			if err == nil {
+				// Its persistent topics could not be read at connect either.
+				s.applyDeviceTopics(ctx, ss)
+			}
 			cancel()
 			if err != nil {
 				failed++
