@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/devicelist"
@@ -255,5 +256,39 @@ func BenchmarkConnectPersistentTopics(b *testing.B) {
 				_ = d.c.Close(websocket.StatusNormalClosure, "")
 			}
 		})
+	}
+}
+
+// downIDs is downDevices whose IDs fails too while down is set.
+type downIDs struct{ *downDevices }
+
+func (d downIDs) IDs(ctx context.Context, account string) ([]string, error) {
+	if d.down.Load() {
+		return nil, errors.New("device list store down")
+	}
+	return d.DeviceList.IDs(ctx, account)
+}
+
+// TestDeviceTopicsAfterAnOutage: a device that connects while the device list
+// can be neither read nor written gets its persistent topics when the
+// heartbeat lists it, without a reconnect.
+func TestDeviceTopicsAfterAnOutage(t *testing.T) {
+	var list *downDevices
+	e := mustEdge(t, func(c *Config) {
+		c.DeviceTopics = c.Devices.(*devicelist.Memory)
+		list = &downDevices{DeviceList: c.Devices}
+		c.Devices = downIDs{list}
+		c.HeartbeatInterval = 50 * time.Millisecond
+	})
+	e.mustList(t, "a1", "tv1")
+	e.mustAddTopics(t, "a1", "tv1", "news")
+	list.down.Store(true)
+	tv := e.mustDial(t, "a1", "tv1")
+	e.wantPublish(t, "news", 0)
+	list.down.Store(false)
+	eventually(t, "the device's persistent topics", func() bool { return e.srv.TopicSubscribers("news") == 1 })
+	m := e.wantPublish(t, "news", 1)
+	if got := tv.readMsg(); got.ID != m.ID {
+		t.Fatalf("got %s, want %s", got.ID, m.ID)
 	}
 }
