@@ -90,3 +90,35 @@ func TestPersistentTopicsCluster(t *testing.T) {
 		t.Fatalf("device got %+v first, want the direct push: it left news.sports", m)
 	}
 }
+
+// TestPersistentTopicsDev is the README's try on `herald dev`: a listener
+// without --topics, subscribed by a PUT with the development API key while
+// it is connected, prints what `herald publish` sends to the topic.
+func TestPersistentTopicsDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts herald dev")
+	}
+	dev := mustDev(t)
+	l := startListen(t, dev.base, "tv1")
+	waitFor(t, "the listener's welcome", func() bool { return l.count(protocol.KindWelcome, nil) == 1 })
+	req, _ := http.NewRequest(http.MethodPut, dev.base+"/v1/accounts/a1/devices/tv1/topics/news.sports", nil)
+	req.Header.Set("Authorization", "Bearer dev-api-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	// One process: the subscription was applied before the PUT answered.
+	r := runCmd(t, t.Context(), "publish", "--url", dev.base, "--topic", "news.sports", "--type", "notification.v1", "--payload", `{"title":"Goal!"}`)
+	if r.code != 0 || !strings.Contains(r.stdout, `"devices":1`) {
+		t.Fatalf("herald publish: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	waitFor(t, "the published message", func() bool {
+		return l.count(protocol.KindMsg, func(f protocol.Frame) bool {
+			return f.(*protocol.Msg).Topic == "news.sports"
+		}) == 1
+	})
+}
