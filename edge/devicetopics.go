@@ -71,10 +71,8 @@ func (s *Server) setDeviceTopics(ss *session, ticket uint64, topics []string) {
 	ss.mu.Lock()
 	st := ss.topics
 	if st == nil {
-		if len(topics) == 0 {
-			ss.mu.Unlock()
-			return
-		}
+		// Also for no topics: the state keeps the read's ticket, so that an
+		// older read that finishes later is not applied.
 		st = &sessionTopics{}
 		ss.topics = st
 	}

@@ -195,6 +195,16 @@ func TestDeviceTopicsChanged(t *testing.T) {
 		tv.readMsg()
 	})
 
+	t.Run("an older read does not undo a newer empty one", func(t *testing.T) {
+		e.mustDial(t, "a1", "tab1")
+		ss := e.srv.session("a1", "tab1")
+		older := e.srv.topicTickets.Add(1)
+		newer := e.srv.topicTickets.Add(1)
+		e.srv.setDeviceTopics(ss, newer, nil)
+		e.srv.setDeviceTopics(ss, older, []string{"weather"})
+		e.wantPublish(t, "weather", 0)
+	})
+
 	t.Run("a session that ended takes no topics", func(t *testing.T) {
 		ss := e.srv.session("a1", "tv1")
 		_ = tv.c.CloseNow()
