@@ -127,6 +127,10 @@ var scopeRoutes = []scopeRoute{
 	{ScopeDevices, http.MethodGet, "/v1/accounts/a1/devices", ""},
 	{ScopeDevices, http.MethodPut, "/v1/accounts/a1/devices/tv1", `{"platform":"tv"}`},
 	{ScopeDevices, http.MethodDelete, "/v1/accounts/a1/devices/tv1", ""},
+	{ScopeDevices, http.MethodGet, "/v1/accounts/a1/devices/tv1/topics", ""},
+	{ScopeDevices, http.MethodPut, "/v1/accounts/a1/devices/tv1/topics/news.sports", ""},
+	{ScopeDevices, http.MethodDelete, "/v1/accounts/a1/devices/tv1/topics/news.sports", ""},
+	{ScopeDevices, http.MethodPost, "/v1/topics/news.sports/subscribers", `{"add":[{"account":"a1","device":"tv1"}]}`},
 }
 
 func TestScopeRoutesCoverRouter(t *testing.T) {

@@ -1,7 +1,10 @@
 // Package api is Herald's REST API for backend senders: synchronous push
 // (POST /v1/push, and POST /v1/push/batch for many messages in one request)
 // and the message-type catalogue (GET /v1/types,
-// GET /v1/types/{type}, POST /v1/types/{type}/validate). Requests carry an API key
+// GET /v1/types/{type}, POST /v1/types/{type}/validate), publishing to topics,
+// the device list, and the devices' persistent topics (devicetopics.go:
+// PUT and DELETE /v1/accounts/{account}/devices/{device}/topics/{topic}, GET
+// .../topics, POST /v1/topics/{topic}/subscribers). Requests carry an API key
 // as a bearer token; errors are application/problem+json bodies carrying the same
 // codes as the error frame. openapi.json, embedded, describes every route, and a
 // test keeps it in step with the router.

@@ -89,13 +89,15 @@ func mustAPI(tb testing.TB, set func(*Config)) *stack {
 		tb.Fatalf("LoadTypes: %v", err)
 	}
 	reg := registry.NewMemory()
+	devs := devicelist.NewMemory()
 	cfg := Config{
-		Types:        types,
-		Deliverer:    &edge.Router{Registry: reg},
-		Directory:    reg,
-		Devices:      devicelist.NewMemory(),
-		Keys:         []Key{NewKey(testKeyName, testAPIKey), NewKey(otherKeyName, otherAPIKey)},
-		MaxBodyBytes: testMaxBodyBytes,
+		Types:         types,
+		Deliverer:     &edge.Router{Registry: reg},
+		Directory:     reg,
+		Devices:       devs,
+		Subscriptions: devs,
+		Keys:          []Key{NewKey(testKeyName, testAPIKey), NewKey(otherKeyName, otherAPIKey)},
+		MaxBodyBytes:  testMaxBodyBytes,
 	}
 	if set != nil {
 		set(&cfg)

@@ -227,6 +227,7 @@ func TestOpenAPIRequestFields(t *testing.T) {
 		{"MessageRequest", messageFields},
 		{"DeviceRequest", deviceFields},
 		{"PublishRequest", publishFields},
+		{"SubscribersRequest", subscribersFields},
 	} {
 		t.Run(tt.schema, func(t *testing.T) {
 			s, ok := doc.Components.Schemas[tt.schema]

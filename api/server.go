@@ -96,6 +96,19 @@ type Config struct {
 	// Counter, when set, serves GET /v1/topics/{topic}; without it the
 	// route answers 503.
 	Counter TopicCounter
+	// Subscriptions, when set, keeps the devices' persistent topics and serves
+	// the subscription routes (devicetopics.go); without it they answer 503.
+	// TopicChanges, when set, tells the edge holding a device of a change of
+	// its topics, which it applies without a reconnect.
+	Subscriptions DeviceTopicStore
+	TopicChanges  TopicChanges
+	// MaxDeviceTopics bounds the persistent topics of one device (default
+	// DefaultMaxDeviceTopics; cmd/herald passes --max-topics, the edge's
+	// limit of one connection); a PUT past it gets 409 conflict.
+	// MaxSubscribers bounds the entries of one POST
+	// /v1/topics/{topic}/subscribers (default DefaultMaxSubscribers); more
+	// gets 413.
+	MaxDeviceTopics, MaxSubscribers int
 	// Reporter, when set, records the status of the sync pushes stored for an
 	// offline device (queued, and what their puts did to the inbox), so that
 	// GET /v1/messages/{id} follows them to delivered, acked or expired as it
@@ -154,13 +167,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxJSONDepth == 0 {
 		cfg.MaxJSONDepth = DefaultMaxJSONDepth
 	}
+	if cfg.MaxDeviceTopics == 0 {
+		cfg.MaxDeviceTopics = DefaultMaxDeviceTopics
+	}
+	if cfg.MaxSubscribers == 0 {
+		cfg.MaxSubscribers = DefaultMaxSubscribers
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.MaxJSONDepth < 0 || cfg.KeyBurst < 0 || !(cfg.KeyRate >= 0) || math.IsInf(cfg.KeyRate, 0) {
 		return nil, errors.New("api: config: MaxJSONDepth, KeyRate and KeyBurst must not be negative")
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.MaxBatch < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond {
+	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.MaxBatch < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond || cfg.MaxDeviceTopics < 0 || cfg.MaxSubscribers < 0 {
 		return nil, errors.New("api: config: limits must be positive and MaxPushTimeout at least PushTimeout")
 	}
 	if cfg.Logger == nil {
@@ -235,6 +254,7 @@ func (s *Server) routes() chi.Router {
 		r.Group(func(r chi.Router) {
 			r.Use(requireScope(ScopeDevices))
 			s.deviceRoutes(r)
+			s.deviceTopicRoutes(r)
 		})
 	})
 	return r

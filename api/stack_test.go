@@ -108,20 +108,25 @@ func mustStackWith(tb testing.TB, set func(*Config)) *stack {
 		Versions: reg,
 		Router:   router,
 		Topics:   reg,
+
+		DeviceTopics: devs,
 	})
 	if err != nil {
 		tb.Fatalf("edge.New: %v", err)
 	}
 	router.Local = e
 	cfg := Config{
-		Types:        types,
-		Deliverer:    router,
-		Directory:    reg,
-		Devices:      devs,
-		Presence:     router,
-		Publisher:    router,
-		Keys:         []Key{NewKey(testKeyName, testAPIKey)},
-		MaxBodyBytes: testMaxBodyBytes,
+		Types:     types,
+		Deliverer: router,
+		Directory: reg,
+		Devices:   devs,
+		Presence:  router,
+		Publisher: router,
+		Keys:      []Key{NewKey(testKeyName, testAPIKey)},
+
+		Subscriptions: devs,
+		TopicChanges:  router,
+		MaxBodyBytes:  testMaxBodyBytes,
 	}
 	if set != nil {
 		set(&cfg)

@@ -43,6 +43,7 @@ var (
 	messageFields       = fieldsOf(reflect.TypeFor[MessageRequest]())
 	deviceFields        = fieldsOf(reflect.TypeFor[DeviceRequest]())
 	publishFields       = fieldsOf(reflect.TypeFor[PublishRequest]())
+	subscribersFields   = fieldsOf(reflect.TypeFor[SubscribersRequest]())
 	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )

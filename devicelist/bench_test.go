@@ -154,3 +154,40 @@ func fillAccounts(b *testing.B, s store, accounts, devices int) {
 		}
 	}
 }
+
+// BenchmarkTopics reads the persistent topics of one device with five, in
+// accounts of 10 devices: what a connecting device with persistent topics
+// costs its edge (Topics), and what a reload of an account's cached list
+// costs more (TopicDevices).
+func BenchmarkTopics(b *testing.B) {
+	s := benchPostgres(b)
+	ctx := context.Background()
+	fillAccounts(b, s, 100, 10)
+	for i := range 100 {
+		for j := range 5 {
+			if _, err := s.AddTopic(ctx, fmt.Sprint("a", i), "d0", fmt.Sprint("topic.", j), 100); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("Topics", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if ts, err := s.Topics(ctx, fmt.Sprint("a", i%100), "d0"); err != nil || len(ts) != 5 {
+				b.Fatalf("Topics = %q, %v", ts, err)
+			}
+			i++
+		}
+	})
+	b.Run("TopicDevices", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if ds, err := s.TopicDevices(ctx, fmt.Sprint("a", i%100)); err != nil || len(ds) != 1 {
+				b.Fatalf("TopicDevices = %q, %v", ds, err)
+			}
+			i++
+		}
+	})
+}

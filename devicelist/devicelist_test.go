@@ -50,6 +50,11 @@ func TestBehaviour(t *testing.T) {
 				{"invalid", testInvalid},
 				{"seen keeps the latest", testSeen},
 				{"done context is unavailable", testDoneContext},
+				{"topics add, list, remove", testTopics},
+				{"topics at the limit", testTopicLimit},
+				{"topics go with their device", testTopicsDeleted},
+				{"topics of unknown devices", testTopicsUnknown},
+				{"topics invalid", testTopicsInvalid},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
@@ -362,5 +367,9 @@ func storeCalls(ctx context.Context, s store) []struct {
 		{"ids", func() error { _, err := s.IDs(ctx, "a1"); return err }},
 		{"delete", func() error { _, err := s.Delete(ctx, "a1", "p1"); return err }},
 		{"owners", func() error { _, err := s.Owners(ctx, "p1"); return err }},
+		{"add topic", func() error { _, err := s.AddTopic(ctx, "a1", "p1", "news", 10); return err }},
+		{"remove topic", func() error { _, err := s.RemoveTopic(ctx, "a1", "p1", "news"); return err }},
+		{"topics", func() error { _, err := s.Topics(ctx, "a1", "p1"); return err }},
+		{"topic devices", func() error { _, err := s.TopicDevices(ctx, "a1"); return err }},
 	}
 }

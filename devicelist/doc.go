@@ -19,12 +19,17 @@
 //
 // # Schema
 //
-// One table, created by the embedded migrations (migrations/*.sql):
+// Two tables, created by the embedded migrations (migrations/*.sql):
 //
 //	devices(account, id, platform, name, app_version, capabilities text[],
 //	        attributes jsonb, created, updated, last_seen, PRIMARY KEY (account, id))
+//	device_topics(account, device, topic, created, PRIMARY KEY (account, device, topic),
+//	        FOREIGN KEY (account, device) REFERENCES devices ON DELETE CASCADE)
 //
-// plus an index on id for Owners. Ids use the "C" collation, so the primary key
+// plus an index on id for Owners. device_topics holds the persistent topic
+// subscriptions a backend made through the REST API ([Postgres.AddTopic],
+// RemoveTopic, Topics, TopicDevices); they go with their device, and a device
+// has at most the limit its caller passes to AddTopic. Ids use the "C" collation, so the primary key
 // orders them bytewise, as Memory sorts them, and List and IDs read in index
 // order. [OpenPostgres] applies the migrations that schema_migrations does not
 // list yet (rows "devicelist/<file>"), in one transaction holding a

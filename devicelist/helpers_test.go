@@ -21,6 +21,10 @@ type store interface {
 	Owners(ctx context.Context, device string) ([]string, error)
 	Seen(account, device string, t time.Time)
 	SeenDropped() uint64
+	AddTopic(ctx context.Context, account, device, topic string, max int) (bool, error)
+	RemoveTopic(ctx context.Context, account, device, topic string) (bool, error)
+	Topics(ctx context.Context, account, device string) ([]string, error)
+	TopicDevices(ctx context.Context, account string) ([]string, error)
 	Close()
 }
 

@@ -16,8 +16,9 @@ type Memory struct {
 	now func() time.Time // the clock; tests replace it
 
 	mu       sync.RWMutex
-	accounts map[string]map[string]*Device  // guarded by mu: account -> id -> device
-	owners   map[string]map[string]struct{} // guarded by mu: id -> accounts that have it
+	accounts map[string]map[string]*Device     // guarded by mu: account -> id -> device
+	owners   map[string]map[string]struct{}    // guarded by mu: id -> accounts that have it
+	topics   map[deviceKey]map[string]struct{} // guarded by mu: a device's persistent topics
 }
 
 // NewMemory returns an empty in-memory device list.
@@ -26,6 +27,7 @@ func NewMemory() *Memory {
 		now:      time.Now,
 		accounts: make(map[string]map[string]*Device),
 		owners:   make(map[string]map[string]struct{}),
+		topics:   make(map[deviceKey]map[string]struct{}),
 	}
 }
 
@@ -188,6 +190,7 @@ func (m *Memory) Delete(ctx context.Context, account, device string) (bool, erro
 	if len(devs) == 0 {
 		delete(m.accounts, account)
 	}
+	delete(m.topics, deviceKey{account, device}) // the device's topics go with it
 	delete(m.owners[device], account)
 	if len(m.owners[device]) == 0 {
 		delete(m.owners, device)

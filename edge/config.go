@@ -86,6 +86,17 @@ type DeviceList interface {
 	Seen(account, device string, t time.Time)
 }
 
+// DeviceTopics keeps the devices' persistent topics, which a backend set
+// through the REST API (devicelist.Postgres and devicelist.Memory implement
+// it). TopicDevices lists the devices of an account that have any, sorted:
+// the edge keeps it with the account's cached device list, so that a device
+// without persistent topics connects without a query for them; Topics reads
+// one device's, sorted.
+type DeviceTopics interface {
+	Topics(ctx context.Context, account, device string) ([]string, error)
+	TopicDevices(ctx context.Context, account string) ([]string, error)
+}
+
 // Versions tells when an account's device list changed, so cached copies are
 // reloaded; BumpAccount announces a change.
 type Versions interface {
@@ -127,6 +138,10 @@ type Config struct {
 	Devices DeviceList
 	// Versions invalidates the edge's cached device lists. Required.
 	Versions Versions
+	// DeviceTopics, when set, holds the devices' persistent topics: a
+	// connecting device is subscribed to its own (devicetopics.go), and a
+	// topics link frame makes the edge read them again for a connected one.
+	DeviceTopics DeviceTopics
 	// Locator and Presencer, when both are set, carry presence frames to sibling
 	// devices on other edges.
 	Locator   Locator

@@ -22,6 +22,7 @@ var errDevicesUnavailable = errors.New("the device list is unavailable")
 // entries keep serving.
 type deviceCache struct {
 	list     DeviceList
+	topics   DeviceTopics // nil: no persistent topics
 	versions Versions
 	max      int
 
@@ -29,34 +30,61 @@ type deviceCache struct {
 	entries map[string]*deviceEntry // guarded by mu
 }
 
+// deviceEntry is one account's cached device list; never changed once made.
 type deviceEntry struct {
 	version int64
 	ids     []string // sorted
+	// topical are the devices of ids with persistent topics, sorted; read
+	// with ids when the cache has DeviceTopics. topicsKnown is false when
+	// they could not be read: a connecting device then reads its own.
+	topical     []string
+	topicsKnown bool
 }
 
-func newDeviceCache(list DeviceList, versions Versions, max int) *deviceCache {
-	return &deviceCache{list: list, versions: versions, max: max, entries: make(map[string]*deviceEntry)}
+func newDeviceCache(list DeviceList, topics DeviceTopics, versions Versions, max int) *deviceCache {
+	return &deviceCache{list: list, topics: topics, versions: versions, max: max, entries: make(map[string]*deviceEntry)}
 }
 
 // ids returns the account's devices, sorted.
 func (c *deviceCache) ids(ctx context.Context, account string) ([]string, error) {
+	e, err := c.entry(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	return e.ids, nil
+}
+
+// entry returns the account's devices, and which of them have persistent
+// topics, from the cache while the account's version is the one they were
+// read under.
+func (c *deviceCache) entry(ctx context.Context, account string) (*deviceEntry, error) {
 	v, verr := c.versions.AccountVersion(ctx, account)
 	c.mu.Lock()
 	e := c.entries[account]
 	c.mu.Unlock()
 	if e != nil && (verr != nil || e.version == v) {
-		return e.ids, nil
+		return e, nil
 	}
 	ids, err := c.list.IDs(ctx, account)
 	if err != nil {
 		if e != nil {
-			return e.ids, nil // stale beats nothing while the store is down
+			return e, nil // stale beats nothing while the store is down
 		}
 		return nil, errors.Join(errDevicesUnavailable, err)
 	}
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
-	if verr == nil {
+	ne := &deviceEntry{version: v, ids: ids}
+	if c.topics != nil {
+		// An account none of whose devices has persistent topics costs this
+		// one query more per change of its device list, and none per connect.
+		if topical, err := c.topics.TopicDevices(ctx, account); err == nil {
+			ne.topical, ne.topicsKnown = slices.Sorted(slices.Values(topical)), true
+		}
+	} else {
+		ne.topicsKnown = true
+	}
+	if verr == nil && ne.topicsKnown {
 		c.mu.Lock()
 		if len(c.entries) >= c.max {
 			for k := range c.entries { // evict an arbitrary entry
@@ -64,10 +92,10 @@ func (c *deviceCache) ids(ctx context.Context, account string) ([]string, error)
 				break
 			}
 		}
-		c.entries[account] = &deviceEntry{version: v, ids: ids}
+		c.entries[account] = ne
 		c.mu.Unlock()
 	}
-	return ids, nil
+	return ne, nil
 }
 
 // has reports whether device is in the sorted ids.
@@ -80,12 +108,19 @@ func has(ids []string, device string) bool {
 // added (and the account's version bumped, so every cache sees it); a known one is
 // only marked seen, in a batch.
 func (s *Server) listDevice(ctx context.Context, ss *session) {
-	ids, err := s.devices.ids(ctx, ss.account)
-	if err == nil && has(ids, ss.device) {
+	e, err := s.devices.entry(ctx, ss.account)
+	if err == nil && has(e.ids, ss.device) {
 		s.cfg.Devices.Seen(ss.account, ss.device, s.cfg.Now())
+		if !e.topicsKnown || has(e.topical, ss.device) {
+			s.applyDeviceTopics(ctx, ss)
+		}
 		return
 	}
-	if err := s.addDevice(ctx, ss); err != nil {
+	if err := s.addDevice(ctx, ss); err == nil {
+		// A device new to this edge's cache may have been registered, and
+		// subscribed, through the REST API before it first connected.
+		s.applyDeviceTopics(ctx, ss)
+	} else {
 		// Every device that connects while the store is down gets here: one line
 		// each would flood the log at the rate of connects.
 		if ok, suppressed := s.noisy.allow(noisyStore, time.Now()); ok {
@@ -158,6 +193,10 @@ func (s *Server) relist() {
 		if !closed {
 			ctx, cancel := context.WithTimeout(pass, s.cfg.RegistryTimeout)
 			err := s.addDevice(ctx, ss)
+			if err == nil {
+				// Its persistent topics could not be read at connect either.
+				s.applyDeviceTopics(ctx, ss)
+			}
 			cancel()
 			if err != nil {
 				failed++

@@ -117,6 +117,12 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 			return err
 		}
 		s.nudged(n.Account, n.Device, n.Session)
+	case link.KindTopics:
+		var tf link.Topics
+		if err := sc.ReadTopics(&tf); err != nil {
+			return err
+		}
+		s.topicsChanged(tf.Account, tf.Device, tf.Session)
 	case link.KindLate:
 		var l link.Late
 		if err := sc.ReadLate(&l); err != nil {

@@ -33,21 +33,24 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
 
-	mu         sync.Mutex
-	accounts   map[string]*session     // guarded by mu: account -> its live sessions, linked by session.sibling
-	open       int                     // guarded by mu: number of live sessions
-	closing    bool                    // guarded by mu
-	joining    map[string]*session     // guarded by mu: session id -> a session registered and not yet attached (nudge.go)
-	topics     topicIndex              // the sessions subscribed to each topic (topics.go)
+	mu       sync.Mutex
+	accounts map[string]*session // guarded by mu: account -> its live sessions, linked by session.sibling
+	open     int                 // guarded by mu: number of live sessions
+	closing  bool                // guarded by mu
+	joining  map[string]*session // guarded by mu: session id -> a session registered and not yet attached (nudge.go)
+	topics   topicIndex          // the sessions subscribed to each topic (topics.go)
 	// topicResync: a topic call failed, add every topic at the next
 	// heartbeat; topicsAdded: when the heartbeat last added them all (its
 	// goroutine only).
 	topicResync atomic.Bool
-	topicsAdded time.Time
-	links      map[*link.Conn]struct{} // guarded by mu: incoming edge links
-	conns      int                     // guarded by mu: device connections admitted and not yet left
-	idle       chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
-	connBucket bucket                  // guarded by mu: the ConnectRate bucket
+	// topicTickets orders the reads of devices' persistent topics
+	// (devicetopics.go).
+	topicTickets atomic.Uint64
+	topicsAdded  time.Time
+	links        map[*link.Conn]struct{} // guarded by mu: incoming edge links
+	conns        int                     // guarded by mu: device connections admitted and not yet left
+	idle         chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
+	connBucket   bucket                  // guarded by mu: the ConnectRate bucket
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
@@ -87,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wheel = newWheel(cfg.PingInterval, deadlineResolution(cfg.MinLifetime, cfg.ReconnectGrace), cfg.PongTimeout)
-	s.devices = newDeviceCache(cfg.Devices, cfg.Versions, cfg.DeviceCache)
+	s.devices = newDeviceCache(cfg.Devices, cfg.DeviceTopics, cfg.Versions, cfg.DeviceCache)
 	if s.poller, err = wsconn.NewPoller(); err != nil {
 		s.cancel()
 		return nil, err

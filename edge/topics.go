@@ -26,6 +26,10 @@ type sessionTopics struct {
 	// with the published messages that reached the session meanwhile, held
 	// back until the log's have been queued.
 	catching map[string][]heldFrame
+	// persistent are the device's persistent topics as last applied, sorted
+	// (devicetopics.go); applied is the ticket of the read they came from.
+	persistent []string
+	applied    uint64
 }
 
 // grantTopics records the topic patterns of the session's token. A token
@@ -242,6 +246,12 @@ func (s *Server) dropTopics(ss *session) {
 	defer ss.mu.Unlock()
 	st := ss.topics
 	if st == nil {
+		// A read of the device's persistent topics that finishes later
+		// must find the session ended.
+		ss.topics = droppedTopics
+		return
+	}
+	if st.dropped {
 		return
 	}
 	st.dropped = true

@@ -184,7 +184,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.InboxMaxMessages, "inbox-max-messages", inbox.DefaultMaxMessages, "messages without a collapse key a device's inbox holds while it is offline; a push beyond drops the oldest")
 	fs.Int64Var(&c.InboxMaxBytes, "inbox-max-bytes", inbox.DefaultMaxBytes, "payload bytes a device's inbox holds while it is offline; a push beyond drops the oldest until it fits")
 	fs.IntVar(&c.InboxPage, "inbox-page", 0, "stored messages an edge reads and queues at once for a device that connects, below --send-queue (0: 32, or --send-queue minus 1 when that is less)")
-	fs.IntVar(&c.MaxTopics, "max-topics", edge.DefaultMaxTopics, "topics one connection may subscribe to at once, and list in one sub frame; a sub beyond is answered limit")
+	fs.IntVar(&c.MaxTopics, "max-topics", edge.DefaultMaxTopics, "topics one connection may subscribe to at once, and list in one sub frame (a sub beyond is answered limit); also the persistent topics one device may have in the device list")
 	fs.IntVar(&c.TopicLogMaxEntries, "topic-log-max-entries", topiclog.DefaultMaxEntries, "messages each topic's catch-up log keeps; a publish beyond drops the oldest")
 	fs.DurationVar(&c.TopicLogMaxTTL, "topic-log-max-ttl", topiclog.DefaultMaxTTL, "longest a topic's catch-up log keeps a message (its own ttl, when shorter, applies)")
 	fs.IntVar(&c.TopicCatchUp, "topic-catch-up", edge.DefaultTopicCatchUp, "most messages of one topic an edge replays for a device that subscribes with a cursor")

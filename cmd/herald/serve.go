@@ -65,7 +65,9 @@ type clusterRegistry interface {
 // deviceStore is what a process needs of the device list.
 type deviceStore interface {
 	edge.DeviceList
+	edge.DeviceTopics
 	api.DeviceStore
+	api.DeviceTopicStore
 	Close()
 }
 
@@ -266,6 +268,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Types:             n.types,
 			Devices:           n.devices,
 			Versions:          n.registry,
+			DeviceTopics:      n.devices,
 			Locator:           n.registry,
 			Presencer:         presencer(n.links),
 			Router:            router,
@@ -330,28 +333,32 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			return nil, err
 		}
 		n.api, err = api.New(api.Config{
-			Queue:        async.queue,
-			Statuses:     async.statuses,
-			Idempotency:  async.idempotency,
-			Types:        n.types,
-			Deliverer:    router,
-			Directory:    n.registry,
-			Devices:      n.devices,
-			Inbox:        n.inbox,
-			Reporter:     async.apiReporter(),
-			Publisher:    router,
-			Counter:      router,
-			Nudger:       router,
-			Presence:     router,
-			Changes:      changes{reg: n.registry, router: router},
-			Keys:         keys,
-			KeyRate:      c.REST.APIKeyRate,
-			KeyBurst:     c.REST.APIKeyBurst,
-			MaxJSONDepth: c.REST.MaxJSONDepth,
-			MaxBodyBytes: c.MaxBodyBytes,
-			PushTimeout:  c.PushTimeout,
-			Metrics:      n.metrics,
-			Logger:       log.With("part", "api"),
+			Queue:           async.queue,
+			Statuses:        async.statuses,
+			Idempotency:     async.idempotency,
+			Types:           n.types,
+			Deliverer:       router,
+			Directory:       n.registry,
+			Devices:         n.devices,
+			Inbox:           n.inbox,
+			Reporter:        async.apiReporter(),
+			Publisher:       router,
+			Counter:         router,
+			Nudger:          router,
+			Presence:        router,
+			Changes:         changes{reg: n.registry, router: router},
+			Subscriptions:   n.devices,
+			TopicChanges:    router,
+			MaxDeviceTopics: c.MaxTopics,
+			MaxSubscribers:  c.REST.MaxTopicSubscribers,
+			Keys:            keys,
+			KeyRate:         c.REST.APIKeyRate,
+			KeyBurst:        c.REST.APIKeyBurst,
+			MaxJSONDepth:    c.REST.MaxJSONDepth,
+			MaxBodyBytes:    c.MaxBodyBytes,
+			PushTimeout:     c.PushTimeout,
+			Metrics:         n.metrics,
+			Logger:          log.With("part", "api"),
 		})
 		if err != nil {
 			return nil, settings.Usagef("%v", err)

@@ -180,6 +180,7 @@ type decodedLink struct {
 	replace  Replace
 	presence Presence
 	nudge    Nudge
+	topics   Topics
 	late     Late
 	pub      Published
 	count    Count
@@ -208,6 +209,8 @@ func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
 		err = sc.ReadPresence(&d.presence)
 	case KindNudge:
 		err = sc.ReadNudge(&d.nudge)
+	case KindTopics:
+		err = sc.ReadTopics(&d.topics)
 	case KindLate:
 		err = sc.ReadLate(&d.late)
 	case KindPublish:
@@ -241,6 +244,8 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 		b, err = json.Marshal(d.presence)
 	case KindNudge:
 		b, err = json.Marshal(d.nudge)
+	case KindTopics:
+		b, err = json.Marshal(d.topics)
 	case KindLate:
 		b, err = json.Marshal(d.late)
 	case KindPublish:
@@ -262,7 +267,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 // without white space (the encoder compacts them), and no payload is a null
 // one (the encoder writes null for it).
 func sameLink(a, b *decodedLink) bool {
-	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.late != b.late || a.pub != b.pub ||
+	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.topics != b.topics || a.late != b.late || a.pub != b.pub ||
 		a.count != b.count || a.counted != b.counted {
 		return false
 	}
@@ -340,6 +345,11 @@ func TestLinkFrameRule(t *testing.T) {
 			return d.nudge == Nudge{T: KindNudge, Account: "a1", Device: "tv1", Session: "s1"}
 		}},
 		{"nudge without session", `{"t":"nudge","account":"a1","device":"tv1"}`, nil},
+		{"topics", `{"t":"topics","account":"a1","device":"tv1","session":"s1","later":[1]}`, func(d *decodedLink) bool {
+			return d.topics == Topics{T: KindTopics, Account: "a1", Device: "tv1", Session: "s1"}
+		}},
+		{"topics without device", `{"t":"topics","account":"a1","session":"s1"}`, nil},
+		{"topics with session twice", `{"t":"topics","account":"a1","device":"tv1","session":"s1","session":"s2"}`, nil},
 		{"late", `{"t":"late","account":"a1","device":"phone1","id":"m1","from":"tv1","status":"acked","later":1}`, func(d *decodedLink) bool {
 			return d.late == Late{T: KindLate, Account: "a1", Device: "phone1", ID: "m1", From: "tv1", Status: protocol.StatusAcked}
 		}},
@@ -436,6 +446,7 @@ func FuzzLinkFrame(f *testing.F) {
 		Replace{T: KindReplace, Account: "a1", Device: "tv1", Session: "s1", Code: 4003}, // edge.CloseRemoved
 		Presence{T: protocol.KindPresence, Account: "a1", Presence: protocol.Presence{Device: "tv1", Online: true, Platform: "ios", TS: 1}},
 		Nudge{T: KindNudge, Account: "a1", Device: "tv1", Session: "s1"},
+		Topics{T: KindTopics, Account: "a1", Device: "tv1", Session: "s1"},
 		Late{T: KindLate, Account: "a1", Device: "phone1", ID: "m1", From: "tv1", Status: protocol.StatusAcked},
 	} {
 		b, _ := json.Marshal(v)

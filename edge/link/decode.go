@@ -43,7 +43,7 @@ const (
 // Kind starts reading data, a link frame: its '{' and its first field,
 // which must be "t". It returns the kind that field names, one of
 // protocol.KindMsg, protocol.KindReceipt, KindReplace, protocol.KindPresence
-// KindNudge, KindLate, KindPublish, KindPublished, KindCount and
+// KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount and
 // KindCounted; the decoder of that kind
 // reads the rest.
 func (s *Scanner) Kind(data []byte) (string, error) {
@@ -60,7 +60,7 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindLate, KindPublish, KindPublished, KindCount, KindCounted} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount, KindCounted} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
@@ -388,6 +388,15 @@ func nudgeField(key []byte) uint16 {
 		return nudgeSession
 	}
 	return 0
+}
+
+// ReadTopics reads the rest of a topics frame after Kind, into t: the
+// fields and rules of a nudge frame.
+func (s *Scanner) ReadTopics(t *Topics) error {
+	var n Nudge
+	err := s.ReadNudge(&n)
+	*t = Topics{T: KindTopics, Account: n.Account, Device: n.Device, Session: n.Session}
+	return err
 }
 
 // ReadNudge reads the rest of a nudge frame after Kind, into n.

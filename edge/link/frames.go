@@ -49,6 +49,20 @@ type Nudge struct {
 // KindNudge is the "t" of Nudge.
 const KindNudge = "nudge"
 
+// Topics tells the edge that holds Session of Device of Account that the
+// device's persistent topics changed in the device list: the edge reads them
+// again and subscribes or unsubscribes that session to match. A topics frame
+// for a session the edge does not hold changes nothing.
+type Topics struct {
+	T       string `json:"t"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Session string `json:"session"`
+}
+
+// KindTopics is the "t" of Topics.
+const KindTopics = "topics"
+
 // Late carries a receipt that comes after its sender stopped waiting: the
 // outcome Status of message ID for the device From, to Device of Account, the
 // message's sender, if the receiving edge holds it. The one use today: a
