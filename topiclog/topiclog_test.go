@@ -74,7 +74,9 @@ var implementations = []struct {
 	}},
 }
 
-func frame(i int) []byte { return []byte(`{"t":"msg","id":"m` + strconv.Itoa(i) + `","type":"a.v1","topic":"news","payload":{}}`) }
+func frame(i int) []byte {
+	return []byte(`{"t":"msg","id":"m` + strconv.Itoa(i) + `","type":"a.v1","topic":"news","payload":{}}`)
+}
 
 func seqs(es []Entry) []uint64 {
 	var out []uint64
@@ -124,7 +126,7 @@ func TestContract(t *testing.T) {
 
 			t.Run("expiry and MaxTTL", func(t *testing.T) {
 				s1, _ := l.Append(ctx, "exp", frame(1), clk.now().Add(time.Minute))
-				s2, _ := l.Append(ctx, "exp", frame(2), time.Time{})                // none: MaxTTL
+				s2, _ := l.Append(ctx, "exp", frame(2), time.Time{})                 // none: MaxTTL
 				s3, _ := l.Append(ctx, "exp", frame(3), clk.now().Add(48*time.Hour)) // cut to MaxTTL
 				clk.advance(2 * time.Minute)
 				es, err := l.After(ctx, "exp", 0, 10)
