@@ -164,6 +164,16 @@ func (s *Server) targets(ss *session, to *protocol.Target) ([]target, *protocol.
 			}
 		}
 	}
+	// A named device the cached list lacks may have just been added
+	// elsewhere: read the list once more before calling it unknown.
+	for _, d := range named {
+		if !has(ids, d) {
+			if again := s.devices.idsAgain(ctx, ss.account, s.cfg.Now()); again != nil {
+				ids = again
+			}
+			break
+		}
+	}
 	seen := make(map[string]bool, len(named))
 	out := make([]target, 0, len(named))
 	for _, d := range named {

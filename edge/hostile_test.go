@@ -232,11 +232,14 @@ func (l *countingList) Owners(ctx context.Context, device string) ([]string, err
 }
 
 // TestUnknownTargetsCostNoQuery: a message naming unknown devices is answered
-// from the cached device list, without one store query per target.
+// from the cached device list, without one store query per target: the list
+// is read once, and once more for the unknown targets (a device just added
+// elsewhere), at most once a second (the edge's clock stands still here).
 func TestUnknownTargetsCostNoQuery(t *testing.T) {
 	list := &countingList{Memory: devicelist.NewMemory()}
+	clock := &testClock{now: time.Now()}
 	e := mustEdge(t, func(c *Config) {
-		c.Devices = list
+		c.Devices, c.Now = list, clock.Now
 		c.MsgRate, c.MsgBurst = 100000, 100000
 	})
 	e.mustList(t, "a1", "tv1")
@@ -254,8 +257,17 @@ func TestUnknownTargetsCostNoQuery(t *testing.T) {
 			t.Fatalf("receipt %+v", r)
 		}
 	}
-	if n := list.ids.Load() - before; n > 1 {
-		t.Fatalf("%d device-list reads for %d messages of %d unknown targets, want at most 1", n, msgs, targets)
+	if n := list.ids.Load() - before; n > 2 {
+		t.Fatalf("%d device-list reads for %d messages of %d unknown targets, want at most 2", n, msgs, targets)
+	}
+	// A second later, one read more; no more.
+	clock.advance(rereadEvery)
+	d.send(&protocol.Msg{ID: "again", Type: "tiny.echo.v1", To: &protocol.Target{Device: "nosuch"}, Payload: payload(map[string]any{})})
+	d.readReceipt()
+	d.send(&protocol.Msg{ID: "again2", Type: "tiny.echo.v1", To: &protocol.Target{Device: "nosuch"}, Payload: payload(map[string]any{})})
+	d.readReceipt()
+	if n := list.ids.Load() - before; n > 3 {
+		t.Fatalf("%d device-list reads after a second more, want at most 3", n)
 	}
 }
 
@@ -478,5 +490,36 @@ func TestTokenIDsAreChecked(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"authentication failed"`) {
 		t.Fatal("the refusals were not logged")
+	}
+}
+
+// TestTargetAddedElsewhereFoundAtOnce: a device added to the account's list
+// whose version change has not reached this edge yet (the registry's
+// client-side cache) is found by the list's read past the cache, not
+// answered unknown.
+func TestTargetAddedElsewhereFoundAtOnce(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	e := mustEdge(t, func(c *Config) { c.Now = clock.Now })
+	e.mustList(t, "a1", "phone1")
+	d := e.mustDial(t, "a1", "phone1")
+	send := func(id string) protocol.Result {
+		t.Helper()
+		d.send(&protocol.Msg{ID: id, Type: "tiny.echo.v1", To: &protocol.Target{Device: "car1"}, Payload: payload(map[string]any{})})
+		r := d.readReceipt()
+		if len(r.Results) != 1 {
+			t.Fatalf("receipt %+v", r)
+		}
+		return r.Results[0]
+	}
+	if r := send("m1"); r.Error != errUnknownDevice {
+		t.Fatalf("before it is listed: %+v, want unknown", r)
+	}
+	// Listed, without the version bump that would reach this edge's cache.
+	if _, _, err := e.devs.Put(context.Background(), devicelist.Device{Account: "a1", ID: "car1"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(rereadEvery)
+	if r := send("m2"); r.Status != protocol.StatusOffline {
+		t.Fatalf("once listed: %+v, want offline (a sibling, not connected)", r)
 	}
 }
