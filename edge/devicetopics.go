@@ -180,19 +180,7 @@ func (s *Server) topicsChangedNow(ctx context.Context, account, device, id strin
 // applied when TopicsChanged returns; a session on another edge has it within
 // the link frame's trip and one read of the device list after.
 func (r *Router) TopicsChanged(ctx context.Context, account, device string) error {
-	local := ""
-	if r.Local != nil {
-		if ss := r.Local.session(account, device); ss != nil {
-			local = ss.id
-		}
-	}
-	var e registry.Entry
-	var err error
-	if fl, ok := r.Registry.(freshLocator); ok {
-		e, err = fl.LookupFresh(ctx, account, device)
-	} else {
-		e, err = r.Registry.Lookup(ctx, account, device)
-	}
+	local, e, err := r.locateFresh(ctx, account, device)
 	if local != "" && (err != nil || e.Session != local) {
 		r.Local.topicsChangedNow(ctx, account, device, local)
 	}

@@ -102,19 +102,7 @@ func (r *Router) Nudge(ctx context.Context, account, device string) error {
 }
 
 func (r *Router) nudge(ctx context.Context, account, device string) error {
-	local := ""
-	if r.Local != nil {
-		if ss := r.Local.session(account, device); ss != nil {
-			local = ss.id
-		}
-	}
-	var e registry.Entry
-	var err error
-	if fl, ok := r.Registry.(freshLocator); ok {
-		e, err = fl.LookupFresh(ctx, account, device)
-	} else {
-		e, err = r.Registry.Lookup(ctx, account, device)
-	}
+	local, e, err := r.locateFresh(ctx, account, device)
 	if local != "" && (err != nil || e.Session != local) {
 		r.count(nudgeSent)
 		r.Local.nudged(account, device, local)
@@ -315,4 +303,23 @@ func (ss *session) lastStored() uint64 {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.storedSeq
+}
+
+// locateFresh returns the session of device of account that Local holds
+// ("" for none) and the registry's entry for the device, read past its cache
+// (freshLocator), as a nudge and a change of persistent topics need: either
+// the registry names a registration that completed before the read, or the
+// device registers after it and reads what changed itself.
+func (r *Router) locateFresh(ctx context.Context, account, device string) (local string, e registry.Entry, err error) {
+	if r.Local != nil {
+		if ss := r.Local.session(account, device); ss != nil {
+			local = ss.id
+		}
+	}
+	if fl, ok := r.Registry.(freshLocator); ok {
+		e, err = fl.LookupFresh(ctx, account, device)
+	} else {
+		e, err = r.Registry.Lookup(ctx, account, device)
+	}
+	return local, e, err
 }
