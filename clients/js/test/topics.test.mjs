@@ -159,6 +159,50 @@ test('after a reconnect the client subscribes again, and publishes arrive', asyn
   assert.equal((await got).payload.title, 'after the cut');
 });
 
+test('after a reconnect the client catches up on what was published meanwhile, from its cursor', async (t) => {
+  const proxy = await startProxy(herald.base.slice('http://'.length));
+  t.after(() => proxy.close());
+  const topic = `scores.${fresh('catch')}`;
+  const account = fresh('a');
+  // The token of every connection after the first waits for release: the
+  // publishes below happen while the client is away.
+  let calls = 0;
+  let release;
+  const gate = new Promise((resolve) => (release = resolve));
+  const tv = new HeraldClient({
+    url: proxy.ws,
+    token: async () => {
+      if (++calls > 1) await gate;
+      return mintToken(account, 'tv1', { topics: ['scores.*'] });
+    },
+    reconnect: fast,
+  });
+  t.after(() => tv.close());
+  const first = await tv.connect();
+  await tv.subscribe(topic);
+  const seen = [];
+  tv.on('message', (m) => {
+    if (m.topic === topic) seen.push(m.payload.title);
+  });
+  const one = nextEvent(tv, 'message', (m) => m.topic === topic);
+  const p1 = await score(topic, 'p1');
+  assert.ok(p1.seq > 0, 'the publish answer has the seq of the log');
+  await one;
+
+  proxy.cut();
+  await score(topic, 'p2');
+  await score(topic, 'p3');
+  const back = nextEvent(tv, 'welcome', (w) => w.session !== first.session);
+  release();
+  await back;
+  for (let i = 0; i < 200 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  const four = nextEvent(tv, 'message', (m) => m.topic === topic && m.payload.title === 'p4');
+  await score(topic, 'p4');
+  await four;
+  assert.deepEqual(seen, ['p1', 'p2', 'p3', 'p4'], 'what was published while away, once each, in order, then the live one');
+  assert.equal(tv.cursor, 0, "a topic message's seq does not move the inbox's resume cursor");
+});
+
 test('subscribe before connect: not_connected, and the topic is subscribed after the welcome', async (t) => {
   const topic = `scores.${fresh('early')}`;
   const tv = new HeraldClient({ url: herald.base, token: await mintToken(fresh('a'), 'tv1', { topics: [topic] }) });
