@@ -41,35 +41,40 @@ func (st *sessionTopics) startCatching(topic string) {
 }
 
 // holdTopicFrame holds f back when the session is catching up on topic, and
-// reports whether it did. At most max frames are held per topic; a frame
-// beyond is dropped and counted as a full queue's would be, and reported
-// held, so that the publish does not queue it out of order either.
-func (ss *session) holdTopicFrame(topic string, f heldFrame, max int) bool {
+// reports whether it took the frame (caught) and whether it held it: at most
+// max frames are held per topic; a frame beyond is dropped and counted as a
+// full queue's would be (caught, not held), so that the publish does not
+// queue it out of order either.
+func (ss *session) holdTopicFrame(topic string, f heldFrame, max int) (caught, held bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	st := ss.topics
 	if st == nil || st.catching == nil {
-		return false
+		return false, false
 	}
-	held, ok := st.catching[topic]
+	frames, ok := st.catching[topic]
 	if !ok {
-		return false
+		return false, false
 	}
-	if len(held) >= max {
+	if len(frames) >= max {
 		ss.srv.dropped.Add(1)
 		ss.srv.met.dropped[dropQueueFull].Inc()
-		return true
+		return true, false
 	}
-	st.catching[topic] = append(held, f)
-	return true
+	st.catching[topic] = append(frames, f)
+	return true, true
 }
 
 // catchUp queues what topic's log holds after cursor on ss, at most
 // TopicCatchUp messages, then the messages held back meanwhile that the log
-// did not have, and ends the topic's catching up. A log that cannot be read
-// leaves the device with what is published from now on, and the log says so.
-// It runs on the session's reader, after the subs answer.
+// did not have, batch after batch until none is left, and only then ends the
+// topic's catching up, so that one published later never overtakes one held.
+// It keeps at most half the send queue in flight (catchUpFlow), waiting for
+// the device to take the rest. A log that cannot be read leaves the device
+// with what is published from now on, and the log says so. It runs on the
+// session's reader, after the subs answer.
 func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
+	flow := catchUpFlow{ss: ss, window: max(1, s.cfg.SendQueue/2)}
 	last := cursor
 	if s.cfg.TopicLog != nil {
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
@@ -86,28 +91,90 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 			if err != nil {
 				continue
 			}
-			if err := ss.enqueue(outFrame{data: data, id: id, queued: true}); err != nil {
-				break
+			if !flow.put(data, id) {
+				ss.endCatching(topic)
+				return
 			}
 			last = entries[i].Seq
 			s.met.topicCaughtUp.Inc()
 		}
 	}
+	for {
+		held, more := ss.takeHeld(topic)
+		if !more {
+			return
+		}
+		for _, f := range held {
+			if f.seq <= last {
+				continue // the log had it
+			}
+			if !flow.put(f.data, f.id) {
+				ss.endCatching(topic)
+				return
+			}
+			last = f.seq
+		}
+	}
+}
+
+// takeHeld returns the frames held back for topic and empties the hold; when
+// there are none it ends the topic's catching up and reports more false.
+func (ss *session) takeHeld(topic string) (held []heldFrame, more bool) {
 	ss.mu.Lock()
-	var held []heldFrame
+	defer ss.mu.Unlock()
+	st := ss.topics
+	if st == nil || st.catching == nil {
+		return nil, false
+	}
+	held, ok := st.catching[topic]
+	if !ok || len(held) == 0 {
+		delete(st.catching, topic)
+		return nil, false
+	}
+	st.catching[topic] = nil // still catching up: hold what comes meanwhile
+	return held, true
+}
+
+// endCatching ends topic's catching up, dropping what it held: the
+// connection did not take the catch-up, and is ending.
+func (ss *session) endCatching(topic string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	if st := ss.topics; st != nil && st.catching != nil {
-		held = st.catching[topic]
 		delete(st.catching, topic)
 	}
-	ss.mu.Unlock()
-	for _, f := range held {
-		if f.seq <= last {
-			continue // the log had it
+}
+
+// catchUpFlow queues frames on a session keeping at most window of them not
+// yet written: a catch-up of more messages than the send queue holds waits
+// for the device instead of overflowing it.
+type catchUpFlow struct {
+	ss     *session
+	window int
+	dones  []chan bool // the frames queued and not yet known written, oldest first
+}
+
+// put queues a frame, first waiting for the oldest in flight when the window
+// is full; it reports false when the connection did not take it.
+func (f *catchUpFlow) put(data []byte, id string) bool {
+	if len(f.dones) >= f.window {
+		var ok bool
+		select {
+		case ok = <-f.dones[0]:
+		case <-f.ss.ctx.Done():
+			return false
 		}
-		if err := ss.enqueue(outFrame{data: f.data, id: f.id, queued: true}); err != nil {
-			break
+		f.dones = f.dones[1:]
+		if !ok {
+			return false
 		}
 	}
+	done := make(chan bool, 1)
+	if err := f.ss.enqueue(outFrame{data: data, id: id, done: done, queued: true}); err != nil {
+		return false
+	}
+	f.dones = append(f.dones, done)
+	return true
 }
 
 // caughtUpFrame is the msg frame of a log entry: the message as published,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -163,5 +164,33 @@ func TestTopicCatchUp(t *testing.T) {
 	tv.send(&protocol.Sub{Topics: []string{"news"}, After: map[string]uint64{"other": 1}})
 	if f, ok := tv.read().(*protocol.Error); !ok || f.Code != protocol.CodeBadFrame {
 		t.Fatalf("got %+v, want a bad_frame error", f)
+	}
+}
+
+// TestTopicCatchUpBeyondTheSendQueue: a catch-up of more messages than the
+// send queue holds waits for the device instead of overflowing the queue:
+// every message arrives, in order.
+func TestTopicCatchUpBeyondTheSendQueue(t *testing.T) {
+	mem, err := topiclog.NewMemory(topiclog.Limits{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustEdge(t, func(c *Config) { c.TopicLog, c.SendQueue, c.InboxPage, c.TopicCatchUp = mem, 8, 4, 50 })
+	router := &Router{Local: e.srv, Registry: e.reg, Topics: thisEdge{e.srv.ID()}, TopicLog: mem}
+	var seqs []uint64
+	for i := range 40 {
+		m := &protocol.Msg{ID: "m" + strconv.Itoa(i), Type: "notification.v1", From: &protocol.Sender{Service: "news"}, TS: time.Now().UnixMilli(), TTL: 600, Payload: payload(map[string]string{"title": "x"})}
+		res, err := router.Publish(context.Background(), "news", m)
+		if err != nil || res.Seq == 0 {
+			t.Fatalf("publish: %+v %v", res, err)
+		}
+		seqs = append(seqs, res.Seq)
+	}
+	d := e.mustDialTopics(t, "a1", "tv1", "news")
+	d.subAfter("news", 0)
+	for i, want := range seqs {
+		if m := d.readMsg(); m.Seq != want || m.ID != "m"+strconv.Itoa(i) {
+			t.Fatalf("message %d: %+v, want seq %d", i, m, want)
+		}
 	}
 }

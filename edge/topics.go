@@ -288,9 +288,15 @@ func (s *Server) PublishLocal(topic string, m *protocol.Msg) (TopicCount, error)
 		return c, err
 	}
 	for _, ss := range subs {
-		if m.Seq != 0 && ss.holdTopicFrame(topic, heldFrame{seq: m.Seq, id: m.ID, data: data}, s.cfg.SendQueue) {
-			c.Devices++
-			continue
+		if m.Seq != 0 {
+			if caught, held := ss.holdTopicFrame(topic, heldFrame{seq: m.Seq, id: m.ID, data: data}, s.cfg.SendQueue); caught {
+				if held {
+					c.Devices++
+				} else {
+					c.Dropped++
+				}
+				continue
+			}
 		}
 		if err := ss.enqueue(outFrame{data: data, id: m.ID, queued: true}); err != nil {
 			c.Dropped++
