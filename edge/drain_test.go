@@ -157,13 +157,15 @@ func TestDrainSpreadsReconnects(t *testing.T) {
 		}
 		buckets[b]++
 	}
-	// The reconnects are spread evenly over the window: no bucket holds more than
-	// twice its share.
+	// The reconnects are spread over the window: no bucket holds more than four
+	// times its share. An edge that sent them at once would put all 2000 in a
+	// bucket or two (twelve shares); the clients' lag on a loaded host bunches
+	// a few buckets up to three shares, which is what the margin is for.
 	mean := n / int(window/bucket)
 	t.Logf("reconnects per %v: %v (a share is %d)", bucket, buckets, mean)
 	for i, c := range buckets {
-		if c > 2*mean {
-			t.Errorf("bucket %d holds %d reconnects, want at most twice a share of %d: %v", i, c, mean, buckets)
+		if c > 4*mean {
+			t.Errorf("bucket %d holds %d reconnects, want at most four times a share of %d: %v", i, c, mean, buckets)
 		}
 	}
 	// Drain returned only once every registration was gone.
