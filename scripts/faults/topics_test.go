@@ -511,3 +511,99 @@ func TestFaultTopicsRedisRestart(t *testing.T) {
 	f.add("answers", fmt.Sprint(window))
 	report(t, f)
 }
+
+// TestFaultTopicsEdgeKill kills one of three edges (SIGKILL) during a publish
+// storm through an API process to Go SDK subscribers on every edge. Every
+// publish answered 200 with a seq and without the killed edge in failed must
+// reach every subscriber of the surviving edges, and the killed edge's
+// subscribers too once they are back; a publish that lists the killed edge in
+// failed is reported for its subscribers. The killed edge's devices reconnect
+// to the surviving edges and subscribe again with their cursors: what they
+// get on those connections of what was published before is counted
+// caught_up (the catch-up, or a publish still in flight). Recovery is the
+// time from the kill to the first publish answered by both surviving edges
+// without a failure.
+func TestFaultTopicsEdgeKill(t *testing.T) {
+	perEdge, rate := size(8, 50), size(40, 100)
+	warm := time.Duration(size(3, 10)) * time.Second
+	after := time.Duration(size(5, 20)) * time.Second
+
+	c := newCluster(t)
+	e1 := c.edge("edge-1", "", "")
+	e2 := c.edge("edge-2", "", "")
+	e3 := c.edge("edge-3", "", "")
+	api := c.start("api", "--roles=api", "--edge-id", "api-1")
+	subs := startSubscribers(t, "tk", perEdge, []string{e1.Addr, e2.Addr, e3.Addr})
+	victims := subs[2*perEdge:]
+
+	log := &publishLog{}
+	stop := make(chan struct{})
+	wait := log.storm(api.Addr, rate, stop)
+	began := time.Now()
+	time.Sleep(warm)
+	// The killed edge's devices connect to the survivors from now on.
+	for i, v := range victims {
+		v.dialTo([]string{e1.Addr, e2.Addr}[i%2])
+	}
+	killed := time.Now()
+	e3.Kill()
+	time.Sleep(after)
+	close(stop)
+	wait()
+	stormed := time.Since(began)
+	waitForSubscribed(t, subs)
+
+	// Every subscriber is on a surviving edge: from now on a publish reaches
+	// two edges, edge-3 having left the directory with its liveness key.
+	tl := tallyTopics(t, log, subs, 2)
+	var recovered time.Time
+	window := map[string]int{}
+	var victimCaughtUp, victimReported, victimMissing int
+	log.mu.Lock()
+	for _, p := range log.pubs {
+		w := "before"
+		if p.answered.After(killed) {
+			w = "after"
+			if p.code == http.StatusOK && p.res.Edges == 2 && len(p.res.Failed) == 0 && (recovered.IsZero() || p.answered.Before(recovered)) {
+				recovered = p.answered
+			}
+		}
+		key := fmt.Sprint(w, ":", p.code)
+		if p.code == http.StatusOK {
+			key += fmt.Sprint(":edges=", p.res.Edges, ":failed=", strings.Join(p.failedEdges(), "+"))
+		}
+		window[key]++
+		if p.code != http.StatusOK {
+			continue
+		}
+		for _, v := range victims {
+			_, later, ok := v.arrival(p.id, p.asked)
+			switch {
+			case ok && later:
+				victimCaughtUp++
+			case !ok && slices.Contains(p.failedEdges(), "edge-3"):
+				victimReported++
+			case !ok:
+				victimMissing++
+			}
+		}
+	}
+	log.mu.Unlock()
+	if recovered.IsZero() {
+		t.Errorf("no publish reached both surviving edges after the kill: %v", window)
+	}
+	f := &figures{Scenario: "topics-edge-kill", Sent: int64(tl.published), Accepted: int64(tl.ok),
+		Delivered: int64(tl.delivered), Reported: int64(tl.told + tl.reported + tl.dropped + tl.unlogged),
+		Lost: int64(tl.lost + tl.unanswered + tl.unlisted), Recovery: recovered.Sub(killed)}
+	f.add("subscribers", len(subs))
+	f.add("victims", len(victims))
+	f.add("topics", len(stormTopics))
+	f.add("rate", rate)
+	f.add("storm_seconds", stormed.Round(time.Millisecond).Seconds())
+	tl.add(f)
+	f.add("victim_caught_up", victimCaughtUp)
+	f.add("victim_reported_missing", victimReported)
+	f.add("victim_missing", victimMissing)
+	f.add("answers", fmt.Sprint(window))
+	report(t, f)
+}
