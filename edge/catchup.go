@@ -41,18 +41,22 @@ func (st *sessionTopics) startCatching(topic string) {
 }
 
 // holdTopicFrame holds f back when the session is catching up on topic, and
-// reports whether it did. At most max frames are held per topic; a frame
+// reports whether it did; otherwise it moves the topic's cursor to f.seq, as
+// the caller queues f. At most max frames are held per topic; a frame
 // beyond is dropped and counted as a full queue's would be, and reported
 // held, so that the publish does not queue it out of order either.
 func (ss *session) holdTopicFrame(topic string, f heldFrame, max int) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	st := ss.topics
-	if st == nil || st.catching == nil {
+	if st == nil {
 		return false
 	}
 	held, ok := st.catching[topic]
 	if !ok {
+		if !st.dropped {
+			st.setSeq(topic, f.seq)
+		}
 		return false
 	}
 	if len(held) >= max {
@@ -67,7 +71,8 @@ func (ss *session) holdTopicFrame(topic string, f heldFrame, max int) bool {
 // catchUp queues what topic's log holds after cursor on ss, at most
 // TopicCatchUp messages, then the messages held back meanwhile that the log
 // did not have, and ends the topic's catching up. A log that cannot be read
-// leaves the device with what is published from now on, and the log says so.
+// leaves the device with what is published from now on until the next
+// heartbeat reads it again from cursor (topicrepair.go).
 // It runs on the session's reader, after the subs answer.
 func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 	last := cursor
@@ -76,8 +81,22 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 		entries, err := s.cfg.TopicLog.After(ctx, topic, cursor, s.cfg.TopicCatchUp)
 		cancel()
 		if err != nil {
+			// The edge's own catch-up reads from cursor again at the next
+			// heartbeat (topicrepair.go); meanwhile the device gets what is
+			// published.
+			ss.mu.Lock()
+			if st := ss.topics; st != nil && !st.dropped {
+				if st.repairFrom == nil {
+					st.repairFrom = make(map[string]uint64)
+				}
+				if _, kept := st.repairFrom[topic]; !kept {
+					st.repairFrom[topic] = cursor
+				}
+			}
+			ss.mu.Unlock()
+			s.topicRepair.Store(true)
 			if ok, suppressed := s.noisy.allow(noisyTopics, time.Now()); ok {
-				ss.log.Warn("reading a topic's log failed: the device gets what is published from now on", "err", err, "suppressed", suppressed)
+				ss.log.Warn("reading a topic's log failed: the device gets what is published from now on, and the next heartbeat reads it again", "err", err, "suppressed", suppressed)
 			}
 		}
 		now := s.cfg.Now()
@@ -93,11 +112,24 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 			s.met.topicCaughtUp.Inc()
 		}
 	}
+	s.endCatching(ss, topic, last)
+}
+
+// endCatching ends topic's catching up on ss, whose log's messages up to last
+// were queued: the messages held back meanwhile that the log did not have are
+// queued, and the topic's cursor moves past what was queued.
+func (s *Server) endCatching(ss *session, topic string, last uint64) {
 	ss.mu.Lock()
 	var held []heldFrame
 	if st := ss.topics; st != nil && st.catching != nil {
 		held = st.catching[topic]
 		delete(st.catching, topic)
+		if !st.dropped {
+			st.setSeq(topic, last)
+			for _, f := range held {
+				st.setSeq(topic, f.seq)
+			}
+		}
 	}
 	ss.mu.Unlock()
 	for _, f := range held {

@@ -33,21 +33,24 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // every goroutine the server starts or adopts
 
-	mu         sync.Mutex
-	accounts   map[string]*session     // guarded by mu: account -> its live sessions, linked by session.sibling
-	open       int                     // guarded by mu: number of live sessions
-	closing    bool                    // guarded by mu
-	joining    map[string]*session     // guarded by mu: session id -> a session registered and not yet attached (nudge.go)
-	topics     topicIndex              // the sessions subscribed to each topic (topics.go)
+	mu       sync.Mutex
+	accounts map[string]*session // guarded by mu: account -> its live sessions, linked by session.sibling
+	open     int                 // guarded by mu: number of live sessions
+	closing  bool                // guarded by mu
+	joining  map[string]*session // guarded by mu: session id -> a session registered and not yet attached (nudge.go)
+	topics   topicIndex          // the sessions subscribed to each topic (topics.go)
 	// topicResync: a topic call failed, add every topic at the next
 	// heartbeat; topicsAdded: when the heartbeat last added them all (its
 	// goroutine only).
 	topicResync atomic.Bool
+	// topicRepair: the edge's catch-up of its subscribers could not read a
+	// topic's log; the next heartbeat tries again (topicrepair.go).
+	topicRepair atomic.Bool
 	topicsAdded time.Time
-	links      map[*link.Conn]struct{} // guarded by mu: incoming edge links
-	conns      int                     // guarded by mu: device connections admitted and not yet left
-	idle       chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
-	connBucket bucket                  // guarded by mu: the ConnectRate bucket
+	links       map[*link.Conn]struct{} // guarded by mu: incoming edge links
+	conns       int                     // guarded by mu: device connections admitted and not yet left
+	idle        chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
+	connBucket  bucket                  // guarded by mu: the ConnectRate bucket
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat
