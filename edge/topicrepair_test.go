@@ -2,8 +2,8 @@ package edge
 
 import (
 	"context"
-	"net/http"
 	"errors"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
