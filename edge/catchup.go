@@ -84,17 +84,7 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 			// The edge's own catch-up reads from cursor again at the next
 			// heartbeat (topicrepair.go); meanwhile the device gets what is
 			// published.
-			ss.mu.Lock()
-			if st := ss.topics; st != nil && !st.dropped {
-				if st.repairFrom == nil {
-					st.repairFrom = make(map[string]uint64)
-				}
-				if _, kept := st.repairFrom[topic]; !kept {
-					st.repairFrom[topic] = cursor
-				}
-			}
-			ss.mu.Unlock()
-			s.topicRepair.Store(true)
+			s.repairLater(ss, topic, cursor)
 			if ok, suppressed := s.noisy.allow(noisyTopics, time.Now()); ok {
 				ss.log.Warn("reading a topic's log failed: the device gets what is published from now on, and the next heartbeat reads it again", "err", err, "suppressed", suppressed)
 			}
@@ -106,6 +96,13 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 				continue
 			}
 			if err := ss.enqueue(outFrame{data: data, id: id, queued: true}); err != nil {
+				if retryable(err) {
+					// A full queue (or the outbound rate) must not leave a
+					// gap behind the cursor: the held messages that follow
+					// move the device's past it. The next heartbeat queues
+					// the rest again from last.
+					s.repairLater(ss, topic, last)
+				}
 				break
 			}
 			last = entries[i].Seq
@@ -113,6 +110,29 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 		}
 	}
 	s.endCatching(ss, topic, last)
+}
+
+// retryable reports whether a message enqueue refused may be queued later on
+// the same session: not once it is closing or was told to reconnect (the
+// device then catches up with its own cursor).
+func retryable(err error) bool {
+	return !errors.Is(err, errClosed) && !errors.Is(err, errReconnecting)
+}
+
+// repairLater has the next heartbeat queue on ss what topic's log holds after
+// from (topicrepair.go), keeping an earlier start already recorded.
+func (s *Server) repairLater(ss *session, topic string, from uint64) {
+	ss.mu.Lock()
+	if st := ss.topics; st != nil && !st.dropped {
+		if st.repairFrom == nil {
+			st.repairFrom = make(map[string]uint64)
+		}
+		if kept, ok := st.repairFrom[topic]; !ok || from < kept {
+			st.repairFrom[topic] = from
+		}
+	}
+	ss.mu.Unlock()
+	s.topicRepair.Store(true)
 }
 
 // endCatching ends topic's catching up on ss, whose log's messages up to last

@@ -31,8 +31,9 @@ import (
 // cursor for the next heartbeat's attempt (sessionTopics.repairFrom); what
 // reached the session meanwhile may then come again, with its id.
 //
-// Bounds are those of a device's catch-up: at most TopicCatchUp messages per
-// topic and session, within the log's entries and ttl. A message appended
+// Bounds: at most TopicCatchUp messages per topic and session at each
+// heartbeat, the rest at the next (as after a full send queue), within the
+// log's entries and ttl. A message appended
 // before one that reached the session first (two publishers of one topic
 // racing) and missed is not found after the cursor.
 
@@ -108,13 +109,20 @@ func (s *Server) repairTopics(rp topicRepair, read bool) (again bool) {
 				frames[i] = outFrame{data: data, id: id, queued: true}
 			}
 		}
+		// A full read may not be all the log holds after the floor.
+		truncated := len(entries) >= s.cfg.TopicCatchUp
 		for ss, cursor := range sessions {
-			last, sent := cursor, 0
+			last, sent, stuck := cursor, 0, truncated
 			for i := range entries {
 				if entries[i].Seq <= cursor || frames[i].data == nil {
 					continue
 				}
-				if sent == s.cfg.TopicCatchUp || ss.enqueue(frames[i]) != nil {
+				if sent == s.cfg.TopicCatchUp {
+					stuck = true // the rest at the next heartbeat
+					break
+				}
+				if err := ss.enqueue(frames[i]); err != nil {
+					stuck = retryable(err)
 					break
 				}
 				last, sent = entries[i].Seq, sent+1
@@ -123,15 +131,23 @@ func (s *Server) repairTopics(rp topicRepair, read bool) (again bool) {
 			ss.mu.Lock()
 			if st := ss.topics; st != nil {
 				switch {
-				case ok:
-					delete(st.repairFrom, topic)
-				case s.cfg.TopicLog != nil:
+				case !ok && s.cfg.TopicLog != nil:
 					if st.repairFrom == nil {
 						st.repairFrom = make(map[string]uint64)
 					}
 					if _, kept := st.repairFrom[topic]; !kept {
 						st.repairFrom[topic] = cursor
 					}
+				case stuck:
+					// A full queue, or TopicCatchUp queued: the rest from
+					// last at the next heartbeat (see catchUp).
+					if st.repairFrom == nil {
+						st.repairFrom = make(map[string]uint64)
+					}
+					st.repairFrom[topic] = last
+					again = true
+				default:
+					delete(st.repairFrom, topic)
 				}
 			}
 			ss.mu.Unlock()

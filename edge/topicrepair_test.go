@@ -182,3 +182,59 @@ func TestTopicRepairAfterFailedCatchUp(t *testing.T) {
 		t.Fatalf("after the catch-up got %s, want m3", m.ID)
 	}
 }
+
+// TestTopicCatchUpOverOutRate checks that a catch-up cut short by the
+// outbound rate (or a full send queue) leaves no gap: the next heartbeat
+// queues the rest of the log after the last message queued.
+func TestTopicCatchUpOverOutRate(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	mem, err := topiclog.NewMemory(topiclog.Limits{}, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mustEdge(t, func(c *Config) {
+		c.Now, c.TopicLog, c.HeartbeatInterval = clock.Now, mem, time.Hour
+		c.Topics = c.Registry.(TopicDirectory)
+		c.MaxOutRate, c.MaxOutBurst = 1, 3
+	})
+	router := &Router{Local: e.srv, Registry: e.reg, Topics: e.reg, TopicLog: mem}
+	publish := func(id string) uint64 {
+		t.Helper()
+		m := &protocol.Msg{ID: id, Type: "notification.v1", From: &protocol.Sender{Service: "news"}, TS: clock.Now().UnixMilli(), Payload: payload(map[string]string{"title": id})}
+		res, err := router.Publish(context.Background(), "news", m)
+		if err != nil || res.Seq == 0 {
+			t.Fatalf("publish %s: %+v %v", id, res, err)
+		}
+		return res.Seq
+	}
+	cursor := publish("m0")
+	for _, id := range []string{"m1", "m2", "m3", "m4", "m5", "m6"} {
+		publish(id)
+	}
+	tok, err := e.iss.IssueTopics("a1", "tv1", time.Hour, []string{"news"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := e.dial("", "tv1", http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.CloseNow() }()
+	tv := &device{tb: t, c: c}
+	if _, ok := tv.read().(*protocol.Welcome); !ok {
+		t.Fatal("no welcome")
+	}
+	tv.subAfter("news", cursor) // three fit the burst
+	for _, id := range []string{"m1", "m2", "m3"} {
+		if m := tv.readMsg(); m.ID != id {
+			t.Fatalf("caught up on %s, want %s", m.ID, id)
+		}
+	}
+	clock.advance(10 * time.Second) // the bucket is full again
+	e.srv.refreshTopics(false)
+	for _, id := range []string{"m4", "m5", "m6"} {
+		if m := tv.readMsg(); m.ID != id {
+			t.Fatalf("the heartbeat's catch-up queued %s, want %s", m.ID, id)
+		}
+	}
+}
