@@ -19,6 +19,11 @@ import (
 	"github.com/heraldpush/herald/scripts/testenv"
 )
 
+// topicBounds lift the bounds of catch-up (the log's length, a catch-up's
+// length, the send queue) above what the topic scenarios publish, so that a
+// message missing is a loss, not a bound reached.
+var topicBounds = []string{"--topic-log-max-entries", "5000", "--topic-catch-up", "2000", "--send-queue", "2048"}
+
 // stormTopics are the topics the topic scenarios publish to; every subscriber
 // subscribes to all of them.
 var stormTopics = []string{"storm.a", "storm.b", "storm.c"}
@@ -494,13 +499,13 @@ func TestFaultTopicsRedisRestartEmpty(t *testing.T) { topicsRedisRestart(t, fals
 // topicsRedisRestart runs the topic Redis restart scenario on a durable Redis
 // or on one that restarts empty.
 func topicsRedisRestart(t *testing.T, durable bool) {
-	perEdge, rate := size(10, 50), size(40, 100)
+	perEdge, rate := size(10, 30), size(40, 60)
 	warm := time.Duration(size(3, 10)) * time.Second
 	down := time.Duration(size(3, 10)) * time.Second
 	after := time.Duration(size(4, 20)) * time.Second
 
 	rd := testenv.StartRedisWith(t, testenv.RedisOptions{Durable: durable})
-	c := newClusterWith(t, testenv.Postgres(t), rd)
+	c := newClusterWith(t, testenv.Postgres(t), rd, topicBounds...)
 	lifetime := []string{"--min-lifetime", "1s", "--max-lifetime", "3s", "--reconnect-grace", "5s"}
 	e1 := c.edge("edge-1", "", "", lifetime...)
 	e2 := c.edge("edge-2", "", "", lifetime...)
@@ -594,11 +599,11 @@ func topicsRedisRestart(t *testing.T, durable bool) {
 // time from the kill to the first publish answered by both surviving edges
 // without a failure.
 func TestFaultTopicsEdgeKill(t *testing.T) {
-	perEdge, rate := size(8, 50), size(40, 100)
+	perEdge, rate := size(8, 30), size(40, 60)
 	warm := time.Duration(size(3, 10)) * time.Second
 	after := time.Duration(size(5, 20)) * time.Second
 
-	c := newCluster(t)
+	c := newCluster(t, topicBounds...)
 	e1 := c.edge("edge-1", "", "")
 	e2 := c.edge("edge-2", "", "")
 	e3 := c.edge("edge-3", "", "")
