@@ -41,19 +41,23 @@ func (st *sessionTopics) startCatching(topic string) {
 }
 
 // holdTopicFrame holds f back when the session is catching up on topic, and
-// reports whether it took the frame (caught) and whether it held it: at most
-// max frames are held per topic; a frame beyond is dropped and counted as a
-// full queue's would be (caught, not held), so that the publish does not
+// reports whether it took the frame (caught) and whether it held it;
+// otherwise it moves the topic's cursor to f.seq, as the caller queues f. At
+// most max frames are held per topic; a frame beyond is dropped and counted as
+// a full queue's would be (caught, not held), so that the publish does not
 // queue it out of order either.
 func (ss *session) holdTopicFrame(topic string, f heldFrame, max int) (caught, held bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	st := ss.topics
-	if st == nil || st.catching == nil {
+	if st == nil {
 		return false, false
 	}
 	frames, ok := st.catching[topic]
 	if !ok {
+		if !st.dropped {
+			st.setSeq(topic, f.seq)
+		}
 		return false, false
 	}
 	if len(frames) >= max {
@@ -67,12 +71,11 @@ func (ss *session) holdTopicFrame(topic string, f heldFrame, max int) (caught, h
 
 // catchUp queues what topic's log holds after cursor on ss, at most
 // TopicCatchUp messages, then the messages held back meanwhile that the log
-// did not have, batch after batch until none is left, and only then ends the
-// topic's catching up, so that one published later never overtakes one held.
-// It keeps at most half the send queue in flight (catchUpFlow), waiting for
-// the device to take the rest. A log that cannot be read leaves the device
-// with what is published from now on, and the log says so. It runs on the
-// session's reader, after the subs answer.
+// did not have, and ends the topic's catching up. It keeps at most half the
+// send queue in flight (catchUpFlow). A log that cannot be read
+// leaves the device with what is published from now on until the next
+// heartbeat reads it again from cursor (topicrepair.go).
+// It runs on the session's reader, after the subs answer.
 func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 	flow := catchUpFlow{ss: ss, window: max(1, s.cfg.SendQueue/2)}
 	last := cursor
@@ -81,8 +84,12 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 		entries, err := s.cfg.TopicLog.After(ctx, topic, cursor, s.cfg.TopicCatchUp)
 		cancel()
 		if err != nil {
+			// The edge's own catch-up reads from cursor again at the next
+			// heartbeat (topicrepair.go); meanwhile the device gets what is
+			// published.
+			s.repairLater(ss, topic, cursor)
 			if ok, suppressed := s.noisy.allow(noisyTopics, time.Now()); ok {
-				ss.log.Warn("reading a topic's log failed: the device gets what is published from now on", "err", err, "suppressed", suppressed)
+				ss.log.Warn("reading a topic's log failed: the device gets what is published from now on, and the next heartbeat reads it again", "err", err, "suppressed", suppressed)
 			}
 		}
 		now := s.cfg.Now()
@@ -91,63 +98,77 @@ func (s *Server) catchUp(ss *session, topic string, cursor uint64) {
 			if err != nil {
 				continue
 			}
-			if !flow.put(data, id) {
-				ss.endCatching(topic)
-				return
+			if err := flow.put(data, id); err != nil {
+				if retryable(err) {
+					// A full queue (or the outbound rate) must not leave a
+					// gap behind the cursor: the held messages that follow
+					// move the device's past it. The next heartbeat queues
+					// the rest again from last.
+					s.repairLater(ss, topic, last)
+				}
+				break
 			}
 			last = entries[i].Seq
 			s.met.topicCaughtUp.Inc()
 		}
 	}
-	for {
-		held, more := ss.takeHeld(topic)
-		if !more {
-			return
-		}
-		for _, f := range held {
-			if f.seq <= last {
-				continue // the log had it
-			}
-			if !flow.put(f.data, f.id) {
-				ss.endCatching(topic)
-				return
-			}
-			last = f.seq
-		}
-	}
+	s.endCatching(ss, topic, last)
 }
 
-// takeHeld returns the frames held back for topic and empties the hold; when
-// there are none it ends the topic's catching up and reports more false.
-func (ss *session) takeHeld(topic string) (held []heldFrame, more bool) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	st := ss.topics
-	if st == nil || st.catching == nil {
-		return nil, false
-	}
-	held, ok := st.catching[topic]
-	if !ok || len(held) == 0 {
-		delete(st.catching, topic)
-		return nil, false
-	}
-	st.catching[topic] = nil // still catching up: hold what comes meanwhile
-	return held, true
+// retryable reports whether a message enqueue refused may be queued later on
+// the same session: not once it is closing or was told to reconnect (the
+// device then catches up with its own cursor).
+func retryable(err error) bool {
+	return !errors.Is(err, errClosed) && !errors.Is(err, errReconnecting)
 }
 
-// endCatching ends topic's catching up, dropping what it held: the
-// connection did not take the catch-up, and is ending.
-func (ss *session) endCatching(topic string) {
+// repairLater has the next heartbeat queue on ss what topic's log holds after
+// from (topicrepair.go), keeping an earlier start already recorded.
+func (s *Server) repairLater(ss *session, topic string, from uint64) {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
+	if st := ss.topics; st != nil && !st.dropped {
+		if st.repairFrom == nil {
+			st.repairFrom = make(map[string]uint64)
+		}
+		if kept, ok := st.repairFrom[topic]; !ok || from < kept {
+			st.repairFrom[topic] = from
+		}
+	}
+	ss.mu.Unlock()
+	s.topicRepair.Store(true)
+}
+
+// endCatching ends topic's catching up on ss, whose log's messages up to last
+// were queued: the messages held back meanwhile that the log did not have are
+// queued, and the topic's cursor moves past what was queued.
+func (s *Server) endCatching(ss *session, topic string, last uint64) {
+	ss.mu.Lock()
+	var held []heldFrame
 	if st := ss.topics; st != nil && st.catching != nil {
+		held = st.catching[topic]
 		delete(st.catching, topic)
+		if !st.dropped {
+			st.setSeq(topic, last)
+			for _, f := range held {
+				st.setSeq(topic, f.seq)
+			}
+		}
+	}
+	ss.mu.Unlock()
+	for _, f := range held {
+		if f.seq <= last {
+			continue // the log had it
+		}
+		if err := ss.enqueue(outFrame{data: f.data, id: f.id, queued: true}); err != nil {
+			break
+		}
 	}
 }
 
 // catchUpFlow queues frames on a session keeping at most window of them not
 // yet written: a catch-up of more messages than the send queue holds waits
-// for the device instead of overflowing it.
+// for the device instead of overflowing the queue (and leaving the rest to
+// the next heartbeat's repair).
 type catchUpFlow struct {
 	ss     *session
 	window int
@@ -155,26 +176,27 @@ type catchUpFlow struct {
 }
 
 // put queues a frame, first waiting for the oldest in flight when the window
-// is full; it reports false when the connection did not take it.
-func (f *catchUpFlow) put(data []byte, id string) bool {
+// is full. Its error is the enqueue's, or errClosed when the connection did
+// not write one in flight.
+func (f *catchUpFlow) put(data []byte, id string) error {
 	if len(f.dones) >= f.window {
 		var ok bool
 		select {
 		case ok = <-f.dones[0]:
 		case <-f.ss.ctx.Done():
-			return false
+			return errClosed
 		}
 		f.dones = f.dones[1:]
 		if !ok {
-			return false
+			return errClosed
 		}
 	}
 	done := make(chan bool, 1)
 	if err := f.ss.enqueue(outFrame{data: data, id: id, done: done, queued: true}); err != nil {
-		return false
+		return err
 	}
 	f.dones = append(f.dones, done)
-	return true
+	return nil
 }
 
 // caughtUpFrame is the msg frame of a log entry: the message as published,

@@ -46,11 +46,14 @@ type Server struct {
 	// topicTickets orders the reads of devices' persistent topics
 	// (devicetopics.go).
 	topicTickets atomic.Uint64
-	topicsAdded  time.Time
-	links        map[*link.Conn]struct{} // guarded by mu: incoming edge links
-	conns        int                     // guarded by mu: device connections admitted and not yet left
-	idle         chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
-	connBucket   bucket                  // guarded by mu: the ConnectRate bucket
+	// topicRepair: the edge's catch-up of its subscribers could not read a
+	// topic's log; the next heartbeat tries again (topicrepair.go).
+	topicRepair atomic.Bool
+	topicsAdded time.Time
+	links       map[*link.Conn]struct{} // guarded by mu: incoming edge links
+	conns       int                     // guarded by mu: device connections admitted and not yet left
+	idle        chan struct{}           // guarded by mu: made by Drain, closed when conns reaches 0
+	connBucket  bucket                  // guarded by mu: the ConnectRate bucket
 
 	draining atomic.Bool // written under mu: Drain was called; new device connections are refused
 	resync   atomic.Bool // a registration failed: re-register everything at the next good heartbeat

@@ -44,7 +44,9 @@ func (s *Server) advertise(topics []string) {
 // refreshTopics withdraws from the directory the topics whose last subscriber
 // here left since the last heartbeat, then adds every topic with subscribers
 // here, in batches, when the registry lost its data (fresh), after a failed
-// add, after a withdrawal, and every TopicRefresh. A subscriber that arrives
+// add, after a withdrawal, and every TopicRefresh; after a fresh heartbeat or
+// a failed add it catches the subscribers up on what the directory's lack of
+// this edge made them miss (topicrepair.go). A subscriber that arrives
 // while its topic is withdrawn may have added it before the removal landed:
 // the batch that follows the removals adds it again, so the window is one
 // registry round trip. Run by the heartbeat goroutine.
@@ -68,16 +70,29 @@ func (s *Server) refreshTopics(fresh bool) {
 	}
 	now := time.Now()
 	due := now.Sub(s.topicsAdded) >= s.cfg.TopicRefresh
-	if !fresh && !withdrew && !due && !s.topicResync.Swap(false) {
+	resync := s.topicResync.Swap(false)
+	// After a fresh heartbeat or a failed add the directory may have lacked
+	// this edge: its subscribers catch up around the add (topicrepair.go).
+	repair := fresh || resync || s.topicRepair.Swap(false)
+	if !withdrew && !due && !repair {
 		return
 	}
 	s.topicsAdded = now
+	var rp topicRepair
+	if repair {
+		rp = s.holdForRepair()
+	}
+	added := true
 	if all := s.topics.all(); len(all) > 0 {
 		if err := s.cfg.Topics.AddTopics(ctx, s.cfg.ID, all); err != nil {
+			added = false
 			s.topicResync.Store(true)
 			if ok, suppressed := s.noisy.allow(noisyTopics, time.Now()); ok {
 				s.cfg.Logger.Warn("refreshing the edge's topics in the registry failed", "err", err, "suppressed", suppressed)
 			}
 		}
+	}
+	if rp != nil && s.repairTopics(rp, added) {
+		s.topicRepair.Store(true)
 	}
 }

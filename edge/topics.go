@@ -30,6 +30,32 @@ type sessionTopics struct {
 	// (devicetopics.go); applied is the ticket of the read they came from.
 	persistent []string
 	applied    uint64
+	// seqs is, per subscribed topic, the highest seq queued here (live or
+	// from the log), or where the subscription began: the cursor from which
+	// the edge catches the session up after it may have been missing from
+	// the topic directory (topicrepair.go).
+	seqs map[string]uint64
+	// repairFrom is, per topic, the cursor of a catch-up by the edge whose
+	// log read failed: the next one starts there (topicrepair.go).
+	repairFrom map[string]uint64
+}
+
+// setSeq moves topic's cursor to seq when seq is past it; the caller holds
+// the session's mu.
+func (st *sessionTopics) setSeq(topic string, seq uint64) {
+	if st.seqs == nil {
+		st.seqs = make(map[string]uint64)
+	}
+	if seq > st.seqs[topic] {
+		st.seqs[topic] = seq
+	}
+}
+
+// forget drops topic's cursors, once the session left it; the caller holds
+// the session's mu.
+func (st *sessionTopics) forget(topic string) {
+	delete(st.seqs, topic)
+	delete(st.repairFrom, topic)
 }
 
 // grantTopics records the topic patterns of the session's token. A token
@@ -152,9 +178,9 @@ func (s *Server) subscribe(ss *session, id string, topics []string, after map[st
 	results := make([]protocol.TopicResult, len(topics))
 	var firsts, catching []string
 	for i, t := range topics {
-		_, catch := after[t]
+		cursor, catch := after[t]
 		var first bool
-		results[i], first = s.subscribeOne(ss, t, catch)
+		results[i], first = s.subscribeOne(ss, t, catch, cursor)
 		if first {
 			firsts = append(firsts, t)
 		}
@@ -174,9 +200,11 @@ func (s *Server) subscribe(ss *session, id string, topics []string, after map[st
 
 // subscribeOne subscribes ss to topic and reports whether it is the topic's
 // first subscriber on this edge. With catch, the topic starts catching up
-// (catchup.go) before the session joins the index, so that no publish reaches
-// it in between.
-func (s *Server) subscribeOne(ss *session, topic string, catch bool) (protocol.TopicResult, bool) {
+// (catchup.go) after cursor before the session joins the index, so that no
+// publish reaches it in between. Without, the session's cursor for the topic
+// starts at the least seq a message appended from now on can have
+// (topiclog.Entry), for the edge's own catch-up (topicrepair.go).
+func (s *Server) subscribeOne(ss *session, topic string, catch bool, cursor uint64) (protocol.TopicResult, bool) {
 	if !protocol.ValidTopic(topic) {
 		return protocol.TopicResult{Status: protocol.TopicInvalid}, false
 	}
@@ -199,7 +227,10 @@ func (s *Server) subscribeOne(ss *session, topic string, catch bool) (protocol.T
 		res.Status = protocol.TopicSubscribed
 		if catch {
 			st.startCatching(topic)
+		} else {
+			cursor = uint64(max(0, s.cfg.Now().UnixMilli())) * 1000
 		}
+		st.setSeq(topic, cursor)
 		// Under ss.mu, so that dropTopics, which takes it first, sees every
 		// topic this adds.
 		first = s.topics.add(topic, ss)
@@ -230,6 +261,7 @@ func (s *Server) unsubscribe(ss *session, id string, topics []string) bool {
 		if st := ss.topics; st != nil {
 			if j := slices.Index(st.subscribed, t); j >= 0 {
 				st.subscribed = slices.Delete(st.subscribed, j, j+1)
+				st.forget(t)
 				s.topics.remove(t, ss)
 				s.met.topicSubs.Dec()
 			}
@@ -261,6 +293,7 @@ func (s *Server) dropTopics(ss *session) {
 		s.met.topicSubs.Dec()
 	}
 	st.subscribed = nil
+	st.seqs, st.repairFrom = nil, nil
 }
 
 // TopicCount is what one edge's share of a publish did.
