@@ -122,6 +122,7 @@ func runTarget(ctx context.Context, cfg workload, t target, bin string, progress
 	}
 	var connected procSample
 	if cfg.Mode == topicMode {
+		sleepCtx(ctx, cfg.Settle)
 		if sampleErr == nil {
 			connected, sampleErr = sampleProcs(t.pids)
 		}

@@ -22,15 +22,17 @@ import (
 // own, spread over --edges) connects with a token whose topics claim grants
 // the run's topic; once all are connected the parent samples the servers and
 // has the workers subscribe them (one sub frame each), so that the edges' RSS
-// before and after gives the memory of a subscription. Then the first worker
-// publishes --rate times a second for --duration through POST
-// /v1/topics/{topic}/messages, one publish at a time; each message carries
-// its seq and its publish time, each device timestamps its arrival, and the
-// workers report, per publish, how many arrived and when the last did: the
-// parent turns those into the time from a publish to its last delivery. With
-// --compare-push the same number of devices, connected the same way, are then
-// reached by one POST /v1/push each (account pushes), and the two runs' server
-// CPU per delivery and link frames per message are compared.
+// before and after gives the memory of a subscription (each sample follows
+// --settle, past the edge's release of memory after a burst of connections).
+// Then the first worker publishes --rate times a second for --duration
+// through POST /v1/topics/{topic}/messages, one publish at a time; each
+// message carries its seq and its publish time, each device timestamps its
+// arrival, and the workers report, per publish, how many arrived and when the
+// last did: the parent turns those into the time from a publish to its last
+// delivery. With --push-rate the same number of devices, connected the same
+// way, are then reached by one POST /v1/push each (to the account's device),
+// and the two runs' server CPU per delivery and link frames per message are
+// compared.
 
 // topicMode is the fan-out to one topic's subscribers.
 const topicMode = "topic"
@@ -123,7 +125,7 @@ func (w *worker) publishAll(ctx context.Context) {
 		casMin(&w.firstSend, at)
 		casMax(&w.lastSend, at)
 		w.topic.pubAt[seq].Store(at)
-		buf = append(buf[:0], `{"type":"notification.v1","payload":{"title":"`+marker...)
+		buf = append(buf[:0], `{"type":"notification.v1","timeout_ms":`+publishTimeoutMS+`,"payload":{"title":"`+marker...)
 		buf = strconv.AppendInt(buf, int64(seq), 10)
 		buf = append(buf, `","body":"`...)
 		buf = strconv.AppendInt(buf, at, 10)
@@ -146,6 +148,12 @@ func (w *worker) publishAll(ctx context.Context) {
 		}
 	}
 }
+
+// publishTimeoutMS is the wait of each publish for the edges' answers: longer
+// than the server's default (--push-timeout, 2 s), which a fan-out to tens of
+// thousands of devices on a loaded machine may take, so that an edge's answer
+// is counted rather than reported failed while its devices get the message.
+const publishTimeoutMS = "10000"
 
 // topicArrived accounts for a published message reaching a device.
 func (w *worker) topicArrived(b []byte) {

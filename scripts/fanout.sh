@@ -14,6 +14,7 @@
 #
 # The --server-pid list is the API's pid first, then the edges' in order: the
 # summary's server.per_pid splits the CPU between the API and the edges.
+# FANOUT_LOGS=DIR keeps the servers' logs there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,6 +41,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	psql "$HERALD_TEST_POSTGRES_URL" -qc "drop database if exists $DB" >/dev/null 2>&1 || true
+	if [ -n "${FANOUT_LOGS:-}" ]; then mkdir -p "$FANOUT_LOGS" && cp "$WORK"/*.log "$FANOUT_LOGS"/ || true; fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
