@@ -30,7 +30,8 @@ import (
 // arrival, and the workers report, per publish, how many arrived and when the
 // last did: the parent turns those into the time from a publish to its last
 // delivery. With --push-rate the same number of devices, connected the same
-// way, are then reached by one POST /v1/push each (to the account's device),
+// way and as many at a time, are then reached by one POST /v1/push each (to
+// the account's device),
 // and the two runs' server CPU per delivery and link frames per message are
 // compared.
 
@@ -260,7 +261,7 @@ func (c workload) pushComparison() workload {
 	p.Mode = "push"
 	p.Rate = c.PushRate
 	p.Duration = time.Duration(float64(c.Devices) / c.PushRate * float64(time.Second))
-	p.Concurrency = max(256, c.Procs)
+	p.Concurrency = c.Concurrency
 	p.Run = newRunID()
 	return p
 }
