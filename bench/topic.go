@@ -31,9 +31,8 @@ import (
 // last did: the parent turns those into the time from a publish to its last
 // delivery. With --push-rate the same number of devices, connected the same
 // way and as many at a time, are then reached by one POST /v1/push each (to
-// the account's device),
-// and the two runs' server CPU per delivery and link frames per message are
-// compared.
+// the account's device), and the two runs' server CPU per delivery and link
+// frames per message are compared.
 
 // topicMode is the fan-out to one topic's subscribers.
 const topicMode = "topic"
