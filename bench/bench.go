@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // modes are the workloads of one run, in the order of herald bench's help
@@ -28,12 +29,25 @@ const drainMode = "drain"
 // are named in its usage errors. The zero value of a field is not a default:
 // the command fills every field.
 type Config struct {
-	// Mode is the workload: idle, connect, push, async, d2d, fanout, drain,
-	// suite (the standard set, each step against a fresh server) or soak.
+	// Mode is the workload: idle, connect, push, async, d2d, fanout, topic,
+	// drain, suite (the standard set, each step against a fresh server) or soak.
 	Mode string
 	// URL is the server's public base URL (devices and REST API); URL2, if
 	// set, a second edge's, where the receivers of d2d and fanout connect.
 	URL, URL2 string
+	// Edges, if set, are the public base URLs of the edges the devices of
+	// push and topic connect to, device i to edge i mod len(Edges); the REST
+	// calls still go to URL.
+	Edges []string
+	// AdminURLs (push, topic) are the edges' admin base URLs, whose
+	// herald_edge_link_frames_total is read before and after the run.
+	AdminURLs []string
+	// Topic (topic) is the topic published to; empty: one named after the
+	// run.
+	Topic string
+	// PushRate (topic), if above 0, also reaches the same number of devices
+	// by account pushes, one POST /v1/push each at this rate, and compares.
+	PushRate float64
 	// Key is the API key for push and async.
 	Key string
 	// TokenKey signs the device tokens the bench mints.
@@ -41,7 +55,8 @@ type Config struct {
 	// Devices is the number of device connections (d2d: two per pair;
 	// fanout: Fanout per account; soak: two per account).
 	Devices int
-	// Rate is messages per second over all devices.
+	// Rate is messages per second over all devices (topic: publishes per
+	// second).
 	Rate float64
 	// Duration is how long idle holds, the message modes send and soak runs.
 	Duration time.Duration
@@ -128,6 +143,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if cfg.Ceiling && w.Mode == drainMode {
 		return usagef("drain: --ceiling cannot be used: the ceiling server stores nothing")
 	}
+	if cfg.Ceiling && w.Mode == topicMode {
+		return usagef("topic: --ceiling cannot be used: the ceiling server has no topics (--push-rate compares with account pushes)")
+	}
 	s, err := runOnce(ctx, w, cfg.ServerPIDs, cfg.Ceiling, cfg.Binary, stderr)
 	if err != nil {
 		return err
@@ -145,6 +163,10 @@ type workload struct {
 	Mode        string         `json:"mode"`
 	URL         string         `json:"url"`
 	URL2        string         `json:"url2,omitempty"`
+	Edges       []string       `json:"edges,omitempty"`
+	AdminURLs   []string       `json:"admin_urls,omitempty"`
+	Topic       string         `json:"topic,omitempty"`
+	PushRate    float64        `json:"push_rate,omitempty"`
 	Key         string         `json:"key"`
 	TokenKey    token.HS256Key `json:"token_key"`
 	Devices     int            `json:"devices"`
@@ -170,7 +192,8 @@ type workload struct {
 // workload is the workload of cfg, with a fresh run id.
 func (cfg Config) workload() workload {
 	return workload{
-		Mode: cfg.Mode, URL: cfg.URL, URL2: cfg.URL2, Key: cfg.Key, TokenKey: cfg.TokenKey,
+		Mode: cfg.Mode, URL: cfg.URL, URL2: cfg.URL2, Edges: cfg.Edges, AdminURLs: cfg.AdminURLs, Topic: cfg.Topic, PushRate: cfg.PushRate,
+		Key: cfg.Key, TokenKey: cfg.TokenKey,
 		Devices: cfg.Devices, Rate: cfg.Rate, Duration: cfg.Duration, Procs: cfg.Procs, SourceAddrs: cfg.SourceAddrs,
 		Concurrency: cfg.Concurrency, Batch: cfg.Batch, Fanout: cfg.Fanout, Stored: cfg.Stored, Settle: cfg.Settle, Drain: cfg.Drain,
 		Warm: cfg.Warm, Run: newRunID(),
@@ -180,10 +203,10 @@ func (cfg Config) workload() workload {
 // validate checks a config and fills the mode's defaults.
 func (c *workload) validate() error {
 	if c.Mode == "" {
-		return usagef("a mode is required: %s, %s (see -h)", strings.Join(modes, ", "), drainMode)
+		return usagef("a mode is required: %s, %s, %s (see -h)", strings.Join(modes, ", "), topicMode, drainMode)
 	}
-	if !slices.Contains(modes, c.Mode) && c.Mode != drainMode {
-		return usagef("unknown mode %q: want %s, %s, suite or soak", c.Mode, strings.Join(modes, ", "), drainMode)
+	if !slices.Contains(modes, c.Mode) && c.Mode != drainMode && c.Mode != topicMode {
+		return usagef("unknown mode %q: want %s, %s, %s, suite or soak", c.Mode, strings.Join(modes, ", "), topicMode, drainMode)
 	}
 	if !strings.HasPrefix(c.URL, "http://") && !strings.HasPrefix(c.URL, "https://") {
 		return usagef("--url %q: want http:// or https://", c.URL)
@@ -192,6 +215,24 @@ func (c *workload) validate() error {
 		return usagef("--url2 %q: want http:// or https://", c.URL2)
 	}
 	c.URL, c.URL2 = strings.TrimRight(c.URL, "/"), strings.TrimRight(c.URL2, "/")
+	for _, l := range [][]string{c.Edges, c.AdminURLs} {
+		for i, u := range l {
+			if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+				return usagef("--edges and --admin-urls: %q: want http:// or https://", u)
+			}
+			l[i] = strings.TrimRight(u, "/")
+		}
+	}
+	if len(c.Edges) > 0 && c.Mode != "push" && c.Mode != topicMode {
+		return usagef("--edges is for push and topic only")
+	}
+	if c.Mode == topicMode {
+		if err := c.validateTopic(); err != nil {
+			return err
+		}
+	} else if c.PushRate != 0 || c.Topic != "" {
+		return usagef("--topic and --push-rate are for topic only")
+	}
 	switch {
 	case c.Devices < 1:
 		return usagef("--devices must be at least 1")
@@ -241,7 +282,7 @@ func (c *workload) validate() error {
 		return usagef("--procs (%d) is more than the %d units of work to spread", c.Procs, c.units())
 	}
 	if c.Concurrency == 0 {
-		c.Concurrency = map[string]int{"idle": 128, "connect": 256, "push": 256, "async": 256, "d2d": 64, "fanout": 64, drainMode: 256}[c.Mode]
+		c.Concurrency = map[string]int{"idle": 128, "connect": 256, "push": 256, "async": 256, "d2d": 64, "fanout": 64, drainMode: 256, topicMode: 256}[c.Mode]
 	}
 	c.Concurrency = max(c.Concurrency, c.Procs)
 	return nil
@@ -262,7 +303,7 @@ const maxConnsPerProc = 19500
 
 // sends reports whether the mode sends messages at --rate.
 func (c *workload) sends() bool {
-	return c.Mode == "push" || c.Mode == "async" || c.Mode == "d2d" || c.Mode == "fanout"
+	return c.Mode == "push" || c.Mode == "async" || c.Mode == "d2d" || c.Mode == "fanout" || c.Mode == topicMode
 }
 
 // unitSize is the number of devices in one unit of work: a device, a d2d pair,
@@ -293,11 +334,34 @@ func newRunID() string {
 }
 
 // mintToken signs a device token for a bench device, valid for a day: longer
-// than any run.
-func mintToken(key token.HS256Key, account, device string) (string, error) {
+// than any run, granting topics (none: no topics claim).
+func mintToken(key token.HS256Key, account, device string, topics ...string) (string, error) {
 	iss, err := token.NewHS256Issuer(key)
 	if err != nil {
 		return "", err
 	}
-	return iss.Issue(account, device, 24*time.Hour)
+	return iss.IssueTopics(account, device, 24*time.Hour, topics)
 }
+
+// validateTopic checks a topic run and names its topic after the run if none
+// is given.
+func (c *workload) validateTopic() error {
+	if c.Topic == "" {
+		c.Topic = "bench." + c.Run
+	}
+	switch {
+	case !protocol.ValidTopic(c.Topic):
+		return usagef("topic: --topic %q is not a topic name", c.Topic)
+	case math.IsNaN(c.PushRate) || math.IsInf(c.PushRate, 0) || c.PushRate < 0:
+		return usagef("topic: --push-rate must be a positive number, or 0 for no comparison")
+	case c.Rate > 0 && messages(c.Rate, c.Duration) < 1:
+		return usagef("topic: --rate times --duration must be at least one publish")
+	case messages(c.Rate, c.Duration) > maxPublishes:
+		return usagef("topic: --rate times --duration must be at most %d publishes", maxPublishes)
+	}
+	return nil
+}
+
+// maxPublishes bounds the publishes of a topic run: each worker reports three
+// figures a publish.
+const maxPublishes = 100_000

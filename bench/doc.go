@@ -3,8 +3,10 @@
 // saw.
 //
 // It owns the workloads (idle connections, a reconnect storm, sync pushes,
-// asynchronous sends, device-to-device pairs, fanout to siblings, the drain of
-// messages stored for offline devices when they connect), the workers
+// asynchronous sends, device-to-device pairs, fanout to siblings, a topic's
+// fan-out to its subscribers over several edges beside the same devices
+// reached by pushes, the drain of messages stored for offline devices when
+// they connect), the workers
 // that run them, the reports (throughput, HDR latency percentiles merged across
 // the workers, and, given the server's pids, its memory per connection and CPU
 // from /proc), the comparison with the ceiling server (package bench/ceiling:

@@ -29,6 +29,8 @@ func (w *worker) run(ctx context.Context) {
 		w.dialAll(ctx, receivers, w.spec.Concurrency)
 	case drainMode:
 		w.drainRun(ctx)
+	case topicMode:
+		w.topicRun(ctx)
 	default:
 		w.load(ctx)
 	}
@@ -290,6 +292,8 @@ func (w *worker) outstanding() int64 {
 		return w.n.accepted.Load() - w.n.delivered.Load()
 	case drainMode:
 		return w.n.stored.Load() - w.n.delivered.Load()
+	case topicMode:
+		return int64(len(w.topic.got))*w.n.subscribed.Load() - w.n.delivered.Load()
 	}
 	return ok*int64(w.perMessage()) - w.n.delivered.Load() + ok - w.n.receiptN.Load()
 }

@@ -45,6 +45,18 @@ func workerLoop(ctx context.Context, spec workerSpec, cmds <-chan string, emit f
 		return
 	}
 	emit(workerEvent{Event: "ready"})
+	if spec.Config.Mode == topicMode {
+		if !awaitCmd(ctx, cmds, cmdSub) {
+			w.stop()
+			return
+		}
+		if err := w.subscribeAll(ctx); err != nil {
+			w.stop()
+			emit(workerEvent{Event: "error", Error: err.Error()})
+			return
+		}
+		emit(workerEvent{Event: "subscribed"})
+	}
 	if !awaitCmd(ctx, cmds, cmdRun) {
 		w.stop()
 		return
@@ -96,7 +108,7 @@ func RunWorker(ctx context.Context, stdin io.Reader, stdout io.Writer) error {
 			if s := strings.TrimSpace(l); s != "" {
 				select {
 				case cmds <- s:
-				default: // the parent sends two commands; more are ignored
+				default: // the parent sends two or three commands; more are ignored
 				}
 			}
 			if err != nil {
@@ -313,6 +325,7 @@ type procSample struct {
 	rssKiB int64
 	cpu    time.Duration // user and system time
 	at     time.Time
+	perPID []procSample // each pid's, in order (without at)
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux.
@@ -335,6 +348,7 @@ func sampleProcs(pids []int) (procSample, error) {
 		}
 		s.rssKiB += rss
 		s.cpu += cpu
+		s.perPID = append(s.perPID, procSample{rssKiB: rss, cpu: cpu})
 	}
 	return s, nil
 }

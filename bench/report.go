@@ -17,23 +17,28 @@ import (
 // ceiling's, and their ratios (server / ceiling, figure by figure). It is the
 // one-line JSON of --json.
 type summary struct {
-	Mode        string             `json:"mode"`
-	Started     time.Time          `json:"started"`
-	Host        string             `json:"host"`
-	CPUs        int                `json:"cpus"`
-	LoadAvg     string             `json:"load_avg"` // /proc/loadavg's 1, 5 and 15 minute figures at the start
-	Devices     int                `json:"devices"`
-	Rate        float64            `json:"rate,omitempty"`
-	Duration    string             `json:"duration,omitempty"`
-	Procs       int                `json:"procs"`
-	Concurrency int                `json:"concurrency"`
-	Batch       int                `json:"batch,omitempty"`
-	Fanout      int                `json:"fanout,omitempty"`
-	Stored      int                `json:"stored,omitempty"`
-	Herald      *targetSummary     `json:"herald"`
-	Ceiling     *targetSummary     `json:"ceiling,omitempty"`
-	Ratios      map[string]float64 `json:"ratios,omitempty"`
-	Notes       []string           `json:"notes,omitempty"`
+	Mode        string         `json:"mode"`
+	Started     time.Time      `json:"started"`
+	Host        string         `json:"host"`
+	CPUs        int            `json:"cpus"`
+	LoadAvg     string         `json:"load_avg"` // /proc/loadavg's 1, 5 and 15 minute figures at the start
+	Devices     int            `json:"devices"`
+	Rate        float64        `json:"rate,omitempty"`
+	Duration    string         `json:"duration,omitempty"`
+	Procs       int            `json:"procs"`
+	Concurrency int            `json:"concurrency"`
+	Batch       int            `json:"batch,omitempty"`
+	Fanout      int            `json:"fanout,omitempty"`
+	Stored      int            `json:"stored,omitempty"`
+	Topic       string         `json:"topic,omitempty"`
+	Edges       int            `json:"edges,omitempty"` // topic: the edges the devices are spread over
+	Herald      *targetSummary `json:"herald"`
+	Ceiling     *targetSummary `json:"ceiling,omitempty"`
+	// Push (topic with --push-rate) is the same devices reached by account
+	// pushes; Ratios are then topic / push.
+	Push   *targetSummary     `json:"push,omitempty"`
+	Ratios map[string]float64 `json:"ratios,omitempty"`
+	Notes  []string           `json:"notes,omitempty"`
 }
 
 // targetSummary is the figures of one server.
@@ -67,6 +72,23 @@ type targetSummary struct {
 	DrainPerSec  float64 `json:"drain_per_sec,omitempty"`
 	TimeToLastMS float64 `json:"time_to_last_ms,omitempty"`
 
+	// Topic: devices subscribed (and not), publishes answered, the devices
+	// and drops their answers counted, and the time from each publish to its
+	// last delivery; DeliveredPerSec is then the median over the publishes of
+	// its deliveries over that time.
+	Subscribed       int64           `json:"subscribed,omitempty"`
+	SubscribeFailed  int64           `json:"subscribe_failed,omitempty"`
+	Published        int64           `json:"published,omitempty"`
+	PublishedDevices int64           `json:"published_devices,omitempty"`
+	PublishedDropped int64           `json:"published_dropped,omitempty"`
+	PublishToLast    *latencySummary `json:"publish_to_last_ms,omitempty"`
+	// LinkFrames (with --admin-urls) are the frames the edges read from
+	// their incoming links during the run, by kind;
+	// LinkFramesPerMessage is those of the mode's kind (publish for topic,
+	// msg for push) per publish or push.
+	LinkFrames           map[string]float64 `json:"link_frames,omitempty"`
+	LinkFramesPerMessage float64            `json:"link_frames_per_message,omitempty"`
+
 	Latency         *latencySummary `json:"latency_ms,omitempty"`
 	ReceiptLatency  *latencySummary `json:"receipt_latency_ms,omitempty"`
 	ResponseLatency *latencySummary `json:"response_latency_ms,omitempty"`
@@ -91,8 +113,23 @@ type serverSummary struct {
 	CPUPercent float64 `json:"cpu_percent"`
 	CPUSeconds float64 `json:"cpu_seconds"`
 	// DeliveredPerCPUSecond is deliveries per second of server CPU: messages per
-	// second per core.
+	// second per core; CPUPerDeliveryUS its inverse in µs.
 	DeliveredPerCPUSecond float64 `json:"delivered_per_cpu_second,omitempty"`
+	CPUPerDeliveryUS      float64 `json:"cpu_per_delivery_us,omitempty"`
+	// RSSSubscribedKiB (topic) is after the devices subscribed, RSSStartKiB
+	// then before (connected); RSSPerSubKiB the difference per subscription.
+	RSSSubscribedKiB int64   `json:"rss_subscribed_kib,omitempty"`
+	RSSPerSubKiB     float64 `json:"rss_per_sub_kib,omitempty"`
+	// PerPID is each process's share, in the order of PIDs.
+	PerPID []pidFigures `json:"per_pid,omitempty"`
+}
+
+// pidFigures is one server process's CPU over the run and RSS after it.
+type pidFigures struct {
+	PID              int     `json:"pid"`
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUPerDeliveryUS float64 `json:"cpu_per_delivery_us,omitempty"`
+	RSSEndKiB        int64   `json:"rss_end_kib"`
 }
 
 // summarize turns the workers' merged results into a target's figures.
@@ -136,6 +173,9 @@ func summarize(cfg workload, t target, m *mergedResult) *targetSummary {
 	if n := r.Statuses["rejected"]; cfg.Mode == drainMode && n > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d pushes of the fill were answered rejected (the inbox could not take them) and are not awaited", n))
 	}
+	if cfg.Mode == topicMode {
+		summarizeTopic(s, r)
+	}
 	if cfg.Mode == "d2d" && r.Duplicates > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("%d messages arrived more than once", r.Duplicates))
 	}
@@ -156,6 +196,18 @@ func serverFigures(cfg workload, pids []int, p [3]procSample, m *mergedResult) *
 	}
 	if (cfg.sends() || cfg.Mode == drainMode) && cpu > 0 {
 		s.DeliveredPerCPUSecond = float64(m.Delivered) / cpu.Seconds()
+	}
+	if cfg.sends() && m.Delivered > 0 {
+		s.CPUPerDeliveryUS = cpu.Seconds() * 1e6 / float64(m.Delivered)
+	}
+	if len(pids) > 1 && len(p[1].perPID) == len(pids) && len(p[2].perPID) == len(pids) {
+		for i, pid := range pids {
+			f := pidFigures{PID: pid, CPUSeconds: (p[2].perPID[i].cpu - p[1].perPID[i].cpu).Seconds(), RSSEndKiB: p[2].perPID[i].rssKiB}
+			if cfg.sends() && m.Delivered > 0 {
+				f.CPUPerDeliveryUS = f.CPUSeconds * 1e6 / float64(m.Delivered)
+			}
+			s.PerPID = append(s.PerPID, f)
+		}
 	}
 	return s
 }
@@ -197,6 +249,14 @@ func (t *targetSummary) figures(mode string) []figure {
 		}
 		add("server_cpu_percent", t.Server.CPUPercent)
 	}
+	if mode == topicMode {
+		add("subscribed", float64(t.Subscribed))
+		add("publishes", float64(t.Published))
+		lat("publish_to_last", t.PublishToLast, false)
+		if t.Server != nil {
+			add("rss_per_sub_kib", t.Server.RSSPerSubKiB)
+		}
+	}
 	if mode == drainMode {
 		add("stored", float64(t.Stored))
 		add("delivered", float64(t.Delivered))
@@ -219,6 +279,10 @@ func (t *targetSummary) figures(mode string) []figure {
 		lat("response", t.ResponseLatency, false)
 		if t.Server != nil {
 			add("delivered_per_cpu_second", t.Server.DeliveredPerCPUSecond)
+			add("cpu_per_delivery_us", t.Server.CPUPerDeliveryUS)
+		}
+		if t.LinkFrames != nil {
+			add("link_frames_per_message", t.LinkFramesPerMessage)
 		}
 	}
 	add("disconnects", float64(t.Disconnects))
@@ -228,12 +292,17 @@ func (t *targetSummary) figures(mode string) []figure {
 
 // ratios divides each of the server's figures by the ceiling's.
 func ratios(mode string, h, c *targetSummary) map[string]float64 {
+	return ratiosOf(h.figures(mode), c.figures(mode))
+}
+
+// ratiosOf divides each figure of hf by the one of the same key in cf.
+func ratiosOf(hf, cfs []figure) map[string]float64 {
 	cf := map[string]float64{}
-	for _, f := range c.figures(mode) {
+	for _, f := range cfs {
 		cf[f.key] = f.value
 	}
 	out := map[string]float64{}
-	for _, f := range h.figures(mode) {
+	for _, f := range hf {
 		if v, ok := cf[f.key]; ok && v != 0 && !math.IsNaN(f.value/v) {
 			out[f.key] = math.Round(f.value/v*1000) / 1000
 		}
@@ -269,6 +338,9 @@ func (s *summary) title() string {
 	if s.Stored > 0 {
 		fmt.Fprintf(&b, ", %d stored messages each", s.Stored)
 	}
+	if s.Topic != "" {
+		fmt.Fprintf(&b, ", subscribed to %s over %d edges", s.Topic, max(s.Edges, 1))
+	}
 	fmt.Fprintf(&b, ", %d procs, concurrency %d; %s, %d CPUs, load %s, %s", s.Procs, s.Concurrency, s.Host, s.CPUs, s.LoadAvg, s.Started.Format(time.RFC3339))
 	return b.String()
 }
@@ -277,15 +349,19 @@ func (s *summary) title() string {
 func (s *summary) writeTable(w io.Writer) {
 	fmt.Fprintln(w, s.title())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	if s.Ceiling == nil {
+	other, otherName, otherMode, name := s.Ceiling, "CEILING", s.Mode, "HERALD"
+	if s.Push != nil {
+		other, otherName, otherMode, name = s.Push, "PUSH", "push", "TOPIC"
+	}
+	if other == nil {
 		fmt.Fprintln(tw, "FIGURE\tHERALD\t")
 		for _, f := range s.Herald.figures(s.Mode) {
 			fmt.Fprintf(tw, "%s\t%s\t\n", f.key, fmtNum(f.value))
 		}
 	} else {
-		fmt.Fprintln(tw, "FIGURE\tHERALD\tCEILING\tRATIO\t")
+		fmt.Fprintf(tw, "FIGURE\t%s\t%s\tRATIO\t\n", name, otherName)
 		cf := map[string]float64{}
-		for _, f := range s.Ceiling.figures(s.Mode) {
+		for _, f := range other.figures(otherMode) {
 			cf[f.key] = f.value
 		}
 		for _, f := range s.Herald.figures(s.Mode) {
@@ -307,7 +383,7 @@ func (s *summary) writeTable(w io.Writer) {
 	for _, t := range []struct {
 		name string
 		s    *targetSummary
-	}{{"herald", s.Herald}, {"ceiling", s.Ceiling}} {
+	}{{"herald", s.Herald}, {"ceiling", s.Ceiling}, {"push", s.Push}} {
 		if t.s == nil {
 			continue
 		}

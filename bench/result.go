@@ -94,6 +94,18 @@ type workerResult struct {
 	ResponseLatency string `json:"response_latency,omitempty"`
 	ConnectLatency  string `json:"connect_latency,omitempty"`
 
+	// Topic: devices subscribed, publishes answered (the first worker's) and
+	// their counts, and per publish (by seq) when it started (the first
+	// worker's), when its last delivery arrived and how many did.
+	Subscribed       int64   `json:"subscribed,omitempty"`
+	SubscribeFailed  int64   `json:"subscribe_failed,omitempty"`
+	Published        int64   `json:"published,omitempty"`
+	PublishedDevices int64   `json:"published_devices,omitempty"`
+	PublishedDropped int64   `json:"published_dropped,omitempty"`
+	PublishAt        []int64 `json:"publish_at,omitempty"`
+	PublishLast      []int64 `json:"publish_last,omitempty"`
+	PublishGot       []int64 `json:"publish_got,omitempty"`
+
 	CPUSeconds float64 `json:"cpu_seconds"`
 	RunSeconds float64 `json:"run_seconds"`
 	FirstError string  `json:"first_error,omitempty"`
@@ -117,6 +129,9 @@ func (w *worker) result() *workerResult {
 		FirstSend: w.firstSend.Load(), LastSend: w.lastSend.Load(), LastDelivery: w.lastDelivery.Load(),
 		Latency: w.lat.encode(), ReceiptLatency: w.rcptLat.encode(), ResponseLatency: w.respLat.encode(), ConnectLatency: w.connLat.encode(),
 		CPUSeconds: w.cpu.Seconds(), RunSeconds: w.runTime.Seconds(),
+	}
+	if w.topic != nil {
+		w.topicResult(r)
 	}
 	w.statMu.Lock()
 	defer w.statMu.Unlock()
@@ -168,6 +183,7 @@ func mergeResults(rs []*workerResult) (*mergedResult, error) {
 		if t.FirstError == "" {
 			t.FirstError = r.FirstError
 		}
+		mergeTopic(t, r)
 		m.clientCPU += r.CPUSeconds
 		m.runSeconds = max(m.runSeconds, r.RunSeconds)
 		for _, h := range []struct {

@@ -31,6 +31,16 @@ func runOnce(ctx context.Context, cfg workload, pids []int, withCeiling bool, bi
 	}
 	s.Herald = h
 	s.noteSaturation("herald", h)
+	if cfg.Mode == topicMode && cfg.PushRate > 0 {
+		pcfg := cfg.pushComparison()
+		p, err := runTarget(ctx, pcfg, target{name: "herald (account pushes)", url: cfg.URL, pids: pids}, bin, progress)
+		if err != nil {
+			return nil, fmt.Errorf("account pushes against %s: %w", cfg.URL, err)
+		}
+		s.Push = p
+		s.noteSaturation("herald (account pushes)", p)
+		s.Ratios = ratiosOf(h.figures(topicMode), p.figures("push"))
+	}
 	if withCeiling {
 		if err := againstCeiling(ctx, cfg, s, bin, progress); err != nil {
 			return nil, err
@@ -110,12 +120,27 @@ func runTarget(ctx context.Context, cfg workload, t target, bin string, progress
 	if _, err := awaitEvents(ctx, parts, "ready", 10*time.Minute); err != nil {
 		return nil, err
 	}
+	var connected procSample
+	if cfg.Mode == topicMode {
+		sleepCtx(ctx, cfg.Settle)
+		if sampleErr == nil {
+			connected, sampleErr = sampleProcs(t.pids)
+		}
+		fmt.Fprintf(progress, "bench %s against %s: subscribing to %s\n", cfg.Mode, t.name, cfg.Topic)
+		for _, p := range parts {
+			p.send(cmdSub)
+		}
+		if _, err := awaitEvents(ctx, parts, "subscribed", 5*time.Minute); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Mode != "connect" && cfg.Settle > 0 {
 		sleepCtx(ctx, cfg.Settle)
 	}
 	if sampleErr == nil {
 		samples[1], sampleErr = sampleProcs(t.pids)
 	}
+	frames0, framesErr := scrapeLinkFrames(ctx, cfg.AdminURLs)
 	fmt.Fprintf(progress, "bench %s against %s: running\n", cfg.Mode, t.name)
 	for _, p := range parts {
 		p.send(cmdRun)
@@ -125,6 +150,10 @@ func runTarget(ctx context.Context, cfg workload, t target, bin string, progress
 	}
 	if sampleErr == nil {
 		samples[2], sampleErr = sampleProcs(t.pids)
+	}
+	frames1, err := scrapeLinkFrames(ctx, cfg.AdminURLs)
+	if framesErr == nil {
+		framesErr = err
 	}
 	for _, p := range parts {
 		p.send(cmdStop)
@@ -145,8 +174,20 @@ func runTarget(ctx context.Context, cfg workload, t target, bin string, progress
 		return nil, err
 	}
 	sum := summarize(cfg, t, m)
+	if framesErr != nil {
+		sum.Notes = append(sum.Notes, fmt.Sprintf("no link frames: %v", framesErr))
+	} else if frames1 != nil {
+		sum.linkFrames(cfg.Mode, frames0, frames1)
+	}
 	if sampleErr == nil {
 		sum.Server = serverFigures(cfg, t.pids, samples, m)
+		if cfg.Mode == topicMode {
+			sum.Server.RSSSubscribedKiB = samples[1].rssKiB
+			sum.Server.RSSStartKiB = connected.rssKiB
+			if m.Subscribed > 0 {
+				sum.Server.RSSPerSubKiB = float64(samples[1].rssKiB-connected.rssKiB) / float64(m.Subscribed)
+			}
+		}
 	} else if len(t.pids) > 0 {
 		sum.Notes = append(sum.Notes, fmt.Sprintf("no server figures: %v", sampleErr))
 	}
@@ -174,6 +215,9 @@ func newSummary(cfg workload) *summary {
 	}
 	if cfg.Mode == drainMode {
 		s.Stored = cfg.Stored
+	}
+	if cfg.Mode == topicMode {
+		s.Topic, s.Edges = cfg.Topic, len(cfg.Edges)
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := strings.Fields(string(b)); len(f) >= 3 {

@@ -70,6 +70,7 @@ type worker struct {
 	sendAt   []atomic.Int64
 	got      []atomic.Int32
 	receipts []atomic.Bool // d2d, fanout: whether its first receipt arrived
+	topic    *topicState   // topic: per publish
 
 	lat, rcptLat, respLat, connLat *latencyHist
 
@@ -95,6 +96,8 @@ type counters struct {
 	delivered, duplicates, unknown, receiptN  atomic.Int64
 	errorFrames, otherFrames, disconnects     atomic.Int64
 	stored                                    atomic.Int64 // drain: pushes answered queued
+	subscribed, subFailed                     atomic.Int64 // topic: devices subscribed, or not
+	published, pubDevices, pubDropped         atomic.Int64 // topic: publishes answered, and their counts
 }
 
 // newWorker sets a worker up; it connects nothing yet.
@@ -121,7 +124,11 @@ func newWorker(spec workerSpec) (*worker, error) {
 		IdleConnTimeout:     time.Minute,
 		DisableCompression:  true,
 	}}
-	if w.cfg.sends() || w.cfg.Mode == drainMode {
+	if w.cfg.Mode == topicMode {
+		// Every worker keeps a record of every publish: the first one
+		// publishes, each receives.
+		w.topic = newTopicState(messages(w.cfg.Rate, w.cfg.Duration))
+	} else if w.cfg.sends() || w.cfg.Mode == drainMode {
 		total := messages(spec.Rate, w.cfg.Duration)
 		if w.cfg.Mode == drainMode {
 			total = spec.Count * w.cfg.Stored
@@ -178,7 +185,11 @@ func (w *worker) jobs() (receivers, senders []dialJob) {
 			}
 			senders = append(senders, dialJob{unit: i, device: "d0", url: w.cfg.URL, sender: true})
 		default:
-			receivers = append(receivers, dialJob{unit: i, device: "d", url: w.cfg.URL})
+			url := w.cfg.URL
+			if n := len(w.cfg.Edges); n > 0 {
+				url = w.cfg.Edges[(w.spec.First+i)%n]
+			}
+			receivers = append(receivers, dialJob{unit: i, device: "d", url: url})
 		}
 	}
 	return receivers, senders
@@ -298,7 +309,11 @@ feed:
 // connect dials one device, reads its welcome and starts its reader.
 func (w *worker) connect(ctx context.Context, j dialJob) {
 	account := w.account(j.unit)
-	tok, err := mintToken(w.cfg.TokenKey, account, j.device)
+	var topics []string
+	if w.cfg.Mode == topicMode {
+		topics = []string{w.cfg.Topic}
+	}
+	tok, err := mintToken(w.cfg.TokenKey, account, j.device, topics...)
 	if err != nil {
 		w.connectFailed("token", err)
 		return
@@ -402,6 +417,10 @@ func (w *worker) frame(b []byte) {
 	now := w.now()
 	switch frameKind(b) {
 	case protocol.KindMsg:
+		if w.topic != nil {
+			w.topicArrived(b)
+			return
+		}
 		seq, ok := markerSeq(b)
 		if !ok {
 			w.n.unknown.Add(1)
@@ -410,6 +429,8 @@ func (w *worker) frame(b []byte) {
 		w.arrived(seq, now)
 	case protocol.KindReceipt:
 		w.receipt(b, now)
+	case protocol.KindSubs:
+		w.subsAnswer(b)
 	case protocol.KindError:
 		w.n.errorFrames.Add(1)
 		w.noteErr(fmt.Sprintf("error frame: %.200s", b))

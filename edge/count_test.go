@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,51 @@ func TestTopicCountAcrossEdges(t *testing.T) {
 func TestTopicCountWithoutDirectory(t *testing.T) {
 	if _, err := (&Router{}).TopicCount(context.Background(), "news"); err != ErrNoTopics {
 		t.Fatalf("err = %v, want ErrNoTopics", err)
+	}
+}
+
+// TestLinkFramesPerPublish checks herald_edge_link_frames_total: a publish
+// costs each other edge with subscribers one publish frame, whatever its
+// number of subscribers, and the publishing edge none (it fans out locally).
+func TestLinkFramesPerPublish(t *testing.T) {
+	edges, _ := mustCluster(t, 3, func(c *Config) { c.Topics = c.Registry.(TopicDirectory) })
+	for _, e := range edges {
+		e.router.Topics = e.reg
+	}
+	subs := []int{2, 1, 3}
+	var devs []*device
+	for i, n := range subs {
+		for k := range n {
+			d := edges[i].mustDialTopics(t, "a"+strconv.Itoa(i), "d"+strconv.Itoa(k), "news")
+			if r := d.sub(false, "s", "news"); r[0].Status != protocol.TopicSubscribed {
+				t.Fatalf("sub answered %+v", r)
+			}
+			devs = append(devs, d)
+		}
+	}
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		m := &protocol.Msg{ID: "p" + strconv.Itoa(i), Type: "notification.v1", From: &protocol.Sender{Service: "news"},
+			TS: time.Now().UnixMilli(), Payload: payload(map[string]string{"title": "x"})}
+		res, err := edges[0].router.Publish(ctx, "news", m)
+		cancel()
+		if err != nil || res.Edges != 3 || res.Devices != 6 {
+			t.Fatalf("publish: %+v, %v", res, err)
+		}
+	}
+	for _, d := range devs {
+		for range 2 {
+			if m := d.readMsg(); m.Topic != "news" {
+				t.Fatalf("got %+v", m)
+			}
+		}
+	}
+	for i, want := range []float64{0, 2, 2} {
+		if got := edges[i].metric(t, "herald_edge_link_frames_total", "kind", "publish"); got != want {
+			t.Errorf("edge-%d read %v publish frames for 2 publishes, want %v", i+1, got, want)
+		}
+		if got := edges[i].metric(t, "herald_edge_link_frames_total", "kind", "msg"); got != 0 {
+			t.Errorf("edge-%d read %v msg frames, want 0", i+1, got)
+		}
 	}
 }

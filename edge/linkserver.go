@@ -100,6 +100,7 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 	if err != nil {
 		return err
 	}
+	s.met.linkFrames[linkKindOf(kind)].Inc()
 	switch kind {
 	case link.KindReplace:
 		var rp link.Replace
@@ -163,6 +164,27 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 		return link.ErrFrame // a receipt, which only goes the other way
 	}
 	return nil
+}
+
+// linkKindOf is the herald_edge_link_frames_total slot of a link frame's kind.
+func linkKindOf(kind string) int {
+	switch kind {
+	case string(protocol.KindMsg):
+		return linkMsg
+	case link.KindPublish:
+		return linkPublish
+	case link.KindCount:
+		return linkCount
+	case link.KindReplace:
+		return linkReplace
+	case link.KindNudge:
+		return linkNudge
+	case link.KindLate:
+		return linkLate
+	case string(protocol.KindPresence):
+		return linkPresence
+	}
+	return linkOther
 }
 
 // startLinkJob runs the delivery of a msg that came in on lc on a goroutine of

@@ -69,6 +69,23 @@ const (
 
 var inLabel = [numIn]string{"accepted", "rejected", "rate_limited"}
 
+// The kinds of link frames an edge reads, for herald_edge_link_frames_total:
+// what a publish costs the cluster is one publish frame per edge with
+// subscribers, against one msg frame per device for pushes.
+const (
+	linkMsg = iota
+	linkPublish
+	linkCount
+	linkReplace
+	linkNudge
+	linkLate
+	linkPresence
+	linkOther
+	numLinkKinds
+)
+
+var linkKindLabel = [numLinkKinds]string{"msg", "publish", "count", "replace", "nudge", "late", "presence", "other"}
+
 // outStatuses are the outcomes of a message written to a device held here.
 var outStatuses = [...]protocol.Status{protocol.StatusDelivered, protocol.StatusAcked, protocol.StatusOffline,
 	protocol.StatusRejected, protocol.StatusTimeout, protocol.StatusQueued}
@@ -92,14 +109,15 @@ type metrics struct {
 	disconnects   *prometheus.CounterVec
 	refused       [numRefusals]prometheus.Counter
 	messages      *prometheus.CounterVec
-	latency       prometheus.Observer   // path d2d
-	rateLimited   [2]prometheus.Counter // by direction
-	dropped       [2]prometheus.Counter // by reason
-	memReleases   prometheus.Counter    // returns of freed memory to the OS
-	storedOut     prometheus.Counter    // stored messages written to their device on connect
-	topicSubs     prometheus.Gauge      // topic subscriptions of the edge's sessions
-	topicOut      prometheus.Counter    // topic messages queued for subscribers
-	topicCaughtUp prometheus.Counter    // topic messages queued from the log for a device catching up
+	latency       prometheus.Observer              // path d2d
+	rateLimited   [2]prometheus.Counter            // by direction
+	dropped       [2]prometheus.Counter            // by reason
+	memReleases   prometheus.Counter               // returns of freed memory to the OS
+	storedOut     prometheus.Counter               // stored messages written to their device on connect
+	topicSubs     prometheus.Gauge                 // topic subscriptions of the edge's sessions
+	topicOut      prometheus.Counter               // topic messages queued for subscribers
+	topicCaughtUp prometheus.Counter               // topic messages queued from the log for a device catching up
+	linkFrames    [numLinkKinds]prometheus.Counter // frames read from incoming links, by linkKindLabel
 	overBudget    [numBudgets]prometheus.Counter
 	nudges        *NudgeCounters // herald_inbox_nudges_total: read, ignored
 
@@ -177,7 +195,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_edge_topic_caught_up_total",
 		Help: "Messages of topics' logs queued for devices that subscribed with a cursor (catch-up).",
 	})
-	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut, topicCaughtUp} {
+	linkFrames := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_edge_link_frames_total",
+		Help: "Frames read from the edge's incoming links (other edges and API processes), by kind: msg (one device or account), publish (one topic message, whatever its subscribers here), count, replace, nudge, late, presence, other (refused).",
+	}, []string{"kind"})
+	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut, topicCaughtUp, linkFrames} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
@@ -207,6 +229,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for i, l := range budgetLabel {
 		m.overBudget[i] = overBudget.WithLabelValues(l)
+	}
+	for i, l := range linkKindLabel {
+		m.linkFrames[i] = linkFrames.WithLabelValues(l)
 	}
 	return m, nil
 }

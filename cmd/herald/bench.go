@@ -30,6 +30,11 @@ modes:
   async     POST /v1/messages at --rate; latency to the device's receipt of the msg
   d2d       device pairs, sender on --url and receiver on --url2, msgs at --rate in all
   fanout    accounts of --fanout devices; one device of each sends to its siblings
+  topic     fan-out: --devices (accounts of one device, spread over --edges) subscribe
+            to one topic; POST /v1/topics/{topic}/messages at --rate for --duration,
+            one at a time; the time from a publish to its last delivery, link
+            frames per publish (--admin-urls); --push-rate R then reaches the
+            same devices by one POST /v1/push each at R and compares
   drain     store-and-forward: --stored pushes stored for each of --devices offline
             devices, which then connect and read them; the drain rate and the
             time to the last message (herald only, no --ceiling)
@@ -49,6 +54,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var c bench.Config
 	var (
 		secrets, sources, serverPIDs settings.List
+		edges, adminURLs             settings.List
 		worker, ceilingServer        bool
 		ceilingAddr                  string
 	)
@@ -59,10 +65,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "the server's public base URL (devices and REST API)")
 	fs.StringVar(&c.URL2, "url2", "", "d2d and fanout: a second edge's base URL; the receivers connect there")
+	fs.Var(&edges, "edges", "push, topic: the edges' public base URLs, comma-separated; device i connects to edge i mod their number (REST calls go to --url)")
+	fs.Var(&adminURLs, "admin-urls", "push, topic: the edges' admin base URLs, comma-separated, for herald_edge_link_frames_total (link frames per message)")
+	fs.StringVar(&c.Topic, "topic", "", "topic: the topic to publish to (default: bench.<run id>)")
+	fs.Float64Var(&c.PushRate, "push-rate", 0, "topic: also reach the same number of devices by one account push each at this rate, and compare (0: no comparison)")
 	fs.StringVar(&c.Key, "key", settings.DevAPIKey, "API key for push and async")
 	fs.Var(&secrets, "token-secret", "HS256 secret to mint device tokens, as kid:secret or secret (default: the development secret)")
 	fs.IntVar(&c.Devices, "devices", 100, "device connections (d2d: two per pair; fanout: --fanout per account)")
-	fs.Float64Var(&c.Rate, "rate", 1000, "messages per second, over all devices (push, async, d2d, fanout)")
+	fs.Float64Var(&c.Rate, "rate", 1000, "messages per second, over all devices (push, async, d2d, fanout; topic: publishes per second)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long idle holds and the message modes send")
 	fs.IntVar(&c.Procs, "procs", 1, "worker processes to spread the connections over (one process holds at most about 19,500)")
 	fs.Var(&sources, "source-addrs", "local IPs to dial from, comma-separated (127.0.0.1,127.0.0.2,...): each has its own ephemeral ports")
@@ -112,6 +122,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		c.TokenKey = settings.HS256Keys(secrets)[0]
 	}
 	c.SourceAddrs = sources
+	c.Edges, c.AdminURLs = edges, adminURLs
 	pids, err := parsePIDs(serverPIDs)
 	if err != nil {
 		return err
