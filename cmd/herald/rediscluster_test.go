@@ -16,7 +16,8 @@ import (
 // registry's, the inbox's and the topics' keys spread over the three masters.
 // A push reaches a device on either edge, a device messages a sibling on the
 // other edge, a push to an offline device is stored and delivered when it
-// connects, and a topic publish reaches subscribers on both edges.
+// connects, and a topic publish reaches subscribers on both edges; pushes and
+// publishes recover after a master is killed and its replica promoted.
 func TestRedisClusterEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -100,5 +101,33 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 		if n, err := rc.Do(m, "DBSIZE"); err != nil || n == "0" {
 			t.Errorf("master %s holds %s keys (%v): Herald's keys should spread over every master", m.Addr, n, err)
 		}
+		// What was written reached the replica, so the failover below loses
+		// no registration: what it tests is that the processes find the
+		// promoted replica.
+		if got, err := rc.Do(m, "WAIT", "1", "5000"); err != nil || got != "1" {
+			t.Fatalf("WAIT on %s = %s, %v; want 1 replica", m.Addr, got, err)
+		}
+	}
+
+	// The master edge 1 was seeded with dies and its replica takes over:
+	// pushes to every account, whichever master holds it, and a publish
+	// recover by themselves.
+	killed := time.Now()
+	rc.KillMaster(rc.Masters[0])
+	promoted := time.Since(killed)
+	for _, a := range accounts {
+		eventuallyStatus(t, api.addr, a, "tv1", protocol.StatusDelivered, 20*time.Second)
+	}
+	t.Logf("replica promoted %v after the kill, every push delivered again after %v", promoted.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		res := publishTo(t, api.addr, "news.sports", "after the failover")
+		if res.Edges == 2 && res.Devices == 3 && len(res.Failed) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish after the failover reached %+v, want 2 edges and 3 devices", res)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
