@@ -90,6 +90,18 @@ var implementations = []struct {
 			return mustRedis(tb, RedisConfig{Client: client, Prefix: "t:" + tb.Name() + ":", Limits: lim, Now: now})
 		}
 	}},
+	// A real cluster: the devices' inboxes hash to slots of three masters.
+	{"redis cluster of 3 masters", func(tb testing.TB) func(testing.TB, Limits, func() time.Time) store {
+		c := testenv.StartRedisCluster(tb, testenv.ClusterOptions{Masters: 3, Replicas: 1})
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{c.Masters[0].Addr}})
+		if err != nil {
+			tb.Fatalf("connect to the cluster: %v", err)
+		}
+		tb.Cleanup(client.Close)
+		return func(tb testing.TB, lim Limits, now func() time.Time) store {
+			return mustRedis(tb, RedisConfig{Client: client, Prefix: "t:" + tb.Name() + ":", Limits: lim, Now: now})
+		}
+	}},
 }
 
 func mustRedis(tb testing.TB, cfg RedisConfig) *Redis {

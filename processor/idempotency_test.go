@@ -14,21 +14,32 @@ type idempotencySubject struct {
 	advance func(d time.Duration)
 }
 
-// idempotencyImplementations are the stores the shared contract runs against;
-// each returns a store that no other test sees.
+// idempotencyImplementations are the stores the shared contract runs against.
+// setup runs once per implementation, in the test of all its cases, and
+// returns new, which returns a store that no other test sees.
 var idempotencyImplementations = []struct {
-	name string
-	new  func(tb testing.TB) idempotencySubject
+	name  string
+	setup func(tb testing.TB) (new func(tb testing.TB) idempotencySubject)
 }{
-	{"memory", func(_ testing.TB) idempotencySubject {
-		clock := newFakeClock()
-		m := NewMemoryIdempotency(0)
-		m.now = clock.now
-		return idempotencySubject{Idempotency: m, advance: clock.advance}
+	{"memory", func(testing.TB) func(testing.TB) idempotencySubject {
+		return func(testing.TB) idempotencySubject {
+			clock := newFakeClock()
+			m := NewMemoryIdempotency(0)
+			m.now = clock.now
+			return idempotencySubject{Idempotency: m, advance: clock.advance}
+		}
 	}},
-	{"redis", func(tb testing.TB) idempotencySubject {
-		client, prefix := mustRedis(tb)
-		return idempotencySubject{Idempotency: NewRedisIdempotency(client, prefix), advance: time.Sleep}
+	{"redis", func(testing.TB) func(testing.TB) idempotencySubject {
+		return func(tb testing.TB) idempotencySubject {
+			client, prefix := mustRedis(tb)
+			return idempotencySubject{Idempotency: NewRedisIdempotency(client, prefix), advance: time.Sleep}
+		}
+	}},
+	{"redis cluster of 3 masters", func(tb testing.TB) func(testing.TB) idempotencySubject {
+		client := mustRedisCluster(tb)
+		return func(tb testing.TB) idempotencySubject {
+			return idempotencySubject{Idempotency: NewRedisIdempotency(client, "t:"+tb.Name()+":"), advance: time.Sleep}
+		}
 	}},
 }
 
@@ -145,9 +156,10 @@ func TestIdempotencyContract(t *testing.T) {
 	}
 	for _, impl := range idempotencyImplementations {
 		t.Run(impl.name, func(t *testing.T) {
+			newStore := impl.setup(t)
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					s := impl.new(t)
+					s := newStore(t)
 					for i, st := range tc.steps {
 						s.advance(time.Duration(st.wait * float64(idempotencyTTL)))
 						if st.confirm != "" {
@@ -179,7 +191,7 @@ func TestIdempotencyConcurrentClaims(t *testing.T) {
 	const n = 20
 	for _, impl := range idempotencyImplementations {
 		t.Run(impl.name, func(t *testing.T) {
-			s := impl.new(t)
+			s := impl.setup(t)(t)
 			ctx := storeContext(t)
 			var (
 				wg    sync.WaitGroup

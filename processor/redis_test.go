@@ -19,6 +19,23 @@ func mustRedis(tb testing.TB) (rueidis.Client, string) {
 	return testenv.RedisClient(tb)
 }
 
+// mustRedisCluster starts a Redis Cluster of three masters with a replica
+// each and returns a client of it, seeded with one master; both are stopped
+// at the end of the test.
+func mustRedisCluster(tb testing.TB) rueidis.Client {
+	tb.Helper()
+	c := testenv.StartRedisCluster(tb, testenv.ClusterOptions{Masters: 3, Replicas: 1})
+	client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{c.Masters[0].Addr}})
+	if err != nil {
+		tb.Fatalf("connect to the cluster: %v", err)
+	}
+	tb.Cleanup(client.Close)
+	if got := client.Mode(); got != rueidis.ClientModeCluster {
+		tb.Fatalf("the client is %s, want %s", got, rueidis.ClientModeCluster)
+	}
+	return client
+}
+
 // pttl returns the milliseconds key has left to live: -2 when it is missing,
 // -1 when it never expires.
 func pttl(tb testing.TB, client rueidis.Client, key string) int64 {

@@ -21,21 +21,33 @@ type statusSubject struct {
 	now     func() time.Time
 }
 
-// statusImplementations are the status stores the shared contract runs against;
-// each returns a store keeping messages for ttl that no other test sees.
+// statusImplementations are the status stores the shared contract runs
+// against. setup runs once per implementation, in the test of all its cases,
+// and returns new, which returns a store keeping messages for ttl that no
+// other test sees.
 var statusImplementations = []struct {
-	name string
-	new  func(tb testing.TB, ttl time.Duration) statusSubject
+	name  string
+	setup func(tb testing.TB) (new func(tb testing.TB, ttl time.Duration) statusSubject)
 }{
-	{"memory", func(_ testing.TB, ttl time.Duration) statusSubject {
-		clock := newFakeClock()
-		m := NewMemoryStatus(ttl, 0)
-		m.now = clock.now
-		return statusSubject{StatusStore: m, advance: clock.advance, now: clock.now}
+	{"memory", func(testing.TB) func(testing.TB, time.Duration) statusSubject {
+		return func(_ testing.TB, ttl time.Duration) statusSubject {
+			clock := newFakeClock()
+			m := NewMemoryStatus(ttl, 0)
+			m.now = clock.now
+			return statusSubject{StatusStore: m, advance: clock.advance, now: clock.now}
+		}
 	}},
-	{"redis", func(tb testing.TB, ttl time.Duration) statusSubject {
-		client, prefix := mustRedis(tb)
-		return statusSubject{StatusStore: NewRedisStatus(client, prefix, ttl), advance: time.Sleep, now: time.Now}
+	{"redis", func(testing.TB) func(testing.TB, time.Duration) statusSubject {
+		return func(tb testing.TB, ttl time.Duration) statusSubject {
+			client, prefix := mustRedis(tb)
+			return statusSubject{StatusStore: NewRedisStatus(client, prefix, ttl), advance: time.Sleep, now: time.Now}
+		}
+	}},
+	{"redis cluster of 3 masters", func(tb testing.TB) func(testing.TB, time.Duration) statusSubject {
+		client := mustRedisCluster(tb)
+		return func(tb testing.TB, ttl time.Duration) statusSubject {
+			return statusSubject{StatusStore: NewRedisStatus(client, "t:"+tb.Name()+":", ttl), advance: time.Sleep, now: time.Now}
+		}
 	}},
 }
 
@@ -318,9 +330,10 @@ func TestStatusContract(t *testing.T) {
 	}
 	for _, impl := range statusImplementations {
 		t.Run(impl.name, func(t *testing.T) {
+			newStore := impl.setup(t)
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					s := impl.new(t, 0)
+					s := newStore(t, 0)
 					mustRecord(t, s, tc.events...)
 					id := tc.id
 					if id == "" {
@@ -398,9 +411,10 @@ func TestStatusContractTTL(t *testing.T) {
 	}
 	for _, impl := range statusImplementations {
 		t.Run(impl.name, func(t *testing.T) {
+			newStore := impl.setup(t)
 			for _, tc := range cases {
 				t.Run(tc.name, func(t *testing.T) {
-					s := impl.new(t, statusTTL)
+					s := newStore(t, statusTTL)
 					for _, st := range tc.steps {
 						s.advance(time.Duration(st.wait * float64(statusTTL)))
 						mustRecord(t, s, st.events...)

@@ -91,6 +91,13 @@ var implementations = []struct {
 		srv := testenv.StartRedisWith(tb, testenv.RedisOptions{Cluster: true, TLS: true, Password: redisTestPassword})
 		return privateRedis(rueidis.ClientModeCluster, RedisConfig{Addrs: []string{srv.URL()}, TLS: mustCA(tb, srv.CAFile)})
 	}},
+	// A real cluster: three masters with a replica each, the slots split
+	// across them, so that keys of different hash tags live on different
+	// nodes; the client is seeded with one node only.
+	{"redis cluster of 3 masters", func(tb testing.TB) func(testing.TB, ttls) subject {
+		c := testenv.StartRedisCluster(tb, testenv.ClusterOptions{Masters: 3, Replicas: 1})
+		return privateRedis(rueidis.ClientModeCluster, RedisConfig{Addrs: []string{c.Masters[0].Addr}})
+	}},
 	{"redis sentinel with a password", func(tb testing.TB) func(testing.TB, ttls) subject {
 		master := testenv.StartRedisWith(tb, testenv.RedisOptions{Password: redisTestPassword})
 		sentinel := testenv.StartSentinel(tb, master, "herald")

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -70,5 +72,54 @@ func TestAccountVersions(t *testing.T) {
 				t.Fatalf("another account's version %d", v)
 			}
 		})
+	}
+}
+
+// TestAccountVersionsAcrossClusterNodes: on a Redis Cluster of three masters,
+// a version cached by one process is invalidated when another bumps it,
+// whichever master holds the account: each master tracks the keys the reader
+// read from it and must send their invalidation on the reader's connection to
+// that master. The two processes are seeded with different nodes.
+func TestAccountVersionsAcrossClusterNodes(t *testing.T) {
+	c := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3, Replicas: 1})
+	mk := func(seed string) *Redis {
+		r, err := NewRedis(RedisConfig{Addrs: []string{seed}, Prefix: "t:", CacheTTL: 10 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.Close)
+		return r
+	}
+	reader, writer := mk(c.Masters[0].Addr), mk(c.Masters[2].Addr)
+	ctx := testContext(t)
+	accounts := make([]string, 12)
+	for i := range accounts {
+		accounts[i] = "a" + strconv.Itoa(i)
+	}
+	for round := int64(1); round <= 2; round++ {
+		for _, a := range accounts {
+			for range 3 {
+				if v, err := reader.AccountVersion(ctx, a); err != nil || v != round-1 {
+					t.Fatalf("%s: version %d, %v before bump %d", a, v, err, round)
+				}
+			}
+			if err := writer.BumpAccount(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, a := range accounts {
+			eventually(t, "cached version of "+a+" after a bump by another process", func() error {
+				v, err := reader.AccountVersion(ctx, a)
+				if err != nil || v != round {
+					return fmt.Errorf("version %d, %v; want %d", v, err, round)
+				}
+				return nil
+			})
+		}
+	}
+	for _, m := range c.Masters {
+		if n, err := c.Do(m, "DBSIZE"); err != nil || n == "0" {
+			t.Errorf("master %s holds %s versions (%v): the accounts should spread over every master", m.Addr, n, err)
+		}
 	}
 }

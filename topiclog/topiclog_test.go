@@ -72,6 +72,20 @@ var implementations = []struct {
 		}
 		return r
 	}},
+	// A real cluster: topics hash to slots of three masters.
+	{"redis cluster of 3 masters", func(tb testing.TB, lim Limits, now func() time.Time) log {
+		c := testenv.StartRedisCluster(tb, testenv.ClusterOptions{Masters: 3, Replicas: 1})
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{c.Masters[0].Addr}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(client.Close)
+		r, err := NewRedis(RedisConfig{Client: client, Prefix: "t:", Limits: lim, Now: now})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return r
+	}},
 }
 
 func frame(i int) []byte {

@@ -37,6 +37,7 @@ type RedisServer struct {
 	opts    RedisOptions
 	tlsConf *tls.Config // trusts CAFile; nil without TLS
 	mu      sync.Mutex
+	busPort string        // cluster bus port of a cluster member; empty otherwise
 	cmd     *exec.Cmd     // guarded by mu: nil while stopped
 	done    chan struct{} // guarded by mu: closed when cmd has exited
 	started bool          // guarded by mu: set once the server first answered
@@ -62,6 +63,9 @@ type RedisOptions struct {
 
 	// sentinel runs the server as a Sentinel (see StartSentinel).
 	sentinel *sentinelOptions
+	// member makes a Cluster server one node of a cluster of several (see
+	// StartRedisCluster): it gets no slots of its own at start.
+	member bool
 }
 
 // sentinelOptions is the master a Sentinel monitors.
@@ -84,19 +88,25 @@ func StartRedisWith(tb testing.TB, opts RedisOptions) *RedisServer {
 	if err != nil {
 		unavailable(tb, "redis-server", "redis-server is not installed (make test installs it)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	r := &RedisServer{Addr: addr, tb: tb, bin: bin, dir: tb.TempDir(), opts: opts}
+	r := &RedisServer{Addr: freeAddr(tb), tb: tb, bin: bin, dir: tb.TempDir(), opts: opts}
 	if opts.TLS {
 		r.CAFile, r.tlsConf = writeServerCerts(tb, r.dir)
 	}
 	r.Start()
 	tb.Cleanup(r.Stop)
 	return r
+}
+
+// freeAddr returns a loopback address with a port free at the time of the call.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }
 
 // StartSentinel starts a private Redis Sentinel that monitors master as the
@@ -165,7 +175,10 @@ func (r *RedisServer) Start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if r.opts.Cluster {
+	switch {
+	case r.opts.member && r.started:
+		r.waitClusterOK()
+	case r.opts.Cluster && !r.opts.member:
 		r.clusterUp(!r.started)
 	}
 	r.started = true
@@ -206,6 +219,12 @@ func (r *RedisServer) args() []string {
 	if r.opts.Cluster {
 		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(r.dir, "nodes.conf"))
 	}
+	if r.opts.member {
+		// A dead master's replica is promoted a second or two after the kill.
+		// The bus port is chosen free like the port: port+10000 may be taken
+		// or past 65535. A replica syncs at once, without waiting for others.
+		args = append(args, "--cluster-node-timeout", "1000", "--cluster-port", r.busPort, "--repl-diskless-sync-delay", "0")
+	}
 	return args
 }
 
@@ -218,6 +237,12 @@ func (r *RedisServer) clusterUp(first bool) {
 			r.tb.Fatalf("redis-server on %s: CLUSTER ADDSLOTSRANGE: %v", r.Addr, err)
 		}
 	}
+	r.waitClusterOK()
+}
+
+// waitClusterOK waits until the node reports cluster_state:ok.
+func (r *RedisServer) waitClusterOK() {
+	r.tb.Helper()
 	deadline := time.Now().Add(callTimeout)
 	for {
 		info, err := r.do("CLUSTER", "INFO")

@@ -1,0 +1,85 @@
+package registry
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/scripts/testenv"
+)
+
+// TestRedisClusterFailover: a master of a 3-master Redis Cluster is killed
+// and its replica promoted. Lookups and versions that a process cached from
+// the dead master must not outlive it: after the failover, another process's
+// changes to the keys of the dead master's slots, now written on the promoted
+// replica, reach the reader too, as do those of the other masters.
+func TestRedisClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a Redis master")
+	}
+	c := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3, Replicas: 1})
+	mk := func(seed string) *Redis {
+		r, err := NewRedis(RedisConfig{Addrs: []string{seed}, Prefix: "t:", CacheTTL: 10 * time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.Close)
+		return r
+	}
+	reader, writer := mk(c.Masters[1].Addr), mk(c.Masters[2].Addr)
+	mustHeartbeat(t, writer, "e1")
+	mustHeartbeat(t, writer, "e2")
+	accounts := make([]string, 12) // enough to reach every master
+	for i := range accounts {
+		accounts[i] = "a" + strconv.Itoa(i)
+	}
+	first := Entry{Edge: "e1", Session: "s1"}
+	for _, a := range accounts {
+		mustRegister(t, writer, a, "tv", first)
+		for range 2 {
+			wantLookup(t, reader, a, "tv", first)
+			if v, err := reader.AccountVersion(testContext(t), a); err != nil || v != 0 {
+				t.Fatalf("%s: version %d, %v", a, v, err)
+			}
+		}
+	}
+	if reader.lookupHits.Load() == 0 {
+		t.Fatal("no Lookup was a cache hit")
+	}
+	// What was written reached the replicas: the failover loses nothing, and
+	// what the reader sees after it is down to invalidation alone.
+	for _, m := range c.Masters {
+		if got, err := c.Do(m, "WAIT", "1", "5000"); err != nil || got != "1" {
+			t.Fatalf("WAIT on %s = %s, %v; want 1 replica", m.Addr, got, err)
+		}
+	}
+
+	c.KillMaster(c.Masters[0])
+
+	moved := Entry{Edge: "e2", Session: "s2"}
+	for _, a := range accounts {
+		eventually(t, "register "+a+"/tv after the failover", func() error {
+			_, err := writer.Register(testContext(t), a, "tv", moved)
+			return err
+		})
+		eventually(t, "bump "+a+" after the failover", func() error {
+			return writer.BumpAccount(testContext(t), a)
+		})
+	}
+	for _, a := range accounts {
+		eventually(t, "the reader's lookup of "+a+"/tv after the failover", func() error {
+			got, err := reader.Lookup(testContext(t), a, "tv")
+			if err != nil || !sameEntry(got, moved) {
+				return fmt.Errorf("%+v, %v", got, err)
+			}
+			return nil
+		})
+		eventually(t, "the reader's version of "+a+" after the failover", func() error {
+			if v, err := reader.AccountVersion(testContext(t), a); err != nil || v != 1 {
+				return fmt.Errorf("version %d, %v", v, err)
+			}
+			return nil
+		})
+	}
+}
