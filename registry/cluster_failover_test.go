@@ -13,7 +13,8 @@ import (
 // and its replica promoted. Lookups and versions that a process cached from
 // the dead master must not outlive it: after the failover, another process's
 // changes to the keys of the dead master's slots, now written on the promoted
-// replica, reach the reader too, as do those of the other masters.
+// replica, reach the reader too, as do those of the other masters; and a
+// heartbeat reports the failover as fresh, once.
 func TestRedisClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills a Redis master")
@@ -55,7 +56,25 @@ func TestRedisClusterFailover(t *testing.T) {
 		}
 	}
 
+	if mustHeartbeat(t, writer, "e1") {
+		t.Fatal("a heartbeat before the failover is fresh")
+	}
+
 	c.KillMaster(c.Masters[0])
+
+	// The failover may have lost writes the dead master had not passed on:
+	// the next heartbeat that reads the masters reports fresh, so that the
+	// edge registers its devices again; the one after it does not.
+	eventually(t, "a fresh heartbeat after the failover", func() error {
+		fresh, err := writer.Heartbeat(testContext(t), "e1", "e1.internal:7000")
+		if err != nil || !fresh {
+			return fmt.Errorf("fresh %v, %v", fresh, err)
+		}
+		return nil
+	})
+	if mustHeartbeat(t, writer, "e1") {
+		t.Fatal("the second heartbeat after the failover is fresh too")
+	}
 
 	moved := Entry{Edge: "e2", Session: "s2"}
 	for _, a := range accounts {
@@ -80,6 +99,34 @@ func TestRedisClusterFailover(t *testing.T) {
 				return fmt.Errorf("version %d, %v", v, err)
 			}
 			return nil
+		})
+	}
+}
+
+// TestParseMasterSet: the masters that hold slots, failed or not, sorted; no
+// replica, no master without slots.
+func TestParseMasterSet(t *testing.T) {
+	for _, tt := range []struct {
+		name, nodes, want string
+	}{
+		{"three masters and replicas", `b2 127.0.0.1:7001@17001 master - 0 1 2 connected 5461-10922
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+r1 127.0.0.1:7003@17003 slave a1 0 1 1 connected
+c3 127.0.0.1:7002@17002 master - 0 1 3 connected 10923-16383
+`, "a1,b2,c3"},
+		{"a failed master still holding its slots", `a1 127.0.0.1:7000@17000 master,fail - 0 0 1 disconnected 0-8191
+b2 127.0.0.1:7001@17001 myself,master - 0 1 2 connected 8192-16383
+r1 127.0.0.1:7003@17003 slave a1 0 1 1 connected`, "a1,b2"},
+		{"the replica promoted, the dead master without slots", `a1 127.0.0.1:7000@17000 master,fail - 0 0 1 disconnected
+b2 127.0.0.1:7001@17001 myself,master - 0 1 2 connected 8192-16383
+r1 127.0.0.1:7003@17003 master - 0 1 4 connected 0-8191`, "b2,r1"},
+		{"a verbatim string of RESP3", "txt:a1 127.0.0.1:7000@17000 master - 0 0 1 connected 0-16383\n", "a1"},
+		{"empty", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := parseMasterSet(tt.nodes); got != tt.want {
+				t.Errorf("parseMasterSet = %q, want %q", got, tt.want)
+			}
 		})
 	}
 }

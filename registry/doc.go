@@ -54,7 +54,10 @@
 // in Lookup and Connected: the devices of a crashed edge disappear within
 // EdgeTTL, while their records expire on their own. Heartbeat reports fresh
 // when the key did not exist before (first beat, a beat after expiry, or Redis
-// having lost its data), telling the edge to register its devices again.
+// having lost its data), telling the edge to register its devices again. In a
+// Redis Cluster it also reports fresh when the set of masters holding slots
+// changed since the edge's previous beat: a failover loses the writes the dead
+// master had not passed to its replica, wherever the edge key lives.
 // RemoveEdge deletes the key on a clean shutdown.
 //
 // # Topics

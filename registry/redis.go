@@ -117,6 +117,9 @@ type Redis struct {
 
 	edgeKeysMu sync.RWMutex
 	edgeKeys   map[string]string // guarded by edgeKeysMu: edge -> edgeKey(edge)
+
+	mastersMu sync.Mutex
+	masters   map[string]string // guarded by mastersMu: edge -> the cluster's masters at its last heartbeat (see mastersChanged)
 }
 
 // NewRedis validates cfg, fills its defaults and, unless cfg.Client is given,

@@ -10,20 +10,20 @@ import (
 // edge calls it well within EdgeTTL. fresh reports that the liveness key did not
 // exist before: the first beat, a beat after the key expired, or Redis having
 // lost its data. A fresh edge registers its connected devices again, since
-// their records may be gone or their lookups may have been failing.
+// their records may be gone or their lookups may have been failing. In a Redis
+// Cluster, a beat is fresh too when the cluster's masters changed since the
+// previous one: a failover may have lost records (redis_failover.go).
 func (r *Redis) Heartbeat(ctx context.Context, edge, addr string) (fresh bool, err error) {
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
 	// SET ... GET (Redis 6.2) returns the old value: nil when the key was absent.
 	key := r.edgeKey(edge)
 	err = r.write(ctx, r.client.B().Set().Key(key).Value(addr).Get().Px(r.edgeTTL).Build(), key).Error()
-	if rueidis.IsRedisNil(err) {
-		return true, nil
-	}
-	if err != nil {
+	if err != nil && !rueidis.IsRedisNil(err) {
 		return false, unavailable("heartbeat "+edge, err)
 	}
-	return false, nil
+	failedOver := r.mastersChanged(ctx, edge)
+	return rueidis.IsRedisNil(err) || failedOver, nil
 }
 
 // EdgeAddr returns the internal address of a live edge, or ErrNotFound when the

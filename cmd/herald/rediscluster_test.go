@@ -16,8 +16,9 @@ import (
 // registry's, the inbox's and the topics' keys spread over the three masters.
 // A push reaches a device on either edge, a device messages a sibling on the
 // other edge, a push to an offline device is stored and delivered when it
-// connects, and a topic publish reaches subscribers on both edges; pushes and
-// publishes recover after a master is killed and its replica promoted.
+// connects, and a topic publish reaches subscribers on both edges; after a
+// master is killed and its replica promoted, both edges register their
+// devices again, and pushes and publishes recover.
 func TestRedisClusterEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -26,7 +27,8 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 	rc := testenv.StartRedisCluster(t, testenv.ClusterOptions{Masters: 3, Replicas: 1})
 	common := []string{"--postgres-url", pg, "--redis-prefix", "rcluster:", "--cluster-key", clusterKey}
 	edgeArgs := func(id, seeds string) []string {
-		return append([]string{"--roles=edge", "--edge-id", id, "--redis-addr", seeds, "--internal-addr", "127.0.0.1:0", "--token-secret", clusterSecret}, common...)
+		return append([]string{"--roles=edge", "--edge-id", id, "--redis-addr", seeds, "--internal-addr", "127.0.0.1:0", "--token-secret", clusterSecret,
+			"--heartbeat-interval", "500ms"}, common...)
 	}
 	e1 := startProc(t, "edge-1", edgeArgs("edge-1", rc.Masters[0].Addr)...)
 	e2 := startProc(t, "edge-2", edgeArgs("edge-2", rc.Masters[1].Addr+","+rc.Masters[2].Addr)...)
@@ -109,9 +111,11 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 		}
 	}
 
-	// The master edge 1 was seeded with dies and its replica takes over:
+	// A master dies and its replica takes over:
 	// pushes to every account, whichever master holds it, and a publish
 	// recover by themselves.
+	const reregistered = "re-registered held devices"
+	before := []int{strings.Count(e1.Logs(), reregistered), strings.Count(e2.Logs(), reregistered)}
 	killed := time.Now()
 	rc.KillMaster(rc.Masters[0])
 	promoted := time.Since(killed)
@@ -119,6 +123,20 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 		eventuallyStatus(t, api.addr, a, "tv1", protocol.StatusDelivered, 20*time.Second)
 	}
 	t.Logf("replica promoted %v after the kill, every push delivered again after %v", promoted.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	// The failover may have lost registrations the dead master had not passed
+	// on: each edge registers its devices again. Here either of two things
+	// tells it to: a heartbeat failed with CLUSTERDOWN, which every master
+	// answers until the replica is promoted, or one saw the masters changed
+	// (registry.TestRedisClusterFailover tests that alone).
+	for i, e := range []*proc{e1, e2} {
+		deadline := time.Now().Add(20 * time.Second)
+		for strings.Count(e.Logs(), reregistered) == before[i] {
+			if time.Now().After(deadline) {
+				t.Fatalf("edge-%d did not register its devices again after the failover:\n%s", i+1, e.Logs())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		res := publishTo(t, api.addr, "news.sports", "after the failover")
