@@ -23,9 +23,9 @@ const (
 	StoredQueued    = "queued"
 	StoredDelivered = "delivered"
 	StoredAcked     = "acked"
-	StoredExpired   = "expired"
-	StoredCollapsed = "collapsed"
-	StoredDropped   = "dropped"
+	StoredExpired   = inbox.ChangeExpired
+	StoredCollapsed = inbox.ChangeCollapsed
+	StoredDropped   = inbox.ChangeDropped
 )
 
 // StoredOutcome is one outcome of a stored message for one device.
@@ -58,17 +58,9 @@ func (s *Server) reportPut(account, device, id string, res inbox.PutResult) {
 	if s.cfg.Statuses == nil {
 		return
 	}
-	if res.Replaced != "" {
-		s.report(account, device, res.Replaced, StoredCollapsed)
-	}
-	for _, d := range res.Dropped {
-		s.cfg.Statuses.Report(StoredOutcome{ID: d, Account: account, Device: device, Status: StoredDropped,
-			Error: "the device's inbox was full", At: s.cfg.Now()})
-	}
-	for _, e := range res.Expired {
-		if e != id {
-			s.report(account, device, e, StoredExpired)
-		}
+	for _, c := range res.Others(id) {
+		s.cfg.Statuses.Report(StoredOutcome{ID: c.ID, Account: account, Device: device, Status: c.Outcome,
+			Error: c.Reason, At: s.cfg.Now()})
 	}
 }
 

@@ -67,6 +67,39 @@ type PutResult struct {
 	Expired []string
 }
 
+// The outcomes of a Change, named as in the status API.
+const (
+	ChangeCollapsed = "collapsed"
+	ChangeDropped   = "dropped"
+	ChangeExpired   = "expired"
+)
+
+// Change is what a put did to another message of the inbox: replaced by its
+// collapse key, dropped to keep the inbox within its limits, or found
+// expired and removed. Reason says why, for dropped.
+type Change struct {
+	ID, Outcome, Reason string
+}
+
+// Others returns what the put of id did to the inbox's other messages, in
+// the order collapsed, dropped, expired; id itself, found expired, is left
+// out (its outcome is the put's own).
+func (r PutResult) Others(id string) []Change {
+	var out []Change
+	if r.Replaced != "" {
+		out = append(out, Change{ID: r.Replaced, Outcome: ChangeCollapsed})
+	}
+	for _, d := range r.Dropped {
+		out = append(out, Change{ID: d, Outcome: ChangeDropped, Reason: "the device's inbox was full"})
+	}
+	for _, e := range r.Expired {
+		if e != id {
+			out = append(out, Change{ID: e, Outcome: ChangeExpired})
+		}
+	}
+	return out
+}
+
 // Page is a Pending answer.
 type Page struct {
 	// Messages are the live messages after the cursor, in Seq order.

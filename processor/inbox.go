@@ -160,19 +160,8 @@ func AddListed[D any](connected []string, listed []D, id func(D) string) []strin
 // milliseconds; 0 lets the producer set it).
 func PutEvents(account, device, id string, res inbox.PutResult, at int64) []Event {
 	var out []Event
-	other := func(id string, o Outcome, reason string) {
-		out = append(out, Event{ID: id, Account: account, Device: device, Status: o, Error: reason, At: at})
-	}
-	if res.Replaced != "" {
-		other(res.Replaced, Collapsed, "")
-	}
-	for _, d := range res.Dropped {
-		other(d, Dropped, "the device's inbox was full")
-	}
-	for _, e := range res.Expired {
-		if e != id {
-			other(e, Expired, "")
-		}
+	for _, c := range res.Others(id) {
+		out = append(out, Event{ID: c.ID, Account: account, Device: device, Status: Outcome(c.Outcome), Error: c.Reason, At: at})
 	}
 	return out
 }
