@@ -147,16 +147,22 @@ func (s *Server) listDeviceTopics(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, DeviceTopicsView{Account: account, Device: device, Topics: topics})
 }
 
+// deviceTopicPath reads and checks the account, device and topic of a PUT or
+// DELETE of one persistent topic, and the store that keeps them; on failure
+// it has answered the problem and ok is false.
+func (s *Server) deviceTopicPath(w http.ResponseWriter, r *http.Request) (account, device, topic string, store DeviceTopicStore, ok bool) {
+	if account, device, ok = pathIDs(w, r, true); !ok {
+		return
+	}
+	if topic, ok = pathTopic(w, r); !ok {
+		return
+	}
+	store, ok = s.topicStore(w)
+	return
+}
+
 func (s *Server) putDeviceTopic(w http.ResponseWriter, r *http.Request) {
-	account, device, ok := pathIDs(w, r, true)
-	if !ok {
-		return
-	}
-	topic, ok := pathTopic(w, r)
-	if !ok {
-		return
-	}
-	store, ok := s.topicStore(w)
+	account, device, topic, store, ok := s.deviceTopicPath(w, r)
 	if !ok {
 		return
 	}
@@ -184,15 +190,7 @@ func (s *Server) putDeviceTopic(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteDeviceTopic(w http.ResponseWriter, r *http.Request) {
-	account, device, ok := pathIDs(w, r, true)
-	if !ok {
-		return
-	}
-	topic, ok := pathTopic(w, r)
-	if !ok {
-		return
-	}
-	store, ok := s.topicStore(w)
+	account, device, topic, store, ok := s.deviceTopicPath(w, r)
 	if !ok {
 		return
 	}
