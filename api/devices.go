@@ -18,9 +18,14 @@ type DeviceStore interface {
 	Delete(ctx context.Context, account, device string) (bool, error)
 }
 
-// Presence tells whether a device is connected.
+// Presence tells whether a device is connected, and in which region.
 type Presence interface {
-	Online(ctx context.Context, account, device string) (bool, error)
+	// Where returns the region of the device's connection: "" when it is not
+	// connected, the region's name in a deployment of regions, any other
+	// non-empty string otherwise.
+	Where(ctx context.Context, account, device string) (string, error)
+	// Regional reports whether the deployment names its regions.
+	Regional() bool
 }
 
 // Changes announces a change of an account's device list to every cache of it,
@@ -34,6 +39,9 @@ type Changes interface {
 type DeviceView struct {
 	devicelist.Device
 	Online bool `json:"online"`
+	// Region is the region the device is connected in, in a deployment of
+	// regions (herald serve --region); absent otherwise and while offline.
+	Region string `json:"region,omitempty"`
 }
 
 // DeviceRequest is the body of PUT /v1/accounts/{account}/devices/{device}: the
@@ -104,11 +112,15 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 		Devices []DeviceView `json:"devices"`
 	}{Account: account, Devices: make([]DeviceView, 0, len(devs))}
 	for _, d := range devs {
-		online := false
+		v := DeviceView{Device: d}
 		if s.cfg.Presence != nil {
-			online, _ = s.cfg.Presence.Online(ctx, account, d.ID) // unknown counts as offline
+			region, _ := s.cfg.Presence.Where(ctx, account, d.ID) // unknown counts as offline
+			v.Online = region != ""
+			if s.cfg.Presence.Regional() {
+				v.Region = region
+			}
 		}
-		out.Devices = append(out.Devices, DeviceView{Device: d, Online: online})
+		out.Devices = append(out.Devices, v)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

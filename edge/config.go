@@ -258,6 +258,15 @@ type Config struct {
 	// keys can be rotated (docs/security.md). Without any, LinkHandler refuses
 	// every request.
 	ClusterKeys []string
+	// RegionKeys authenticate incoming region links (regions.go): the gateways
+	// of other regions, which present one of them. Without any, this edge is no
+	// gateway and refuses every region link.
+	RegionKeys []string
+	// RegionRouter delivers and locates, within this edge's region, what a
+	// region link brings in; required with RegionKeys. It must not reach other
+	// regions itself (a Router without Regions), so that a message crosses at
+	// most one region boundary.
+	RegionRouter RegionRouter
 	// LinkQueue bounds the receipts waiting on one incoming link.
 	LinkQueue int
 	// LinkInflight bounds the deliveries one incoming link runs at once; more are
@@ -333,6 +342,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Verifier == nil || c.Registry == nil || c.Types == nil || c.Devices == nil || c.Versions == nil {
 		return errors.New("edge: config: Verifier, Registry, Types, Devices and Versions are required")
+	}
+	if len(c.RegionKeys) > 0 && c.RegionRouter == nil {
+		return errors.New("edge: config: RegionRouter is required with RegionKeys")
 	}
 	def := func(v *int, d int) {
 		if *v == 0 {

@@ -66,6 +66,16 @@ func (r *Router) TopicCount(ctx context.Context, topic string) (protocol.TopicSu
 // Count asks edge how many of its sessions subscribe to topic and waits for
 // its answer until ctx ends.
 func (l *Links) Count(ctx context.Context, edge, topic string) (int, error) {
+	id := protocol.NewID()
+	return l.ask(ctx, edge, id, func(b []byte) []byte {
+		return link.AppendCount(b, &link.Count{ID: id, Topic: topic})
+	})
+}
+
+// ask sends edge the request frame that appendFrame appends, whose answer is
+// a counted frame with the request's id, and waits for that answer until ctx
+// ends.
+func (l *Links) ask(ctx context.Context, edge, id string, appendFrame func([]byte) []byte) (int, error) {
 	k, err := l.get(edge)
 	if err != nil {
 		return 0, err
@@ -74,7 +84,6 @@ func (l *Links) Count(ctx context.Context, edge, topic string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("link to %s: %w", edge, err)
 	}
-	id := protocol.NewID()
 	ch := make(chan int, 1)
 	k.mu.Lock()
 	k.counting[id] = ch
@@ -85,7 +94,7 @@ func (l *Links) Count(ctx context.Context, edge, topic string) (int, error) {
 		k.mu.Unlock()
 	}()
 	b := link.GetFrame()
-	*b = link.AppendCount(*b, &link.Count{ID: id, Topic: topic})
+	*b = appendFrame(*b)
 	if err := c.SendPooled(b); err != nil {
 		return 0, err
 	}

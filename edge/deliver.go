@@ -112,6 +112,9 @@ type Router struct {
 	// devices to catch up on.
 	Topics   TopicDirectory
 	TopicLog TopicLog
+	// Regions, when set, reaches devices that this region's registry does not
+	// hold in the other regions of the deployment (regions.go).
+	Regions *Regions
 }
 
 var _ Deliverer = (*Router)(nil)
@@ -128,6 +131,8 @@ func (r *Router) Deliver(ctx context.Context, account, device string, m *protoco
 	}
 	e, err := r.Registry.Lookup(ctx, account, device)
 	switch {
+	case errors.Is(err, registry.ErrNotFound) && r.Regions != nil:
+		return r.Regions.Deliver(ctx, account, device, m, progress)
 	case errors.Is(err, registry.ErrNotFound):
 		return protocol.Result{Device: device, Status: protocol.StatusOffline}
 	case err != nil:
@@ -142,16 +147,31 @@ func (r *Router) Deliver(ctx context.Context, account, device string, m *protoco
 	return r.Links.Deliver(ctx, e.Edge, account, device, m, progress)
 }
 
-// Online reports whether the device has a live registration.
+// Online reports whether the device has a live registration, in this region
+// or, with Regions, in another.
 func (r *Router) Online(ctx context.Context, account, device string) (bool, error) {
+	region, err := r.Where(ctx, account, device)
+	return region != "", err
+}
+
+// Where returns the region where the device is connected: this region's name
+// (or "here" without Regions) when its registry holds the device, another
+// region's when that region's gateway says it does, "" when none does. An
+// error means this region's registry could not be read.
+func (r *Router) Where(ctx context.Context, account, device string) (string, error) {
 	_, err := r.Registry.Lookup(ctx, account, device)
 	switch {
+	case errors.Is(err, registry.ErrNotFound) && r.Regions != nil:
+		region, _ := r.Regions.Locate(ctx, account, device)
+		return region, nil
 	case errors.Is(err, registry.ErrNotFound):
-		return false, nil
+		return "", nil
 	case err != nil:
-		return false, err
+		return "", err
+	case r.Regions != nil:
+		return r.Regions.Region(), nil
 	}
-	return true, nil
+	return "here", nil
 }
 
 // Disconnect closes the device's connection wherever it is, with 4003 (removed),
@@ -173,3 +193,7 @@ func (r *Router) Disconnect(ctx context.Context, account, device string) error {
 	}
 	return r.Links.close(ctx, e.Edge, account, device, e.Session, CloseRemoved)
 }
+
+// Regional reports whether the Router reaches other regions: the deployment
+// names its regions.
+func (r *Router) Regional() bool { return r.Regions != nil }

@@ -109,7 +109,12 @@ func (j *linkJob) run() {
 	s := j.s
 	defer s.wg.Done()
 	defer j.finish()
-	res := s.deliverLocal(j, j.in.Account, j.in.Device, &j.in.Msg, j.progress)
+	var res protocol.Result
+	if j.jobs.region {
+		res = s.cfg.RegionRouter.Deliver(j, j.in.Account, j.in.Device, &j.in.Msg, j.progress)
+	} else {
+		res = s.deliverLocal(j, j.in.Account, j.in.Device, &j.in.Msg, j.progress)
+	}
 	s.linkReceipt(j.lc, j.in.Msg.ID, res)
 }
 
@@ -125,6 +130,9 @@ type linkJobs struct {
 	head   *linkJob // guarded by mu
 	err    error    // guarded by mu: the server's context ended with it
 	served bool     // guarded by mu: the link is still being read
+	// region is set for the jobs of a region link (regions.go), before the
+	// link's first frame is read; it never changes.
+	region bool
 }
 
 // watchLinkJobs starts the set of an incoming link's jobs.

@@ -48,6 +48,9 @@ type LinksConfig struct {
 	// ClusterKey authenticates this process to other edges: the key it presents,
 	// which they must list among their ClusterKeys. Required.
 	ClusterKey string
+	// Path is the endpoint dialled at each address: default LinkPath;
+	// RegionLinkPath for the links between regions.
+	Path string
 	// Queue bounds the frames waiting for one link; a message for a full queue is
 	// rejected with "link queue full". Default DefaultLinkQueue.
 	Queue int
@@ -82,6 +85,9 @@ type Links struct {
 func NewLinks(cfg LinksConfig) (*Links, error) {
 	if cfg.Addresses == nil || cfg.ClusterKey == "" {
 		return nil, errors.New("edge: links: Addresses and ClusterKey are required")
+	}
+	if cfg.Path == "" {
+		cfg.Path = LinkPath
 	}
 	if cfg.Queue == 0 {
 		cfg.Queue = DefaultLinkQueue
@@ -383,7 +389,7 @@ func (k *peer) dial(ctx context.Context) (*link.Conn, error) {
 	if !strings.Contains(url, "://") {
 		url = "ws://" + url
 	}
-	url = strings.Replace(strings.Replace(url, "http://", "ws://", 1), "https://", "wss://", 1) + LinkPath
+	url = strings.Replace(strings.Replace(url, "http://", "ws://", 1), "https://", "wss://", 1) + l.cfg.Path
 	dctx, cancel := context.WithTimeout(l.ctx, l.cfg.DialTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)

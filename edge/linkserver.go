@@ -20,11 +20,20 @@ const DefaultLinkInflight = 8192
 // kept off the public network. Every route of the handler, including the 404 of
 // an unknown path, requires one of the cluster keys first (401 otherwise), so
 // that the internal listener tells a caller without a key nothing.
+//
+// A gateway (Config.RegionKeys) also serves GET /internal/v1/region-link, where
+// the gateways of other regions link to it with a region key (regions.go); a
+// cluster key does not open it, nor a region key the edge link.
 func (s *Server) LinkHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+LinkPath, s.serveLink)
+	mux.HandleFunc("GET "+LinkPath, func(w http.ResponseWriter, r *http.Request) { s.serveLink(w, r, false) })
+	mux.HandleFunc("GET "+RegionLinkPath, func(w http.ResponseWriter, r *http.Request) { s.serveLink(w, r, true) })
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.clusterKeyOK(r) {
+		keys := s.cfg.ClusterKeys
+		if r.URL.Path == RegionLinkPath {
+			keys = s.cfg.RegionKeys
+		}
+		if !keyOK(r, keys) {
 			s.authFailed(r, "no valid cluster key")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herald-internal"`)
 			protocol.NewProblem(protocol.CodeUnauthorized, "a cluster key is required").Write(w)
@@ -34,18 +43,18 @@ func (s *Server) LinkHandler() http.Handler {
 	})
 }
 
-// clusterKeyOK reports whether the request carries one of the cluster keys. Every
-// key is compared, each through its SHA-256 digest in constant time, so that the
-// time taken reveals neither which key matched nor how long the keys are. No
-// keys accept nothing.
-func (s *Server) clusterKeyOK(r *http.Request) bool {
+// keyOK reports whether the request carries one of keys. Every key is
+// compared, each through its SHA-256 digest in constant time, so that the time
+// taken reveals neither which key matched nor how long the keys are. No keys
+// accept nothing.
+func keyOK(r *http.Request, keys []string) bool {
 	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
 		return false
 	}
 	got := sha256.Sum256([]byte(key))
 	match := 0
-	for _, k := range s.cfg.ClusterKeys {
+	for _, k := range keys {
 		want := sha256.Sum256([]byte(k))
 		match |= subtle.ConstantTimeCompare(want[:], got[:])
 	}
@@ -54,8 +63,10 @@ func (s *Server) clusterKeyOK(r *http.Request) bool {
 
 // serveLink runs one incoming edge link: msg frames for devices held here come in,
 // receipts go back. Every delivery runs on a goroutine of its own so that a slow
-// device never holds up the others on the link.
-func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
+// device never holds up the others on the link. A region link (region set)
+// takes msg and locate frames only, and routes them through
+// Config.RegionRouter to whichever edge of this region holds the device.
+func (s *Server) serveLink(w http.ResponseWriter, r *http.Request, region bool) {
 	if err := s.enter(); err != nil {
 		protocol.NewProblem(protocol.CodeUnavailable, "edge is shutting down").Write(w)
 		return
@@ -80,8 +91,9 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	sem := make(chan struct{}, s.cfg.LinkInflight)
-	log := s.cfg.Logger.With("link_from", r.RemoteAddr)
+	log := s.cfg.Logger.With("link_from", r.RemoteAddr, "region_link", region)
 	jobs := watchLinkJobs(s.ctx)
+	jobs.region = region
 	defer jobs.unserved()
 	var sc link.Scanner // used by this goroutine only, which reads the link
 	err = lc.Run(s.ctx, s.cfg.WriteTimeout, func(data []byte) {
@@ -101,6 +113,9 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 		return err
 	}
 	s.met.linkFrames[linkKindOf(kind)].Inc()
+	if jobs.region {
+		return s.onRegionFrame(sc, lc, jobs, sem, kind)
+	}
 	switch kind {
 	case link.KindReplace:
 		var rp link.Replace
@@ -183,6 +198,8 @@ func linkKindOf(kind string) int {
 		return linkLate
 	case string(protocol.KindPresence):
 		return linkPresence
+	case link.KindLocate:
+		return linkLocate
 	}
 	return linkOther
 }

@@ -80,11 +80,12 @@ const (
 	linkNudge
 	linkLate
 	linkPresence
+	linkLocate
 	linkOther
 	numLinkKinds
 )
 
-var linkKindLabel = [numLinkKinds]string{"msg", "publish", "count", "replace", "nudge", "late", "presence", "other"}
+var linkKindLabel = [numLinkKinds]string{"msg", "publish", "count", "replace", "nudge", "late", "presence", "locate", "other"}
 
 // outStatuses are the outcomes of a message written to a device held here.
 var outStatuses = [...]protocol.Status{protocol.StatusDelivered, protocol.StatusAcked, protocol.StatusOffline,

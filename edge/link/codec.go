@@ -70,6 +70,17 @@ func AppendCount(dst []byte, c *Count) []byte {
 	return append(dst, '}')
 }
 
+// AppendLocate appends the locate frame of l.
+func AppendLocate(dst []byte, l *Locate) []byte {
+	dst = append(dst, `{"t":"locate","id":`...)
+	dst = protocol.AppendString(dst, l.ID)
+	dst = append(dst, `,"account":`...)
+	dst = protocol.AppendString(dst, l.Account)
+	dst = append(dst, `,"device":`...)
+	dst = protocol.AppendString(dst, l.Device)
+	return append(dst, '}')
+}
+
 // AppendCounted appends the counted frame of c.
 func AppendCounted(dst []byte, c *Counted) []byte {
 	dst = append(dst, `{"t":"counted","id":`...)

@@ -185,6 +185,7 @@ type decodedLink struct {
 	pub      Published
 	count    Count
 	counted  Counted
+	locate   Locate
 }
 
 // decodeAnyLink decodes data, a link frame of any kind, as the edges do.
@@ -221,6 +222,8 @@ func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
 		err = sc.ReadCount(&d.count)
 	case KindCounted:
 		err = sc.ReadCounted(&d.counted)
+	case KindLocate:
+		err = sc.ReadLocate(&d.locate)
 	}
 	if err != nil {
 		return nil, err
@@ -256,6 +259,8 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 		b = AppendCount(nil, &d.count)
 	case KindCounted:
 		b = AppendCounted(nil, &d.counted)
+	case KindLocate:
+		b = AppendLocate(nil, &d.locate)
 	}
 	if err != nil {
 		t.Fatalf("encoding %+v: %v", d, err)
@@ -268,7 +273,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 // one (the encoder writes null for it).
 func sameLink(a, b *decodedLink) bool {
 	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.topics != b.topics || a.late != b.late || a.pub != b.pub ||
-		a.count != b.count || a.counted != b.counted {
+		a.count != b.count || a.counted != b.counted || a.locate != b.locate {
 		return false
 	}
 	am, bm := a.msg, b.msg
@@ -371,6 +376,13 @@ func TestLinkFrameRule(t *testing.T) {
 		{"count", `{"t":"count","id":"c1","topic":"news.sports","later":{"x":[1]}}`, func(d *decodedLink) bool {
 			return d.count == Count{T: KindCount, ID: "c1", Topic: "news.sports"}
 		}},
+		{"locate", `{"t":"locate","id":"l1","account":"a1","device":"tv1","later":1}`, func(d *decodedLink) bool {
+			return d.locate == Locate{T: KindLocate, ID: "l1", Account: "a1", Device: "tv1"}
+		}},
+		{"locate without device", `{"t":"locate","id":"l1","account":"a1"}`, nil},
+		{"locate with an invalid account", `{"t":"locate","id":"l1","account":"a 1","device":"tv1"}`, nil},
+		{"locate with an id that breaks lines", `{"t":"locate","id":"l\n1","account":"a1","device":"tv1"}`, nil},
+		{"locate with device twice", `{"t":"locate","id":"l1","account":"a1","device":"tv1","device":"tv2"}`, nil},
 		{"count without topic", `{"t":"count","id":"c1"}`, nil},
 		{"count with an invalid topic", `{"t":"count","id":"c1","topic":"news.*"}`, nil},
 		{"count with an id that breaks lines", `{"t":"count","id":"c\n1","topic":"news"}`, nil},
@@ -459,6 +471,7 @@ func FuzzLinkFrame(f *testing.F) {
 	f.Add(AppendPublished(nil, &Published{ID: "m1", Devices: 2, Dropped: 1}))
 	f.Add(AppendCount(nil, &Count{ID: "c1", Topic: "news.sports"}))
 	f.Add(AppendCounted(nil, &Counted{ID: "c1", Subscribers: 12}))
+	f.Add(AppendLocate(nil, &Locate{ID: "l1", Account: "a1", Device: "tv1"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sc Scanner
 		d, err := decodeAnyLink(&sc, data)

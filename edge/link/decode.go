@@ -13,7 +13,8 @@ import (
 //   - A frame is one JSON object whose first field is "t", its kind: msg,
 //     replace, presence, nudge and late towards the edge that holds the
 //     device, receipt back; publish towards an edge with subscribers of a
-//     topic, published back; count towards such an edge, counted back.
+//     topic, published back; count towards such an edge, counted back;
+//     locate towards the gateway of another region, counted back.
 //     Every encoder writes "t" first.
 //   - Field names match exactly, as the encoders write them: "ACCount" is not
 //     "account" (encoding/json would take it for one).
@@ -26,7 +27,8 @@ import (
 //     device and session; a presence account and device; a late every field
 //     (valid ids, status acked); a publish an id and a valid topic, and
 //     neither account nor to; a published an id; a count a valid id and a
-//     valid topic; a counted an id; a receipt id and exactly one result. A
+//     valid topic; a locate a valid id, account and device; a counted an
+//     id; a receipt id and exactly one result. A
 //     frame without them is refused.
 //
 // Strings are decoded as encoding/json does (invalid UTF-8 and lone surrogates
@@ -43,8 +45,8 @@ const (
 // Kind starts reading data, a link frame: its '{' and its first field,
 // which must be "t". It returns the kind that field names, one of
 // protocol.KindMsg, protocol.KindReceipt, KindReplace, protocol.KindPresence
-// KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount and
-// KindCounted; the decoder of that kind
+// KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount,
+// KindCounted and KindLocate; the decoder of that kind
 // reads the rest.
 func (s *Scanner) Kind(data []byte) (string, error) {
 	s.reset(data)
@@ -60,7 +62,7 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount, KindCounted} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount, KindCounted, KindLocate} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
@@ -587,6 +589,52 @@ func (s *Scanner) ReadCount(c *Count) error {
 		return err
 	}
 	if !s.end() || !protocol.ValidMsgID(c.ID) || !protocol.ValidTopic(c.Topic) {
+		return ErrFrame
+	}
+	return nil
+}
+
+// The fields of a locate frame.
+const (
+	locateID = fieldFirst << iota
+	locateAccount
+	locateDevice
+)
+
+func locateField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "id":
+		return locateID
+	case "account":
+		return locateAccount
+	case "device":
+		return locateDevice
+	}
+	return 0
+}
+
+// ReadLocate reads the rest of a locate frame after Kind, into l: a valid
+// message id, account and device id (protocol.ValidMsgID, protocol.ValidID).
+func (s *Scanner) ReadLocate(l *Locate) error {
+	*l = Locate{T: KindLocate}
+	err := s.fields(false, fieldT, 0, locateField, func(f uint16) error {
+		sp, err := s.str()
+		switch f {
+		case locateID:
+			l.ID = string(s.bytes(sp))
+		case locateAccount:
+			l.Account = string(s.bytes(sp))
+		case locateDevice:
+			l.Device = string(s.bytes(sp))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || !protocol.ValidMsgID(l.ID) || !protocol.ValidID(l.Account) || !protocol.ValidID(l.Device) {
 		return ErrFrame
 	}
 	return nil

@@ -111,3 +111,17 @@ type Counted struct {
 
 // KindCounted is the "t" of Counted.
 const KindCounted = "counted"
+
+// Locate asks the gateway of another region whether its region's registry
+// holds Device of Account; it is answered by one counted frame with the same
+// ID, a fresh message id per request: Subscribers 1 when it does, 0 when it
+// does not.
+type Locate struct {
+	T       string `json:"t"`
+	ID      string `json:"id"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+}
+
+// KindLocate is the "t" of Locate.
+const KindLocate = "locate"
