@@ -198,7 +198,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	})
 	linkFrames := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_edge_link_frames_total",
-		Help: "Frames read from the edge's incoming links (other edges and API processes), by kind: msg (one device or account), publish (one topic message, whatever its subscribers here), count, replace, nudge, late, presence, other (refused).",
+		Help: "Frames read from the edge's incoming links (other edges and API processes), by kind: msg (one device or account), publish (one topic message, whatever its subscribers here), count, replace, nudge, late, presence, locate (a region link asking for a device), other (refused).",
 	}, []string{"kind"})
 	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut, topicCaughtUp, linkFrames} {
 		if err := reg.Register(c); err != nil {

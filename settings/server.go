@@ -113,6 +113,9 @@ type Server struct {
 
 	Kafka Kafka
 
+	// Region places the process in a deployment of several regions.
+	Region Region
+
 	// Demo serves the demo web app and its dev-only endpoints at /demo/ (see
 	// package demo): `herald dev` sets it, no flag does.
 	Demo bool
@@ -158,6 +161,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 		fs.StringVar(&c.InternalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
 		fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "", "the address other processes dial for links to this edge (default: the internal listener's address, 127.0.0.1 when its host is unspecified)")
 		fs.Var(&c.ClusterKeys, "cluster-key", "cluster keys, comma-separated: the first is the one this process presents on its links, any of them is accepted from others (rotation: docs/security.md)")
+		c.Region.Flags(fs)
 		c.TLS.Flags(fs)
 	}
 	fs.StringVar(&c.SchemasDir, "schemas-dir", "", "a directory of extra message-type schemas (<type>.json), reloaded on SIGHUP")
@@ -233,6 +237,9 @@ func (c *Server) Validate(dev bool) error {
 		return Usagef("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if err := c.Region.Validate(c.HasRole("edge")); err != nil {
 		return err
 	}
 	if err := c.validateLifecycle(); err != nil {

@@ -105,6 +105,7 @@ type node struct {
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
+	regions  *edge.Regions // the other regions' gateways; nil in one region
 	tls      *nodeTLS        // certificates of the listeners; nil: plain HTTP
 	tokens   *token.Verifier // the edge's device-token keys; nil without the edge role
 	ready    atomic.Bool
@@ -175,6 +176,9 @@ func (n *node) close() {
 	}
 	if n.links != nil {
 		n.links.Close()
+	}
+	if n.regions != nil {
+		n.regions.Close()
 	}
 	for _, f := range n.closers {
 		f()
@@ -250,6 +254,14 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 		}
 		router.Links = n.links
 	}
+	// inRegion is the router that region links deliver through: this region
+	// only, so that a message crosses one region boundary at most. It is
+	// router without Regions, filled in once router is complete.
+	inRegion := &edge.Router{}
+	if n.regions, err = newRegions(&c.Region, n.tls, log); err != nil {
+		return nil, err
+	}
+	router.Regions = n.regions
 	// Before the edge: its stored messages' statuses go to Kafka too.
 	async, err := n.buildAsync(c, redisClient, router, log)
 	if err != nil {
@@ -277,6 +289,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			Topics:            n.registry,
 			AllowedOrigins:    c.AllowedOrigins,
 			ClusterKeys:       c.ClusterKeys,
+			RegionKeys:        gatewayKeys(&c.Region),
+			RegionRouter:      inRegion,
 			Liveness:          n.registry,
 			Replacer:          replacer(n.links),
 			InternalAddr:      c.AdvertiseAddr,
@@ -327,6 +341,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 		}
 		router.Local = n.edge
 	}
+	*inRegion = *router
+	inRegion.Regions = nil
 	if c.HasRole("api") {
 		keys, _, err := settings.ParseAPIKeys(c.APIKeys)
 		if err != nil {
@@ -505,4 +521,39 @@ func replacer(links *edge.Links) edge.Replacer {
 		return nil
 	}
 	return links
+}
+
+// newRegions returns the links to the other regions' gateways that
+// --region-peers names, or nil when it names none.
+func newRegions(r *settings.Region, t *nodeTLS, log *slog.Logger) (*edge.Regions, error) {
+	if len(r.Peers) == 0 {
+		return nil, nil
+	}
+	peers, err := r.PeerAddrs()
+	if err != nil {
+		return nil, err
+	}
+	g, err := edge.NewRegions(edge.RegionsConfig{
+		Region:        r.Name,
+		Peers:         peers,
+		Key:           r.Keys[0],
+		FoundTTL:      r.FoundTTL,
+		MissTTL:       r.MissTTL,
+		LocateTimeout: r.LocateTimeout,
+		HTTPClient:    t.client(),
+		Logger:        log.With("part", "regions"),
+	})
+	if err != nil {
+		return nil, settings.Usagef("%v", err)
+	}
+	return g, nil
+}
+
+// gatewayKeys returns the region keys a gateway accepts, none for an edge
+// that is no gateway.
+func gatewayKeys(r *settings.Region) []string {
+	if !r.Gateway {
+		return nil
+	}
+	return r.Keys
 }
