@@ -105,7 +105,7 @@ type node struct {
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
-	regions  *edge.Regions // the other regions' gateways; nil in one region
+	regions  *edge.Regions   // the other regions' gateways; nil in one region
 	tls      *nodeTLS        // certificates of the listeners; nil: plain HTTP
 	tokens   *token.Verifier // the edge's device-token keys; nil without the edge role
 	ready    atomic.Bool
