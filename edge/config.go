@@ -267,6 +267,14 @@ type Config struct {
 	// regions itself (a Router without Regions), so that a message crosses at
 	// most one region boundary.
 	RegionRouter RegionRouter
+	// Handover, when set, is told of every device that registers here, so
+	// that the other regions deliver what their inboxes hold for it
+	// (regioninbox.go); Regions implements it.
+	Handover Handover
+	// RegionInbox, when set, delivers what this region's inbox holds for a
+	// device that a handover frame on a region link says connected in
+	// another region.
+	RegionInbox *RegionInbox
 	// LinkQueue bounds the receipts waiting on one incoming link.
 	LinkQueue int
 	// LinkInflight bounds the deliveries one incoming link runs at once; more are

@@ -113,8 +113,11 @@ type Router struct {
 	Topics   TopicDirectory
 	TopicLog TopicLog
 	// Regions, when set, reaches devices that this region's registry does not
-	// hold in the other regions of the deployment (regions.go).
-	Regions *Regions
+	// hold in the other regions of the deployment (regions.go); RegionInbox,
+	// when set with it, delivers what this region's inbox holds for a device
+	// that a nudge finds in another region (regioninbox.go).
+	Regions     *Regions
+	RegionInbox *RegionInbox
 }
 
 var _ Deliverer = (*Router)(nil)

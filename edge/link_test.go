@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -304,4 +305,45 @@ func TestLinkFrameMeansOneThing(t *testing.T) {
 	if got := tv.closeStatus(); got != CloseReplaced {
 		t.Fatalf("close status %v, want %v", got, CloseReplaced)
 	}
+}
+
+// A dial that the caller gave up on (its context ended) is no failure of the
+// other edge: the next caller dials at once rather than failing fast through
+// a backoff.
+func TestLinkDialGivenUpIsNoFailure(t *testing.T) {
+	edges, _ := mustCluster(t, 1, nil)
+	edges[0].mustDial(t, "a1", "tv1")
+	var slow atomic.Bool
+	slow.Store(true)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			time.Sleep(300 * time.Millisecond)
+		}
+		edges[0].srv.LinkHandler().ServeHTTP(w, r)
+	}))
+	defer hs.Close()
+	links, err := NewLinks(LinksConfig{Addresses: &addrBook{addrs: map[string]string{"edge-1": hs.URL}}, ClusterKey: testClusterKey, MinBackoff: time.Minute, MaxBackoff: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer links.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if r := links.Deliver(ctx, "edge-1", "a1", "tv1", echo("g1"), nil); r.Status == protocol.StatusDelivered {
+		t.Fatalf("delivered through a dial that outlived its context: %+v", r)
+	}
+	slow.Store(false)
+	if r := deliverWithin(linkDeliverer{links, "edge-1"}, "a1", "tv1", echo("g2"), nil); r.Status != protocol.StatusDelivered {
+		t.Fatalf("after a dial given up: %+v, want delivered (no backoff)", r)
+	}
+}
+
+// linkDeliverer delivers over links to one edge.
+type linkDeliverer struct {
+	l    *Links
+	edge string
+}
+
+func (d linkDeliverer) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	return d.l.Deliver(ctx, d.edge, account, device, m, progress)
 }

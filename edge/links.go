@@ -352,6 +352,13 @@ func (k *peer) connect(ctx context.Context) (*link.Conn, error) {
 		k.mu.Lock()
 		k.dialing = nil
 		close(done)
+		if err != nil && ctx.Err() != nil {
+			// The caller gave up (its deadline, or a sibling's answer that
+			// made it stop waiting): no fault of the other edge's, so no
+			// backoff that would fail the next callers fast.
+			k.mu.Unlock()
+			return nil, err
+		}
 		if err != nil {
 			k.failures++
 			k.lastErr = err

@@ -108,6 +108,13 @@ func (r *Router) nudge(ctx context.Context, account, device string) error {
 		r.Local.nudged(account, device, local)
 	}
 	switch {
+	case errors.Is(err, registry.ErrNotFound) && local == "" && r.Regions != nil && r.RegionInbox != nil:
+		// Connected in another region since the lookup that stored the
+		// message? Asked past the cache, as the registry is read past its own.
+		if region, _ := r.Regions.ask(ctx, regionKey{account, device}, ""); region != "" && r.RegionInbox.Start(region, account, device) {
+			r.count(nudgeSent)
+		}
+		return nil
 	case errors.Is(err, registry.ErrNotFound):
 		return nil
 	case err != nil:

@@ -44,6 +44,7 @@ const (
 	DefaultRegionMissTTL       = time.Second
 	DefaultRegionLocateTimeout = 2 * time.Second
 	DefaultRegionCacheSize     = 100_000
+	DefaultRegionHandoverQueue = 4096
 )
 
 // RegionsConfig configures Regions.
@@ -71,6 +72,10 @@ type RegionsConfig struct {
 	// CacheSize bounds the cached answers; a full cache is emptied. Default
 	// DefaultRegionCacheSize.
 	CacheSize int
+	// HandoverQueue bounds the handovers waiting to be sent; more are
+	// dropped (the device's messages in other regions then wait for its next
+	// connection). Default DefaultRegionHandoverQueue.
+	HandoverQueue int
 	// Queue, DialTimeout, WriteTimeout, MinBackoff and MaxBackoff configure
 	// the region links as LinksConfig does the edge links.
 	Queue                     int
@@ -88,6 +93,14 @@ type Regions struct {
 	cfg   RegionsConfig
 	links *Links
 	peers []string // sorted
+
+	// handovers are the devices whose connection here the other regions'
+	// gateways are still to be told of (regioninbox.go), sent by one
+	// goroutine so that a connect never waits for a dial.
+	handovers chan regionKey
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu    sync.Mutex
 	cache map[regionKey]regionHit // guarded by mu
@@ -141,8 +154,11 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.FoundTTL < 0 || cfg.MissTTL < 0 || cfg.LocateTimeout < 0 || cfg.CacheSize < 0 {
-		return nil, errors.New("edge: regions: TTLs, LocateTimeout and CacheSize must not be negative")
+	if cfg.HandoverQueue == 0 {
+		cfg.HandoverQueue = DefaultRegionHandoverQueue
+	}
+	if cfg.FoundTTL < 0 || cfg.MissTTL < 0 || cfg.LocateTimeout < 0 || cfg.CacheSize < 0 || cfg.HandoverQueue < 0 {
+		return nil, errors.New("edge: regions: TTLs, LocateTimeout, CacheSize and HandoverQueue must not be negative")
 	}
 	links, err := NewLinks(LinksConfig{
 		Addresses:    staticAddrs(cfg.Peers),
@@ -164,7 +180,10 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 		peers = append(peers, name)
 	}
 	slices.Sort(peers)
-	return &Regions{cfg: cfg, links: links, peers: peers, cache: make(map[regionKey]regionHit)}, nil
+	g := &Regions{cfg: cfg, links: links, peers: peers, cache: make(map[regionKey]regionHit), handovers: make(chan regionKey, cfg.HandoverQueue)}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	g.wg.Go(g.sendHandovers)
+	return g, nil
 }
 
 // Region is the name of this process's region.
@@ -173,8 +192,12 @@ func (g *Regions) Region() string { return g.cfg.Region }
 // Stats describes the region links, one per peer region dialled so far.
 func (g *Regions) Stats() []LinkStats { return g.links.Stats() }
 
-// Close stops the region links.
-func (g *Regions) Close() { g.links.Close() }
+// Close stops the handovers and the region links.
+func (g *Regions) Close() {
+	g.cancel()
+	g.wg.Wait()
+	g.links.Close()
+}
 
 // cached returns the cached answer for the device, if one is still believed.
 func (g *Regions) cached(k regionKey, now time.Time) (regionHit, bool) {
@@ -222,12 +245,13 @@ func (g *Regions) Locate(ctx context.Context, account, device string) (region st
 	if h, ok := g.cached(k, time.Now()); ok {
 		return h.region, nil
 	}
-	return g.ask(ctx, k)
+	return g.ask(ctx, k, "")
 }
 
-// ask sends a locate frame to every peer region and returns the first that
-// holds the device, not waiting for the others once one does.
-func (g *Regions) ask(ctx context.Context, k regionKey) (string, []string) {
+// ask sends a locate frame to every peer region but exclude and returns the
+// first that holds the device, not waiting for the others once one does. A
+// miss is cached only when every peer was asked.
+func (g *Regions) ask(ctx context.Context, k regionKey, exclude string) (string, []string) {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.LocateTimeout)
 	defer cancel()
 	type answer struct {
@@ -237,7 +261,12 @@ func (g *Regions) ask(ctx context.Context, k regionKey) (string, []string) {
 	}
 	answers := make(chan answer, len(g.peers))
 	var wg sync.WaitGroup
+	asked := 0
 	for _, peer := range g.peers {
+		if peer == exclude {
+			continue
+		}
+		asked++
 		wg.Go(func() {
 			found, err := g.links.Locate(ctx, peer, k.account, k.device)
 			answers <- answer{peer, found, err}
@@ -245,7 +274,7 @@ func (g *Regions) ask(ctx context.Context, k regionKey) (string, []string) {
 	}
 	defer wg.Wait()
 	var unreachable []string
-	for range g.peers {
+	for range asked {
 		a := <-answers
 		switch {
 		case a.err != nil:
@@ -258,22 +287,27 @@ func (g *Regions) ask(ctx context.Context, k regionKey) (string, []string) {
 		}
 	}
 	slices.Sort(unreachable)
-	g.remember(k, "", time.Now())
+	if exclude == "" {
+		g.remember(k, "", time.Now())
+	}
 	return "", unreachable
 }
 
 // Deliver delivers m to the device in whichever other region holds it,
 // through that region's gateway, and returns the outcome there: offline when
-// no region holds it. A cached region that no longer holds the device is
-// asked about once more, at once, so that a device that moved is found.
+// no region holds it. A region that turns out not to hold the device (a
+// cached answer gone stale, or a registration there that was ending) is
+// forgotten, and the other regions are asked once more, at once, so that a
+// device that moved is found.
 func (g *Regions) Deliver(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
 	k := regionKey{account, device}
-	h, cached := g.cached(k, time.Now())
-	region := h.region
-	if !cached {
-		region, _ = g.ask(ctx, k)
+	region := ""
+	if h, ok := g.cached(k, time.Now()); ok {
+		region = h.region
+	} else {
+		region, _ = g.ask(ctx, k, "")
 	}
-	for {
+	for retried := false; ; retried = true {
 		if region == "" {
 			return protocol.Result{Device: device, Status: protocol.StatusOffline}
 		}
@@ -284,11 +318,10 @@ func (g *Regions) Deliver(ctx context.Context, account, device string, m *protoc
 			return res
 		}
 		g.forget(k, region)
-		if !cached {
+		if retried {
 			return res
 		}
-		cached = false
-		region, _ = g.ask(ctx, k)
+		region, _ = g.ask(ctx, k, region)
 	}
 }
 
@@ -304,7 +337,9 @@ func (l *Links) Locate(ctx context.Context, edge, account, device string) (bool,
 
 // onRegionFrame acts on one frame of a region link: a msg is delivered within
 // this region through Config.RegionRouter, a locate answered with a counted
-// frame of 1 when this region holds the device. Every other kind is refused.
+// frame of 1 when this region holds the device, a handover starts the
+// delivery of what this region's inbox holds for the device
+// (Config.RegionInbox). Every other kind is refused.
 func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, sem chan struct{}, kind string) error {
 	switch kind {
 	case string(protocol.KindMsg):
@@ -320,6 +355,14 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 			return err
 		}
 		s.startLocate(lc, l, sem)
+	case link.KindHandover:
+		var h link.Handover
+		if err := sc.ReadHandover(&h); err != nil {
+			return err
+		}
+		if s.cfg.RegionInbox != nil {
+			s.cfg.RegionInbox.Start(h.Region, h.Account, h.Device)
+		}
 	default:
 		return link.ErrFrame
 	}

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,52 +13,43 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge/link"
+	"github.com/heraldpush/herald/inbox"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 )
 
 const testRegionKey = "region-key-for-tests"
 
-// regionEdge is the one edge of a test region: its own registry, a gateway
-// for the other regions, and a Router that reaches them.
+// regionEdge is the one edge of a test region: its own registry and inbox,
+// a gateway for the other regions, and a Router that reaches them.
 type regionEdge struct {
 	*testEdge
 	name    string
 	router  *Router // with Regions
 	regions *Regions
+	inbox   *inbox.Memory
 	linkHS  *httptest.Server
 }
 
 // mustRegions starts one single-edge region per name, each with a registry
-// of its own and one shared device list, every region a peer of the others.
-// mutate, if set, changes each region's RegionsConfig.
+// and an inbox of its own and one shared device list, every region a peer of
+// the others. mutate, if set, changes each region's RegionsConfig.
 func mustRegions(t *testing.T, names []string, mutate func(*RegionsConfig)) map[string]*regionEdge {
 	t.Helper()
 	devs := devicelist.NewMemory()
 	out := map[string]*regionEdge{}
+	// The gateways' addresses are known before the edges exist.
 	for _, name := range names {
-		re := &regionEdge{name: name, router: &Router{}}
-		reg := registry.NewMemory()
-		inRegion := &Router{Registry: reg}
-		re.router.Registry = reg
-		re.testEdge = mustEdge(t, func(c *Config) {
-			c.ID = "edge-" + name
-			c.Registry, c.Versions, c.Devices = reg, reg, devs
-			c.Router = re.router
-			c.RegionKeys = []string{testRegionKey}
-			c.RegionRouter = inRegion
-		})
-		re.reg, re.devs = reg, devs
-		inRegion.Local, re.router.Local = re.srv, re.srv
-		re.linkHS = httptest.NewServer(re.srv.LinkHandler())
-		t.Cleanup(re.linkHS.Close)
-		out[name] = re
+		hs := httptest.NewUnstartedServer(nil)
+		t.Cleanup(hs.Close)
+		out[name] = &regionEdge{name: name, linkHS: hs}
 	}
-	for _, re := range out {
-		cfg := RegionsConfig{Region: re.name, Key: testRegionKey, Peers: map[string]string{}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
+	for _, name := range names {
+		re := out[name]
+		cfg := RegionsConfig{Region: name, Key: testRegionKey, Peers: map[string]string{}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}
 		for _, other := range out {
 			if other != re {
-				cfg.Peers[other.name] = other.linkHS.URL
+				cfg.Peers[other.name] = "http://" + other.linkHS.Listener.Addr().String()
 			}
 		}
 		if mutate != nil {
@@ -68,7 +60,33 @@ func mustRegions(t *testing.T, names []string, mutate func(*RegionsConfig)) map[
 			t.Fatal(err)
 		}
 		t.Cleanup(g.Close)
-		re.regions, re.router.Regions = g, g
+		box, err := inbox.NewMemory(inbox.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ri, err := NewRegionInbox(RegionInboxConfig{Inbox: box, Regions: g})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(ri.Close)
+		reg := registry.NewMemory()
+		inRegion := &Router{Registry: reg}
+		re.router = &Router{Registry: reg, Regions: g, RegionInbox: ri}
+		re.regions, re.inbox = g, box
+		re.testEdge = mustEdge(t, func(c *Config) {
+			c.ID = "edge-" + name
+			c.Registry, c.Versions, c.Devices = reg, reg, devs
+			c.Router = re.router
+			c.RegionKeys = []string{testRegionKey}
+			c.RegionRouter = inRegion
+			c.Inbox = box
+			c.Handover = g
+			c.RegionInbox = ri
+		})
+		re.reg, re.devs = reg, devs
+		inRegion.Local, re.router.Local = re.srv, re.srv
+		re.linkHS.Config.Handler = re.srv.LinkHandler()
+		re.linkHS.Start()
 	}
 	return out
 }
@@ -285,5 +303,137 @@ func TestNewRegionsRefusesBadConfig(t *testing.T) {
 			g.Close()
 			t.Errorf("%s: accepted", c.name)
 		}
+	}
+}
+
+// storeFor puts a message into re's inbox for account/device, as a push to a
+// device offline everywhere does in the sender's region.
+func (re *regionEdge) storeFor(t *testing.T, account, device, id string, ack bool) {
+	t.Helper()
+	res, err := re.inbox.Put(context.Background(), inbox.Message{ID: id, Account: account, Device: device, Type: "tiny.echo.v1",
+		From: `{"service":"billing"}`, Payload: []byte(`{}`), Expires: time.Now().Add(time.Minute), Ack: ack})
+	if err != nil || res.Seq == 0 {
+		t.Fatalf("put %s: %+v, %v", id, res, err)
+	}
+}
+
+func (re *regionEdge) pending(t *testing.T, account, device string) []string {
+	t.Helper()
+	page, err := re.inbox.Pending(context.Background(), account, device, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range page.Messages {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// Messages stored in one region for a device that connects in another are
+// delivered there, in order and without their seq, and leave the inbox once
+// written, or acked.
+func TestRegionsHandOverStoredMessages(t *testing.T) {
+	rs := mustRegions(t, []string{"eu", "us"}, nil)
+	eu, us := rs["eu"], rs["us"]
+	eu.storeFor(t, "a1", "tv1", "s1", false)
+	eu.storeFor(t, "a1", "tv1", "s2", true)
+	eu.storeFor(t, "a1", "tv1", "s3", false)
+	tv := us.mustDial(t, "a1", "tv1")
+	for _, want := range []string{"s1", "s2", "s3"} {
+		m := tv.readMsg()
+		if m.ID != want || m.Seq != 0 || m.From == nil || m.From.Service != "billing" {
+			t.Fatalf("tv got %+v, want %s without seq", m, want)
+		}
+	}
+	eventually(t, "the written messages to leave eu's inbox", func() bool {
+		ids := eu.pending(t, "a1", "tv1")
+		return len(ids) == 1 && ids[0] == "s2"
+	})
+	tv.send(&protocol.Ack{ID: "s2"})
+	eventually(t, "the acked message to leave eu's inbox", func() bool { return len(eu.pending(t, "a1", "tv1")) == 0 })
+
+	t.Run("a message stored after the device connected elsewhere is nudged there", func(t *testing.T) {
+		eu.storeFor(t, "a1", "tv1", "s4", false)
+		if err := eu.router.Nudge(context.Background(), "a1", "tv1"); err != nil {
+			t.Fatal(err)
+		}
+		if m := tv.readMsg(); m.ID != "s4" {
+			t.Fatalf("tv got %+v", m)
+		}
+		eventually(t, "eu's inbox to empty", func() bool { return len(eu.pending(t, "a1", "tv1")) == 0 })
+	})
+	t.Run("a device that left keeps what was not written", func(t *testing.T) {
+		eu.storeFor(t, "a1", "phone1", "p1", false)
+		ri, err := NewRegionInbox(RegionInboxConfig{Inbox: eu.inbox, Regions: eu.regions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ri.Close()
+		if !ri.Start("us", "a1", "phone1") { // phone1 is connected nowhere
+			t.Fatal("drain not started")
+		}
+		ri.Close()
+		if ids := eu.pending(t, "a1", "phone1"); len(ids) != 1 {
+			t.Fatalf("eu's inbox holds %v, want p1 still", ids)
+		}
+	})
+}
+
+// The limits of the stored messages' way across regions: MaxDrains drains at
+// once, one per device, and HandoverQueue handovers waiting to be sent.
+func TestRegionInboxLimits(t *testing.T) {
+	rs := mustRegions(t, []string{"eu", "us"}, nil)
+	eu, us := rs["eu"], rs["us"]
+	tv := us.mustDial(t, "a1", "tv1")
+	eu.storeFor(t, "a1", "tv1", "held", true) // never acked: its drain waits
+	ri, err := NewRegionInbox(RegionInboxConfig{Inbox: eu.inbox, Regions: eu.regions, MaxDrains: 1, AckTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ri.Close()
+	if !ri.Start("us", "a1", "tv1") {
+		t.Fatal("first drain refused")
+	}
+	if m := tv.readMsg(); m.ID != "held" {
+		t.Fatalf("tv got %+v", m)
+	}
+	if ri.Start("us", "a1", "tv1") {
+		t.Error("a second drain of the same device started")
+	}
+	if ri.Start("us", "a1", "other") {
+		t.Error("a drain over MaxDrains started")
+	}
+
+	// A gateway that takes the connection and never answers holds the
+	// handover sender in its dial.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	g, err := NewRegions(RegionsConfig{Region: "eu", Key: testRegionKey, Peers: map[string]string{"us": "http://" + ln.Addr().String()}, HandoverQueue: 1, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if !g.Handover("a1", "d0") {
+		t.Fatal("first handover refused")
+	}
+	eventually(t, "the sender to take the first handover", func() bool { return len(g.handovers) == 0 })
+	if !g.Handover("a1", "d1") {
+		t.Fatal("a handover refused with room in the queue")
+	}
+	if g.Handover("a1", "d2") {
+		t.Fatal("a handover queued over HandoverQueue")
 	}
 }

@@ -157,6 +157,18 @@ func TestRegions(t *testing.T) {
 		waitOutcome(t, us.addr, id, "tv1", processor.Delivered)
 		waitFor(t, "the async message in eu", func() bool { n, _ := tv2.received(id); return n > 0 })
 	})
+	t.Run("stored in eu for a device offline everywhere, delivered when it connects in us", func(t *testing.T) {
+		body := `{"to":{"account":"a1","device":"radio1"},"type":"notification.v1","payload":{"title":"later"},"ttl":60}`
+		code, out := apiCall(t, eu.addr, http.MethodPost, "/v1/push", body)
+		if code != http.StatusOK || !strings.Contains(out, `"queued"`) {
+			t.Fatalf("push to an offline device: %d %s", code, out)
+		}
+		radio := dialDevice(t, us.addr, "a1", "radio1")
+		m := nextOf[*protocol.Msg](t, radio)
+		if m.Type != "notification.v1" || m.Seq != 0 {
+			t.Fatalf("radio got %+v, want the stored notification without a seq", m)
+		}
+	})
 	t.Run("no message arrived twice", func(t *testing.T) {
 		for _, c := range []*collector{tv} {
 			c.mu.Lock()

@@ -105,10 +105,13 @@ type node struct {
 	edge     *edge.Server
 	api      *api.Server
 	links    *edge.Links
-	regions  *edge.Regions   // the other regions' gateways; nil in one region
-	tls      *nodeTLS        // certificates of the listeners; nil: plain HTTP
-	tokens   *token.Verifier // the edge's device-token keys; nil without the edge role
-	ready    atomic.Bool
+	regions  *edge.Regions // the other regions' gateways; nil in one region
+	// regionInbox delivers this region's stored messages to devices in other
+	// regions; nil in one region.
+	regionInbox *edge.RegionInbox
+	tls         *nodeTLS        // certificates of the listeners; nil: plain HTTP
+	tokens      *token.Verifier // the edge's device-token keys; nil without the edge role
+	ready       atomic.Bool
 	// metrics is the node's Prometheus registry: the edge, the API and the
 	// processor register their own metrics in it, listenAll the node's.
 	metrics *prometheus.Registry
@@ -176,6 +179,9 @@ func (n *node) close() {
 	}
 	if n.links != nil {
 		n.links.Close()
+	}
+	if n.regionInbox != nil {
+		n.regionInbox.Close()
 	}
 	if n.regions != nil {
 		n.regions.Close()
@@ -267,6 +273,21 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var handover edge.Handover
+	if n.regions != nil {
+		handover = n.regions
+		n.regionInbox, err = edge.NewRegionInbox(edge.RegionInboxConfig{
+			Inbox:    n.inbox,
+			Regions:  n.regions,
+			Statuses: async.edgeStatuses(),
+			Page:     c.InboxPage,
+			Logger:   log.With("part", "region-inbox"),
+		})
+		if err != nil {
+			return nil, settings.Usagef("%v", err)
+		}
+		router.RegionInbox = n.regionInbox
+	}
 	if c.HasRole("edge") {
 		v, err := c.TokenKeys.Verifier(c.TokenSecrets, log.With("part", "token"))
 		if err != nil {
@@ -291,6 +312,8 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			ClusterKeys:       c.ClusterKeys,
 			RegionKeys:        gatewayKeys(&c.Region),
 			RegionRouter:      inRegion,
+			RegionInbox:       n.regionInbox,
+			Handover:          handover,
 			Liveness:          n.registry,
 			Replacer:          replacer(n.links),
 			InternalAddr:      c.AdvertiseAddr,

@@ -81,6 +81,17 @@ func AppendLocate(dst []byte, l *Locate) []byte {
 	return append(dst, '}')
 }
 
+// AppendHandover appends the handover frame of h.
+func AppendHandover(dst []byte, h *Handover) []byte {
+	dst = append(dst, `{"t":"handover","account":`...)
+	dst = protocol.AppendString(dst, h.Account)
+	dst = append(dst, `,"device":`...)
+	dst = protocol.AppendString(dst, h.Device)
+	dst = append(dst, `,"region":`...)
+	dst = protocol.AppendString(dst, h.Region)
+	return append(dst, '}')
+}
+
 // AppendCounted appends the counted frame of c.
 func AppendCounted(dst []byte, c *Counted) []byte {
 	dst = append(dst, `{"t":"counted","id":`...)

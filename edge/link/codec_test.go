@@ -186,6 +186,7 @@ type decodedLink struct {
 	count    Count
 	counted  Counted
 	locate   Locate
+	handover Handover
 }
 
 // decodeAnyLink decodes data, a link frame of any kind, as the edges do.
@@ -224,6 +225,8 @@ func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
 		err = sc.ReadCounted(&d.counted)
 	case KindLocate:
 		err = sc.ReadLocate(&d.locate)
+	case KindHandover:
+		err = sc.ReadHandover(&d.handover)
 	}
 	if err != nil {
 		return nil, err
@@ -261,6 +264,8 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 		b = AppendCounted(nil, &d.counted)
 	case KindLocate:
 		b = AppendLocate(nil, &d.locate)
+	case KindHandover:
+		b = AppendHandover(nil, &d.handover)
 	}
 	if err != nil {
 		t.Fatalf("encoding %+v: %v", d, err)
@@ -273,7 +278,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 // one (the encoder writes null for it).
 func sameLink(a, b *decodedLink) bool {
 	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.topics != b.topics || a.late != b.late || a.pub != b.pub ||
-		a.count != b.count || a.counted != b.counted || a.locate != b.locate {
+		a.count != b.count || a.counted != b.counted || a.locate != b.locate || a.handover != b.handover {
 		return false
 	}
 	am, bm := a.msg, b.msg
@@ -383,6 +388,12 @@ func TestLinkFrameRule(t *testing.T) {
 		{"locate with an invalid account", `{"t":"locate","id":"l1","account":"a 1","device":"tv1"}`, nil},
 		{"locate with an id that breaks lines", `{"t":"locate","id":"l\n1","account":"a1","device":"tv1"}`, nil},
 		{"locate with device twice", `{"t":"locate","id":"l1","account":"a1","device":"tv1","device":"tv2"}`, nil},
+		{"handover", `{"t":"handover","account":"a1","device":"tv1","region":"us-east"}`, func(d *decodedLink) bool {
+			return d.handover == Handover{T: KindHandover, Account: "a1", Device: "tv1", Region: "us-east"}
+		}},
+		{"handover without region", `{"t":"handover","account":"a1","device":"tv1"}`, nil},
+		{"handover with a region that is no name", `{"t":"handover","account":"a1","device":"tv1","region":"US.east"}`, nil},
+		{"handover with an invalid device", `{"t":"handover","account":"a1","device":"tv\n1","region":"us"}`, nil},
 		{"count without topic", `{"t":"count","id":"c1"}`, nil},
 		{"count with an invalid topic", `{"t":"count","id":"c1","topic":"news.*"}`, nil},
 		{"count with an id that breaks lines", `{"t":"count","id":"c\n1","topic":"news"}`, nil},
@@ -472,6 +483,7 @@ func FuzzLinkFrame(f *testing.F) {
 	f.Add(AppendCount(nil, &Count{ID: "c1", Topic: "news.sports"}))
 	f.Add(AppendCounted(nil, &Counted{ID: "c1", Subscribers: 12}))
 	f.Add(AppendLocate(nil, &Locate{ID: "l1", Account: "a1", Device: "tv1"}))
+	f.Add(AppendHandover(nil, &Handover{Account: "a1", Device: "tv1", Region: "us"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sc Scanner
 		d, err := decodeAnyLink(&sc, data)

@@ -14,7 +14,8 @@ import (
 //     replace, presence, nudge and late towards the edge that holds the
 //     device, receipt back; publish towards an edge with subscribers of a
 //     topic, published back; count towards such an edge, counted back;
-//     locate towards the gateway of another region, counted back.
+//     locate towards the gateway of another region, counted back; handover
+//     towards such a gateway.
 //     Every encoder writes "t" first.
 //   - Field names match exactly, as the encoders write them: "ACCount" is not
 //     "account" (encoding/json would take it for one).
@@ -27,7 +28,8 @@ import (
 //     device and session; a presence account and device; a late every field
 //     (valid ids, status acked); a publish an id and a valid topic, and
 //     neither account nor to; a published an id; a count a valid id and a
-//     valid topic; a locate a valid id, account and device; a counted an
+//     valid topic; a locate a valid id, account and device; a handover a
+//     valid account, device and region; a counted an
 //     id; a receipt id and exactly one result. A
 //     frame without them is refused.
 //
@@ -46,7 +48,7 @@ const (
 // which must be "t". It returns the kind that field names, one of
 // protocol.KindMsg, protocol.KindReceipt, KindReplace, protocol.KindPresence
 // KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount,
-// KindCounted and KindLocate; the decoder of that kind
+// KindCounted, KindLocate and KindHandover; the decoder of that kind
 // reads the rest.
 func (s *Scanner) Kind(data []byte) (string, error) {
 	s.reset(data)
@@ -62,7 +64,7 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount, KindCounted, KindLocate} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount, KindCounted, KindLocate, KindHandover} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
@@ -635,6 +637,52 @@ func (s *Scanner) ReadLocate(l *Locate) error {
 		return err
 	}
 	if !s.end() || !protocol.ValidMsgID(l.ID) || !protocol.ValidID(l.Account) || !protocol.ValidID(l.Device) {
+		return ErrFrame
+	}
+	return nil
+}
+
+// The fields of a handover frame.
+const (
+	handoverAccount = fieldFirst << iota
+	handoverDevice
+	handoverRegion
+)
+
+func handoverField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "account":
+		return handoverAccount
+	case "device":
+		return handoverDevice
+	case "region":
+		return handoverRegion
+	}
+	return 0
+}
+
+// ReadHandover reads the rest of a handover frame after Kind, into h: a valid
+// account and device id and a valid region name (protocol.ValidRegion).
+func (s *Scanner) ReadHandover(h *Handover) error {
+	*h = Handover{T: KindHandover}
+	err := s.fields(false, fieldT, 0, handoverField, func(f uint16) error {
+		sp, err := s.str()
+		switch f {
+		case handoverAccount:
+			h.Account = string(s.bytes(sp))
+		case handoverDevice:
+			h.Device = string(s.bytes(sp))
+		case handoverRegion:
+			h.Region = string(s.bytes(sp))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || !protocol.ValidID(h.Account) || !protocol.ValidID(h.Device) || !protocol.ValidRegion(h.Region) {
 		return ErrFrame
 	}
 	return nil

@@ -125,3 +125,16 @@ type Locate struct {
 
 // KindLocate is the "t" of Locate.
 const KindLocate = "locate"
+
+// Handover tells the gateway of another region that Device of Account is now
+// connected in Region, so that the gateway delivers there what its own
+// region's inbox holds for the device. It needs no answer.
+type Handover struct {
+	T       string `json:"t"`
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	Region  string `json:"region"`
+}
+
+// KindHandover is the "t" of Handover.
+const KindHandover = "handover"
