@@ -24,6 +24,17 @@ type Region struct {
 	LocateTimeout time.Duration
 }
 
+// MaxDevRegions bounds `herald dev --regions`.
+const MaxDevRegions = 5
+
+// DevRegionNames are the names `herald dev --regions N` gives its regions, in
+// order.
+var DevRegionNames = [MaxDevRegions]string{"eu", "us", "ap", "sa", "af"}
+
+// DevRegionKey is the region key of `herald dev --regions`. It is public, so
+// serve refuses it.
+const DevRegionKey = "herald-dev-region-key-not-for-production"
+
 // Flags defines the region settings on fs.
 func (r *Region) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&r.Name, "region", "", "this process's region, in a deployment of several (a-z, 0-9, '-', at most 32); empty: one region")
@@ -78,6 +89,9 @@ func (r *Region) Validate(edgeRole bool) error {
 	for _, k := range r.Keys {
 		if len(k) < 16 {
 			return Usagef("--region-key: every key needs at least 16 characters")
+		}
+		if k == DevRegionKey {
+			return Usagef("--region-key: a key is the public development key of herald dev, which serve must not accept")
 		}
 	}
 	if r.Gateway && !edgeRole {

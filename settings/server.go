@@ -2,6 +2,7 @@ package settings
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -115,6 +116,9 @@ type Server struct {
 
 	// Region places the process in a deployment of several regions.
 	Region Region
+	// DevRegions is the number of regions `herald dev` runs in one process
+	// (--regions), each on ports of its own.
+	DevRegions int
 
 	// Demo serves the demo web app and its dev-only endpoints at /demo/ (see
 	// package demo): `herald dev` sets it, no flag does.
@@ -163,6 +167,8 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 		fs.Var(&c.ClusterKeys, "cluster-key", "cluster keys, comma-separated: the first is the one this process presents on its links, any of them is accepted from others (rotation: docs/security.md)")
 		c.Region.Flags(fs)
 		c.TLS.Flags(fs)
+	} else {
+		fs.IntVar(&c.DevRegions, "regions", 1, fmt.Sprintf("regions to run, each with its own registry, inbox, Kafka and ports (--addr's port and up), sharing one device list; at most %d", MaxDevRegions))
 	}
 	fs.StringVar(&c.SchemasDir, "schemas-dir", "", "a directory of extra message-type schemas (<type>.json), reloaded on SIGHUP")
 	fs.Var(&c.AllowedOrigins, "allowed-origins", "browser origins allowed to connect besides the server's own host, as host patterns (*.example.com), or *")
@@ -241,6 +247,9 @@ func (c *Server) Validate(dev bool) error {
 	}
 	if err := c.Region.Validate(c.HasRole("edge")); err != nil {
 		return err
+	}
+	if dev && (c.DevRegions < 1 || c.DevRegions > MaxDevRegions) {
+		return Usagef("--regions must be from 1 to %d, got %d", MaxDevRegions, c.DevRegions)
 	}
 	if err := c.validateLifecycle(); err != nil {
 		return err

@@ -18,6 +18,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if c.DevRegions > 1 {
+		return runDevRegions(ctx, c, stdout, stderr)
+	}
 	return serve(ctx, c, stdout, stderr, func(n *node) {
 		printDevBanner(stdout, n.addr("public"), strings.Join(n.kafkaAddrs, ","), n.addr("admin"))
 	})

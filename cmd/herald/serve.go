@@ -177,22 +177,34 @@ func (n *node) close() {
 		_ = n.edge.Shutdown(ctx)
 		cancel()
 	}
-	if n.links != nil {
-		n.links.Close()
-	}
-	if n.regionInbox != nil {
-		n.regionInbox.Close()
-	}
-	if n.regions != nil {
-		n.regions.Close()
-	}
+	n.closeLinks()
 	for _, f := range n.closers {
 		f()
 	}
 }
 
+// closeLinks stops the drains of stored messages to other regions, then the
+// links to other edges and regions.
+func (n *node) closeLinks() {
+	if n.regionInbox != nil {
+		n.regionInbox.Close()
+	}
+	if n.links != nil {
+		n.links.Close()
+	}
+	if n.regions != nil {
+		n.regions.Close()
+	}
+}
+
 // build creates the parts of a node from its configuration.
-func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
+func build(c *settings.Server, log *slog.Logger) (*node, error) {
+	return buildWith(c, log, nil)
+}
+
+// buildWith is build with a device list of the caller's (herald dev's
+// regions share one), nil for the one the configuration names.
+func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *node, err error) {
 	n := &node{metrics: prometheus.NewRegistry(), drainReq: make(chan struct{}), limits: c.REST}
 	defer func() {
 		if err != nil {
@@ -223,7 +235,10 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 	} else {
 		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.EdgeTTL})
 	}
-	if c.PostgresURL != "" {
+	switch {
+	case devices != nil:
+		n.devices = devices
+	case c.PostgresURL != "":
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		pg, err := devicelist.OpenPostgres(ctx, devicelist.PostgresConfig{URL: c.PostgresURL, Logger: log.With("part", "devicelist")})
 		cancel()
@@ -231,7 +246,7 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 			return nil, fmt.Errorf("device list: %w", err)
 		}
 		n.devices = pg
-	} else {
+	default:
 		n.devices = devicelist.NewMemory()
 	}
 	n.closers = append(n.closers, n.devices.Close)
@@ -410,6 +425,11 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 // /drain on the admin listener, then drains and shuts down (see shutdown). ready,
 // if not nil, is called with the node once it listens.
 func serve(ctx context.Context, c *settings.Server, stdout, stderr io.Writer, ready func(*node)) error {
+	return serveWith(ctx, c, stderr, ready, nil)
+}
+
+// serveWith is serve with a device list of the caller's (buildWith).
+func serveWith(ctx context.Context, c *settings.Server, stderr io.Writer, ready func(*node), devices deviceStore) error {
 	log := c.Logger(stderr)
 	// The internal listener is bound first: the edge advertises its address from
 	// its first heartbeat on.
@@ -424,7 +444,7 @@ func serve(ctx context.Context, c *settings.Server, stdout, stderr io.Writer, re
 		}
 		c.AdvertiseAddr = linkURL(c.AdvertiseAddr, c.TLS.InternalTLS())
 	}
-	n, err := build(c, log)
+	n, err := buildWith(c, log, devices)
 	if err != nil {
 		if internal != nil {
 			_ = internal.Close()

@@ -91,9 +91,7 @@ func (n *node) shutdown(c *settings.Server, log *slog.Logger, why string, stopAs
 		}
 	}
 	shut(false)
-	if n.links != nil {
-		n.links.Close()
-	}
+	n.closeLinks()
 	shut(true)
 	for range len(n.listeners) - served {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
