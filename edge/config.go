@@ -267,10 +267,11 @@ type Config struct {
 	// regions itself (a Router without Regions), so that a message crosses at
 	// most one region boundary.
 	RegionRouter RegionRouter
-	// Handover, when set, is told of every device that registers here, so
+	// RegionNews, when set, is told of every device that registers here, so
 	// that the other regions deliver what their inboxes hold for it
-	// (regioninbox.go); Regions implements it.
-	Handover Handover
+	// (regioninbox.go), and of every device this edge adds to its account's
+	// list, so that their caches of the list reload; Regions implements it.
+	RegionNews RegionNews
 	// RegionInbox, when set, delivers what this region's inbox holds for a
 	// device that a handover frame on a region link says connected in
 	// another region.

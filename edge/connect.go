@@ -226,8 +226,8 @@ func (s *Server) begin(ss *session) bool {
 	}
 	s.join(ss)
 	s.register(ss)
-	if s.cfg.Handover != nil {
-		s.cfg.Handover.Handover(ss.account, ss.device)
+	if s.cfg.RegionNews != nil {
+		s.cfg.RegionNews.Handover(ss.account, ss.device)
 	}
 	// The inbox is read from the start: the device's cursor skips only the
 	// messages without ack (queueStored).

@@ -187,6 +187,9 @@ func (s *Server) addDevice(ctx context.Context, ss *session) error {
 	if err := s.cfg.Versions.BumpAccount(ctx, ss.account); err != nil {
 		return fmt.Errorf("announcing the new device: %w", err)
 	}
+	if s.cfg.RegionNews != nil {
+		s.cfg.RegionNews.Changed(ss.account, "")
+	}
 	return nil
 }
 

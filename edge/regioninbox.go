@@ -31,10 +31,14 @@ import (
 // device. A drain that finds the device gone stops; the rest stays stored for
 // the device's next connection.
 
-// Handover tells the other regions that a device connected in this one
-// (Config.Handover); Regions implements it.
-type Handover interface {
+// RegionNews tells the other regions what they must know of this one
+// (Config.RegionNews); Regions implements it. Neither call waits.
+type RegionNews interface {
+	// Handover: the device connected in this region.
 	Handover(account, device string) bool
+	// Changed: the account's device list changed here (removed, if set,
+	// taken off it).
+	Changed(account, removed string) bool
 }
 
 // DefaultRegionDrains bounds the drains a RegionInbox runs at once.
@@ -219,30 +223,47 @@ func (g *Regions) DeliverIn(ctx context.Context, region, account, device string,
 // delivers what its inbox holds for the device. It reports false when the
 // queue is full: the device's messages there wait for its next connection.
 func (g *Regions) Handover(account, device string) bool {
+	return g.queue(regionNews{regionKey: regionKey{account, device}})
+}
+
+// Changed queues, without waiting, the news that the account's device list
+// changed (removed, if not empty, taken off it) for every other region's
+// gateway, which bumps the account's version there and closes the removed
+// device's connection there. It reports false when the queue is full.
+func (g *Regions) Changed(account, removed string) bool {
+	return g.queue(regionNews{regionKey: regionKey{account, removed}, changed: true})
+}
+
+func (g *Regions) queue(n regionNews) bool {
 	select {
-	case g.handovers <- regionKey{account, device}:
+	case g.news <- n:
 		return true
 	default:
+		g.cfg.Logger.Debug("news for the other regions dropped: the queue is full", "account", n.account, "changed", n.changed)
 		return false
 	}
 }
 
-// sendHandovers is the goroutine that sends the queued handovers, until
-// Close. A gateway that cannot be reached is skipped (its link is dialled
-// again after backoff).
-func (g *Regions) sendHandovers() {
+// sendNews is the goroutine that sends the queued news, until Close. A
+// gateway that cannot be reached is skipped (its link is dialled again after
+// backoff).
+func (g *Regions) sendNews() {
 	for {
-		var k regionKey
+		var n regionNews
 		select {
 		case <-g.ctx.Done():
 			return
-		case k = <-g.handovers:
+		case n = <-g.news:
 		}
 		for _, peer := range g.peers {
 			b := link.GetFrame()
-			*b = link.AppendHandover(*b, &link.Handover{Account: k.account, Device: k.device, Region: g.cfg.Region})
+			if n.changed {
+				*b = link.AppendChanged(*b, &link.Changed{Account: n.account, Removed: n.device})
+			} else {
+				*b = link.AppendHandover(*b, &link.Handover{Account: n.account, Device: n.device, Region: g.cfg.Region})
+			}
 			if err := g.links.sendPooled(g.ctx, peer, b); err != nil {
-				g.cfg.Logger.Debug("handover not sent", "region", peer, "err", err)
+				g.cfg.Logger.Debug("news for another region not sent", "region", peer, "err", err)
 			}
 		}
 	}

@@ -29,13 +29,16 @@ import (
 // from the gateways of other regions.
 const RegionLinkPath = "/internal/v1/region-link"
 
-// RegionRouter delivers and locates within one region; Router implements it
-// (without Regions, so that what a region link brings in never crosses into a
-// third region).
+// RegionRouter delivers, locates and disconnects within one region; Router
+// implements it (without Regions, so that what a region link brings in never
+// crosses into a third region).
 type RegionRouter interface {
 	Deliverer
 	// Online reports whether the region's registry holds the device.
 	Online(ctx context.Context, account, device string) (bool, error)
+	// Disconnect closes the device's connection in the region, if it has one,
+	// with 4003 (removed).
+	Disconnect(ctx context.Context, account, device string) error
 }
 
 // Defaults of RegionsConfig.
@@ -72,9 +75,11 @@ type RegionsConfig struct {
 	// CacheSize bounds the cached answers; a full cache is emptied. Default
 	// DefaultRegionCacheSize.
 	CacheSize int
-	// HandoverQueue bounds the handovers waiting to be sent; more are
-	// dropped (the device's messages in other regions then wait for its next
-	// connection). Default DefaultRegionHandoverQueue.
+	// HandoverQueue bounds the handovers and device-list changes waiting to
+	// be sent to the other regions; more are dropped (a device's messages in
+	// other regions then wait for its next connection; their caches of a
+	// device list for a later change or its reread on an unknown target).
+	// Default DefaultRegionHandoverQueue.
 	HandoverQueue int
 	// Queue, DialTimeout, WriteTimeout, MinBackoff and MaxBackoff configure
 	// the region links as LinksConfig does the edge links.
@@ -94,19 +99,27 @@ type Regions struct {
 	links *Links
 	peers []string // sorted
 
-	// handovers are the devices whose connection here the other regions'
-	// gateways are still to be told of (regioninbox.go), sent by one
-	// goroutine so that a connect never waits for a dial.
-	handovers chan regionKey
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	// news is what the other regions' gateways are still to be told: a
+	// device that connected here (regioninbox.go), a device list that
+	// changed; sent by one goroutine, so that no caller waits for a dial.
+	news   chan regionNews
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
 	mu    sync.Mutex
 	cache map[regionKey]regionHit // guarded by mu
 }
 
 type regionKey struct{ account, device string }
+
+// regionNews is one frame for every other region's gateway: a handover of
+// the device, or (changed) a change of the account's device list, with the
+// device removed from it if device is set.
+type regionNews struct {
+	regionKey
+	changed bool
+}
 
 // regionHit is a cached answer: the region that holds the device, "" for
 // none, until when it is believed.
@@ -180,9 +193,9 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 		peers = append(peers, name)
 	}
 	slices.Sort(peers)
-	g := &Regions{cfg: cfg, links: links, peers: peers, cache: make(map[regionKey]regionHit), handovers: make(chan regionKey, cfg.HandoverQueue)}
+	g := &Regions{cfg: cfg, links: links, peers: peers, cache: make(map[regionKey]regionHit), news: make(chan regionNews, cfg.HandoverQueue)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
-	g.wg.Go(g.sendHandovers)
+	g.wg.Go(g.sendNews)
 	return g, nil
 }
 
@@ -363,10 +376,46 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 		if s.cfg.RegionInbox != nil {
 			s.cfg.RegionInbox.Start(h.Region, h.Account, h.Device)
 		}
+	case link.KindChanged:
+		var c link.Changed
+		if err := sc.ReadChanged(&c); err != nil {
+			return err
+		}
+		s.startChanged(c, sem)
 	default:
 		return link.ErrFrame
 	}
 	return nil
+}
+
+// startChanged applies a device-list change made in another region on a
+// goroutine of its own, counted against the link's requests in flight (a
+// full link drops it: the caches reread the list on an unknown target): the
+// account's version is bumped here, so that this region's caches reload the
+// list, and a removed device's connection in this region is closed.
+func (s *Server) startChanged(c link.Changed, sem chan struct{}) {
+	select {
+	case sem <- struct{}{}:
+	default:
+		s.cfg.Logger.Warn("a device-list change from another region dropped: the region link is full", "account", c.Account)
+		return
+	}
+	// The link's handler holds a count, so this Add never races with Wait.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-sem }()
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+		defer cancel()
+		if err := s.cfg.Versions.BumpAccount(ctx, c.Account); err != nil {
+			s.cfg.Logger.Warn("a device-list change from another region not announced", "account", c.Account, "err", err)
+		}
+		if c.Removed != "" {
+			if err := s.cfg.RegionRouter.Disconnect(ctx, c.Account, c.Removed); err != nil {
+				s.cfg.Logger.Warn("a device removed in another region not disconnected", "account", c.Account, "device", c.Removed, "err", err)
+			}
+		}
+	}()
 }
 
 // startLocate answers a locate frame on a goroutine of its own (a registry

@@ -80,7 +80,7 @@ func mustRegions(t *testing.T, names []string, mutate func(*RegionsConfig)) map[
 			c.RegionKeys = []string{testRegionKey}
 			c.RegionRouter = inRegion
 			c.Inbox = box
-			c.Handover = g
+			c.RegionNews = g
 			c.RegionInbox = ri
 		})
 		re.reg, re.devs = reg, devs
@@ -429,11 +429,39 @@ func TestRegionInboxLimits(t *testing.T) {
 	if !g.Handover("a1", "d0") {
 		t.Fatal("first handover refused")
 	}
-	eventually(t, "the sender to take the first handover", func() bool { return len(g.handovers) == 0 })
+	eventually(t, "the sender to take the first handover", func() bool { return len(g.news) == 0 })
 	if !g.Handover("a1", "d1") {
 		t.Fatal("a handover refused with room in the queue")
 	}
 	if g.Handover("a1", "d2") {
 		t.Fatal("a handover queued over HandoverQueue")
 	}
+}
+
+// A change of a device list in one region reaches the caches of the others:
+// the account's version is bumped there, and a removed device's connection
+// there is closed with 4003.
+func TestRegionsShareDeviceListChanges(t *testing.T) {
+	rs := mustRegions(t, []string{"eu", "us"}, nil)
+	eu, us := rs["eu"], rs["us"]
+	version := func(re *regionEdge) int64 {
+		v, err := re.reg.AccountVersion(context.Background(), "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	before := version(us)
+	eu.mustDial(t, "a1", "phone1") // new to the list: eu adds it and tells us
+	eventually(t, "us to bump a1's version for the device added in eu", func() bool { return version(us) > before })
+
+	tv := us.mustDial(t, "a1", "tv1")
+	before = version(us)
+	if !eu.regions.Changed("a1", "tv1") {
+		t.Fatal("change not queued")
+	}
+	if code := tv.closeStatus(); code != CloseRemoved {
+		t.Fatalf("tv closed with %v, want %v", code, CloseRemoved)
+	}
+	eventually(t, "us to bump a1's version for the removal", func() bool { return version(us) > before })
 }

@@ -77,17 +77,27 @@ var (
 )
 
 // changes tells the cluster about a changed device list: caches reload and a
-// removed device is disconnected.
+// removed device is disconnected, in this region and, through their
+// gateways, in the others.
 type changes struct {
 	reg    clusterRegistry
 	router *edge.Router
 }
 
 func (c changes) BumpAccount(ctx context.Context, account string) error {
-	return c.reg.BumpAccount(ctx, account)
+	if err := c.reg.BumpAccount(ctx, account); err != nil {
+		return err
+	}
+	if c.router.Regions != nil {
+		c.router.Regions.Changed(account, "")
+	}
+	return nil
 }
 
 func (c changes) Disconnect(ctx context.Context, account, device string) error {
+	if c.router.Regions != nil {
+		c.router.Regions.Changed(account, device)
+	}
 	return c.router.Disconnect(ctx, account, device)
 }
 
@@ -288,9 +298,9 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 	if err != nil {
 		return nil, err
 	}
-	var handover edge.Handover
+	var regionNews edge.RegionNews
 	if n.regions != nil {
-		handover = n.regions
+		regionNews = n.regions
 		n.regionInbox, err = edge.NewRegionInbox(edge.RegionInboxConfig{
 			Inbox:    n.inbox,
 			Regions:  n.regions,
@@ -328,7 +338,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			RegionKeys:        gatewayKeys(&c.Region),
 			RegionRouter:      inRegion,
 			RegionInbox:       n.regionInbox,
-			Handover:          handover,
+			RegionNews:        regionNews,
 			Liveness:          n.registry,
 			Replacer:          replacer(n.links),
 			InternalAddr:      c.AdvertiseAddr,

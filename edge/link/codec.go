@@ -92,6 +92,17 @@ func AppendHandover(dst []byte, h *Handover) []byte {
 	return append(dst, '}')
 }
 
+// AppendChanged appends the changed frame of c.
+func AppendChanged(dst []byte, c *Changed) []byte {
+	dst = append(dst, `{"t":"changed","account":`...)
+	dst = protocol.AppendString(dst, c.Account)
+	if c.Removed != "" {
+		dst = append(dst, `,"removed":`...)
+		dst = protocol.AppendString(dst, c.Removed)
+	}
+	return append(dst, '}')
+}
+
 // AppendCounted appends the counted frame of c.
 func AppendCounted(dst []byte, c *Counted) []byte {
 	dst = append(dst, `{"t":"counted","id":`...)

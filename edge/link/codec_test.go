@@ -187,6 +187,7 @@ type decodedLink struct {
 	counted  Counted
 	locate   Locate
 	handover Handover
+	changed  Changed
 }
 
 // decodeAnyLink decodes data, a link frame of any kind, as the edges do.
@@ -227,6 +228,8 @@ func decodeAnyLink(sc *Scanner, data []byte) (*decodedLink, error) {
 		err = sc.ReadLocate(&d.locate)
 	case KindHandover:
 		err = sc.ReadHandover(&d.handover)
+	case KindChanged:
+		err = sc.ReadChanged(&d.changed)
 	}
 	if err != nil {
 		return nil, err
@@ -266,6 +269,8 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 		b = AppendLocate(nil, &d.locate)
 	case KindHandover:
 		b = AppendHandover(nil, &d.handover)
+	case KindChanged:
+		b = AppendChanged(nil, &d.changed)
 	}
 	if err != nil {
 		t.Fatalf("encoding %+v: %v", d, err)
@@ -278,7 +283,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 // one (the encoder writes null for it).
 func sameLink(a, b *decodedLink) bool {
 	if a.kind != b.kind || !reflect.DeepEqual(a.receipt, b.receipt) || a.replace != b.replace || a.presence != b.presence || a.nudge != b.nudge || a.topics != b.topics || a.late != b.late || a.pub != b.pub ||
-		a.count != b.count || a.counted != b.counted || a.locate != b.locate || a.handover != b.handover {
+		a.count != b.count || a.counted != b.counted || a.locate != b.locate || a.handover != b.handover || a.changed != b.changed {
 		return false
 	}
 	am, bm := a.msg, b.msg
@@ -394,6 +399,14 @@ func TestLinkFrameRule(t *testing.T) {
 		{"handover without region", `{"t":"handover","account":"a1","device":"tv1"}`, nil},
 		{"handover with a region that is no name", `{"t":"handover","account":"a1","device":"tv1","region":"US.east"}`, nil},
 		{"handover with an invalid device", `{"t":"handover","account":"a1","device":"tv\n1","region":"us"}`, nil},
+		{"changed", `{"t":"changed","account":"a1"}`, func(d *decodedLink) bool {
+			return d.changed == Changed{T: KindChanged, Account: "a1"}
+		}},
+		{"changed with a removed device", `{"t":"changed","account":"a1","removed":"tv1"}`, func(d *decodedLink) bool {
+			return d.changed == Changed{T: KindChanged, Account: "a1", Removed: "tv1"}
+		}},
+		{"changed without account", `{"t":"changed","removed":"tv1"}`, nil},
+		{"changed with an invalid removed device", `{"t":"changed","account":"a1","removed":"tv 1"}`, nil},
 		{"count without topic", `{"t":"count","id":"c1"}`, nil},
 		{"count with an invalid topic", `{"t":"count","id":"c1","topic":"news.*"}`, nil},
 		{"count with an id that breaks lines", `{"t":"count","id":"c\n1","topic":"news"}`, nil},
@@ -484,6 +497,7 @@ func FuzzLinkFrame(f *testing.F) {
 	f.Add(AppendCounted(nil, &Counted{ID: "c1", Subscribers: 12}))
 	f.Add(AppendLocate(nil, &Locate{ID: "l1", Account: "a1", Device: "tv1"}))
 	f.Add(AppendHandover(nil, &Handover{Account: "a1", Device: "tv1", Region: "us"}))
+	f.Add(AppendChanged(nil, &Changed{Account: "a1", Removed: "tv1"}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var sc Scanner
 		d, err := decodeAnyLink(&sc, data)

@@ -15,7 +15,7 @@ import (
 //     device, receipt back; publish towards an edge with subscribers of a
 //     topic, published back; count towards such an edge, counted back;
 //     locate towards the gateway of another region, counted back; handover
-//     towards such a gateway.
+//     and changed towards such a gateway.
 //     Every encoder writes "t" first.
 //   - Field names match exactly, as the encoders write them: "ACCount" is not
 //     "account" (encoding/json would take it for one).
@@ -29,7 +29,8 @@ import (
 //     (valid ids, status acked); a publish an id and a valid topic, and
 //     neither account nor to; a published an id; a count a valid id and a
 //     valid topic; a locate a valid id, account and device; a handover a
-//     valid account, device and region; a counted an
+//     valid account, device and region; a changed a valid account (and a
+//     valid removed device id, if any); a counted an
 //     id; a receipt id and exactly one result. A
 //     frame without them is refused.
 //
@@ -48,7 +49,7 @@ const (
 // which must be "t". It returns the kind that field names, one of
 // protocol.KindMsg, protocol.KindReceipt, KindReplace, protocol.KindPresence
 // KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount,
-// KindCounted, KindLocate and KindHandover; the decoder of that kind
+// KindCounted, KindLocate, KindHandover and KindChanged; the decoder of that kind
 // reads the rest.
 func (s *Scanner) Kind(data []byte) (string, error) {
 	s.reset(data)
@@ -64,7 +65,7 @@ func (s *Scanner) Kind(data []byte) (string, error) {
 		return "", err
 	}
 	kind := ""
-	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount, KindCounted, KindLocate, KindHandover} {
+	for _, k := range [...]string{string(protocol.KindMsg), string(protocol.KindReceipt), KindReplace, string(protocol.KindPresence), KindNudge, KindTopics, KindLate, KindPublish, KindPublished, KindCount, KindCounted, KindLocate, KindHandover, KindChanged} {
 		if string(s.bytes(sp)) == k {
 			kind = k
 		}
@@ -683,6 +684,46 @@ func (s *Scanner) ReadHandover(h *Handover) error {
 		return err
 	}
 	if !s.end() || !protocol.ValidID(h.Account) || !protocol.ValidID(h.Device) || !protocol.ValidRegion(h.Region) {
+		return ErrFrame
+	}
+	return nil
+}
+
+// The fields of a changed frame.
+const (
+	changedAccount = fieldFirst << iota
+	changedRemoved
+)
+
+func changedField(key []byte) uint16 {
+	switch string(key) {
+	case "t":
+		return fieldT
+	case "account":
+		return changedAccount
+	case "removed":
+		return changedRemoved
+	}
+	return 0
+}
+
+// ReadChanged reads the rest of a changed frame after Kind, into c: a valid
+// account id and, if present, a valid removed device id.
+func (s *Scanner) ReadChanged(c *Changed) error {
+	*c = Changed{T: KindChanged}
+	err := s.fields(false, fieldT, 0, changedField, func(f uint16) error {
+		sp, err := s.str()
+		if f == changedAccount {
+			c.Account = string(s.bytes(sp))
+		} else {
+			c.Removed = string(s.bytes(sp))
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !s.end() || !protocol.ValidID(c.Account) || c.Removed != "" && !protocol.ValidID(c.Removed) {
 		return ErrFrame
 	}
 	return nil

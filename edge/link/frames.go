@@ -138,3 +138,16 @@ type Handover struct {
 
 // KindHandover is the "t" of Handover.
 const KindHandover = "handover"
+
+// Changed tells the gateway of another region that the device list of
+// Account changed, so that the region's caches of it reload; Removed, when
+// set, is a device taken off the list, whose connection in that region, if
+// it has one, is closed (4003). It needs no answer.
+type Changed struct {
+	T       string `json:"t"`
+	Account string `json:"account"`
+	Removed string `json:"removed,omitempty"`
+}
+
+// KindChanged is the "t" of Changed.
+const KindChanged = "changed"
