@@ -87,6 +87,16 @@ func (t GroupTimeouts) resolve() (GroupTimeouts, error) {
 	return t, nil
 }
 
+// Options returns the franz-go options of the timeouts with the defaults
+// filled in, for another consumer group of the async path (the mirror's).
+func (t GroupTimeouts) Options() ([]kgo.Opt, error) {
+	r, err := t.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return r.opts(), nil
+}
+
 // opts returns the franz-go options of the timeouts, resolved.
 func (t GroupTimeouts) opts() []kgo.Opt {
 	return []kgo.Opt{kgo.SessionTimeout(t.Session), kgo.RebalanceTimeout(t.Rebalance), kgo.HeartbeatInterval(t.Heartbeat)}
