@@ -126,6 +126,22 @@ func (t Topics) All() []string {
 	return append(all, t.Status())
 }
 
+// Mirrored returns the topics of region as they are mirrored into this
+// region's cluster: <region>.<topic> (herald.status of region eu is
+// eu.herald.status), MirrorMaker 2's DefaultReplicationPolicy, which package
+// mirror follows too.
+func (t Topics) Mirrored(region string) Topics { return Topics{Prefix: region + "." + t.prefix()} }
+
+// checkRegions says which of regions is not a region name, nil when all are.
+func checkRegions(what string, regions []string) error {
+	for _, r := range regions {
+		if !protocol.ValidRegion(r) {
+			return fmt.Errorf("%s: %q is not a region name ([a-z][a-z0-9-]{0,31})", what, r)
+		}
+	}
+	return nil
+}
+
 func (t Topics) prefix() string {
 	if t.Prefix == "" {
 		return DefaultTopicPrefix
