@@ -138,6 +138,13 @@ func (c *Config) resolve() (*regexp.Regexp, []kgo.Opt, error) {
 	return filter, group, nil
 }
 
+// Validate reports whether Run would take c: what is required is there, the
+// alias is a region name and the filter a regexp.
+func (c Config) Validate() error {
+	_, _, err := c.resolve()
+	return err
+}
+
 // mirror is one Run: its clients, the target topics it knows, its metrics.
 // Only Run's goroutine uses it.
 type mirror struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/mirror"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -120,6 +121,7 @@ type node struct {
 	producer     *processor.Producer
 	processor    *processor.Processor
 	materializer *processor.MaterializerConfig
+	mirror       *mirror.Config // the mirror role's, nil without it
 
 	listeners []listener // public, internal, admin: started and shut down together
 	closers   []func()   // release the registry client
@@ -253,6 +255,9 @@ func build(c *settings.Server, log *slog.Logger) (_ *node, err error) {
 	// Before the edge: its stored messages' statuses go to Kafka too.
 	async, err := n.buildAsync(c, redisClient, router, log)
 	if err != nil {
+		return nil, err
+	}
+	if err := n.buildMirror(c, log); err != nil {
 		return nil, err
 	}
 	if c.HasRole("edge") {
