@@ -16,12 +16,18 @@ import (
 //	    (from the source), topic (creating or growing a target topic),
 //	    produce (to the target: the batch is tried again), commit (of the
 //	    source offsets: the batch is copied again by the next owner)
+//	herald_mirror_lag{topic}             gauge: records of the source topic not
+//	    yet copied and committed by the mirror's consumer group, read from the
+//	    source at scrape time while Run runs (lagCollector); a mirror whose
+//	    registry already exports one (another mirror of the same group) does
+//	    not export its own
 //
 // The topic label takes the source topics the filter matches: four with the
 // default filter. Mirrors that share a registry add up in one series.
 const (
 	metricRecords = "herald_mirror_records_total"
 	metricErrors  = "herald_mirror_errors_total"
+	metricLag     = "herald_mirror_lag"
 )
 
 // The operations of herald_mirror_errors_total.

@@ -192,6 +192,17 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("mirror: source kafka client: %w", err)
 	}
 	defer m.src.Close()
+	// The lag is exported while the client it is read through is open.
+	lag := newLagCollector(cfg.Group, cfg.Logger)
+	if err := cfg.Metrics.Register(lag); err != nil {
+		cfg.Logger.Warn("the mirror's lag is not exported", "err", err)
+	} else {
+		lag.attach(m.src)
+		defer func() {
+			cfg.Metrics.Unregister(lag)
+			lag.detach()
+		}()
+	}
 	tgtOpts := []kgo.Opt{
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()),

@@ -286,6 +286,9 @@ func TestMirrorRestart(t *testing.T) {
 	counter := mustCounter(t, reg, normal)
 	waitFor(t, "a part of the backlog copied", func() bool { return testutil.ToFloat64(counter) >= 200 })
 	m.stop(t)
+	if _, ok := lagOf(t, reg, normal); ok {
+		t.Error("herald_mirror_lag is exported after Run returned")
+	}
 	copied := int(testutil.ToFloat64(counter))
 	if copied >= first {
 		t.Logf("the whole backlog (%d) was copied before the stop: the restart copies only the second part", copied)
@@ -332,6 +335,9 @@ func TestMirrorCommitsAfterAck(t *testing.T) {
 	if n := committed(t, a, "g", low); n != 0 {
 		t.Fatalf("the source has %d offsets committed while the target refused every record", n)
 	}
+	if n, ok := lagOf(t, reg, low); !ok || n != 300 {
+		t.Errorf("herald_mirror_lag{topic=%s} = %v (exported %v) while nothing is copied, want 300", low, n, ok)
+	}
 	errs, err := newMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -345,6 +351,31 @@ func TestMirrorCommitsAfterAck(t *testing.T) {
 		t.Fatalf("%d distinct records in the target, want 300", len(d))
 	}
 	waitFor(t, "every offset committed", func() bool { return committed(t, a, "g", low) == 300 })
+	if n, ok := lagOf(t, reg, low); !ok || n != 0 {
+		t.Errorf("herald_mirror_lag{topic=%s} = %v (exported %v) once everything is copied, want 0", low, n, ok)
+	}
+}
+
+// lagOf returns herald_mirror_lag{topic} of reg, and whether it is exported.
+func lagOf(tb testing.TB, reg *prometheus.Registry, topic string) (float64, bool) {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metricLag {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "topic" && l.GetValue() == topic {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
 }
 
 // TestMirrorUncommitted makes the source refuse every offset commit of a
