@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/heraldpush/herald/processor"
@@ -260,7 +261,7 @@ func (m *mirror) batch(ctx context.Context, recs []*kgo.Record) {
 	}
 	work := context.WithoutCancel(ctx)
 	for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, maxBackoff) {
-		err := m.copy(work, recs, out)
+		err := m.copy(work, out)
 		if err == nil {
 			break
 		}
@@ -284,10 +285,10 @@ func (m *mirror) batch(ctx context.Context, recs []*kgo.Record) {
 // produces every record and waits for the target's acknowledgement. The
 // records are copied again by a further attempt, so a partial failure leaves
 // duplicates in the target, never a gap.
-func (m *mirror) copy(ctx context.Context, recs, out []*kgo.Record) error {
+func (m *mirror) copy(ctx context.Context, out []*kgo.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ProduceTimeout)
 	defer cancel()
-	if err := m.targets.ensure(ctx, m.cfg.Alias, recs); err != nil {
+	if err := m.targets.ensure(ctx, m.cfg.Alias, out); err != nil {
 		m.metrics.errors[opTopic].Inc()
 		return err
 	}
@@ -301,10 +302,8 @@ func (m *mirror) copy(ctx context.Context, recs, out []*kgo.Record) error {
 		m.metrics.errors[opProduce].Inc()
 		return fmt.Errorf("mirror: produce to the target: %w", err)
 	}
-	for _, r := range recs {
-		if !IsRemote(m.cfg.Topics, r.Topic) {
-			m.metrics.records(r.Topic).Inc()
-		}
+	for _, r := range out {
+		m.metrics.records(strings.TrimPrefix(r.Topic, m.cfg.Alias+Separator)).Inc()
 	}
 	return nil
 }

@@ -310,6 +310,28 @@ func TestMirrorRestart(t *testing.T) {
 	t.Logf("stopped after %d of %d; %d records in the target, %d repeats", copied, first, len(got), repeats)
 }
 
+// TestMirrorSkipsRemote mirrors every topic (.*): the remote ones are
+// skipped, but committed, and no target topic is made for them.
+func TestMirrorSkipsRemote(t *testing.T) {
+	topics := processor.Topics{}
+	remote := "c." + topics.Status()
+	a := mustCluster(t, map[string]int32{topics.Status(): 1, remote: 1, "plain": 1})
+	b := mustCluster(t, nil)
+	produce(t, mustClient(t, a), &kgo.Record{Topic: remote, Value: []byte("r")}, &kgo.Record{Topic: topics.Status(), Value: []byte("s")},
+		&kgo.Record{Topic: "plain", Value: []byte("p")})
+	reg := prometheus.NewRegistry()
+	startMirror(t, a, b, Config{Filter: ".*", Group: "g", Metrics: reg})
+	readAll(t, b, "a."+topics.Status(), 1)
+	readAll(t, b, "a.plain", 1)
+	waitFor(t, "the remote topic's offset committed", func() bool { return committed(t, a, "g", remote) == 1 })
+	if n, err := partitions(mustClient(t, b), "a."+remote); err != nil || n != 0 {
+		t.Errorf("a.%s exists in b (%d partitions, %v)", remote, n, err)
+	}
+	if n := testutil.ToFloat64(mustCounter(t, reg, remote)); n != 0 {
+		t.Errorf("%v records of %s counted as copied", n, remote)
+	}
+}
+
 // TestMirrorCommitsAfterAck makes the target refuse every produce for a
 // while: the mirror commits nothing on the source meanwhile, and copies
 // everything once the target takes records again.

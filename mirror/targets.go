@@ -3,6 +3,7 @@ package mirror
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/heraldpush/herald/processor"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -26,20 +27,20 @@ func newTargets(src, tgt *kgo.Client, replication int16) *targets {
 	return &targets{src: src, tgt: tgt, srcAdm: kadm.NewClient(src), tgtAdm: kadm.NewClient(tgt), replication: replication, parts: map[string]int32{}}
 }
 
-// ensure makes sure that the target topic of every record of recs (that is not
-// remote) has the record's partition.
-func (t *targets) ensure(ctx context.Context, alias string, recs []*kgo.Record) error {
-	need := map[string]int32{} // source topic -> highest partition + 1
-	for _, r := range recs {
-		if t.parts[RemoteTopic(alias, r.Topic)] <= r.Partition {
+// ensure makes sure that the target topic of every record of out (records
+// for the target, named alias.<source topic>) has the record's partition.
+func (t *targets) ensure(ctx context.Context, alias string, out []*kgo.Record) error {
+	need := map[string]int32{} // target topic -> highest partition + 1
+	for _, r := range out {
+		if t.parts[r.Topic] <= r.Partition {
 			need[r.Topic] = max(need[r.Topic], r.Partition+1)
 		}
 	}
 	if len(need) == 0 {
 		return nil
 	}
-	for topic, n := range need {
-		if err := t.grow(ctx, topic, RemoteTopic(alias, topic), n); err != nil {
+	for target, n := range need {
+		if err := t.grow(ctx, strings.TrimPrefix(target, alias+Separator), target, n); err != nil {
 			return err
 		}
 	}
