@@ -87,6 +87,16 @@ func (t GroupTimeouts) resolve() (GroupTimeouts, error) {
 	return t, nil
 }
 
+// Options returns the franz-go options of the timeouts with the defaults
+// filled in, for another consumer group of the async path (the mirror's).
+func (t GroupTimeouts) Options() ([]kgo.Opt, error) {
+	r, err := t.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return r.opts(), nil
+}
+
 // opts returns the franz-go options of the timeouts, resolved.
 func (t GroupTimeouts) opts() []kgo.Opt {
 	return []kgo.Opt{kgo.SessionTimeout(t.Session), kgo.RebalanceTimeout(t.Rebalance), kgo.HeartbeatInterval(t.Heartbeat)}
@@ -114,6 +124,22 @@ func (t Topics) All() []string {
 		all = append(all, t.Messages(p))
 	}
 	return append(all, t.Status())
+}
+
+// Mirrored returns the topics of region as they are mirrored into this
+// region's cluster: <region>.<topic> (herald.status of region eu is
+// eu.herald.status), MirrorMaker 2's DefaultReplicationPolicy, which package
+// mirror follows too.
+func (t Topics) Mirrored(region string) Topics { return Topics{Prefix: region + "." + t.prefix()} }
+
+// checkRegions says which of regions is not a region name, nil when all are.
+func checkRegions(what string, regions []string) error {
+	for _, r := range regions {
+		if !protocol.ValidRegion(r) {
+			return fmt.Errorf("%s: %q is not a region name ([a-z][a-z0-9-]{0,31})", what, r)
+		}
+	}
+	return nil
 }
 
 func (t Topics) prefix() string {

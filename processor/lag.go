@@ -19,7 +19,7 @@ import (
 const lagTimeout = 2 * time.Second
 
 // lagCollector exports herald_processor_lag: per priority, the records of its
-// topic that the priority's consumer group has not committed, summed over the
+// topics (the local one and the mirrored ones consumed) that the priority's consumer group has not committed, summed over the
 // partitions. It asks Kafka at scrape time, through the client Run produces
 // status events with, so it reports only while Run runs: Run registers it at
 // start and unregisters and detaches it before closing the client.
@@ -32,7 +32,7 @@ type lagCollector struct {
 	desc   *prometheus.Desc
 	groups []string                     // the groups, in the order of Priorities
 	prio   map[string]protocol.Priority // group -> priority
-	topics map[string]string            // group -> its topic
+	topics map[string][]string          // group -> its topics
 	log    *slog.Logger
 	warned atomic.Int64 // Unix seconds of the last warning
 
@@ -42,20 +42,20 @@ type lagCollector struct {
 
 var _ prometheus.Collector = (*lagCollector)(nil)
 
-func newLagCollector(group string, topics Topics, log *slog.Logger) *lagCollector {
+func newLagCollector(group string, topics Topics, mirrored []string, log *slog.Logger) *lagCollector {
 	c := &lagCollector{
 		desc: prometheus.NewDesc(metricLag,
 			"Records of the priority's message topic not yet committed by its consumer group.",
 			[]string{"priority"}, nil),
 		prio:   make(map[string]protocol.Priority, len(Priorities)),
-		topics: make(map[string]string, len(Priorities)),
+		topics: make(map[string][]string, len(Priorities)),
 		log:    log,
 	}
 	for _, p := range Priorities {
 		g := group + "." + string(p)
 		c.groups = append(c.groups, g)
 		c.prio[g] = p
-		c.topics[g] = topics.Messages(p)
+		c.topics[g] = messageTopics(topics, mirrored, p)
 	}
 	return c
 }
@@ -102,9 +102,11 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		var total int64
-		for _, pl := range l.Lag[c.topics[g]] {
-			if pl.Err == nil && pl.Lag > 0 {
-				total += pl.Lag
+		for _, topic := range c.topics[g] {
+			for _, pl := range l.Lag[topic] {
+				if pl.Err == nil && pl.Lag > 0 {
+					total += pl.Lag
+				}
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(total), string(c.prio[g]))

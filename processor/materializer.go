@@ -18,6 +18,12 @@ type MaterializerConfig struct {
 	Kafka []kgo.Opt
 	// Topics names the topics.
 	Topics Topics
+	// StatusMirrors names regions whose status topics, mirrored into this
+	// cluster (Topics.Mirrored), the materializer consumes too, so that a
+	// message's status here shows the outcomes of the other regions; the
+	// store's rank merge makes delivered or acked anywhere win over offline
+	// elsewhere. Region names (protocol.ValidRegion).
+	StatusMirrors []string
 	// Group is the consumer group; default [DefaultGroup].status.
 	Group string
 	// Store receives every event. Required.
@@ -35,15 +41,23 @@ type MaterializerConfig struct {
 	Metrics prometheus.Registerer
 }
 
-// RunMaterializer consumes the status topic into cfg.Store until ctx is done. An
+// RunMaterializer consumes the status topic, and those of cfg.StatusMirrors,
+// into cfg.Store until ctx is done. An
 // event the store cannot take is retried until it can, so that no outcome is
 // skipped; offsets are committed after the store took them.
 func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	if len(cfg.Kafka) == 0 || cfg.Store == nil {
 		return errors.New("processor: materializer config: Kafka and Store are required")
 	}
+	if err := checkRegions("processor: materializer config: StatusMirrors", cfg.StatusMirrors); err != nil {
+		return err
+	}
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup + ".status"
+	}
+	topics := []string{cfg.Topics.Status()}
+	for _, r := range cfg.StatusMirrors {
+		topics = append(topics, cfg.Topics.Mirrored(r).Status())
 	}
 	gt, err := GroupTimeouts{Session: cfg.SessionTimeout, Rebalance: cfg.RebalanceTimeout, Heartbeat: cfg.HeartbeatInterval}.resolve()
 	if err != nil {
@@ -62,7 +76,7 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	}
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
-		kgo.ConsumeTopics(cfg.Topics.Status()),
+		kgo.ConsumeTopics(topics...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(500 * time.Millisecond),

@@ -85,6 +85,12 @@ type Config struct {
 	// again after a message was stored for it (nudge.go); without it a
 	// message stored while the device connects waits for its next connection.
 	Nudger Nudger
+	// Mirrored names regions whose message topics, mirrored into this
+	// cluster (Topics.Mirrored), the processors consume too, each beside the
+	// local topic of its priority: what a lost region accepted and never
+	// processed is delivered from here (at least once; devices drop repeats
+	// by id). Region names (protocol.ValidRegion).
+	Mirrored []string
 	// Workers is the number of concurrent deliveries per priority: the weight of
 	// each. Missing priorities take DefaultHighWorkers and so on.
 	Workers map[protocol.Priority]int
@@ -150,6 +156,9 @@ func New(cfg Config) (*Processor, error) {
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup
 	}
+	if err := checkRegions("processor: config: Mirrored", cfg.Mirrored); err != nil {
+		return nil, err
+	}
 	w := map[protocol.Priority]int{
 		protocol.PriorityHigh: DefaultHighWorkers, protocol.PriorityNormal: DefaultNormalWorkers, protocol.PriorityLow: DefaultLowWorkers,
 	}
@@ -205,7 +214,7 @@ func New(cfg Config) (*Processor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, seed: maphash.MakeSeed(), metrics: m, lag: newLagCollector(cfg.Group, cfg.Topics, cfg.Logger)}, nil
+	return &Processor{cfg: cfg, seed: maphash.MakeSeed(), metrics: m, lag: newLagCollector(cfg.Group, cfg.Topics, cfg.Mirrored, cfg.Logger)}, nil
 }
 
 // Stats returns the counts so far.
@@ -265,12 +274,28 @@ func (p *Processor) groupTimeouts() GroupTimeouts {
 	return GroupTimeouts{Session: p.cfg.SessionTimeout, Rebalance: p.cfg.RebalanceTimeout, Heartbeat: p.cfg.HeartbeatInterval}
 }
 
+// topics returns the topics of a priority: the local one and the mirrored
+// ones of Config.Mirrored.
+func (p *Processor) topics(prio protocol.Priority) []string {
+	return messageTopics(p.cfg.Topics, p.cfg.Mirrored, prio)
+}
+
+// messageTopics returns the message topics of prio of t and of the mirrors
+// of regions.
+func messageTopics(t Topics, regions []string, prio protocol.Priority) []string {
+	out := []string{t.Messages(prio)}
+	for _, r := range regions {
+		out = append(out, t.Mirrored(r).Messages(prio))
+	}
+	return out
+}
+
 // consume is the group member of one priority.
 func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority) error {
 	log := p.cfg.Logger.With("priority", prio)
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(p.cfg.Group + "." + string(prio)),
-		kgo.ConsumeTopics(p.cfg.Topics.Messages(prio)),
+		kgo.ConsumeTopics(p.topics(prio)...),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(500 * time.Millisecond),

@@ -96,6 +96,8 @@ type pipeline struct {
 	// when set, changes the processor's config.
 	deliverer Deliverer
 	adjust    func(*Config)
+	// statusMirrors, set before start, are the materializer's StatusMirrors.
+	statusMirrors []string
 }
 
 func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
@@ -138,7 +140,7 @@ func (p *pipeline) start(t *testing.T) {
 		}
 	})
 	wg.Go(func() {
-		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second, Metrics: p.reg}); err != nil {
+		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second, Metrics: p.reg, StatusMirrors: p.statusMirrors}); err != nil {
 			t.Errorf("materializer: %v", err)
 		}
 	})

@@ -1,12 +1,16 @@
 package protocol
 
-// ValidRegion reports whether s can name a region: 1 to 32 bytes, a lower-case
-// ASCII letter first, then lower-case letters, digits and '-' (docs/protocol.md,
-// "Region names"). A region name is a label in a Kafka topic name (MirrorMaker
-// 2 prefixes mirrored topics with it) and in metrics, so it stays short and
-// plain.
+// MaxRegionLen is the longest region name, in bytes.
+const MaxRegionLen = 32
+
+// ValidRegion reports whether s is a region name: a lowercase letter, then up
+// to 31 lowercase letters, digits or '-' ([a-z][a-z0-9-]{0,31};
+// docs/protocol.md, "Region names"). A region name starts the names of the
+// Kafka topics mirrored from its region (<region>.herald.status), so it holds
+// no '.', which separates it from the topic, and no capital, which Kafka tools
+// and MirrorMaker 2's aliases would keep apart from its lowercase twin.
 func ValidRegion(s string) bool {
-	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+	if len(s) == 0 || len(s) > MaxRegionLen || s[0] < 'a' || s[0] > 'z' {
 		return false
 	}
 	for i := 1; i < len(s); i++ {

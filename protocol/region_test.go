@@ -6,27 +6,28 @@ import (
 )
 
 func TestValidRegion(t *testing.T) {
-	for _, c := range []struct {
-		s    string
+	for _, tt := range []struct {
+		name string
+		in   string
 		want bool
 	}{
-		{"eu", true},
-		{"us-east-1", true},
-		{"a", true},
-		{strings.Repeat("a", 32), true},
-		{strings.Repeat("a", 33), false},
-		{"", false},
-		{"1eu", false},
-		{"-eu", false},
-		{"EU", false},
-		{"eu.west", false}, // a dot would split a mirrored Kafka topic's prefix
-		{"eu_west", false},
-		{"eu west", false},
-		{"eu\n", false},
-		{"é", false},
+		{"one letter", "a", true},
+		{"letters digits and dashes", "eu-west-1", true},
+		{"32 bytes", "a" + strings.Repeat("b", 31), true},
+		{"33 bytes", "a" + strings.Repeat("b", 32), false},
+		{"empty", "", false},
+		{"a capital", "A", false},
+		{"starts with a digit", "1eu", false},
+		{"starts with a dash", "-eu", false},
+		{"a dot", "eu.west", false},
+		{"an underscore", "eu_west", false},
+		{"a space", "eu west", false},
+		{"non-ASCII", "eé", false},
 	} {
-		if got := ValidRegion(c.s); got != c.want {
-			t.Errorf("ValidRegion(%q) = %v, want %v", c.s, got, c.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidRegion(tt.in); got != tt.want {
+				t.Errorf("ValidRegion(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
 	}
 }

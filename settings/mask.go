@@ -17,15 +17,16 @@ const Mask = "****"
 // that masks its value for display: what is left identifies the entry (a key id,
 // an API key's name, a database host) without revealing it.
 var secretFlags = map[string]func(string) string{
-	"token-secret":        maskEntries(maskKeyed),
-	"api-keys":            maskEntries(maskKeyed),
-	"cluster-key":         maskEntries(func(string) string { return Mask }),
-	"region-key":          maskEntries(func(string) string { return Mask }),
-	"kafka-sasl-password": func(string) string { return Mask },
-	"postgres-url":        maskDSN,
-	"redis-addr":          maskEntries(maskDSN),
-	"redis-password":      func(string) string { return Mask },
-	"token":               func(string) string { return Mask }, // herald listen, msg
+	"token-secret":                maskEntries(maskKeyed),
+	"api-keys":                    maskEntries(maskKeyed),
+	"cluster-key":                 maskEntries(func(string) string { return Mask }),
+	"region-key":                  maskEntries(func(string) string { return Mask }),
+	"kafka-sasl-password":         func(string) string { return Mask },
+	"mirror-source-sasl-password": func(string) string { return Mask },
+	"postgres-url":                maskDSN,
+	"redis-addr":                  maskEntries(maskDSN),
+	"redis-password":              func(string) string { return Mask },
+	"token":                       func(string) string { return Mask }, // herald listen, msg
 }
 
 // Masked returns a flag's value as it may be shown.

@@ -113,6 +113,9 @@ type Server struct {
 	REST              RESTLimits // header, JSON depth and API key rate limits
 
 	Kafka Kafka
+	// Mirror is the mirror role's source cluster and the mirrored topics the
+	// processor role reads (serve only).
+	Mirror Mirror
 
 	// Region places the process in a deployment of several regions.
 	Region Region
@@ -145,7 +148,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&c.ConfigFile, ConfigFlag, "", "a YAML or JSON file of settings, keys as the flag names (drain-window: 30s); flags and HERALD_* variables win over it")
 	fs.StringVar(&c.Addr, "addr", addr, "listen address for devices and the REST API")
 	if !dev {
-		fs.Var(&c.Roles, "roles", "roles of this process, comma-separated: edge, api, processor")
+		fs.Var(&c.Roles, "roles", "roles of this process, comma-separated: edge, api, processor, mirror")
 		fs.Var(&c.TokenSecrets, "token-secret", "HS256 device-token secrets, comma-separated, as kid:secret or secret (at least 32 bytes); the first signs")
 	}
 	c.TokenKeys.Flags(fs, dev)
@@ -217,13 +220,16 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.PushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
 	c.REST.Flags(fs)
 	c.Kafka.Flags(fs, dev)
+	if !dev {
+		c.Mirror.Flags(fs)
+	}
 }
 
 // Validate checks the configuration and says clearly what is wrong.
 func (c *Server) Validate(dev bool) error {
 	for _, r := range c.Roles {
-		if r != "edge" && r != "api" && r != "processor" {
-			return Usagef("--roles: unknown role %q (want edge, api, processor)", r)
+		if r != "edge" && r != "api" && r != "processor" && r != "mirror" {
+			return Usagef("--roles: unknown role %q (want edge, api, processor, mirror)", r)
 		}
 	}
 	if len(c.Roles) == 0 {
@@ -250,6 +256,9 @@ func (c *Server) Validate(dev bool) error {
 	}
 	if dev && (c.DevRegions < 1 || c.DevRegions > MaxDevRegions) {
 		return Usagef("--regions must be from 1 to %d, got %d", MaxDevRegions, c.DevRegions)
+	}
+	if err := c.Mirror.Validate(&c.Kafka, c.HasRole("mirror"), c.HasRole("processor")); err != nil {
+		return err
 	}
 	if err := c.validateLifecycle(); err != nil {
 		return err
@@ -426,7 +435,8 @@ func edgeOff(d time.Duration) time.Duration {
 	return d
 }
 
-// HasRole reports whether the process runs role r (edge, api, processor).
+// HasRole reports whether the process runs role r (edge, api, processor,
+// mirror).
 func (c *Server) HasRole(r string) bool { return slices.Contains(c.Roles, r) }
 
 // Logger is the process's logger on stderr, in --log-format at --log-level.

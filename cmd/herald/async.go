@@ -9,6 +9,7 @@ import (
 	"github.com/heraldpush/herald/api"
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
+	"github.com/heraldpush/herald/mirror"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/settings"
 	"github.com/redis/rueidis"
@@ -115,13 +116,27 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 		return parts, nil
 	}
 	if k.CreateTopics {
+		// The mirrored topics the processor role reads are created too, so
+		// that its consumers subscribe to topics that exist; the mirror
+		// grows them to their source's partitions when it has more.
+		all := topics.All()
+		if c.HasRole("processor") {
+			for _, r := range c.Mirror.StatusMirrors {
+				all = append(all, topics.Mirrored(r).Status())
+			}
+			for _, r := range c.Mirror.ConsumeMirrored {
+				for _, p := range processor.Priorities {
+					all = append(all, topics.Mirrored(r).Messages(p))
+				}
+			}
+		}
 		spec := processor.TopicSpec{Partitions: int32(k.Partitions), ReplicationFactor: int16(k.Replication)}
 		if n.kafka != nil {
 			spec.Partitions = 3
 			spec.Retention, spec.RetentionBytes = k.DevRetention, k.DevRetentionBytes
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := processor.EnsureTopics(ctx, prod.Client(), topics.All(), spec)
+		err := processor.EnsureTopics(ctx, prod.Client(), all, spec)
 		cancel()
 		if err != nil {
 			return asyncParts{}, fmt.Errorf("kafka at %v: %w (run with --kafka-create-topics=false where topics are managed elsewhere)", brokers, err)
@@ -149,6 +164,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Kafka:             opts,
 			Topics:            topics,
 			Group:             k.Group,
+			Mirrored:          c.Mirror.ConsumeMirrored,
 			Deliverer:         router,
 			Directory:         n.registry,
 			Publisher:         router,
@@ -169,7 +185,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			return asyncParts{}, settings.Usagef("%v", err)
 		}
 		n.materializer = &processor.MaterializerConfig{
-			Kafka: opts, Topics: topics, Group: k.Group + ".status", Store: store,
+			Kafka: opts, Topics: topics, Group: k.Group + ".status", Store: store, StatusMirrors: c.Mirror.StatusMirrors,
 			SessionTimeout: gt.Session, RebalanceTimeout: gt.Rebalance, HeartbeatInterval: gt.Heartbeat,
 			Logger: log.With("part", "materializer"), Metrics: n.metrics,
 		}
@@ -177,34 +193,43 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 	return parts, nil
 }
 
-// runAsync starts the processor and the materializer, if the node has them, and
-// returns a function that stops them and waits until they have committed what
-// they hold, or until its ctx ends.
+// runAsync starts the processor, the materializer and the mirror, those the
+// node has, and returns a function that stops them and waits until they have
+// committed what they hold, or until its ctx ends.
 func (n *node) runAsync(log *slog.Logger) (stop func(context.Context) error) {
-	if n.processor == nil {
+	type part struct {
+		name string
+		run  func(context.Context) error
+	}
+	var parts []part
+	if n.processor != nil {
+		parts = append(parts,
+			part{"processor", n.processor.Run},
+			part{"materializer", func(ctx context.Context) error { return processor.RunMaterializer(ctx, *n.materializer) }})
+	}
+	if n.mirror != nil {
+		parts = append(parts, part{"mirror", func(ctx context.Context) error { return mirror.Run(ctx, *n.mirror) }})
+	}
+	if len(parts) == 0 {
 		return func(context.Context) error { return nil }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() {
-		defer func() { done <- struct{}{} }()
-		if err := n.processor.Run(ctx); err != nil {
-			log.Error("processor stopped", "err", err)
-		}
-	}()
-	go func() {
-		defer func() { done <- struct{}{} }()
-		if err := processor.RunMaterializer(ctx, *n.materializer); err != nil {
-			log.Error("materializer stopped", "err", err)
-		}
-	}()
+	done := make(chan struct{}, len(parts))
+	for _, p := range parts {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if err := p.run(ctx); err != nil {
+				log.Error(p.name+" stopped", "err", err)
+			}
+		}()
+	}
 	return func(wctx context.Context) error {
 		cancel()
-		for range 2 {
+		for range parts {
 			select {
 			case <-done:
 			case <-wctx.Done():
-				return fmt.Errorf("the processor did not commit and stop within the shutdown grace: %w", wctx.Err())
+				return fmt.Errorf("the processor, materializer or mirror did not commit and stop within the shutdown grace: %w", wctx.Err())
 			}
 		}
 		return nil

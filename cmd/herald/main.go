@@ -24,7 +24,7 @@ const usage = `herald: device-to-device messaging
 
 usage:
   herald dev       run every role in one process on embedded defaults
-  herald serve     run a server (--roles=edge,api,processor)
+  herald serve     run a server (--roles=edge,api,processor,mirror)
   herald token     mint a device token
   herald schema    check a message type's schema (herald schema check FILE [PAYLOAD]) or
                    generate TypeScript types of the message types (herald schema ts [--schemas DIR] [--out FILE])

@@ -22,6 +22,7 @@ import (
 	"github.com/heraldpush/herald/devicelist"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/mirror"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
@@ -134,6 +135,7 @@ type node struct {
 	producer     *processor.Producer
 	processor    *processor.Processor
 	materializer *processor.MaterializerConfig
+	mirror       *mirror.Config // the mirror role's, nil without it
 
 	listeners []listener // public, internal, admin: started and shut down together
 	closers   []func()   // release the registry client
@@ -312,6 +314,9 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			return nil, settings.Usagef("%v", err)
 		}
 		router.RegionInbox = n.regionInbox
+	}
+	if err := n.buildMirror(c, log); err != nil {
+		return nil, err
 	}
 	if c.HasRole("edge") {
 		v, err := c.TokenKeys.Verifier(c.TokenSecrets, log.With("part", "token"))

@@ -32,8 +32,9 @@ func shutdownReserve(grace time.Duration) time.Duration {
 //
 //  1. /readyz turns 503, so that load balancers stop sending new connections and
 //     requests;
-//  2. the processor and the materializer stop taking batches, and commit the ones
-//     in hand (other processors of the group take their partitions over), while
+//  2. the processor, the materializer and the mirror stop taking batches, and
+//     commit the ones in hand (other members of their groups take their
+//     partitions over), while
 //  3. the edge drains: it refuses new connections and sends reconnect (drain)
 //     spread over --drain-window, closes what remains after --reconnect-grace (or
 //     once --shutdown-grace but its reserve has passed, if that is sooner), and

@@ -29,6 +29,12 @@ func TestRunUsage(t *testing.T) {
 		{name: "serve with the dev secret", args: []string{"serve", "--token-secret", settings.DevTokenSecret, "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"development secret"}},
 		{name: "serve without API keys", args: []string{"serve", "--token-secret", secret}, code: 2, stderr: []string{"--api-keys"}},
 		{name: "serve with an unknown role", args: []string{"serve", "--roles=edge,bogus", "--token-secret", secret}, code: 2, stderr: []string{`unknown role "bogus"`}},
+		{name: "serve with the mirror role without a source", args: []string{"serve", "--roles=mirror", "--kafka-brokers", "127.0.0.1:1"}, code: 2, stderr: []string{"--mirror-source-brokers", "HERALD_MIRROR_SOURCE_BROKERS", "mirror role"}},
+		{
+			name: "serve with the mirror role and a source alias that is no region", code: 2, stderr: []string{"--mirror-source-alias", `"US-East"`, "region name"},
+			args: []string{"serve", "--roles=mirror", "--kafka-brokers", "127.0.0.1:1", "--mirror-source-brokers", "127.0.0.1:2", "--mirror-source-alias", "US-East"},
+		},
+		{name: "serve help names the mirror flags", args: []string{"serve", "-h"}, code: 0, stderr: []string{"-mirror-source-brokers", "-mirror-source-alias", "-mirror-topics", "-mirror-group", "-status-mirrors", "-consume-mirrored"}},
 		{name: "serve with an unknown log format", args: []string{"serve", "--log-format=xml", "--token-secret", secret, "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"--log-format", "xml"}},
 		{name: "serve with a bad address", args: []string{"serve", "--addr", "nowhere", "--token-secret", secret, "--api-keys", "b:secret-key"}, code: 2, stderr: []string{"--addr", "nowhere"}},
 		{
