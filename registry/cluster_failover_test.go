@@ -29,6 +29,9 @@ func TestRedisClusterFailover(t *testing.T) {
 		return r
 	}
 	reader, writer := mk(c.Masters[1].Addr), mk(c.Masters[2].Addr)
+	if d, ok := reader.ClusterNodeTimeout(testContext(t)); !ok || d != time.Second {
+		t.Fatalf("ClusterNodeTimeout = %v, %v; want the test cluster's 1s", d, ok)
+	}
 	mustHeartbeat(t, writer, "e1")
 	mustHeartbeat(t, writer, "e2")
 	accounts := make([]string, 12) // enough to reach every master
@@ -128,5 +131,13 @@ r1 127.0.0.1:7003@17003 master - 0 1 4 connected 0-8191`, "b2,r1"},
 				t.Errorf("parseMasterSet = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Outside a cluster there is no node timeout to read.
+func TestClusterNodeTimeoutOfOneRedis(t *testing.T) {
+	r := mustRedisServer(t).registry(t, RedisConfig{})
+	if d, ok := r.ClusterNodeTimeout(testContext(t)); ok {
+		t.Fatalf("ClusterNodeTimeout of one Redis = %v, true", d)
 	}
 }

@@ -3,7 +3,9 @@ package registry
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 )
@@ -65,4 +67,29 @@ func (r *Redis) mastersChanged(ctx context.Context, edge string) bool {
 	prev := r.masters[edge]
 	r.masters[edge] = set
 	return prev != "" && prev != set
+}
+
+// ClusterNodeTimeout returns the cluster-node-timeout of the Redis Cluster
+// (CONFIG GET on whichever node answers): how long a master may be
+// unreachable before its replica is promoted, during which the slots it held
+// answer nothing. ok is false outside a cluster, or when the server does not
+// allow CONFIG (as some managed services do not).
+func (r *Redis) ClusterNodeTimeout(ctx context.Context) (d time.Duration, ok bool) {
+	if r.client.Mode() != rueidis.ClientModeCluster {
+		return 0, false
+	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	res := r.client.Do(ctx, r.client.B().ConfigGet().Parameter("cluster-node-timeout").Build())
+	v := ""
+	if m, err := res.AsStrMap(); err == nil {
+		v = m["cluster-node-timeout"]
+	} else if s, err := res.AsStrSlice(); err == nil && len(s) == 2 {
+		v = s[1]
+	}
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || ms <= 0 {
+		return 0, false
+	}
+	return time.Duration(ms) * time.Millisecond, true
 }

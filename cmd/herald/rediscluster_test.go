@@ -31,7 +31,14 @@ func TestRedisClusterEndToEnd(t *testing.T) {
 			"--heartbeat-interval", "500ms"}, common...)
 	}
 	e1 := startProc(t, "edge-1", edgeArgs("edge-1", rc.Masters[0].Addr)...)
-	e2 := startProc(t, "edge-2", edgeArgs("edge-2", rc.Masters[1].Addr+","+rc.Masters[2].Addr)...)
+	e2 := startProc(t, "edge-2", append(edgeArgs("edge-2", rc.Masters[1].Addr+","+rc.Masters[2].Addr), "--edge-ttl", "2s")...)
+	// The test cluster's node timeout is 1 s: 2 s of edge TTL cannot outlast
+	// a failover, the default 15 s can.
+	const ttlWarning = "--edge-ttl is shorter than the Redis Cluster's cluster-node-timeout"
+	if !strings.Contains(e2.Logs(), ttlWarning) || strings.Contains(e1.Logs(), ttlWarning) {
+		t.Errorf("the edge TTL warning: edge-2 (2s) warned %v, edge-1 (15s) warned %v",
+			strings.Contains(e2.Logs(), ttlWarning), strings.Contains(e1.Logs(), ttlWarning))
+	}
 	api := startProc(t, "api", append([]string{"--roles=api", "--edge-id", "api-1", "--api-keys", clusterAPIKey, "--redis-addr", rc.Replicas[2].Addr}, common...)...)
 
 	// Sync pushes to devices of several accounts on both edges: their

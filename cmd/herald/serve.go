@@ -244,6 +244,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 		}
 		n.registry = r
 		n.closers = append(n.closers, r.Close)
+		warnEdgeTTL(c, r, log)
 	} else {
 		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.EdgeTTL})
 	}
@@ -614,4 +615,24 @@ func gatewayKeys(r *settings.Region) []string {
 		return nil
 	}
 	return r.Keys
+}
+
+// failoverMargin is what a Redis Cluster failover takes beyond the
+// cluster-node-timeout: the replicas' election, a second or two.
+const failoverMargin = 5 * time.Second
+
+// warnEdgeTTL warns when an edge's liveness key may expire during a Redis
+// Cluster failover: the slot that holds it answers nothing for the
+// cluster-node-timeout and the election after it, so a --edge-ttl shorter
+// than both makes every device of the edge look offline meanwhile.
+func warnEdgeTTL(c *settings.Server, r *registry.Redis, log *slog.Logger) {
+	if !c.HasRole("edge") {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if t, ok := r.ClusterNodeTimeout(ctx); ok && c.EdgeTTL < t+failoverMargin {
+		log.Warn("--edge-ttl is shorter than the Redis Cluster's cluster-node-timeout plus a failover: while a master fails over, this edge's devices look offline",
+			"edge_ttl", c.EdgeTTL, "cluster_node_timeout", t, "want_at_least", t+failoverMargin)
+	}
 }
