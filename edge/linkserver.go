@@ -167,7 +167,7 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 		if err := sc.ReadPublish(&in); err != nil {
 			return err
 		}
-		s.linkPublish(lc, &in, sem)
+		s.linkPublish(lc, &in, sem, false)
 	case string(protocol.KindMsg):
 		j := newLinkJob(s, lc, jobs)
 		if err := sc.ReadMsg(&j.in); err != nil {

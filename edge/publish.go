@@ -62,6 +62,24 @@ func (r *Router) Publish(ctx context.Context, topic string, m *protocol.Msg) (pr
 		res.Dropped += c.Dropped
 	}
 	var wg sync.WaitGroup
+	if r.Regions != nil {
+		// Every other region publishes to its own subscribers (and logs the
+		// message in its own topic log, under its own seq).
+		for _, region := range r.Regions.peers {
+			wg.Go(func() {
+				c, err := r.Regions.links.Publish(ctx, region, m)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					res.Failed = append(res.Failed, protocol.EdgeFailure{Edge: "region/" + region, Error: err.Error()})
+					return
+				}
+				res.Regions++
+				res.Devices += c.Devices
+				res.Dropped += c.Dropped
+			})
+		}
+	}
 	for _, e := range edges {
 		if r.Local != nil && e == r.Local.ID() {
 			c, err := r.Local.PublishLocal(topic, m)
@@ -152,11 +170,17 @@ func (l *Links) Publish(ctx context.Context, edge string, m *protocol.Msg) (Topi
 // count. It runs on a goroutine of its own while sem, the link's deliveries in
 // flight, has room; on the link's reader when it has none (the fan-out only
 // queues, it never waits on a device).
-func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}) {
+func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}, region bool) {
 	run := func() {
-		c, err := s.PublishLocal(in.Msg.Topic, &in.Msg)
+		var c TopicCount
+		var err error
+		if region {
+			c, err = s.regionPublish(in)
+		} else {
+			c, err = s.PublishLocal(in.Msg.Topic, &in.Msg)
+		}
 		if err != nil {
-			s.cfg.Logger.Warn("a published message cannot be encoded", "id", in.Msg.ID, "err", err)
+			s.cfg.Logger.Warn("a published message was not published here", "id", in.Msg.ID, "region_link", region, "err", err)
 		}
 		b := link.GetFrame()
 		*b = link.AppendPublished(*b, &link.Published{ID: in.Msg.ID, Devices: c.Devices, Dropped: c.Dropped})
@@ -167,6 +191,12 @@ func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}) {
 	select {
 	case sem <- struct{}{}:
 	default:
+		if region {
+			// A region's publish looks up its region's edges: not on the
+			// reader. The link is full: the publisher counts this region
+			// as failed when its wait ends.
+			return
+		}
 		run()
 		return
 	}
@@ -176,4 +206,21 @@ func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}) {
 		defer func() { <-sem }()
 		run()
 	}()
+}
+
+// regionPublish publishes a message that a region link brought in to this
+// region's subscribers, through Config.RegionRouter, within the time the
+// publisher waits.
+func (s *Server) regionPublish(in *link.InMsg) (TopicCount, error) {
+	wait := time.Duration(in.WaitMS) * time.Millisecond
+	if wait <= 0 || wait > s.cfg.AckTimeout {
+		wait = s.cfg.AckTimeout
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, wait)
+	defer cancel()
+	res, err := s.cfg.RegionRouter.Publish(ctx, in.Msg.Topic, &in.Msg)
+	if err != nil {
+		return TopicCount{}, err
+	}
+	return TopicCount{Devices: res.Devices, Dropped: res.Dropped}, nil
 }

@@ -39,6 +39,8 @@ type RegionRouter interface {
 	// Disconnect closes the device's connection in the region, if it has one,
 	// with 4003 (removed).
 	Disconnect(ctx context.Context, account, device string) error
+	// Publish publishes a topic's message to the region's subscribers.
+	Publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error)
 }
 
 // Defaults of RegionsConfig.
@@ -352,7 +354,9 @@ func (l *Links) Locate(ctx context.Context, edge, account, device string) (bool,
 // this region through Config.RegionRouter, a locate answered with a counted
 // frame of 1 when this region holds the device, a handover starts the
 // delivery of what this region's inbox holds for the device
-// (Config.RegionInbox). Every other kind is refused.
+// (Config.RegionInbox), a changed bumps an account's version and closes a
+// removed device's connection here, a publish publishes to this region's
+// subscribers. Every other kind is refused.
 func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, sem chan struct{}, kind string) error {
 	switch kind {
 	case string(protocol.KindMsg):
@@ -376,6 +380,12 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 		if s.cfg.RegionInbox != nil {
 			s.cfg.RegionInbox.Start(h.Region, h.Account, h.Device)
 		}
+	case link.KindPublish:
+		var in link.InMsg
+		if err := sc.ReadPublish(&in); err != nil {
+			return err
+		}
+		s.linkPublish(lc, &in, sem, true)
 	case link.KindChanged:
 		var c link.Changed
 		if err := sc.ReadChanged(&c); err != nil {

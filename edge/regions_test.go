@@ -70,8 +70,8 @@ func mustRegions(t *testing.T, names []string, mutate func(*RegionsConfig)) map[
 		}
 		t.Cleanup(ri.Close)
 		reg := registry.NewMemory()
-		inRegion := &Router{Registry: reg}
-		re.router = &Router{Registry: reg, Regions: g, RegionInbox: ri}
+		inRegion := &Router{Registry: reg, Topics: reg}
+		re.router = &Router{Registry: reg, Topics: reg, Regions: g, RegionInbox: ri}
 		re.regions, re.inbox = g, box
 		re.testEdge = mustEdge(t, func(c *Config) {
 			c.ID = "edge-" + name
@@ -81,6 +81,7 @@ func mustRegions(t *testing.T, names []string, mutate func(*RegionsConfig)) map[
 			c.RegionRouter = inRegion
 			c.Inbox = box
 			c.RegionNews = g
+			c.Topics = reg
 			c.RegionInbox = ri
 		})
 		re.reg, re.devs = reg, devs
@@ -464,4 +465,40 @@ func TestRegionsShareDeviceListChanges(t *testing.T) {
 		t.Fatalf("tv closed with %v, want %v", code, CloseRemoved)
 	}
 	eventually(t, "us to bump a1's version for the removal", func() bool { return version(us) > before })
+}
+
+// A publish in one region reaches the subscribers of the others, through
+// their gateways, and says how many regions answered.
+func TestRegionsPublish(t *testing.T) {
+	rs := mustRegions(t, []string{"ap", "eu", "us"}, nil)
+	eu, us, ap := rs["eu"], rs["us"], rs["ap"]
+	near := eu.mustDialTopics(t, "a1", "tv1", "news.*")
+	far := us.mustDialTopics(t, "a2", "tv2", "news.*")
+	near.sub(false, "s1", "news.sports")
+	far.sub(false, "s2", "news.sports")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := eu.router.Publish(ctx, "news.sports", &protocol.Msg{ID: "n1", Type: "tiny.echo.v1", Payload: payload(map[string]any{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Regions != 2 || res.Edges != 1 || res.Devices != 2 || res.Dropped != 0 || len(res.Failed) != 0 {
+		t.Fatalf("publish result %+v, want 2 regions, 1 edge here, 2 devices", res)
+	}
+	for _, d := range []*device{near, far} {
+		if m := d.readMsg(); m.ID != "n1" || m.Topic != "news.sports" {
+			t.Fatalf("subscriber got %+v", m)
+		}
+	}
+	// A region whose gateway is gone is listed as failed.
+	ap.linkHS.Close()
+	ap.srv.mu.Lock()
+	for lc := range ap.srv.links {
+		lc.Close()
+	}
+	ap.srv.mu.Unlock()
+	eventually(t, "ap to be listed as failed", func() bool {
+		res, err := eu.router.Publish(ctx, "news.sports", &protocol.Msg{ID: fmt.Sprint("n-", time.Now().UnixNano()), Type: "tiny.echo.v1", Payload: payload(map[string]any{})})
+		return err == nil && res.Regions == 1 && len(res.Failed) == 1 && res.Failed[0].Edge == "region/ap"
+	})
 }

@@ -88,8 +88,15 @@ type PublishResult struct {
 	// outbound rate: they do not get it.
 	Dropped int `json:"dropped"`
 	// Failed are the edges with subscribers that did not answer in time or
-	// could not be reached: their subscribers may not have it.
+	// could not be reached: their subscribers may not have it. In a
+	// deployment of regions, another region that did not answer is listed
+	// as "region/<name>".
 	Failed []EdgeFailure `json:"failed,omitempty"`
+	// Regions counts the other regions of a deployment of regions whose
+	// gateways answered: the message was published there too, and their
+	// subscribers are counted in Devices and Dropped (not their edges in
+	// Edges).
+	Regions int `json:"regions,omitempty"`
 	// Seq is the message's sequence in the topic's log, from which devices
 	// that were not connected catch up; 0 when it could not be logged (it
 	// reached the connected subscribers only).
