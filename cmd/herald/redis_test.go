@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/scripts/testenv"
+	"github.com/heraldpush/herald/settings"
 )
 
 // redisPassword is the requirepass of the private Redis servers of the tests
@@ -74,15 +75,17 @@ func TestServeStartupHidesSecrets(t *testing.T) {
 		tokenSecret     = "startup-token-secret-of-32-bytes-or-more"
 		apiSecret       = "startup-api-secret-value"
 		clusterKeyValue = "startup-cluster-key-value"
+		regionKeyValue  = "startup-region-key-value"
+		shortRegionKey  = "short-rkey"
 	)
-	secrets := []string{redisPassword, wrongPassword, pgPassword, tokenSecret, apiSecret, clusterKeyValue}
+	secrets := []string{redisPassword, wrongPassword, pgPassword, tokenSecret, apiSecret, clusterKeyValue, regionKeyValue, shortRegionKey, settings.DevRegionKey}
 	bin := heraldBinary(t)
 	pg := testenv.Postgres(t)
 	withPassword := testenv.StartRedisWith(t, testenv.RedisOptions{Password: redisPassword})
 	overTLS := testenv.StartRedisWith(t, testenv.RedisOptions{Password: redisPassword, TLS: true})
 	unreachable := testenv.FreeAddr(t)
 	unreachablePG := "postgres://herald:" + pgPassword + "@" + testenv.FreeAddr(t) + "/herald?connect_timeout=5"
-	secretArgs := []string{"--token-secret", "k1:" + tokenSecret, "--api-keys", "backend:" + apiSecret, "--cluster-key", clusterKeyValue}
+	secretArgs := []string{"--token-secret", "k1:" + tokenSecret, "--api-keys", "backend:" + apiSecret, "--cluster-key", clusterKeyValue, "--region", "eu"}
 	for _, tt := range []struct {
 		name     string
 		command  string   // serve or dev
@@ -103,6 +106,9 @@ func TestServeStartupHidesSecrets(t *testing.T) {
 		{"malformed database", "serve", []string{"--postgres-url", pg, "--redis-addr", "redis://:" + redisPassword + "@h:6379/" + redisPassword}, nil, 2, "database number"},
 		{"password in two places", "serve", []string{"--postgres-url", pg, "--redis-addr", "redis://:" + redisPassword + "@h:6379", "--redis-password", wrongPassword}, nil, 2, "in one place"},
 		{"unreachable postgres", "serve", []string{"--postgres-url", unreachablePG, "--redis-addr", withPassword.URL()}, nil, 1, "device list"},
+		{"unreachable redis, in a region", "serve", []string{"--postgres-url", pg, "--redis-addr", unreachable, "--region-key", regionKeyValue, "--gateway", "--region-peers", "us=127.0.0.1:1"}, nil, 1, "connection refused"},
+		{"short region key", "serve", []string{"--postgres-url", pg, "--redis-addr", withPassword.URL(), "--region-key", shortRegionKey, "--gateway"}, nil, 2, "16 characters"},
+		{"the dev region key", "serve", []string{"--postgres-url", pg, "--redis-addr", withPassword.URL(), "--region-key", regionKeyValue + "," + settings.DevRegionKey, "--gateway"}, nil, 2, "public development key"},
 		{"dev with a wrong password", "dev", []string{"--redis-addr", "redis://:" + wrongPassword + "@" + withPassword.Addr}, nil, 1, "WRONGPASS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
