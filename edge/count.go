@@ -19,7 +19,8 @@ import (
 
 // TopicCount asks every edge with subscribers of topic how many it has,
 // concurrently, and waits for their answers until ctx ends: the local edge
-// directly, the others over their links. An edge that does not answer in time
+// directly, the others over their links; with Regions, every other region's
+// gateway answers for its region, listed as "region/<name>". An edge that does not answer in time
 // is listed in Failed, its subscribers not counted. An error means the edges
 // could not be looked up.
 func (r *Router) TopicCount(ctx context.Context, topic string) (protocol.TopicSubscribers, error) {
@@ -43,6 +44,15 @@ func (r *Router) TopicCount(ctx context.Context, topic string) (protocol.TopicSu
 		res.Subscribers += n
 	}
 	var wg sync.WaitGroup
+	if r.Regions != nil {
+		// Each other region's gateway counts its region's subscribers.
+		for _, region := range r.Regions.peers {
+			wg.Go(func() {
+				n, err := r.Regions.links.Count(ctx, region, topic)
+				add("region/"+region, n, err)
+			})
+		}
+	}
 	for _, e := range edges {
 		if r.Local != nil && e == r.Local.ID() {
 			add(e, r.Local.TopicSubscribers(topic), nil)

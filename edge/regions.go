@@ -41,6 +41,8 @@ type RegionRouter interface {
 	Disconnect(ctx context.Context, account, device string) error
 	// Publish publishes a topic's message to the region's subscribers.
 	Publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error)
+	// TopicCount counts the region's subscribers of a topic.
+	TopicCount(ctx context.Context, topic string) (protocol.TopicSubscribers, error)
 }
 
 // Defaults of RegionsConfig.
@@ -356,7 +358,7 @@ func (l *Links) Locate(ctx context.Context, edge, account, device string) (bool,
 // delivery of what this region's inbox holds for the device
 // (Config.RegionInbox), a changed bumps an account's version and closes a
 // removed device's connection here, a publish publishes to this region's
-// subscribers. Every other kind is refused.
+// subscribers, a count counts them. Every other kind is refused.
 func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, sem chan struct{}, kind string) error {
 	switch kind {
 	case string(protocol.KindMsg):
@@ -386,6 +388,12 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 			return err
 		}
 		s.linkPublish(lc, &in, sem, true)
+	case link.KindCount:
+		var c link.Count
+		if err := sc.ReadCount(&c); err != nil {
+			return err
+		}
+		s.startRegionCount(lc, c, sem)
 	case link.KindChanged:
 		var c link.Changed
 		if err := sc.ReadChanged(&c); err != nil {
@@ -424,6 +432,36 @@ func (s *Server) startChanged(c link.Changed, sem chan struct{}) {
 			if err := s.cfg.RegionRouter.Disconnect(ctx, c.Account, c.Removed); err != nil {
 				s.cfg.Logger.Warn("a device removed in another region not disconnected", "account", c.Account, "device", c.Removed, "err", err)
 			}
+		}
+	}()
+}
+
+// startRegionCount answers a count frame of a region link with this region's
+// subscribers of the topic, counted on a goroutine of its own against the
+// link's requests in flight (a full link leaves it unanswered: the asker
+// lists this region as failed when its wait ends).
+func (s *Server) startRegionCount(lc *link.Conn, c link.Count, sem chan struct{}) {
+	select {
+	case sem <- struct{}{}:
+	default:
+		return
+	}
+	// The link's handler holds a count, so this Add never races with Wait.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-sem }()
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
+		defer cancel()
+		res, err := s.cfg.RegionRouter.TopicCount(ctx, c.Topic)
+		if err != nil {
+			s.cfg.Logger.Debug("counting a topic for another region failed", "err", err)
+			return
+		}
+		b := link.GetFrame()
+		*b = link.AppendCounted(*b, &link.Counted{ID: c.ID, Subscribers: res.Subscribers})
+		if err := lc.SendPooled(b); err != nil {
+			s.cfg.Logger.Debug("answering a count failed", "id", c.ID, "err", err)
 		}
 	}()
 }

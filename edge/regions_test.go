@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -489,6 +490,14 @@ func TestRegionsPublish(t *testing.T) {
 		if m := d.readMsg(); m.ID != "n1" || m.Topic != "news.sports" {
 			t.Fatalf("subscriber got %+v", m)
 		}
+	}
+	count, err := eu.router.TopicCount(ctx, "news.sports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []protocol.EdgeSubscribers{{Edge: "edge-eu", Subscribers: 1}, {Edge: "region/ap", Subscribers: 0}, {Edge: "region/us", Subscribers: 1}}
+	if count.Subscribers != 2 || !slices.Equal(count.Edges, want) || len(count.Failed) != 0 {
+		t.Fatalf("count %+v, want %+v", count, want)
 	}
 	// A region whose gateway is gone is listed as failed.
 	ap.linkHS.Close()
