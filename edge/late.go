@@ -64,7 +64,8 @@ func (s *Server) lateHere(account, device, id string, r protocol.Result) bool {
 
 // Late delivers the late receipt of message id with r to device of account:
 // to the session Local holds, else over the link to the edge the registry
-// names, where it only queues a frame. A device not connected is no error:
+// names, or with Regions to the gateway of the region that holds the device,
+// where it only queues a frame. A device not connected is no error:
 // there is nobody to tell.
 func (r *Router) Late(ctx context.Context, account, device, id string, res protocol.Result) error {
 	if r.Local != nil && r.Local.lateHere(account, device, id, res) {
@@ -72,6 +73,12 @@ func (r *Router) Late(ctx context.Context, account, device, id string, res proto
 	}
 	e, err := r.Registry.Lookup(ctx, account, device)
 	switch {
+	case errors.Is(err, registry.ErrNotFound) && r.Regions != nil:
+		// Connected in another region? Its gateway passes the receipt on.
+		if region, _ := r.Regions.Locate(ctx, account, device); region != "" {
+			return r.Regions.links.Late(ctx, region, link.Late{T: link.KindLate, Account: account, Device: device, ID: id, From: res.Device, Status: res.Status})
+		}
+		return nil
 	case errors.Is(err, registry.ErrNotFound):
 		return nil
 	case err != nil:

@@ -53,6 +53,9 @@ type RegionInboxConfig struct {
 	// Statuses, when set, records the outcomes of the messages delivered
 	// (delivered, acked) and found expired.
 	Statuses Statuses
+	// Late, when set, passes the late acked receipt of a device's msg with
+	// ack to its sender when the device acks it (Router implements it).
+	Late LateReceipts
 	// Page is the most stored messages read at once, each delivered on a
 	// goroutine of its own while its ack is awaited; default
 	// DefaultInboxPage.
@@ -205,6 +208,13 @@ func (ri *RegionInbox) deliver(region, account, device string, m *protocol.Msg, 
 		}
 		if res.Status == protocol.StatusAcked {
 			ri.report(account, device, m.ID, StoredAcked)
+			if ri.cfg.Late != nil && m.From != nil && m.From.Device != "" {
+				lctx, lcancel := context.WithTimeout(ri.ctx, ri.cfg.AckTimeout)
+				if err := ri.cfg.Late.Late(lctx, account, m.From.Device, m.ID, protocol.Result{Device: device, Status: protocol.StatusAcked}); err != nil {
+					ri.cfg.Logger.Debug("a late acked receipt not passed on", "id", m.ID, "err", err)
+				}
+				lcancel()
+			}
 		} else {
 			ri.report(account, device, m.ID, StoredDelivered)
 		}

@@ -43,6 +43,8 @@ type RegionRouter interface {
 	Publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error)
 	// TopicCount counts the region's subscribers of a topic.
 	TopicCount(ctx context.Context, topic string) (protocol.TopicSubscribers, error)
+	// Late passes a late acked receipt to a device of the region.
+	Late(ctx context.Context, account, device, id string, res protocol.Result) error
 }
 
 // Defaults of RegionsConfig.
@@ -358,7 +360,8 @@ func (l *Links) Locate(ctx context.Context, edge, account, device string) (bool,
 // delivery of what this region's inbox holds for the device
 // (Config.RegionInbox), a changed bumps an account's version and closes a
 // removed device's connection here, a publish publishes to this region's
-// subscribers, a count counts them. Every other kind is refused.
+// subscribers, a count counts them, a late passes a late acked receipt on to
+// the device in this region. Every other kind is refused.
 func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, sem chan struct{}, kind string) error {
 	switch kind {
 	case string(protocol.KindMsg):
@@ -394,6 +397,12 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 			return err
 		}
 		s.startRegionCount(lc, c, sem)
+	case link.KindLate:
+		var l link.Late
+		if err := sc.ReadLate(&l); err != nil {
+			return err
+		}
+		s.startRegionLate(l, sem)
 	case link.KindChanged:
 		var c link.Changed
 		if err := sc.ReadChanged(&c); err != nil {
@@ -462,6 +471,29 @@ func (s *Server) startRegionCount(lc *link.Conn, c link.Count, sem chan struct{}
 		*b = link.AppendCounted(*b, &link.Counted{ID: c.ID, Subscribers: res.Subscribers})
 		if err := lc.SendPooled(b); err != nil {
 			s.cfg.Logger.Debug("answering a count failed", "id", c.ID, "err", err)
+		}
+	}()
+}
+
+// startRegionLate passes a late acked receipt from another region to the
+// device in this region, on a goroutine of its own (a registry lookup)
+// counted against the link's requests in flight; a full link drops it, as a
+// full link queue does.
+func (s *Server) startRegionLate(l link.Late, sem chan struct{}) {
+	select {
+	case sem <- struct{}{}:
+	default:
+		return
+	}
+	// The link's handler holds a count, so this Add never races with Wait.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-sem }()
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+		defer cancel()
+		if err := s.cfg.RegionRouter.Late(ctx, l.Account, l.Device, l.ID, protocol.Result{Device: l.From, Status: l.Status}); err != nil {
+			s.cfg.Logger.Debug("a late receipt from another region not passed on", "err", err)
 		}
 	}()
 }

@@ -65,14 +65,15 @@ func mustRegions(t *testing.T, names []string, mutate func(*RegionsConfig)) map[
 		if err != nil {
 			t.Fatal(err)
 		}
-		ri, err := NewRegionInbox(RegionInboxConfig{Inbox: box, Regions: g})
+		reg := registry.NewMemory()
+		inRegion := &Router{Registry: reg, Topics: reg}
+		re.router = &Router{Registry: reg, Topics: reg, Regions: g}
+		ri, err := NewRegionInbox(RegionInboxConfig{Inbox: box, Regions: g, Late: re.router})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(ri.Close)
-		reg := registry.NewMemory()
-		inRegion := &Router{Registry: reg, Topics: reg}
-		re.router = &Router{Registry: reg, Topics: reg, Regions: g, RegionInbox: ri}
+		re.router.RegionInbox = ri
 		re.regions, re.inbox = g, box
 		re.testEdge = mustEdge(t, func(c *Config) {
 			c.ID = "edge-" + name
@@ -510,4 +511,26 @@ func TestRegionsPublish(t *testing.T) {
 		res, err := eu.router.Publish(ctx, "news.sports", &protocol.Msg{ID: fmt.Sprint("n-", time.Now().UnixNano()), Type: "tiny.echo.v1", Payload: payload(map[string]any{})})
 		return err == nil && res.Regions == 1 && len(res.Failed) == 1 && res.Failed[0].Edge == "region/ap"
 	})
+}
+
+// A device's msg with ack, stored in its sender's region for a sibling that
+// connects in another, gets its sender the late acked receipt, wherever the
+// sender is connected by then.
+func TestRegionsLateReceipt(t *testing.T) {
+	rs := mustRegions(t, []string{"ap", "eu", "us"}, nil)
+	eu, us, ap := rs["eu"], rs["us"], rs["ap"]
+	phone := ap.mustDial(t, "a1", "phone1") // moved to ap since it sent
+	res, err := eu.inbox.Put(context.Background(), inbox.Message{ID: "q1", Account: "a1", Device: "tv1", Type: "tiny.echo.v1",
+		From: `{"device":"phone1"}`, Payload: []byte(`{}`), Expires: time.Now().Add(time.Minute), Ack: true})
+	if err != nil || res.Seq == 0 {
+		t.Fatalf("put: %+v, %v", res, err)
+	}
+	tv := us.mustDial(t, "a1", "tv1")
+	if m := tv.readMsg(); m.ID != "q1" || !m.Ack || m.From == nil || m.From.Device != "phone1" {
+		t.Fatalf("tv got %+v", m)
+	}
+	tv.send(&protocol.Ack{ID: "q1"})
+	if r := phone.readReceipt(); r.ID != "q1" || len(r.Results) != 1 || r.Results[0] != (protocol.Result{Device: "tv1", Status: protocol.StatusAcked}) {
+		t.Fatalf("phone got %+v, want the late acked receipt", r)
+	}
 }

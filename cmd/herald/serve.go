@@ -308,6 +308,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			Inbox:    n.inbox,
 			Regions:  n.regions,
 			Statuses: async.edgeStatuses(),
+			Late:     router,
 			Page:     c.InboxPage,
 			Logger:   log.With("part", "region-inbox"),
 		})
