@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"testing"
@@ -34,8 +36,11 @@ import (
 //	(offline-fresh: a registry miss here, then a locate at us and at ap, each a
 //	registry miss there).
 //	locate: a locate alone, with the answer never cached, at one region's
-//	gateway that holds the device; its cpu-ns/op is an upper bound for what a
-//	locate costs the gateway (the asking side is counted too).
+//	gateway that holds the device; its cpu-ns/op counts both sides, and a
+//	CPU profile of it alone splits them by profiler label (side=asking,
+//	edge=us-0 for the gateway):
+//	go test -run '^$' -bench 'BenchmarkRegions/memory/locate' -benchtime 20000x -cpuprofile locate.prof ./edge/
+//	go tool pprof -tags locate.prof
 //	d2d/*: a device's msg frame written on its WebSocket to eu-0 until the
 //	target's WebSocket reads it, target on eu-0, eu-1, us-0 or us-1.
 //
@@ -130,7 +135,7 @@ func mustBenchRegions(b *testing.B, newReg func(b *testing.B) benchRegistry) map
 				c.MsgRate, c.MsgBurst, c.MaxInflight = 1e6, 1e6, 1<<16
 			})
 			be.router.Local, inRegion.Local = be.srv, be.srv
-			be.linkHS = httptest.NewServer(be.srv.LinkHandler())
+			be.linkHS = httptest.NewServer(profileLabelled(be.srv.LinkHandler(), "edge", be.srv.ID()))
 			book.mu.Lock()
 			book.addrs[be.srv.ID()] = be.linkHS.URL
 			book.mu.Unlock()
@@ -256,24 +261,29 @@ func benchRegionPaths(b *testing.B, rs map[string][]*benchRegionEdge) {
 	})
 
 	b.Run("locate", func(b *testing.B) {
-		g := mustBenchRegionsOf(b, "eu", rs, time.Nanosecond, []string{"us"})
-		ctx := context.Background()
-		device := pushTo["other-region"]
-		eventually(b, "a first locate", func() bool { region, _ := g.Locate(ctx, account, device); return region == "us" })
-		lat := make([]time.Duration, 0, 1024)
-		cpu := cpuTime(b)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			start := time.Now()
-			region, unreachable := g.Locate(ctx, account, device)
-			lat = append(lat, time.Since(start))
-			if region != "us" {
-				b.Fatalf("Locate = %q, %v", region, unreachable)
+		// The asking side's goroutines, its link's included (dialled by the
+		// first locate), carry the label side=asking, the gateway's the
+		// label edge=us-0 (profileLabelled): a CPU profile of this
+		// sub-benchmark alone splits the locate's CPU between them.
+		pprof.Do(context.Background(), pprof.Labels("side", "asking"), func(ctx context.Context) {
+			g := mustBenchRegionsOf(b, "eu", rs, time.Nanosecond, []string{"us"})
+			device := pushTo["other-region"]
+			eventually(b, "a first locate", func() bool { region, _ := g.Locate(ctx, account, device); return region == "us" })
+			lat := make([]time.Duration, 0, 1024)
+			cpu := cpuTime(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				start := time.Now()
+				region, unreachable := g.Locate(ctx, account, device)
+				lat = append(lat, time.Since(start))
+				if region != "us" {
+					b.Fatalf("Locate = %q, %v", region, unreachable)
+				}
 			}
-		}
-		b.StopTimer()
-		reportOps(b, lat, cpu)
+			b.StopTimer()
+			reportOps(b, lat, cpu)
+		})
 	})
 
 	b.Run("d2d", func(b *testing.B) {
@@ -282,6 +292,14 @@ func benchRegionPaths(b *testing.B, rs map[string][]*benchRegionEdge) {
 				benchD2D(b, phone, d2dTo[t.name], "d-"+t.name)
 			})
 		}
+	})
+}
+
+// profileLabelled serves h with the profiler labels of kv on the handler's
+// goroutine and on those it starts.
+func profileLabelled(h http.Handler, kv ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), pprof.Labels(kv...), func(context.Context) { h.ServeHTTP(w, r) })
 	})
 }
 
