@@ -50,7 +50,8 @@ type Config struct {
 
 	// FallbackRetry is how long the client stays connected to a fallback
 	// before it checks whether URL answers again, and if it does, moves back
-	// to it; default DefaultFallbackRetry.
+	// to it, plus a random jitter of up to 20% (so that the devices of a
+	// region do not all return at once); default DefaultFallbackRetry.
 	FallbackRetry time.Duration
 
 	// Token is the device token (a JWT), sent as "Authorization: Bearer <token>".
@@ -440,7 +441,7 @@ func (c *Client) session(ctx context.Context, bo *backoff) (stage, error) {
 		c.probeAt = time.Time{}
 	case c.lastWelcomed != cur || c.probeAt.IsZero():
 		// Newly on this fallback: give the preferred endpoint time to recover.
-		c.probeAt = time.Now().Add(c.cfg.FallbackRetry)
+		c.probeAt = time.Now().Add(jitterRetry(c.cfg.FallbackRetry, rand.Int64N))
 	}
 	c.lastWelcomed = cur
 
@@ -529,9 +530,10 @@ func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error 
 			return <-readDone
 		case <-probe:
 			if err := c.probe(ctx, c.eps[0]); err != nil {
-				c.log.Info("herald: preferred endpoint still down", "err", err, "retry_in", c.cfg.FallbackRetry)
-				c.probeAt = time.Now().Add(c.cfg.FallbackRetry)
-				probeTimer.Reset(c.cfg.FallbackRetry)
+				wait := jitterRetry(c.cfg.FallbackRetry, rand.Int64N)
+				c.log.Info("herald: preferred endpoint still down", "err", err, "retry_in", wait)
+				c.probeAt = time.Now().Add(wait)
+				probeTimer.Reset(wait)
 				continue
 			}
 			c.log.Info("herald: preferred endpoint answers again, moving back", "endpoint", c.eps[0].base)

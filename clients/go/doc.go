@@ -163,7 +163,8 @@
 //	TokenFunc error
 //
 // Connected to a fallback, the client checks after Config.FallbackRetry
-// (default 10 minutes, Ably's fallbackRetryTimeout) whether the preferred
+// (default 10 minutes, Ably's fallbackRetryTimeout; plus up to 20% of random
+// jitter, so that a region's devices spread out) whether the preferred
 // endpoint answers HTTP (POST /v1/acks without a token, refused with 401:
 // no side effects). If it does, the client closes the fallback connection
 // with 1000 and dials the preferred one at once (OnState gets

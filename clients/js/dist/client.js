@@ -2,7 +2,7 @@
 // disconnects, with messages in (duplicates dropped) and sends out (answered
 // by receipts). It behaves as the Go SDK does (clients/go); the README's
 // "Disconnects" table says what happens after each way a connection ends.
-import { Backoff, jitterAfter } from './backoff.js';
+import { Backoff, jitterAfter, jitterRetry } from './backoff.js';
 import { classify } from './classify.js';
 import { Dedup } from './dedup.js';
 import { Emitter } from './emitter.js';
@@ -555,8 +555,9 @@ export class HeraldClient {
     }
     /**
      * #watchPreferred starts, on a fallback endpoint, the wait until the check
-     * of whether the preferred endpoint is back: fallbackRetryMs after the
-     * client came to this fallback (a reconnect to the same one keeps the time).
+     * of whether the preferred endpoint is back: fallbackRetryMs plus up to 20%
+     * of jitter after the client came to this fallback (a reconnect to the same
+     * one keeps the time).
      */
     #watchPreferred() {
         const cur = this.#cur;
@@ -564,7 +565,7 @@ export class HeraldClient {
             this.#probeAt = 0;
         }
         else if (this.#lastWelcomed !== cur || this.#probeAt === 0) {
-            this.#probeAt = Date.now() + this.#fallbackRetryMs;
+            this.#probeAt = Date.now() + jitterRetry(this.#fallbackRetryMs);
         }
         this.#lastWelcomed = cur;
         if (cur === 0)
@@ -577,8 +578,9 @@ export class HeraldClient {
             if (run !== this.#run || link === undefined || link !== this.#link)
                 return; // closed, or the connection ended meanwhile
             if (!up) {
-                this.#probeAt = Date.now() + this.#fallbackRetryMs;
-                this.#probeTimer = setTimeout(() => void check(), this.#fallbackRetryMs);
+                const wait = jitterRetry(this.#fallbackRetryMs);
+                this.#probeAt = Date.now() + wait;
+                this.#probeTimer = setTimeout(() => void check(), wait);
                 return;
             }
             link.close(1000, 'moving to the preferred endpoint');

@@ -199,7 +199,11 @@ export interface ClientOptions {
      * (README, "Endpoints"). client.endpoint says which one is in use.
      */
     fallbackUrls?: string[];
-    /** How long the client stays on a fallback before it checks whether url is back, in milliseconds; default 600000 (10 minutes). */
+    /**
+     * How long the client stays on a fallback before it checks whether url is
+     * back, in milliseconds, plus a random jitter of up to 20% (so that a
+     * region's devices do not all return at once); default 600000 (10 minutes).
+     */
     fallbackRetryMs?: number;
     /**
      * The device token, or a function that returns one, called before every

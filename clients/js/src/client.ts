@@ -3,7 +3,7 @@
 // by receipts). It behaves as the Go SDK does (clients/go); the README's
 // "Disconnects" table says what happens after each way a connection ends.
 
-import { Backoff, jitterAfter } from './backoff.js';
+import { Backoff, jitterAfter, jitterRetry } from './backoff.js';
 import { classify, type Cause } from './classify.js';
 import { Dedup } from './dedup.js';
 import { Emitter } from './emitter.js';
@@ -614,15 +614,16 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
 
   /**
    * #watchPreferred starts, on a fallback endpoint, the wait until the check
-   * of whether the preferred endpoint is back: fallbackRetryMs after the
-   * client came to this fallback (a reconnect to the same one keeps the time).
+   * of whether the preferred endpoint is back: fallbackRetryMs plus up to 20%
+   * of jitter after the client came to this fallback (a reconnect to the same
+   * one keeps the time).
    */
   #watchPreferred(): void {
     const cur = this.#cur;
     if (cur === 0) {
       this.#probeAt = 0;
     } else if (this.#lastWelcomed !== cur || this.#probeAt === 0) {
-      this.#probeAt = Date.now() + this.#fallbackRetryMs;
+      this.#probeAt = Date.now() + jitterRetry(this.#fallbackRetryMs);
     }
     this.#lastWelcomed = cur;
     if (cur === 0) return;
@@ -633,8 +634,9 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
       const up = await this.#answers(this.#eps[0]!);
       if (run !== this.#run || link === undefined || link !== this.#link) return; // closed, or the connection ended meanwhile
       if (!up) {
-        this.#probeAt = Date.now() + this.#fallbackRetryMs;
-        this.#probeTimer = setTimeout(() => void check(), this.#fallbackRetryMs);
+        const wait = jitterRetry(this.#fallbackRetryMs);
+        this.#probeAt = Date.now() + wait;
+        this.#probeTimer = setTimeout(() => void check(), wait);
         return;
       }
       link.close(1000, 'moving to the preferred endpoint');

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { HeraldClient, HeraldError } from '../dist/index.js';
+import { jitterRetry } from '../dist/backoff.js';
 import { endpointList, nextEndpoint } from '../dist/failover.js';
 import { TestEventSource } from './helpers/eventsource.mjs';
 import { mintToken, push, startHerald, startProxy } from './helpers/herald.mjs';
@@ -37,6 +38,12 @@ test('nextEndpoint: which endpoint the next attempt dials', () => {
   for (const [name, cur, n, welcomed, cause, want] of cases) {
     assert.equal(nextEndpoint(cur, n, welcomed, cause), want, name);
   }
+});
+
+test('jitterRetry: fallbackRetryMs plus up to 20% of it', () => {
+  assert.equal(jitterRetry(600_000, () => 0), 600_000);
+  assert.equal(jitterRetry(600_000, () => 0.999999999), 720_000);
+  assert.equal(jitterRetry(200, () => 0.999999999), 240);
 });
 
 test('options.fallbackUrls: validated at construction', () => {
