@@ -304,15 +304,18 @@ func (c *Client) endpoint() (endpoint, int) {
 	return c.eps[c.cur], c.cur
 }
 
-// moveTo makes eps[i] the endpoint of the next attempt.
-func (c *Client) moveTo(i int) {
+// moveTo makes eps[i] the endpoint of the next attempt and reports whether
+// that is another endpoint.
+func (c *Client) moveTo(i int) bool {
 	c.mu.Lock()
 	from := c.cur
 	c.cur = i
 	c.mu.Unlock()
-	if i != from {
-		c.log.Info("herald: switching endpoint", "from", c.eps[from].base, "to", c.eps[i].base)
+	if i == from {
+		return false
 	}
+	c.log.Info("herald: switching endpoint", "from", c.eps[from].base, "to", c.eps[i].base)
+	return true
 }
 
 // Welcome returns the latest welcome frame, nil before the first. It stays
@@ -379,9 +382,10 @@ func (c *Client) Run(ctx context.Context) (err error) {
 			return nil
 		}
 		act, final := classify(err, c.cfg.TokenFunc != nil)
+		moved := false
 		if act != actFinal {
 			_, cur := c.endpoint()
-			c.moveTo(nextEndpoint(cur, len(c.eps), st, err))
+			moved = c.moveTo(nextEndpoint(cur, len(c.eps), st, err))
 		}
 		var rr *reconnectRequest
 		if errors.As(err, &rr) || act == actNow {
@@ -404,7 +408,12 @@ func (c *Client) Run(ctx context.Context) (err error) {
 			bo.reset()
 			wait = jitterAfter(rr.after, rand.Int64N)
 		case actBackoff:
-			wait = max(bo.next(), serverWait(err)) // a 429 or 503 with Retry-After
+			wait = bo.next()
+			if !moved {
+				// A 429 or 503 with Retry-After: it speaks for the endpoint
+				// that sent it, not for the next one in the list.
+				wait = max(wait, serverWait(err))
+			}
 		}
 		next := c.Endpoint()
 		if rr != nil {

@@ -148,8 +148,10 @@
 // Config.FallbackURLs, in order (or one DNS name that fails over, as
 // Config.URL alone). The client stays on the preferred endpoint while it
 // works and moves on only for the next attempt, with the backoff above
-// between attempts (a Retry-After and the final cases are the same on every
-// endpoint):
+// between attempts and the same final cases on every endpoint. A
+// Retry-After is honoured when the next attempt goes to the endpoint that
+// sent it (a 429 keeps the endpoint); a 503's Retry-After does not delay the
+// move to the next endpoint:
 //
 //	attempt ended with                         next attempt dials
 //	-----------------------------------------  ---------------------------------------------

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,5 +112,84 @@ func TestAcksURL(t *testing.T) {
 		if got := acksURL(in); got != want {
 			t.Errorf("acksURL(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestFallbackAndBack runs a client whose preferred endpoint answers 503 (its
+// region's edges gone, a load balancer left): it connects to the fallback,
+// stays there while its checks of the preferred endpoint find it down, and
+// once the preferred endpoint is back leaves the fallback with 1000, without
+// an error, for it.
+func TestFallbackAndBack(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	preferred := newScriptServer(t, func(sc *srvConn) { sc.drain() })
+	preferred.auth = func(token string) int {
+		switch {
+		case down.Load():
+			return http.StatusServiceUnavailable
+		case token != "tok":
+			return http.StatusUnauthorized
+		}
+		return 0
+	}
+	closes := make(chan websocket.StatusCode, 1)
+	fallback := newScriptServer(t, func(sc *srvConn) {
+		select {
+		case closes <- sc.closeStatus():
+		default: // a second connection: reported by the count of accepted ones
+		}
+	})
+
+	var mu sync.Mutex
+	var errs []error // guarded by mu: what each StateDisconnected reported
+	r := startClient(t, Config{
+		URL: preferred.URL, FallbackURLs: []string{fallback.URL}, FallbackRetry: 20 * time.Millisecond,
+		Token: "tok", MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		OnState: func(s State, err error) {
+			if s == StateDisconnected {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		},
+	})
+	r.connected(t)
+	if got := r.c.Endpoint(); got != fallback.URL {
+		t.Fatalf("Endpoint() = %s, want the fallback %s", got, fallback.URL)
+	}
+	waitFor(t, "two checks of the preferred endpoint", func() bool { return preferred.probeCount() >= 2 })
+	if n := len(fallback.acceptedTokens()); n != 1 {
+		t.Errorf("%d connections to the fallback, want 1: a failed check must not leave it", n)
+	}
+	if got := r.c.Endpoint(); got != fallback.URL {
+		t.Errorf("Endpoint() = %s after failed checks, want the fallback %s", got, fallback.URL)
+	}
+
+	down.Store(false)
+	if got := recv(t, closes); got != websocket.StatusNormalClosure {
+		t.Errorf("the fallback saw close %v, want 1000", got)
+	}
+	waitFor(t, "the connection to the preferred endpoint", func() bool { return len(preferred.acceptedTokens()) == 1 })
+	r.connected(t)
+	if got := r.c.Endpoint(); got != preferred.URL {
+		t.Errorf("Endpoint() = %s, want the preferred %s", got, preferred.URL)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) != 2 || errs[0] == nil || errs[1] != nil {
+		t.Errorf("disconnects reported %v, want the preferred's 503, then leaving the fallback without an error", errs)
+	}
+}
+
+// waitFor polls cond until it holds, within failAfter.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(failAfter)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
