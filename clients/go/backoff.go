@@ -47,3 +47,11 @@ func jitterAfter(after time.Duration, int64n func(int64) int64) time.Duration {
 	span := max(after/5, 250*time.Millisecond)
 	return after + time.Duration(int64n(int64(span)+1))
 }
+
+// jitterRetry returns the wait before a client on a fallback checks the
+// preferred endpoint: retry plus a random jitter of up to 20% of it, so that
+// the devices that failed over together do not all return together when
+// their region comes back.
+func jitterRetry(retry time.Duration, int64n func(int64) int64) time.Duration {
+	return retry + time.Duration(int64n(int64(retry/5)+1))
+}

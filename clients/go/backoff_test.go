@@ -92,3 +92,23 @@ func TestJitterAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestJitterRetry(t *testing.T) {
+	tests := []struct {
+		name  string
+		retry time.Duration
+		pick  func(n int64) int64
+		want  time.Duration
+	}{
+		{"no jitter drawn", 10 * time.Minute, func(int64) int64 { return 0 }, 10 * time.Minute},
+		{"largest jitter is 20%", 10 * time.Minute, func(n int64) int64 { return n - 1 }, 12 * time.Minute},
+		{"short retry", 200 * time.Millisecond, func(n int64) int64 { return n - 1 }, 240 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := jitterRetry(tt.retry, tt.pick); got != tt.want {
+				t.Errorf("jitterRetry(%v) = %v, want %v", tt.retry, got, tt.want)
+			}
+		})
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,8 +36,23 @@ type Config struct {
 	// URL is the edge's base URL, such as "ws://localhost:8080" or
 	// "https://edge.example.com" (http becomes ws, https becomes wss). The
 	// client dials URL + "/v1/connect", unless the path already ends in
-	// /v1/connect.
+	// /v1/connect. With FallbackURLs, it is the preferred endpoint: the
+	// nearest region.
 	URL string
+
+	// FallbackURLs are the endpoints to fail over to when URL cannot be
+	// reached, in order, each in URL's form (typically one per other
+	// region). The client stays on URL while it works; when a dial fails it
+	// tries the next endpoint for the next attempt, and after a while on a
+	// fallback it returns to URL (see FallbackRetry and "Endpoints" in the
+	// package documentation). Client.Endpoint says which one is in use.
+	FallbackURLs []string
+
+	// FallbackRetry is how long the client stays connected to a fallback
+	// before it checks whether URL answers again, and if it does, moves back
+	// to it, plus a random jitter of up to 20% (so that the devices of a
+	// region do not all return at once); default DefaultFallbackRetry.
+	FallbackRetry time.Duration
 
 	// Token is the device token (a JWT), sent as "Authorization: Bearer <token>".
 	Token string
@@ -154,10 +168,17 @@ func (s State) String() string {
 // Client is a device's connection to Herald: one WebSocket to an edge, kept up
 // by Run. Its methods are safe for concurrent use.
 type Client struct {
-	cfg     Config
-	dialURL string
-	log     *slog.Logger
-	dedup   *dedup // msg ids received, and whether acked
+	cfg   Config
+	eps   []endpoint // URL, then FallbackURLs: in order of preference
+	log   *slog.Logger
+	dedup *dedup // msg ids received, and whether acked
+
+	// probeAt is when to check, while connected to a fallback, whether the
+	// preferred endpoint is back; zero while on the preferred one. Owned by
+	// Run's goroutine, like lastWelcomed: the endpoint of the last
+	// connection that received its welcome, -1 before the first.
+	probeAt      time.Time
+	lastWelcomed int
 
 	// cursor is the highest seq received (or Config.After), sent as
 	// ?after= on every connection.
@@ -168,6 +189,7 @@ type Client struct {
 	helloMu sync.Mutex
 
 	mu        sync.Mutex
+	cur       int               // guarded by mu: the index in eps of the endpoint in use or dialed next
 	started   bool              // guarded by mu: Run was called
 	closed    bool              // guarded by mu: Run returned
 	conn      *conn             // guarded by mu: the connection with a welcome, or nil
@@ -184,18 +206,18 @@ type Client struct {
 // New validates cfg and returns a Client with its defaults filled in. The
 // Client does nothing until Run.
 func New(cfg Config) (*Client, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("herald: Config.URL is required")
+	eps, err := parseEndpoints(cfg.URL, cfg.FallbackURLs)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Token == "" && cfg.TokenFunc == nil {
 		return nil, errors.New("herald: Config.Token or Config.TokenFunc is required")
 	}
-	u, err := connectURL(cfg.URL)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.DedupSize < 0 || cfg.SendTimeout < 0 {
+	if cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.DedupSize < 0 || cfg.SendTimeout < 0 || cfg.FallbackRetry < 0 {
 		return nil, errors.New("herald: negative duration or size in Config")
+	}
+	if cfg.FallbackRetry == 0 {
+		cfg.FallbackRetry = DefaultFallbackRetry
 	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff = DefaultMinBackoff
@@ -216,11 +238,12 @@ func New(cfg Config) (*Client, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{
-		cfg:       cfg,
-		dialURL:   u,
-		log:       cfg.Logger,
-		dedup:     newDedup(cfg.DedupSize),
-		connected: make(chan struct{}),
+		cfg:          cfg,
+		eps:          eps,
+		log:          cfg.Logger,
+		dedup:        newDedup(cfg.DedupSize),
+		connected:    make(chan struct{}),
+		lastWelcomed: -1,
 	}
 	c.cursor.Store(cfg.After)
 	return c, nil
@@ -247,16 +270,16 @@ func (c *Client) advance(seq uint64) {
 	}
 }
 
-// urlAfter returns the URL to dial: the endpoint with ?after= set to the
+// urlAfter returns the URL to dial: the connect URL with ?after= set to the
 // cursor, when there is one.
-func (c *Client) urlAfter() string {
+func (c *Client) urlAfter(connect string) string {
 	seq := c.cursor.Load()
 	if seq == 0 {
-		return c.dialURL
+		return connect
 	}
-	u, err := url.Parse(c.dialURL) // checked by connectURL in New
+	u, err := url.Parse(connect) // checked by connectURL in New
 	if err != nil {
-		return c.dialURL
+		return connect
 	}
 	q := u.Query()
 	q.Set("after", strconv.FormatUint(seq, 10))
@@ -264,29 +287,35 @@ func (c *Client) urlAfter() string {
 	return u.String()
 }
 
-// connectURL turns the configured base URL into the device endpoint's URL.
-func connectURL(raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("herald: Config.URL: %w", err)
+// Endpoint returns the endpoint in use, as configured (Config.URL or one of
+// Config.FallbackURLs): the one connected to, or, between connections, the
+// one the next attempt dials. Call it from OnState to log which region a
+// device is on.
+func (c *Client) Endpoint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.eps[c.cur].base
+}
+
+// endpoint returns the endpoint in use and its index.
+func (c *Client) endpoint() (endpoint, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.eps[c.cur], c.cur
+}
+
+// moveTo makes eps[i] the endpoint of the next attempt and reports whether
+// that is another endpoint.
+func (c *Client) moveTo(i int) bool {
+	c.mu.Lock()
+	from := c.cur
+	c.cur = i
+	c.mu.Unlock()
+	if i == from {
+		return false
 	}
-	switch u.Scheme {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	default:
-		return "", fmt.Errorf("herald: Config.URL %q: scheme must be ws, wss, http or https", raw)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("herald: Config.URL %q has no host", raw)
-	}
-	if !strings.HasSuffix(u.Path, connectPath) {
-		u.Path = strings.TrimSuffix(u.Path, "/") + connectPath
-		u.RawPath = ""
-	}
-	return u.String(), nil
+	c.log.Info("herald: switching endpoint", "from", c.eps[from].base, "to", c.eps[i].base)
+	return true
 }
 
 // Welcome returns the latest welcome frame, nil before the first. It stays
@@ -348,11 +377,16 @@ func (c *Client) Run(ctx context.Context) (err error) {
 	lastNow := false // the previous connection ended with a reconnect-at-once
 	for {
 		c.setState(StateConnecting, nil)
-		err := c.session(ctx, bo)
+		st, err := c.session(ctx, bo)
 		if ctx.Err() != nil {
 			return nil
 		}
 		act, final := classify(err, c.cfg.TokenFunc != nil)
+		moved := false
+		if act != actFinal {
+			_, cur := c.endpoint()
+			moved = c.moveTo(nextEndpoint(cur, len(c.eps), st, err))
+		}
 		var rr *reconnectRequest
 		if errors.As(err, &rr) || act == actNow {
 			// The server asked for it (OnFrame saw the frame), or the token
@@ -374,12 +408,18 @@ func (c *Client) Run(ctx context.Context) (err error) {
 			bo.reset()
 			wait = jitterAfter(rr.after, rand.Int64N)
 		case actBackoff:
-			wait = max(bo.next(), serverWait(err)) // a 429 or 503 with Retry-After
+			wait = bo.next()
+			if !moved {
+				// A 429 or 503 with Retry-After: it speaks for the endpoint
+				// that sent it, not for the next one in the list.
+				wait = max(wait, serverWait(err))
+			}
 		}
+		next := c.Endpoint()
 		if rr != nil {
-			c.log.Info("herald: reconnecting as the server asked", "reason", rr.reason, "retry_in", wait)
+			c.log.Info("herald: reconnecting as the server asked", "reason", rr.reason, "retry_in", wait, "endpoint", next)
 		} else {
-			c.log.Info("herald: disconnected", "err", err, "retry_in", wait)
+			c.log.Info("herald: disconnected", "err", err, "retry_in", wait, "endpoint", next)
 		}
 		if !sleep(ctx, wait) {
 			return nil
@@ -387,27 +427,36 @@ func (c *Client) Run(ctx context.Context) (err error) {
 	}
 }
 
-// session dials, waits for the welcome, and serves the connection until it
-// ends. It returns why it ended.
-func (c *Client) session(ctx context.Context, bo *backoff) error {
+// session dials the endpoint in use, waits for the welcome, and serves the
+// connection until it ends. It returns how far it got and why it ended.
+func (c *Client) session(ctx context.Context, bo *backoff) (stage, error) {
 	token := c.cfg.Token
 	if c.cfg.TokenFunc != nil {
 		t, err := c.cfg.TokenFunc(ctx)
 		if err != nil {
-			return fmt.Errorf("herald: token: %w", err)
+			return stageToken, fmt.Errorf("herald: token: %w", err)
 		}
 		token = t
 	}
-	cn, w, err := dial(ctx, c, token)
+	ep, cur := c.endpoint()
+	cn, w, err := dial(ctx, c, ep.connect, token)
 	if err != nil {
-		return err
+		return stageDial, err
 	}
 	bo.reset()
-	c.log.Info("herald: connected", "session", w.Session, "edge", w.Edge)
+	c.log.Info("herald: connected", "session", w.Session, "edge", w.Edge, "endpoint", ep.base)
+	switch {
+	case cur == 0:
+		c.probeAt = time.Time{}
+	case c.lastWelcomed != cur || c.probeAt.IsZero():
+		// Newly on this fallback: give the preferred endpoint time to recover.
+		c.probeAt = time.Now().Add(jitterRetry(c.cfg.FallbackRetry, rand.Int64N))
+	}
+	c.lastWelcomed = cur
 
 	if err := c.publish(ctx, cn, w); err != nil {
 		cn.ws.CloseNow()
-		return err
+		return stageConnected, err
 	}
 	c.setState(StateConnected, nil)
 
@@ -418,7 +467,7 @@ func (c *Client) session(ctx context.Context, bo *backoff) error {
 	c.connected = make(chan struct{})
 	c.mu.Unlock()
 	cn.ws.CloseNow() // the read loop may have ended on a decode error
-	return err
+	return stageConnected, err
 }
 
 // publish sends the remembered hello on a new connection, then makes it the
@@ -460,7 +509,9 @@ func (c *Client) publish(ctx context.Context, cn *conn, w *protocol.Welcome) err
 
 // serve runs the connection's read loop on its own goroutine and waits for
 // it to end, closing the connection when ctx is done or it stays silent past
-// idle (when idle > 0).
+// idle (when idle > 0). On a fallback endpoint, it also checks from
+// c.probeAt on whether the preferred endpoint answers again, and if it does,
+// closes the connection with errPreferredBack.
 func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error {
 	readDone := make(chan error, 1)
 	go func() { readDone <- cn.readLoop() }()
@@ -470,6 +521,15 @@ func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error 
 		defer t.Stop()
 		tick = t.C
 	}
+	var (
+		probe      <-chan time.Time
+		probeTimer *time.Timer
+	)
+	if !c.probeAt.IsZero() {
+		probeTimer = time.NewTimer(time.Until(c.probeAt))
+		defer probeTimer.Stop()
+		probe = probeTimer.C
+	}
 	for {
 		select {
 		case err := <-readDone:
@@ -477,6 +537,18 @@ func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error 
 		case <-ctx.Done():
 			cn.ws.Close(websocket.StatusNormalClosure, "client stopped") // the read loop sees the close and ends
 			return <-readDone
+		case <-probe:
+			if err := c.probe(ctx, c.eps[0]); err != nil {
+				wait := jitterRetry(c.cfg.FallbackRetry, rand.Int64N)
+				c.log.Info("herald: preferred endpoint still down", "err", err, "retry_in", wait)
+				c.probeAt = time.Now().Add(wait)
+				probeTimer.Reset(wait)
+				continue
+			}
+			c.log.Info("herald: preferred endpoint answers again, moving back", "endpoint", c.eps[0].base)
+			cn.ws.Close(websocket.StatusNormalClosure, "moving to the preferred endpoint")
+			<-readDone
+			return errPreferredBack
 		case <-tick:
 			if d := cn.idleFor(); d > idle {
 				c.log.Warn("herald: connection silent, closing", "silent_for", d)

@@ -631,18 +631,18 @@ func TestNew(t *testing.T) {
 			c, err := New(tt.cfg)
 			if tt.wantURL == "" {
 				if err == nil {
-					t.Fatalf("New succeeded with %s", c.dialURL)
+					t.Fatalf("New succeeded with %s", c.eps[0].connect)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			if c.dialURL != tt.wantURL {
-				t.Errorf("dial URL %s, want %s", c.dialURL, tt.wantURL)
+			if c.eps[0].connect != tt.wantURL {
+				t.Errorf("dial URL %s, want %s", c.eps[0].connect, tt.wantURL)
 			}
 			if c.cfg.MinBackoff != DefaultMinBackoff || c.cfg.MaxBackoff != DefaultMaxBackoff ||
-				c.cfg.DedupSize != DefaultDedupSize || c.cfg.SendTimeout != DefaultSendTimeout || c.cfg.Logger == nil {
+				c.cfg.DedupSize != DefaultDedupSize || c.cfg.SendTimeout != DefaultSendTimeout || c.cfg.FallbackRetry != DefaultFallbackRetry || c.cfg.Logger == nil {
 				t.Errorf("defaults not filled: %+v", c.cfg)
 			}
 		})

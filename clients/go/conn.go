@@ -77,13 +77,13 @@ func receiptFinal(r *protocol.Receipt) bool {
 	return true
 }
 
-// dial opens a connection and reads its welcome.
-func dial(ctx context.Context, c *Client, token string) (*conn, *protocol.Welcome, error) {
+// dial opens a connection to the connect URL and reads its welcome.
+func dial(ctx context.Context, c *Client, connect, token string) (*conn, *protocol.Welcome, error) {
 	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	defer cancel()
 	seen := new(atomic.Int64)
 	seen.Store(time.Now().UnixNano())
-	ws, resp, err := websocket.Dial(hctx, c.urlAfter(), &websocket.DialOptions{
+	ws, resp, err := websocket.Dial(hctx, c.urlAfter(connect), &websocket.DialOptions{
 		HTTPClient:   c.cfg.HTTPClient,
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + token}},
 		Subprotocols: []string{protocol.Subprotocol},

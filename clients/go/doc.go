@@ -141,6 +141,38 @@
 // returns ErrNotConnected too. Nothing is queued for the next connection,
 // except the latest Hello, which the client sends after every welcome.
 //
+// # Endpoints
+//
+// A deployment with several regions gives each device the URL of its
+// nearest region's edges as Config.URL and the others as
+// Config.FallbackURLs, in order (or one DNS name that fails over, as
+// Config.URL alone). The client stays on the preferred endpoint while it
+// works and moves on only for the next attempt, with the backoff above
+// between attempts and the same final cases on every endpoint. A
+// Retry-After is honoured when the next attempt goes to the endpoint that
+// sent it (a 429 keeps the endpoint); a 503's Retry-After does not delay the
+// move to the next endpoint:
+//
+//	attempt ended with                         next attempt dials
+//	-----------------------------------------  ---------------------------------------------
+//	dial failed: refused, DNS, TLS, timeout,   the next endpoint in the list, after the last
+//	HTTP 5xx, no welcome                       the first again
+//	HTTP 401, 403, 429 or another 4xx          the same endpoint: it works, and its answer
+//	                                           is about this device
+//	connection lost                            the preferred endpoint (the same one when
+//	                                           connected to it): its dial failing moves on
+//	reconnect frame (drain, lifetime), 4001,   the same endpoint
+//	TokenFunc error
+//
+// Connected to a fallback, the client checks after Config.FallbackRetry
+// (default 10 minutes, Ably's fallbackRetryTimeout; plus up to 20% of random
+// jitter, so that a region's devices spread out) whether the preferred
+// endpoint answers HTTP (POST /v1/acks without a token, refused with 401:
+// no side effects). If it does, the client closes the fallback connection
+// with 1000 and dials the preferred one at once (OnState gets
+// StateDisconnected with nil); if not, it checks again FallbackRetry later.
+// Client.Endpoint returns the endpoint in use, as configured.
+//
 // Package herald (the Go device SDK) imports protocol only; it must not import
 // any server package: it speaks the wire contract, as any device does.
 package herald

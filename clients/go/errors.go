@@ -141,6 +141,9 @@ func classify(err error, hasTokenFunc bool) (action, error) {
 	if errors.As(err, &rr) {
 		return actScheduled, nil
 	}
+	if errors.Is(err, errPreferredBack) {
+		return actNow, nil // the client left a fallback for the preferred endpoint
+	}
 	if errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrForbidden) {
 		return actFinal, err // from TokenFunc
 	}

@@ -38,6 +38,7 @@ type scriptServer struct {
 	mu     sync.Mutex
 	tokens []string // guarded by mu: the tokens of accepted connections, in order
 	afters []string // guarded by mu: the ?after= of accepted connections, in order
+	probes int      // guarded by mu: POST /v1/acks requests, the check of a preferred endpoint
 }
 
 // srvConn is one accepted connection.
@@ -81,6 +82,19 @@ func newScriptServer(t *testing.T, script func(sc *srvConn)) *scriptServer {
 }
 
 func (s *scriptServer) serve(t *testing.T, w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && r.URL.Path == "/v1/acks" {
+		// A client on a fallback checks whether this endpoint is back: answer
+		// as auth does for no token (an edge's 401 when up).
+		s.mu.Lock()
+		s.probes++
+		s.mu.Unlock()
+		code := s.auth("")
+		if code == 0 {
+			code = http.StatusUnauthorized
+		}
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
 	if r.URL.Path != "/v1/connect" {
 		t.Errorf("server: path %q, want /v1/connect", r.URL.Path)
 		http.NotFound(w, r)
@@ -123,6 +137,13 @@ func (s *scriptServer) acceptedTokens() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.tokens...)
+}
+
+// probeCount returns how many POST /v1/acks the server answered.
+func (s *scriptServer) probeCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.probes
 }
 
 // acceptedAfters returns the ?after= cursors of the connections accepted so

@@ -24,3 +24,10 @@ export declare class Backoff {
  * a draining edge spread out.
  */
 export declare function jitterAfter(afterMs: number, random?: Random): number;
+/**
+ * jitterRetry returns the wait before a client on a fallback checks the
+ * preferred endpoint: retryMs plus a random jitter of up to 20% of it, so that
+ * the devices that failed over together do not all return together when their
+ * region comes back.
+ */
+export declare function jitterRetry(retryMs: number, random?: Random): number;

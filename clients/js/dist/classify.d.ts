@@ -36,6 +36,10 @@ export type Cause =
  | {
     kind: 'protocol';
     message: string;
+}
+/** The client left a fallback endpoint because the preferred one answers again. */
+ | {
+    kind: 'preferred';
 };
 /** Action is what the client does next. */
 export type Action = 'backoff' | 'now' | 'scheduled' | 'final';

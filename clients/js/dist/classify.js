@@ -20,6 +20,8 @@ export function classify(c, hasTokenFunction) {
     switch (c.kind) {
         case 'reconnect':
             return { action: 'scheduled' };
+        case 'preferred':
+            return { action: 'now' };
         case 'token': {
             if (c.error instanceof HeraldError && (c.error.code === ErrorCode.Unauthorized || c.error.code === ErrorCode.Forbidden)) {
                 return { action: 'final', error: c.error };

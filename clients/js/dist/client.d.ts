@@ -5,6 +5,7 @@ export declare const defaults: {
     readonly maxDelayMs: 30000;
     readonly receiptTimeoutMs: 10000;
     readonly dedupSize: 4096;
+    readonly fallbackRetryMs: 600000;
 };
 /**
  * HeraldClient keeps one connection from this device to a Herald edge: over
@@ -28,6 +29,13 @@ export declare class HeraldClient<Types extends Record<string, unknown> = Record
     get cursor(): number;
     /** welcome is the latest welcome, undefined before the first; it stays set across disconnects. */
     get welcome(): Welcome | undefined;
+    /**
+     * endpoint is the endpoint in use, as configured (options.url or one of
+     * options.fallbackUrls): the one connected to, or, between connections, the
+     * one the next attempt dials. Read it in a `state` listener to log which
+     * region the device is on.
+     */
+    get endpoint(): string;
     /** transport says which transport the client uses: `sse` only receives. */
     get transport(): 'websocket' | 'sse';
     /**

@@ -2,23 +2,25 @@
 // disconnects, with messages in (duplicates dropped) and sends out (answered
 // by receipts). It behaves as the Go SDK does (clients/go); the README's
 // "Disconnects" table says what happens after each way a connection ends.
-import { Backoff, jitterAfter } from './backoff.js';
+import { Backoff, jitterAfter, jitterRetry } from './backoff.js';
 import { classify } from './classify.js';
 import { Dedup } from './dedup.js';
 import { Emitter } from './emitter.js';
+import { defaultFallbackRetryMs, endpointList, nextEndpoint } from './failover.js';
 import { ErrorCode, HeraldError, invalid } from './errors.js';
 import { decodeFrame, receiptFinal, subscriptionFrame } from './frames.js';
 import { newMessageId } from './id.js';
 import { openEventSource, openWebSocket } from './link.js';
 import { outgoing, positive, validMessageId } from './send.js';
 import { topicProblem } from './topics.js';
-import { endpoints, withAfter, withToken } from './url.js';
+import { withAfter, withToken } from './url.js';
 /** Defaults of the optional ClientOptions. */
 export const defaults = {
     minDelayMs: 500,
     maxDelayMs: 30_000,
     receiptTimeoutMs: 10_000,
     dedupSize: 4096,
+    fallbackRetryMs: defaultFallbackRetryMs,
 };
 /** handshakeTimeoutMs bounds a connection attempt: the dial plus the wait for the welcome. */
 const handshakeTimeoutMs = 30_000;
@@ -32,7 +34,12 @@ const probeTimeoutMs = 10_000;
  */
 export class HeraldClient {
     #token;
-    #endpoints;
+    #eps; // options.url, then options.fallbackUrls: in order of preference
+    #fallbackRetryMs;
+    #cur = 0; // the index in #eps of the endpoint in use, or dialed next
+    #lastWelcomed = -1; // the endpoint of the last connection that received its welcome
+    #probeAt = 0; // on a fallback: when to check whether the preferred endpoint is back (epoch ms); 0 on the preferred
+    #probeTimer; // that check, while connected to a fallback
     #kind;
     #WebSocket;
     #EventSource;
@@ -64,7 +71,10 @@ export class HeraldClient {
     constructor(opts) {
         if (typeof opts !== 'object' || opts === null)
             throw invalid('new HeraldClient(options): options are required');
-        this.#endpoints = endpoints(opts.url);
+        this.#eps = endpointList(opts.url, opts.fallbackUrls);
+        this.#fallbackRetryMs = opts.fallbackRetryMs ?? defaults.fallbackRetryMs;
+        if (!positive(this.#fallbackRetryMs))
+            throw invalid('options.fallbackRetryMs must be a number > 0');
         if (!(typeof opts.token === 'function' || (typeof opts.token === 'string' && opts.token !== ''))) {
             throw invalid('options.token must be a device token or a function that returns one');
         }
@@ -141,6 +151,15 @@ export class HeraldClient {
     get welcome() {
         return this.#welcome;
     }
+    /**
+     * endpoint is the endpoint in use, as configured (options.url or one of
+     * options.fallbackUrls): the one connected to, or, between connections, the
+     * one the next attempt dials. Read it in a `state` listener to log which
+     * region the device is on.
+     */
+    get endpoint() {
+        return this.#eps[this.#cur].base;
+    }
     /** transport says which transport the client uses: `sse` only receives. */
     get transport() {
         return this.#kind;
@@ -161,6 +180,9 @@ export class HeraldClient {
             this.#run++;
             this.#backoff.reset();
             this.#lastNow = false;
+            this.#cur = 0; // a new start dials the preferred endpoint first
+            this.#lastWelcomed = -1;
+            this.#probeAt = 0;
             this.#setState('connecting');
             void this.#attempt(this.#run);
         }
@@ -393,11 +415,12 @@ export class HeraldClient {
             text: (data) => this.#onText(link, data),
             end: (e) => this.#onEnd(link, e),
         };
+        const urls = this.#eps[this.#cur].urls;
         try {
             link =
                 this.#kind === 'websocket'
-                    ? openWebSocket(this.#WebSocket, withAfter(withToken(this.#endpoints.connect, token), this.#cursor), handlers)
-                    : openEventSource(this.#EventSource, withAfter(withToken(this.#endpoints.events, token), this.#cursor), handlers);
+                    ? openWebSocket(this.#WebSocket, withAfter(withToken(urls.connect, token), this.#cursor), handlers)
+                    : openEventSource(this.#EventSource, withAfter(withToken(urls.events, token), this.#cursor), handlers);
         }
         catch (err) {
             this.#after({ kind: 'protocol', message: `cannot open a connection: ${err instanceof Error ? err.message : String(err)}` });
@@ -453,6 +476,7 @@ export class HeraldClient {
         this.#open = true;
         this.#welcome = w;
         this.#backoff.reset();
+        this.#watchPreferred();
         if (this.#hello && link.kind === 'websocket')
             link.send(helloFrame(this.#hello));
         // Subscriptions end with the connection: subscribe again, before anything
@@ -475,17 +499,18 @@ export class HeraldClient {
             return; // a listener closed the client
         link.close(1000, 'reconnect');
         this.#drop(ErrorCode.NotConnected, `the server asked to reconnect (${r.reason})`);
-        this.#after({ kind: 'reconnect', request: r });
+        this.#after({ kind: 'reconnect', request: r }, true);
     }
     #onEnd(link, e) {
         if (link === undefined || link !== this.#link)
             return;
+        const welcomed = this.#open;
         this.#drop(ErrorCode.NotConnected, 'the connection was lost', e.code === undefined ? {} : { closeCode: e.code });
         if (e.protocolError) {
             this.#after({ kind: 'protocol', message: e.protocolError });
         }
         else if (e.opened) {
-            this.#after({ kind: 'close', ...(e.code === undefined ? {} : { code: e.code }), ...(e.reason ? { reason: e.reason } : {}) });
+            this.#after({ kind: 'close', ...(e.code === undefined ? {} : { code: e.code }), ...(e.reason ? { reason: e.reason } : {}) }, welcomed);
         }
         else {
             // The handshake failed. A WebSocket or EventSource does not say with which
@@ -517,7 +542,7 @@ export class HeraldClient {
             };
             if (ctrl)
                 init.signal = ctrl.signal;
-            const res = await this.#fetch(this.#endpoints.acks, init);
+            const res = await this.#fetch(this.#eps[this.#cur].urls.acks, init);
             await res.body?.cancel().catch(() => { });
             return res.status;
         }
@@ -528,23 +553,91 @@ export class HeraldClient {
             clearTimeout(timer);
         }
     }
-    /** #after acts on why the current connection (or attempt) ended, which #drop has forgotten. */
-    #after(c) {
+    /**
+     * #watchPreferred starts, on a fallback endpoint, the wait until the check
+     * of whether the preferred endpoint is back: fallbackRetryMs plus up to 20%
+     * of jitter after the client came to this fallback (a reconnect to the same
+     * one keeps the time).
+     */
+    #watchPreferred() {
+        const cur = this.#cur;
+        if (cur === 0) {
+            this.#probeAt = 0;
+        }
+        else if (this.#lastWelcomed !== cur || this.#probeAt === 0) {
+            this.#probeAt = Date.now() + jitterRetry(this.#fallbackRetryMs);
+        }
+        this.#lastWelcomed = cur;
+        if (cur === 0)
+            return;
+        const run = this.#run;
+        const link = this.#link;
+        const check = async () => {
+            this.#probeTimer = undefined;
+            const up = await this.#answers(this.#eps[0]);
+            if (run !== this.#run || link === undefined || link !== this.#link)
+                return; // closed, or the connection ended meanwhile
+            if (!up) {
+                const wait = jitterRetry(this.#fallbackRetryMs);
+                this.#probeAt = Date.now() + wait;
+                this.#probeTimer = setTimeout(() => void check(), wait);
+                return;
+            }
+            link.close(1000, 'moving to the preferred endpoint');
+            this.#drop(ErrorCode.NotConnected, 'the client moved to the preferred endpoint');
+            this.#after({ kind: 'preferred' }, true);
+        };
+        this.#probeTimer = setTimeout(() => void check(), Math.max(0, this.#probeAt - Date.now()));
+    }
+    /**
+     * #answers reports whether the edge at ep answers HTTP: a POST /v1/acks
+     * without a token, which an edge refuses (401) without side effects, as a
+     * simple request (no preflight in a browser, whose opaque answer counts as
+     * one). Any answer below 500 means the edge is up; a network error or a
+     * 5xx, that it is not. The Go SDK decides the same way.
+     */
+    async #answers(ep) {
+        if (!this.#fetch)
+            return false;
+        const ctrl = typeof AbortController === 'function' ? new AbortController() : undefined;
+        const timer = ctrl ? setTimeout(() => ctrl.abort(), probeTimeoutMs) : undefined;
+        try {
+            const init = { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, body: '{"ids":[]}' };
+            if (ctrl)
+                init.signal = ctrl.signal;
+            const res = await this.#fetch(ep.urls.acks, init);
+            await res.body?.cancel().catch(() => { });
+            return res.type === 'opaque' || res.status < 500;
+        }
+        catch {
+            return false;
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
+    /**
+     * #after acts on why the current connection (or attempt) ended, which #drop
+     * has forgotten; welcomed says whether it had received its welcome.
+     */
+    #after(c, welcomed = false) {
         const { action, error } = classify(c, typeof this.#token === 'function');
         if (action === 'final' || !this.#reconnect) {
             this.#finish(error);
             return;
         }
-        let next = action;
-        if (next === 'now' && this.#lastNow)
-            next = 'backoff'; // a second 4001 in a row: do not spin
-        this.#lastNow = next === 'now';
+        const next = nextEndpoint(this.#cur, this.#eps.length, welcomed, c);
+        this.#cur = next;
+        let act = action;
+        if (act === 'now' && this.#lastNow)
+            act = 'backoff'; // a second 4001 in a row: do not spin
+        this.#lastNow = act === 'now';
         let wait = 0;
-        if (next === 'scheduled' && c.kind === 'reconnect') {
+        if (act === 'scheduled' && c.kind === 'reconnect') {
             this.#backoff.reset();
             wait = jitterAfter(c.request.after_ms);
         }
-        else if (next === 'backoff') {
+        else if (act === 'backoff') {
             wait = this.#backoff.next();
         }
         this.#setState('reconnecting', error);
@@ -562,6 +655,8 @@ export class HeraldClient {
     #drop(code, why, init = {}) {
         clearTimeout(this.#timer);
         this.#timer = undefined;
+        clearTimeout(this.#probeTimer);
+        this.#probeTimer = undefined;
         this.#link = undefined;
         this.#open = false;
         this.#acks = [];
@@ -687,7 +782,7 @@ export class HeraldClient {
             return;
         }
         try {
-            const res = await this.#fetch(this.#endpoints.acks, {
+            const res = await this.#fetch(this.#eps[this.#cur].urls.acks, {
                 method: 'POST',
                 headers: { Authorization: `Bearer ${this.#linkToken}`, 'Content-Type': 'application/json' },
                 body: JSON.stringify({ ids }),

@@ -50,3 +50,13 @@ export function jitterAfter(afterMs: number, random: Random = Math.random): numb
   const span = Math.max(Math.floor(after / 5), 250);
   return after + Math.floor(random() * (span + 1));
 }
+
+/**
+ * jitterRetry returns the wait before a client on a fallback checks the
+ * preferred endpoint: retryMs plus a random jitter of up to 20% of it, so that
+ * the devices that failed over together do not all return together when their
+ * region comes back.
+ */
+export function jitterRetry(retryMs: number, random: Random = Math.random): number {
+  return retryMs + Math.floor(random() * (Math.floor(retryMs / 5) + 1));
+}

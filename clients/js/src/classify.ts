@@ -26,7 +26,9 @@ export type Cause =
   /** The connection closed, with its close code (absent for SSE). */
   | { kind: 'close'; code?: number; reason?: string }
   /** The server broke the protocol: no welcome in time or first, a wrong subprotocol. */
-  | { kind: 'protocol'; message: string };
+  | { kind: 'protocol'; message: string }
+  /** The client left a fallback endpoint because the preferred one answers again. */
+  | { kind: 'preferred' };
 
 /** Action is what the client does next. */
 export type Action =
@@ -44,6 +46,8 @@ export function classify(c: Cause, hasTokenFunction: boolean): { action: Action;
   switch (c.kind) {
     case 'reconnect':
       return { action: 'scheduled' };
+    case 'preferred':
+      return { action: 'now' };
     case 'token': {
       if (c.error instanceof HeraldError && (c.error.code === ErrorCode.Unauthorized || c.error.code === ErrorCode.Forbidden)) {
         return { action: 'final', error: c.error };

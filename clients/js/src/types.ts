@@ -188,8 +188,26 @@ export type EventSourceConstructorLike = new (url: string, init?: { withCredenti
 
 /** ClientOptions configure a HeraldClient. Only url and token are required. */
 export interface ClientOptions {
-  /** The edge's base URL: http(s):// or ws(s)://. The client appends /v1/connect or /v1/events. */
+  /**
+   * The edge's base URL: http(s):// or ws(s)://. The client appends
+   * /v1/connect or /v1/events. With fallbackUrls, the preferred endpoint:
+   * the nearest region.
+   */
   url: string;
+  /**
+   * Endpoints to fail over to, in order, each in url's form (typically one per
+   * other region). The client stays on url while it works; when an attempt
+   * fails it dials the next endpoint for the next attempt, and after
+   * fallbackRetryMs on a fallback it returns to url once url answers again
+   * (README, "Endpoints"). client.endpoint says which one is in use.
+   */
+  fallbackUrls?: string[];
+  /**
+   * How long the client stays on a fallback before it checks whether url is
+   * back, in milliseconds, plus a random jitter of up to 20% (so that a
+   * region's devices do not all return at once); default 600000 (10 minutes).
+   */
+  fallbackRetryMs?: number;
   /**
    * The device token, or a function that returns one, called before every
    * connection attempt (a fresh token after 4001 or an HTTP 401). A function

@@ -145,14 +145,20 @@ export async function publish(base, topic, req) {
 /**
  * startProxy forwards TCP connections from a free loopback port to target
  * ("host:port"). cut() destroys every connection open through it, as a
- * network failure would (the client sees 1006); close() stops it.
+ * network failure would (the client sees 1006); down() does so and ends new
+ * connections at once until up(); close() stops it.
  * @param {string} target
  */
 export async function startProxy(target) {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const open = new Set();
   let accepted = 0;
+  let refusing = false;
   const server = createServer((down) => {
+    if (refusing) {
+      down.destroy(); // a dead region: the connection ends before any answer
+      return;
+    }
     accepted++;
     const up = connect(port, host);
     const pair = { down, up };
@@ -181,6 +187,14 @@ export async function startProxy(target) {
         down.destroy();
         up.destroy();
       }
+    },
+    /** down cuts every connection and ends new ones at once, as a lost region would, until up(). */
+    down() {
+      refusing = true;
+      this.cut();
+    },
+    up() {
+      refusing = false;
     },
     close() {
       this.cut();
