@@ -421,19 +421,7 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 // account's version is bumped here, so that this region's caches reload the
 // list, and a removed device's connection in this region is closed.
 func (s *Server) startChanged(c link.Changed, sem chan struct{}) {
-	select {
-	case sem <- struct{}{}:
-	default:
-		s.cfg.Logger.Warn("a device-list change from another region dropped: the region link is full", "account", c.Account)
-		return
-	}
-	// The link's handler holds a count, so this Add never races with Wait.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-sem }()
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
-		defer cancel()
+	started := s.goRegion(sem, s.cfg.RegistryTimeout, func(ctx context.Context) {
 		if err := s.cfg.Versions.BumpAccount(ctx, c.Account); err != nil {
 			s.cfg.Logger.Warn("a device-list change from another region not announced", "account", c.Account, "err", err)
 		}
@@ -442,7 +430,10 @@ func (s *Server) startChanged(c link.Changed, sem chan struct{}) {
 				s.cfg.Logger.Warn("a device removed in another region not disconnected", "account", c.Account, "device", c.Removed, "err", err)
 			}
 		}
-	}()
+	})
+	if !started {
+		s.cfg.Logger.Warn("a device-list change from another region dropped: the region link is full", "account", c.Account)
+	}
 }
 
 // startRegionCount answers a count frame of a region link with this region's
@@ -450,18 +441,7 @@ func (s *Server) startChanged(c link.Changed, sem chan struct{}) {
 // link's requests in flight (a full link leaves it unanswered: the asker
 // lists this region as failed when its wait ends).
 func (s *Server) startRegionCount(lc *link.Conn, c link.Count, sem chan struct{}) {
-	select {
-	case sem <- struct{}{}:
-	default:
-		return
-	}
-	// The link's handler holds a count, so this Add never races with Wait.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-sem }()
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.AckTimeout)
-		defer cancel()
+	s.goRegion(sem, s.cfg.AckTimeout, func(ctx context.Context) {
 		res, err := s.cfg.RegionRouter.TopicCount(ctx, c.Topic)
 		if err != nil {
 			s.cfg.Logger.Debug("counting a topic for another region failed", "err", err)
@@ -472,7 +452,7 @@ func (s *Server) startRegionCount(lc *link.Conn, c link.Count, sem chan struct{}
 		if err := lc.SendPooled(b); err != nil {
 			s.cfg.Logger.Debug("answering a count failed", "id", c.ID, "err", err)
 		}
-	}()
+	})
 }
 
 // startRegionLate passes a late acked receipt from another region to the
@@ -480,22 +460,32 @@ func (s *Server) startRegionCount(lc *link.Conn, c link.Count, sem chan struct{}
 // counted against the link's requests in flight; a full link drops it, as a
 // full link queue does.
 func (s *Server) startRegionLate(l link.Late, sem chan struct{}) {
+	s.goRegion(sem, s.cfg.RegistryTimeout, func(ctx context.Context) {
+		if err := s.cfg.RegionRouter.Late(ctx, l.Account, l.Device, l.ID, protocol.Result{Device: l.From, Status: l.Status}); err != nil {
+			s.cfg.Logger.Debug("a late receipt from another region not passed on", "err", err)
+		}
+	})
+}
+
+// goRegion runs f on a goroutine of its own with a context that ends after
+// timeout, counted against sem, a region link's requests in flight, and
+// reports whether it did: a full link runs nothing.
+func (s *Server) goRegion(sem chan struct{}, timeout time.Duration, f func(ctx context.Context)) bool {
 	select {
 	case sem <- struct{}{}:
 	default:
-		return
+		return false
 	}
 	// The link's handler holds a count, so this Add never races with Wait.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer func() { <-sem }()
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, timeout)
 		defer cancel()
-		if err := s.cfg.RegionRouter.Late(ctx, l.Account, l.Device, l.ID, protocol.Result{Device: l.From, Status: l.Status}); err != nil {
-			s.cfg.Logger.Debug("a late receipt from another region not passed on", "err", err)
-		}
+		f(ctx)
 	}()
+	return true
 }
 
 // startLocate answers a locate frame on a goroutine of its own (a registry
@@ -514,23 +504,14 @@ func (s *Server) startLocate(lc *link.Conn, l link.Locate, sem chan struct{}) {
 			s.cfg.Logger.Debug("answering a locate failed", "id", l.ID, "err", err)
 		}
 	}
-	select {
-	case sem <- struct{}{}:
-	default:
-		answer(false)
-		return
-	}
-	// The link's handler holds a count, so this Add never races with Wait.
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer func() { <-sem }()
-		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RegistryTimeout)
-		defer cancel()
+	started := s.goRegion(sem, s.cfg.RegistryTimeout, func(ctx context.Context) {
 		found, err := s.cfg.RegionRouter.Online(ctx, l.Account, l.Device)
 		if err != nil {
 			s.cfg.Logger.Debug("locate for another region failed", "err", err)
 		}
 		answer(found)
-	}()
+	})
+	if !started {
+		answer(false)
+	}
 }

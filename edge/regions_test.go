@@ -389,8 +389,16 @@ func TestRegionInboxLimits(t *testing.T) {
 	rs := mustRegions(t, []string{"eu", "us"}, nil)
 	eu, us := rs["eu"], rs["us"]
 	tv := us.mustDial(t, "a1", "tv1")
-	eu.storeFor(t, "a1", "tv1", "held", true) // never acked: its drain waits
-	ri, err := NewRegionInbox(RegionInboxConfig{Inbox: eu.inbox, Regions: eu.regions, MaxDrains: 1, AckTimeout: time.Minute})
+	// An inbox of the test's own, which the region's handover does not drain.
+	box, err := inbox.NewMemory(inbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := box.Put(context.Background(), inbox.Message{ID: "held", Account: "a1", Device: "tv1", Type: "tiny.echo.v1",
+		Payload: []byte(`{}`), Expires: time.Now().Add(time.Minute), Ack: true}); err != nil { // never acked: its drain waits
+		t.Fatal(err)
+	}
+	ri, err := NewRegionInbox(RegionInboxConfig{Inbox: box, Regions: eu.regions, MaxDrains: 1, AckTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
