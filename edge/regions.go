@@ -71,11 +71,13 @@ type RegionsConfig struct {
 	// CacheSize bounds the cached answers; a full cache is emptied. Default
 	// DefaultRegionCacheSize.
 	CacheSize int
-	// Queue, DialTimeout, WriteTimeout, MinBackoff and MaxBackoff configure
-	// the region links as LinksConfig does the edge links.
+	// Queue, DialTimeout, WriteTimeout, MinBackoff, MaxBackoff, PingInterval
+	// and PongTimeout configure the region links as LinksConfig does the edge
+	// links.
 	Queue                     int
 	DialTimeout, WriteTimeout time.Duration
 	MinBackoff, MaxBackoff    time.Duration
+	PingInterval, PongTimeout time.Duration
 	// HTTPClient dials the region links; nil uses a default client.
 	HTTPClient *http.Client
 	// Logger receives region link events; nil discards them.
@@ -153,6 +155,8 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 		WriteTimeout: cfg.WriteTimeout,
 		MinBackoff:   cfg.MinBackoff,
 		MaxBackoff:   cfg.MaxBackoff,
+		PingInterval: cfg.PingInterval,
+		PongTimeout:  cfg.PongTimeout,
 		HTTPClient:   cfg.HTTPClient,
 		Logger:       cfg.Logger,
 	})
