@@ -113,7 +113,7 @@ func (p *hangProxy) pipe(dst, src net.Conn) {
 
 // A region that hangs, its gateway neither answering nor resetting the link,
 // is found out by the link's pings: the link goes down within PingInterval
-// and PongTimeout, after which a device that was cached there is answered
+// and PongTimeout (LocateTimeout by default), after which a device that was cached there is answered
 // offline at once (so that a sender stores it), and while the link is dialled
 // again only the dialling delivery waits, for DialTimeout at most.
 func TestRegionsHungRegion(t *testing.T) {
@@ -132,7 +132,8 @@ func TestRegionsHungRegion(t *testing.T) {
 		}
 		proxy = startHangProxy(t, u.Host)
 		c.Peers["us"] = "http://" + proxy.addr
-		c.PingInterval, c.PongTimeout, c.DialTimeout = ping, pong, dial
+		// The pong's timeout is the locate's, by default.
+		c.PingInterval, c.LocateTimeout, c.DialTimeout = ping, pong, dial
 		c.MinBackoff, c.MaxBackoff = 100*time.Millisecond, 100*time.Millisecond
 		c.MissTTL = time.Nanosecond // every delivery asks again
 	})

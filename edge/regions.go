@@ -44,6 +44,7 @@ const (
 	DefaultRegionMissTTL       = time.Second
 	DefaultRegionLocateTimeout = 2 * time.Second
 	DefaultRegionCacheSize     = 100_000
+	DefaultRegionPingInterval  = time.Second
 )
 
 // RegionsConfig configures Regions.
@@ -71,12 +72,17 @@ type RegionsConfig struct {
 	// CacheSize bounds the cached answers; a full cache is emptied. Default
 	// DefaultRegionCacheSize.
 	CacheSize int
-	// Queue, DialTimeout, WriteTimeout, MinBackoff, MaxBackoff, PingInterval
-	// and PongTimeout configure the region links as LinksConfig does the edge
-	// links.
+	// Queue, DialTimeout, WriteTimeout, MinBackoff and MaxBackoff configure
+	// the region links as LinksConfig does the edge links.
 	Queue                     int
 	DialTimeout, WriteTimeout time.Duration
 	MinBackoff, MaxBackoff    time.Duration
+	// PingInterval and PongTimeout find out a region that hangs, as
+	// LinksConfig's do for edge links, with defaults of their own:
+	// DefaultRegionPingInterval, and LocateTimeout for the pong, so that a
+	// region link is taken as lost by the rule that takes a region as not
+	// holding a device (it does not answer within LocateTimeout), and pushes
+	// to a device cached there stop waiting on it within a few seconds.
 	PingInterval, PongTimeout time.Duration
 	// HTTPClient dials the region links; nil uses a default client.
 	HTTPClient *http.Client
@@ -139,6 +145,12 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultRegionCacheSize
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultRegionPingInterval
+	}
+	if cfg.PongTimeout == 0 {
+		cfg.PongTimeout = cfg.LocateTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
