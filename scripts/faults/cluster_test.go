@@ -281,6 +281,17 @@ func (p *peer) arrived(id string) (time.Time, bool) {
 	return at, ok
 }
 
+// drop closes the newest connection without waiting for its reader, as a
+// device that takes it as lost does.
+func (p *peer) drop() {
+	p.mu.Lock()
+	c := p.conn
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.CloseNow()
+	}
+}
+
 // close closes the connection and waits for its readers.
 func (p *peer) close() {
 	p.mu.Lock()
@@ -544,8 +555,8 @@ type messageStatus struct {
 
 // settle waits, up to bound, until every accepted message was received or has a
 // final status other than delivered, and returns how many were delivered,
-// reported (offline, failed or expired) and lost (neither, or reported
-// delivered and never received).
+// reported (offline, failed, expired, or dropped by its inbox's limits) and
+// lost (neither, or reported delivered and never received).
 func (l *asyncLog) settle(t *testing.T) (delivered, reported, lost int64) {
 	t.Helper()
 	l.mu.Lock()
@@ -572,7 +583,7 @@ func (l *asyncLog) settle(t *testing.T) (delivered, reported, lost int64) {
 			why[id] = fmt.Sprintf("%+v", st)
 			for _, d := range st.Devices {
 				switch d.Status {
-				case "offline", "failed", "expired":
+				case "offline", "failed", "expired", "dropped":
 					reported++
 					delete(pending, id)
 				}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -111,14 +112,32 @@ func (s *regionSend) taken() bool {
 // answered queued (stored in eu's inbox while its tv was between regions)
 // must arrive once the tv is in eu, on that connection; any other answer
 // (offline, rejected, timeout, an error frame, a non-200) was told; no answer
-// is lost. An asynchronous message accepted must arrive or get a final status
-// that says why not. A message that arrives twice is counted apart
+// is lost; one answered queued that its inbox dropped later to keep to its
+// limits, and whose status says so, was told (dropped_by_inbox). An
+// asynchronous message accepted must arrive or get a final status that says
+// why not. A message that arrives twice is counted apart
 // (duplicates: the SDKs drop a repeat by id). Once a tv has its welcome in
 // eu, a probe pushes to it from eu (ttl 0) every 50 ms until one is answered
 // delivered; every push, note or probe asked after that welcome must be
 // delivered (not_found_back). Recovery is the time from the kill until the
 // last tv was reachable again: its first probe answered delivered.
-func TestFaultRegionLoss(t *testing.T) {
+func TestFaultRegionLoss(t *testing.T) { regionLoss(t, false) }
+
+// TestFaultRegionHang is TestFaultRegionLoss with a region that hangs rather
+// than dies: both processes of us get SIGSTOP, so that eu's links to us's
+// gateway stay open and a new one is taken by the kernel and never answered,
+// as when a region's network drops everything without a reset. The tvs'
+// connections stay open too; each tv takes its connection as lost after 4 to
+// 5 s without a frame (an SDK's pong timeout, shortened) and connects to eu.
+// eu finds the hung links out by their pings (every second, a pong within the
+// locate timeout of 2 s): from then on a push to a tv still between regions
+// is stored in eu's inbox at once (queued) instead of waiting its whole
+// timeout. The stopped processes are killed when the load is over.
+func TestFaultRegionHang(t *testing.T) { regionLoss(t, true) }
+
+// regionLoss runs the region loss scenario on a region whose processes die,
+// or hang.
+func regionLoss(t *testing.T, hang bool) {
 	accounts := size(40, 300)
 	phones := size(4, 20)
 	syncRate, asyncRate := size(100, 250), size(20, 50)
@@ -226,7 +245,7 @@ func TestFaultRegionLoss(t *testing.T) {
 				select {
 				case <-loadStop:
 					return
-				case <-time.After(time.Duration(20+rand.IntN(30)) * time.Millisecond):
+				case <-time.After(time.Duration(100+rand.IntN(100)) * time.Millisecond):
 				}
 				id := fmt.Sprintf("note-%s-%d", ph.account, n)
 				asked := time.Now()
@@ -317,7 +336,20 @@ func TestFaultRegionLoss(t *testing.T) {
 	time.Sleep(warm)
 	killed := time.Now()
 	killedAt.Store(killed.UnixNano())
-	us.kill()
+	if hang {
+		for _, h := range us.procs {
+			if err := h.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(us.kill)
+		for _, p := range tvs {
+			lost := 4*time.Second + time.Duration(rand.IntN(1000))*time.Millisecond
+			time.AfterFunc(lost, p.drop)
+		}
+	} else {
+		us.kill()
+	}
 
 	waitForMsg(t, func() string {
 		backMu.Lock()
@@ -337,14 +369,19 @@ func TestFaultRegionLoss(t *testing.T) {
 	time.Sleep(tail)
 	stopLoad()
 	stopRoamers()
+	us.kill()
 
 	// Settle: every message taken must arrive.
 	mu.Lock()
 	defer mu.Unlock()
+	// A message the inbox dropped later to keep to its limits (100 messages
+	// a device) was taken, then reported dropped in its status: told, not
+	// delivered (dropped_by_inbox).
+	dropped := map[string]bool{}
 	missing := func() []string {
 		var ids []string
 		for id, s := range sends {
-			if s.taken() && s.to.received(id) == 0 {
+			if s.taken() && s.to.received(id) == 0 && !dropped[id] {
 				ids = append(ids, id)
 			}
 		}
@@ -353,14 +390,23 @@ func TestFaultRegionLoss(t *testing.T) {
 	deadline := time.Now().Add(bound)
 	left := missing()
 	for len(left) > 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
+		for _, id := range left {
+			var st messageStatus
+			if code, err := restCall(api, http.MethodGet, "/v1/messages/"+id, nil, &st); err == nil && code == http.StatusOK {
+				for _, d := range st.Devices {
+					dropped[id] = dropped[id] || d.Status == "dropped"
+				}
+			}
+		}
 		left = missing()
 	}
 	slices.Sort(left)
 	for _, id := range left[:min(5, len(left))] {
 		s := sends[id]
-		t.Errorf("%s %s to %s/%s answered %s %v after the kill and never received", s.path, id, s.to.account, s.to.id,
-			s.status, s.answered.Sub(killed).Round(time.Millisecond))
+		t.Errorf("%s %s to %s/%s answered %s %v after the kill and never received (the tv back in eu %v after the kill)",
+			s.path, id, s.to.account, s.to.id, s.status, s.answered.Sub(killed).Round(time.Millisecond),
+			back[slices.Index(tvs, s.to)].Sub(killed).Round(time.Millisecond))
 	}
 	ad, ar, al := async.settle(t)
 
@@ -399,11 +445,11 @@ func TestFaultRegionLoss(t *testing.T) {
 		return "back"
 	}
 	var (
-		accepted, delivered, told, unanswered, queuedEarly, toldArrived, dups int64
-		notFoundBack                                                          int64 // asked once the tv was in eu, answered neither delivered nor acked
-		slowest                                                               = map[string]time.Duration{}
-		statuses                                                              = map[string]map[string]int{"sync": {}, "d2d": {}, "probe": {}}
-		toldFrom, toldUntil                                                   time.Duration
+		accepted, delivered, told, unanswered, queuedEarly, toldArrived, dups, droppedByInbox int64
+		notFoundBack                                                                          int64 // asked once the tv was in eu, answered neither delivered nor acked
+		slowest                                                                               = map[string]time.Duration{}
+		statuses                                                                              = map[string]map[string]int{"sync": {}, "d2d": {}, "probe": {}}
+		toldFrom, toldUntil                                                                   time.Duration
 	)
 	for id, s := range sends {
 		accepted++
@@ -417,8 +463,12 @@ func TestFaultRegionLoss(t *testing.T) {
 		}
 		switch {
 		case s.taken():
-			if arrived {
+			switch {
+			case arrived:
 				delivered++
+			case dropped[id]:
+				told++
+				droppedByInbox++
 			}
 			if protocol.Status(s.status) == protocol.StatusQueued && arrived && at.Before(back[i]) {
 				queuedEarly++
@@ -467,7 +517,11 @@ func TestFaultRegionLoss(t *testing.T) {
 	if n := early.Load(); n > 0 {
 		t.Errorf("%d tvs lost their us connection before the kill", n)
 	}
-	f := &figures{Scenario: "region-loss", Sent: int64(len(sends)) + async.sent, Accepted: accepted + int64(len(async.accepted)),
+	scenario := "region-loss"
+	if hang {
+		scenario = "region-hang"
+	}
+	f := &figures{Scenario: scenario, Sent: int64(len(sends)) + async.sent, Accepted: accepted + int64(len(async.accepted)),
 		Delivered: delivered + ad, Reported: told + ar, Lost: int64(len(left)) + unanswered + al + async.errs,
 		Recovery: lastReach.Sub(killed)}
 	f.add("devices", accounts)
@@ -481,6 +535,7 @@ func TestFaultRegionLoss(t *testing.T) {
 	f.add("told_until", toldUntil.Round(time.Millisecond))
 	f.add("slowest_answer", fmt.Sprintf("before:%v,away:%v,back:%v", slowest["before"].Round(time.Millisecond),
 		slowest["away"].Round(time.Millisecond), slowest["back"].Round(time.Millisecond)))
+	f.add("dropped_by_inbox", droppedByInbox)
 	f.add("told_but_arrived", toldArrived)
 	f.add("not_found_back", notFoundBack)
 	f.add("not_listed", notListed)
