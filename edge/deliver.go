@@ -132,7 +132,7 @@ func (r *Router) Deliver(ctx context.Context, account, device string, m *protoco
 	if r.Local != nil && r.Local.session(account, device) != nil {
 		return r.Local.deliverLocal(ctx, account, device, m, progress)
 	}
-	e, err := r.Registry.Lookup(ctx, account, device)
+	e, err := r.lookup(ctx, account, device)
 	switch {
 	case errors.Is(err, registry.ErrNotFound) && r.Regions != nil:
 		return r.Regions.Deliver(ctx, account, device, m, progress)
@@ -150,6 +150,25 @@ func (r *Router) Deliver(ctx context.Context, account, device string, m *protoco
 	return r.Links.Deliver(ctx, e.Edge, account, device, m, progress)
 }
 
+// lookup is Registry.Lookup; with Regions, a device it does not find is
+// looked up once more past the registry's cache (freshLocator) before the
+// other regions are asked. A device that has just moved into this region is
+// the one a cached miss is most likely wrong about: every push to it while it
+// was between regions cached one, and another process's registration is seen
+// only once Redis's invalidation arrives. Without the second read such a
+// device was taken for one in no region, offline, for that while; the read
+// costs one round trip to this region's registry, against the other regions'
+// tens of milliseconds or their cached miss.
+func (r *Router) lookup(ctx context.Context, account, device string) (registry.Entry, error) {
+	e, err := r.Registry.Lookup(ctx, account, device)
+	if errors.Is(err, registry.ErrNotFound) && r.Regions != nil {
+		if fl, ok := r.Registry.(freshLocator); ok {
+			e, err = fl.LookupFresh(ctx, account, device)
+		}
+	}
+	return e, err
+}
+
 // Online reports whether the device has a live registration, in this region
 // or, with Regions, in another.
 func (r *Router) Online(ctx context.Context, account, device string) (bool, error) {
@@ -162,7 +181,7 @@ func (r *Router) Online(ctx context.Context, account, device string) (bool, erro
 // region's when that region's gateway says it does, "" when none does. An
 // error means this region's registry could not be read.
 func (r *Router) Where(ctx context.Context, account, device string) (string, error) {
-	_, err := r.Registry.Lookup(ctx, account, device)
+	_, err := r.lookup(ctx, account, device)
 	switch {
 	case errors.Is(err, registry.ErrNotFound) && r.Regions != nil:
 		region, _ := r.Regions.Locate(ctx, account, device)

@@ -36,10 +36,17 @@ type EdgeAddresser interface {
 
 // Defaults of LinksConfig.
 const (
-	DefaultLinkDialTimeout = 2 * time.Second
-	DefaultLinkMinBackoff  = 100 * time.Millisecond
-	DefaultLinkMaxBackoff  = 5 * time.Second
+	DefaultLinkDialTimeout  = 2 * time.Second
+	DefaultLinkMinBackoff   = 100 * time.Millisecond
+	DefaultLinkMaxBackoff   = 5 * time.Second
+	DefaultLinkPingInterval = 5 * time.Second
+	DefaultLinkPongTimeout  = 5 * time.Second
 )
+
+// ErrLinkNoPong ends a link whose other end did not answer a ping within
+// LinksConfig.PongTimeout: a process that hangs, or a network that drops
+// everything without a reset, as a lost region's may.
+var ErrLinkNoPong = errors.New("edge: link: no pong in time")
 
 // LinksConfig configures Links.
 type LinksConfig struct {
@@ -59,6 +66,13 @@ type LinksConfig struct {
 	// MinBackoff and MaxBackoff bound the wait before a failed link is dialled
 	// again; until then deliveries through it fail fast as unavailable.
 	MinBackoff, MaxBackoff time.Duration
+	// PingInterval is how often a link pings the other end, PongTimeout how
+	// long it waits for the pong before it takes the link as lost: without
+	// it, a link to a process that hangs or a network that drops everything
+	// without a reset looks up until TCP gives up, and every delivery through
+	// it waits for its whole timeout. Defaults DefaultLinkPingInterval and
+	// DefaultLinkPongTimeout.
+	PingInterval, PongTimeout time.Duration
 	// HTTPClient dials the links; nil uses a default client. An edge advertised
 	// with an https:// address is dialled over TLS, verified by the client's
 	// Transport.TLSClientConfig (the system roots when nil).
@@ -104,7 +118,14 @@ func NewLinks(cfg LinksConfig) (*Links, error) {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = DefaultLinkMaxBackoff
 	}
-	if cfg.Queue < 0 || cfg.DialTimeout < 0 || cfg.WriteTimeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < cfg.MinBackoff {
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultLinkPingInterval
+	}
+	if cfg.PongTimeout == 0 {
+		cfg.PongTimeout = DefaultLinkPongTimeout
+	}
+	if cfg.Queue < 0 || cfg.DialTimeout < 0 || cfg.WriteTimeout < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < cfg.MinBackoff ||
+		cfg.PingInterval < 0 || cfg.PongTimeout < 0 {
 		return nil, errors.New("edge: links: limits must be positive and MaxBackoff at least MinBackoff")
 	}
 	if cfg.Logger == nil {
@@ -331,6 +352,15 @@ func (k *peer) connect(ctx context.Context) (*link.Conn, error) {
 			return c, nil
 		}
 		if wait := k.dialing; wait != nil {
+			if k.failures > 0 {
+				// A link that failed is taken as down until a dial proves
+				// otherwise: only the caller that dials waits for it, so that
+				// a peer that hangs costs one caller a DialTimeout, not every
+				// caller meanwhile.
+				err := k.lastErr
+				k.mu.Unlock()
+				return nil, fmt.Errorf("down, dialling again: %w", err)
+			}
 			k.mu.Unlock()
 			select {
 			case <-wait:
@@ -420,7 +450,7 @@ func (k *peer) dial(ctx context.Context) (*link.Conn, error) {
 		lc.Close()
 		return nil, link.ErrClosed
 	}
-	l.wg.Add(1)
+	l.wg.Add(2)
 	l.mu.Unlock()
 	go func() {
 		defer l.wg.Done()
@@ -428,8 +458,38 @@ func (k *peer) dial(ctx context.Context) (*link.Conn, error) {
 		err := lc.Run(l.ctx, l.cfg.WriteTimeout, func(data []byte) { k.onFrame(&sc, data) })
 		k.lost(lc, err)
 	}()
+	go func() {
+		defer l.wg.Done()
+		l.keepalive(lc)
+	}()
 	l.cfg.Logger.Info("edge link up", "edge", k.edge, "addr", addr)
 	return lc, nil
+}
+
+// keepalive pings the other end of lc every PingInterval until the link ends,
+// and ends it with ErrLinkNoPong when a pong does not come within
+// PongTimeout. The link's reader (Run) takes the pongs.
+func (l *Links) keepalive(lc *link.Conn) {
+	t := time.NewTicker(l.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-lc.Done():
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.PongTimeout)
+		err := lc.Ping(ctx)
+		cancel()
+		if err != nil && l.ctx.Err() == nil {
+			select {
+			case <-lc.Done(): // ended meanwhile, for its own reason
+			default:
+				lc.CloseFor(fmt.Errorf("%w (%v)", ErrLinkNoPong, err))
+			}
+			return
+		}
+	}
 }
 
 // maxLinkMessage bounds one link message (a batch of frames).

@@ -54,6 +54,7 @@ const (
 	DefaultRegionLocateTimeout = 2 * time.Second
 	DefaultRegionCacheSize     = 100_000
 	DefaultRegionHandoverQueue = 4096
+	DefaultRegionPingInterval  = time.Second
 )
 
 // RegionsConfig configures Regions.
@@ -92,6 +93,13 @@ type RegionsConfig struct {
 	Queue                     int
 	DialTimeout, WriteTimeout time.Duration
 	MinBackoff, MaxBackoff    time.Duration
+	// PingInterval and PongTimeout find out a region that hangs, as
+	// LinksConfig's do for edge links, with defaults of their own:
+	// DefaultRegionPingInterval, and LocateTimeout for the pong, so that a
+	// region link is taken as lost by the rule that takes a region as not
+	// holding a device (it does not answer within LocateTimeout), and pushes
+	// to a device cached there stop waiting on it within a few seconds.
+	PingInterval, PongTimeout time.Duration
 	// HTTPClient dials the region links; nil uses a default client.
 	HTTPClient *http.Client
 	// Logger receives region link events; nil discards them.
@@ -170,6 +178,12 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultRegionCacheSize
 	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultRegionPingInterval
+	}
+	if cfg.PongTimeout == 0 {
+		cfg.PongTimeout = cfg.LocateTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -188,6 +202,8 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 		WriteTimeout: cfg.WriteTimeout,
 		MinBackoff:   cfg.MinBackoff,
 		MaxBackoff:   cfg.MaxBackoff,
+		PingInterval: cfg.PingInterval,
+		PongTimeout:  cfg.PongTimeout,
 		HTTPClient:   cfg.HTTPClient,
 		Logger:       cfg.Logger,
 	})

@@ -542,3 +542,43 @@ func TestRegionsLateReceipt(t *testing.T) {
 		t.Fatalf("phone got %+v, want the late acked receipt", r)
 	}
 }
+
+// staleMisses is a registry whose Lookup, like registry.Redis's through its
+// client-side cache before Redis's invalidation arrives, still misses the
+// devices in stale, while LookupFresh reads the registry itself.
+type staleMisses struct {
+	Locator
+	stale map[string]bool // account/device
+}
+
+func (s staleMisses) Lookup(ctx context.Context, account, device string) (registry.Entry, error) {
+	if s.stale[account+"/"+device] {
+		return registry.Entry{}, registry.ErrNotFound
+	}
+	return s.Locator.Lookup(ctx, account, device)
+}
+
+func (s staleMisses) LookupFresh(ctx context.Context, account, device string) (registry.Entry, error) {
+	return s.Locator.Lookup(ctx, account, device)
+}
+
+var _ freshLocator = staleMisses{}
+
+// A device that has just moved into a region is found there although the
+// region's cached lookup still misses it (pushes to it while it was between
+// regions cached the miss): a miss is read again past the cache before the
+// other regions are asked, which would find it nowhere. Where and Deliver
+// share that lookup.
+func TestRegionsDeviceJustMovedHere(t *testing.T) {
+	rs := mustRegions(t, []string{"eu", "us"}, nil)
+	eu := rs["eu"]
+	eu.mustDial(t, "a1", "tv1")
+	// A process of eu without the tv's session: an API process.
+	api := &Router{Registry: staleMisses{Locator: eu.reg, stale: map[string]bool{"a1/tv1": true}}, Regions: eu.regions}
+	if got, err := api.Where(context.Background(), "a1", "tv1"); err != nil || got != "eu" {
+		t.Fatalf("Where = %q, %v; want eu", got, err)
+	}
+	if online, err := api.Online(context.Background(), "a1", "tv1"); err != nil || !online {
+		t.Fatalf("Online = %v, %v", online, err)
+	}
+}

@@ -29,6 +29,7 @@ type Conn struct {
 	queue chan *[]byte // bounded; never blocks a sender; each goes back to framePool once written
 	done  chan struct{}
 	once  sync.Once
+	cause error // why CloseFor closed the link; written once, under once, before done is closed
 }
 
 // NewConn returns the link over c, with room for queue frames waiting.
@@ -64,12 +65,25 @@ func (l *Conn) SendPooled(frame *[]byte) error {
 func (l *Conn) Depth() int { return len(l.queue) }
 
 // Close ends the link once.
-func (l *Conn) Close() {
+func (l *Conn) Close() { l.CloseFor(nil) }
+
+// CloseFor ends the link once, for cause: Run then returns cause rather than
+// the read's error. The first Close or CloseFor decides.
+func (l *Conn) CloseFor(cause error) {
 	l.once.Do(func() {
+		l.cause = cause
 		close(l.done)
 		_ = l.c.CloseNow()
 	})
 }
+
+// Done is closed once the link has ended.
+func (l *Conn) Done() <-chan struct{} { return l.done }
+
+// Ping sends a ping and waits for its pong until ctx ends. Run must be
+// reading the link: the reader takes the pong, as the other end's reader
+// answers the ping by itself.
+func (l *Conn) Ping(ctx context.Context) error { return l.c.Ping(ctx) }
 
 // Run reads frames into onFrame on the calling goroutine and writes queued frames
 // from a second goroutine that it owns, until the link fails or ctx ends. It closes
@@ -95,6 +109,13 @@ func (l *Conn) Run(ctx context.Context, writeTimeout time.Duration, onFrame func
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			select {
+			case <-l.done:
+				if l.cause != nil {
+					return l.cause
+				}
+			default:
 			}
 			return err
 		}
@@ -143,7 +164,7 @@ func (l *Conn) writeLoop(writeTimeout time.Duration) error {
 	var timedOut atomic.Bool
 	timer := time.AfterFunc(time.Hour, func() {
 		timedOut.Store(true)
-		l.Close()
+		l.CloseFor(errLinkWriteTimeout)
 	})
 	timer.Stop()
 	defer timer.Stop()

@@ -144,6 +144,8 @@ type peer struct {
 	mu       sync.Mutex
 	conn     *websocket.Conn                  // guarded by mu: the newest connection
 	live     bool                             // guarded by mu: conn's reader runs
+	ended    chan struct{}                    // guarded by mu: closed when conn's reader ends
+	opened   time.Time                        // guarded by mu: when conn read its welcome
 	msgs     map[string]int                   // guarded by mu: message id -> times received
 	recvAt   map[string]time.Time             // guarded by mu: when each message id first arrived
 	receipts map[string][]protocol.Result     // guarded by mu: the newest receipt of each id sent
@@ -187,17 +189,19 @@ func (p *peer) connectOnce(addr string, timeout time.Duration) error {
 		return fmt.Errorf("%s/%s: connect to %s: %w", p.account, p.id, addr, err)
 	}
 	c.SetReadLimit(1 << 20)
+	ended := make(chan struct{})
 	p.mu.Lock()
-	p.conn, p.live = c, true
+	p.conn, p.live, p.ended, p.opened = c, true, ended, time.Now()
 	p.mu.Unlock()
 	p.readers.Add(1)
-	go p.read(c)
+	go p.read(c, ended)
 	return nil
 }
 
-// read records the frames of c until it ends.
-func (p *peer) read(c *websocket.Conn) {
+// read records the frames of c until it ends, then closes ended.
+func (p *peer) read(c *websocket.Conn, ended chan struct{}) {
 	defer p.readers.Done()
+	defer close(ended)
 	defer func() {
 		p.mu.Lock()
 		if p.conn == c {
@@ -246,6 +250,22 @@ func (p *peer) connected() bool {
 	return p.live
 }
 
+// endedCh returns a channel closed when the newest connection ends (nil before
+// the first).
+func (p *peer) endedCh() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ended
+}
+
+// openedAt returns when the newest connection read its welcome: every frame
+// it received came after.
+func (p *peer) openedAt() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.opened
+}
+
 // received reports how many times message id arrived.
 func (p *peer) received(id string) int {
 	p.mu.Lock()
@@ -259,6 +279,17 @@ func (p *peer) arrived(id string) (time.Time, bool) {
 	defer p.mu.Unlock()
 	at, ok := p.recvAt[id]
 	return at, ok
+}
+
+// drop closes the newest connection without waiting for its reader, as a
+// device that takes it as lost does.
+func (p *peer) drop() {
+	p.mu.Lock()
+	c := p.conn
+	p.mu.Unlock()
+	if c != nil {
+		_ = c.CloseNow()
+	}
 }
 
 // close closes the connection and waits for its readers.
@@ -279,6 +310,14 @@ var errNoAnswer = errors.New("no receipt and no error frame")
 // receipt, or an error frame; a connection that ends first, or no answer within
 // bound, is errNoAnswer.
 func (p *peer) sendD2D(id, target string) ([]protocol.Result, protocol.Code, error) {
+	return p.sendMsg(&protocol.Msg{ID: id, Type: "playback.control.v1", To: &protocol.Target{Device: target},
+		Payload: json.RawMessage(`{"action":"pause"}`)})
+}
+
+// sendMsg sends m on the newest connection and waits for its first receipt, or
+// an error frame, as sendD2D does.
+func (p *peer) sendMsg(m *protocol.Msg) ([]protocol.Result, protocol.Code, error) {
+	id := m.ID
 	rc := make(chan protocol.Receipt, 1)
 	ec := make(chan protocol.Code, 1)
 	p.mu.Lock()
@@ -291,8 +330,7 @@ func (p *peer) sendD2D(id, target string) ([]protocol.Result, protocol.Code, err
 		delete(p.errWait, id)
 		p.mu.Unlock()
 	}()
-	b, err := protocol.Encode(&protocol.Msg{ID: id, Type: "playback.control.v1", To: &protocol.Target{Device: target},
-		Payload: json.RawMessage(`{"action":"pause"}`)})
+	b, err := protocol.Encode(m)
 	if err != nil {
 		return nil, "", err
 	}
@@ -400,11 +438,19 @@ func finalStatus(s protocol.Status) bool {
 // process and returns the flags that point herald at it.
 func kafkaFlags(t *testing.T) []string {
 	t.Helper()
+	flags, seeds := newKafka(t, 3)
+	kafkaSeeds = seeds
+	return flags
+}
+
+// newKafka starts a Kafka-protocol cluster of n kfake brokers in the test's
+// process and returns the flags that point herald at it and its brokers.
+func newKafka(t *testing.T, n int) (flags, seeds []string) {
+	t.Helper()
 	topics := processor.Topics{Prefix: "faults."}
-	k := testenv.Kafka(t, 3, topics.All()...)
-	kafkaSeeds = k.ListenAddrs()
+	k := testenv.Kafka(t, n, topics.All()...)
 	return []string{"--kafka-brokers", strings.Join(k.ListenAddrs(), ","), "--kafka-topic-prefix", topics.Prefix,
-		"--kafka-session-timeout", "2s", "--kafka-produce-timeout", "5s"}
+		"--kafka-session-timeout", "2s", "--kafka-produce-timeout", "5s"}, k.ListenAddrs()
 }
 
 // kafkaSeeds are the brokers of the newest kafkaFlags (scenarios run one at a
@@ -416,7 +462,13 @@ var kafkaSeeds []string
 // forming is another scenario (see RELIABILITY.md).
 func waitGroups(t *testing.T, members int) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(kafkaSeeds...))
+	waitGroupsOn(t, kafkaSeeds, members)
+}
+
+// waitGroupsOn is waitGroups on the Kafka cluster of seeds.
+func waitGroupsOn(t *testing.T, seeds []string, members int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,8 +555,8 @@ type messageStatus struct {
 
 // settle waits, up to bound, until every accepted message was received or has a
 // final status other than delivered, and returns how many were delivered,
-// reported (offline, failed or expired) and lost (neither, or reported
-// delivered and never received).
+// reported (offline, failed, expired, or dropped by its inbox's limits) and
+// lost (neither, or reported delivered and never received).
 func (l *asyncLog) settle(t *testing.T) (delivered, reported, lost int64) {
 	t.Helper()
 	l.mu.Lock()
@@ -531,7 +583,7 @@ func (l *asyncLog) settle(t *testing.T) (delivered, reported, lost int64) {
 			why[id] = fmt.Sprintf("%+v", st)
 			for _, d := range st.Devices {
 				switch d.Status {
-				case "offline", "failed", "expired":
+				case "offline", "failed", "expired", "dropped":
 					reported++
 					delete(pending, id)
 				}
