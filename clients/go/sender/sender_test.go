@@ -1,0 +1,514 @@
+package sender_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/clients/go/sender"
+	"github.com/heraldpush/herald/edge/token"
+	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
+	"github.com/heraldpush/herald/settings"
+)
+
+// heraldBin is the herald binary the tests run, built once in TestMain.
+var heraldBin string
+
+// exampleURL is the `herald dev` the examples send to, started by TestMain.
+var exampleURL string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "herald-sender-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if heraldBin, err = testenv.BuildHerald(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	addr, stop, err := startDev()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer stop()
+	exampleURL = "http://" + addr
+	return m.Run()
+}
+
+// startDev runs `herald dev` on a free port of 127.0.0.1 for the examples
+// and waits until it answers.
+func startDev() (addr string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr = ln.Addr().String()
+	_ = ln.Close()
+	cmd := exec.Command(heraldBin, "dev", "--addr", addr, "--admin-addr", "", "--log-level", "warn")
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			resp.Body.Close()
+			return addr, stop, nil
+		}
+	}
+	stop()
+	return "", nil, errors.New("herald dev did not answer in 60 s")
+}
+
+// dev starts a `herald dev` of the test's own with args.
+func dev(t *testing.T, args ...string) string {
+	t.Helper()
+	h := testenv.StartHerald(t, heraldBin, "dev", "dev", args...)
+	return "http://" + h.Addr
+}
+
+func mustClient(t *testing.T, base string, mutate func(*sender.Config)) *sender.Client {
+	t.Helper()
+	cfg := sender.Config{URL: base, APIKey: settings.DevAPIKey, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	c, err := sender.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// device is a raw WebSocket device of a `herald dev`.
+type device struct {
+	t *testing.T
+	c *websocket.Conn
+}
+
+func connect(t *testing.T, base, account, id string, topics ...string) *device {
+	t.Helper()
+	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(settings.DevTokenSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.IssueTopics(account, id, time.Hour, topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/connect", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}, Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	d := &device{t: t, c: c}
+	if _, ok := d.next().(*protocol.Welcome); !ok {
+		t.Fatal("no welcome")
+	}
+	return d
+}
+
+func (d *device) next() protocol.Frame {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(d.t.Context(), 10*time.Second)
+	defer cancel()
+	_, data, err := d.c.Read(ctx)
+	if err != nil {
+		d.t.Fatalf("read: %v", err)
+	}
+	f, err := protocol.Decode(data)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return f
+}
+
+func (d *device) msg() *protocol.Msg {
+	d.t.Helper()
+	for {
+		if m, ok := d.next().(*protocol.Msg); ok {
+			return m
+		}
+	}
+}
+
+type note struct {
+	Title string `json:"title"`
+	Body  string `json:"body,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// waitStatus polls Status until every device of id has want.
+func waitStatus(t *testing.T, c *sender.Client, id, want string) sender.Status {
+	t.Helper()
+	var st sender.Status
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		st, err = c.Status(t.Context(), id)
+		if err == nil && st.Status == want {
+			return st
+		}
+	}
+	t.Fatalf("status of %s: %+v, %v; want %s", id, st, err, want)
+	return st
+}
+
+// TestSenderAgainstDev runs every call of the Client against a real
+// `herald dev` and a real device.
+func TestSenderAgainstDev(t *testing.T) {
+	base := dev(t)
+	c := mustClient(t, base, nil)
+	ctx := t.Context()
+	tv := connect(t, base, "a1", "tv1", "news.*")
+
+	t.Run("push", func(t *testing.T) {
+		res, err := c.Push(ctx, sender.Push{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "hi"}, Timeout: 5 * time.Second})
+		if err != nil || res.ID == "" || len(res.Results) != 1 || res.Results[0].Status != protocol.StatusDelivered {
+			t.Fatalf("Push = %+v, %v", res, err)
+		}
+		if m := tv.msg(); m.ID != res.ID || !strings.Contains(string(m.Payload), `"hi"`) {
+			t.Fatalf("tv got %+v", m)
+		}
+	})
+	t.Run("push batch", func(t *testing.T) {
+		res, err := c.PushBatch(ctx, []sender.Push{
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "one"}},
+			{To: sender.Device("a1", "tv1"), Type: "no.such.type.v1", Payload: note{Title: "two"}},
+		}, 5*time.Second)
+		if err != nil || len(res) != 2 {
+			t.Fatalf("PushBatch = %+v, %v", res, err)
+		}
+		if res[0].Err != nil || len(res[0].Results) != 1 || res[0].Results[0].Status != protocol.StatusDelivered {
+			t.Errorf("first: %+v", res[0])
+		}
+		if res[1].Err == nil || res[1].Err.Code != protocol.CodeUnknownType {
+			t.Errorf("second: %+v, want unknown_type", res[1])
+		}
+		tv.msg()
+	})
+	t.Run("send and status", func(t *testing.T) {
+		id, err := c.Send(ctx, sender.Message{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "later"}, Ack: ptr(true)})
+		if err != nil || id == "" {
+			t.Fatalf("Send = %q, %v", id, err)
+		}
+		m := tv.msg()
+		if m.ID != id {
+			t.Fatalf("tv got %+v", m)
+		}
+		waitStatus(t, c, id, "delivered")
+		if err := tv.c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"t":"ack","id":%q}`, id)); err != nil {
+			t.Fatal(err)
+		}
+		st := waitStatus(t, c, id, "acked")
+		if len(st.Devices) != 1 || st.Devices[0].Device != "tv1" || st.Account != "a1" {
+			t.Fatalf("status %+v", st)
+		}
+	})
+	t.Run("publish and count", func(t *testing.T) {
+		sub := `{"t":"sub","id":"s1","topics":["news.sports"]}`
+		if err := tv.c.Write(ctx, websocket.MessageText, []byte(sub)); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := tv.next().(*protocol.Subs); !ok {
+			t.Fatal("no subs answer")
+		}
+		res, err := c.Publish(ctx, "news.sports", sender.Publication{Type: "notification.v1", Payload: note{Title: "goal"}})
+		if err != nil || res.Devices != 1 || res.ID == "" {
+			t.Fatalf("Publish = %+v, %v", res, err)
+		}
+		if m := tv.msg(); m.Topic != "news.sports" {
+			t.Fatalf("tv got %+v", m)
+		}
+		n, err := c.TopicCount(ctx, "news.sports")
+		if err != nil || n.Subscribers != 1 {
+			t.Fatalf("TopicCount = %+v, %v", n, err)
+		}
+	})
+	t.Run("devices", func(t *testing.T) {
+		d, err := c.PutDevice(ctx, "a1", "radio1", sender.DeviceUpdate{Platform: "web", Name: "Kitchen radio"})
+		if err != nil || d.ID != "radio1" || d.Name != "Kitchen radio" {
+			t.Fatalf("PutDevice (new) = %+v, %v", d, err)
+		}
+		if d, err = c.PutDevice(ctx, "a1", "radio1", sender.DeviceUpdate{Platform: "web", Name: "Radio"}); err != nil || d.Name != "Radio" {
+			t.Fatalf("PutDevice (update) = %+v, %v", d, err)
+		}
+		list, err := c.Devices(ctx, "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		online := map[string]bool{}
+		for _, d := range list {
+			online[d.ID] = d.Online
+		}
+		if !online["tv1"] || online["radio1"] {
+			t.Fatalf("Devices = %+v", list)
+		}
+		if err := c.DeleteDevice(ctx, "a1", "radio1"); err != nil {
+			t.Fatal(err)
+		}
+		var p *sender.Problem
+		if err := c.DeleteDevice(ctx, "a1", "radio1"); !errors.As(err, &p) || p.Code != protocol.CodeNotFound || p.Status != http.StatusNotFound {
+			t.Fatalf("deleting again: %v, want a not_found Problem", err)
+		}
+	})
+	t.Run("problems are typed", func(t *testing.T) {
+		_, err := c.Push(ctx, sender.Push{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: map[string]any{"title": 7}})
+		var p *sender.Problem
+		if !errors.As(err, &p) || p.Code != protocol.CodeSchemaInvalid || p.Status != http.StatusUnprocessableEntity || len(p.Details) == 0 || p.Details[0].Pointer != "/title" {
+			t.Fatalf("err %v (%+v), want schema_invalid at /title", err, p)
+		}
+		bad := mustClient(t, base, func(c *sender.Config) { c.APIKey = "wrong" })
+		if _, err := bad.Status(ctx, "x"); !errors.As(err, &p) || p.Code != protocol.CodeUnauthorized {
+			t.Fatalf("wrong key: %v", err)
+		}
+	})
+}
+
+// faultProxy stands in front of a herald and answers the first requests of
+// a path itself, or forwards them and then loses the answer.
+type faultProxy struct {
+	target *url.URL
+	proxy  *httputil.ReverseProxy
+
+	mu   sync.Mutex
+	keys []string // the Idempotency-Key of every request seen
+	// script is what happens to the next requests, in turn: "503", "503ra"
+	// (with Retry-After: 1), "429", "lose" (forwarded, answer replaced by a
+	// 502), "" or nothing left: forwarded.
+	script []string
+	seen   atomic.Int32
+}
+
+func newFaultProxy(t *testing.T, base string, script ...string) (*faultProxy, string) {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := &faultProxy{target: u, proxy: httputil.NewSingleHostReverseProxy(u), script: script}
+	hs := httptest.NewServer(fp)
+	t.Cleanup(hs.Close)
+	return fp, hs.URL
+}
+
+func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fp.seen.Add(1)
+	fp.mu.Lock()
+	fp.keys = append(fp.keys, r.Header.Get("Idempotency-Key"))
+	step := ""
+	if len(fp.script) > 0 {
+		step, fp.script = fp.script[0], fp.script[1:]
+	}
+	fp.mu.Unlock()
+	switch step {
+	case "503":
+		protocol.NewProblem(protocol.CodeUnavailable, "injected").Write(w)
+	case "503ra":
+		w.Header().Set("Retry-After", "1")
+		protocol.NewProblem(protocol.CodeUnavailable, "injected").Write(w)
+	case "429":
+		w.Header().Set("Retry-After", "1")
+		protocol.NewProblem(protocol.CodeRateLimited, "injected").Write(w)
+	case "lose":
+		fp.proxy.ServeHTTP(httptest.NewRecorder(), r)
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+	default:
+		fp.proxy.ServeHTTP(w, r)
+	}
+}
+
+func (fp *faultProxy) seenKeys() []string {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return append([]string(nil), fp.keys...)
+}
+
+// TestSenderRetries injects failures between the Client and a real herald:
+// a Send is retried under one Idempotency-Key and enqueued once, even when
+// an answer is lost after the server took it; a Push is retried only when
+// the server said it did nothing.
+func TestSenderRetries(t *testing.T) {
+	base := dev(t)
+	ctx := t.Context()
+	tv := connect(t, base, "a1", "tv1")
+
+	t.Run("send through 503s and a lost answer is enqueued once", func(t *testing.T) {
+		fp, via := newFaultProxy(t, base, "503", "lose", "503")
+		c := mustClient(t, via, nil)
+		id, err := c.Send(ctx, sender.Message{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "once"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := fp.seenKeys()
+		if len(keys) != 4 || keys[0] == "" || keys[1] != keys[0] || keys[2] != keys[0] || keys[3] != keys[0] {
+			t.Fatalf("Idempotency-Keys of the attempts: %q, want 4 of one key", keys)
+		}
+		if m := tv.msg(); m.ID != id {
+			t.Fatalf("tv got %+v, want %s", m, id)
+		}
+		// A marker sent after: had the lost attempt been enqueued twice, its
+		// repeat would come before it.
+		marker, err := c.Send(ctx, sender.Message{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "marker"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := tv.msg(); m.ID != marker {
+			t.Fatalf("tv got %+v after the message, want only the marker %s", m, marker)
+		}
+	})
+	t.Run("push is not retried after a 503 without Retry-After", func(t *testing.T) {
+		fp, via := newFaultProxy(t, base, "503")
+		c := mustClient(t, via, nil)
+		_, err := c.Push(ctx, sender.Push{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "x"}})
+		var p *sender.Problem
+		if !errors.As(err, &p) || p.Code != protocol.CodeUnavailable || fp.seen.Load() != 1 {
+			t.Fatalf("err %v after %d attempts, want one unavailable", err, fp.seen.Load())
+		}
+	})
+	t.Run("push is retried after a 429 and a 503 with Retry-After", func(t *testing.T) {
+		fp, via := newFaultProxy(t, base, "429", "503ra")
+		c := mustClient(t, via, func(c *sender.Config) { c.MaxBackoff = time.Second })
+		res, err := c.Push(ctx, sender.Push{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "y"}})
+		if err != nil || res.Results[0].Status != protocol.StatusDelivered || fp.seen.Load() != 3 {
+			t.Fatalf("Push = %+v, %v after %d attempts", res, err, fp.seen.Load())
+		}
+		if m := tv.msg(); m.ID != res.ID {
+			t.Fatalf("tv got %+v", m)
+		}
+	})
+	t.Run("retries stop at MaxRetries", func(t *testing.T) {
+		fp, via := newFaultProxy(t, base, "503", "503", "503", "503", "503")
+		c := mustClient(t, via, func(c *sender.Config) { c.MaxRetries = 2 })
+		_, err := c.Status(ctx, "01K0000000000000000000000")
+		var p *sender.Problem
+		if !errors.As(err, &p) || p.Code != protocol.CodeUnavailable || fp.seen.Load() != 3 {
+			t.Fatalf("err %v after %d attempts, want unavailable after 3", err, fp.seen.Load())
+		}
+	})
+	t.Run("the context bounds the retries", func(t *testing.T) {
+		_, via := newFaultProxy(t, base, "429", "429", "429")
+		c := mustClient(t, via, func(c *sender.Config) { c.MaxBackoff = 10 * time.Second })
+		cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		defer cancel()
+		_, err := c.Push(cctx, sender.Push{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "z"}})
+		var p *sender.Problem
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &p) || p.Code != protocol.CodeRateLimited {
+			t.Fatalf("err %v, want the deadline with the last rate_limited", err)
+		}
+	})
+}
+
+// TestSenderKafkaDown sends while the Kafka cluster behind a herald is
+// gone: Send retries, then reports the server's unavailable as a Problem.
+func TestSenderKafkaDown(t *testing.T) {
+	kafka := testenv.Kafka(t, 1)
+	base := dev(t, "--kafka-brokers", strings.Join(kafka.ListenAddrs(), ","), "--kafka-produce-timeout", "1s")
+	c := mustClient(t, base, func(c *sender.Config) { c.MaxRetries = 1 })
+	if _, err := c.Send(t.Context(), sender.Message{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "up"}}); err != nil {
+		t.Fatalf("Send with Kafka up: %v", err)
+	}
+	kafka.Close()
+	_, err := c.Send(t.Context(), sender.Message{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "down"}})
+	var p *sender.Problem
+	if !errors.As(err, &p) || p.Code != protocol.CodeUnavailable || p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("Send with Kafka down: %v, want an unavailable Problem", err)
+	}
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		cfg  sender.Config
+	}{
+		{"no URL", sender.Config{APIKey: "k"}},
+		{"not http", sender.Config{URL: "ws://h:1", APIKey: "k"}},
+		{"no host", sender.Config{URL: "http://", APIKey: "k"}},
+		{"no key", sender.Config{URL: "http://h:1"}},
+		{"backoffs crossed", sender.Config{URL: "http://h:1", APIKey: "k", MinBackoff: time.Second, MaxBackoff: time.Millisecond}},
+	} {
+		if _, err := sender.New(c.cfg); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+	}
+}
+
+// A push to a device that is not connected, now or never.
+func ExampleClient_Push() {
+	c, err := sender.New(sender.Config{URL: exampleURL, APIKey: "dev-api-key"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	res, err := c.Push(context.Background(), sender.Push{
+		To:      sender.Device("a1", "tv-example"),
+		Type:    "notification.v1",
+		Payload: map[string]string{"title": "Hello"},
+		TTL:     ptr[int64](0),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range res.Results {
+		fmt.Println(r.Device, r.Status)
+	}
+	// Output: tv-example offline
+}
+
+// An asynchronous message, and what became of it: the device is offline, so
+// the message waits in its inbox.
+func ExampleClient_Send() {
+	c, err := sender.New(sender.Config{URL: exampleURL, APIKey: "dev-api-key"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	id, err := c.Send(ctx, sender.Message{
+		To:      sender.Device("a1", "tv-example"),
+		Type:    "notification.v1",
+		Payload: map[string]string{"title": "Later"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	st, err := c.Status(ctx, id)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(st.Status)
+	// Output: queued
+}
