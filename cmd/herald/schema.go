@@ -15,23 +15,27 @@ import (
 
 // runSchema serves `herald schema check FILE [PAYLOAD]`, which compiles a type's
 // schema file (named <type>.json) and, given a payload (a file, or inline JSON),
-// validates it, and `herald schema ts`, which generates TypeScript types (see
-// runSchemaTS).
+// validates it, `herald schema ts`, which generates TypeScript types (see
+// runSchemaTS), and `herald schema go`, Go types (runSchemaGo).
 func runSchema(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "ts" {
 		return runSchemaTS(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "go" {
+		return runSchemaGo(args[1:], stdout, stderr)
 	}
 	fs := settings.NewFlags("schema", stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: herald schema check FILE [PAYLOAD]\n  FILE is <type>.json; PAYLOAD is a file or inline JSON")
 		fmt.Fprintf(stderr, "   or: %s\n  TypeScript types of the built-in and app message types (see herald schema ts -h)\n", schemaTSUsage)
+		fmt.Fprintf(stderr, "   or: %s\n  Go types of the built-in and app message types (see herald schema go -h)\n", schemaGoUsage)
 	}
 	if err := settings.Parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() < 2 || fs.Arg(0) != "check" || fs.NArg() > 3 {
 		fs.Usage()
-		return settings.Usagef("want: check FILE [PAYLOAD], or ts [--schemas DIR] [--out FILE]")
+		return settings.Usagef("want: check FILE [PAYLOAD], ts [--schemas DIR] [--out FILE], or go [--schemas DIR] [--package NAME] [--out FILE]")
 	}
 	file := fs.Arg(1)
 	doc, err := os.ReadFile(file)

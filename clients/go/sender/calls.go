@@ -26,7 +26,8 @@ func Account(account string) Target { return Target{Account: account} }
 
 // Push is a synchronous push (POST /v1/push).
 type Push struct {
-	To   Target
+	To Target
+	// Type is the message type; "" takes the payload's own (Typed).
 	Type string
 	// Payload is the message's payload: a value encoded as JSON (a struct
 	// of the generated types, a map), or a json.RawMessage as it is.
@@ -57,7 +58,23 @@ func (p Push) body() (pushBody, error) {
 	if err != nil {
 		return pushBody{}, err
 	}
-	return pushBody{To: p.To, Type: p.Type, Payload: payload, Ack: p.Ack, TTL: p.TTL, TimeoutMS: p.Timeout.Milliseconds()}, nil
+	return pushBody{To: p.To, Type: typeOf(p.Type, p.Payload), Payload: payload, Ack: p.Ack, TTL: p.TTL, TimeoutMS: p.Timeout.Milliseconds()}, nil
+}
+
+// Typed is a payload that names its message type: the types that
+// `herald schema go` generates (clients/go/msgtypes) are.
+type Typed interface {
+	HeraldType() string
+}
+
+// typeOf is the message type of a call: t, or when empty the payload's own.
+func typeOf(t string, payload any) string {
+	if t == "" {
+		if p, ok := payload.(Typed); ok {
+			return p.HeraldType()
+		}
+	}
+	return t
 }
 
 func encodePayload(v any) (json.RawMessage, error) {
@@ -141,7 +158,8 @@ func (c *Client) PushBatch(ctx context.Context, pushes []Push, timeout time.Dura
 
 // Message is an asynchronous message (POST /v1/messages).
 type Message struct {
-	To      Target
+	To Target
+	// Type is the message type; "" takes the payload's own (Typed).
 	Type    string
 	Payload any
 	Ack     *bool
@@ -173,7 +191,7 @@ func (c *Client) Send(ctx context.Context, m Message) (string, error) {
 		Priority    protocol.Priority `json:"priority,omitempty"`
 		TTL         *int              `json:"ttl,omitempty"`
 		CollapseKey string            `json:"collapse_key,omitempty"`
-	}{m.To, m.Type, payload, m.Ack, m.Priority, m.TTL, m.CollapseKey}
+	}{m.To, typeOf(m.Type, m.Payload), payload, m.Ack, m.Priority, m.TTL, m.CollapseKey}
 	key := m.IdempotencyKey
 	if key == "" {
 		key = newKey()
@@ -216,6 +234,7 @@ func (c *Client) Status(ctx context.Context, id string) (Status, error) {
 
 // Publication is a message to a topic (POST /v1/topics/{topic}/messages).
 type Publication struct {
+	// Type is the message type; "" takes the payload's own (Typed).
 	Type    string
 	Payload any
 	// Timeout bounds the wait for the edges' answers; 0: the server's.
@@ -248,7 +267,7 @@ func (c *Client) Publish(ctx context.Context, topic string, p Publication) (Publ
 		Async     bool              `json:"async,omitempty"`
 		Priority  protocol.Priority `json:"priority,omitempty"`
 		TTL       *int              `json:"ttl,omitempty"`
-	}{p.Type, payload, p.Timeout.Milliseconds(), p.Async, p.Priority, p.TTL}
+	}{typeOf(p.Type, p.Payload), payload, p.Timeout.Milliseconds(), p.Async, p.Priority, p.TTL}
 	want := []int{http.StatusOK}
 	if p.Async {
 		want = []int{http.StatusAccepted}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/clients/go/msgtypes"
 	"github.com/heraldpush/herald/clients/go/sender"
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
@@ -196,6 +197,15 @@ func TestSenderAgainstDev(t *testing.T) {
 			t.Fatalf("Push = %+v, %v", res, err)
 		}
 		if m := tv.msg(); m.ID != res.ID || !strings.Contains(string(m.Payload), `"hi"`) {
+			t.Fatalf("tv got %+v", m)
+		}
+	})
+	t.Run("push of a generated type", func(t *testing.T) {
+		res, err := c.Push(ctx, sender.Push{To: sender.Device("a1", "tv1"), Payload: msgtypes.NotificationV1{Title: "typed"}})
+		if err != nil || res.Results[0].Status != protocol.StatusDelivered {
+			t.Fatalf("Push = %+v, %v", res, err)
+		}
+		if m := tv.msg(); m.Type != "notification.v1" || !strings.Contains(string(m.Payload), `"typed"`) {
 			t.Fatalf("tv got %+v", m)
 		}
 	})
