@@ -58,6 +58,8 @@ func (s *Server) handleFrame(ss *session, binary bool, data []byte) bool {
 		return s.subscribe(ss, f.ID, f.Topics, f.After)
 	case *protocol.Unsub:
 		return s.unsubscribe(ss, f.ID, f.Topics)
+	case *protocol.Refresh:
+		return s.refresh(ss, f)
 	default:
 		s.replyError(ss, &protocol.Error{Code: protocol.CodeBadFrame, Message: fmt.Sprintf("frame kind %q is not sent by devices", f.Kind())})
 	}

@@ -120,7 +120,8 @@ type metrics struct {
 	topicCaughtUp prometheus.Counter               // topic messages queued from the log for a device catching up
 	linkFrames    [numLinkKinds]prometheus.Counter // frames read from incoming links, by linkKindLabel
 	overBudget    [numBudgets]prometheus.Counter
-	nudges        *NudgeCounters // herald_inbox_nudges_total: read, ignored
+	refreshes     prometheus.Counter // device tokens refreshed on live connections
+	nudges        *NudgeCounters     // herald_inbox_nudges_total: read, ignored
 
 	types sync.Map // type name -> *typeCounters
 	other *typeCounters
@@ -196,11 +197,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "herald_edge_topic_caught_up_total",
 		Help: "Messages of topics' logs queued for devices that subscribed with a cursor (catch-up).",
 	})
+	refreshes := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_edge_token_refreshes_total",
+		Help: "Device tokens refreshed on a live connection (refresh frame, POST /v1/refresh), each moving the connection's expiry to the new token's.",
+	})
 	linkFrames := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_edge_link_frames_total",
 		Help: "Frames read from the edge's incoming links (other edges and API processes), by kind: msg (one device or account), publish (one topic message, whatever its subscribers here), count, replace, nudge, late, presence, locate (a region link asking for a device), other (refused).",
 	}, []string{"kind"})
-	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut, topicCaughtUp, linkFrames} {
+	for _, c := range []prometheus.Collector{connections, connects, disconnects, refused, messages, latency, rateLimited, dropped, overBudget, memoryReleases, storedOut, topicSubs, topicOut, topicCaughtUp, linkFrames, refreshes} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("edge: register metrics: %w", err)
 		}
@@ -216,6 +221,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		topicSubs:     topicSubs,
 		topicOut:      topicOut,
 		topicCaughtUp: topicCaughtUp,
+		refreshes:     refreshes,
 		connects:      [2]prometheus.Counter{connects.WithLabelValues("ws"), connects.WithLabelValues("sse")},
 		disconnects:   disconnects,
 		messages:      messages,

@@ -131,13 +131,14 @@ func New(cfg Config) (*Server, error) {
 // ID returns the edge's id.
 func (s *Server) ID() string { return s.cfg.ID }
 
-// Handler returns the device-facing HTTP handler: GET /v1/connect, GET /v1/events
-// and POST /v1/acks.
+// Handler returns the device-facing HTTP handler: GET /v1/connect, GET /v1/events,
+// POST /v1/acks and POST /v1/refresh.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/connect", s.serveConnect)
 	mux.HandleFunc("GET /v1/events", s.serveEvents)
 	mux.HandleFunc("POST /v1/acks", s.serveAcks)
+	mux.HandleFunc("POST /v1/refresh", s.serveRefresh)
 	return mux
 }
 

@@ -89,7 +89,8 @@ type session struct {
 	// reconnect; drawn once, sent in the welcome.
 	lifetime time.Duration
 	// tokenEnd is when the device token stops being accepted, Unix ns; 0: never.
-	// Set before the session is on the wheel, read-only after.
+	// Set before the session is on the wheel; then guarded by the wheel's mu
+	// (a refresh moves it: refresh.go).
 	tokenEnd int64
 
 	pinging   atomic.Bool   // a keepalive ping is in flight

@@ -143,6 +143,10 @@ func Decode(data []byte) (Frame, error) {
 		return decodeAs(kind, h.ID, data, &Unsub{})
 	case KindSubs:
 		return decodeAs(kind, h.ID, data, &Subs{})
+	case KindRefresh:
+		return decodeAs(kind, h.ID, data, &Refresh{})
+	case KindRefreshed:
+		return decodeAs(kind, h.ID, data, &Refreshed{})
 	}
 	return nil, &DecodeError{Reason: ReasonUnknownKind, Kind: kind, Field: "t", ID: h.ID}
 }
@@ -166,7 +170,7 @@ func isObjectStart(data []byte) bool {
 // decodeAs is the second pass for the kinds that head does not cover.
 func decodeAs[F interface {
 	Frame
-	*Welcome | *Receipt | *Error | *Presence | *Reconnect | *Hello | *Ack | *Sub | *Unsub | *Subs
+	*Welcome | *Receipt | *Error | *Presence | *Reconnect | *Hello | *Ack | *Sub | *Unsub | *Subs | *Refresh | *Refreshed
 }](kind Kind, id string, data []byte, f F) (Frame, error) {
 	if err := json.Unmarshal(data, f); err != nil {
 		return nil, typeError(kind, id, err)
@@ -262,6 +266,13 @@ func checkRequired(f Frame, id string) error {
 		return need(f.Reason, "reason")
 	case *Ack:
 		return need(f.ID, "id")
+	case *Refresh:
+		if err := need(f.ID, "id"); err != nil {
+			return err
+		}
+		return need(f.Token, "token")
+	case *Refreshed:
+		return need(f.ID, "id")
 	case *Sub:
 		if len(f.Topics) == 0 {
 			return missing(k, id, "topics")
@@ -312,7 +323,7 @@ func AppendEncode(dst []byte, f Frame) ([]byte, error) {
 		out := append(dst, `{"t":"ack","id":`...)
 		out = AppendString(out, f.ID)
 		return append(out, '}'), nil
-	case *Welcome, *Error, *Presence, *Reconnect, *Hello, *Sub, *Unsub, *Subs:
+	case *Welcome, *Error, *Presence, *Reconnect, *Hello, *Sub, *Unsub, *Subs, *Refresh, *Refreshed:
 		return appendGeneric(dst, f)
 	}
 	return dst, fmt.Errorf("protocol: encode: not a frame: %T", f)
@@ -353,6 +364,10 @@ func isNilFrame(f Frame) bool {
 	case *Unsub:
 		return f == nil
 	case *Subs:
+		return f == nil
+	case *Refresh:
+		return f == nil
+	case *Refreshed:
 		return f == nil
 	}
 	return false

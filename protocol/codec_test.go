@@ -24,6 +24,8 @@ var allKinds = []struct {
 	{KindReconnect, &Reconnect{}},
 	{KindHello, &Hello{}},
 	{KindAck, &Ack{}},
+	{KindRefresh, &Refresh{}},
+	{KindRefreshed, &Refreshed{}},
 }
 
 // jsonEqual reports whether a and b are the same JSON value.

@@ -24,6 +24,8 @@ const (
 	KindSub       Kind = "sub"
 	KindUnsub     Kind = "unsub"
 	KindSubs      Kind = "subs"
+	KindRefresh   Kind = "refresh"
+	KindRefreshed Kind = "refreshed"
 )
 
 // Frame is one layer-2 frame. The set of implementations is closed: the frame
@@ -238,6 +240,30 @@ type Subs struct {
 	ID      string        `json:"id,omitempty"`
 	Results []TopicResult `json:"results"`
 }
+
+// Refresh carries a new device token for the connection it is sent on, before
+// the one it connected with expires (device to server). The token must be for
+// the same account and device, with the same topic grants; the connection then
+// lives until the new token's expiry, and is answered with Refreshed, or an
+// error frame whose "re" is ID, after which the old expiry stands.
+type Refresh struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+// Refreshed answers a Refresh: the connection's new token expiry.
+type Refreshed struct {
+	ID string `json:"id"`
+	// Exp is the new token's exp, in Unix seconds; 0 for a token without
+	// one.
+	Exp int64 `json:"exp"`
+}
+
+// Kind implements Frame.
+func (*Refresh) Kind() Kind { return KindRefresh }
+
+// Kind implements Frame.
+func (*Refreshed) Kind() Kind { return KindRefreshed }
 
 // Kind implements Frame.
 func (*Welcome) Kind() Kind { return KindWelcome }

@@ -535,6 +535,7 @@ func (n *node) listenAll(c *settings.Server, log *slog.Logger) error {
 		mux.Handle("GET /v1/connect", h)
 		mux.Handle("GET /v1/events", h)
 		mux.Handle("POST /v1/acks", h)
+		mux.Handle("POST /v1/refresh", h)
 	}
 	if n.api != nil {
 		mux.Handle("/", n.api.Handler())
