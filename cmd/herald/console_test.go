@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
 	"github.com/heraldpush/herald/settings"
 )
 
@@ -233,4 +235,102 @@ func TestServeConsoleSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConsoleCluster runs two edges and an API process on real Postgres and
+// Redis, the console on the API process: its fleet lists both edges with the
+// figures each reports itself, a device is found on its edge with that edge's
+// session facts, and an edge is drained from the API process's admin API.
+func TestConsoleCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	pg := testenv.Postgres(t)
+	rd, prefix := testenv.Redis(t)
+	common := []string{"--postgres-url", pg, "--redis-addr", rd, "--redis-prefix", prefix, "--cluster-key", clusterKey,
+		"--edge-ttl", "2s", "--heartbeat-interval", "200ms", "--drain-window", "500ms"}
+	var edges []*proc
+	internal := []string{testenv.FreeAddr(t), testenv.FreeAddr(t)}
+	for i := 1; i <= 2; i++ {
+		edges = append(edges, startProc(t, fmt.Sprint("edge-", i), append([]string{"--roles=edge", "--edge-id", fmt.Sprint("edge-", i),
+			"--internal-addr", internal[i-1], "--token-secret", clusterSecret}, common...)...))
+	}
+	api := startProc(t, "api", append([]string{"--roles=api", "--api-keys", clusterAPIKey, "--console", "--admin-key", consoleAdminKey}, common...)...)
+	adm := api.admin
+
+	dialDevice(t, edges[0].addr, "a1", "tv1")
+	phone := dialDevice(t, edges[1].addr, "a1", "phone")
+	tablet := dialDevice(t, edges[1].addr, "a1", "tablet")
+
+	t.Run("fleet", func(t *testing.T) {
+		var f admin.Fleet
+		waitFor(t, "both edges with their connections", func() bool {
+			f = admin.Fleet{}
+			mustAdminJSON(t, adm, consoleAdminKey, http.MethodGet, "/admin/v1/fleet", "", &f)
+			conns := map[string]int64{}
+			for _, n := range f.Edges {
+				if n.Error == "" {
+					conns[n.Node] = n.Connections
+				}
+			}
+			return conns["edge-1"] == 1 && conns["edge-2"] == 2
+		})
+		if len(f.Edges) != 3 || f.Edges[0].Connections != 0 || !slices.Contains(f.Edges[0].Roles, "api") {
+			t.Fatalf("fleet = %+v, want the API process and two edges", f)
+		}
+	})
+	t.Run("device on another edge", func(t *testing.T) {
+		var a admin.DeviceAnswer
+		mustAdminJSON(t, adm, consoleAdminKey, http.MethodGet, "/admin/v1/devices/a1/phone", "", &a)
+		if !a.Connected || a.Edge != "edge-2" || a.Session != phone.welcome.Session || a.Live == nil || a.Live.Session != phone.welcome.Session || a.Live.Protocol != "ws" {
+			t.Fatalf("device = %+v live %+v, want phone on edge-2 with its session facts", a, a.Live)
+		}
+	})
+	t.Run("test push through the API process", func(t *testing.T) {
+		var res struct {
+			ID      string            `json:"id"`
+			Results []protocol.Result `json:"results"`
+		}
+		mustAdminJSON(t, adm, consoleAdminKey, http.MethodPost, "/admin/v1/push", `{"to":{"account":"a1","device":"phone"},"type":"notification.v1","payload":{"title":"t"}}`, &res)
+		if m, ok := phone.next(t).(*protocol.Msg); !ok || m.ID != res.ID {
+			t.Fatalf("phone received %+v, want %s", m, res.ID)
+		}
+	})
+	t.Run("internal endpoints need the cluster key", func(t *testing.T) {
+		addr := internal[1]
+		for _, key := range []string{"", consoleAdminKey, clusterKey + "x"} {
+			if code, _ := adminCall(t, addr, key, http.MethodGet, admin.InternalNodePath, ""); code != http.StatusUnauthorized {
+				t.Errorf("GET %s with key %q = %d, want 401", admin.InternalNodePath, key, code)
+			}
+		}
+		if code, _ := adminCall(t, addr, clusterKey, http.MethodGet, admin.InternalNodePath, ""); code != http.StatusOK {
+			t.Errorf("GET %s with the cluster key = %d, want 200", admin.InternalNodePath, code)
+		}
+		// The edges serve no console: they were given no --console.
+		if code, _ := adminCall(t, edges[1].admin, consoleAdminKey, http.MethodGet, "/admin/v1/fleet", ""); code != http.StatusNotFound {
+			t.Errorf("fleet on an edge without --console = %d, want 404", code)
+		}
+	})
+	t.Run("disconnect on another edge", func(t *testing.T) {
+		mustAdminJSON(t, adm, consoleAdminKey, http.MethodPost, "/admin/v1/devices/a1/phone/disconnect", "", nil)
+		if c := phone.closeCode(t); c != edge.CloseRemoved {
+			t.Fatalf("close code %d, want %d", c, edge.CloseRemoved)
+		}
+	})
+	t.Run("drain another edge", func(t *testing.T) {
+		// A raw device follows no reconnect frame: the drain would wait for it
+		// until the shutdown grace.
+		_ = tablet.c.Close(websocket.StatusNormalClosure, "")
+		if code, body := adminCall(t, adm, consoleAdminKey, http.MethodPost, "/admin/v1/edges/edge-2/drain", ""); code != http.StatusAccepted {
+			t.Fatalf("drain = %d %s", code, body)
+		}
+		if code := edges[1].exitCode(t, waitBound); code != 0 {
+			t.Fatalf("edge-2 exited with %d", code)
+		}
+		waitFor(t, "edge-2 to leave the fleet", func() bool {
+			var f admin.Fleet
+			mustAdminJSON(t, adm, consoleAdminKey, http.MethodGet, "/admin/v1/fleet", "", &f)
+			return len(f.Edges) == 2 && f.Edges[1].Node == "edge-1"
+		})
+	})
 }
