@@ -5,16 +5,20 @@ const KEY = 'herald.adminKey';
 const REFRESH_MS = 2000;
 const $ = (sel) => document.querySelector(sel);
 
-/** el builds an element; attrs with a data- prefix or known names, children as nodes or text. */
+/**
+ * el builds an element: attrs are attributes (data-* ones keep true and false as
+ * text, others are boolean when true), class, or onclick; children are nodes or text.
+ */
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
+    const data = k.startsWith('data-');
+    if (v === undefined || v === null || (v === false && !data)) continue;
     if (k === 'class') e.className = v;
     else if (k === 'onclick') e.addEventListener('click', v);
-    else e.setAttribute(k, v === true ? '' : String(v));
+    else e.setAttribute(k, v === true && !data ? '' : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -160,8 +164,8 @@ async function refreshFleet() {
             el('button', { class: 'secondary', onclick: () => { draining.delete(n.node); refreshFleet(); } }, 'Cancel'))
         : el('button', { class: 'secondary', 'data-action': 'drain', onclick: () => { draining.add(n.node); refreshFleet(); } }, 'Drain…');
     }
-    return el('tr', { 'data-edge': n.node, 'data-connections': n.connections, 'data-ready': n.ready },
-      el('td', {}, n.node),
+    return el('tr', { 'data-edge': n.node, 'data-connections': n.connections, 'data-ready': n.ready, 'data-rates': Boolean(prev) },
+      el('td', {}, n.node, isEdge ? null : el('span', { class: 'muted' }, ` (${(n.roles || []).join(', ')})`)),
       el('td', { class: n.ready ? 'ok' : 'bad' }, n.ready ? 'ready' : 'draining'),
       el('td', { class: 'num connections' }, n.connections),
       el('td', { class: 'num' }, rate(prev, now, 'connects')),
