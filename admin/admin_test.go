@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -184,5 +185,20 @@ func TestFleetReportsUnreachableEdges(t *testing.T) {
 	}
 	if other["node"] != "edge-dead" || other["error"] == nil || other["error"] == "" {
 		t.Fatalf("the dead edge = %v, want an error", other)
+	}
+}
+
+func TestDigestKey(t *testing.T) {
+	sum := sha256.Sum256([]byte(testKey))
+	keys, err := ParseKeys([]string{"sha256:" + hex.EncodeToString(sum[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := mustAdmin(t, func(c *Config) { c.Keys = keys })
+	if status, body := a.call(t, "GET", "/admin/v1/node", testKey, ""); status != 200 || body["node"] != "api-1" {
+		t.Fatalf("node with the key of a sha256: entry = %d %v, want 200", status, body)
+	}
+	if status, _ := a.call(t, "GET", "/admin/v1/node", "sha256:"+hex.EncodeToString(sum[:]), ""); status != 401 {
+		t.Fatalf("the digest itself as the key = %d, want 401", status)
 	}
 }
