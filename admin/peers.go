@@ -139,6 +139,10 @@ func (s *Server) InternalHandler(clusterKeys []string) http.Handler {
 		writeJSON(w, http.StatusOK, ss)
 	})
 	mux.HandleFunc("POST "+InternalDrainPath, func(w http.ResponseWriter, _ *http.Request) {
+		if s.cfg.Drain == nil {
+			protocol503(w, "this node cannot drain")
+			return
+		}
 		s.cfg.Logger.Info("admin: drain requested by another node")
 		s.cfg.Drain()
 		writeJSON(w, http.StatusAccepted, map[string]string{"edge": s.cfg.Node, "status": "draining"})

@@ -78,8 +78,14 @@ type Server struct {
 	// sha256:HEX; Console serves them on the admin listener.
 	AdminKeys List
 	Console   bool
-	EdgeTTL   time.Duration
-	Heartbeat time.Duration
+	// Limits of the admin API: each call to a store or another edge, the body
+	// of a test push, the edges of one fleet call and how many are asked at once.
+	AdminTimeout          time.Duration
+	AdminMaxBodyBytes     int64
+	AdminMaxFleet         int
+	AdminFleetConcurrency int
+	EdgeTTL               time.Duration
+	Heartbeat             time.Duration
 
 	MaxFrameBytes int64
 	PingInterval  time.Duration
@@ -176,6 +182,10 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 		fs.Var(&c.AdminKeys, "admin-key", fmt.Sprintf("admin keys of the admin API and console, comma-separated: at least %d characters each, or sha256:HEX of one (herald apikey hash --name x prints name:sha256:HEX; give sha256:HEX)", admin.MinKeyLength))
 		fs.BoolVar(&c.Console, "console", false, "serve the admin API (/admin/v1/) and the console (/console/) on the admin listener; needs --admin-key")
 	}
+	fs.DurationVar(&c.AdminTimeout, "admin-timeout", admin.DefaultTimeout, "admin API: bound on each call to a store or another edge")
+	fs.Int64Var(&c.AdminMaxBodyBytes, "admin-max-body-bytes", admin.DefaultMaxBodyBytes, "admin API: largest body of a test push")
+	fs.IntVar(&c.AdminMaxFleet, "admin-max-fleet", admin.DefaultMaxFleet, "admin API: most edges one fleet call lists")
+	fs.IntVar(&c.AdminFleetConcurrency, "admin-fleet-concurrency", admin.DefaultFleetConcurrency, "admin API: most edges one fleet call asks at once")
 	if !dev {
 		fs.StringVar(&c.InternalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
 		fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "", "the address other processes dial for links to this edge (default: the internal listener's address, 127.0.0.1 when its host is unspecified)")
@@ -356,6 +366,9 @@ func (c *Server) Validate(dev bool) error {
 // needs the admin listener and a key, which must not be the public
 // development key.
 func (c *Server) validateAdmin() error {
+	if c.AdminTimeout <= 0 || c.AdminMaxBodyBytes <= 0 || c.AdminMaxFleet <= 0 || c.AdminFleetConcurrency <= 0 {
+		return Usagef("--admin-timeout, --admin-max-body-bytes, --admin-max-fleet and --admin-fleet-concurrency must be positive")
+	}
 	if _, err := admin.ParseKeys(c.AdminKeys); err != nil {
 		return Usagef("--admin-key: %v", err)
 	}

@@ -234,7 +234,7 @@ async function lookupDevice(account, device) {
   const actions = el('div', { class: 'actions' },
     el('button', { class: 'secondary', onclick: () => guard(() => lookupDevice(account, device)) }, 'Refresh'),
     el('button', { 'data-action': 'test-push', onclick: () => guard(() => testPush(account, device, status)) }, 'Send a test push'),
-    d.connected ? el('button', { class: 'danger', 'data-action': 'disconnect', onclick: () => guard(() => disconnect(account, device, status)) }, 'Disconnect') : null,
+    d.connected ? el('button', { class: 'danger', 'data-action': 'disconnect', title: 'Closes the connection with 4003 (removed): the SDKs do not reconnect by themselves', onclick: () => guard(() => disconnect(account, device, status)) }, 'Disconnect') : null,
   );
   out.replaceChildren(
     el('div', { 'data-account': account, 'data-device': device, 'data-connected': d.connected, 'data-edge': d.edge || '' },
@@ -246,7 +246,7 @@ async function lookupDevice(account, device) {
 async function disconnect(account, device, status) {
   try {
     const r = await api('POST', `/devices/${encodeURIComponent(account)}/${encodeURIComponent(device)}/disconnect`);
-    status.textContent = `Disconnected from ${r.edge} (close 4003).`;
+    status.textContent = `Disconnected from ${r.edge} with 4003 (removed): the device's SDK does not reconnect by itself.`;
   } catch (err) {
     if (err instanceof Refused) throw err;
     status.textContent = 'Disconnect failed: ' + err.message;

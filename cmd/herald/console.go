@@ -35,6 +35,11 @@ func (n *node) buildAdmin(c *settings.Server, log *slog.Logger) error {
 		Statuses: n.statuses,
 		Drain:    n.requestDrain,
 		Logger:   log.With("part", "admin"),
+
+		Timeout:          c.AdminTimeout,
+		MaxBodyBytes:     c.AdminMaxBodyBytes,
+		MaxFleet:         c.AdminMaxFleet,
+		FleetConcurrency: c.AdminFleetConcurrency,
 	}
 	if n.edge != nil {
 		cfg.Local = n.edge
