@@ -42,6 +42,13 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := chi.URLParam(r, "id")
+	if r.URL.RawPath != "" {
+		// chi matched the escaped path: an id with a '/' or a '%' arrives escaped.
+		var err error
+		if id, err = url.PathUnescape(id); err != nil {
+			id = ""
+		}
+	}
 	if !protocol.ValidMsgID(id) {
 		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf("invalid message id: 1 to %d bytes of printable ASCII without spaces", protocol.MaxMsgIDLen)).Write(w)
 		return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/devicelist"
+	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -200,5 +201,31 @@ func TestDigestKey(t *testing.T) {
 	}
 	if status, _ := a.call(t, "GET", "/admin/v1/node", "sha256:"+hex.EncodeToString(sum[:]), ""); status != 401 {
 		t.Fatalf("the digest itself as the key = %d, want 401", status)
+	}
+}
+
+func TestMessageTraceURL(t *testing.T) {
+	st := processor.NewMemoryStatus(time.Hour, 100)
+	ctx := context.Background()
+	for _, e := range []processor.Event{
+		{ID: "m/1", Account: "a1", Status: processor.Queued, At: 1000},
+		{ID: "m/1", Account: "a1", Device: "tv1", Status: processor.Acked, At: 1042},
+	} {
+		if err := st.Record(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := mustAdmin(t, func(c *Config) { c.Statuses, c.TraceURL = st, "https://traces.example/search?message={id}" })
+	status, body := a.call(t, "GET", "/admin/v1/messages/m%2F1", testKey, "")
+	if status != 200 || body["status"] != "acked" || body["trace_url"] != "https://traces.example/search?message=m%2F1" {
+		t.Fatalf("message = %d %v, want acked with its trace link", status, body)
+	}
+	devices := body["devices"].([]any)
+	if d := devices[0].(map[string]any); d["device"] != "tv1" || d["at"] != 1042.0 || body["accepted"] != 1000.0 {
+		t.Fatalf("message = %v, want tv1 acked at 1042 after acceptance at 1000", body)
+	}
+	b := mustAdmin(t, func(c *Config) { c.Statuses = st })
+	if _, body := b.call(t, "GET", "/admin/v1/messages/m%2F1", testKey, ""); body["trace_url"] != nil {
+		t.Fatalf("trace_url without tracing = %v, want none", body["trace_url"])
 	}
 }

@@ -84,8 +84,11 @@ type Server struct {
 	AdminMaxBodyBytes     int64
 	AdminMaxFleet         int
 	AdminFleetConcurrency int
-	EdgeTTL               time.Duration
-	Heartbeat             time.Duration
+	// AdminTraceURL links a message of the console to its trace: a URL with
+	// {id} for the message id; "" without tracing.
+	AdminTraceURL string
+	EdgeTTL       time.Duration
+	Heartbeat     time.Duration
 
 	MaxFrameBytes int64
 	PingInterval  time.Duration
@@ -185,6 +188,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.AdminTimeout, "admin-timeout", admin.DefaultTimeout, "admin API: bound on each call to a store or another edge")
 	fs.Int64Var(&c.AdminMaxBodyBytes, "admin-max-body-bytes", admin.DefaultMaxBodyBytes, "admin API: largest body of a test push")
 	fs.IntVar(&c.AdminMaxFleet, "admin-max-fleet", admin.DefaultMaxFleet, "admin API: most edges one fleet call lists")
+	fs.StringVar(&c.AdminTraceURL, "admin-trace-url", "", "admin API and console: the URL of a message's trace in the tracing UI, {id} replaced by the message id; empty: no link")
 	fs.IntVar(&c.AdminFleetConcurrency, "admin-fleet-concurrency", admin.DefaultFleetConcurrency, "admin API: most edges one fleet call asks at once")
 	if !dev {
 		fs.StringVar(&c.InternalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
@@ -368,6 +372,9 @@ func (c *Server) Validate(dev bool) error {
 func (c *Server) validateAdmin() error {
 	if c.AdminTimeout <= 0 || c.AdminMaxBodyBytes <= 0 || c.AdminMaxFleet <= 0 || c.AdminFleetConcurrency <= 0 {
 		return Usagef("--admin-timeout, --admin-max-body-bytes, --admin-max-fleet and --admin-fleet-concurrency must be positive")
+	}
+	if c.AdminTraceURL != "" && !strings.Contains(c.AdminTraceURL, "{id}") {
+		return Usagef("--admin-trace-url must contain {id}, where the message id goes")
 	}
 	if _, err := admin.ParseKeys(c.AdminKeys); err != nil {
 		return Usagef("--admin-key: %v", err)

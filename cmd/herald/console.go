@@ -40,6 +40,7 @@ func (n *node) buildAdmin(c *settings.Server, log *slog.Logger) error {
 		MaxBodyBytes:     c.AdminMaxBodyBytes,
 		MaxFleet:         c.AdminMaxFleet,
 		FleetConcurrency: c.AdminFleetConcurrency,
+		TraceURL:         c.AdminTraceURL,
 	}
 	if n.edge != nil {
 		cfg.Local = n.edge

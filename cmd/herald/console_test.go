@@ -226,6 +226,8 @@ func TestServeConsoleSettings(t *testing.T) {
 		{"short key", []string{"--console", "--admin-key", "short"}, "at least 16 characters"},
 		{"dev key", []string{"--console", "--admin-key", settings.DevAdminKey}, "public development admin key"},
 		{"console without an admin listener", []string{"--console", "--admin-key", consoleAdminKey, "--admin-addr", ""}, "--console needs the admin listener"},
+		{"trace URL without the id", []string{"--console", "--admin-key", consoleAdminKey, "--admin-trace-url", "https://traces.example/"}, "must contain {id}"},
+		{"no fleet", []string{"--console", "--admin-key", consoleAdminKey, "--admin-max-fleet", "0"}, "must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--roles=edge", "--token-secret", clusterSecret, "--addr", "127.0.0.1:0"}, tc.args...)
