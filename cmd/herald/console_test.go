@@ -336,3 +336,24 @@ func TestConsoleCluster(t *testing.T) {
 		})
 	})
 }
+
+// TestDevBannerConsole checks that herald dev tells a new user where the
+// console is and which key opens it.
+func TestDevBannerConsole(t *testing.T) {
+	var b strings.Builder
+	printDevBanner(&b, "127.0.0.1:8080", "127.0.0.1:9092", "127.0.0.1:9090")
+	out := b.String()
+	for _, want := range []string{"Console  http://127.0.0.1:9090/console/", settings.DevAdminKey, "/admin/v1/fleet"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the banner lacks %q:\n%s", want, out)
+		}
+	}
+	if first := strings.SplitN(strings.TrimSpace(out), "\n", 3); len(first) < 2 || !strings.HasPrefix(first[1], "Console") {
+		t.Errorf("the console is not next to the demo at the top of the banner:\n%s", out)
+	}
+	b.Reset()
+	printDevBanner(&b, "127.0.0.1:8080", "127.0.0.1:9092", "")
+	if strings.Contains(b.String(), "/console/") {
+		t.Errorf("a banner without an admin listener names a console:\n%s", b.String())
+	}
+}
