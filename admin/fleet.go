@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 )
 
@@ -34,6 +35,12 @@ func (s *Server) fleet(w http.ResponseWriter, r *http.Request) {
 		ids, out.Truncated = ids[:s.cfg.MaxFleet], true
 	}
 	local := s.cfg.Local != nil
+	if local && !slices.Contains(ids, s.cfg.Local.ID()) && len(ids) < s.cfg.MaxFleet {
+		// This edge is not live in the registry (its heartbeats fail): it is
+		// listed all the same, with what it knows of itself.
+		ids = append(ids, s.cfg.Local.ID())
+		slices.Sort(ids)
+	}
 	if !local {
 		// An API or processor node answers: it is part of the fleet too.
 		n, err := s.localNode()
