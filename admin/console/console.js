@@ -110,19 +110,22 @@ async function guard(fn) {
 // ---- fleet ----
 
 let fleetTimer = null;
+let fleetRun = 0; // the refresh loop that may go on; a new login starts a new one
 let previous = new Map(); // edge -> {connects, disconnects, at}
 const draining = new Set(); // edges whose drain awaits confirmation
 
 function stopFleet() {
   clearTimeout(fleetTimer);
   fleetTimer = null;
+  fleetRun++;
 }
 
 function startFleet() {
   stopFleet();
+  const run = fleetRun;
   const tick = async () => {
     await guard(refreshFleet);
-    if ($('#app').hidden) return;
+    if (run !== fleetRun || $('#app').hidden) return;
     fleetTimer = setTimeout(tick, REFRESH_MS);
   };
   tick();
