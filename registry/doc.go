@@ -32,6 +32,7 @@
 //	<prefix>dev:{<account>}:<device>  the device record, with DeviceTTL
 //	<prefix>acct:{<account>}          hash device -> session: the account's index
 //	<prefix>edge:<edge>               the edge's internal address, with EdgeTTL
+//	<prefix>edges                     sorted set edge -> last heartbeat (Unix ms): the index Edges reads, with 20 EdgeTTLs
 //	<prefix>topic:<topic>             hash edge -> stamp: the edges with subscribers, with TopicTTL
 //
 // A topic name has no braces or colons (protocol.ValidTopic), so a topic's key

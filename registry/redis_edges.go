@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"time"
 
 	"github.com/redis/rueidis"
 )
@@ -20,6 +21,9 @@ func (r *Redis) Heartbeat(ctx context.Context, edge, addr string) (fresh bool, e
 	key := r.edgeKey(edge)
 	err = r.write(ctx, r.client.B().Set().Key(key).Value(addr).Get().Px(r.edgeTTL).Build(), key).Error()
 	if err != nil && !rueidis.IsRedisNil(err) {
+		return false, unavailable("heartbeat "+edge, err)
+	}
+	if err := r.indexEdge(ctx, edge, time.Now()); err != nil {
 		return false, unavailable("heartbeat "+edge, err)
 	}
 	failedOver := r.mastersChanged(ctx, edge)
@@ -50,6 +54,10 @@ func (r *Redis) RemoveEdge(ctx context.Context, edge string) error {
 	defer cancel()
 	key := r.edgeKey(edge)
 	if err := r.write(ctx, r.client.B().Del().Key(key).Build(), key).Error(); err != nil {
+		return unavailable("remove edge "+edge, err)
+	}
+	idx := r.edgesKey()
+	if err := r.write(ctx, r.client.B().Zrem().Key(idx).Member(edge).Build(), idx).Error(); err != nil {
 		return unavailable("remove edge "+edge, err)
 	}
 	return nil

@@ -185,7 +185,7 @@ func TestRedisKeys(t *testing.T) {
 		}
 	}
 	slices.Sort(keys)
-	want := []string{srv.prefix + "acct:{a1}", srv.prefix + "dev:{a1}:tv1", srv.prefix + "edge:e1"}
+	want := []string{srv.prefix + "acct:{a1}", srv.prefix + "dev:{a1}:tv1", srv.prefix + "edge:e1", srv.prefix + "edges"}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys = %q, want %q", keys, want)
 	}
@@ -194,7 +194,7 @@ func TestRedisKeys(t *testing.T) {
 		key string
 		ttl time.Duration
 	}{
-		{want[0], time.Hour}, {want[1], time.Hour}, {want[2], time.Minute},
+		{want[0], time.Hour}, {want[1], time.Hour}, {want[2], time.Minute}, {want[3], edgesForgetAfter * time.Minute},
 	} {
 		t.Run(strings.TrimPrefix(tc.key, srv.prefix), func(t *testing.T) {
 			ms, err := admin.Do(ctx, admin.B().Pttl().Key(tc.key).Build()).AsInt64()

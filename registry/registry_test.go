@@ -28,6 +28,7 @@ type edges interface {
 	Heartbeat(ctx context.Context, edge, addr string) (fresh bool, err error)
 	EdgeAddr(ctx context.Context, edge string) (string, error)
 	RemoveEdge(ctx context.Context, edge string) error
+	Edges(ctx context.Context) ([]string, error)
 }
 
 // topics is what an edge uses to publish its topics and a publisher to find
@@ -264,6 +265,7 @@ func TestBehaviour(t *testing.T) {
 				{"phantom of an expired edge", ttls{edge: 500 * time.Millisecond}, testPhantom},
 				{"heartbeat", ttls{}, testHeartbeat},
 				{"removed edge", ttls{}, testRemoveEdge},
+				{"live edges", ttls{edge: 500 * time.Millisecond}, testEdges},
 				{"read your writes", ttls{}, testReadYourWrites},
 				{"cancelled context", ttls{}, testCancelledContext},
 				{"topics", ttls{}, testTopics},
@@ -431,6 +433,37 @@ func testRemoveEdge(t *testing.T, reg subject) {
 		t.Fatal("Heartbeat after RemoveEdge: fresh = false, want true")
 	}
 	wantLookup(t, reg, "a1", "tv1", e)
+}
+
+// testEdges lists the live edges: heartbeated, neither expired nor removed.
+func testEdges(t *testing.T, reg subject) {
+	ctx := testContext(t)
+	want := func(ids ...string) {
+		t.Helper()
+		got, err := reg.Edges(ctx)
+		if err != nil || !slices.Equal(got, ids) {
+			t.Fatalf("Edges = %q, %v; want %q", got, err, ids)
+		}
+	}
+	want()
+	mustHeartbeat(t, reg, "e2")
+	mustHeartbeat(t, reg, "e1")
+	mustHeartbeat(t, reg, "e3")
+	want("e1", "e2", "e3")
+	if err := reg.RemoveEdge(ctx, "e2"); err != nil {
+		t.Fatalf("RemoveEdge: %v", err)
+	}
+	want("e1", "e3")
+	// e3 stops beating: it leaves the list when its liveness key expires.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		mustHeartbeat(t, reg, "e1")
+		if got, err := reg.Edges(ctx); err == nil && slices.Equal(got, []string{"e1"}) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want("e1")
 }
 
 // testReadYourWrites alternates writes and cached reads in one process: each

@@ -9,7 +9,11 @@
 #   5. checks that the committed clients/js/dist is what `npm run build` makes of
 #      clients/js/src (built into a temporary directory, dist is left alone);
 #   6. runs the SDK's tests (`npm test`) and the browser end-to-end tests of the
-#      demo (`npm run test:browser`) against bin/herald.
+#      demo and the operator's console (`npm run test:browser`) against
+#      bin/herald. The console's two-edge cluster test needs
+#      HERALD_TEST_POSTGRES_URL and HERALD_TEST_REDIS_ADDR, which scripts/test.sh
+#      exports before it runs this script; without them it is skipped with a
+#      note.
 #
 # `scripts/jstest.sh deps` does steps 1 and 2 only: scripts/test.sh runs it before
 # the Go tests, which compile generated TypeScript with clients/js's tsc.

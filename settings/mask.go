@@ -20,6 +20,7 @@ var secretFlags = map[string]func(string) string{
 	"token-secret":                maskEntries(maskKeyed),
 	"api-keys":                    maskEntries(maskKeyed),
 	"cluster-key":                 maskEntries(func(string) string { return Mask }),
+	"admin-key":                   maskEntries(func(string) string { return Mask }),
 	"region-key":                  maskEntries(func(string) string { return Mask }),
 	"kafka-sasl-password":         func(string) string { return Mask },
 	"mirror-source-sasl-password": func(string) string { return Mask },

@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldpush/herald/admin"
 	"github.com/heraldpush/herald/api"
 	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/edge/token"
@@ -24,6 +26,8 @@ import (
 const (
 	DevTokenSecret = "herald-dev-token-secret-not-for-production"
 	DevAPIKey      = "dev-api-key"
+	// DevAdminKey is the admin key of herald dev's console.
+	DevAdminKey = "dev-admin-key-not-for-production"
 )
 
 // Server is the configuration of `herald serve` and `herald dev`. Each field is
@@ -70,6 +74,19 @@ type Server struct {
 	ClusterKeys   List
 	TLS           TLS
 	AdminAddr     string
+	// AdminKeys are the admin keys of the admin API and the console, plain or
+	// sha256:HEX; Console serves them on the admin listener.
+	AdminKeys List
+	Console   bool
+	// Limits of the admin API: each call to a store or another edge, the body
+	// of a test push, the edges of one fleet call and how many are asked at once.
+	AdminTimeout          time.Duration
+	AdminMaxBodyBytes     int64
+	AdminMaxFleet         int
+	AdminFleetConcurrency int
+	// AdminTraceURL links a message of the console to its trace: a URL with
+	// {id} for the message id; "" without tracing.
+	AdminTraceURL string
 	EdgeTTL       time.Duration
 	Heartbeat     time.Duration
 
@@ -163,7 +180,16 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "herald:", "prefix of every Redis key")
 	fs.DurationVar(&c.EdgeTTL, "edge-ttl", registry.DefaultEdgeTTL, "how long an edge stays live without a heartbeat; a crashed edge's devices are offline after it")
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", edge.DefaultHeartbeatInterval, "how often an edge refreshes its liveness; well within --edge-ttl")
-	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9090", "listen address for /metrics, /healthz, /readyz and pprof; empty disables it")
+	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9090", "listen address for /metrics, /healthz, /readyz, pprof and, with --console, the admin API and console; empty disables it")
+	if !dev {
+		fs.Var(&c.AdminKeys, "admin-key", fmt.Sprintf("admin keys of the admin API and console, comma-separated: at least %d characters each, or sha256:HEX of one (herald apikey hash --name x prints name:sha256:HEX; give sha256:HEX)", admin.MinKeyLength))
+		fs.BoolVar(&c.Console, "console", false, "serve the admin API (/admin/v1/) and the console (/console/) on the admin listener; needs --admin-key")
+	}
+	fs.DurationVar(&c.AdminTimeout, "admin-timeout", admin.DefaultTimeout, "admin API: bound on each call to a store or another edge")
+	fs.Int64Var(&c.AdminMaxBodyBytes, "admin-max-body-bytes", admin.DefaultMaxBodyBytes, "admin API: largest body of a test push")
+	fs.IntVar(&c.AdminMaxFleet, "admin-max-fleet", admin.DefaultMaxFleet, "admin API: most edges one fleet call lists")
+	fs.StringVar(&c.AdminTraceURL, "admin-trace-url", "", "admin API and console: the URL of a message's trace in the tracing UI, {id} replaced by the message id; empty: no link")
+	fs.IntVar(&c.AdminFleetConcurrency, "admin-fleet-concurrency", admin.DefaultFleetConcurrency, "admin API: most edges one fleet call asks at once")
 	if !dev {
 		fs.StringVar(&c.InternalAddr, "internal-addr", "127.0.0.1:8081", "listen address for edge links (keep it off the public network)")
 		fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "", "the address other processes dial for links to this edge (default: the internal listener's address, 127.0.0.1 when its host is unspecified)")
@@ -319,6 +345,9 @@ func (c *Server) Validate(dev bool) error {
 	if err := c.TLS.Validate(); err != nil {
 		return err
 	}
+	if err := c.validateAdmin(); err != nil {
+		return err
+	}
 	if c.HasRole("api") {
 		if len(c.APIKeys) == 0 {
 			return Usagef("--api-keys (or HERALD_API_KEYS) is required for the api role, as name:sha256:HEX (herald apikey new prints one)")
@@ -332,6 +361,38 @@ func (c *Server) Validate(dev bool) error {
 			if k.Hash == devHash {
 				return Usagef("--api-keys: key %q is the public development key, which serve must not accept", k.Name)
 			}
+		}
+	}
+	return nil
+}
+
+// validateAdmin checks the settings of the admin API and console: a console
+// needs the admin listener and a key, which must not be the public
+// development key.
+func (c *Server) validateAdmin() error {
+	if c.AdminTimeout <= 0 || c.AdminMaxBodyBytes <= 0 || c.AdminMaxFleet <= 0 || c.AdminFleetConcurrency <= 0 {
+		return Usagef("--admin-timeout, --admin-max-body-bytes, --admin-max-fleet and --admin-fleet-concurrency must be positive")
+	}
+	if c.AdminTraceURL != "" && !strings.Contains(c.AdminTraceURL, "{id}") {
+		return Usagef("--admin-trace-url must contain {id}, where the message id goes")
+	}
+	if _, err := admin.ParseKeys(c.AdminKeys); err != nil {
+		return Usagef("--admin-key: %v", err)
+	}
+	if !c.Console {
+		return nil
+	}
+	if c.AdminAddr == "" {
+		return Usagef("--console needs the admin listener: give --admin-addr")
+	}
+	if len(c.AdminKeys) == 0 {
+		return Usagef("--console needs --admin-key (or HERALD_ADMIN_KEY): the admin API and console are refused without one")
+	}
+	devHash := sha256.Sum256([]byte(DevAdminKey))
+	keys, _ := admin.ParseKeys(c.AdminKeys)
+	for _, k := range keys {
+		if k == devHash {
+			return Usagef("--admin-key: the public development admin key must not be used by serve")
 		}
 	}
 	return nil

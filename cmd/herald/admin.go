@@ -74,9 +74,15 @@ func (c linkCollector) Collect(ch chan<- prometheus.Metric) {
 
 // adminHandler serves /metrics, /healthz, /readyz, POST /drain and pprof: keep it
 // off the public network. /readyz answers 503 from the start of a drain; drain
-// starts one, as SIGTERM does, and the process exits when it is done.
-func adminHandler(metrics *prometheus.Registry, ready *atomic.Bool, drain func()) http.Handler {
+// starts one, as SIGTERM does, and the process exits when it is done. console,
+// when not nil, serves the admin API (/admin/) and the console (/console).
+func adminHandler(metrics *prometheus.Registry, ready *atomic.Bool, drain func(), console http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	if console != nil {
+		mux.Handle("/admin/", console)
+		mux.Handle("/console/", console)
+		mux.Handle("/console", console)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

@@ -42,6 +42,8 @@ func devConfig(args []string, stderr io.Writer) (*settings.Server, error) {
 	c.TokenSecrets = settings.List{settings.DevTokenSecret}
 	c.APIKeys = settings.List{"dev:" + settings.DevAPIKey}
 	c.Demo = true
+	c.Console = c.AdminAddr != ""
+	c.AdminKeys = settings.List{settings.DevAdminKey}
 	if err := c.Validate(true); err != nil {
 		return nil, err
 	}
@@ -55,15 +57,21 @@ func printDevBanner(w io.Writer, addr, kafka, admin string) {
 	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(settings.DevTokenSecret)})
 	adminLine, metricsLine := "", ""
 	if admin != "" {
-		adminLine = "  Admin                http://" + admin + "/metrics, /healthz, /readyz; POST /drain\n"
+		adminLine = "  Admin                http://" + admin + "/metrics, /healthz, /readyz; POST /drain\n" +
+			"  Console              http://" + admin + "/console/  admin key (dev only): " + settings.DevAdminKey + "\n" +
+			"  Admin API            http://" + admin + "/admin/v1/fleet, /admin/v1/devices/ACCOUNT/DEVICE, ... (Authorization: Bearer ADMIN_KEY)\n"
 		metricsLine = "  curl -s http://" + admin + "/metrics | grep herald_edge_connections\n"
+	}
+	consoleTop := ""
+	if admin != "" {
+		consoleTop = "\nConsole  http://" + admin + "/console/  (admin key: " + settings.DevAdminKey + ")"
 	}
 	sample := ""
 	if err == nil {
 		sample, _ = iss.Issue("a1", "tv1", 24*time.Hour)
 	}
 	fmt.Fprintf(w, `
-Demo  %[1]s/demo/  (open it in two tabs)
+Demo  %[1]s/demo/  (open it in two tabs)%[8]s
 
 Herald dev is running: every role in one process, nothing persisted.
 
@@ -88,5 +96,5 @@ Try it:
 %[7]s
 Ctrl-C (or SIGTERM) drains: listeners get reconnect (drain) over --drain-window, then it exits.
 
-`, base, ws, settings.DevAPIKey, sample, kafka, adminLine, metricsLine)
+`, base, ws, settings.DevAPIKey, sample, kafka, adminLine, metricsLine, consoleTop)
 }

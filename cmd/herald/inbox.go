@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/heraldpush/herald/admin"
 	"github.com/redis/rueidis"
 
 	"github.com/heraldpush/herald/api"
@@ -18,6 +19,7 @@ type nodeInbox interface {
 	api.Inbox
 	edge.Inbox
 	processor.Inbox
+	admin.Inbox
 }
 
 var (

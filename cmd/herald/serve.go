@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldpush/herald/admin"
 	"github.com/heraldpush/herald/api"
 	"github.com/heraldpush/herald/demo"
 	"github.com/heraldpush/herald/devicelist"
@@ -61,6 +62,7 @@ type clusterRegistry interface {
 	edge.EdgeAddresser
 	edge.Versions
 	edge.TopicDirectory
+	admin.Edges
 }
 
 // deviceStore is what a process needs of the device list.
@@ -69,6 +71,7 @@ type deviceStore interface {
 	edge.DeviceTopics
 	api.DeviceStore
 	api.DeviceTopicStore
+	admin.Devices
 	Close()
 }
 
@@ -136,6 +139,10 @@ type node struct {
 	processor    *processor.Processor
 	materializer *processor.MaterializerConfig
 	mirror       *mirror.Config // the mirror role's, nil without it
+
+	router   *edge.Router // delivers and disconnects, wherever a device is
+	statuses api.Statuses // the asynchronous path's status store, nil without Kafka
+	admin    *admin.Server
 
 	listeners []listener // public, internal, admin: started and shut down together
 	closers   []func()   // release the registry client
@@ -301,6 +308,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 	if err != nil {
 		return nil, err
 	}
+	n.router, n.statuses = router, async.statuses
 	var regionNews edge.RegionNews
 	if n.regions != nil {
 		regionNews = n.regions
@@ -468,8 +476,15 @@ func serveWith(ctx context.Context, c *settings.Server, stderr io.Writer, ready 
 		}
 		return err
 	}
+	if err := n.buildAdmin(c, log); err != nil {
+		if internal != nil {
+			_ = internal.Close()
+		}
+		n.close()
+		return err
+	}
 	if internal != nil {
-		n.serve("internal", n.tls.wrap("internal", internal), n.edge.LinkHandler(), log)
+		n.serve("internal", n.tls.wrap("internal", internal), internalHandler(n.edge.LinkHandler(), n.admin.InternalHandler(c.ClusterKeys)), log)
 	}
 	if err := n.listenAll(c, log); err != nil {
 		n.close()
@@ -552,7 +567,11 @@ func (n *node) listenAll(c *settings.Server, log *slog.Logger) error {
 	}
 	registerMetrics(n)
 	if c.AdminAddr != "" {
-		if err := n.listen("admin", c.AdminAddr, adminHandler(n.metrics, &n.ready, n.requestDrain), log); err != nil {
+		var console http.Handler
+		if c.Console {
+			console = n.admin.Handler()
+		}
+		if err := n.listen("admin", c.AdminAddr, adminHandler(n.metrics, &n.ready, n.requestDrain, console), log); err != nil {
 			return err
 		}
 	}

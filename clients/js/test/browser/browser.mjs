@@ -33,12 +33,11 @@ export function skipReason() {
 }
 
 /**
- * startDemo starts herald dev (with extra flags) and a headless Chromium with a
- * fresh profile. The returned open(url, opts) opens a page that fails the test on
- * an uncaught error; stop() closes everything.
+ * startBrowser starts a headless Chromium with a fresh profile, closed when the
+ * test ends. The returned open(url) opens a page that fails the test on an
+ * uncaught error and waits for body[data-ready="true"].
  */
-export async function startDemo(t, heraldArgs = []) {
-  const herald = await startHerald(heraldArgs);
+export async function startBrowser(t) {
   const profile = await mkdtemp(path.join(tmpdir(), 'herald-chromium-'));
   let context;
   try {
@@ -49,7 +48,6 @@ export async function startDemo(t, heraldArgs = []) {
       viewport: { width: 1280, height: 900 },
     });
   } catch (err) {
-    await herald.stop();
     await rm(profile, { recursive: true, force: true });
     throw err;
   }
@@ -57,7 +55,6 @@ export async function startDemo(t, heraldArgs = []) {
   const pageErrors = [];
   const stop = async () => {
     await context.close().catch(() => {});
-    await herald.stop();
     await rm(profile, { recursive: true, force: true });
     if (pageErrors.length) {
       throw new Error('uncaught errors in the page:\n' + pageErrors.join('\n'));
@@ -65,19 +62,42 @@ export async function startDemo(t, heraldArgs = []) {
   };
   t.after(stop);
   return {
-    herald,
     context,
-    base: herald.base,
-    /** open loads a demo URL (relative to herald's base) in a new tab. */
-    async open(rel, { viewport } = {}) {
+    pageErrors,
+    /** open loads url in a new tab. */
+    async open(url, { viewport } = {}) {
       const page = await context.newPage();
       if (viewport) await page.setViewportSize(viewport);
-      page.on('pageerror', (err) => pageErrors.push(`${rel}: ${err.stack || err}`));
-      await page.goto(herald.base + rel);
+      page.on('pageerror', (err) => pageErrors.push(`${url}: ${err.stack || err}`));
+      await page.goto(url);
       await page.locator('body[data-ready="true"]').waitFor();
       return page;
     },
-    pageErrors,
+  };
+}
+
+/**
+ * startDemo starts herald dev (with extra flags) and a headless Chromium with a
+ * fresh profile. The returned open(url, opts) opens a page that fails the test on
+ * an uncaught error; stop() closes everything.
+ */
+export async function startDemo(t, heraldArgs = []) {
+  const herald = await startHerald(heraldArgs);
+  let browser;
+  try {
+    browser = await startBrowser(t);
+  } catch (err) {
+    await herald.stop();
+    throw err;
+  }
+  t.after(() => herald.stop()); // after the browser's own, registered first
+  return {
+    herald,
+    context: browser.context,
+    base: herald.base,
+    /** open loads a demo URL (relative to herald's base) in a new tab. */
+    open: (rel, opts) => browser.open(herald.base + rel, opts),
+    pageErrors: browser.pageErrors,
     /** logs are herald's log lines, for a failure message. */
     logs: () => herald.logs.join('\n'),
   };

@@ -38,13 +38,15 @@ export function heraldBin() {
 }
 
 /**
- * Starts `herald dev` on a free loopback port and resolves once it listens.
+ * Starts `herald dev` (or, with opts.command, `herald serve`) on a free
+ * loopback port and resolves once it listens.
  * @param {string[]} [args] extra flags for herald dev
+ * @param {{command?: string}} [opts] command: 'dev' (default) or 'serve'
  * @returns {Promise<{base: string, ws: string, admin: string, proc: import('node:child_process').ChildProcess, logs: string[], stop: () => Promise<void>}>}
  */
-export async function startHerald(args = []) {
+export async function startHerald(args = [], { command = 'dev' } = {}) {
   const cmd = await heraldBin();
-  const proc = spawn(cmd, ['dev', '--addr', '127.0.0.1:0', '--admin-addr', '127.0.0.1:0', '--log-format', 'json', '--drain-window', '0s', ...args], {
+  const proc = spawn(cmd, [command, '--addr', '127.0.0.1:0', '--admin-addr', '127.0.0.1:0', '--log-format', 'json', '--drain-window', '0s', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -54,7 +56,7 @@ export async function startHerald(args = []) {
   process.once('exit', killOnExit);
   const exited = new Promise((resolve) => proc.once('exit', resolve)).finally(() => process.removeListener('exit', killOnExit));
   const listening = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('herald dev did not start within 120 s:\n' + logs.join('\n'))), 120_000);
+    const timer = setTimeout(() => reject(new Error(`herald ${command} did not start within 120 s:\n` + logs.join('\n'))), 120_000);
     const rl = createInterface({ input: proc.stderr });
     rl.on('line', (line) => {
       logs.push(line);
@@ -71,7 +73,7 @@ export async function startHerald(args = []) {
     });
     proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`herald dev exited with ${code}:\n` + logs.join('\n')));
+      reject(new Error(`herald ${command} exited with ${code}:\n` + logs.join('\n')));
     });
   });
   const rec = await listening;

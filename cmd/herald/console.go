@@ -1,0 +1,77 @@
+package main
+
+import (
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/heraldpush/herald/admin"
+	"github.com/heraldpush/herald/settings"
+)
+
+// buildAdmin builds the node's admin API. Every node has one: its internal
+// endpoints answer the other nodes' fleet views; the admin listener serves
+// the API itself and the console only with --console.
+func (n *node) buildAdmin(c *settings.Server, log *slog.Logger) error {
+	keys, err := admin.ParseKeys(c.AdminKeys)
+	if err != nil {
+		return settings.Usagef("--admin-key: %v", err)
+	}
+	name := c.EdgeID
+	if n.edge == nil {
+		name, _ = os.Hostname()
+	}
+	cfg := admin.Config{
+		Keys:     keys,
+		Node:     name,
+		Roles:    c.Roles,
+		Region:   c.Region.Name,
+		Metrics:  n.metrics,
+		Ready:    n.ready.Load,
+		Edges:    n.registry,
+		Locator:  n.registry,
+		Devices:  n.devices,
+		Statuses: n.statuses,
+		Drain:    n.requestDrain,
+		Logger:   log.With("part", "admin"),
+
+		Timeout:          c.AdminTimeout,
+		MaxBodyBytes:     c.AdminMaxBodyBytes,
+		MaxFleet:         c.AdminMaxFleet,
+		FleetConcurrency: c.AdminFleetConcurrency,
+		TraceURL:         c.AdminTraceURL,
+	}
+	if n.edge != nil {
+		cfg.Local = n.edge
+	}
+	if n.inbox != nil {
+		cfg.Inbox = n.inbox
+	}
+	if n.router != nil {
+		cfg.Disconnector = n.router
+	}
+	if n.api != nil {
+		cfg.Push = n.api.PushHandler("admin")
+	}
+	if len(c.ClusterKeys) > 0 {
+		cfg.Peers = &admin.Peers{Key: c.ClusterKeys[0], Client: n.tls.client()}
+	}
+	if n.admin, err = admin.New(cfg); err != nil {
+		return settings.Usagef("%v", err)
+	}
+	return nil
+}
+
+// internalHandler serves the internal listener: the admin API's internal
+// endpoints under /internal/v1/admin/, the edge links otherwise. Both require
+// a cluster key.
+func internalHandler(links, adminInternal http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/internal/v1/admin/") {
+			adminInternal.ServeHTTP(w, r)
+			return
+		}
+		links.ServeHTTP(w, r)
+	})
+}
