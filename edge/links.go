@@ -249,7 +249,7 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 		wait = time.Until(dl)
 	}
 	frame := link.GetFrame()
-	*frame, err = link.AppendMsg(*frame, account, wait.Milliseconds(), device, m)
+	*frame, err = link.AppendMsg(*frame, account, wait.Milliseconds(), device, "", m)
 	if err != nil {
 		link.PutFrame(frame)
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
