@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/tracing"
 )
 
 // MaxIDBytes bounds a client-chosen message id (protocol.MaxMsgIDLen).
@@ -209,6 +210,8 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, receive
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()
+	ctx, span := s.cfg.Tracer.DeviceMsg(ctx, src.account, src.device, m.ID, m.Type)
+	defer span.End()
 	deliver := s.deliverLocal
 	if s.cfg.Router != nil {
 		deliver = s.cfg.Router.Deliver
@@ -252,6 +255,7 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, receive
 		if firstLeft == 0 && !sentFirst {
 			sentFirst = true
 			s.sendReceipt(src, m.ID, first)
+			tracing.Event(span, "receipt")
 		}
 	}
 	if !sentFirst {
