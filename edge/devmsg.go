@@ -208,9 +208,10 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, receive
 	if m.Ack {
 		timeout = s.cfg.AckTimeout
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	wait, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()
-	ctx, span := s.cfg.Tracer.DeviceMsg(ctx, src.account, src.device, m.ID, m.Type)
+	// ctx is assigned once, so that the goroutines below capture it by value.
+	ctx, span := s.cfg.Tracer.DeviceMsg(wait, src.account, src.device, m.ID, m.Type)
 	defer span.End()
 	deliver := s.deliverLocal
 	if s.cfg.Router != nil {

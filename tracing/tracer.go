@@ -110,6 +110,11 @@ func (t *Tracer) Annotate(ctx context.Context, id, account, device string) {
 	if t == nil {
 		return
 	}
+	t.doAnnotate(ctx, id, account, device)
+}
+
+// doAnnotate is Annotate with tracing on.
+func (t *Tracer) doAnnotate(ctx context.Context, id, account, device string) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return
@@ -175,7 +180,15 @@ func (t *Tracer) WithSpan(dst, src context.Context) context.Context {
 // Lookup starts the CLIENT span of a registry lookup of the device, within a
 // traced message only. The caller ends it with EndLookup.
 func (t *Tracer) Lookup(ctx context.Context, account, device string) trace.Span {
-	if t == nil || !traced(ctx) {
+	if t == nil {
+		return noSpan
+	}
+	return t.doLookup(ctx, account, device)
+}
+
+// doLookup is Lookup with tracing on.
+func (t *Tracer) doLookup(ctx context.Context, account, device string) trace.Span {
+	if !traced(ctx) {
 		return noSpan
 	}
 	_, span := t.t.Start(ctx, SpanLookup, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
@@ -201,7 +214,15 @@ func EndLookup(span trace.Span, edge string, err error) {
 // edge, within a traced message only, and returns it with the traceparent
 // the link's msg frame carries ("" when there is none).
 func (t *Tracer) LinkSend(ctx context.Context, edge, account, device, id string) (trace.Span, string) {
-	if t == nil || !traced(ctx) {
+	if t == nil {
+		return noSpan, ""
+	}
+	return t.doLinkSend(ctx, edge, account, device, id)
+}
+
+// doLinkSend is LinkSend with tracing on.
+func (t *Tracer) doLinkSend(ctx context.Context, edge, account, device, id string) (trace.Span, string) {
+	if !traced(ctx) {
 		return noSpan, ""
 	}
 	_, span := t.t.Start(ctx, SpanLinkSend, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
@@ -215,7 +236,15 @@ func (t *Tracer) LinkSend(ctx context.Context, edge, account, device, id string)
 // with tp, the traceparent of the sender's span: its child. A frame without
 // tp is not traced here (the sending process does not trace it).
 func (t *Tracer) LinkReceive(ctx context.Context, tp, account, device, id string) (context.Context, trace.Span) {
-	if t == nil || tp == "" {
+	if t == nil {
+		return ctx, noSpan
+	}
+	return t.doLinkReceive(ctx, tp, account, device, id)
+}
+
+// doLinkReceive is LinkReceive with tracing on.
+func (t *Tracer) doLinkReceive(ctx context.Context, tp, account, device, id string) (context.Context, trace.Span) {
+	if tp == "" {
 		return ctx, noSpan
 	}
 	ctx = t.prop.Extract(ctx, traceparentCarrier(tp))
@@ -228,7 +257,15 @@ func (t *Tracer) LinkReceive(ctx context.Context, tp, account, device, id string
 // device's socket, within a traced message only. Written marks the write,
 // Acked the device's ack; the caller ends it with End and the outcome.
 func (t *Tracer) Deliver(ctx context.Context, account, device, id string, ack bool) trace.Span {
-	if t == nil || !traced(ctx) {
+	if t == nil {
+		return noSpan
+	}
+	return t.doDeliver(ctx, account, device, id, ack)
+}
+
+// doDeliver is Deliver with tracing on.
+func (t *Tracer) doDeliver(ctx context.Context, account, device, id string, ack bool) trace.Span {
+	if !traced(ctx) {
 		return noSpan
 	}
 	_, span := t.t.Start(ctx, SpanDeliver, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
@@ -245,6 +282,11 @@ func (t *Tracer) DeviceMsg(ctx context.Context, account, device, id, typ string)
 	if t == nil {
 		return ctx, noSpan
 	}
+	return t.doDeviceMsg(ctx, account, device, id, typ)
+}
+
+// doDeviceMsg is DeviceMsg with tracing on.
+func (t *Tracer) doDeviceMsg(ctx context.Context, account, device, id, typ string) (context.Context, trace.Span) {
 	return t.t.Start(ctx, SpanDeviceMsg, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		systemHerald, semconv.MessagingOperationTypeProcess, semconv.MessagingOperationName("process"),
 		semconv.MessagingMessageID(id), AccountKey.String(account), DeviceKey.String(device),

@@ -243,3 +243,23 @@ func attrOf(s tracetest.SpanStub, key string) string {
 }
 
 var _ sdktrace.SpanExporter = (*tracetest.InMemoryExporter)(nil)
+
+// BenchmarkHooksOff measures every hook one cross-edge delivery calls, on a
+// nil Tracer: what tracing off adds to a message.
+func BenchmarkHooksOff(b *testing.B) {
+	var tr *Tracer
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		mctx, root := tr.DeviceMsg(ctx, "a1", "phone1", "m1", "x.v1")
+		EndLookup(tr.Lookup(mctx, "a1", "tv1"), "e2", nil)
+		send, tp := tr.LinkSend(mctx, "e2", "a1", "tv1", "m1")
+		rctx, recv := tr.LinkReceive(mctx, tp, "a1", "tv1", "m1")
+		w := tr.Deliver(rctx, "a1", "tv1", "m1", true)
+		Event(w, EventWritten)
+		End(w, "acked", "")
+		End(recv, "acked", "")
+		End(send, "acked", "")
+		root.End()
+	}
+}
