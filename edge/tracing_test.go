@@ -190,3 +190,37 @@ func TestTracingOffUntraced(t *testing.T) {
 }
 
 var _ sdktrace.SpanExporter = (*tracetest.InMemoryExporter)(nil)
+
+// TestTracingAcrossRegions follows a device's msg to a device in another
+// region: the region link carries the trace context as an edge link does.
+func TestTracingAcrossRegions(t *testing.T) {
+	trs, exp := mustTracers(t, 2)
+	byRegion := map[string]*tracing.Tracer{"eu": trs[0], "us": trs[1]}
+	rs := mustRegions(t, []string{"eu", "us"}, func(c *RegionsConfig) { c.Tracer = byRegion[c.Region] })
+	for name, re := range rs {
+		// Set before any message: the edge and its router trace as the
+		// region's links do.
+		re.srv.cfg.Tracer, re.router.Tracer = byRegion[name], byRegion[name]
+	}
+	eu, us := rs["eu"], rs["us"]
+	tv := us.mustDial(t, "a1", "tv1")
+	phone := eu.mustDial(t, "a1", "phone1")
+	phone.send(&protocol.Msg{ID: "r1", Type: "playback.control.v1", To: &protocol.Target{Device: "tv1"}, Ack: true,
+		Payload: payload(map[string]any{"action": "pause"})})
+	if m := tv.readMsg(); m.ID != "r1" {
+		t.Fatalf("tv got %+v", m)
+	}
+	phone.readReceipt()
+	tv.send(&protocol.Ack{ID: "r1"})
+	if r := phone.readReceipt(); r.Results[0].Status != protocol.StatusAcked {
+		t.Fatalf("second receipt %+v", r)
+	}
+	spans := traceOf(t, exp, tracing.SpanDeviceMsg, tracing.SpanLinkSend, tracing.SpanLinkRecv, tracing.SpanDeliver)
+	assertChain(t, spans, tracing.SpanDeviceMsg, tracing.SpanLinkSend, tracing.SpanLinkRecv, tracing.SpanDeliver)
+	if got := edgeOf(spans[tracing.SpanDeliver]); got != "edge-2" {
+		t.Errorf("the socket write was recorded by %q, want us's tracer (edge-2)", got)
+	}
+	if s := spans[tracing.SpanLinkSend]; attr(s, "messaging.destination.name") != "us" {
+		t.Errorf("the region link's span goes to %q, want us", attr(s, "messaging.destination.name"))
+	}
+}
