@@ -14,11 +14,12 @@
 //
 // The trace context travels as a W3C traceparent: in the headers of Kafka
 // records (RecordCarrier), in the "tp" field of a link's msg frame
-// (Traceparent and FromTraceparent), and from a backend's REST request
-// (Tracer.Handler). Devices never see it and are never asked for it.
+// (Tracer.LinkSend writes it, Tracer.LinkReceive reads it), and from a
+// backend's REST request (Tracer.HandlerFunc). Devices never see it and are never asked for it.
 //
 // Start exports over OTLP/HTTP (protobuf), configured by the standard
 // OTEL_EXPORTER_OTLP_* environment variables; a Config.Exporter replaces it
-// (tests use the SDK's in-memory exporter). Provider.Shutdown flushes what is
-// still buffered.
+// (tests use the SDK's in-memory exporter). The batch span processor's one
+// goroutine belongs to the Provider; Provider.Shutdown flushes what is still
+// buffered and stops it.
 package tracing
