@@ -152,6 +152,7 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request, m *processor.Me
 			return
 		}
 	}
+	s.cfg.Tracer.Annotate(r.Context(), m.ID, m.Account, m.Device)
 	if err := s.cfg.Queue.Enqueue(r.Context(), m); err != nil {
 		s.cfg.Logger.Warn("enqueue failed", "id", m.ID, "err", err)
 		if claim != "" {

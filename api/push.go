@@ -96,6 +96,7 @@ func (s *Server) push(w http.ResponseWriter, r *http.Request) {
 	}
 	out := &outMsg{from: protocol.Sender{Service: sender(r.Context())}}
 	out.msg = s.newMsg(t, &req, &out.from)
+	s.cfg.Tracer.Annotate(r.Context(), out.msg.ID, req.To.Account, req.To.Device.ID)
 	if out.keep, p = s.keepFor(t, &req); p != nil {
 		p.Write(w)
 		return

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -120,6 +121,9 @@ type Config struct {
 	Nudger Nudger
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Tracer traces the sending endpoints (push, messages, topic publish) as
+	// SERVER spans, the roots of their messages' traces; nil is tracing off.
+	Tracer *tracing.Tracer
 	// Metrics, when set, receives the server's Prometheus metrics (see
 	// metrics.go for their names); nil keeps them in a private registry.
 	Metrics prometheus.Registerer
@@ -238,11 +242,12 @@ func (s *Server) routes() chi.Router {
 		r.Use(s.authenticate)
 		r.Group(func(r chi.Router) {
 			r.Use(requireScope(ScopeSend))
-			r.Post("/v1/push", s.push)
-			r.Post("/v1/push/batch", s.pushBatch)
-			r.Post("/v1/messages", s.sendMessage)
+			tr := s.cfg.Tracer
+			r.Post("/v1/push", tr.HandlerFunc("POST /v1/push", s.push))
+			r.Post("/v1/push/batch", tr.HandlerFunc("POST /v1/push/batch", s.pushBatch))
+			r.Post("/v1/messages", tr.HandlerFunc("POST /v1/messages", s.sendMessage))
 			r.Get("/v1/messages/{id}", s.messageStatus)
-			r.Post("/v1/topics/{topic}/messages", s.publish)
+			r.Post("/v1/topics/{topic}/messages", tr.HandlerFunc("POST /v1/topics/{topic}/messages", s.publish))
 			r.Get("/v1/topics/{topic}", s.topicCount)
 		})
 		r.Group(func(r chi.Router) {

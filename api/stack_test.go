@@ -99,22 +99,6 @@ func mustStackWith(tb testing.TB, set func(*Config)) *stack {
 	reg := registry.NewMemory()
 	devs := devicelist.NewMemory()
 	router := &edge.Router{Registry: reg, Topics: reg}
-	e, err := edge.New(edge.Config{
-		ID:       "edge-test",
-		Verifier: v,
-		Registry: reg,
-		Types:    types,
-		Devices:  devs,
-		Versions: reg,
-		Router:   router,
-		Topics:   reg,
-
-		DeviceTopics: devs,
-	})
-	if err != nil {
-		tb.Fatalf("edge.New: %v", err)
-	}
-	router.Local = e
 	cfg := Config{
 		Types:     types,
 		Deliverer: router,
@@ -131,6 +115,24 @@ func mustStackWith(tb testing.TB, set func(*Config)) *stack {
 	if set != nil {
 		set(&cfg)
 	}
+	e, err := edge.New(edge.Config{
+		ID:       "edge-test",
+		Verifier: v,
+		Registry: reg,
+		Types:    types,
+		Devices:  devs,
+		Versions: reg,
+		Router:   router,
+		Topics:   reg,
+
+		DeviceTopics: devs,
+		// A tracing API's stack traces its edge too.
+		Tracer: cfg.Tracer,
+	})
+	if err != nil {
+		tb.Fatalf("edge.New: %v", err)
+	}
+	router.Local, router.Tracer = e, cfg.Tracer
 	a, err := New(cfg)
 	if err != nil {
 		tb.Fatalf("api.New: %v", err)

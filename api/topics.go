@@ -104,6 +104,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
+	s.cfg.Tracer.Annotate(ctx, m.ID, "", "")
 	res, err := s.cfg.Publisher.Publish(ctx, topic, m)
 	if err != nil {
 		s.cfg.Logger.Warn("publishing failed", "err", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/heraldpush/herald/edge/token"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
+	"github.com/heraldpush/herald/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -337,6 +338,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// Tracer traces the deliveries to this edge's devices and its devices'
+	// messages (docs/design.md, "Tracing"); nil is tracing off.
+	Tracer *tracing.Tracer
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/registry"
+	"github.com/heraldpush/herald/tracing"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Deliver writes m to a device held by this edge and returns its outcome:
@@ -27,12 +29,20 @@ func (s *Server) deliverLocal(ctx context.Context, account, device string, m *pr
 
 // write is deliverLocal without the counting.
 func (s *Server) write(ctx context.Context, account, device string, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
-	res := protocol.Result{Device: device}
 	ss := s.session(account, device)
 	if ss == nil {
-		res.Status = protocol.StatusOffline
-		return res
+		return protocol.Result{Device: device, Status: protocol.StatusOffline}
 	}
+	span := s.cfg.Tracer.Deliver(ctx, account, device, m.ID, m.Ack)
+	res := s.writeTo(ctx, ss, device, m, progress, span)
+	tracing.End(span, string(res.Status), res.Error)
+	return res
+}
+
+// writeTo is write to the session ss of the device, marking the write and
+// the ack on span.
+func (s *Server) writeTo(ctx context.Context, ss *session, device string, m *protocol.Msg, progress func(protocol.Result), span trace.Span) protocol.Result {
+	res := protocol.Result{Device: device}
 	data, err := protocol.Encode(m)
 	if err != nil {
 		res.Status, res.Error = protocol.StatusRejected, err.Error()
@@ -71,6 +81,7 @@ func (s *Server) write(ctx context.Context, account, device string, m *protocol.
 		return res
 	}
 	res.Status = protocol.StatusDelivered
+	tracing.Event(span, tracing.EventWritten)
 	if !m.Ack {
 		return res
 	}
@@ -80,6 +91,7 @@ func (s *Server) write(ctx context.Context, account, device string, m *protocol.
 	select {
 	case <-acked:
 		res.Status = protocol.StatusAcked
+		tracing.Event(span, tracing.EventAcked)
 	case <-ss.ctx.Done():
 		// The connection ended before the ack: the message was written, but whether
 		// the device handled it is unknown.
@@ -118,6 +130,9 @@ type Router struct {
 	// that a nudge finds in another region (regioninbox.go).
 	Regions     *Regions
 	RegionInbox *RegionInbox
+	// Tracer traces the registry lookups of the messages it routes; nil is
+	// tracing off.
+	Tracer *tracing.Tracer
 }
 
 var _ Deliverer = (*Router)(nil)
@@ -132,7 +147,9 @@ func (r *Router) Deliver(ctx context.Context, account, device string, m *protoco
 	if r.Local != nil && r.Local.session(account, device) != nil {
 		return r.Local.deliverLocal(ctx, account, device, m, progress)
 	}
+	span := r.Tracer.Lookup(ctx, account, device)
 	e, err := r.lookup(ctx, account, device)
+	tracing.EndLookup(span, e.Edge, err)
 	switch {
 	case errors.Is(err, registry.ErrNotFound) && r.Regions != nil:
 		return r.Regions.Deliver(ctx, account, device, m, progress)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/tracing"
 )
 
 // MaxIDBytes bounds a client-chosen message id (protocol.MaxMsgIDLen).
@@ -207,8 +208,11 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, receive
 	if m.Ack {
 		timeout = s.cfg.AckTimeout
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	wait, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()
+	// ctx is assigned once, so that the goroutines below capture it by value.
+	ctx, span := s.cfg.Tracer.DeviceMsg(wait, src.account, src.device, m.ID, m.Type)
+	defer span.End()
 	deliver := s.deliverLocal
 	if s.cfg.Router != nil {
 		deliver = s.cfg.Router.Deliver
@@ -252,6 +256,7 @@ func (s *Server) fanOut(src *session, m *protocol.Msg, targets []target, receive
 		if firstLeft == 0 && !sentFirst {
 			sentFirst = true
 			s.sendReceipt(src, m.ID, first)
+			tracing.Event(span, "receipt")
 		}
 	}
 	if !sentFirst {

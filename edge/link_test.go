@@ -81,6 +81,9 @@ func mustClusterTB(t testing.TB, n int, mutate func(*Config)) ([]*clusterEdge, *
 		})
 		ce.reg, ce.devs = reg, devs
 		ce.router.Local = ce.srv
+		// The edge's links and router trace as its config says (set before
+		// either is used).
+		ce.router.Tracer, links.cfg.Tracer = ce.srv.cfg.Tracer, ce.srv.cfg.Tracer
 		ce.linkHS = httptest.NewServer(ce.srv.LinkHandler())
 		book.mu.Lock()
 		book.addrs[ce.srv.ID()] = ce.linkHS.URL

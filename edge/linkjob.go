@@ -7,6 +7,7 @@ import (
 
 	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/tracing"
 )
 
 // linkJob is one delivery that came in over a link: the decoded message and the
@@ -110,11 +111,16 @@ func (j *linkJob) run() {
 	defer s.wg.Done()
 	defer j.finish()
 	var res protocol.Result
+	// The job is the delivery's context; a traced msg runs under a child
+	// of it that carries the span of the receipt of the frame.
+	var ctx context.Context = j
+	ctx, span := s.cfg.Tracer.LinkReceive(ctx, j.in.TP, j.in.Account, j.in.Device, j.in.Msg.ID)
 	if j.jobs.region {
-		res = s.cfg.RegionRouter.Deliver(j, j.in.Account, j.in.Device, &j.in.Msg, j.progress)
+		res = s.cfg.RegionRouter.Deliver(ctx, j.in.Account, j.in.Device, &j.in.Msg, j.progress)
 	} else {
-		res = s.deliverLocal(j, j.in.Account, j.in.Device, &j.in.Msg, j.progress)
+		res = s.deliverLocal(ctx, j.in.Account, j.in.Device, &j.in.Msg, j.progress)
 	}
+	tracing.End(span, string(res.Status), res.Error)
 	s.linkReceipt(j.lc, j.in.Msg.ID, res)
 }
 

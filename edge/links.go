@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/tracing"
 )
 
 // DefaultLinkQueue is the default number of frames waiting for one edge link.
@@ -79,6 +80,9 @@ type LinksConfig struct {
 	HTTPClient *http.Client
 	// Logger receives link events; nil discards them.
 	Logger *slog.Logger
+	// Tracer traces the msgs sent over the links and puts their trace
+	// context in the frames ("tp"); nil is tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Links holds this process's links to other edges: one persistent WebSocket per
@@ -248,8 +252,18 @@ func (l *Links) Deliver(ctx context.Context, edge, account, device string, m *pr
 	if dl, ok := ctx.Deadline(); ok {
 		wait = time.Until(dl)
 	}
+	span, tp := l.cfg.Tracer.LinkSend(ctx, edge, account, device, m.ID)
+	res = l.send(ctx, k, c, account, device, tp, wait, m, progress)
+	tracing.End(span, string(res.Status), res.Error)
+	return res
+}
+
+// send is Deliver once the link is had: the msg frame out, its receipts back.
+func (l *Links) send(ctx context.Context, k *peer, c *link.Conn, account, device, tp string, wait time.Duration, m *protocol.Msg, progress func(protocol.Result)) protocol.Result {
+	res := protocol.Result{Device: device}
 	frame := link.GetFrame()
-	*frame, err = link.AppendMsg(*frame, account, wait.Milliseconds(), device, m)
+	var err error
+	*frame, err = link.AppendMsg(*frame, account, wait.Milliseconds(), device, tp, m)
 	if err != nil {
 		link.PutFrame(frame)
 		res.Status, res.Error = protocol.StatusRejected, err.Error()

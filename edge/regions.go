@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/tracing"
 )
 
 // A deployment may span regions (docs/design.md, "Regions"): each region has
@@ -104,6 +105,9 @@ type RegionsConfig struct {
 	HTTPClient *http.Client
 	// Logger receives region link events; nil discards them.
 	Logger *slog.Logger
+	// Tracer traces the msgs sent to other regions, as LinksConfig's does;
+	// nil is tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Regions reaches devices connected in other regions through their gateways.
@@ -206,6 +210,7 @@ func NewRegions(cfg RegionsConfig) (*Regions, error) {
 		PongTimeout:  cfg.PongTimeout,
 		HTTPClient:   cfg.HTTPClient,
 		Logger:       cfg.Logger,
+		Tracer:       cfg.Tracer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("edge: regions: %w", err)

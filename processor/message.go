@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Message is one asynchronous message: the value of a record on a message topic.
@@ -38,6 +39,10 @@ type Message struct {
 	// Expires is when the message stops being worth delivering, in Unix
 	// milliseconds; 0 is never.
 	Expires int64 `json:"expires,omitempty"`
+
+	// rec is the record the message was read from, whose headers carry its
+	// trace context; nil for a message not read from Kafka.
+	rec *kgo.Record
 }
 
 // Validate checks the fields a processor relies on. It does not check the payload

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of a Processor's settings.
@@ -63,6 +65,10 @@ type Config struct {
 	// Group is the consumer group prefix: the members of one priority form the
 	// group Group.<priority>. Default [DefaultGroup].
 	Group string
+	// Tracer traces each message from its record to its deliveries, as a
+	// child of the producer's span (docs/design.md, "Tracing"); nil is
+	// tracing off.
+	Tracer *tracing.Tracer
 	// Deliverer and Directory deliver messages. Required.
 	Deliverer Deliverer
 	Directory Directory
@@ -358,6 +364,7 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 			}
 			continue
 		}
+		m.rec = r
 		msgs[i] = m
 		if m.CollapseKey != "" {
 			newest[collapseKey{m.Account, m.Device, m.CollapseKey}] = i
@@ -407,6 +414,13 @@ func decodeMessage(v []byte) (*Message, error) {
 
 // handle processes one message: expiry, then its targets.
 func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
+	if p.cfg.Tracer != nil {
+		var span trace.Span
+		ctx, span = p.cfg.Tracer.Process(ctx, m.rec, p.cfg.Group+"."+string(m.Priority), m.ID)
+		p.cfg.Tracer.Annotate(ctx, "", m.Account, m.Device)
+		defer span.End()
+		acksCtx = p.cfg.Tracer.WithSpan(acksCtx, ctx)
+	}
 	p.stats.processed.Add(1)
 	now := time.Now()
 	if m.Expired(now) {

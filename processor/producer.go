@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldpush/herald/tracing"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -29,6 +30,9 @@ type ProducerConfig struct {
 	// Logger receives the failures of Report, at most one line per
 	// reportLogEvery with the count of those not logged. Default: discarded.
 	Logger *slog.Logger
+	// Tracer traces each Enqueue as a producer span whose context goes in
+	// the record's headers; nil is tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Producer enqueues messages: an idempotent producer that waits for every
@@ -38,6 +42,7 @@ type Producer struct {
 	topics  Topics
 	timeout time.Duration
 	log     *slog.Logger
+	tracer  *tracing.Tracer
 
 	reportFailed atomic.Uint64 // Report's produces that failed
 	reportLogged atomic.Int64  // unix nanoseconds of the last failure logged
@@ -67,7 +72,7 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Producer{cl: cl, topics: cfg.Topics, timeout: cfg.Timeout, log: cfg.Logger}, nil
+	return &Producer{cl: cl, topics: cfg.Topics, timeout: cfg.Timeout, log: cfg.Logger, tracer: cfg.Tracer}, nil
 }
 
 // Report produces e to the status topic without waiting, for the outcomes
@@ -136,7 +141,10 @@ func (p *Producer) Enqueue(ctx context.Context, m *Message) error {
 	defer cancel()
 	msg := &kgo.Record{Topic: p.topics.Messages(m.Priority), Key: m.Key(), Value: value}
 	status := &kgo.Record{Topic: p.topics.Status(), Key: []byte(m.ID), Value: event}
-	if err := p.produce(ctx, msg); err != nil {
+	span := p.tracer.Produce(ctx, msg, m.ID)
+	err = p.produce(ctx, msg)
+	tracing.EndErr(span, err)
+	if err != nil {
 		return fmt.Errorf("processor: enqueue %s: %w: %w", m.ID, ErrUnavailable, err)
 	}
 	p.cl.Produce(context.WithoutCancel(ctx), status, nil)

@@ -136,6 +136,8 @@ type Server struct {
 
 	// Region places the process in a deployment of several regions.
 	Region Region
+	// Tracing turns OpenTelemetry tracing on (serve only).
+	Tracing Tracing
 	// DevRegions is the number of regions `herald dev` runs in one process
 	// (--regions), each on ports of its own.
 	DevRegions int
@@ -195,6 +197,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 		fs.StringVar(&c.AdvertiseAddr, "advertise-addr", "", "the address other processes dial for links to this edge (default: the internal listener's address, 127.0.0.1 when its host is unspecified)")
 		fs.Var(&c.ClusterKeys, "cluster-key", "cluster keys, comma-separated: the first is the one this process presents on its links, any of them is accepted from others (rotation: docs/security.md)")
 		c.Region.Flags(fs)
+		c.Tracing.Flags(fs)
 		c.TLS.Flags(fs)
 	} else {
 		fs.IntVar(&c.DevRegions, "regions", 1, fmt.Sprintf("regions to run, each with its own registry, inbox, Kafka and ports (--addr's port and up), sharing one device list; at most %d", MaxDevRegions))
@@ -276,6 +279,11 @@ func (c *Server) Validate(dev bool) error {
 	}
 	if err := c.Kafka.Validate(); err != nil {
 		return err
+	}
+	if c.Tracing.Mode != "" {
+		if err := c.Tracing.Validate(os.Getenv); err != nil {
+			return err
+		}
 	}
 	if err := c.Region.Validate(c.HasRole("edge")); err != nil {
 		return err

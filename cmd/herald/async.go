@@ -106,7 +106,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 		return asyncParts{}, err
 	}
 	topics := k.Topics()
-	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.ProduceTimeout, Logger: log.With("part", "status")})
+	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.ProduceTimeout, Logger: log.With("part", "status"), Tracer: n.tracing.Tracer()})
 	if err != nil {
 		return asyncParts{}, err
 	}
@@ -180,6 +180,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Metrics:           n.metrics,
 			Types:             n.types,
 			Logger:            log.With("part", "processor"),
+			Tracer:            n.tracing.Tracer(),
 		})
 		if err != nil {
 			return asyncParts{}, settings.Usagef("%v", err)

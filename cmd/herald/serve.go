@@ -29,6 +29,7 @@ import (
 	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/schemas"
 	"github.com/heraldpush/herald/settings"
+	"github.com/heraldpush/herald/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
 )
@@ -149,6 +150,10 @@ type node struct {
 
 	// limits are the header limits of every listener's http.Server.
 	limits settings.RESTLimits
+
+	// tracing exports the node's spans; nil with tracing off. Its Shutdown
+	// comes last, after everything that traced has stopped.
+	tracing *tracing.Provider
 }
 
 // listener is one of a node's HTTP listeners.
@@ -200,6 +205,14 @@ func (n *node) close() {
 	for _, f := range n.closers {
 		f()
 	}
+	n.stopTracing()
+}
+
+// stopTracing flushes and stops the node's tracing, within a few seconds.
+func (n *node) stopTracing() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.tracing.Shutdown(ctx) // spans not exported in time are lost, not the shutdown
 }
 
 // closeLinks stops the drains of stored messages to other regions, then the
@@ -284,12 +297,16 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 	if n.tls, err = newNodeTLS(&c.TLS, log.With("part", "tls")); err != nil {
 		return nil, err
 	}
-	router := &edge.Router{Registry: n.registry, Topics: n.registry, TopicLog: topicLog}
+	if n.tracing, err = startTracing(c); err != nil {
+		return nil, err
+	}
+	tracer := n.tracing.Tracer()
+	router := &edge.Router{Registry: n.registry, Topics: n.registry, TopicLog: topicLog, Tracer: tracer}
 	if router.Nudges, err = edge.NewNudgeCounters(n.metrics); err != nil {
 		return nil, err
 	}
 	if len(c.ClusterKeys) > 0 {
-		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links")})
+		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links"), Tracer: tracer})
 		if err != nil {
 			return nil, settings.Usagef("%v", err)
 		}
@@ -299,7 +316,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 	// only, so that a message crosses one region boundary at most. It is
 	// router without Regions, filled in once router is complete.
 	inRegion := &edge.Router{}
-	if n.regions, err = newRegions(&c.Region, n.tls, log); err != nil {
+	if n.regions, err = newRegions(&c.Region, n.tls, tracer, log); err != nil {
 		return nil, err
 	}
 	router.Regions = n.regions
@@ -389,6 +406,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			MaxOutBurst:       c.MaxOutBurst,
 			Metrics:           n.metrics,
 			Logger:            log.With("part", "edge"),
+			Tracer:            tracer,
 
 			ReleaseMemoryAfterConns: c.ReleaseMemoryAfterConns,
 			ReleaseMemoryQuiet:      c.EdgeReleaseMemoryQuiet(),
@@ -438,6 +456,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			PushTimeout:     c.PushTimeout,
 			Metrics:         n.metrics,
 			Logger:          log.With("part", "api"),
+			Tracer:          tracer,
 		})
 		if err != nil {
 			return nil, settings.Usagef("%v", err)
@@ -605,7 +624,7 @@ func replacer(links *edge.Links) edge.Replacer {
 
 // newRegions returns the links to the other regions' gateways that
 // --region-peers names, or nil when it names none.
-func newRegions(r *settings.Region, t *nodeTLS, log *slog.Logger) (*edge.Regions, error) {
+func newRegions(r *settings.Region, t *nodeTLS, tracer *tracing.Tracer, log *slog.Logger) (*edge.Regions, error) {
 	if len(r.Peers) == 0 {
 		return nil, nil
 	}
@@ -622,6 +641,7 @@ func newRegions(r *settings.Region, t *nodeTLS, log *slog.Logger) (*edge.Regions
 		LocateTimeout: r.LocateTimeout,
 		HTTPClient:    t.client(),
 		Logger:        log.With("part", "regions"),
+		Tracer:        tracer,
 	})
 	if err != nil {
 		return nil, settings.Usagef("%v", err)

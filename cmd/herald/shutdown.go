@@ -102,6 +102,7 @@ func (n *node) shutdown(c *settings.Server, log *slog.Logger, why string, stopAs
 	for _, f := range n.closers {
 		f()
 	}
+	n.stopTracing()
 	log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
 	return errs
 }

@@ -21,7 +21,7 @@ func BenchmarkLinkEncodeMsg(b *testing.B) {
 	for b.Loop() {
 		f := GetFrame()
 		var err error
-		*f, err = AppendMsg(*f, "a1", 9999, "tv1", linkBenchMsg)
+		*f, err = AppendMsg(*f, "a1", 9999, "tv1", "", linkBenchMsg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func BenchmarkLinkEncodeMsg(b *testing.B) {
 // BenchmarkLinkDecodeMsg measures decoding a link's msg frame on the far edge;
 // the message's strings and payload are its only allocations.
 func BenchmarkLinkDecodeMsg(b *testing.B) {
-	data, err := AppendMsg(nil, "a1", 9999, "tv1", linkBenchMsg)
+	data, err := AppendMsg(nil, "a1", 9999, "tv1", "", linkBenchMsg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,14 +23,20 @@ import (
 
 // AppendMsg appends the msg frame that asks the receiving edge to deliver m
 // to device of account, waiting at most waitMS for the outcome: Msg with
-// To set to the one device.
-func AppendMsg(dst []byte, account string, waitMS int64, device string, m *protocol.Msg) ([]byte, error) {
+// To set to the one device. tp, when not empty, is the W3C traceparent of
+// the sender's span (written as "tp" only while tracing is on; see
+// ValidTraceparent).
+func AppendMsg(dst []byte, account string, waitMS int64, device, tp string, m *protocol.Msg) ([]byte, error) {
 	mm := *m
 	mm.To = &protocol.Target{Device: device}
 	out := append(dst, `{"t":"msg","account":`...)
 	out = protocol.AppendString(out, account)
 	out = append(out, `,"wait_ms":`...)
 	out = strconv.AppendInt(out, waitMS, 10)
+	if tp != "" {
+		out = append(out, `,"tp":`...)
+		out = protocol.AppendString(out, tp)
+	}
 	out, err := protocol.AppendMsgFields(out, &mm)
 	if err != nil {
 		return dst, err

@@ -29,7 +29,7 @@ func TestLinkMsgWire(t *testing.T) {
 		t.Run(m.ID, func(t *testing.T) {
 			want := Msg{T: protocol.KindMsg, Account: "a<1>", WaitMS: 1234, Msg: *m}
 			want.To = &protocol.Target{Device: "tv1"}
-			got, err := AppendMsg(nil, "a<1>", 1234, "tv1", m)
+			got, err := AppendMsg(nil, "a<1>", 1234, "tv1", "", m)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -244,7 +244,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 	var err error
 	switch d.kind {
 	case string(protocol.KindMsg):
-		b, err = AppendMsg(nil, d.msg.Account, d.msg.WaitMS, d.msg.Device, &d.msg.Msg)
+		b, err = AppendMsg(nil, d.msg.Account, d.msg.WaitMS, d.msg.Device, d.msg.TP, &d.msg.Msg)
 	case string(protocol.KindReceipt):
 		b = AppendReceipt(nil, d.receipt.ID, &d.receipt.Results[0])
 	case KindReplace:
@@ -372,6 +372,16 @@ func TestLinkFrameRule(t *testing.T) {
 			m := d.msg.Msg
 			return d.msg.WaitMS == 50 && m.ID == "m1" && m.Topic == "news.sports" && m.Seq == 7 && m.From != nil && m.From.Service == "news" && string(m.Payload) == `{"x":1}`
 		}},
+		{"msg with a traceparent", msg(to + `,"tp":"` + testTP + `"`), func(d *decodedLink) bool { return d.msg.TP == testTP }},
+		{"msg with a null traceparent", msg(to + `,"tp":null`), func(d *decodedLink) bool { return d.msg.TP == "" }},
+		{"msg with an empty traceparent", msg(to + `,"tp":""`), nil},
+		{"msg with an uppercase traceparent", msg(to + `,"tp":"` + strings.ToUpper(testTP) + `"`), nil},
+		{"msg with a traceparent of version 01", msg(to + `,"tp":"01` + testTP[2:] + `"`), nil},
+		{"msg with a traceparent too long", msg(to + `,"tp":"` + testTP + `-x"`), nil},
+		{"msg with a traceparent twice", msg(to + `,"tp":"` + testTP + `","tp":"` + testTP + `"`), nil},
+		{"msg with TP", msg(to + `,"TP":"x"`), func(d *decodedLink) bool { return d.msg.TP == "" }},
+		{"msg with a traceparent as a number", msg(to + `,"tp":1`), nil},
+		{"publish with a traceparent", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","tp":"` + testTP + `","payload":{}}`, nil},
 		{"publish with a negative seq", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","seq":-1,"payload":{}}`, nil},
 		{"publish without topic", `{"t":"publish","id":"m1","type":"a.v1","payload":{}}`, nil},
 		{"publish with an invalid topic", `{"t":"publish","id":"m1","type":"a.v1","topic":"news..x","payload":{}}`, nil},
@@ -471,9 +481,13 @@ func TestLinkFrameRule(t *testing.T) {
 // decodes to the same frame, and that encoding is a fixed point.
 func FuzzLinkFrame(f *testing.F) {
 	for _, m := range linkTestMsgs {
-		b, _ := AppendMsg(nil, "a1", 10, "tv1", m)
+		b, _ := AppendMsg(nil, "a1", 10, "tv1", "", m)
 		f.Add(b)
 	}
+	if b, err := AppendMsg(nil, "a1", 10, "tv1", testTP, linkTestMsgs[0]); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"t":"msg","account":"a1","id":"m","tp":"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01","to":{"device":"d"}}`))
 	f.Add(AppendReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusAcked}))
 	f.Add(AppendReceipt(nil, "m", &protocol.Result{Device: "tv1", Status: protocol.StatusRejected, Error: "edge busy"}))
 	f.Add([]byte(`{"t":"msg","account":"a","id":"\ud800\udc00\ud800x","to":{"device":"d"},"payload":[{"a":[{}]}]}`))
@@ -519,4 +533,36 @@ func FuzzLinkFrame(f *testing.F) {
 			t.Fatalf("%q: encoding again gives %q, not %q", data, e2, e1)
 		}
 	})
+}
+
+// testTP is a valid traceparent, the W3C specification's example.
+const testTP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// TestValidTraceparent holds the link's traceparent rule: version 00, lowercase
+// hex, ids not all zeros, exactly 55 characters.
+func TestValidTraceparent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tp   string
+		want bool
+	}{
+		{"the example", testTP, true},
+		{"not sampled", testTP[:53] + "00", true},
+		{"empty", "", false},
+		{"version ff", "ff" + testTP[2:], false},
+		{"version 01", "01" + testTP[2:], false},
+		{"uppercase", strings.ToUpper(testTP), false},
+		{"a trace id of zeros", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", false},
+		{"a span id of zeros", "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false},
+		{"too short", testTP[:54], false},
+		{"too long", testTP + "0", false},
+		{"a dash moved", "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01", false},
+		{"not hex", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bg-01", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ValidTraceparent(tc.tp); got != tc.want {
+				t.Errorf("ValidTraceparent(%q) = %v, want %v", tc.tp, got, tc.want)
+			}
+		})
+	}
 }

@@ -24,7 +24,8 @@ import (
 //     except for a msg's payload, where it is the value null.
 //   - Fields it does not know are skipped, their syntax checked, so that an
 //     edge of a newer version may add one.
-//   - A msg needs account, id and to.device; a replace and a nudge account,
+//   - A msg needs account, id and to.device, and its optional tp (the
+//     sender's trace context) must be ValidTraceparent; a replace and a nudge account,
 //     device and session; a presence account and device; a late every field
 //     (valid ids, status acked); a publish an id and a valid topic, and
 //     neither account nor to; a published an id; a count a valid id and a
@@ -115,8 +116,11 @@ type InMsg struct {
 	Account string
 	Device  string
 	WaitMS  int64
-	Msg     protocol.Msg
-	from    protocol.Sender // Msg.From points here when the frame has one
+	// TP is the W3C traceparent of the sender's span, "" when the frame has
+	// none; ReadMsg refuses a frame whose tp is not ValidTraceparent.
+	TP   string
+	Msg  protocol.Msg
+	from protocol.Sender // Msg.From points here when the frame has one
 }
 
 // The fields of a msg frame.
@@ -133,6 +137,7 @@ const (
 	msgPayload
 	msgTopic
 	msgSeq
+	msgTP
 )
 
 func msgField(key []byte) uint16 {
@@ -163,6 +168,8 @@ func msgField(key []byte) uint16 {
 		return msgTopic
 	case "seq":
 		return msgSeq
+	case "tp":
+		return msgTP
 	}
 	return 0
 }
@@ -194,13 +201,13 @@ func (s *Scanner) ReadMsg(in *InMsg) error {
 }
 
 // ReadPublish reads the rest of a publish frame after Kind, into in: a msg
-// frame's fields with a topic (protocol.ValidTopic) and an id, and no account
-// or target.
+// frame's fields with a topic (protocol.ValidTopic) and an id, and no account,
+// target or tp.
 func (s *Scanner) ReadPublish(in *InMsg) error {
 	if err := s.readMsg(in); err != nil {
 		return err
 	}
-	if in.Account != "" || in.Device != "" || in.Msg.ID == "" || !protocol.ValidTopic(in.Msg.Topic) {
+	if in.Account != "" || in.Device != "" || in.TP != "" || in.Msg.ID == "" || !protocol.ValidTopic(in.Msg.Topic) {
 		return ErrFrame
 	}
 	return nil
@@ -209,8 +216,8 @@ func (s *Scanner) ReadPublish(in *InMsg) error {
 // readMsg reads the fields of a msg or publish frame into in.
 func (s *Scanner) readMsg(in *InMsg) error {
 	*in = InMsg{}
-	var account, id, typ, fromDev, fromSvc, toDev, topic span
-	var haveFrom bool
+	var account, id, typ, fromDev, fromSvc, toDev, topic, tp span
+	var haveFrom, haveTP bool
 	var payload []byte
 	err := s.fields(false, fieldT, msgPayload, msgField, func(f uint16) (err error) {
 		switch f {
@@ -246,6 +253,9 @@ func (s *Scanner) readMsg(in *InMsg) error {
 				err = ErrFrame
 			}
 			in.Msg.Seq = uint64(n)
+		case msgTP:
+			haveTP = true
+			tp, err = s.str()
 		}
 		return err
 	})
@@ -259,6 +269,12 @@ func (s *Scanner) readMsg(in *InMsg) error {
 	str := func(sp span) string { return all[sp.start:sp.end] }
 	in.Account, in.Device = str(account), str(toDev)
 	in.Msg.ID, in.Msg.Type, in.Msg.Topic = str(id), str(typ), str(topic)
+	if haveTP {
+		in.TP = str(tp)
+		if !ValidTraceparent(in.TP) {
+			return ErrFrame
+		}
+	}
 	if haveFrom {
 		in.from = protocol.Sender{Device: str(fromDev), Service: str(fromSvc)}
 		in.Msg.From = &in.from
@@ -267,6 +283,37 @@ func (s *Scanner) readMsg(in *InMsg) error {
 		in.Msg.Payload = append([]byte(nil), payload...)
 	}
 	return nil
+}
+
+// ValidTraceparent reports whether tp is a W3C traceparent of version 00 as
+// the link carries it: 55 characters, "00-", 32 lowercase hex digits of a
+// trace id that is not all zeros, "-", 16 of a span id that is not all
+// zeros, "-", and 2 of the flags. A msg frame's tp must be one; anything
+// else refuses the frame, so that no peer can hand the tracer of another
+// edge a header it would parse differently.
+func ValidTraceparent(tp string) bool {
+	if len(tp) != 55 || tp[:3] != "00-" || tp[35] != '-' || tp[52] != '-' {
+		return false
+	}
+	traceZero, spanZero := true, true
+	for i := 3; i < 55; i++ {
+		if i == 35 || i == 52 {
+			continue
+		}
+		c := tp[i]
+		switch {
+		case c == '0':
+		case '1' <= c && c <= '9', 'a' <= c && c <= 'f':
+			if i < 35 {
+				traceZero = false
+			} else if i < 52 {
+				spanZero = false
+			}
+		default:
+			return false
+		}
+	}
+	return !traceZero && !spanZero
 }
 
 // The fields of the objects in a frame: a sender, a target, a result.
