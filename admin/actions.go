@@ -28,7 +28,7 @@ func protocolNotFound(w http.ResponseWriter, detail string) {
 
 // MessageAnswer is the answer of GET /admin/v1/messages/{id}: the status
 // store's record (processor.MessageStatus: accepted, then each device's
-// latest outcome and when), and a link to the message's trace when tracing
+// latest outcome and its history of steps), and a link to the message's trace when tracing
 // is on.
 type MessageAnswer struct {
 	*processor.MessageStatus

@@ -649,8 +649,8 @@ func TestMessageStatus(t *testing.T) {
 				{Account: "a1", Device: "phone2", Status: processor.Delivered, At: at + 20},
 			},
 			want: processor.MessageStatus{Account: "a1", Priority: protocol.PriorityNormal, Status: processor.Delivered, Accepted: at, Devices: []processor.DeviceStatus{
-				{Device: "phone2", Status: processor.Delivered, At: at + 20},
-				{Device: "tv1", Status: processor.Delivered, At: at + 10},
+				{Device: "phone2", Status: processor.Delivered, At: at + 20, History: []processor.Step{{Status: processor.Delivered, At: at + 20}}},
+				{Device: "tv1", Status: processor.Delivered, At: at + 10, History: []processor.Step{{Status: processor.Delivered, At: at + 10}}},
 			}},
 		},
 		{
@@ -662,8 +662,10 @@ func TestMessageStatus(t *testing.T) {
 				{Account: "a1", Device: "tab3", Status: processor.Failed, Error: "connection lost", At: at + 40},
 			},
 			want: processor.MessageStatus{Account: "a1", Priority: protocol.PriorityLow, Status: processor.Mixed, Accepted: at, Devices: []processor.DeviceStatus{
-				{Device: "tab3", Status: processor.Failed, Error: "connection lost", At: at + 40},
-				{Device: "tv1", Status: processor.Acked, At: at + 30},
+				{Device: "tab3", Status: processor.Failed, Error: "connection lost", At: at + 40,
+					History: []processor.Step{{Status: processor.Failed, At: at + 40, Error: "connection lost"}}},
+				{Device: "tv1", Status: processor.Acked, At: at + 30,
+					History: []processor.Step{{Status: processor.Delivered, At: at + 10}, {Status: processor.Acked, At: at + 30}}},
 			}},
 		},
 	}

@@ -328,8 +328,14 @@ func TestMetricsLag(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("no delivery began")
 	}
-	if c := gatherAndCount(t, p.reg, metricLag); c != len(Priorities) {
-		t.Errorf("%s has %d series, want one per priority", metricLag, c)
+	// Each priority's group is described once it has joined: the high and
+	// low ones may join a moment after the normal one began a delivery.
+	deadline := time.Now().Add(15 * time.Second)
+	for c := gatherAndCount(t, p.reg, metricLag); c != len(Priorities); c = gatherAndCount(t, p.reg, metricLag) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d series, want one per priority", metricLag, c)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	for prio, want := range map[string]float64{"high": 0, "normal": n, "low": 0} {
 		if got := value(t, p.reg, metricLag, "priority", prio); got != want {

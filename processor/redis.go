@@ -1,10 +1,13 @@
 package processor
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,13 +42,24 @@ func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *Re
 // outcome's rank is at least the stored one's, then extends the key's TTL to
 // ARGV[4] unless it has longer to live (a stored message's status outlives the
 // status TTL: Event.Expires).
-// KEYS[1] the hash; ARGV: field, value, rank, ttl ms, message field value.
+// A device's history (DeviceStatus.History) is the field "h:<device>": one
+// line per outcome, the first time it was seen, "<status> <at>[ <error>]",
+// at most MaxHistory lines.
+// KEYS[1] the hash; ARGV: field, value, rank, ttl ms, message field value,
+// history field, history line ("" for none), the line's status, MaxHistory.
 var recordScript = rueidis.NewLuaScript(`
 redis.call('HSETNX', KEYS[1], 'm', ARGV[5])
 if ARGV[1] ~= '' then
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
   if (not cur) or tonumber(string.sub(cur, 1, 1)) <= tonumber(ARGV[3]) then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[3] .. ARGV[2])
+  end
+end
+if ARGV[7] ~= '' then
+  local h = redis.call('HGET', KEYS[1], ARGV[6]) or ''
+  local n = select(2, string.gsub(h, '\n', ''))
+  if n < tonumber(ARGV[9]) and not string.find('\n' .. h, '\n' .. ARGV[8] .. ' ', 1, true) then
+    redis.call('HSET', KEYS[1], ARGV[6], h .. ARGV[7] .. '\n')
   end
 end
 local left = redis.call('PTTL', KEYS[1])
@@ -84,7 +98,7 @@ func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	field, value := "", ""
+	field, value, hfield, hline := "", "", "", ""
 	switch {
 	case e.topicOutcome():
 		v, err := json.Marshal(newTopicOutcome(&e))
@@ -98,13 +112,15 @@ func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 			return err
 		}
 		field, value = "d:"+e.Device, string(v)
+		hfield, hline = "h:"+e.Device, historyLine(e)
 	}
 	rank := e.Status.rank()
 	if rank < 0 || rank > 9 {
 		return fmt.Errorf("processor: status %q is not an outcome", e.Status)
 	}
 	err = recordScript.Exec(ctx, r.client, []string{r.key(e.ID)},
-		[]string{field, value, fmt.Sprint(rank), fmt.Sprint(e.keep(time.Now(), r.ttl).Milliseconds()), string(mv)}).Error()
+		[]string{field, value, fmt.Sprint(rank), fmt.Sprint(e.keep(time.Now(), r.ttl).Milliseconds()), string(mv),
+			hfield, hline, string(e.Status), fmt.Sprint(MaxHistory)}).Error()
 	if err != nil {
 		return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
 	}
@@ -132,6 +148,7 @@ func (r *RedisStatus) Get(ctx context.Context, id string) (*MessageStatus, error
 	}
 	st := &MessageStatus{ID: id, Devices: []DeviceStatus{}}
 	var topic *topicOutcome
+	histories := map[string][]Step{}
 	for f, v := range fields {
 		switch {
 		case f == "m":
@@ -152,7 +169,12 @@ func (r *RedisStatus) Get(ctx context.Context, id string) (*MessageStatus, error
 				return nil, fmt.Errorf("processor: status of %s: %w", id, err)
 			}
 			st.Devices = append(st.Devices, d)
+		case strings.HasPrefix(f, "h:"):
+			histories[f[2:]] = parseHistory(v)
 		}
+	}
+	for i := range st.Devices {
+		st.Devices[i].History = histories[st.Devices[i].Device]
 	}
 	st.summarize()
 	st.applyTopic(topic)
@@ -248,4 +270,33 @@ func (r *RedisIdempotency) Release(ctx context.Context, key, value string) error
 		return fmt.Errorf("processor: idempotency release: %w", err)
 	}
 	return nil
+}
+
+// historyLine is e's line in its device's history field: "<status> <at>",
+// and the error when there is one, with no newline in it.
+func historyLine(e Event) string {
+	l := string(e.Status) + " " + strconv.FormatInt(e.At, 10)
+	if e.Error != "" {
+		l += " " + oneLine(e.Error)
+	}
+	return l
+}
+
+// parseHistory reads a history field, in the order of the steps' times.
+func parseHistory(v string) []Step {
+	var h []Step
+	for _, l := range strings.Split(v, "\n") {
+		status, rest, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		at, errText, _ := strings.Cut(rest, " ")
+		n, err := strconv.ParseInt(at, 10, 64)
+		if err != nil {
+			continue
+		}
+		h = append(h, Step{Status: Outcome(status), At: n, Error: errText})
+	}
+	slices.SortStableFunc(h, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
+	return h
 }

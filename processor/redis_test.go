@@ -59,13 +59,13 @@ func TestRedisStatusKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("HKEYS %s: %v", key, err)
 	}
-	want := map[string]bool{"m": true, "d:tv1": true, "d:": true}
+	want := map[string]bool{"m": true, "d:tv1": true, "d:": true, "h:tv1": true, "h:": true}
 	if len(fields) != len(want) {
-		t.Fatalf("fields of %s = %q, want m, d:tv1 and d:", key, fields)
+		t.Fatalf("fields of %s = %q, want m, d:tv1, d: and their histories h:tv1, h:", key, fields)
 	}
 	for _, f := range fields {
 		if !want[f] {
-			t.Fatalf("fields of %s = %q, want m, d:tv1 and d:", key, fields)
+			t.Fatalf("fields of %s = %q, want m, d:tv1, d: and their histories h:tv1, h:", key, fields)
 		}
 	}
 	if ms := pttl(t, client, key); ms <= 0 || ms > time.Hour.Milliseconds() {

@@ -1,9 +1,11 @@
 package processor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,6 +76,36 @@ type DeviceStatus struct {
 	Status Outcome `json:"status"`
 	Error  string  `json:"error,omitempty"`
 	At     int64   `json:"at"`
+	// History is every outcome the device's message went through, each the
+	// first time it was seen, in the order of their times: queued, then
+	// delivered, then acked, say (at most MaxHistory steps).
+	History []Step `json:"history,omitempty"`
+}
+
+// Step is one outcome in a device's history: when it happened (Unix
+// milliseconds) and, for a failure, why.
+type Step struct {
+	Status Outcome `json:"status"`
+	At     int64   `json:"at"`
+	Error  string  `json:"error,omitempty"`
+}
+
+// oneLine is s with its line breaks made spaces, as a history keeps an error.
+func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+
+// MaxHistory bounds the steps of one device's history; a message goes
+// through three or four.
+const MaxHistory = 16
+
+// addStep adds the step of e to h, unless h has one of its outcome already,
+// or MaxHistory; h stays in the order of the steps' times.
+func addStep(h []Step, st Step) []Step {
+	if len(h) >= MaxHistory || slices.ContainsFunc(h, func(x Step) bool { return x.Status == st.Status }) {
+		return h
+	}
+	h = append(h, st)
+	slices.SortStableFunc(h, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
+	return h
 }
 
 // summarize fills Status from Devices and sorts them.
@@ -187,14 +219,18 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 		return nil
 	}
 	d := DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At}
+	step := Step{Status: e.Status, At: e.At, Error: oneLine(e.Error)}
 	for i := range st.Devices {
 		if st.Devices[i].Device == e.Device {
+			h := addStep(st.Devices[i].History, step)
 			if e.Status.rank() >= st.Devices[i].Status.rank() {
 				st.Devices[i] = d
 			}
+			st.Devices[i].History = h
 			return nil
 		}
 	}
+	d.History = []Step{step}
 	st.Devices = append(st.Devices, d)
 	return nil
 }
@@ -225,6 +261,9 @@ func (m *MemoryStatus) Get(_ context.Context, id string) (*MessageStatus, error)
 	}
 	st := s.status
 	st.Devices = slices.Clone(st.Devices)
+	for i := range st.Devices {
+		st.Devices[i].History = slices.Clone(st.Devices[i].History)
+	}
 	st.summarize()
 	st.applyTopic(s.topic)
 	return &st, nil

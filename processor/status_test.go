@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,8 +109,15 @@ func wantStatus(tb testing.TB, s StatusStore, id string, want *MessageStatus) {
 	if err != nil {
 		tb.Fatalf("Get(%s): %v", id, err)
 	}
-	if !reflect.DeepEqual(got, want) {
-		tb.Fatalf("Get(%s)\n got %+v\nwant %+v", id, got, want)
+	// The contract tests state the latest outcome of each device; the
+	// history has a test of its own (TestStatusHistory).
+	cmp := *got
+	cmp.Devices = slices.Clone(got.Devices)
+	for i := range cmp.Devices {
+		cmp.Devices[i].History = nil
+	}
+	if !reflect.DeepEqual(&cmp, want) {
+		tb.Fatalf("Get(%s)\n got %+v\nwant %+v", id, &cmp, want)
 	}
 	// A message nobody processed yet still lists its devices as [] in JSON.
 	b, err := json.Marshal(got)
@@ -544,5 +553,50 @@ func TestStatusSummarize(t *testing.T) {
 				t.Errorf("devices in order %q, want %q", order, tc.order)
 			}
 		})
+	}
+}
+
+// TestStatusHistory checks each device's history: every outcome once, the
+// first time it was seen, in the order of their times, whatever the order
+// the events arrive in, at most MaxHistory steps.
+func TestStatusHistory(t *testing.T) {
+	for _, impl := range statusImplementations {
+		t.Run(impl.name, func(t *testing.T) {
+			s := impl.setup(t)(t, time.Hour)
+			failed := outcome("m1", "tv2", Offline, 2100)
+			failed.Error = "not connected\nat all"
+			mustRecord(t, s, queued("m1"),
+				outcome("m1", "tv1", Queued, 1500),
+				outcome("m1", "tv1", Acked, 3000), // before delivered, as a status topic may carry them
+				outcome("m1", "tv1", Delivered, 2000),
+				outcome("m1", "tv1", Delivered, 2500), // a repeat: its first time stays
+				failed)
+			got, err := s.Get(storeContext(t), "m1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string][]Step{
+				"tv1": {{Status: Queued, At: 1500}, {Status: Delivered, At: 2000}, {Status: Acked, At: 3000}},
+				"tv2": {{Status: Offline, At: 2100, Error: "not connected at all"}},
+			}
+			for _, d := range got.Devices {
+				if !reflect.DeepEqual(d.History, want[d.Device]) {
+					t.Errorf("%s: history %+v, want %+v", d.Device, d.History, want[d.Device])
+				}
+			}
+			if got.Devices[0].Status != Acked {
+				t.Errorf("tv1's status %s, want acked", got.Devices[0].Status)
+			}
+		})
+	}
+}
+
+func TestAddStepBound(t *testing.T) {
+	var h []Step
+	for i := range MaxHistory + 5 {
+		h = addStep(h, Step{Status: Outcome(fmt.Sprint("s", i)), At: int64(i)})
+	}
+	if len(h) != MaxHistory {
+		t.Fatalf("%d steps, want MaxHistory", len(h))
 	}
 }

@@ -293,19 +293,24 @@ async function followMessage(id) {
     el('dt', {}, 'accepted'), el('dd', {}, fmtTime(m.accepted)),
   );
   const rows = [el('tr', {}, el('td', {}, '—'), el('td', {}, 'accepted'), el('td', {}, fmtTime(m.accepted)), el('td', {}, '0 ms'))];
+  const outcomeClass = (st) => (['delivered', 'acked', 'published'].includes(st) ? 'ok' : st === 'queued' ? '' : 'bad');
   for (const d of m.devices || []) {
-    rows.push(el('tr', { 'data-device': d.device, 'data-status': d.status },
-      el('td', {}, d.device),
-      el('td', { class: ['delivered', 'acked', 'published'].includes(d.status) ? 'ok' : d.status === 'queued' ? '' : 'bad' }, d.status + (d.error ? ` (${d.error})` : '')),
-      el('td', {}, fmtTime(d.at)),
-      el('td', {}, m.accepted && d.at ? `${d.at - m.accepted} ms` : '—')));
+    // Every step the device went through (its history), or its latest outcome.
+    const steps = d.history && d.history.length ? d.history : [{ status: d.status, at: d.at, error: d.error }];
+    steps.forEach((step, i) => {
+      rows.push(el('tr', { 'data-device': d.device, 'data-status': d.status, 'data-step': step.status },
+        el('td', {}, i === 0 ? d.device : ''),
+        el('td', { class: outcomeClass(step.status) }, step.status + (step.error ? ` (${step.error})` : '')),
+        el('td', {}, fmtTime(step.at)),
+        el('td', {}, m.accepted && step.at ? `${step.at - m.accepted} ms` : '—')));
+    });
   }
   if (m.topic && m.at) rows.push(el('tr', { 'data-status': m.status }, el('td', {}, m.topic), el('td', {}, m.status), el('td', {}, fmtTime(m.at)), el('td', {}, `${m.at - m.accepted} ms`)));
   out.replaceChildren(
     el('div', { 'data-message': m.id, 'data-status': m.status },
       head,
       el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'device'), el('th', {}, 'outcome'), el('th', {}, 'at'), el('th', {}, 'after accepted'))), el('tbody', {}, rows)),
-      el('p', { class: 'muted' }, 'The status store keeps each device\'s latest outcome: queued, then delivered, acked, offline, expired…'),
+      el('p', { class: 'muted' }, 'Each device\'s steps, the first time each was seen: queued, delivered, acked, offline, expired…'),
       m.trace_url ? el('p', {}, el('a', { href: m.trace_url, target: '_blank', rel: 'noopener' }, 'Trace of this message')) : null,
       el('button', { class: 'secondary', onclick: () => guard(() => followMessage(id)) }, 'Refresh')),
   );
