@@ -1,12 +1,10 @@
 package processor
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -282,7 +280,7 @@ func historyLine(e Event) string {
 	return l
 }
 
-// parseHistory reads a history field, in the order of the steps' times.
+// parseHistory reads a history field, in order (sortSteps).
 func parseHistory(v string) []Step {
 	var h []Step
 	for _, l := range strings.Split(v, "\n") {
@@ -297,6 +295,6 @@ func parseHistory(v string) []Step {
 		}
 		h = append(h, Step{Status: Outcome(status), At: n, Error: errText})
 	}
-	slices.SortStableFunc(h, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
+	sortSteps(h)
 	return h
 }

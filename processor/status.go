@@ -77,8 +77,9 @@ type DeviceStatus struct {
 	Error  string  `json:"error,omitempty"`
 	At     int64   `json:"at"`
 	// History is every outcome the device's message went through, each the
-	// first time it was seen, in the order of their times: queued, then
-	// delivered, then acked, say (at most MaxHistory steps).
+	// first time it was seen, in the order a message goes through them
+	// (Outcome's rank, then time): queued, then delivered, then acked, say
+	// (at most MaxHistory steps).
 	History []Step `json:"history,omitempty"`
 }
 
@@ -90,6 +91,19 @@ type Step struct {
 	Error  string  `json:"error,omitempty"`
 }
 
+// sortSteps orders a history as a message goes: by its outcomes' rank
+// (queued, delivered, acked), then by time. The times of two processes'
+// outcomes may disagree by a millisecond or two (an ack seen by the edge
+// before the processor noted the write), the order of the steps does not.
+func sortSteps(h []Step) {
+	slices.SortStableFunc(h, func(a, b Step) int {
+		if c := cmp.Compare(a.Status.rank(), b.Status.rank()); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.At, b.At)
+	})
+}
+
 // oneLine is s with its line breaks made spaces, as a history keeps an error.
 func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
 
@@ -98,13 +112,13 @@ func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ")
 const MaxHistory = 16
 
 // addStep adds the step of e to h, unless h has one of its outcome already,
-// or MaxHistory; h stays in the order of the steps' times.
+// or MaxHistory; h stays in order (sortSteps).
 func addStep(h []Step, st Step) []Step {
 	if len(h) >= MaxHistory || slices.ContainsFunc(h, func(x Step) bool { return x.Status == st.Status }) {
 		return h
 	}
 	h = append(h, st)
-	slices.SortStableFunc(h, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
+	sortSteps(h)
 	return h
 }
 

@@ -298,7 +298,9 @@ async function followMessage(id) {
     // Every step the device went through (its history), or its latest outcome.
     const steps = d.history && d.history.length ? d.history : [{ status: d.status, at: d.at, error: d.error }];
     steps.forEach((step, i) => {
-      rows.push(el('tr', { 'data-device': d.device, 'data-status': d.status, 'data-step': step.status },
+      // The device's first row carries its latest outcome; each row its step.
+      const attrs = i === 0 ? { 'data-device': d.device, 'data-status': d.status, 'data-step': step.status } : { 'data-step': step.status };
+      rows.push(el('tr', attrs,
         el('td', {}, i === 0 ? d.device : ''),
         el('td', { class: outcomeClass(step.status) }, step.status + (step.error ? ` (${step.error})` : '')),
         el('td', {}, fmtTime(step.at)),
