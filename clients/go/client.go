@@ -65,6 +65,15 @@ type Config struct {
 	// ErrTokenExpired.
 	TokenFunc func(ctx context.Context) (string, error)
 
+	// RefreshBefore, with TokenFunc, is how long before the connection's
+	// token expires the client calls TokenFunc and sends the new token on
+	// the live connection (a refresh frame), which then outlives the old
+	// token without a reconnect; half way to the expiry when that is sooner.
+	// A refresh the edge refuses leaves the old expiry, at which the client
+	// reconnects as before. 0 is DefaultRefreshBefore; negative turns
+	// refreshes off.
+	RefreshBefore time.Duration
+
 	// OnMessage is called for each msg that is not a duplicate, in order. It
 	// runs on the connection's read goroutine, so while it runs no other frame
 	// is read (and no receipt reaches a waiting Send): return quickly, and call
@@ -460,7 +469,7 @@ func (c *Client) session(ctx context.Context, bo *backoff) (stage, error) {
 	}
 	c.setState(StateConnected, nil)
 
-	err = c.serve(ctx, cn, idleLimit(w))
+	err = c.serve(ctx, cn, idleLimit(w), tokenExpiry(token))
 
 	c.mu.Lock()
 	c.conn = nil
@@ -511,8 +520,9 @@ func (c *Client) publish(ctx context.Context, cn *conn, w *protocol.Welcome) err
 // it to end, closing the connection when ctx is done or it stays silent past
 // idle (when idle > 0). On a fallback endpoint, it also checks from
 // c.probeAt on whether the preferred endpoint answers again, and if it does,
-// closes the connection with errPreferredBack.
-func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error {
+// closes the connection with errPreferredBack. With TokenFunc, it refreshes
+// the connection's token, which expires at exp, ahead of time (refresh.go).
+func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration, exp time.Time) error {
 	readDone := make(chan error, 1)
 	go func() { readDone <- cn.readLoop() }()
 	var tick <-chan time.Time
@@ -530,6 +540,17 @@ func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error 
 		defer probeTimer.Stop()
 		probe = probeTimer.C
 	}
+	var refresh <-chan time.Time
+	refreshTimer := time.NewTimer(time.Hour)
+	defer refreshTimer.Stop()
+	schedule := func(at time.Time) {
+		refresh = nil
+		if !at.IsZero() {
+			refreshTimer.Reset(time.Until(at))
+			refresh = refreshTimer.C
+		}
+	}
+	schedule(c.refreshAt(exp, time.Now()))
 	for {
 		select {
 		case err := <-readDone:
@@ -549,6 +570,21 @@ func (c *Client) serve(ctx context.Context, cn *conn, idle time.Duration) error 
 			cn.ws.Close(websocket.StatusNormalClosure, "moving to the preferred endpoint")
 			<-readDone
 			return errPreferredBack
+		case <-refresh:
+			next, err := c.refresh(ctx, cn)
+			if err != nil {
+				// Once more half way to the old expiry, if there is time.
+				c.log.Warn("herald: token refresh failed", "err", err)
+				at := time.Time{}
+				if left := time.Until(exp); left > 2*time.Second {
+					at = time.Now().Add(left / 2)
+				}
+				schedule(at)
+				continue
+			}
+			c.log.Debug("herald: token refreshed", "exp", next)
+			exp = next
+			schedule(c.refreshAt(exp, time.Now()))
 		case <-tick:
 			if d := cn.idleFor(); d > idle {
 				c.log.Warn("herald: connection silent, closing", "silent_for", d)

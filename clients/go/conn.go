@@ -52,8 +52,9 @@ func (cn *conn) idleFor() time.Duration {
 
 // sendResult answers a pending Send: a receipt or a *ServerError.
 type sendResult struct {
-	receipt *protocol.Receipt
-	err     error
+	receipt   *protocol.Receipt
+	refreshed *protocol.Refreshed // the answer to a refresh (refresh.go)
+	err       error
 }
 
 // waiter is a Send or SendAndWait waiting for the answers to its msg. A Send
@@ -179,6 +180,8 @@ func (cn *conn) handle(f protocol.Frame) error {
 		if f.Re == "" || !cn.resolve(f.Re, sendResult{err: &ServerError{Frame: f}}) {
 			c.log.Warn("herald: error frame", "re", f.Re, "code", f.Code, "message", f.Message)
 		}
+	case *protocol.Refreshed:
+		cn.resolve(f.ID, sendResult{refreshed: f})
 	case *protocol.Presence:
 		if c.cfg.OnPresence != nil {
 			c.cfg.OnPresence(f)

@@ -46,7 +46,7 @@ func TestRealEdgeTokenExpiry(t *testing.T) {
 		errs     []error
 	)
 	c, err := herald.New(herald.Config{
-		URL: e.url, TokenFunc: mint,
+		URL: e.url, TokenFunc: mint, RefreshBefore: -1, // the reconnect at 4001 is what is tested
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		OnFrame: func(f protocol.Frame) {
 			if _, ok := f.(*protocol.Welcome); ok {
@@ -115,4 +115,59 @@ func TestRealEdgeTokenExpiryFixedToken(t *testing.T) {
 		t.Fatalf("Run = %v, want ErrTokenExpired", err)
 	}
 	waitUntil(t, "the edge to count the expiry", func() bool { return e.disconnects(t, "token_expired", "4001") == 1 })
+}
+
+// TestRealEdgeTokenRefresh runs the client against a real edge with tokens
+// that expire within two seconds: with TokenFunc the client refreshes the
+// live connection ahead of each expiry, so one connection outlives several
+// tokens, with no reconnect.
+func TestRealEdgeTokenRefresh(t *testing.T) {
+	e, mint, calls := shortTokens(t)
+	var (
+		mu        sync.Mutex
+		welcomes  int
+		refreshed int
+	)
+	c, err := herald.New(herald.Config{
+		URL: e.url, TokenFunc: mint,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+		OnFrame: func(f protocol.Frame) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch f.(type) {
+			case *protocol.Welcome:
+				welcomes++
+			case *protocol.Refreshed:
+				refreshed++
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+	waitUntil(t, "three refreshes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return refreshed >= 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if welcomes != 1 {
+		t.Fatalf("%d welcomes over %d refreshes: the connection was not kept", welcomes, refreshed)
+	}
+	if n := calls.Load(); n < 4 {
+		t.Fatalf("TokenFunc called %d times, want one per connection and refresh", n)
+	}
+	if n := e.disconnects(t, "token_expired", "4001"); n != 0 {
+		t.Fatalf("%v connections closed with 4001", n)
+	}
 }
