@@ -26,6 +26,7 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	url := fs.String("url", "http://127.0.0.1:8080", "the edge's base URL")
 	tok := fs.String("token", "", "device token; default: minted for --account/--device with --token-secret or the dev secret")
 	account := fs.String("account", "", "account, to mint a token")
+	ttl := fs.Duration("token-ttl", 24*time.Hour, "lifetime of each minted token; the connection is refreshed with a new one ahead of its expiry (refresh frames), without a reconnect")
 	device := fs.String("device", "", "device, to mint a token")
 	var secrets settings.List
 	fs.Var(&secrets, "token-secret", "HS256 secret to mint the token with (default: the development secret)")
@@ -41,14 +42,19 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := settings.RequireArgs(fs, 0, 0); err != nil {
 		return err
 	}
+	var tokenFunc func(context.Context) (string, error)
 	if *tok == "" {
 		if *account == "" || *device == "" {
 			return settings.Usagef("give --token, or --account and --device to mint one")
 		}
-		var err error
-		if *tok, err = mintToken(secrets, *account, *device, 24*time.Hour, topics); err != nil {
+		if *ttl < 2*time.Second {
+			return settings.Usagef("--token-ttl must be at least 2s, got %v", *ttl)
+		}
+		if _, err := mintToken(secrets, *account, *device, *ttl, topics); err != nil {
 			return err
 		}
+		// A fresh token for every connection and every refresh.
+		tokenFunc = func(context.Context) (string, error) { return mintToken(secrets, *account, *device, *ttl, topics) }
 	}
 	var mu sync.Mutex // serialises lines on stdout
 	print := func(f protocol.Frame) {
@@ -65,12 +71,13 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		logger = slog.New(slog.NewTextHandler(stderr, nil))
 	}
 	client, err := herald.New(herald.Config{
-		URL:     *url,
-		Token:   *tok,
-		OnFrame: print,
-		AutoAck: *ack,
-		After:   *after,
-		Logger:  logger,
+		URL:       *url,
+		Token:     *tok,
+		TokenFunc: tokenFunc,
+		OnFrame:   print,
+		AutoAck:   *ack,
+		After:     *after,
+		Logger:    logger,
 		OnState: func(s herald.State, err error) {
 			if *verbose && err != nil {
 				fmt.Fprintf(stderr, "herald listen: %s: %v\n", s, err)

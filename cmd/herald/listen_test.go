@@ -77,3 +77,35 @@ func TestListenResumes(t *testing.T) {
 		t.Errorf("connections sent after=%q, want %q first", afters, want)
 	}
 }
+
+// TestListenRefreshesItsToken runs herald listen with short-lived tokens
+// against herald dev: its one connection outlives several tokens through
+// refresh frames, and it still gets messages.
+func TestListenRefreshesItsToken(t *testing.T) {
+	dev := mustDev(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errs syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"listen", "--url", dev.base, "--account", "a1", "--device", "tv1", "--token-ttl", "3s"}, &out, &errs)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(out.String(), `"t":"refreshed"`) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("listen printed %q, want two refreshed frames", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(out.String(), `"t":"welcome"`); n != 1 {
+		t.Fatalf("%d welcomes: the connection was not kept through the refreshes\n%s", n, out.String())
+	}
+	if r := runCmd(t, ctx, "send", "--url", dev.base, "--key", "dev-api-key", "--account", "a1", "--device", "tv1",
+		"--type", "notification.v1", "--payload", `{"title":"still here"}`); r.code != 0 || !strings.Contains(r.stdout, "delivered") {
+		t.Fatalf("send after the refreshes: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("listen exited %d: %s", code, errs.String())
+	}
+}
