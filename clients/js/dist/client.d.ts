@@ -6,6 +6,7 @@ export declare const defaults: {
     readonly receiptTimeoutMs: 10000;
     readonly dedupSize: 4096;
     readonly fallbackRetryMs: 600000;
+    readonly refreshBeforeMs: 60000;
 };
 /**
  * HeraldClient keeps one connection from this device to a Herald edge: over
@@ -62,6 +63,8 @@ export declare class HeraldClient<Types extends Record<string, unknown> = Record
     on(event: 'receipt', fn: ClientEvents<Types>['receipt']): () => void;
     /** on adds a listener for presence frames (after options.presence). */
     on(event: 'presence', fn: ClientEvents<Types>['presence']): () => void;
+    /** on adds a listener for refreshes of the connection's token (with a token function), with the new exp. */
+    on(event: 'refreshed', fn: ClientEvents<Types>['refreshed']): () => void;
     /** on adds a listener for error frames not tied to a send, and failed acks over SSE. */
     on(event: 'error', fn: ClientEvents<Types>['error']): () => void;
     /** on adds a listener for the server's reconnect frames (the client reconnects by itself). */

@@ -41,6 +41,12 @@ export type Frame = {
 } | {
     t: 'subs';
     subs: Subs;
+} | {
+    t: 'refreshed';
+    refreshed: {
+        id: string;
+        exp: number;
+    };
 };
 /** SubFrame subscribes the device to topics for the connection's life; the edge answers with a subs frame of the same id. */
 export interface SubFrame {
@@ -70,3 +76,7 @@ export declare function decodeFrame(text: string): Frame | undefined;
  * `acked` or `timeout`.
  */
 export declare function receiptFinal(r: Receipt): boolean;
+/** refreshFrame encodes a refresh frame: the connection's new token. */
+export declare function refreshFrame(id: string, token: string): string;
+/** tokenExpiry reads a JWT's exp (Unix seconds) without checking it (the edge does); 0 when it has none. */
+export declare function tokenExpiry(token: string): number;

@@ -90,6 +90,10 @@ export function decodeFrame(text) {
         }
         case 'reconnect':
             return { t: 'reconnect', reconnect: { after_ms: Math.max(0, num(f.after_ms)), reason: str(f.reason) } };
+        case 'refreshed':
+            if (!str(f.id))
+                return undefined;
+            return { t: 'refreshed', refreshed: { id: str(f.id), exp: num(f.exp) } };
         case 'subs': {
             // The id is optional in the contract; this client always sends one.
             if (!Array.isArray(f.results))
@@ -127,4 +131,22 @@ function topicResult(r) {
  */
 export function receiptFinal(r) {
     return r.results.every((res) => res.status !== 'delivered');
+}
+/** refreshFrame encodes a refresh frame: the connection's new token. */
+export function refreshFrame(id, token) {
+    return JSON.stringify({ t: 'refresh', id, token });
+}
+/** tokenExpiry reads a JWT's exp (Unix seconds) without checking it (the edge does); 0 when it has none. */
+export function tokenExpiry(token) {
+    const parts = token.split('.');
+    if (parts.length !== 3)
+        return 0;
+    try {
+        const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+        const json = JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)));
+        return typeof json.exp === 'number' && Number.isFinite(json.exp) ? Math.floor(json.exp) : 0;
+    }
+    catch {
+        return 0;
+    }
 }

@@ -6,6 +6,8 @@ export interface Endpoints {
     events: string;
     /** http(s)://…/v1/acks */
     acks: string;
+    /** http(s)://…/v1/refresh: an SSE stream's token refresh */
+    refresh: string;
 }
 /**
  * endpoints turns a base URL (http, https, ws or wss, with an optional path

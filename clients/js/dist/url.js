@@ -36,7 +36,7 @@ export function endpoints(base) {
     }
     const http = `${secure ? 'https' : 'http'}://${u.host}${path}`;
     const ws = `${secure ? 'wss' : 'ws'}://${u.host}${path}`;
-    return { connect: ws + '/v1/connect', events: http + '/v1/events', acks: http + '/v1/acks' };
+    return { connect: ws + '/v1/connect', events: http + '/v1/events', acks: http + '/v1/acks', refresh: http + '/v1/refresh' };
 }
 /** withToken returns url with the access_token query parameter (browsers cannot set headers on WebSocket and EventSource). */
 export function withToken(url, token) {

@@ -9,7 +9,7 @@ import { Dedup } from './dedup.js';
 import { Emitter } from './emitter.js';
 import { defaultFallbackRetryMs, endpointList, nextEndpoint, type Endpoint } from './failover.js';
 import { ErrorCode, HeraldError, invalid, type HeraldErrorInit } from './errors.js';
-import { decodeFrame, receiptFinal, subscriptionFrame, type ErrorFrame, type MsgFrame } from './frames.js';
+import { decodeFrame, receiptFinal, subscriptionFrame, type ErrorFrame, type MsgFrame, refreshFrame, tokenExpiry } from './frames.js';
 import { newMessageId } from './id.js';
 import { openEventSource, openWebSocket, type Link, type LinkEnd } from './link.js';
 import { outgoing, positive, validMessageId, type Outgoing } from './send.js';
@@ -41,7 +41,11 @@ export const defaults = {
   receiptTimeoutMs: 10_000,
   dedupSize: 4096,
   fallbackRetryMs: defaultFallbackRetryMs,
+  refreshBeforeMs: 60_000,
 } as const;
+
+/** refreshTimeoutMs bounds one refresh: the token function and the edge's answer. */
+const refreshTimeoutMs = 10_000;
 
 /** handshakeTimeoutMs bounds a connection attempt: the dial plus the wait for the welcome. */
 const handshakeTimeoutMs = 30_000;
@@ -85,6 +89,9 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   readonly #token: ClientOptions['token'];
   readonly #eps: Endpoint[]; // options.url, then options.fallbackUrls: in order of preference
   readonly #fallbackRetryMs: number;
+  readonly #refreshBeforeMs: number;
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined; // the next refresh of the connection's token
+  #refreshing: { id: string; resolve: (exp: number) => void; reject: (e: HeraldError) => void } | undefined;
   #cur = 0; // the index in #eps of the endpoint in use, or dialed next
   #lastWelcomed = -1; // the endpoint of the last connection that received its welcome
   #probeAt = 0; // on a fallback: when to check whether the preferred endpoint is back (epoch ms); 0 on the preferred
@@ -124,6 +131,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     if (typeof opts !== 'object' || opts === null) throw invalid('new HeraldClient(options): options are required');
     this.#eps = endpointList(opts.url, opts.fallbackUrls);
     this.#fallbackRetryMs = opts.fallbackRetryMs ?? defaults.fallbackRetryMs;
+    this.#refreshBeforeMs = opts.refreshBeforeMs ?? defaults.refreshBeforeMs;
     if (!positive(this.#fallbackRetryMs)) throw invalid('options.fallbackRetryMs must be a number > 0');
     if (!(typeof opts.token === 'function' || (typeof opts.token === 'string' && opts.token !== ''))) {
       throw invalid('options.token must be a device token or a function that returns one');
@@ -254,6 +262,8 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   on(event: 'receipt', fn: ClientEvents<Types>['receipt']): () => void;
   /** on adds a listener for presence frames (after options.presence). */
   on(event: 'presence', fn: ClientEvents<Types>['presence']): () => void;
+  /** on adds a listener for refreshes of the connection's token (with a token function), with the new exp. */
+  on(event: 'refreshed', fn: ClientEvents<Types>['refreshed']): () => void;
   /** on adds a listener for error frames not tied to a send, and failed acks over SSE. */
   on(event: 'error', fn: ClientEvents<Types>['error']): () => void;
   /** on adds a listener for the server's reconnect frames (the client reconnects by itself). */
@@ -525,6 +535,14 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
         return this.#onReconnect(link, f.reconnect);
       case 'subs':
         return this.#onSubs(f.subs);
+      case 'refreshed': {
+        const r = this.#refreshing;
+        if (r && r.id === f.refreshed.id) {
+          this.#refreshing = undefined;
+          r.resolve(f.refreshed.exp);
+        }
+        return;
+      }
     }
   }
 
@@ -550,6 +568,7 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     if (this.#topics.size > 0 && link.kind === 'websocket') {
       link.send(subscriptionFrame('sub', newMessageId(), [...this.#topics], Object.fromEntries(this.#topicSeq)));
     }
+    this.#scheduleRefresh(link, tokenExpiry(this.#linkToken));
     this.#setState('open');
     this.#events.emit('welcome', w);
     const waiting = this.#connecting;
@@ -707,6 +726,11 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
   #drop(code: string, why: string, init: HeraldErrorInit = {}): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    const r = this.#refreshing;
+    this.#refreshing = undefined;
+    r?.reject(new HeraldError(code, `${why} before the refresh was answered`, init));
     clearTimeout(this.#probeTimer);
     this.#probeTimer = undefined;
     this.#link = undefined;
@@ -788,8 +812,87 @@ export class HeraldClient<Types extends Record<string, unknown> = Record<string,
     p.resolve(r);
   }
 
+  /**
+   * #scheduleRefresh arms the refresh of link's token, which expires at exp
+   * (Unix seconds): refreshBeforeMs earlier, or half way when that is sooner;
+   * nothing without a token function, with refreshes off or an exp of 0.
+   */
+  #scheduleRefresh(link: Link, exp: number): void {
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    if (typeof this.#token !== 'function' || this.#refreshBeforeMs < 0 || exp <= 0) return;
+    const left = exp * 1000 - Date.now();
+    const wait = Math.max(0, left - Math.min(this.#refreshBeforeMs, left / 2));
+    this.#refreshTimer = setTimeout(() => void this.#refresh(link, exp), wait);
+  }
+
+  /** #refresh gets a new token and hands it to the edge on link; a failure tries once more half way to the old exp. */
+  async #refresh(link: Link, exp: number): Promise<void> {
+    this.#refreshTimer = undefined;
+    try {
+      const t = this.#token as () => string | Promise<string>;
+      const token = await t();
+      if (typeof token !== 'string' || token === '') throw new HeraldError(ErrorCode.InvalidArgument, 'the token function returned no token');
+      if (link !== this.#link) return;
+      let next: number;
+      if (link.kind === 'websocket') {
+        const id = newMessageId();
+        const answer = new Promise<number>((resolve, reject) => {
+          this.#refreshing = { id, resolve, reject };
+        });
+        const timer = setTimeout(() => {
+          const r = this.#refreshing;
+          if (r && r.id === id) {
+            this.#refreshing = undefined;
+            r.reject(new HeraldError(ErrorCode.Timeout, 'no answer to the refresh in time'));
+          }
+        }, refreshTimeoutMs);
+        link.send(refreshFrame(id, token));
+        try {
+          next = await answer;
+        } finally {
+          clearTimeout(timer);
+        }
+      } else {
+        next = await this.#refreshSSE(token);
+      }
+      if (link !== this.#link) return;
+      this.#linkToken = token; // acks over SSE go with the new token
+      this.#events.emit('refreshed', next);
+      this.#scheduleRefresh(link, next);
+    } catch (err) {
+      if (link !== this.#link) return;
+      this.#events.emit('error', err instanceof HeraldError ? err : new HeraldError(ErrorCode.NotConnected, `token refresh failed: ${String(err)}`, { cause: err }));
+      const left = exp * 1000 - Date.now();
+      if (left > 2000) this.#refreshTimer = setTimeout(() => void this.#refresh(link, exp), left / 2);
+    }
+  }
+
+  /** #refreshSSE refreshes the SSE stream's token with POST /v1/refresh and resolves with the new exp. */
+  async #refreshSSE(token: string): Promise<number> {
+    if (!this.#fetch) throw new HeraldError(ErrorCode.NotConnected, 'a refresh over SSE needs fetch: pass options.fetch');
+    const session = this.#welcome?.session ?? '';
+    const res = await this.#fetch(this.#eps[this.#cur]!.urls.refresh, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ session }),
+    });
+    const body = (await res.json().catch(() => ({}))) as { exp?: unknown; code?: unknown; detail?: unknown };
+    if (!res.ok) {
+      const code = typeof body.code === 'string' && body.code ? body.code : ErrorCode.NotConnected;
+      throw new HeraldError(code, `POST /v1/refresh answered ${res.status}${typeof body.detail === 'string' ? `: ${body.detail}` : ''}`, { status: res.status });
+    }
+    return typeof body.exp === 'number' ? body.exp : 0;
+  }
+
   #onError(e: ErrorFrame): void {
     const err = new HeraldError(e.code, e.message, { ...(e.re ? { re: e.re } : {}), ...(e.details ? { details: e.details } : {}) });
+    const r = this.#refreshing;
+    if (r && e.re === r.id) {
+      this.#refreshing = undefined;
+      r.reject(err);
+      return;
+    }
     const p = e.re ? (this.#take(e.re) ?? this.#takeSubs(e.re)) : undefined;
     if (p) p.reject(err);
     else this.#events.emit('error', err);

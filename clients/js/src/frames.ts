@@ -36,7 +36,8 @@ export type Frame =
   | { t: 'error'; error: ErrorFrame }
   | { t: 'presence'; presence: Presence }
   | { t: 'reconnect'; reconnect: ReconnectRequest }
-  | { t: 'subs'; subs: Subs };
+  | { t: 'subs'; subs: Subs }
+  | { t: 'refreshed'; refreshed: { id: string; exp: number } };
 
 /** SubFrame subscribes the device to topics for the connection's life; the edge answers with a subs frame of the same id. */
 export interface SubFrame {
@@ -130,6 +131,9 @@ export function decodeFrame(text: string): Frame | undefined {
     }
     case 'reconnect':
       return { t: 'reconnect', reconnect: { after_ms: Math.max(0, num(f.after_ms)), reason: str(f.reason) } };
+    case 'refreshed':
+      if (!str(f.id)) return undefined;
+      return { t: 'refreshed', refreshed: { id: str(f.id), exp: num(f.exp) } };
     case 'subs': {
       // The id is optional in the contract; this client always sends one.
       if (!Array.isArray(f.results)) return undefined;
@@ -167,4 +171,22 @@ function topicResult(r: Obj): TopicResult {
  */
 export function receiptFinal(r: Receipt): boolean {
   return r.results.every((res) => res.status !== 'delivered');
+}
+
+/** refreshFrame encodes a refresh frame: the connection's new token. */
+export function refreshFrame(id: string, token: string): string {
+  return JSON.stringify({ t: 'refresh', id, token });
+}
+
+/** tokenExpiry reads a JWT's exp (Unix seconds) without checking it (the edge does); 0 when it has none. */
+export function tokenExpiry(token: string): number {
+  const parts = token.split('.');
+  if (parts.length !== 3) return 0;
+  try {
+    const b64 = parts[1]!.replace(/-/g, '+').replace(/_/g, '/');
+    const json = JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4))) as { exp?: unknown };
+    return typeof json.exp === 'number' && Number.isFinite(json.exp) ? Math.floor(json.exp) : 0;
+  } catch {
+    return 0;
+  }
 }

@@ -215,6 +215,15 @@ export interface ClientOptions {
    * HeraldError with code `unauthorized` or `forbidden`, which closes the client.
    */
   token: string | (() => string | Promise<string>);
+  /**
+   * With a token function: how long before the connection's token expires
+   * the client calls it and refreshes the live connection with the new token
+   * (a refresh frame, or POST /v1/refresh over SSE), which then outlives the
+   * old one without a reconnect; half way to the expiry when that is sooner.
+   * A refused refresh leaves the old expiry (4001, then a reconnect with a
+   * fresh token). Default 60000; negative: no refreshes.
+   */
+  refreshBeforeMs?: number;
   /** `auto` (default): WebSocket if there is one, else SSE (receive-only). */
   transport?: 'auto' | 'websocket' | 'sse';
   /** Default globalThis.WebSocket. */
@@ -270,4 +279,6 @@ export interface ClientEvents<Types extends Record<string, unknown> = Record<str
    * sub frame the client sends after each welcome for the topics it remembers.
    */
   subs: (s: Subs) => void;
+  /** The connection's token was refreshed: its new exp, in Unix seconds (0: none). */
+  refreshed: (exp: number) => void;
 }

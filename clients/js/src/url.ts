@@ -10,6 +10,8 @@ export interface Endpoints {
   events: string;
   /** http(s)://…/v1/acks */
   acks: string;
+  /** http(s)://…/v1/refresh: an SSE stream's token refresh */
+  refresh: string;
 }
 
 const devicePaths = ['/v1/connect', '/v1/events'];
@@ -46,7 +48,7 @@ export function endpoints(base: string): Endpoints {
   }
   const http = `${secure ? 'https' : 'http'}://${u.host}${path}`;
   const ws = `${secure ? 'wss' : 'ws'}://${u.host}${path}`;
-  return { connect: ws + '/v1/connect', events: http + '/v1/events', acks: http + '/v1/acks' };
+  return { connect: ws + '/v1/connect', events: http + '/v1/events', acks: http + '/v1/acks', refresh: http + '/v1/refresh' };
 }
 
 /** withToken returns url with the access_token query parameter (browsers cannot set headers on WebSocket and EventSource). */

@@ -31,6 +31,7 @@ test('an expired token: 4001, then at once a fresh token from the token function
       return mintToken(account, 'tv1', { ttl: tokens === 1 ? '2s' : '1h' });
     },
     reconnect: fast,
+    refreshBeforeMs: -1, // the reconnect at 4001 is what is tested (test/refresh.test.mjs: the refresh)
   });
   t.after(() => client.close());
   const states = [];

@@ -147,6 +147,7 @@ test('endpoints: from http(s) and ws(s) base URLs', () => {
     connect: 'ws://localhost:8080/v1/connect',
     events: 'http://localhost:8080/v1/events',
     acks: 'http://localhost:8080/v1/acks',
+    refresh: 'http://localhost:8080/v1/refresh',
   });
   assert.equal(endpoints('wss://edge.example.com/herald/').events, 'https://edge.example.com/herald/v1/events');
   assert.equal(endpoints('https://edge.example.com/v1/connect').connect, 'wss://edge.example.com/v1/connect');
