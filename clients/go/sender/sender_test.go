@@ -522,3 +522,64 @@ func ExampleClient_Send() {
 	fmt.Println(st.Status)
 	// Output: queued
 }
+
+// TestSenderAgainstCluster sends through the API process of a cluster (two
+// edges and an API process on one Redis and Postgres) to a device on the
+// second edge, synchronously and through Kafka.
+func TestSenderAgainstCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	const secret = "sender-cluster-token-secret-32-bytes-long"
+	pg := testenv.Postgres(t)
+	rd := testenv.StartRedis(t)
+	kafka := testenv.Kafka(t, 1)
+	common := []string{"--postgres-url", pg, "--redis-addr", rd.Addr, "--redis-prefix", "sender:", "--cluster-key", "sender-cluster-key-0123456789",
+		"--kafka-brokers", strings.Join(kafka.ListenAddrs(), ","), "--token-secret", secret}
+	testenv.StartHerald(t, heraldBin, "edge-1", "serve", append([]string{"--roles=edge", "--edge-id", "edge-1", "--internal-addr", "127.0.0.1:0"}, common...)...)
+	e2 := testenv.StartHerald(t, heraldBin, "edge-2", "serve", append([]string{"--roles=edge", "--edge-id", "edge-2", "--internal-addr", "127.0.0.1:0"}, common...)...)
+	api := testenv.StartHerald(t, heraldBin, "api", "serve", append([]string{"--roles=api,processor", "--edge-id", "api-1", "--api-keys", "backend:cluster-sender-secret"}, common...)...)
+
+	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Issue("a1", "tv1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(dctx, "ws://"+e2.Addr+"/v1/connect", &websocket.DialOptions{
+		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}, Subprotocols: []string{protocol.Subprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	tv := &device{t: t, c: c}
+	if _, ok := tv.next().(*protocol.Welcome); !ok {
+		t.Fatal("no welcome")
+	}
+
+	s, err := sender.New(sender.Config{URL: "http://" + api.Addr, APIKey: "cluster-sender-secret", MinBackoff: time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	res, err := s.Push(ctx, sender.Push{To: sender.Device("a1", "tv1"), Payload: msgtypes.NotificationV1{Title: "across edges"}})
+	if err != nil || res.Results[0].Status != protocol.StatusDelivered {
+		t.Fatalf("Push = %+v, %v", res, err)
+	}
+	if m := tv.msg(); m.ID != res.ID {
+		t.Fatalf("tv got %+v", m)
+	}
+	id, err := s.Send(ctx, sender.Message{To: sender.Device("a1", "tv1"), Payload: msgtypes.NotificationV1{Title: "through Kafka"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := tv.msg(); m.ID != id {
+		t.Fatalf("tv got %+v, want %s", m, id)
+	}
+	waitStatus(t, s, id, "delivered")
+}
