@@ -3,12 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	iofs "io/fs"
-	"os"
-	"path/filepath"
 
-	"github.com/heraldpush/herald/protocol"
-	"github.com/heraldpush/herald/schemas"
 	"github.com/heraldpush/herald/schemas/gogen"
 	"github.com/heraldpush/herald/settings"
 )
@@ -35,32 +30,13 @@ func runSchemaGo(args []string, stdout, stderr io.Writer) error {
 	if flags.NArg() > 0 {
 		return settings.Usagef("unexpected arguments %q: want %s", flags.Args(), schemaGoUsage)
 	}
-	sources := []iofs.FS{schemas.FS}
-	if *dir != "" {
-		if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
-			return settings.Usagef("--schemas %q is not a directory", *dir)
-		}
-		sources = append(sources, os.DirFS(*dir))
-	}
-	if *out != "" {
-		if st, err := os.Stat(*out); err == nil && st.IsDir() {
-			return settings.Usagef("--out %q is a directory; want a file such as types.gen.go", *out)
-		}
-	}
-	types, err := protocol.LoadTypes(sources...)
+	types, err := loadSchemaTypes(*dir, *out, "types.gen.go")
 	if err != nil {
-		return fmt.Errorf("loading message types: %w", err)
+		return err
 	}
 	src, err := gogen.Generate(*pkg, types.List())
 	if err != nil {
 		return settings.Usagef("%v", err)
 	}
-	if *out == "" {
-		_, err := stdout.Write(src)
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-		return fmt.Errorf("writing %s: %w", *out, err)
-	}
-	return writeFileAtomic(*out, src)
+	return writeGenerated(stdout, *out, src)
 }

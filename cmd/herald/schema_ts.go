@@ -34,32 +34,47 @@ func runSchemaTS(args []string, stdout, stderr io.Writer) error {
 	if flags.NArg() > 0 {
 		return settings.Usagef("unexpected arguments %q: want %s", flags.Args(), schemaTSUsage)
 	}
-	sources := []iofs.FS{schemas.FS}
-	if *dir != "" {
-		if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
-			return settings.Usagef("--schemas %q is not a directory", *dir)
-		}
-		sources = append(sources, os.DirFS(*dir))
+	types, err := loadSchemaTypes(*dir, *out, "types.gen.ts")
+	if err != nil {
+		return err
 	}
-	if *out != "" {
-		if st, err := os.Stat(*out); err == nil && st.IsDir() {
-			return settings.Usagef("--out %q is a directory; want a file such as types.gen.ts", *out)
+	return writeGenerated(stdout, *out, tsgen.Generate(types.List()))
+}
+
+// loadSchemaTypes loads the built-in message types and those of dir, an
+// app's schema directory ("" for none), for a generator writing to out ("":
+// stdout), which must not be a directory (example names the file wanted).
+func loadSchemaTypes(dir, out, example string) (*protocol.Types, error) {
+	sources := []iofs.FS{schemas.FS}
+	if dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return nil, settings.Usagef("--schemas %q is not a directory", dir)
+		}
+		sources = append(sources, os.DirFS(dir))
+	}
+	if out != "" {
+		if st, err := os.Stat(out); err == nil && st.IsDir() {
+			return nil, settings.Usagef("--out %q is a directory; want a file such as %s", out, example)
 		}
 	}
 	types, err := protocol.LoadTypes(sources...)
 	if err != nil {
-		return fmt.Errorf("loading message types: %w", err)
+		return nil, fmt.Errorf("loading message types: %w", err)
 	}
-	src := tsgen.Generate(types.List())
-	if *out == "" {
+	return types, nil
+}
+
+// writeGenerated writes src to stdout, or to the file out, making its
+// directory if missing (a fresh app has no src/generated/ yet).
+func writeGenerated(stdout io.Writer, out string, src []byte) error {
+	if out == "" {
 		_, err := stdout.Write(src)
 		return err
 	}
-	// A fresh app has no src/generated/ yet: make it, as the file's own directory.
-	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
-		return fmt.Errorf("writing %s: %w", *out, err)
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
 	}
-	return writeFileAtomic(*out, src)
+	return writeFileAtomic(out, src)
 }
 
 // writeFileAtomic replaces the file at name with data, so that a failed run never
