@@ -131,6 +131,9 @@ func printDevRegionsBanner(w io.Writer, configs []*settings.Server, nodes []*nod
 	for i, n := range nodes {
 		fmt.Fprintf(&b, "  %-3s  http://%s  (devices, REST, demo at /demo/)  Kafka %s  gateway %s\n",
 			configs[i].Region.Name, n.addr("public"), strings.Join(n.kafkaAddrs, ","), n.addr("internal"))
+		if admin := n.addr("admin"); admin != "" {
+			fmt.Fprintf(&b, "       console http://%s/console/  (admin key: %s)\n", admin, settings.DevAdminKey)
+		}
 	}
 	first, second := "http://"+nodes[0].addr("public"), "http://"+nodes[1].addr("public")
 	fmt.Fprintf(&b, `
