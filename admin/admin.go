@@ -50,6 +50,12 @@ type Locator interface {
 	EdgeAddr(ctx context.Context, edge string) (string, error)
 }
 
+// RegionLocator finds the other region that holds a device: "" for none
+// (edge.Regions implements it).
+type RegionLocator interface {
+	Locate(ctx context.Context, account, device string) (region string, unreachable []string)
+}
+
 // Sessions is the local edge: its id and its live sessions.
 type Sessions interface {
 	ID() string
@@ -109,6 +115,9 @@ type Config struct {
 	Edges Edges
 	// Locator finds devices and edges.
 	Locator Locator
+	// Regions, in a deployment of regions, finds a device that this region
+	// does not hold in the others (edge.Regions); nil in one region.
+	Regions RegionLocator
 	// Local is the node's edge, nil without the edge role.
 	Local Sessions
 	// Devices is the device list.

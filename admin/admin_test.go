@@ -229,3 +229,24 @@ func TestMessageTraceURL(t *testing.T) {
 		t.Fatalf("trace_url without tracing = %v, want none", body["trace_url"])
 	}
 }
+
+// fixedRegions says every device is connected in one other region.
+type fixedRegions string
+
+func (r fixedRegions) Locate(context.Context, string, string) (string, []string) {
+	return string(r), nil
+}
+
+// In a deployment of regions, a device this region does not hold is looked
+// for in the others.
+func TestDeviceInAnotherRegion(t *testing.T) {
+	a := mustAdmin(t, func(c *Config) { c.Region, c.Regions = "eu", fixedRegions("us") })
+	code, v := a.call(t, http.MethodGet, "/admin/v1/devices/a1/tv1", testKey, "")
+	if code != http.StatusOK || v["connected"] != true || v["connected_in"] != "us" || v["region"] != "eu" || v["edge"] != nil {
+		t.Fatalf("%d %v, want connected in us, answered by eu", code, v)
+	}
+	one := mustAdmin(t, nil)
+	if code, v := one.call(t, http.MethodGet, "/admin/v1/devices/a1/tv1", testKey, ""); code != http.StatusOK || v["connected"] != false || v["connected_in"] != nil {
+		t.Fatalf("one region: %d %v, want not connected", code, v)
+	}
+}

@@ -22,6 +22,10 @@ type DeviceAnswer struct {
 	Since   int64  `json:"since,omitempty"`
 	// Region is the answering node's region, "" in one region.
 	Region string `json:"region,omitempty"`
+	// ConnectedIn is the other region that holds the device, when this one
+	// does not (Connected is then true, and Edge, Session and Live empty:
+	// that region's console knows them).
+	ConnectedIn string `json:"connected_in,omitempty"`
 	// Live is the edge's own account of the session: lifetime left,
 	// protocol, send queue. Nil when offline or when the edge could not be
 	// asked (LiveError says why).
@@ -50,6 +54,11 @@ func (s *Server) device(w http.ResponseWriter, r *http.Request) {
 	e, err := s.cfg.Locator.Lookup(ctx, account, device)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
+		if s.cfg.Regions != nil {
+			if region, _ := s.cfg.Regions.Locate(ctx, account, device); region != "" {
+				out.Connected, out.ConnectedIn = true, region
+			}
+		}
 	case err != nil:
 		s.unavailable(w, "the registry", err)
 		return

@@ -209,7 +209,7 @@ async function lookupDevice(account, device) {
     return;
   }
   const rows = [
-    ['state', el('span', { class: d.connected ? 'ok' : 'bad' }, d.connected ? 'connected' : 'not connected')],
+    ['state', el('span', { class: d.connected ? 'ok' : 'bad' }, d.connected ? (d.connected_in ? `connected in region ${d.connected_in}` : 'connected') : 'not connected')],
   ];
   if (d.connected) {
     rows.push(['edge', el('span', { class: 'device-edge' }, d.edge)], ['session', d.session], ['since', fmtTime(d.since)]);

@@ -42,6 +42,9 @@ func (n *node) buildAdmin(c *settings.Server, log *slog.Logger) error {
 		FleetConcurrency: c.AdminFleetConcurrency,
 		TraceURL:         c.AdminTraceURL,
 	}
+	if n.regions != nil {
+		cfg.Regions = n.regions
+	}
 	if n.edge != nil {
 		cfg.Local = n.edge
 	}
