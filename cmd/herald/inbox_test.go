@@ -134,6 +134,12 @@ func TestAsyncStoreAndForward(t *testing.T) {
 		}
 		d.send(t, &protocol.Ack{ID: id})
 		waitStatus(id, "tv8", processor.Acked)
+		// Its steps, in the order they happened.
+		out := statusCLI()
+		q, dl, ak := strings.Index(out, "tv8: queued +"), strings.Index(out, ", delivered +"), strings.Index(out, ", acked +")
+		if q < 0 || dl < q || ak < dl {
+			t.Errorf("herald status once acked, want the device's steps queued, delivered, acked:\n%s", out)
+		}
 	})
 
 	t.Run("two separate async sends with one collapse key: the newer replaces the older in the inbox", func(t *testing.T) {

@@ -68,7 +68,24 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", dev, d.Status, time.UnixMilli(d.At).Format(time.RFC3339Nano), d.Error)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Each device's steps, when it went through more than one.
+	for _, d := range st.Devices {
+		if len(d.History) < 2 {
+			continue
+		}
+		steps := make([]string, len(d.History))
+		for i, h := range d.History {
+			steps[i] = fmt.Sprintf("%s +%dms", h.Status, h.At-st.Accepted)
+			if st.Accepted == 0 {
+				steps[i] = fmt.Sprintf("%s %s", h.Status, time.UnixMilli(h.At).Format(time.RFC3339Nano))
+			}
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", d.Device, strings.Join(steps, ", "))
+	}
+	return nil
 }
 
 // printTopicStatus prints the status of a message published to a topic: its
