@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -39,6 +40,9 @@ type RegionNews interface {
 	// Changed: the account's device list changed here (removed, if set,
 	// taken off it).
 	Changed(account, removed string) bool
+	// Presence: news about a device of the account, for its siblings in
+	// the other regions.
+	Presence(account string, p *protocol.Presence) bool
 }
 
 // DefaultRegionDrains bounds the drains a RegionInbox runs at once.
@@ -244,6 +248,14 @@ func (g *Regions) Changed(account, removed string) bool {
 	return g.queue(regionNews{regionKey: regionKey{account, removed}, changed: true})
 }
 
+// Presence queues, without waiting, presence news about a device of account
+// for every other region's gateway, which passes it to the account's devices
+// there that asked for presence. It reports false when the queue is full.
+func (g *Regions) Presence(account string, p *protocol.Presence) bool {
+	pc := *p
+	return g.queue(regionNews{regionKey: regionKey{account, p.Device}, presence: &pc})
+}
+
 func (g *Regions) queue(n regionNews) bool {
 	select {
 	case g.news <- n:
@@ -267,9 +279,17 @@ func (g *Regions) sendNews() {
 		}
 		for _, peer := range g.peers {
 			b := link.GetFrame()
-			if n.changed {
+			switch {
+			case n.presence != nil:
+				f, err := json.Marshal(link.Presence{T: protocol.KindPresence, Account: n.account, Presence: *n.presence})
+				if err != nil {
+					link.PutFrame(b)
+					continue
+				}
+				*b = append(*b, f...)
+			case n.changed:
 				*b = link.AppendChanged(*b, &link.Changed{Account: n.account, Removed: n.device})
-			} else {
+			default:
 				*b = link.AppendHandover(*b, &link.Handover{Account: n.account, Device: n.device, Region: g.cfg.Region})
 			}
 			if err := g.links.sendPooled(g.ctx, peer, b); err != nil {

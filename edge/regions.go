@@ -136,7 +136,8 @@ type regionKey struct{ account, device string }
 // device removed from it if device is set.
 type regionNews struct {
 	regionKey
-	changed bool
+	changed  bool
+	presence *protocol.Presence // presence news about the device
 }
 
 // regionHit is a cached answer: the region that holds the device, "" for
@@ -382,7 +383,8 @@ func (l *Links) Locate(ctx context.Context, edge, account, device string) (bool,
 // (Config.RegionInbox), a changed bumps an account's version and closes a
 // removed device's connection here, a publish publishes to this region's
 // subscribers, a count counts them, a late passes a late acked receipt on to
-// the device in this region. Every other kind is refused.
+// the device in this region, a presence passes presence news to the
+// account's devices in this region. Every other kind is refused.
 func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, sem chan struct{}, kind string) error {
 	switch kind {
 	case string(protocol.KindMsg):
@@ -424,6 +426,15 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 			return err
 		}
 		s.startRegionLate(l, sem)
+	case string(protocol.KindPresence):
+		var lp link.Presence
+		if err := sc.ReadPresence(&lp); err != nil {
+			return err
+		}
+		// Within this region only: no news goes on to a third.
+		s.goRegion(sem, s.cfg.RegistryTimeout, func(context.Context) {
+			s.presenceInRegion(lp.Account, &lp.Presence, s.cfg.Logger)
+		})
 	case link.KindChanged:
 		var c link.Changed
 		if err := sc.ReadChanged(&c); err != nil {

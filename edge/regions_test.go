@@ -582,3 +582,26 @@ func TestRegionsDeviceJustMovedHere(t *testing.T) {
 		t.Fatalf("Online = %v, %v", online, err)
 	}
 }
+
+// Presence news crosses regions: a device that asked for presence hears of a
+// sibling that connects or leaves in another region.
+func TestRegionsPresence(t *testing.T) {
+	rs := mustRegions(t, []string{"eu", "us"}, nil)
+	eu, us := rs["eu"], rs["us"]
+	tv := us.mustDial(t, "a1", "tv1")
+	tv.send(&protocol.Hello{Presence: ptr(true)})
+	us.mustList(t, "a1", "phone1")
+	// Wait until the hello was handled: a msg after it is answered in order.
+	tv.send(&protocol.Msg{ID: "sync", Type: "tiny.echo.v1", To: &protocol.Target{Device: "phone1"}, Payload: payload(map[string]any{})})
+	tv.readReceipt()
+	phone := eu.mustDial(t, "a1", "phone1")
+	p, ok := tv.read().(*protocol.Presence)
+	if !ok || p.Device != "phone1" || !p.Online {
+		t.Fatalf("presence %+v, want phone1 online", p)
+	}
+	_ = phone.c.Close(websocket.StatusNormalClosure, "")
+	p, ok = tv.read().(*protocol.Presence)
+	if !ok || p.Device != "phone1" || p.Online {
+		t.Fatalf("presence %+v, want phone1 offline", p)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -352,37 +353,55 @@ func (s *Server) reregister() {
 
 // announce tells the account's other devices that ss came online or went
 // offline: those held here directly, those on other edges through one presence
-// frame per edge over the links. Only devices that asked for presence get it. A
-// device replaced by a newer connection of its own is not announced offline.
+// frame per edge over the links, and, in a deployment of regions, those of the
+// other regions through their gateways when a sibling is not in this region.
+// Only devices that asked for presence get it. A device replaced by a newer
+// connection of its own is not announced offline.
 func (s *Server) announce(ss *session, online bool) {
 	ss.mu.Lock()
 	p := &protocol.Presence{Device: ss.device, Online: online, Platform: ss.platform, TS: s.cfg.Now().UnixMilli()}
 	ss.mu.Unlock()
-	s.presenceHere(ss.account, p)
+	if s.presenceInRegion(ss.account, p, ss.log) && s.cfg.RegionNews != nil {
+		s.cfg.RegionNews.Presence(ss.account, p)
+	}
+}
+
+// presenceInRegion sends p, news about a device of account, to the account's
+// other devices in this region that asked for presence: those held here
+// directly, those on other edges through one presence frame per edge. It
+// reports whether some sibling is not registered in this region (it may be
+// in another).
+func (s *Server) presenceInRegion(account string, p *protocol.Presence, log *slog.Logger) (missing bool) {
+	s.presenceHere(account, p)
 	if s.cfg.Locator == nil || s.cfg.Presencer == nil {
-		return
+		return s.cfg.RegionNews != nil // no registry to ask: the others may hold siblings
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RegistryTimeout)
 	defer cancel()
-	ids, err := s.devices.ids(ctx, ss.account)
+	ids, err := s.devices.ids(ctx, account)
 	if err != nil {
-		ss.log.Debug("presence: device list unavailable", "err", err)
-		return
+		log.Debug("presence: device list unavailable", "err", err)
+		return false
 	}
 	edges := map[string]bool{}
 	for _, d := range ids {
-		if d == ss.device {
+		if d == p.Device {
 			continue
 		}
-		if e, err := s.cfg.Locator.Lookup(ctx, ss.account, d); err == nil && e.Edge != s.cfg.ID {
+		e, err := s.cfg.Locator.Lookup(ctx, account, d)
+		switch {
+		case errors.Is(err, registry.ErrNotFound):
+			missing = true
+		case err == nil && e.Edge != s.cfg.ID:
 			edges[e.Edge] = true
 		}
 	}
 	for e := range edges {
-		if err := s.cfg.Presencer.Presence(ctx, e, ss.account, p); err != nil {
-			ss.log.Debug("presence to another edge failed", "edge", e, "err", err)
+		if err := s.cfg.Presencer.Presence(ctx, e, account, p); err != nil {
+			log.Debug("presence to another edge failed", "edge", e, "err", err)
 		}
 	}
+	return missing
 }
 
 // presenceHere sends p to the devices of account held here that asked for
