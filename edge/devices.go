@@ -28,16 +28,26 @@ type deviceCache struct {
 
 	mu      sync.Mutex
 	entries map[string]*deviceEntry // guarded by mu
-	// reread is, per account, when a target missing from the cached list
-	// last made the list be read again (idsAgain); guarded by mu, bounded
-	// like entries.
-	reread map[string]time.Time
+	// reread is, per account, the rereads of its list that targets missing
+	// from the cached list made (idsAgain) in the current window; guarded by
+	// mu, bounded like entries.
+	reread map[string]rereads
 }
 
-// rereadEvery bounds how often one account's list is read again past the
-// cache for a target it does not hold: a device naming unknown ids costs the
-// store at most one query a second.
-const rereadEvery = time.Second
+// rereads counts an account's rereads since the start of a window.
+type rereads struct {
+	since time.Time
+	n     int
+}
+
+// rereadEvery and rereadBurst bound how often one account's list is read
+// again past the cache for a target it does not hold: a device naming unknown
+// ids costs the store at most rereadBurst queries a second, and two devices
+// registered over REST elsewhere and messaged at once are each found.
+const (
+	rereadEvery = time.Second
+	rereadBurst = 3
+)
 
 // deviceEntry is one account's cached device list; never changed once made.
 type deviceEntry struct {
@@ -52,25 +62,30 @@ type deviceEntry struct {
 
 func newDeviceCache(list DeviceList, topics DeviceTopics, versions Versions, max int) *deviceCache {
 	return &deviceCache{list: list, topics: topics, versions: versions, max: max,
-		entries: make(map[string]*deviceEntry), reread: make(map[string]time.Time)}
+		entries: make(map[string]*deviceEntry), reread: make(map[string]rereads)}
 }
 
 // idsAgain reads the account's devices from the store past the cache, for a
 // target that the cached list does not hold: the version that says the list
 // changed travels through the registry's client-side cache, whose
 // invalidation may still be on its way when a device registered over REST
-// elsewhere is messaged at once. At most once per rereadEvery per account;
+// elsewhere is messaged at once. At most rereadBurst times per rereadEvery per account;
 // it returns nil when it did not read (too soon, or the store failed).
 func (c *deviceCache) idsAgain(ctx context.Context, account string, now time.Time) []string {
 	c.mu.Lock()
-	if last, ok := c.reread[account]; ok && now.Sub(last) < rereadEvery {
+	r, ok := c.reread[account]
+	if !ok || now.Sub(r.since) >= rereadEvery {
+		r = rereads{since: now}
+	}
+	if r.n >= rereadBurst {
 		c.mu.Unlock()
 		return nil
 	}
-	if len(c.reread) >= c.max {
+	if !ok && len(c.reread) >= c.max {
 		clear(c.reread)
 	}
-	c.reread[account] = now
+	r.n++
+	c.reread[account] = r
 	c.mu.Unlock()
 	ids, err := c.list.IDs(ctx, account)
 	if err != nil {
