@@ -467,6 +467,11 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 		return
 	}
 	msg := m.Msg(now)
+	if len(devices) == 1 {
+		// The common account of one device: no goroutine to wait for.
+		p.deliver(ctx, acksCtx, m, msg, devices[0])
+		return
+	}
 	var wg sync.WaitGroup
 	for _, d := range devices {
 		wg.Go(func() { p.deliver(ctx, acksCtx, m, msg, d) })
