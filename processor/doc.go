@@ -14,10 +14,13 @@
 // Each record value is JSON: a [Message] on the message topics, an [Event] on the
 // status topic, so any Kafka client (kcat, say) can produce and read them.
 //
-// Delivery is at least once: a processor commits a batch's offsets only after
-// every delivery attempt of the batch has finished and its status events are
-// acknowledged, so a processor that dies mid-batch leaves the batch to the group
-// member that takes its partitions over. Devices drop duplicates by message id.
+// Delivery is at least once: a processor marks a batch's offsets for commit
+// only after every delivery attempt of the batch has finished and its status
+// events are acknowledged, and commits the marked offsets every
+// Config.CommitInterval, before a rebalance takes its partitions and when it
+// stops; a processor that dies mid-batch, or before its next commit, leaves
+// those records to the group member that takes its partitions over. Devices
+// drop duplicates by message id.
 //
 // A Processor and the materializer export Prometheus metrics into the registry
 // of their configs (metrics.go lists them): outcomes by priority, type and

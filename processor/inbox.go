@@ -105,7 +105,7 @@ func (p *Processor) store(ctx context.Context, m *Message, device string, keep t
 // undelivered. Their type is not known here.
 func (p *Processor) reportInbox(m *Message, device string, res inbox.PutResult) {
 	for _, e := range PutEvents(m.Account, device, m.ID, res, 0) {
-		p.emit(e, "")
+		p.emit(m.events, e, "")
 	}
 }
 

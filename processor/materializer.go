@@ -44,7 +44,9 @@ type MaterializerConfig struct {
 // RunMaterializer consumes the status topic, and those of cfg.StatusMirrors,
 // into cfg.Store until ctx is done. An
 // event the store cannot take is retried until it can, so that no outcome is
-// skipped; offsets are committed after the store took them.
+// skipped; offsets are committed after the store took them (every
+// DefaultCommitInterval: a restart stores the events since again, which the
+// store's rank merge makes harmless).
 func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	if len(cfg.Kafka) == 0 || cfg.Store == nil {
 		return errors.New("processor: materializer config: Kafka and Store are required")
@@ -77,7 +79,11 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(topics...),
-		kgo.DisableAutoCommit(),
+		// As the processor's: the offsets of what the store took are marked,
+		// and committed every DefaultCommitInterval, before a rebalance and
+		// on close, not once per poll.
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(DefaultCommitInterval),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -119,11 +125,7 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 				}
 			}
 		}
-		if len(recs) > 0 {
-			if err := cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
-				log.Warn("commit failed", "records", len(recs), "err", err)
-			}
-		}
+		cl.MarkCommitRecords(recs...)
 		cl.AllowRebalance()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
@@ -43,6 +44,9 @@ type Message struct {
 	// rec is the record the message was read from, whose headers carry its
 	// trace context; nil for a message not read from Kafka.
 	rec *kgo.Record
+	// events counts the status events of the batch the message is in that
+	// Kafka has not answered yet; nil for a message not read from Kafka.
+	events *sync.WaitGroup
 }
 
 // Validate checks the fields a processor relies on. It does not check the payload

@@ -30,6 +30,7 @@ const (
 	DefaultMaxAttempts     = 3
 	DefaultRetryBackoff    = 200 * time.Millisecond
 	DefaultPublishTimeout  = 5 * time.Second
+	DefaultCommitInterval  = 500 * time.Millisecond
 )
 
 // Deliverer delivers a message to a device wherever it is connected and returns
@@ -102,6 +103,15 @@ type Config struct {
 	Workers map[protocol.Priority]int
 	// MaxPollRecords bounds one batch; collapse keys apply within a batch.
 	MaxPollRecords int
+	// CommitInterval is how often the offsets of the batches done (every
+	// delivery attempt finished and every status event acknowledged) are
+	// committed, rather than once per batch: at a steady rate each poll holds
+	// a message or two, and a commit each was a Kafka round trip per message.
+	// The offsets done are also committed before a rebalance takes the
+	// partitions and when Run returns; a processor that dies loses at most
+	// this much of its commits, which the next owner delivers again (at
+	// least once). Default [DefaultCommitInterval].
+	CommitInterval time.Duration
 	// DeliveryTimeout bounds one delivery attempt, up to the message being written.
 	DeliveryTimeout time.Duration
 	// AckTimeout bounds the wait for a device's ack, after the write.
@@ -142,9 +152,10 @@ type Stats struct {
 
 // Processor consumes the message topics and delivers each message.
 type Processor struct {
-	cfg    Config
-	status *kgo.Client // produces events; created by Run
-	seed   maphash.Seed
+	cfg         Config
+	status      *kgo.Client // produces events; created by Run
+	statusTopic string
+	seed        maphash.Seed
 
 	acks  sync.WaitGroup // ack waits that outlive their batch
 	stats struct {
@@ -184,6 +195,7 @@ func New(cfg Config) (*Processor, error) {
 	}{
 		{&cfg.DeliveryTimeout, DefaultDeliveryTimeout}, {&cfg.AckTimeout, DefaultAckTimeout},
 		{&cfg.RetryBackoff, DefaultRetryBackoff}, {&cfg.PublishTimeout, DefaultPublishTimeout},
+		{&cfg.CommitInterval, DefaultCommitInterval},
 	} {
 		if *d.v < 0 {
 			return nil, errors.New("processor: config: durations must not be negative")
@@ -235,11 +247,12 @@ func (p *Processor) Stats() Stats {
 // Run consumes until ctx is done, then finishes the batches in hand, commits them,
 // leaves the groups and returns. A Processor runs once.
 func (p *Processor) Run(ctx context.Context) error {
-	status, err := kgo.NewClient(append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(time.Millisecond)}, p.cfg.Kafka...)...)
+	status, err := kgo.NewClient(append([]kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0)}, p.cfg.Kafka...)...)
 	if err != nil {
 		return fmt.Errorf("processor: kafka client: %w", err)
 	}
 	p.status = status
+	p.statusTopic = p.cfg.Topics.Status()
 	defer status.Close()
 	// The lag is exported while the client it is read through is open; while
 	// another Processor on the same registry exports it, this one does not.
@@ -302,7 +315,11 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(p.cfg.Group + "." + string(prio)),
 		kgo.ConsumeTopics(p.topics(prio)...),
-		kgo.DisableAutoCommit(),
+		// The offsets marked (MarkCommitRecords, once a batch is done) are
+		// committed every CommitInterval, and before the partitions are
+		// revoked or the group is left (franz-go's default revoke).
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(p.cfg.CommitInterval),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -328,17 +345,16 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		recs := fetches.Records()
 		if len(recs) > 0 {
 			p.metrics.batch(prio, len(recs))
-			p.batch(work, acksCtx, prio, recs)
-			fctx, cancel := context.WithTimeout(work, p.cfg.DeliveryTimeout)
-			if err := p.status.Flush(fctx); err != nil {
-				log.Warn("flushing status events failed", "err", err)
+			var events sync.WaitGroup
+			p.batch(work, acksCtx, prio, recs, &events)
+			if !p.acknowledged(&events) {
+				log.Warn("status events not acknowledged in time", "records", len(recs), "timeout", p.cfg.DeliveryTimeout)
 			}
-			if err := cl.CommitRecords(fctx, recs...); err != nil {
-				// The batch will be delivered again by whoever holds the
-				// partitions next: at least once.
-				log.Warn("commit failed", "records", len(recs), "err", err)
-			}
-			cancel()
+			// Committed with the next autocommit, or before a rebalance
+			// (which waits for AllowRebalance below) or the close. A
+			// commit that fails leaves the batch to be delivered again
+			// by whoever holds the partitions next: at least once.
+			cl.MarkCommitRecords(recs...)
 		}
 		cl.AllowRebalance()
 	}
@@ -350,7 +366,7 @@ type collapseKey struct{ account, device, key string }
 // batch delivers one polled batch: records with the same key (account) go to the
 // same worker in order, workers run concurrently, and batch returns when every
 // delivery attempt has finished.
-func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, recs []*kgo.Record) {
+func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, recs []*kgo.Record, events *sync.WaitGroup) {
 	msgs := make([]*Message, len(recs))
 	newest := make(map[collapseKey]int)
 	for i, r := range recs {
@@ -358,13 +374,13 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 		if err != nil {
 			p.cfg.Logger.Warn("skipping a malformed record", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			if m != nil && m.ID != "" && (m.Account != "" || m.Topic != "") {
-				p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Topic: m.Topic, Status: Failed, Error: err.Error(), Priority: prio}, m.Type)
+				p.emit(events, Event{ID: m.ID, Account: m.Account, Device: m.Device, Topic: m.Topic, Status: Failed, Error: err.Error(), Priority: prio}, m.Type)
 			} else {
 				p.metrics.outcome(prio, otherType, Failed)
 			}
 			continue
 		}
-		m.rec = r
+		m.rec, m.events = r, events
 		msgs[i] = m
 		if m.CollapseKey != "" {
 			newest[collapseKey{m.Account, m.Device, m.CollapseKey}] = i
@@ -379,7 +395,7 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 		if m.CollapseKey != "" && newest[collapseKey{m.Account, m.Device, m.CollapseKey}] != i {
 			p.stats.processed.Add(1)
 			p.stats.collapsed.Add(1)
-			p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Collapsed, Priority: m.Priority}, m.Type)
+			p.emit(events, Event{ID: m.ID, Account: m.Account, Device: m.Device, Status: Collapsed, Priority: m.Priority}, m.Type)
 			continue
 		}
 		lane := maphash.String(p.seed, m.lane()) % uint64(n)
@@ -425,7 +441,7 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 	now := time.Now()
 	if m.Expired(now) {
 		p.stats.expired.Add(1)
-		p.emit(Event{ID: m.ID, Account: m.Account, Device: m.Device, Topic: m.Topic, Status: Expired, Priority: m.Priority}, m.Type)
+		p.emit(m.events, Event{ID: m.ID, Account: m.Account, Device: m.Device, Topic: m.Topic, Status: Expired, Priority: m.Priority}, m.Type)
 		return
 	}
 	if m.Topic != "" {
@@ -443,14 +459,19 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 	switch {
 	case err != nil:
 		p.stats.failed.Add(1)
-		p.emit(Event{ID: m.ID, Account: m.Account, Status: Failed, Error: err.Error(), Priority: m.Priority}, m.Type)
+		p.emit(m.events, Event{ID: m.ID, Account: m.Account, Status: Failed, Error: err.Error(), Priority: m.Priority}, m.Type)
 		return
 	case len(devices) == 0:
 		p.stats.offline.Add(1)
-		p.emit(Event{ID: m.ID, Account: m.Account, Status: Offline, Priority: m.Priority}, m.Type)
+		p.emit(m.events, Event{ID: m.ID, Account: m.Account, Status: Offline, Priority: m.Priority}, m.Type)
 		return
 	}
 	msg := m.Msg(now)
+	if len(devices) == 1 {
+		// The common account of one device: no goroutine to wait for.
+		p.deliver(ctx, acksCtx, m, msg, devices[0])
+		return
+	}
 	var wg sync.WaitGroup
 	for _, d := range devices {
 		wg.Go(func() { p.deliver(ctx, acksCtx, m, msg, d) })
@@ -542,7 +563,7 @@ func (p *Processor) deliver(ctx, acksCtx context.Context, m *Message, msg *proto
 			e.Error = string(res.Status)
 		}
 	}
-	p.emit(e, m.Type)
+	p.emit(m.events, e, m.Type)
 }
 
 // attempt is one delivery attempt; it returns once the message is written (or
@@ -570,7 +591,7 @@ func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *proto
 		}
 		if res.Status == protocol.StatusAcked {
 			p.stats.acked.Add(1)
-			p.emit(Event{ID: m.ID, Account: m.Account, Device: device, Status: Acked, Priority: m.Priority}, m.Type)
+			p.emit(nil, Event{ID: m.ID, Account: m.Account, Device: device, Status: Acked, Priority: m.Priority}, m.Type)
 		}
 	}()
 	select {
@@ -583,22 +604,58 @@ func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *proto
 }
 
 // emit counts an outcome of a message of type typ and produces its event to the
-// status topic without waiting; the batch flushes before it commits.
-func (p *Processor) emit(e Event, typ string) {
+// status topic without waiting; events, when not nil, is the batch's count of
+// the events not yet acknowledged, which the batch waits for before its offsets
+// are marked for commit.
+func (p *Processor) emit(events *sync.WaitGroup, e Event, typ string) {
 	p.metrics.outcome(e.Priority, typ, e.Status)
 	if e.At == 0 {
 		e.At = time.Now().UnixMilli()
 	}
-	v, err := json.Marshal(e)
+	// One allocation for the key and the value: the id, then the event.
+	buf := make([]byte, 0, len(e.ID)+eventSize(&e))
+	buf = append(buf, e.ID...)
+	buf, err := appendEvent(buf, &e)
 	if err != nil {
 		p.metrics.statusFailed.Inc()
 		p.cfg.Logger.Error("encoding a status event failed", "err", err)
 		return
 	}
-	p.status.Produce(context.Background(), &kgo.Record{Topic: p.cfg.Topics.Status(), Key: []byte(e.ID), Value: v}, func(_ *kgo.Record, err error) {
-		if err != nil {
-			p.metrics.statusFailed.Inc()
-			p.cfg.Logger.Warn("producing a status event failed", "id", e.ID, "status", e.Status, "err", err)
-		}
+	r := &kgo.Record{Topic: p.statusTopic, Key: buf[:len(e.ID):len(e.ID)], Value: buf[len(e.ID):]}
+	if events == nil {
+		p.status.Produce(context.Background(), r, p.produced)
+		return
+	}
+	events.Add(1)
+	p.status.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		p.produced(r, err)
+		events.Done()
 	})
+}
+
+// produced counts and logs a status event that could not be produced.
+func (p *Processor) produced(r *kgo.Record, err error) {
+	if err != nil {
+		p.metrics.statusFailed.Inc()
+		p.cfg.Logger.Warn("producing a status event failed", "id", string(r.Key), "event", string(r.Value), "err", err)
+	}
+}
+
+// acknowledged waits until Kafka has answered every status event of a batch
+// (each is acknowledged or counted as failed), for at most DeliveryTimeout,
+// as the flush before the commit did; it reports whether they all were.
+func (p *Processor) acknowledged(events *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() {
+		events.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(p.cfg.DeliveryTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }

@@ -35,7 +35,7 @@ func (p *Processor) publish(ctx context.Context, m *Message, msg *protocol.Msg) 
 	if err != nil {
 		p.stats.failed.Add(1)
 		e.Status, e.Error = Failed, err.Error()
-		p.emit(e, m.Type)
+		p.emit(m.events, e, m.Type)
 		return
 	}
 	p.stats.published.Add(1)
@@ -43,7 +43,7 @@ func (p *Processor) publish(ctx context.Context, m *Message, msg *protocol.Msg) 
 		p.metrics.written(m, time.Now())
 	}
 	e.Status, e.Published = Published, &res
-	p.emit(e, m.Type)
+	p.emit(m.events, e, m.Type)
 }
 
 // publishOnce publishes msg, retrying while the topic's edges cannot be looked

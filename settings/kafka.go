@@ -34,6 +34,7 @@ type Kafka struct {
 	Workers           string
 	AckTimeout        time.Duration
 	PublishTimeout    time.Duration
+	CommitInterval    time.Duration
 	StatusTTL         time.Duration
 
 	// embedded: `herald dev` starts its own cluster when no brokers are given.
@@ -72,6 +73,7 @@ func (k *Kafka) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&k.ProduceTimeout, "kafka-produce-timeout", processor.DefaultProduceTimeout, "how long POST /v1/messages waits for Kafka before answering 503 (at least 1s)")
 	fs.StringVar(&k.Workers, "processor-workers", fmt.Sprintf("high=%d,normal=%d,low=%d", processor.DefaultHighWorkers, processor.DefaultNormalWorkers, processor.DefaultLowWorkers), "concurrent deliveries per priority")
 	fs.DurationVar(&k.AckTimeout, "ack-timeout", processor.DefaultAckTimeout, "how long an async message's ack is awaited after delivery")
+	fs.DurationVar(&k.CommitInterval, "processor-commit-interval", processor.DefaultCommitInterval, "how often a processor commits the offsets of the batches it has finished (and before a rebalance and at exit); a processor that dies leaves up to this much to be delivered again")
 	fs.DurationVar(&k.PublishTimeout, "publish-timeout", processor.DefaultPublishTimeout, "how long a processor waits for the edges' counts of an asynchronous publish to a topic")
 	fs.DurationVar(&k.StatusTTL, "status-ttl", processor.DefaultStatusTTL, "how long GET /v1/messages/{id} remembers a message")
 	if dev {
@@ -104,8 +106,8 @@ func (k *Kafka) Validate() error {
 	if k.Embedded && (k.DevRetention <= 0 || k.DevRetentionBytes <= 0) {
 		return Usagef("--kafka-retention and --kafka-retention-bytes must be positive: the embedded cluster keeps everything in memory")
 	}
-	if k.AckTimeout <= 0 || k.StatusTTL <= 0 || k.PublishTimeout <= 0 {
-		return Usagef("--ack-timeout, --publish-timeout and --status-ttl must be positive")
+	if k.AckTimeout <= 0 || k.StatusTTL <= 0 || k.PublishTimeout <= 0 || k.CommitInterval <= 0 {
+		return Usagef("--ack-timeout, --publish-timeout, --processor-commit-interval and --status-ttl must be positive")
 	}
 	if _, err := ParseWorkers(k.Workers); err != nil {
 		return err

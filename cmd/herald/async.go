@@ -174,6 +174,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 			Nudger:            router,
 			Workers:           workers,
 			AckTimeout:        k.AckTimeout,
+			CommitInterval:    k.CommitInterval,
 			SessionTimeout:    gt.Session,
 			RebalanceTimeout:  gt.Rebalance,
 			HeartbeatInterval: gt.Heartbeat,
