@@ -20,12 +20,9 @@ type DeviceStore interface {
 
 // Presence tells whether a device is connected, and in which region.
 type Presence interface {
-	// Where returns the region of the device's connection: "" when it is not
-	// connected, the region's name in a deployment of regions, any other
-	// non-empty string otherwise.
-	Where(ctx context.Context, account, device string) (string, error)
-	// Regional reports whether the deployment names its regions.
-	Regional() bool
+	// Where reports whether the device is connected, and in which region
+	// ("" in a deployment of one region).
+	Where(ctx context.Context, account, device string) (region string, online bool, err error)
 }
 
 // Changes announces a change of an account's device list to every cache of it,
@@ -114,11 +111,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request) {
 	for _, d := range devs {
 		v := DeviceView{Device: d}
 		if s.cfg.Presence != nil {
-			region, _ := s.cfg.Presence.Where(ctx, account, d.ID) // unknown counts as offline
-			v.Online = region != ""
-			if s.cfg.Presence.Regional() {
-				v.Region = region
-			}
+			v.Region, v.Online, _ = s.cfg.Presence.Where(ctx, account, d.ID) // unknown counts as offline
 		}
 		out.Devices = append(out.Devices, v)
 	}

@@ -189,28 +189,28 @@ func (r *Router) lookup(ctx context.Context, account, device string) (registry.E
 // Online reports whether the device has a live registration, in this region
 // or, with Regions, in another.
 func (r *Router) Online(ctx context.Context, account, device string) (bool, error) {
-	region, err := r.Where(ctx, account, device)
-	return region != "", err
+	_, online, err := r.Where(ctx, account, device)
+	return online, err
 }
 
-// Where returns the region where the device is connected: this region's name
-// (or "here" without Regions) when its registry holds the device, another
-// region's when that region's gateway says it does, "" when none does. An
+// Where reports whether the device is connected, and in which region: this
+// region's when its registry holds the device, another's when that region's
+// gateway says it does; the region is "" in a deployment of one region. An
 // error means this region's registry could not be read.
-func (r *Router) Where(ctx context.Context, account, device string) (string, error) {
-	_, err := r.lookup(ctx, account, device)
+func (r *Router) Where(ctx context.Context, account, device string) (region string, online bool, err error) {
+	_, err = r.lookup(ctx, account, device)
 	switch {
 	case errors.Is(err, registry.ErrNotFound) && r.Regions != nil:
-		region, _ := r.Regions.Locate(ctx, account, device)
-		return region, nil
+		region, _ = r.Regions.Locate(ctx, account, device)
+		return region, region != "", nil
 	case errors.Is(err, registry.ErrNotFound):
-		return "", nil
+		return "", false, nil
 	case err != nil:
-		return "", err
+		return "", false, err
 	case r.Regions != nil:
-		return r.Regions.Region(), nil
+		return r.Regions.Region(), true, nil
 	}
-	return "here", nil
+	return "", true, nil
 }
 
 // Disconnect closes the device's connection wherever it is, with 4003 (removed),
@@ -232,7 +232,3 @@ func (r *Router) Disconnect(ctx context.Context, account, device string) error {
 	}
 	return r.Links.close(ctx, e.Edge, account, device, e.Session, CloseRemoved)
 }
-
-// Regional reports whether the Router reaches other regions: the deployment
-// names its regions.
-func (r *Router) Regional() bool { return r.Regions != nil }

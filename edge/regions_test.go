@@ -158,8 +158,8 @@ func TestRegionsDeliverAcrossRegions(t *testing.T) {
 			{us, "tv1", "us"},
 			{eu, "nobody", ""},
 		} {
-			got, err := c.from.router.Where(context.Background(), "a1", c.device)
-			if err != nil || got != c.want {
+			got, online, err := c.from.router.Where(context.Background(), "a1", c.device)
+			if err != nil || got != c.want || online != (c.want != "") {
 				t.Errorf("Where(%s) from %s = %q, %v; want %q", c.device, c.from.name, got, err, c.want)
 			}
 		}
@@ -575,7 +575,7 @@ func TestRegionsDeviceJustMovedHere(t *testing.T) {
 	eu.mustDial(t, "a1", "tv1")
 	// A process of eu without the tv's session: an API process.
 	api := &Router{Registry: staleMisses{Locator: eu.reg, stale: map[string]bool{"a1/tv1": true}}, Regions: eu.regions}
-	if got, err := api.Where(context.Background(), "a1", "tv1"); err != nil || got != "eu" {
+	if got, _, err := api.Where(context.Background(), "a1", "tv1"); err != nil || got != "eu" {
 		t.Fatalf("Where = %q, %v; want eu", got, err)
 	}
 	if online, err := api.Online(context.Background(), "a1", "tv1"); err != nil || !online {
