@@ -1,9 +1,9 @@
 package mirror
 
 import (
-	"errors"
 	"fmt"
 
+	"github.com/heraldpush/herald/processor"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -80,17 +80,11 @@ func (m *metrics) records(topic string) prometheus.Counter {
 	return c
 }
 
-// register registers c into reg, or returns the collector reg already has in
-// its place, so that two mirrors of one registry share the series.
+// register is processor.RegisterShared, its error naming the mirror.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
+	c, err := processor.RegisterShared(reg, c)
+	if err != nil {
+		return c, fmt.Errorf("mirror: %w", err)
 	}
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("mirror: metrics: %w", err)
+	return c, nil
 }

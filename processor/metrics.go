@@ -1,7 +1,6 @@
 package processor
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -269,19 +268,13 @@ func (c *seriesCache[K, V]) add(k K, limit int, mk func(K) V, full V) V {
 	return v
 }
 
-// register registers c into reg, or returns the collector reg already has in
-// its place, so that two users of one registry share the series.
+// register is RegisterShared, its error naming the processor.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
+	c, err := RegisterShared(reg, c)
+	if err != nil {
+		return c, fmt.Errorf("processor: %w", err)
 	}
-	if are, ok := errors.AsType[prometheus.AlreadyRegisteredError](err); ok {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, fmt.Errorf("processor: metrics: %w", err)
+	return c, nil
 }
 
 // materializerMetrics are RunMaterializer's counters by status.
