@@ -135,8 +135,11 @@ func (s *Server) serveRefresh(w http.ResponseWriter, r *http.Request) {
 }
 
 // setTokenEnd moves ss's token deadline to until (zero: none) and schedules
-// again the deadline it capped, if it is on the wheel: a lifetime or a grace
-// that the old token's expiry came before.
+// again the deadline it may cap: a lifetime or a grace is kept, capped by the
+// new token; a deadline that was the old token's becomes the end of the
+// session's lifetime (its start plus its lifetime), capped by the new token.
+// A token deadline that had capped the grace after a reconnect frame is left:
+// the connection is ending, and closes at the old token's end.
 func (w *wheel) setTokenEnd(ss *session, until time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -144,8 +147,15 @@ func (w *wheel) setTokenEnd(ss *session, until time.Time) {
 	if !until.IsZero() {
 		ss.tokenEnd = until.UnixNano()
 	}
-	if ss.slot.in == 0 || ss.due.kind == dueNone {
+	if ss.slot.in == 0 {
 		return
 	}
-	w.scheduleLocked(ss, w.start.Add(time.Duration(ss.due.wantTick)*w.res), ss.due.wantKind)
+	switch ss.due.kind {
+	case dueLifetime, dueGrace:
+		w.scheduleLocked(ss, w.start.Add(time.Duration(ss.due.tick)*w.res), ss.due.kind)
+	case dueToken:
+		if ss.reconnect.Load() == uint32(causeNone) {
+			w.scheduleLocked(ss, ss.since.Add(ss.lifetime), dueLifetime)
+		}
+	}
 }

@@ -41,10 +41,6 @@ type dueLink struct {
 	prev, next *session
 	tick       int64 // the deadline, in resolution ticks since the wheel's start
 	kind       dueKind
-	// wantKind at wantTick is the deadline asked for, before the token's
-	// expiry capped it (capToken): a refreshed token schedules it again.
-	wantKind dueKind
-	wantTick int64
 }
 
 // wheel drives every periodic and delayed action of an edge's sessions from one
@@ -127,7 +123,6 @@ func (w *wheel) schedule(ss *session, t time.Time, k dueKind) bool {
 
 func (w *wheel) scheduleLocked(ss *session, t time.Time, k dueKind) {
 	w.unlinkLocked(ss)
-	wantTick, wantKind := int64((t.Sub(w.start)+w.res-1)/w.res), k
 	t, k = ss.capToken(t, k)
 	d := t.Sub(w.start)
 	tick := int64((d + w.res - 1) / w.res) // rounded up: never early
@@ -135,7 +130,7 @@ func (w *wheel) scheduleLocked(ss *session, t time.Time, k dueKind) {
 		tick = w.done + 1
 	}
 	slot := tick % deadlineSlots
-	ss.due = dueLink{next: w.due[slot], tick: tick, kind: k, wantKind: wantKind, wantTick: wantTick}
+	ss.due = dueLink{next: w.due[slot], tick: tick, kind: k}
 	if ss.due.next != nil {
 		ss.due.next.due.prev = ss
 	}
