@@ -105,7 +105,10 @@ func sortSteps(h []Step) {
 }
 
 // oneLine is s with its line breaks made spaces, as a history keeps an error.
-func oneLine(s string) string { return strings.NewReplacer("\n", " ", "\r", " ").Replace(s) }
+func oneLine(s string) string { return lineBreaks.Replace(s) }
+
+// lineBreaks makes line breaks spaces; made once, as every status event may use it.
+var lineBreaks = strings.NewReplacer("\n", " ", "\r", " ")
 
 // MaxHistory bounds the steps of one device's history; a message goes
 // through three or four.
