@@ -15,14 +15,17 @@
 //   - [Server.Validate] checks the whole configuration, so that a process refuses
 //     a bad one before it starts anything;
 //   - [PrintConfig] writes the settings with their values, secrets masked
-//     ([Masked]), and their sources.
+//     ([Masked]), and their sources;
+//   - [Server.DevRegionConfigs] derives from the one configuration of
+//     `herald dev --regions N` the N configurations of its regions.
 //
 // A bad command line, environment, file or configuration is a [UsageError]
 // (herald exits 2 on it), whose message names the flag, the variable or the
 // file and line, and never shows a secret.
 //
 // It reads the environment, files and flags, and starts no listener, client or
-// goroutine. Besides a few conversions that need its own parsing
+// goroutine (DevRegionConfigs binds and closes a port of 127.0.0.1 per region
+// to choose its gateway's). Besides a few conversions that need its own parsing
 // ([Server.RedisConfig], [Kafka.Opts], [TokenKeys.Verifier], [RESTLimits.Apply]),
 // cmd/herald turns the settings into each package's Config. It imports the
 // packages whose defaults and parsers it uses (edge, edge/token, api, registry,
