@@ -39,4 +39,16 @@
 // step and no dependency. The page asks for the admin key, keeps it in the
 // tab's sessionStorage (never in a cookie) and sends it with every call; the
 // static files themselves are served without a key and hold no data.
+//
+// # The admin listener
+//
+// ListenerHandler serves the whole admin listener: the API and the console
+// above, /metrics from the node's Prometheus registry, /healthz, /readyz (503
+// from the start of a drain), POST /drain and pprof. RegisterNodeMetrics adds
+// the node's own collectors to that registry: the Go runtime and the process,
+// registry lookups, and the links' series that the fleet view reads back.
+//
+// Package admin imports protocol, edge, registry, devicelist, inbox and
+// processor (their types; it reaches them through the interfaces it declares);
+// it must not import api, settings or cmd.
 package admin

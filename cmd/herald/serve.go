@@ -584,13 +584,14 @@ func (n *node) listenAll(c *settings.Server, log *slog.Logger) error {
 	if err := n.listen("public", c.Addr, mux, log); err != nil {
 		return err
 	}
-	registerMetrics(n)
+	lookups, _ := n.registry.(admin.LookupCounter)
+	admin.RegisterNodeMetrics(n.metrics, lookups, n.links)
 	if c.AdminAddr != "" {
-		var console http.Handler
+		lc := admin.ListenerConfig{Metrics: n.metrics, Ready: n.ready.Load, Drain: n.requestDrain}
 		if c.Console {
-			console = n.admin.Handler()
+			lc.Console = n.admin.Handler()
 		}
-		if err := n.listen("admin", c.AdminAddr, adminHandler(n.metrics, &n.ready, n.requestDrain, console), log); err != nil {
+		if err := n.listen("admin", c.AdminAddr, admin.ListenerHandler(lc), log); err != nil {
 			return err
 		}
 	}
