@@ -25,9 +25,10 @@
 //
 // It reads the environment, files and flags, and starts no listener, client or
 // goroutine (DevRegionConfigs binds and closes a port of 127.0.0.1 per region
-// to choose its gateway's). Besides a few conversions that need its own parsing
-// ([Server.RedisConfig], [Kafka.Opts], [TokenKeys.Verifier], [RESTLimits.Apply]),
-// cmd/herald turns the settings into each package's Config. It imports the
-// packages whose defaults and parsers it uses (edge, edge/token, api, registry,
-// processor, protocol), never cmd/herald, demo or bench.
+// to choose its gateway's). Besides a few conversions that need its own
+// parsing ([Server.RedisConfig], [Kafka.Opts], [TokenKeys.Verifier],
+// [TLS.Listeners], [RESTLimits.Apply]), cmd/herald turns the settings into each
+// package's Config. It imports the packages whose defaults and parsers it uses
+// (edge, edge/token, api, admin, registry, inbox, topiclog, processor, mirror,
+// protocol, tlsreload), never cmd/herald, demo or bench.
 package settings

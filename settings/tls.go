@@ -5,8 +5,13 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/heraldpush/herald/tlsreload"
 )
 
 // defaultTLSReloadInterval is how often, at most, a TLS handshake looks at whether
@@ -35,6 +40,44 @@ func (t *TLS) Flags(fs *flag.FlagSet) {
 
 // InternalTLS reports whether the internal listener serves TLS.
 func (t *TLS) InternalTLS() bool { return t.CertFile != "" || t.InternalCertFile != "" }
+
+// LinkURL is the address other processes dial for links to this edge: addr
+// with https:// when the internal listener serves TLS, so that they dial wss.
+// An address that names its scheme is kept.
+func (t *TLS) LinkURL(addr string) string {
+	if !t.InternalTLS() || addr == "" || strings.Contains(addr, "://") {
+		return addr
+	}
+	return "https://" + addr
+}
+
+// Listeners loads the certificates t names, and the CA bundle that the client
+// dialling links trusts: nil reloaders and client where t names none.
+func (t *TLS) Listeners(log *slog.Logger) (*tlsreload.Listeners, error) {
+	l := &tlsreload.Listeners{}
+	var err error
+	if t.CertFile != "" {
+		if l.Public, err = tlsreload.New(t.CertFile, t.KeyFile, t.ReloadInterval, log.With("listener", "public,admin")); err != nil {
+			return nil, Usagef("--tls-cert: %v", err)
+		}
+		l.Internal = l.Public
+	}
+	if t.InternalCertFile != "" {
+		if l.Internal, err = tlsreload.New(t.InternalCertFile, t.InternalKeyFile, t.ReloadInterval, log.With("listener", "internal")); err != nil {
+			return nil, Usagef("--internal-tls-cert: %v", err)
+		}
+	}
+	if t.CAFile != "" {
+		pool, err := LoadCAPool(t.CAFile)
+		if err != nil {
+			return nil, Usagef("--tls-ca: %v", err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		l.LinkClient = &http.Client{Transport: tr}
+	}
+	return l, nil
+}
 
 // Validate checks that pairs come whole, that their files hold a matching
 // certificate and key, and that the CA bundle parses.

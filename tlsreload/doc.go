@@ -9,7 +9,11 @@
 // certificate, an expired certificate) keeps the certificate in use and is
 // logged once. It starts no goroutine: the handshakes do the looking.
 //
-// It owns the files of one pair and nothing else: which listener serves which
-// pair, and the flags that name them, are cmd/herald's and settings'. It imports
-// nothing of ours.
+// [Listeners] holds the pairs of a node's listeners (the public one, which the
+// admin listener shares, and the internal one) and the client that dials links
+// with the CA bundle it trusts; its methods take a nil *Listeners as plain HTTP.
+//
+// It owns the files of the pairs and nothing else: the flags that name them and
+// their checks are settings' ([settings.TLS.Listeners] builds a Listeners), and
+// the listeners themselves cmd/herald's. It imports nothing of ours.
 package tlsreload

@@ -58,7 +58,7 @@ func (n *node) buildAdmin(c *settings.Server, log *slog.Logger) error {
 		cfg.Push = n.api.PushHandler("admin")
 	}
 	if len(c.ClusterKeys) > 0 {
-		cfg.Peers = &admin.Peers{Key: c.ClusterKeys[0], Client: n.tls.client()}
+		cfg.Peers = &admin.Peers{Key: c.ClusterKeys[0], Client: n.tls.Client()}
 	}
 	if n.admin, err = admin.New(cfg); err != nil {
 		return settings.Usagef("%v", err)

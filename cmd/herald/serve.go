@@ -29,6 +29,7 @@ import (
 	"github.com/heraldpush/herald/registry"
 	"github.com/heraldpush/herald/schemas"
 	"github.com/heraldpush/herald/settings"
+	"github.com/heraldpush/herald/tlsreload"
 	"github.com/heraldpush/herald/tracing"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/rueidis"
@@ -124,8 +125,8 @@ type node struct {
 	// regionInbox delivers this region's stored messages to devices in other
 	// regions; nil in one region.
 	regionInbox *edge.RegionInbox
-	tls         *nodeTLS        // certificates of the listeners; nil: plain HTTP
-	tokens      *token.Verifier // the edge's device-token keys; nil without the edge role
+	tls         *tlsreload.Listeners // certificates of the listeners; nil: plain HTTP
+	tokens      *token.Verifier      // the edge's device-token keys; nil without the edge role
 	ready       atomic.Bool
 	// metrics is the node's Prometheus registry: the edge, the API and the
 	// processor register their own metrics in it, listenAll the node's.
@@ -169,7 +170,7 @@ func (n *node) listen(name, addr string, h http.Handler, log *slog.Logger) error
 	if err != nil {
 		return fmt.Errorf("listen on %s (%s): %w", addr, name, err)
 	}
-	ln = n.tls.wrap(name, ln)
+	ln = n.tls.Wrap(ln, name == "internal")
 	n.serve(name, ln, h, log)
 	return nil
 }
@@ -294,7 +295,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 	if err != nil {
 		return nil, settings.Usagef("%v", err)
 	}
-	if n.tls, err = newNodeTLS(&c.TLS, log.With("part", "tls")); err != nil {
+	if n.tls, err = c.TLS.Listeners(log.With("part", "tls")); err != nil {
 		return nil, err
 	}
 	if n.tracing, err = startTracing(c); err != nil {
@@ -306,7 +307,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 		return nil, err
 	}
 	if len(c.ClusterKeys) > 0 {
-		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.client(), Logger: log.With("part", "links"), Tracer: tracer})
+		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.Client(), Logger: log.With("part", "links"), Tracer: tracer})
 		if err != nil {
 			return nil, settings.Usagef("%v", err)
 		}
@@ -486,7 +487,7 @@ func serveWith(ctx context.Context, c *settings.Server, stderr io.Writer, ready 
 		if c.AdvertiseAddr == "" {
 			c.AdvertiseAddr = advertised(internal.Addr().(*net.TCPAddr))
 		}
-		c.AdvertiseAddr = linkURL(c.AdvertiseAddr, c.TLS.InternalTLS())
+		c.AdvertiseAddr = c.TLS.LinkURL(c.AdvertiseAddr)
 	}
 	n, err := buildWith(c, log, devices)
 	if err != nil {
@@ -503,7 +504,7 @@ func serveWith(ctx context.Context, c *settings.Server, stderr io.Writer, ready 
 		return err
 	}
 	if internal != nil {
-		n.serve("internal", n.tls.wrap("internal", internal), internalHandler(n.edge.LinkHandler(), n.admin.InternalHandler(c.ClusterKeys)), log)
+		n.serve("internal", n.tls.Wrap(internal, true), internalHandler(n.edge.LinkHandler(), n.admin.InternalHandler(c.ClusterKeys)), log)
 	}
 	if err := n.listenAll(c, log); err != nil {
 		n.close()
@@ -535,7 +536,7 @@ loop:
 			why = "POST /drain"
 			break loop
 		case <-hup:
-			n.tls.reload()
+			n.tls.Reload()
 			if n.tokens != nil {
 				_ = n.tokens.Reload() // a failure is logged and keeps the keys in use
 			}
@@ -625,7 +626,7 @@ func replacer(links *edge.Links) edge.Replacer {
 
 // newRegions returns the links to the other regions' gateways that
 // --region-peers names, or nil when it names none.
-func newRegions(r *settings.Region, t *nodeTLS, tracer *tracing.Tracer, log *slog.Logger) (*edge.Regions, error) {
+func newRegions(r *settings.Region, t *tlsreload.Listeners, tracer *tracing.Tracer, log *slog.Logger) (*edge.Regions, error) {
 	if len(r.Peers) == 0 {
 		return nil, nil
 	}
@@ -640,7 +641,7 @@ func newRegions(r *settings.Region, t *nodeTLS, tracer *tracing.Tracer, log *slo
 		FoundTTL:      r.FoundTTL,
 		MissTTL:       r.MissTTL,
 		LocateTimeout: r.LocateTimeout,
-		HTTPClient:    t.client(),
+		HTTPClient:    t.Client(),
 		Logger:        log.With("part", "regions"),
 		Tracer:        tracer,
 	})
