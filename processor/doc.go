@@ -39,6 +39,9 @@
 // outcome, without a device, is published with the counts of the edges and
 // devices reached and the edges that failed, expired, or failed (topic.go).
 //
+// [StartEmbedded] runs the in-memory Kafka cluster of `herald dev` (kfake) in
+// the process, on loopback.
+//
 // Package processor imports protocol and inbox only; it must not import edge,
 // api, registry or cmd: it delivers through the Deliverer and Publisher
 // interfaces it declares.

@@ -87,13 +87,13 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 	k := &c.Kafka
 	brokers := k.Brokers
 	if len(brokers) == 0 && k.Embedded {
-		e, err := startEmbeddedKafka(k.DevPort, log)
+		e, err := processor.StartEmbedded(k.DevPort, log)
 		if err != nil {
 			return asyncParts{}, err
 		}
 		n.kafka = e
-		n.closers = append(n.closers, e.close)
-		brokers = e.cluster.ListenAddrs()
+		n.closers = append(n.closers, e.Close)
+		brokers = e.Addrs()
 	}
 	if len(brokers) == 0 {
 		return asyncParts{}, nil

@@ -135,7 +135,7 @@ type node struct {
 	drainReq  chan struct{} // closed by requestDrain
 	drainOnce sync.Once
 
-	kafka        *embeddedKafka // herald dev's cluster, nil otherwise
+	kafka        *processor.Embedded // herald dev's cluster, nil otherwise
 	kafkaAddrs   []string
 	producer     *processor.Producer
 	processor    *processor.Processor

@@ -1,4 +1,4 @@
-package main
+package processor
 
 import (
 	"context"
@@ -10,16 +10,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
-// embeddedKafka is the in-process cluster of `herald dev`, with a goroutine that
-// applies its retention.
-type embeddedKafka struct {
+// Embedded is the in-process Kafka cluster of `herald dev`, with a goroutine
+// that applies its retention.
+type Embedded struct {
 	cluster *kfake.Cluster
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
 
-// startEmbeddedKafka starts a one-broker in-memory cluster on loopback.
-func startEmbeddedKafka(port int, log *slog.Logger) (*embeddedKafka, error) {
+// StartEmbedded starts a one-broker in-memory cluster on loopback, on port
+// (0: any free port).
+func StartEmbedded(port int, log *slog.Logger) (*Embedded, error) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.DefaultNumPartitions(3)}
 	if port != 0 {
 		opts = append(opts, kfake.Ports(port))
@@ -29,7 +30,7 @@ func startEmbeddedKafka(port int, log *slog.Logger) (*embeddedKafka, error) {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &embeddedKafka{cluster: c, stop: cancel}
+	e := &Embedded{cluster: c, stop: cancel}
 	// kfake applies retention on its own only hourly: often enough here.
 	e.wg.Go(func() {
 		t := time.NewTicker(time.Minute)
@@ -47,8 +48,11 @@ func startEmbeddedKafka(port int, log *slog.Logger) (*embeddedKafka, error) {
 	return e, nil
 }
 
-// close stops the retention goroutine and the cluster.
-func (e *embeddedKafka) close() {
+// Addrs returns the addresses of the cluster's brokers.
+func (e *Embedded) Addrs() []string { return e.cluster.ListenAddrs() }
+
+// Close stops the retention goroutine and the cluster.
+func (e *Embedded) Close() {
 	e.stop()
 	e.wg.Wait()
 	e.cluster.Close()
