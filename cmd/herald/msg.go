@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,7 +59,7 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *timeout <= 0 {
 		return settings.Usagef("--timeout must be positive")
 	}
-	body, err := readMsgPayload(*payload)
+	body, err := payloadArg(*payload)
 	if err != nil {
 		return err
 	}
@@ -172,23 +170,6 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("msg %s: %w", id, err)
 	}
 	return nil
-}
-
-// readMsgPayload returns the --payload value, read from a file for @file, and
-// checks that it is JSON.
-func readMsgPayload(v string) ([]byte, error) {
-	body := []byte(v)
-	if name, ok := strings.CutPrefix(v, "@"); ok {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		body = b
-	}
-	if !json.Valid(body) {
-		return nil, settings.Usagef("--payload is not valid JSON")
-	}
-	return body, nil
 }
 
 // printMsgFrame writes f to w as one line of JSON.
