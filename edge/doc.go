@@ -30,7 +30,8 @@
 //     edge, or another over a link) and written to a session in deliver.go and
 //     session.go (the send queue, the writer, the direct write to the socket).
 //     Around them: server.go (New, the session table, Shutdown), auth.go and
-//     limits.go (admission), devices.go (the device-list cache), topics.go,
+//     limits.go (admission), devices.go (the device-list cache) and changes.go
+//     (Changes: a changed list reloads it and disconnects), topics.go,
 //     topicdir.go and publish.go (topic subscriptions, the topic directory and
 //     publishing), devicetopics.go (a device's persistent topics, applied at
 //     connect and when they change), wheel.go (the

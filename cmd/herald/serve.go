@@ -82,31 +82,6 @@ var (
 	_ deviceStore = (*devicelist.Postgres)(nil)
 )
 
-// changes tells the cluster about a changed device list: caches reload and a
-// removed device is disconnected, in this region and, through their
-// gateways, in the others.
-type changes struct {
-	reg    clusterRegistry
-	router *edge.Router
-}
-
-func (c changes) BumpAccount(ctx context.Context, account string) error {
-	if err := c.reg.BumpAccount(ctx, account); err != nil {
-		return err
-	}
-	if c.router.Regions != nil {
-		c.router.Regions.Changed(account, "")
-	}
-	return nil
-}
-
-func (c changes) Disconnect(ctx context.Context, account, device string) error {
-	if c.router.Regions != nil {
-		c.router.Regions.Changed(account, device)
-	}
-	return c.router.Disconnect(ctx, account, device)
-}
-
 var (
 	_ clusterRegistry = (*registry.Memory)(nil)
 	_ clusterRegistry = (*registry.Redis)(nil)
@@ -444,7 +419,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			Counter:         router,
 			Nudger:          router,
 			Presence:        router,
-			Changes:         changes{reg: n.registry, router: router},
+			Changes:         edge.Changes{Versions: n.registry, Router: router},
 			Subscriptions:   n.devices,
 			TopicChanges:    router,
 			MaxDeviceTopics: c.MaxTopics,
