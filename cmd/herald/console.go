@@ -14,34 +14,17 @@ import (
 // endpoints answer the other nodes' fleet views; the admin listener serves
 // the API itself and the console only with --console.
 func (n *node) buildAdmin(c *settings.Server, log *slog.Logger) error {
-	keys, err := admin.ParseKeys(c.AdminKeys)
+	cfg, err := c.AdminConfig()
 	if err != nil {
-		return settings.Usagef("--admin-key: %v", err)
+		return err
 	}
-	name := c.EdgeID
+	cfg.Node = c.EdgeID
 	if n.edge == nil {
-		name, _ = os.Hostname()
+		cfg.Node, _ = os.Hostname()
 	}
-	cfg := admin.Config{
-		Keys:     keys,
-		Node:     name,
-		Roles:    c.Roles,
-		Region:   c.Region.Name,
-		Metrics:  n.metrics,
-		Ready:    n.ready.Load,
-		Edges:    n.registry,
-		Locator:  n.registry,
-		Devices:  n.devices,
-		Statuses: n.statuses,
-		Drain:    n.requestDrain,
-		Logger:   log.With("part", "admin"),
-
-		Timeout:          c.AdminTimeout,
-		MaxBodyBytes:     c.AdminMaxBodyBytes,
-		MaxFleet:         c.AdminMaxFleet,
-		FleetConcurrency: c.AdminFleetConcurrency,
-		TraceURL:         c.AdminTraceURL,
-	}
+	cfg.Metrics, cfg.Ready, cfg.Drain, cfg.Statuses = n.metrics, n.ready.Load, n.requestDrain, n.statuses
+	cfg.Edges, cfg.Locator, cfg.Devices = n.registry, n.registry, n.devices
+	cfg.Logger = log.With("part", "admin")
 	if n.regions != nil {
 		cfg.Regions = n.regions
 	}

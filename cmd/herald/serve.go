@@ -327,73 +327,18 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			return nil, err
 		}
 		n.tokens = v
-		n.edge, err = edge.New(edge.Config{
-			ID:                c.EdgeID,
-			Verifier:          v,
-			Registry:          n.registry,
-			Types:             n.types,
-			Devices:           n.devices,
-			Versions:          n.registry,
-			DeviceTopics:      n.devices,
-			Locator:           n.registry,
-			Presencer:         presencer(n.links),
-			Router:            router,
-			Nudger:            router,
-			Late:              router,
-			Topics:            n.registry,
-			AllowedOrigins:    c.AllowedOrigins,
-			ClusterKeys:       c.ClusterKeys,
-			RegionKeys:        gatewayKeys(&c.Region),
-			RegionRouter:      inRegion,
-			RegionInbox:       n.regionInbox,
-			RegionNews:        regionNews,
-			Liveness:          n.registry,
-			Replacer:          replacer(n.links),
-			InternalAddr:      c.AdvertiseAddr,
-			HeartbeatInterval: c.Heartbeat,
-			MaxFrameBytes:     c.MaxFrameBytes,
-			PingInterval:      c.PingInterval,
-			PongTimeout:       c.PongTimeout,
-			WriteTimeout:      c.WriteTimeout,
-			SendQueue:         c.SendQueue,
-			Inbox:             n.inbox,
-			InboxPage:         c.InboxPage,
-			MaxTopics:         c.MaxTopics,
-			TopicLog:          topicLog,
-			TopicCatchUp:      c.TopicCatchUp,
-			Statuses:          async.edgeStatuses(),
-			MsgRate:           c.MsgRate,
-			MsgBurst:          c.MsgBurst,
-			FrameRate:         c.FrameRate,
-			FrameBurst:        c.FrameBurst,
-			HelloRate:         c.HelloRate,
-			HelloBurst:        c.HelloBurst,
-			ErrorRate:         c.ErrorRate,
-			ErrorBurst:        c.ErrorBurst,
-			MaxBadFrames:      c.MaxBadFrames,
-			BadFrameWindow:    c.BadFrameWin,
-			MinLifetime:       c.MinLifetime,
-			MaxLifetime:       c.MaxLifetime,
-			ReconnectGrace:    c.ReconnectGrace,
-			MaxConnections:    c.MaxConnections,
-			ConnectRate:       c.ConnectRate,
-			ConnectBurst:      c.ConnectBurst,
-			MaxOutRate:        c.MaxOutRate,
-			MaxOutBurst:       c.MaxOutBurst,
-			Metrics:           n.metrics,
-			Logger:            log.With("part", "edge"),
-			Tracer:            tracer,
-
-			ReleaseMemoryAfterConns: c.ReleaseMemoryAfterConns,
-			ReleaseMemoryQuiet:      c.EdgeReleaseMemoryQuiet(),
-
-			PolicyBackoff:        c.EdgePolicyBackoff(),
-			PolicyBackoffMax:     c.PolicyBackoffMax,
-			PolicyBackoffDevices: c.PolicyBackoffDevices,
-			CloseWriteTimeout:    c.CloseWriteTimeout,
-			CloseLinger:          c.CloseLinger,
-		})
-		if err != nil {
+		ec := c.EdgeConfig()
+		ec.Verifier, ec.Types, ec.Inbox, ec.TopicLog = v, n.types, n.inbox, topicLog
+		// The registry is the edge's registry, and where it finds devices,
+		// accounts' versions, topics and other edges' liveness.
+		ec.Registry, ec.Locator, ec.Versions, ec.Topics, ec.Liveness = n.registry, n.registry, n.registry, n.registry, n.registry
+		ec.Devices, ec.DeviceTopics = n.devices, n.devices
+		ec.Router, ec.Nudger, ec.Late = router, router, router
+		ec.Presencer, ec.Replacer = presencer(n.links), replacer(n.links)
+		ec.RegionRouter, ec.RegionInbox, ec.RegionNews = inRegion, n.regionInbox, regionNews
+		ec.Statuses = async.edgeStatuses()
+		ec.Metrics, ec.Logger, ec.Tracer = n.metrics, log.With("part", "edge"), tracer
+		if n.edge, err = edge.New(ec); err != nil {
 			return nil, settings.Usagef("%v", err)
 		}
 		router.Local = n.edge
@@ -401,40 +346,16 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 	*inRegion = *router
 	inRegion.Regions = nil
 	if c.HasRole("api") {
-		keys, _, err := settings.ParseAPIKeys(c.APIKeys)
+		ac, err := c.APIConfig()
 		if err != nil {
 			return nil, err
 		}
-		n.api, err = api.New(api.Config{
-			Queue:           async.queue,
-			Statuses:        async.statuses,
-			Idempotency:     async.idempotency,
-			Types:           n.types,
-			Deliverer:       router,
-			Directory:       n.registry,
-			Devices:         n.devices,
-			Inbox:           n.inbox,
-			Reporter:        async.apiReporter(),
-			Publisher:       router,
-			Counter:         router,
-			Nudger:          router,
-			Presence:        router,
-			Changes:         edge.Changes{Versions: n.registry, Router: router},
-			Subscriptions:   n.devices,
-			TopicChanges:    router,
-			MaxDeviceTopics: c.MaxTopics,
-			MaxSubscribers:  c.REST.MaxTopicSubscribers,
-			Keys:            keys,
-			KeyRate:         c.REST.APIKeyRate,
-			KeyBurst:        c.REST.APIKeyBurst,
-			MaxJSONDepth:    c.REST.MaxJSONDepth,
-			MaxBodyBytes:    c.MaxBodyBytes,
-			PushTimeout:     c.PushTimeout,
-			Metrics:         n.metrics,
-			Logger:          log.With("part", "api"),
-			Tracer:          tracer,
-		})
-		if err != nil {
+		ac.Queue, ac.Statuses, ac.Idempotency, ac.Reporter = async.queue, async.statuses, async.idempotency, async.apiReporter()
+		ac.Types, ac.Directory, ac.Devices, ac.Subscriptions, ac.Inbox = n.types, n.registry, n.devices, n.devices, n.inbox
+		ac.Deliverer, ac.Publisher, ac.Counter, ac.Nudger, ac.Presence, ac.TopicChanges = router, router, router, router, router, router
+		ac.Changes = edge.Changes{Versions: n.registry, Router: router}
+		ac.Metrics, ac.Logger, ac.Tracer = n.metrics, log.With("part", "api"), tracer
+		if n.api, err = api.New(ac); err != nil {
 			return nil, settings.Usagef("%v", err)
 		}
 	}
@@ -605,34 +526,16 @@ func newRegions(r *settings.Region, t *tlsreload.Listeners, tracer *tracing.Trac
 	if len(r.Peers) == 0 {
 		return nil, nil
 	}
-	peers, err := r.PeerAddrs()
+	cfg, err := r.RegionsConfig()
 	if err != nil {
 		return nil, err
 	}
-	g, err := edge.NewRegions(edge.RegionsConfig{
-		Region:        r.Name,
-		Peers:         peers,
-		Key:           r.Keys[0],
-		FoundTTL:      r.FoundTTL,
-		MissTTL:       r.MissTTL,
-		LocateTimeout: r.LocateTimeout,
-		HTTPClient:    t.Client(),
-		Logger:        log.With("part", "regions"),
-		Tracer:        tracer,
-	})
+	cfg.HTTPClient, cfg.Logger, cfg.Tracer = t.Client(), log.With("part", "regions"), tracer
+	g, err := edge.NewRegions(cfg)
 	if err != nil {
 		return nil, settings.Usagef("%v", err)
 	}
 	return g, nil
-}
-
-// gatewayKeys returns the region keys a gateway accepts, none for an edge
-// that is no gateway.
-func gatewayKeys(r *settings.Region) []string {
-	if !r.Gateway {
-		return nil
-	}
-	return r.Keys
 }
 
 // failoverMargin is what a Redis Cluster failover takes beyond the

@@ -1,0 +1,124 @@
+package settings
+
+import (
+	"github.com/heraldpush/herald/admin"
+	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/edge"
+)
+
+// EdgeConfig returns the edge's configuration as the settings give it: its id,
+// addresses, keys, limits, budgets and timeouts. The parts it runs with (the
+// verifier, the registry, the router, the stores, metrics, logger and tracer)
+// are cmd/herald's to add.
+func (c *Server) EdgeConfig() edge.Config {
+	return edge.Config{
+		ID:                c.EdgeID,
+		AllowedOrigins:    c.AllowedOrigins,
+		ClusterKeys:       c.ClusterKeys,
+		RegionKeys:        c.Region.gatewayKeys(),
+		InternalAddr:      c.AdvertiseAddr,
+		HeartbeatInterval: c.Heartbeat,
+		MaxFrameBytes:     c.MaxFrameBytes,
+		PingInterval:      c.PingInterval,
+		PongTimeout:       c.PongTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		SendQueue:         c.SendQueue,
+		InboxPage:         c.InboxPage,
+		MaxTopics:         c.MaxTopics,
+		TopicCatchUp:      c.TopicCatchUp,
+		MsgRate:           c.MsgRate,
+		MsgBurst:          c.MsgBurst,
+		FrameRate:         c.FrameRate,
+		FrameBurst:        c.FrameBurst,
+		HelloRate:         c.HelloRate,
+		HelloBurst:        c.HelloBurst,
+		ErrorRate:         c.ErrorRate,
+		ErrorBurst:        c.ErrorBurst,
+		MaxBadFrames:      c.MaxBadFrames,
+		BadFrameWindow:    c.BadFrameWin,
+		MinLifetime:       c.MinLifetime,
+		MaxLifetime:       c.MaxLifetime,
+		ReconnectGrace:    c.ReconnectGrace,
+		MaxConnections:    c.MaxConnections,
+		ConnectRate:       c.ConnectRate,
+		ConnectBurst:      c.ConnectBurst,
+		MaxOutRate:        c.MaxOutRate,
+		MaxOutBurst:       c.MaxOutBurst,
+
+		ReleaseMemoryAfterConns: c.ReleaseMemoryAfterConns,
+		ReleaseMemoryQuiet:      c.EdgeReleaseMemoryQuiet(),
+
+		PolicyBackoff:        c.EdgePolicyBackoff(),
+		PolicyBackoffMax:     c.PolicyBackoffMax,
+		PolicyBackoffDevices: c.PolicyBackoffDevices,
+		CloseWriteTimeout:    c.CloseWriteTimeout,
+		CloseLinger:          c.CloseLinger,
+	}
+}
+
+// gatewayKeys returns the region keys a gateway accepts, none for an edge
+// that is no gateway.
+func (r *Region) gatewayKeys() []string {
+	if !r.Gateway {
+		return nil
+	}
+	return r.Keys
+}
+
+// RegionsConfig returns the configuration of the links to the other regions'
+// gateways that --region-peers names, checked. The HTTP client, logger and
+// tracer are cmd/herald's to add.
+func (r *Region) RegionsConfig() (edge.RegionsConfig, error) {
+	peers, err := r.PeerAddrs()
+	if err != nil {
+		return edge.RegionsConfig{}, err
+	}
+	return edge.RegionsConfig{
+		Region:        r.Name,
+		Peers:         peers,
+		Key:           r.Keys[0],
+		FoundTTL:      r.FoundTTL,
+		MissTTL:       r.MissTTL,
+		LocateTimeout: r.LocateTimeout,
+	}, nil
+}
+
+// APIConfig returns the REST API's configuration as the settings give it:
+// the API keys (--api-keys, parsed) and the limits. The parts it runs with
+// are cmd/herald's to add.
+func (c *Server) APIConfig() (api.Config, error) {
+	keys, _, err := ParseAPIKeys(c.APIKeys)
+	if err != nil {
+		return api.Config{}, err
+	}
+	return api.Config{
+		MaxDeviceTopics: c.MaxTopics,
+		MaxSubscribers:  c.REST.MaxTopicSubscribers,
+		Keys:            keys,
+		KeyRate:         c.REST.APIKeyRate,
+		KeyBurst:        c.REST.APIKeyBurst,
+		MaxJSONDepth:    c.REST.MaxJSONDepth,
+		MaxBodyBytes:    c.MaxBodyBytes,
+		PushTimeout:     c.PushTimeout,
+	}, nil
+}
+
+// AdminConfig returns the admin API's configuration as the settings give it:
+// the admin keys (--admin-key, parsed), the node's roles and region, and the
+// limits. The node's name and the parts it reads are cmd/herald's to add.
+func (c *Server) AdminConfig() (admin.Config, error) {
+	keys, err := admin.ParseKeys(c.AdminKeys)
+	if err != nil {
+		return admin.Config{}, Usagef("--admin-key: %v", err)
+	}
+	return admin.Config{
+		Keys:             keys,
+		Roles:            c.Roles,
+		Region:           c.Region.Name,
+		Timeout:          c.AdminTimeout,
+		MaxBodyBytes:     c.AdminMaxBodyBytes,
+		MaxFleet:         c.AdminMaxFleet,
+		FleetConcurrency: c.AdminFleetConcurrency,
+		TraceURL:         c.AdminTraceURL,
+	}, nil
+}

@@ -1,0 +1,88 @@
+package settings
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serveServer returns the configuration `herald serve` parses from args.
+func serveServer(t *testing.T, args ...string) *Server {
+	t.Helper()
+	var c Server
+	fs := NewFlags("serve", io.Discard)
+	c.Flags(fs, false)
+	if err := Parse(fs, args); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+// TestEdgeConfig checks that the edge's settings reach its Config.
+func TestEdgeConfig(t *testing.T) {
+	c := serveServer(t, "--edge-id", "e7", "--ping-interval", "7s", "--max-connections", "42", "--bad-frame-window", "9s",
+		"--policy-backoff", "0", "--region", "eu", "--region-key", "region-key-0123456789", "--gateway")
+	c.AdvertiseAddr = "https://10.0.0.7:8081"
+	e := c.EdgeConfig()
+	if e.ID != "e7" || e.PingInterval != 7*time.Second || e.MaxConnections != 42 || e.BadFrameWindow != 9*time.Second || e.InternalAddr != c.AdvertiseAddr {
+		t.Errorf("edge config %+v", e)
+	}
+	if e.PolicyBackoff != c.EdgePolicyBackoff() || e.ReleaseMemoryQuiet != c.EdgeReleaseMemoryQuiet() {
+		t.Errorf("policy backoff %v, release quiet %v: not the edge's forms of the settings", e.PolicyBackoff, e.ReleaseMemoryQuiet)
+	}
+	if !slices.Equal(e.RegionKeys, []string{"region-key-0123456789"}) {
+		t.Errorf("a gateway accepts region keys %v", e.RegionKeys)
+	}
+	c.Region.Gateway = false
+	if keys := c.EdgeConfig().RegionKeys; keys != nil {
+		t.Errorf("an edge that is no gateway accepts region keys %v", keys)
+	}
+}
+
+func TestRegionsConfig(t *testing.T) {
+	r := Region{Name: "eu", Peers: List{"us=10.0.0.1:8081"}, Keys: List{"k1", "k0"}, FoundTTL: time.Second, MissTTL: 2 * time.Second, LocateTimeout: 3 * time.Second}
+	g, err := r.RegionsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Region != "eu" || g.Peers["us"] != "10.0.0.1:8081" || len(g.Peers) != 1 || g.Key != "k1" ||
+		g.FoundTTL != time.Second || g.MissTTL != 2*time.Second || g.LocateTimeout != 3*time.Second {
+		t.Errorf("regions config %+v", g)
+	}
+	r.Peers = List{"us"}
+	if _, err := r.RegionsConfig(); err == nil || !strings.Contains(err.Error(), "name=address") {
+		t.Errorf("a peer without address: %v", err)
+	}
+}
+
+func TestAPIConfig(t *testing.T) {
+	c := serveServer(t, "--api-keys", "backend:"+strings.Repeat("s", 32), "--push-timeout", "3s")
+	a, err := c.APIConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Keys) != 1 || a.PushTimeout != 3*time.Second || a.MaxBodyBytes != c.MaxBodyBytes {
+		t.Errorf("api config %+v", a)
+	}
+	c.APIKeys = List{"no-secret"}
+	if _, err := c.APIConfig(); err == nil {
+		t.Error("a bad --api-keys entry: no error")
+	}
+}
+
+func TestAdminConfig(t *testing.T) {
+	c := serveServer(t, "--admin-key", strings.Repeat("a", 32), "--admin-timeout", "4s", "--roles", "edge,api", "--region", "us")
+	a, err := c.AdminConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Keys) != 1 || a.Timeout != 4*time.Second || a.Region != "us" || !slices.Equal(a.Roles, []string{"edge", "api"}) {
+		t.Errorf("admin config %+v", a)
+	}
+	c.AdminKeys = List{"short"}
+	if _, err := c.AdminConfig(); err == nil || !strings.HasPrefix(err.Error(), "--admin-key: ") {
+		t.Errorf("a short --admin-key: %v", err)
+	}
+}
