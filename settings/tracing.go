@@ -3,6 +3,8 @@ package settings
 import (
 	"flag"
 	"strings"
+
+	"github.com/heraldpush/herald/tracing"
 )
 
 // Tracing is the OpenTelemetry part of a server's configuration
@@ -65,4 +67,20 @@ func (t *Tracing) On(getenv func(string) string) bool {
 		return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 	}
 	return false
+}
+
+// TracingConfig returns the process's tracing configuration: on as --tracing
+// and the environment (getenv, os.Getenv) say, with the roles, region and, for
+// an edge, the edge id that describe the process in its spans.
+func (c *Server) TracingConfig(getenv func(string) string) tracing.Config {
+	cfg := tracing.Config{
+		Enabled:     c.Tracing.On(getenv),
+		SampleRatio: c.Tracing.SampleRatio,
+		Roles:       c.Roles,
+		Region:      c.Region.Name,
+	}
+	if c.HasRole("edge") {
+		cfg.EdgeID = c.EdgeID
+	}
+	return cfg
 }

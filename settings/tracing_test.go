@@ -47,3 +47,29 @@ func TestTracingValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestTracingConfig(t *testing.T) {
+	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+	for _, c := range []struct {
+		name    string
+		s       Server
+		getenv  func(string) string
+		enabled bool
+		edgeID  string
+	}{
+		{"auto with an endpoint, an edge", Server{Tracing: Tracing{Mode: "auto", SampleRatio: 0.5}, Roles: List{"edge", "api"}, EdgeID: "e1"},
+			func(k string) string { return env[k] }, true, "e1"},
+		{"auto without an endpoint", Server{Tracing: Tracing{Mode: "auto", SampleRatio: 0.5}, Roles: List{"edge"}, EdgeID: "e1"},
+			func(string) string { return "" }, false, "e1"},
+		{"on, no edge", Server{Tracing: Tracing{Mode: "on", SampleRatio: 0.5}, Roles: List{"processor"}, EdgeID: "e1"},
+			func(string) string { return "" }, true, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.s.Region.Name = "eu"
+			cfg := c.s.TracingConfig(c.getenv)
+			if cfg.Enabled != c.enabled || cfg.EdgeID != c.edgeID || cfg.SampleRatio != 0.5 || cfg.Region != "eu" || len(cfg.Roles) != len(c.s.Roles) {
+				t.Fatalf("tracing config %+v", cfg)
+			}
+		})
+	}
+}

@@ -273,7 +273,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 	if n.tls, err = c.TLS.Listeners(log.With("part", "tls")); err != nil {
 		return nil, err
 	}
-	if n.tracing, err = startTracing(c); err != nil {
+	if n.tracing, err = tracing.Start(context.Background(), c.TracingConfig(os.Getenv)); err != nil {
 		return nil, err
 	}
 	tracer := n.tracing.Tracer()
