@@ -39,6 +39,10 @@
 // outcome, without a device, is published with the counts of the edges and
 // devices reached and the edges that failed, expired, or failed (topic.go).
 //
+// A [MessageStatus] is what the materializer knows of one message (GET
+// /v1/messages/{id}); [MessageStatus.WriteText] is the form herald status
+// prints.
+//
 // [StartEmbedded] runs the in-memory Kafka cluster of `herald dev` (kfake) in
 // the process, on loopback.
 //

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/heraldpush/herald/processor"
@@ -44,75 +43,5 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	if st.Topic != "" {
-		return printTopicStatus(stdout, &st)
-	}
-	if st.Priority != "" {
-		fmt.Fprintf(stdout, "message %s to account %s, priority %s: %s\n", st.ID, st.Account, st.Priority, st.Status)
-	} else {
-		// A sync push stored for an offline device has no priority.
-		fmt.Fprintf(stdout, "message %s to account %s: %s\n", st.ID, st.Account, st.Status)
-	}
-	if st.Accepted > 0 {
-		fmt.Fprintf(stdout, "accepted %s\n", time.UnixMilli(st.Accepted).Format(time.RFC3339Nano))
-	}
-	if len(st.Devices) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEVICE\tSTATUS\tAT\tERROR")
-	for _, d := range st.Devices {
-		dev := d.Device
-		if dev == "" {
-			dev = "(account)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", dev, d.Status, time.UnixMilli(d.At).Format(time.RFC3339Nano), d.Error)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	// Each device's steps, when it went through more than one.
-	for _, d := range st.Devices {
-		if len(d.History) < 2 {
-			continue
-		}
-		steps := make([]string, len(d.History))
-		for i, h := range d.History {
-			steps[i] = fmt.Sprintf("%s +%dms", h.Status, h.At-st.Accepted)
-			if st.Accepted == 0 {
-				steps[i] = fmt.Sprintf("%s %s", h.Status, time.UnixMilli(h.At).Format(time.RFC3339Nano))
-			}
-		}
-		fmt.Fprintf(stdout, "%s: %s\n", d.Device, strings.Join(steps, ", "))
-	}
-	return nil
-}
-
-// printTopicStatus prints the status of a message published to a topic: its
-// outcome, what the publish reached and the edges it did not.
-func printTopicStatus(stdout io.Writer, st *processor.MessageStatus) error {
-	fmt.Fprintf(stdout, "message %s to topic %s, priority %s: %s\n", st.ID, st.Topic, st.Priority, st.Status)
-	if st.Accepted > 0 {
-		fmt.Fprintf(stdout, "accepted %s\n", time.UnixMilli(st.Accepted).Format(time.RFC3339Nano))
-	}
-	if st.At > 0 {
-		fmt.Fprintf(stdout, "processed %s\n", time.UnixMilli(st.At).Format(time.RFC3339Nano))
-	}
-	if st.Error != "" {
-		fmt.Fprintf(stdout, "error: %s\n", st.Error)
-	}
-	p := st.Published
-	if p == nil {
-		return nil
-	}
-	fmt.Fprintf(stdout, "edges reached %d, devices %d, dropped %d, edges failed %d\n", p.Edges, p.Devices, p.Dropped, len(p.Failed))
-	if len(p.Failed) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FAILED EDGE\tERROR")
-	for _, f := range p.Failed {
-		fmt.Fprintf(tw, "%s\t%s\n", f.Edge, f.Error)
-	}
-	return tw.Flush()
+	return st.WriteText(stdout)
 }
