@@ -132,6 +132,22 @@ func (t Topics) All() []string {
 // mirror follows too.
 func (t Topics) Mirrored(region string) Topics { return Topics{Prefix: region + "." + t.prefix()} }
 
+// WithMirrored returns every topic (All) and the mirrored topics that a
+// processor reads: the status topics of statusMirrors' regions and the message
+// topics of consumeMirrored's.
+func (t Topics) WithMirrored(statusMirrors, consumeMirrored []string) []string {
+	all := t.All()
+	for _, r := range statusMirrors {
+		all = append(all, t.Mirrored(r).Status())
+	}
+	for _, r := range consumeMirrored {
+		for _, p := range Priorities {
+			all = append(all, t.Mirrored(r).Messages(p))
+		}
+	}
+	return all
+}
+
 // checkRegions says which of regions is not a region name, nil when all are.
 func checkRegions(what string, regions []string) error {
 	for _, r := range regions {

@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,19 @@ func TestTopicsMirrored(t *testing.T) {
 		if m.Status() != tt.status || m.Messages(protocol.PriorityHigh) != tt.high {
 			t.Errorf("prefix %q: %s and %s, want %s and %s", tt.topics.Prefix, m.Status(), m.Messages(protocol.PriorityHigh), tt.status, tt.high)
 		}
+	}
+}
+
+func TestTopicsWithMirrored(t *testing.T) {
+	got := Topics{}.WithMirrored([]string{"eu", "us"}, []string{"ap"})
+	want := []string{"herald.messages.high", "herald.messages.normal", "herald.messages.low", "herald.status",
+		"eu.herald.status", "us.herald.status",
+		"ap.herald.messages.high", "ap.herald.messages.normal", "ap.herald.messages.low"}
+	if !slices.Equal(got, want) {
+		t.Errorf("WithMirrored = %q, want %q", got, want)
+	}
+	if got := (Topics{}).WithMirrored(nil, nil); !slices.Equal(got, Topics{}.All()) {
+		t.Errorf("WithMirrored without mirrors = %q, want All", got)
 	}
 }
 

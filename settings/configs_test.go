@@ -86,3 +86,30 @@ func TestAdminConfig(t *testing.T) {
 		t.Errorf("a short --admin-key: %v", err)
 	}
 }
+
+func TestProcessorConfig(t *testing.T) {
+	c := serveServer(t, "--kafka-brokers", "k:9092", "--kafka-group", "g", "--processor-workers", "high=3,normal=2,low=1",
+		"--kafka-partitions", "12", "--status-mirrors", "us", "--consume-mirrored", "ap")
+	p, err := c.ProcessorConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Group != "g" || p.Workers["high"] != 3 || p.Workers["low"] != 1 || !slices.Equal(p.Mirrored, []string{"ap"}) || p.Topics != c.Kafka.Topics() ||
+		p.SessionTimeout != c.Kafka.SessionTimeout || p.AckTimeout != c.Kafka.AckTimeout {
+		t.Errorf("processor config %+v", p)
+	}
+	m := c.MaterializerConfig()
+	if m.Group != "g.status" || !slices.Equal(m.StatusMirrors, []string{"us"}) || m.Topics != c.Kafka.Topics() || m.HeartbeatInterval != c.Kafka.HeartbeatInterval {
+		t.Errorf("materializer config %+v", m)
+	}
+	if s := c.Kafka.TopicSpec(false); s.Partitions != 12 || s.Retention != 0 {
+		t.Errorf("topic spec %+v", s)
+	}
+	if s := c.Kafka.TopicSpec(true); s.Partitions != 3 || s.Retention != c.Kafka.DevRetention || s.RetentionBytes != c.Kafka.DevRetentionBytes {
+		t.Errorf("embedded topic spec %+v", s)
+	}
+	c.Kafka.Workers = "high=many"
+	if _, err := c.ProcessorConfig(); err == nil {
+		t.Error("bad --processor-workers: no error")
+	}
+}

@@ -27,7 +27,8 @@
 // goroutine (DevRegionConfigs binds and closes a port of 127.0.0.1 per region
 // to choose its gateway's). It turns the settings into the packages' Configs:
 // [Server.EdgeConfig], [Server.APIConfig], [Server.AdminConfig],
-// [Region.RegionsConfig] and [Server.TracingConfig] fill what the settings give of each (ids, keys,
+// [Region.RegionsConfig], [Server.ProcessorConfig],
+// [Server.MaterializerConfig], [Kafka.TopicSpec] and [Server.TracingConfig] fill what the settings give of each (ids, keys,
 // limits, timeouts), to which cmd/herald adds the parts it wires in (stores,
 // router, metrics, logger); and a few conversions need its own parsing
 // ([Server.RedisConfig], [Kafka.Opts], [TokenKeys.Verifier], [TLS.Listeners],

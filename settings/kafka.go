@@ -157,3 +157,52 @@ func (k *Kafka) GroupTimeouts() processor.GroupTimeouts {
 
 // Topics names the topics by --kafka-topic-prefix.
 func (k *Kafka) Topics() processor.Topics { return processor.Topics{Prefix: k.TopicPrefix} }
+
+// TopicSpec returns how the topics are created: --kafka-partitions and
+// --kafka-replication, or for herald dev's embedded cluster (embedded) three
+// partitions with its retention.
+func (k *Kafka) TopicSpec(embedded bool) processor.TopicSpec {
+	spec := processor.TopicSpec{Partitions: int32(k.Partitions), ReplicationFactor: int16(k.Replication)}
+	if embedded {
+		spec.Partitions = 3
+		spec.Retention, spec.RetentionBytes = k.DevRetention, k.DevRetentionBytes
+	}
+	return spec
+}
+
+// ProcessorConfig returns the processor's configuration as the settings give
+// it: its topics, group, mirrored topics, workers and timeouts. The Kafka
+// client options and the parts it delivers through are cmd/herald's to add.
+func (c *Server) ProcessorConfig() (processor.Config, error) {
+	k := &c.Kafka
+	workers, err := ParseWorkers(k.Workers)
+	if err != nil {
+		return processor.Config{}, err
+	}
+	gt := k.GroupTimeouts()
+	return processor.Config{
+		Topics:            k.Topics(),
+		Group:             k.Group,
+		Mirrored:          c.Mirror.ConsumeMirrored,
+		PublishTimeout:    k.PublishTimeout,
+		Workers:           workers,
+		AckTimeout:        k.AckTimeout,
+		CommitInterval:    k.CommitInterval,
+		SessionTimeout:    gt.Session,
+		RebalanceTimeout:  gt.Rebalance,
+		HeartbeatInterval: gt.Heartbeat,
+	}, nil
+}
+
+// MaterializerConfig returns the status materializer's configuration as the
+// settings give it: its topics, group (the processor's, with ".status") and
+// the other regions' status topics it reads. The Kafka client options, the
+// store, metrics and logger are cmd/herald's to add.
+func (c *Server) MaterializerConfig() processor.MaterializerConfig {
+	k := &c.Kafka
+	gt := k.GroupTimeouts()
+	return processor.MaterializerConfig{
+		Topics: k.Topics(), Group: k.Group + ".status", StatusMirrors: c.Mirror.StatusMirrors,
+		SessionTimeout: gt.Session, RebalanceTimeout: gt.Rebalance, HeartbeatInterval: gt.Heartbeat,
+	}
+}

@@ -121,20 +121,9 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 		// grows them to their source's partitions when it has more.
 		all := topics.All()
 		if c.HasRole("processor") {
-			for _, r := range c.Mirror.StatusMirrors {
-				all = append(all, topics.Mirrored(r).Status())
-			}
-			for _, r := range c.Mirror.ConsumeMirrored {
-				for _, p := range processor.Priorities {
-					all = append(all, topics.Mirrored(r).Messages(p))
-				}
-			}
+			all = topics.WithMirrored(c.Mirror.StatusMirrors, c.Mirror.ConsumeMirrored)
 		}
-		spec := processor.TopicSpec{Partitions: int32(k.Partitions), ReplicationFactor: int16(k.Replication)}
-		if n.kafka != nil {
-			spec.Partitions = 3
-			spec.Retention, spec.RetentionBytes = k.DevRetention, k.DevRetentionBytes
-		}
+		spec := k.TopicSpec(n.kafka != nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := processor.EnsureTopics(ctx, prod.Client(), all, spec)
 		cancel()
@@ -155,42 +144,19 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 		parts.queue, parts.statuses = prod, store
 	}
 	if c.HasRole("processor") {
-		workers, err := settings.ParseWorkers(k.Workers)
+		pc, err := c.ProcessorConfig()
 		if err != nil {
 			return asyncParts{}, err
 		}
-		gt := k.GroupTimeouts()
-		n.processor, err = processor.New(processor.Config{
-			Kafka:             opts,
-			Topics:            topics,
-			Group:             k.Group,
-			Mirrored:          c.Mirror.ConsumeMirrored,
-			Deliverer:         router,
-			Directory:         n.registry,
-			Publisher:         router,
-			PublishTimeout:    k.PublishTimeout,
-			Inbox:             n.inbox,
-			Devices:           listedDevices{n.devices},
-			Nudger:            router,
-			Workers:           workers,
-			AckTimeout:        k.AckTimeout,
-			CommitInterval:    k.CommitInterval,
-			SessionTimeout:    gt.Session,
-			RebalanceTimeout:  gt.Rebalance,
-			HeartbeatInterval: gt.Heartbeat,
-			Metrics:           n.metrics,
-			Types:             n.types,
-			Logger:            log.With("part", "processor"),
-			Tracer:            n.tracing.Tracer(),
-		})
-		if err != nil {
+		pc.Kafka, pc.Directory, pc.Inbox, pc.Devices, pc.Types = opts, n.registry, n.inbox, listedDevices{n.devices}, n.types
+		pc.Deliverer, pc.Publisher, pc.Nudger = router, router, router
+		pc.Metrics, pc.Logger, pc.Tracer = n.metrics, log.With("part", "processor"), n.tracing.Tracer()
+		if n.processor, err = processor.New(pc); err != nil {
 			return asyncParts{}, settings.Usagef("%v", err)
 		}
-		n.materializer = &processor.MaterializerConfig{
-			Kafka: opts, Topics: topics, Group: k.Group + ".status", Store: store, StatusMirrors: c.Mirror.StatusMirrors,
-			SessionTimeout: gt.Session, RebalanceTimeout: gt.Rebalance, HeartbeatInterval: gt.Heartbeat,
-			Logger: log.With("part", "materializer"), Metrics: n.metrics,
-		}
+		mc := c.MaterializerConfig()
+		mc.Kafka, mc.Store, mc.Metrics, mc.Logger = opts, store, n.metrics, log.With("part", "materializer")
+		n.materializer = &mc
 	}
 	return parts, nil
 }
