@@ -28,11 +28,12 @@
 // to choose its gateway's). It turns the settings into the packages' Configs:
 // [Server.EdgeConfig], [Server.APIConfig], [Server.AdminConfig],
 // [Region.RegionsConfig], [Server.ProcessorConfig],
-// [Server.MaterializerConfig], [Kafka.TopicSpec] and [Server.TracingConfig] fill what the settings give of each (ids, keys,
-// limits, timeouts), to which cmd/herald adds the parts it wires in (stores,
-// router, metrics, logger); and a few conversions need its own parsing
-// ([Server.RedisConfig], [Kafka.Opts], [TokenKeys.Verifier], [TLS.Listeners],
-// [RESTLimits.Apply]). It imports the packages whose defaults and parsers it uses
-// (edge, edge/token, api, admin, registry, inbox, topiclog, processor, mirror,
-// protocol, tlsreload, tracing), never cmd/herald, demo or bench.
+// [Server.MaterializerConfig], [Kafka.TopicSpec] and [Server.TracingConfig]
+// fill what the settings give of each (ids, keys, limits, timeouts), to which
+// cmd/herald adds the parts it wires in (stores, router, metrics, logger); and
+// a few conversions need its own parsing ([Server.RedisConfig], [Kafka.Opts],
+// [TokenKeys.Verifier], [TLS.Listeners], [RESTLimits.Apply]). It imports the
+// packages whose defaults and parsers it uses (edge, edge/token, api, admin,
+// registry, inbox, topiclog, processor, mirror, protocol, tlsreload, tracing),
+// never cmd/herald, demo or bench.
 package settings
