@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	iofs "io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/schemas"
@@ -45,58 +43,24 @@ func runSchemaTS(args []string, stdout, stderr io.Writer) error {
 // app's schema directory ("" for none), for a generator writing to out ("":
 // stdout), which must not be a directory (example names the file wanted).
 func loadSchemaTypes(dir, out, example string) (*protocol.Types, error) {
-	sources := []iofs.FS{schemas.FS}
 	if dir != "" {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return nil, settings.Usagef("--schemas %q is not a directory", dir)
 		}
-		sources = append(sources, os.DirFS(dir))
 	}
 	if out != "" {
 		if st, err := os.Stat(out); err == nil && st.IsDir() {
 			return nil, settings.Usagef("--out %q is a directory; want a file such as %s", out, example)
 		}
 	}
-	types, err := protocol.LoadTypes(sources...)
-	if err != nil {
-		return nil, fmt.Errorf("loading message types: %w", err)
-	}
-	return types, nil
+	return schemas.Load(dir)
 }
 
-// writeGenerated writes src to stdout, or to the file out, making its
-// directory if missing (a fresh app has no src/generated/ yet).
+// writeGenerated writes src to stdout, or to the file out.
 func writeGenerated(stdout io.Writer, out string, src []byte) error {
 	if out == "" {
 		_, err := stdout.Write(src)
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return fmt.Errorf("writing %s: %w", out, err)
-	}
-	return writeFileAtomic(out, src)
-}
-
-// writeFileAtomic replaces the file at name with data, so that a failed run never
-// leaves a half-written module behind.
-func writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), name)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", name, err)
-	}
-	return nil
+	return schemas.WriteGenerated(out, src)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -219,15 +218,13 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 			n.close() // what was built before the failure stops again
 		}
 	}()
-	sources := []fs.FS{schemas.FS}
 	if c.SchemasDir != "" {
 		if st, err := os.Stat(c.SchemasDir); err != nil || !st.IsDir() {
 			return nil, settings.Usagef("--schemas-dir %q is not a directory", c.SchemasDir)
 		}
-		sources = append(sources, os.DirFS(c.SchemasDir))
 	}
-	if n.types, err = protocol.LoadTypes(sources...); err != nil {
-		return nil, fmt.Errorf("loading message types: %w", err)
+	if n.types, err = schemas.Load(c.SchemasDir); err != nil {
+		return nil, err
 	}
 	if len(c.RedisAddrs) > 0 {
 		cfg, err := c.RedisConfig()
