@@ -190,6 +190,10 @@ func testListSorted(t *testing.T, s store, _ *clock) {
 	if !slices.Equal(listed, want) {
 		t.Errorf("List ids = %q, want %q", listed, want)
 	}
+	adapted, err := Listed{Store: s}.Listed(testContext(t), "a1")
+	if err != nil || !slices.Equal(adapted, want) {
+		t.Errorf("Listed = %q, %v; want %q", adapted, err, want)
+	}
 }
 
 func testListEmpty(t *testing.T, s store, _ *clock) {
@@ -201,6 +205,10 @@ func testListEmpty(t *testing.T, s store, _ *clock) {
 	ids, err := s.IDs(testContext(t), "a2")
 	if err != nil || ids == nil || len(ids) != 0 {
 		t.Errorf("IDs of an account without devices = %#v, %v; want an empty, non-nil slice", ids, err)
+	}
+	listed, err := Listed{Store: s}.Listed(testContext(t), "a2")
+	if err != nil || listed == nil || len(listed) != 0 {
+		t.Errorf("Listed of an account without devices = %#v, %v; want an empty, non-nil slice", listed, err)
 	}
 }
 

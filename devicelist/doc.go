@@ -66,6 +66,10 @@
 // operation; callers answer "unavailable" and never "not found". A missing
 // device is [ErrNotFound].
 //
+// [Listed] adapts either store to the consumers that want only the ids of an
+// account's devices (the processor, which stores a message to a whole account
+// for its devices that are not connected).
+//
 // Package devicelist imports protocol (the id and metadata rules) only; it must
-// not import edge, api, registry or cmd.
+// not import edge, api, registry, processor or cmd.
 package devicelist

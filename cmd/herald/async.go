@@ -27,26 +27,6 @@ type asyncParts struct {
 	reporter *processor.Producer
 }
 
-// listedDevices names an account's devices from the device list, for the
-// processor's messages to whole accounts that store.
-type listedDevices struct {
-	l interface {
-		List(ctx context.Context, account string) ([]devicelist.Device, error)
-	}
-}
-
-func (d listedDevices) Listed(ctx context.Context, account string) ([]string, error) {
-	devs, err := d.l.List(ctx, account)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(devs))
-	for i, dev := range devs {
-		ids[i] = dev.ID
-	}
-	return ids, nil
-}
-
 // edgeStatuses reports the edge's outcomes of stored messages as status
 // events.
 type edgeStatuses struct{ p *processor.Producer }
@@ -148,7 +128,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 		if err != nil {
 			return asyncParts{}, err
 		}
-		pc.Kafka, pc.Directory, pc.Inbox, pc.Devices, pc.Types = opts, n.registry, n.inbox, listedDevices{n.devices}, n.types
+		pc.Kafka, pc.Directory, pc.Inbox, pc.Devices, pc.Types = opts, n.registry, n.inbox, devicelist.Listed{Store: n.devices}, n.types
 		pc.Deliverer, pc.Publisher, pc.Nudger = router, router, router
 		pc.Metrics, pc.Logger, pc.Tracer = n.metrics, log.With("part", "processor"), n.tracing.Tracer()
 		if n.processor, err = processor.New(pc); err != nil {
