@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -51,7 +50,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	req := map[string]any{"type": *typ, "payload": json.RawMessage(body)}
 	want := http.StatusOK
-	header := http.Header{"Content-Type": {"application/json"}}
+	header := http.Header{}
 	if *async {
 		req["async"], want = true, http.StatusAccepted
 		if *priority != "" {
@@ -66,27 +65,8 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	} else {
 		req["timeout_ms"] = timeout.Milliseconds()
 	}
-	out, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout+10*time.Second)
 	defer cancel()
 	u := strings.TrimRight(*base, "/") + "/v1/topics/" + url.PathEscape(*topic) + "/messages"
-	respBody, err := call(ctx, http.MethodPost, u, *key, header, out, want, stderr)
-	if err != nil {
-		return err
-	}
-	if *async {
-		var a struct {
-			ID string `json:"id"`
-		}
-		if err := json.Unmarshal(respBody, &a); err != nil || a.ID == "" {
-			return fmt.Errorf("publish: the answer holds no id: %s", respBody)
-		}
-		fmt.Fprintln(stdout, a.ID)
-		return nil
-	}
-	fmt.Fprintln(stdout, strings.TrimSpace(string(respBody)))
-	return nil
+	return post(ctx, "publish", u, *key, header, req, want, *async, stdout, stderr)
 }

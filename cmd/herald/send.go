@@ -81,26 +81,34 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			req["ack"] = *ack
 		}
 	})
+	header := http.Header{}
+	if *idemKey != "" {
+		header.Set("Idempotency-Key", *idemKey)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout+10*time.Second)
+	defer cancel()
+	return post(ctx, "send", strings.TrimRight(*url, "/")+path, *key, header, req, want, *async, stdout, stderr)
+}
+
+// post sends req as JSON in a POST to url and prints the answer of status
+// want: with async, the message id it holds (cmd names the command in the
+// error of an answer without one), otherwise the answer itself.
+func post(ctx context.Context, cmd, url, key string, header http.Header, req map[string]any, want int, async bool, stdout, stderr io.Writer) error {
 	out, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout+10*time.Second)
-	defer cancel()
-	header := http.Header{"Content-Type": {"application/json"}}
-	if *idemKey != "" {
-		header.Set("Idempotency-Key", *idemKey)
-	}
-	respBody, err := call(ctx, http.MethodPost, strings.TrimRight(*url, "/")+path, *key, header, out, want, stderr)
+	header.Set("Content-Type", "application/json")
+	respBody, err := call(ctx, http.MethodPost, url, key, header, out, want, stderr)
 	if err != nil {
 		return err
 	}
-	if *async {
+	if async {
 		var a struct {
 			ID string `json:"id"`
 		}
 		if err := json.Unmarshal(respBody, &a); err != nil || a.ID == "" {
-			return fmt.Errorf("send: the answer holds no id: %s", respBody)
+			return fmt.Errorf("%s: the answer holds no id: %s", cmd, respBody)
 		}
 		fmt.Fprintln(stdout, a.ID)
 		return nil
