@@ -44,9 +44,11 @@
 //
 // ListenerHandler serves the whole admin listener: the API and the console
 // above, /metrics from the node's Prometheus registry, /healthz, /readyz (503
-// from the start of a drain), POST /drain and pprof. RegisterNodeMetrics adds
-// the node's own collectors to that registry: the Go runtime and the process,
-// registry lookups, and the links' series that the fleet view reads back.
+// from the start of a drain), POST /drain and pprof; InternalListenerHandler
+// serves the internal listener, the internal endpoints beside the edge links.
+// RegisterNodeMetrics adds the node's own collectors to that registry: the Go
+// runtime and the process, registry lookups, and the links' series that the
+// fleet view reads back.
 //
 // Package admin imports protocol, edge, registry, devicelist, inbox and
 // processor (their types; it reaches them through the interfaces it declares);

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -54,4 +55,18 @@ func ListenerHandler(cfg ListenerConfig) http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// InternalListenerHandler serves a node's internal listener: the admin API's
+// internal endpoints under /internal/v1/admin/ (internal, from
+// Server.InternalHandler), the edge links otherwise (links). Both require a
+// cluster key.
+func InternalListenerHandler(links, internal http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/internal/v1/admin/") {
+			internal.ServeHTTP(w, r)
+			return
+		}
+		links.ServeHTTP(w, r)
+	})
 }

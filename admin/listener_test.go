@@ -65,3 +65,22 @@ func TestListenerHandlerWithoutConsole(t *testing.T) {
 		t.Fatalf("/console/ without a console: %d, want 404", rec.Code)
 	}
 }
+
+func TestInternalListenerHandler(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, name) })
+	}
+	h := InternalListenerHandler(named("links"), named("admin"))
+	for path, want := range map[string]string{
+		"/internal/v1/admin/node":    "admin",
+		"/internal/v1/admin/session": "admin",
+		"/internal/v1/link":          "links",
+		"/internal/v1/adminx":        "links",
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Body.String() != want {
+			t.Errorf("%s served by %s, want %s", path, rec.Body.String(), want)
+		}
+	}
+}

@@ -2,9 +2,7 @@ package main
 
 import (
 	"log/slog"
-	"net/http"
 	"os"
-	"strings"
 
 	"github.com/heraldpush/herald/admin"
 	"github.com/heraldpush/herald/settings"
@@ -47,17 +45,4 @@ func (n *node) buildAdmin(c *settings.Server, log *slog.Logger) error {
 		return settings.Usagef("%v", err)
 	}
 	return nil
-}
-
-// internalHandler serves the internal listener: the admin API's internal
-// endpoints under /internal/v1/admin/, the edge links otherwise. Both require
-// a cluster key.
-func internalHandler(links, adminInternal http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/internal/v1/admin/") {
-			adminInternal.ServeHTTP(w, r)
-			return
-		}
-		links.ServeHTTP(w, r)
-	})
 }

@@ -397,7 +397,7 @@ func serveWith(ctx context.Context, c *settings.Server, stderr io.Writer, ready 
 		return err
 	}
 	if internal != nil {
-		n.serve("internal", n.tls.Wrap(internal, true), internalHandler(n.edge.LinkHandler(), n.admin.InternalHandler(c.ClusterKeys)), log)
+		n.serve("internal", n.tls.Wrap(internal, true), admin.InternalListenerHandler(n.edge.LinkHandler(), n.admin.InternalHandler(c.ClusterKeys)), log)
 	}
 	if err := n.listenAll(c, log); err != nil {
 		n.close()
