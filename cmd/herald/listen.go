@@ -58,13 +58,9 @@ func runListen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var mu sync.Mutex // serialises lines on stdout
 	print := func(f protocol.Frame) {
-		b, err := protocol.Encode(f)
-		if err != nil {
-			return
-		}
 		mu.Lock()
 		defer mu.Unlock()
-		fmt.Fprintf(stdout, "%s\n", b)
+		_ = printFrame(stdout, f) // a frame that does not encode is skipped
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {

@@ -142,7 +142,7 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		for {
 			select {
 			case rc := <-receipts:
-				if err := printMsgFrame(stdout, rc); err != nil {
+				if err := printFrame(stdout, rc); err != nil {
 					return err
 				}
 				printed++
@@ -152,7 +152,7 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if printed == 0 && r != nil {
-		if err := printMsgFrame(stdout, r); err != nil {
+		if err := printFrame(stdout, r); err != nil {
 			return err
 		}
 	}
@@ -172,8 +172,9 @@ func runMsg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// printMsgFrame writes f to w as one line of JSON.
-func printMsgFrame(w io.Writer, f protocol.Frame) error {
+// printFrame writes f to w as one line of JSON, as listen and msg print
+// frames.
+func printFrame(w io.Writer, f protocol.Frame) error {
 	b, err := protocol.Encode(f)
 	if err != nil {
 		return err
