@@ -21,6 +21,10 @@
 // names. A flag wins over the environment, which wins over the file.
 //
 // Command herald is wiring: it parses each command's flags (package settings for
-// serve, dev and config print), builds the packages that do the work and starts
-// them. No package imports it.
+// serve, dev and config print, which also fills what the settings give of each
+// package's Config), builds the packages that do the work and starts them. What
+// is not flags or wiring lives in the package it is about: the admin listener
+// in admin, the certificates of the listeners in tlsreload, the regions of
+// dev --regions in settings, dev's Kafka cluster and the text of a message's
+// status in processor. No package imports it.
 package main
