@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,21 @@ func (t *TLS) Flags(fs *flag.FlagSet) {
 
 // InternalTLS reports whether the internal listener serves TLS.
 func (t *TLS) InternalTLS() bool { return t.CertFile != "" || t.InternalCertFile != "" }
+
+// LinkAddr returns the address other processes dial for links to this edge,
+// whose internal listener is bound to bound: --advertise-addr, or by default
+// bound's, with 127.0.0.1 for an unspecified host; with https:// when the
+// internal listener serves TLS (LinkURL).
+func (c *Server) LinkAddr(bound *net.TCPAddr) string {
+	addr := c.AdvertiseAddr
+	if addr == "" {
+		addr = bound.String()
+		if bound.IP == nil || bound.IP.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(bound.Port))
+		}
+	}
+	return c.TLS.LinkURL(addr)
+}
 
 // LinkURL is the address other processes dial for links to this edge: addr
 // with https:// when the internal listener serves TLS, so that they dial wss.

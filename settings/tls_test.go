@@ -2,6 +2,7 @@ package settings
 
 import (
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 )
@@ -42,5 +43,39 @@ func TestTLSListeners(t *testing.T) {
 		if _, ok := err.(UsageError); !ok || !strings.HasPrefix(err.Error(), flag+": ") {
 			t.Errorf("%s missing: %v, want a usage error naming it", flag, err)
 		}
+	}
+}
+
+func TestLinkAddr(t *testing.T) {
+	tcp := func(s string) *net.TCPAddr {
+		a, err := net.ResolveTCPAddr("tcp", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, c := range []struct {
+		name      string
+		advertise string
+		tls       bool
+		bound     *net.TCPAddr
+		want      string
+	}{
+		{"bound address", "", false, tcp("10.0.0.7:8081"), "10.0.0.7:8081"},
+		{"unspecified host", "", false, tcp("0.0.0.0:8081"), "127.0.0.1:8081"},
+		{"no host", "", false, &net.TCPAddr{Port: 8081}, "127.0.0.1:8081"},
+		{"unspecified host, tls", "", true, tcp("[::]:8081"), "https://127.0.0.1:8081"},
+		{"advertised", "edge-3.internal:8081", false, tcp("0.0.0.0:8081"), "edge-3.internal:8081"},
+		{"advertised, tls", "edge-3.internal:8081", true, tcp("0.0.0.0:8081"), "https://edge-3.internal:8081"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := Server{AdvertiseAddr: c.advertise}
+			if c.tls {
+				s.TLS = TLS{CertFile: "c", KeyFile: "k"}
+			}
+			if got := s.LinkAddr(c.bound); got != c.want {
+				t.Fatalf("LinkAddr = %q, want %q", got, c.want)
+			}
+		})
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -377,10 +376,7 @@ func serveWith(ctx context.Context, c *settings.Server, stderr io.Writer, ready 
 		if internal, err = net.Listen("tcp", c.InternalAddr); err != nil {
 			return fmt.Errorf("listen on %s (internal): %w", c.InternalAddr, err)
 		}
-		if c.AdvertiseAddr == "" {
-			c.AdvertiseAddr = advertised(internal.Addr().(*net.TCPAddr))
-		}
-		c.AdvertiseAddr = c.TLS.LinkURL(c.AdvertiseAddr)
+		c.AdvertiseAddr = c.LinkAddr(internal.Addr().(*net.TCPAddr))
 	}
 	n, err := buildWith(c, log, devices)
 	if err != nil {
@@ -490,15 +486,6 @@ func (n *node) listenAll(c *settings.Server, log *slog.Logger) error {
 		}
 	}
 	return nil
-}
-
-// advertised is the address others dial for a listener: its own, with 127.0.0.1
-// for an unspecified host.
-func advertised(a *net.TCPAddr) string {
-	if a.IP == nil || a.IP.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
-	}
-	return a.String()
 }
 
 // presencer returns links as an edge.Presencer, or nil without links.
