@@ -3,7 +3,10 @@ package processor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -324,5 +327,80 @@ func TestEnqueueUnavailable(t *testing.T) {
 	m := &Message{ID: "x", Account: "a1", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1}
 	if err := prod.Enqueue(t.Context(), m); err == nil {
 		t.Fatal("enqueue with Kafka down succeeded")
+	}
+}
+
+// TestEnqueueBatch enqueues a batch with one invalid message: the others are
+// written, each with its queued event, and only the invalid one has an error;
+// with Kafka down every message has one that wraps ErrUnavailable.
+func TestEnqueueBatch(t *testing.T) {
+	c := testenv.Kafka(t, 1, Topics{}.All()...)
+	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
+	prod, err := NewProducer(ProducerConfig{Kafka: opts, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ms := []*Message{
+		{ID: "b1", Account: "a1", Device: "tv1", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1},
+		{ID: "b2", Account: "a1", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityNormal, Accepted: 1}, // no type
+		{ID: "b3", Account: "a2", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityLow, Accepted: 1},
+	}
+	errs := prod.EnqueueBatch(t.Context(), ms)
+	if len(errs) != 3 || errs[0] != nil || errs[1] == nil || errs[2] != nil {
+		t.Fatalf("errors %v, want only the second", errs)
+	}
+	if errors.Is(errs[1], ErrUnavailable) {
+		t.Errorf("an invalid message's error wraps ErrUnavailable: %v", errs[1])
+	}
+
+	var topics Topics
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.ConsumeTopics(topics.All()...), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string][]string{} // topic -> ids (message records) or id/status (events)
+	n := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for n < 4 && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		fetches := cl.PollFetches(ctx)
+		cancel()
+		for _, r := range fetches.Records() {
+			if r.Topic == topics.Status() {
+				var e Event
+				if err := json.Unmarshal(r.Value, &e); err != nil {
+					t.Fatal(err)
+				}
+				got[r.Topic] = append(got[r.Topic], e.ID+"/"+string(e.Status))
+			} else {
+				var m Message
+				if err := json.Unmarshal(r.Value, &m); err != nil {
+					t.Fatal(err)
+				}
+				got[r.Topic] = append(got[r.Topic], m.ID)
+			}
+			n++
+		}
+	}
+	want := map[string][]string{
+		topics.Messages(protocol.PriorityHigh): {"b1"},
+		topics.Messages(protocol.PriorityLow):  {"b3"},
+		topics.Status():                        {"b1/queued", "b3/queued"},
+	}
+	for _, ids := range got {
+		slices.Sort(ids)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("records %v, want %v", got, want)
+	}
+
+	c.Close()
+	errs = prod.EnqueueBatch(t.Context(), []*Message{ms[0], ms[2]})
+	for i, err := range errs {
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("with Kafka down, message %d: %v, want ErrUnavailable", i, err)
+		}
 	}
 }

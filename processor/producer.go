@@ -126,45 +126,88 @@ func (p *Producer) Close() { p.cl.Close() }
 // event is produced without waiting: the message is safe once acknowledged, and
 // its later outcomes follow.
 func (p *Producer) Enqueue(ctx context.Context, m *Message) error {
-	if err := m.Validate(); err != nil {
-		return fmt.Errorf("processor: enqueue: %w", err)
-	}
-	value, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("processor: enqueue: %w", err)
-	}
-	event, err := json.Marshal(Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: Queued, Priority: m.Priority, At: m.Accepted})
-	if err != nil {
-		return fmt.Errorf("processor: enqueue: %w", err)
-	}
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	msg := &kgo.Record{Topic: p.topics.Messages(m.Priority), Key: m.Key(), Value: value}
-	status := &kgo.Record{Topic: p.topics.Status(), Key: []byte(m.ID), Value: event}
-	span := p.tracer.Produce(ctx, msg, m.ID)
-	err = p.produce(ctx, msg)
-	tracing.EndErr(span, err)
-	if err != nil {
-		return fmt.Errorf("processor: enqueue %s: %w: %w", m.ID, ErrUnavailable, err)
-	}
-	p.cl.Produce(context.WithoutCancel(ctx), status, nil)
-	return nil
+	var err [1]error
+	p.enqueue(ctx, []*Message{m}, err[:])
+	return err[0]
 }
 
-// produce writes r and waits for Kafka's acknowledgement or for ctx. The
-// idempotent producer does not fail a record that is in flight when ctx ends (it
-// could not tell a retry from a duplicate), so produce stops waiting on its own:
-// the record may still be written later.
-func (p *Producer) produce(ctx context.Context, r *kgo.Record) error {
-	done := make(chan error, 1)
-	p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { done <- err })
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+// EnqueueBatch enqueues ms as Enqueue does each, in one go: every record is
+// handed to the client before any is waited for, so that they travel in as few
+// produce requests as their partitions allow, and it returns once Kafka has
+// answered for all of them or the timeout has passed. errs[i] is ms[i]'s
+// error, nil when Kafka acknowledged it; one message's failure does not fail
+// the others.
+func (p *Producer) EnqueueBatch(ctx context.Context, ms []*Message) (errs []error) {
+	errs = make([]error, len(ms))
+	p.enqueue(ctx, ms, errs)
+	return errs
+}
+
+// enqueue enqueues ms, setting errs[i] to ms[i]'s error.
+func (p *Producer) enqueue(ctx context.Context, ms []*Message, errs []error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	type answer struct {
+		i   int
+		err error
+	}
+	done := make(chan answer, len(ms))
+	waiting := 0
+	for i, m := range ms {
+		if err := m.Validate(); err != nil {
+			errs[i] = fmt.Errorf("processor: enqueue: %w", err)
+			continue
+		}
+		value, err := json.Marshal(m)
+		if err != nil {
+			errs[i] = fmt.Errorf("processor: enqueue: %w", err)
+			continue
+		}
+		rec := &kgo.Record{Topic: p.topics.Messages(m.Priority), Key: m.Key(), Value: value}
+		span := p.tracer.Produce(ctx, rec, m.ID)
+		// The idempotent producer does not fail a record that is in flight
+		// when ctx ends (it could not tell a retry from a duplicate), so the
+		// wait below stops on its own: the record may still be written later.
+		p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
+			tracing.EndErr(span, err)
+			done <- answer{i, err}
+		})
+		errs[i] = errNoAnswer
+		waiting++
+	}
+wait:
+	for ; waiting > 0; waiting-- {
+		select {
+		case a := <-done:
+			errs[a.i] = a.err
+			if a.err != nil {
+				errs[a.i] = fmt.Errorf("processor: enqueue %s: %w: %w", ms[a.i].ID, ErrUnavailable, a.err)
+			}
+		case <-ctx.Done():
+			for i, err := range errs {
+				if err == errNoAnswer {
+					errs[i] = fmt.Errorf("processor: enqueue %s: %w: %w", ms[i].ID, ErrUnavailable, ctx.Err())
+				}
+			}
+			break wait
+		}
+	}
+	queued := context.WithoutCancel(ctx)
+	for i, m := range ms {
+		if errs[i] != nil {
+			continue
+		}
+		e := Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: Queued, Priority: m.Priority, At: m.Accepted}
+		event, err := appendEvent(make([]byte, 0, eventSize(&e)), &e)
+		if err != nil {
+			continue // an event of plain strings and numbers always encodes
+		}
+		p.cl.Produce(queued, &kgo.Record{Topic: p.topics.Status(), Key: []byte(m.ID), Value: event}, nil)
 	}
 }
+
+// errNoAnswer marks, during enqueue, a record that Kafka has not answered yet.
+var errNoAnswer = errors.New("processor: no answer yet")
 
 // Produce writes raw records and waits for their acknowledgement: for tools and
 // tests that feed the topics directly.
