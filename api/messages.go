@@ -83,10 +83,20 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		p.Write(w)
 		return
 	}
-	t, p := s.checkSend(req.To, req.Type, req.Payload)
+	m, p := s.asyncMessage(&req, sender(r.Context()))
 	if p != nil {
 		p.Write(w)
 		return
+	}
+	s.enqueue(w, r, m, body, idemKey)
+}
+
+// asyncMessage validates req, from the sender from, and returns the message
+// it asks for, or the problem with it.
+func (s *Server) asyncMessage(req *MessageRequest, from string) (*processor.Message, *protocol.Problem) {
+	t, p := s.checkSend(req.To, req.Type, req.Payload)
+	if p != nil {
+		return nil, p
 	}
 	m := &processor.Message{
 		ID:          protocol.NewID(),
@@ -94,7 +104,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		Device:      req.To.Device.ID,
 		Type:        req.Type,
 		Payload:     json.RawMessage(req.Payload),
-		From:        sender(r.Context()),
+		From:        from,
 		Priority:    t.Policy.Priority,
 		Ack:         t.Policy.Ack,
 		CollapseKey: req.CollapseKey,
@@ -104,15 +114,12 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 		m.Ack = *req.Ack
 	}
 	if p := asyncTiming(m, t, req.Priority, req.TTL); p != nil {
-		p.Write(w)
-		return
+		return nil, p
 	}
 	if len(req.CollapseKey) > MaxCollapseKey {
-		protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"collapse_key" is over %d characters`, MaxCollapseKey)).Write(w)
-		return
+		return nil, protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"collapse_key" is over %d characters`, MaxCollapseKey))
 	}
-
-	s.enqueue(w, r, m, body, idemKey)
+	return m, nil
 }
 
 // enqueue writes m to Kafka under the request's Idempotency-Key, if any, and
@@ -120,57 +127,96 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) {
 // an asynchronous publish to a topic. body is the request body the key is
 // bound to.
 func (s *Server) enqueue(w http.ResponseWriter, r *http.Request, m *processor.Message, body []byte, idemKey string) {
-	// A key is claimed as "pending <id> <hash>" while the send runs and becomes
-	// "<id> <hash>" once Kafka has the message: a retry that arrives meanwhile
-	// gets 409, never the id of a message that may yet fail.
-	var claim, pending, hash string
-	if idemKey != "" && s.cfg.Idempotency != nil {
-		sum := sha256.Sum256(body)
-		hash = hex.EncodeToString(sum[:])
-		claim = fmt.Sprintf("%d:%s:%s", len(sender(r.Context())), sender(r.Context()), idemKey)
-		pending = "pending " + m.ID + " " + hash
-		prev, err := s.cfg.Idempotency.Claim(r.Context(), claim, pending, PendingTTL)
-		if err != nil {
-			s.cfg.Logger.Warn("idempotency claim failed", "err", err)
-			protocol.NewProblem(protocol.CodeUnavailable, "the Idempotency-Key cannot be checked right now; retry later").Write(w)
-			return
+	c, replay, p := s.claimKey(r.Context(), sender(r.Context()), idemKey, body, m.ID)
+	switch {
+	case p != nil:
+		if c.inUse {
+			w.Header().Set("Retry-After", "1")
 		}
-		if prev != "" {
-			if strings.HasPrefix(prev, "pending ") {
-				w.Header().Set("Retry-After", "1")
-				protocol.NewProblem(protocol.CodeConflict, "a request with this Idempotency-Key is still being processed; retry shortly").Write(w)
-				return
-			}
-			id, prevHash, _ := strings.Cut(prev, " ")
-			if prevHash != hash {
-				protocol.NewProblem(protocol.CodeConflict, "this Idempotency-Key was used for a different request").Write(w)
-				return
-			}
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.Header().Set("Location", "/v1/messages/"+id)
-			writeJSON(w, http.StatusAccepted, MessageAccepted{ID: id})
-			return
-		}
+		p.Write(w)
+		return
+	case replay != "":
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.Header().Set("Location", "/v1/messages/"+replay)
+		writeJSON(w, http.StatusAccepted, MessageAccepted{ID: replay})
+		return
 	}
 	s.cfg.Tracer.Annotate(r.Context(), m.ID, m.Account, m.Device)
-	if err := s.cfg.Queue.Enqueue(r.Context(), m); err != nil {
+	err := s.cfg.Queue.Enqueue(r.Context(), m)
+	if p := s.enqueued(r.Context(), m, c, err); p != nil {
+		p.Write(w)
+		return
+	}
+	w.Header().Set("Location", "/v1/messages/"+m.ID)
+	writeJSON(w, http.StatusAccepted, MessageAccepted{ID: m.ID})
+}
+
+// idemClaim is an Idempotency-Key claimed for one message while it is sent.
+// The zero idemClaim is no key.
+type idemClaim struct {
+	claim, pending, hash string
+	// inUse is set, with a conflict, when another send holds the key.
+	inUse bool
+}
+
+// claimKey claims the Idempotency-Key key of sender from for the message id,
+// whose request is body. It returns the claim to settle with enqueued (the
+// zero claim for no key or no store); or the id of the message that an earlier
+// request with the same key and body sent, to answer again; or the problem
+// that refuses the request (409 while the key is in use or bound to another
+// body, 503 when the store cannot be asked).
+//
+// A key is claimed as "pending <id> <hash>" while the send runs and becomes
+// "<id> <hash>" once Kafka has the message: a retry that arrives meanwhile
+// gets 409, never the id of a message that may yet fail.
+func (s *Server) claimKey(ctx context.Context, from, key string, body []byte, id string) (c idemClaim, replay string, p *protocol.Problem) {
+	if key == "" || s.cfg.Idempotency == nil {
+		return idemClaim{}, "", nil
+	}
+	sum := sha256.Sum256(body)
+	c.hash = hex.EncodeToString(sum[:])
+	c.claim = fmt.Sprintf("%d:%s:%s", len(from), from, key)
+	c.pending = "pending " + id + " " + c.hash
+	prev, err := s.cfg.Idempotency.Claim(ctx, c.claim, c.pending, PendingTTL)
+	if err != nil {
+		s.cfg.Logger.Warn("idempotency claim failed", "err", err)
+		return idemClaim{}, "", protocol.NewProblem(protocol.CodeUnavailable, "the Idempotency-Key cannot be checked right now; retry later")
+	}
+	if prev == "" {
+		return c, "", nil
+	}
+	if strings.HasPrefix(prev, "pending ") {
+		return idemClaim{inUse: true}, "", protocol.NewProblem(protocol.CodeConflict, "a request with this Idempotency-Key is still being processed; retry shortly")
+	}
+	prevID, prevHash, _ := strings.Cut(prev, " ")
+	if prevHash != c.hash {
+		return idemClaim{}, "", protocol.NewProblem(protocol.CodeConflict, "this Idempotency-Key was used for a different request")
+	}
+	return idemClaim{}, prevID, nil
+}
+
+// enqueued settles what follows the enqueue of m, whose claim is c and whose
+// Kafka answer is err: with an error, the key is released and the problem to
+// answer returned; without, the key is bound to m and m's queued status
+// recorded.
+func (s *Server) enqueued(ctx context.Context, m *processor.Message, c idemClaim, err error) *protocol.Problem {
+	if err != nil {
 		s.cfg.Logger.Warn("enqueue failed", "id", m.ID, "err", err)
-		if claim != "" {
+		if c.claim != "" {
 			// The message may or may not be in Kafka; releasing the key lets a
 			// retry send it, at the risk of a duplicate that devices drop by id
 			// only if it was in fact written.
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), time.Second)
-			if err := s.cfg.Idempotency.Release(ctx, claim, pending); err != nil {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			if err := s.cfg.Idempotency.Release(ctx, c.claim, c.pending); err != nil {
 				s.cfg.Logger.Warn("idempotency release failed", "err", err)
 			}
 			cancel()
 		}
-		protocol.NewProblem(protocol.CodeUnavailable, "the message queue is unavailable; the message was not accepted, retry later").Write(w)
-		return
+		return protocol.NewProblem(protocol.CodeUnavailable, "the message queue is unavailable; the message was not accepted, retry later")
 	}
-	if claim != "" {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.LookupTimeout)
-		ok, err := s.cfg.Idempotency.Confirm(ctx, claim, pending, m.ID+" "+hash, s.cfg.IdempotencyTTL)
+	if c.claim != "" {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LookupTimeout)
+		ok, err := s.cfg.Idempotency.Confirm(ctx, c.claim, c.pending, m.ID+" "+c.hash, s.cfg.IdempotencyTTL)
 		cancel()
 		if err != nil || !ok {
 			// The message is accepted; a retry within PendingTTL gets 409, and
@@ -181,15 +227,14 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request, m *processor.Me
 	if rec, ok := s.cfg.Statuses.(recorder); ok {
 		// The status topic's consumer records queued too, later; recording it here
 		// makes GET answer at once.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.LookupTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LookupTimeout)
 		err := rec.Record(ctx, processor.Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: processor.Queued, Priority: m.Priority, At: m.Accepted})
 		cancel()
 		if err != nil {
 			s.cfg.Logger.Warn("recording a queued status failed", "id", m.ID, "err", err)
 		}
 	}
-	w.Header().Set("Location", "/v1/messages/"+m.ID)
-	writeJSON(w, http.StatusAccepted, MessageAccepted{ID: m.ID})
+	return nil
 }
 
 // asyncTiming sets m's priority (prio, default the type's, else normal) and
