@@ -118,6 +118,7 @@ var scopeRoutes = []scopeRoute{
 	{ScopeSend, http.MethodPost, "/v1/push", `{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t","body":"b"},"timeout_ms":1}`},
 	{ScopeSend, http.MethodPost, "/v1/push/batch", `{"messages":[{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t","body":"b"}}],"timeout_ms":1}`},
 	{ScopeSend, http.MethodPost, "/v1/messages", `{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t","body":"b"}}`},
+	{ScopeSend, http.MethodPost, "/v1/messages/batch", `{"messages":[{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t","body":"b"}}]}`},
 	{ScopeSend, http.MethodGet, "/v1/messages/01J00000000000000000000000", ""},
 	{ScopeSend, http.MethodPost, "/v1/topics/news.sports/messages", `{"type":"notification.v1","payload":{"title":"t"}}`},
 	{ScopeSend, http.MethodGet, "/v1/topics/news.sports", ""},

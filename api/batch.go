@@ -102,7 +102,7 @@ func (s *Server) decodeBatch(body []byte) ([]batchItem, time.Duration, *protocol
 	var req PushBatchRequest
 	err := json.Unmarshal(body, &req)
 	if err == nil && batchFields.check(body) == nil && !slices.ContainsFunc(req.Messages, func(m PushRequest) bool { return m.To == (PushTarget{}) && len(m.Payload) == 0 }) {
-		if p := s.checkBatchSize(req.Messages == nil, len(req.Messages)); p != nil {
+		if p := s.checkBatchSize(req.Messages == nil, len(req.Messages), "pushes"); p != nil {
 			return nil, 0, p
 		}
 		timeout, p := s.pushTimeout(req.TimeoutMS)
@@ -119,7 +119,7 @@ func (s *Server) decodeBatch(body []byte) ([]batchItem, time.Duration, *protocol
 	if p := decodeBody(body, &raw, rawBatchFields); p != nil {
 		return nil, 0, p
 	}
-	if p := s.checkBatchSize(raw.Messages == nil, len(raw.Messages)); p != nil {
+	if p := s.checkBatchSize(raw.Messages == nil, len(raw.Messages), "pushes"); p != nil {
 		return nil, 0, p
 	}
 	timeout, p := s.pushTimeout(raw.TimeoutMS)
@@ -140,16 +140,16 @@ func (s *Server) decodeBatch(body []byte) ([]batchItem, time.Duration, *protocol
 	return items, timeout, nil
 }
 
-// checkBatchSize returns the problem with a batch of n messages, none when
-// missing, if it has one.
-func (s *Server) checkBatchSize(missing bool, n int) *protocol.Problem {
+// checkBatchSize returns the problem with a batch of n messages (what names
+// them: "pushes"), none when missing, if it has one.
+func (s *Server) checkBatchSize(missing bool, n int, what string) *protocol.Problem {
 	switch {
 	case missing:
-		return protocol.NewProblem(protocol.CodeBadRequest, `"messages" is required: a list of pushes`)
+		return protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"messages" is required: a list of %s`, what))
 	case n == 0:
-		return protocol.NewProblem(protocol.CodeBadRequest, `"messages" is empty: a batch holds at least one push`)
+		return protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"messages" is empty: a batch holds at least one of its %s`, what))
 	case n > s.cfg.MaxBatch:
-		return protocol.NewProblem(protocol.CodeTooLarge, fmt.Sprintf(`"messages" holds %d pushes, a batch holds at most %d`, n, s.cfg.MaxBatch))
+		return protocol.NewProblem(protocol.CodeTooLarge, fmt.Sprintf(`"messages" holds %d %s, a batch holds at most %d`, n, what, s.cfg.MaxBatch))
 	}
 	return nil
 }

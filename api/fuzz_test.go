@@ -32,6 +32,11 @@ func (q *countingQueue) Enqueue(context.Context, *processor.Message) error {
 	return nil
 }
 
+func (q *countingQueue) EnqueueBatch(_ context.Context, ms []*processor.Message) []error {
+	q.n.Add(int64(len(ms)))
+	return make([]error, len(ms))
+}
+
 // fuzzMaxBody is the fuzzed API's MaxBodyBytes: over it is 413, a 4xx too.
 const fuzzMaxBody = 64 << 10
 
@@ -161,6 +166,9 @@ func FuzzMessageRequest(f *testing.F) {
 	h := mustFuzzAPI(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		checkClientAnswer(t, h, http.MethodPost, "/v1/messages", body)
+		// The same message, and the body itself, as a batch.
+		checkClientAnswer(t, h, http.MethodPost, "/v1/messages/batch", append(append([]byte(`{"messages":[`), body...), "]}"...))
+		checkClientAnswer(t, h, http.MethodPost, "/v1/messages/batch", body)
 	})
 }
 

@@ -31,10 +31,12 @@ const (
 	PendingTTL = time.Minute
 )
 
-// Queue enqueues asynchronous messages; it returns only once the message is
+// Queue enqueues asynchronous messages; it returns only once a message is
 // durable. processor.Producer implements it.
 type Queue interface {
 	Enqueue(ctx context.Context, m *processor.Message) error
+	// EnqueueBatch enqueues ms together; errs[i] is ms[i]'s error.
+	EnqueueBatch(ctx context.Context, ms []*processor.Message) (errs []error)
 }
 
 // Statuses reads the delivery status of asynchronous messages.

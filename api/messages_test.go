@@ -38,6 +38,7 @@ type recordingQueue struct {
 	mu       sync.Mutex
 	failures int                  // enqueues still to fail
 	attempts int                  // Enqueue calls
+	batches  int                  // EnqueueBatch calls
 	msgs     []*processor.Message // accepted, in order
 	// hold, when not nil, keeps each Enqueue waiting until it is closed, after
 	// sending on entered.
@@ -61,6 +62,18 @@ func (q *recordingQueue) Enqueue(_ context.Context, m *processor.Message) error 
 	c := *m
 	q.msgs = append(q.msgs, &c)
 	return nil
+}
+
+// EnqueueBatch enqueues each of ms as Enqueue does, and counts one call.
+func (q *recordingQueue) EnqueueBatch(ctx context.Context, ms []*processor.Message) []error {
+	q.mu.Lock()
+	q.batches++
+	q.mu.Unlock()
+	errs := make([]error, len(ms))
+	for i, m := range ms {
+		errs[i] = q.Enqueue(ctx, m)
+	}
+	return errs
 }
 
 // calls returns how many times Enqueue was called and the messages it accepted.

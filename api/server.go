@@ -75,7 +75,8 @@ type Config struct {
 	// MaxTargets bounds the devices one push reaches, and the deliveries one
 	// batch runs at once.
 	MaxTargets int
-	// MaxBatch bounds the messages of one POST /v1/push/batch; more gets 413.
+	// MaxBatch bounds the messages of one POST /v1/push/batch or POST
+	// /v1/messages/batch; more gets 413.
 	MaxBatch int
 	// LookupTimeout bounds a directory lookup.
 	LookupTimeout time.Duration
@@ -246,6 +247,7 @@ func (s *Server) routes() chi.Router {
 			r.Post("/v1/push", tr.HandlerFunc("POST /v1/push", s.push))
 			r.Post("/v1/push/batch", tr.HandlerFunc("POST /v1/push/batch", s.pushBatch))
 			r.Post("/v1/messages", tr.HandlerFunc("POST /v1/messages", s.sendMessage))
+			r.Post("/v1/messages/batch", tr.HandlerFunc("POST /v1/messages/batch", s.sendMessages))
 			r.Get("/v1/messages/{id}", s.messageStatus)
 			r.Post("/v1/topics/{topic}/messages", tr.HandlerFunc("POST /v1/topics/{topic}/messages", s.publish))
 			r.Get("/v1/topics/{topic}", s.topicCount)

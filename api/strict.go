@@ -37,15 +37,18 @@ type fields struct {
 
 // The fields of each request body.
 var (
-	pushFields          = fieldsOf(reflect.TypeFor[PushRequest]())
-	batchFields         = fieldsOf(reflect.TypeFor[PushBatchRequest]())
-	rawBatchFields      = fieldsOf(reflect.TypeFor[rawBatchBody]())
-	messageFields       = fieldsOf(reflect.TypeFor[MessageRequest]())
-	deviceFields        = fieldsOf(reflect.TypeFor[DeviceRequest]())
-	publishFields       = fieldsOf(reflect.TypeFor[PublishRequest]())
-	subscribersFields   = fieldsOf(reflect.TypeFor[SubscribersRequest]())
-	unmarshalerType     = reflect.TypeFor[json.Unmarshaler]()
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	pushFields     = fieldsOf(reflect.TypeFor[PushRequest]())
+	batchFields    = fieldsOf(reflect.TypeFor[PushBatchRequest]())
+	rawBatchFields = fieldsOf(reflect.TypeFor[rawBatchBody]())
+	messageFields  = fieldsOf(reflect.TypeFor[MessageRequest]())
+	// A batch of asynchronous messages is decoded message by message.
+	rawMessageBatchFields  = fieldsOf(reflect.TypeFor[rawMessageBatch]())
+	messageBatchItemFields = fieldsOf(reflect.TypeFor[MessageBatchItem]())
+	deviceFields           = fieldsOf(reflect.TypeFor[DeviceRequest]())
+	publishFields          = fieldsOf(reflect.TypeFor[PublishRequest]())
+	subscribersFields      = fieldsOf(reflect.TypeFor[SubscribersRequest]())
+	unmarshalerType        = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshalerType    = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 // fieldsOf returns what a JSON value decoded into t may hold, by the rules of

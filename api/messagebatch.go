@@ -1,0 +1,167 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/heraldpush/herald/processor"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// MessageBatchRequest is the body of POST /v1/messages/batch: asynchronous
+// messages, each as the body of POST /v1/messages, with its own
+// idempotency_key in place of the header.
+type MessageBatchRequest struct {
+	Messages []MessageBatchItem `json:"messages"`
+}
+
+// MessageBatchItem is one message of a MessageBatchRequest.
+type MessageBatchItem struct {
+	To          PushTarget        `json:"to"`
+	Type        string            `json:"type"`
+	Payload     jsonRaw           `json:"payload"`
+	Ack         *bool             `json:"ack,omitempty"`
+	Priority    protocol.Priority `json:"priority,omitempty"`
+	TTL         *int              `json:"ttl,omitempty"`
+	CollapseKey string            `json:"collapse_key,omitempty"`
+	// IdempotencyKey is the message's Idempotency-Key, at most
+	// MaxIdempotencyKey characters; it is bound to the message's own JSON
+	// text, as the header is to a body.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// request returns the message as the body of POST /v1/messages.
+func (m *MessageBatchItem) request() MessageRequest {
+	return MessageRequest{To: m.To, Type: m.Type, Payload: m.Payload, Ack: m.Ack, Priority: m.Priority, TTL: m.TTL, CollapseKey: m.CollapseKey}
+}
+
+// MessageBatchResponse is the answer to POST /v1/messages/batch: one result
+// per message, in the order of the request.
+type MessageBatchResponse struct {
+	Results []MessageBatchResult `json:"results"`
+}
+
+// MessageBatchResult is one message's outcome in a batch: the id it was
+// accepted under (Replayed when an earlier request with its idempotency key
+// sent it), or the problem that kept it from being accepted, as POST
+// /v1/messages would have answered it alone.
+type MessageBatchResult struct {
+	ID       string            `json:"id,omitempty"`
+	Replayed bool              `json:"replayed,omitempty"`
+	Error    *protocol.Problem `json:"error,omitempty"`
+}
+
+// rawMessageBatch is the body of POST /v1/messages/batch with each message
+// raw, decoded one by one so that each has its own problem and its own text
+// for its idempotency key.
+type rawMessageBatch struct {
+	Messages []jsonRaw `json:"messages"`
+}
+
+// asyncItem is one message of a batch on its way through sendMessages.
+type asyncItem struct {
+	typ     string
+	msg     *processor.Message
+	claim   idemClaim
+	result  MessageBatchResult
+	pending bool // waiting for Kafka's answer
+}
+
+// sendMessages serves POST /v1/messages/batch: each message is validated on
+// its own and the valid ones are enqueued together, their records handed to
+// Kafka in one go (processor.Producer.EnqueueBatch), so that a batch costs
+// about one produce rather than one per message. The answer is 200 with each
+// message's id or problem in request order. Only a body that is not a batch
+// (malformed, no messages, more than MaxBatch) is refused as a whole.
+func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Queue == nil {
+		protocol.NewProblem(protocol.CodeUnavailable, "asynchronous sending is not configured on this server (no Kafka brokers)").Write(w)
+		s.metrics.answered(pathAsync, "", statusOf(w))
+		return
+	}
+	body, ok := s.readBody(w, r, nil)
+	if !ok {
+		s.metrics.answered(pathAsync, "", statusOf(w))
+		return
+	}
+	var raw rawMessageBatch
+	p := decodeBody(body, &raw, rawMessageBatchFields)
+	if p == nil {
+		p = s.checkBatchSize(raw.Messages == nil, len(raw.Messages), "messages")
+	}
+	if p != nil {
+		p.Write(w)
+		s.metrics.answered(pathAsync, "", p.Status)
+		return
+	}
+	ctx := r.Context()
+	from := sender(ctx)
+	items := make([]asyncItem, len(raw.Messages))
+	var ms []*processor.Message
+	for i, b := range raw.Messages {
+		it := &items[i]
+		it.result.Error = s.prepareAsync(ctx, it, b, from)
+		if it.result.Error == nil && it.result.ID == "" {
+			it.pending = true
+			ms = append(ms, it.msg)
+		}
+	}
+	if len(ms) > 0 {
+		errs := s.cfg.Queue.EnqueueBatch(ctx, ms)
+		k := 0
+		for i := range items {
+			it := &items[i]
+			if !it.pending {
+				continue
+			}
+			if it.result.Error = s.enqueued(ctx, it.msg, it.claim, errs[k]); it.result.Error == nil {
+				it.result.ID = it.msg.ID
+			}
+			k++
+		}
+	}
+	res := MessageBatchResponse{Results: make([]MessageBatchResult, len(items))}
+	for i := range items {
+		it := &items[i]
+		status := http.StatusAccepted
+		if it.result.Error != nil {
+			status = it.result.Error.Status
+		}
+		s.metrics.answered(pathAsync, it.typ, status)
+		res.Results[i] = it.result
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// prepareAsync decodes and validates the message b of a batch from the sender
+// from into it and claims its idempotency key, or returns the problem that
+// keeps it from being sent. A message its key replays gets the earlier id.
+func (s *Server) prepareAsync(ctx context.Context, it *asyncItem, b []byte, from string) *protocol.Problem {
+	if len(b) == 0 || b[0] != '{' {
+		return protocol.NewProblem(protocol.CodeBadRequest, "each message must be a JSON object")
+	}
+	var m MessageBatchItem
+	if p := decodeBody(b, &m, messageBatchItemFields); p != nil {
+		return p
+	}
+	it.typ = m.Type
+	if len(m.IdempotencyKey) > MaxIdempotencyKey {
+		return protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"idempotency_key" is over %d characters`, MaxIdempotencyKey))
+	}
+	req := m.request()
+	msg, p := s.asyncMessage(&req, from)
+	if p != nil {
+		return p
+	}
+	it.msg = msg
+	c, replay, p := s.claimKey(ctx, from, m.IdempotencyKey, b, msg.ID)
+	if p != nil {
+		return p
+	}
+	it.claim = c
+	if replay != "" {
+		it.result = MessageBatchResult{ID: replay, Replayed: true}
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/heraldpush/herald/processor"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// postBatch posts body to /v1/messages/batch and decodes a 200 answer.
+func (a *asyncAPI) postBatch(tb testing.TB, body string) MessageBatchResponse {
+	tb.Helper()
+	resp, b := a.do(tb, http.MethodPost, "/v1/messages/batch", testAPIKey, []byte(body))
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("HTTP %d %s, want 200", resp.StatusCode, b)
+	}
+	var res MessageBatchResponse
+	if err := json.Unmarshal(b, &res); err != nil {
+		tb.Fatalf("decoding %s: %v", b, err)
+	}
+	return res
+}
+
+// TestSendMessagesBatch: each message of a batch is validated on its own, the
+// valid ones reach the queue in one EnqueueBatch call with what POST
+// /v1/messages would have made of them, and each result says its id or its
+// problem, in request order.
+func TestSendMessagesBatch(t *testing.T) {
+	a := mustAsyncAPI(t)
+	res := a.postBatch(t, `{"messages":[
+		{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"one"},"priority":"high","ttl":60,"collapse_key":"c"},
+		{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"two"},"colapse_key":"typo"},
+		{"to":{"account":"a1"},"type":"no.such.v1","payload":{}},
+		null,
+		{"to":{"account":"a2"},"type":"notification.v1","payload":{"title":"three"},"ack":true},
+		{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"four"},"idempotency_key":"`+strings.Repeat("k", MaxIdempotencyKey+1)+`"}
+	]}`)
+	if len(res.Results) != 6 {
+		t.Fatalf("%d results, want 6", len(res.Results))
+	}
+	for _, i := range []int{0, 4} {
+		if r := res.Results[i]; r.ID == "" || r.Error != nil || r.Replayed {
+			t.Errorf("result %d = %+v, want an id", i, r)
+		}
+	}
+	wantErr := map[int]struct {
+		status int
+		detail string
+	}{
+		1: {400, `unknown field "colapse_key"`}, 2: {422, `"no.such.v1"`}, 3: {400, "JSON object"}, 5: {400, `"idempotency_key" is over`},
+	}
+	for i, want := range wantErr {
+		r := res.Results[i]
+		if r.ID != "" || r.Error == nil || r.Error.Status != want.status || !strings.Contains(r.Error.Detail, want.detail) {
+			t.Errorf("result %d = %+v (error %+v), want a %d whose detail says %q", i, r, r.Error, want.status, want.detail)
+		}
+	}
+	n, msgs := a.queue.calls()
+	if n != 2 || a.queue.batches != 1 || len(msgs) != 2 {
+		t.Fatalf("queue: %d enqueues in %d batches, %d messages; want 2 in 1", n, a.queue.batches, len(msgs))
+	}
+	one, three := msgs[0], msgs[1]
+	if one.ID != res.Results[0].ID || one.Account != "a1" || one.Device != "tv1" || one.Priority != protocol.PriorityHigh || one.CollapseKey != "c" ||
+		one.Expires != one.Accepted+60_000 || one.From != testKeyName || string(one.Payload) != `{"title":"one"}` {
+		t.Errorf("first message %+v", one)
+	}
+	if three.ID != res.Results[4].ID || three.Account != "a2" || three.Device != "" || !three.Ack {
+		t.Errorf("third message %+v", three)
+	}
+	// Each accepted message is queued for GET at once, as a single one is.
+	for _, id := range []string{one.ID, three.ID} {
+		st, err := a.statuses.Get(t.Context(), id)
+		if err != nil || st.Status != processor.Queued {
+			t.Errorf("status of %s: %+v, %v; want queued", id, st, err)
+		}
+	}
+}
+
+// TestSendMessagesBatchRefused: what is not a batch is refused as a whole,
+// and a batch holds at most MaxBatch messages.
+func TestSendMessagesBatchRefused(t *testing.T) {
+	const maxBatch = 3
+	a := &asyncAPI{queue: &recordingQueue{}, statuses: processor.NewMemoryStatus(0, 0)}
+	a.stack = mustAPI(t, func(c *Config) {
+		c.Queue, c.Statuses, c.MaxBatch = a.queue, a.statuses, maxBatch
+	})
+	msg := `{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"t"}}`
+	batch := func(n int) string {
+		return `{"messages":[` + strings.TrimSuffix(strings.Repeat(msg+",", n), ",") + `]}`
+	}
+	tests := []struct {
+		name, body string
+		status     int
+		detail     string
+	}{
+		{"not JSON", `{"messages":[`, 400, ""},
+		{"no messages", `{}`, 400, `"messages" is required`},
+		{"empty", `{"messages":[]}`, 400, `"messages" is empty`},
+		{"a misspelt member", `{"messages":[` + msg + `],"timeout_ms":5}`, 400, `unknown field "timeout_ms"`},
+		{"one over MaxBatch", batch(maxBatch + 1), 413, "at most 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, b := a.do(t, http.MethodPost, "/v1/messages/batch", testAPIKey, []byte(tt.body))
+			code := protocol.CodeBadRequest
+			if tt.status == http.StatusRequestEntityTooLarge {
+				code = protocol.CodeTooLarge
+			}
+			p := checkProblem(t, resp, b, tt.status, code)
+			if !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("detail %q, want it to say %q", p.Detail, tt.detail)
+			}
+		})
+	}
+	if n, _ := a.queue.calls(); n != 0 {
+		t.Errorf("%d messages enqueued from refused batches", n)
+	}
+	if res := a.postBatch(t, batch(maxBatch)); len(res.Results) != maxBatch || res.Results[maxBatch-1].ID == "" {
+		t.Errorf("a batch of exactly MaxBatch: %+v", res)
+	}
+}
+
+// TestSendMessagesBatchKafkaDown: a message Kafka did not take is 503 in its
+// slot, and its idempotency key is released so that a retry sends it.
+func TestSendMessagesBatchKafkaDown(t *testing.T) {
+	a := mustAsyncAPI(t)
+	a.queue.failures = 1
+	body := `{"messages":[
+		{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"a"},"idempotency_key":"k1"},
+		{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"b"},"idempotency_key":"k2"}
+	]}`
+	res := a.postBatch(t, body)
+	if r := res.Results[0]; r.Error == nil || r.Error.Status != http.StatusServiceUnavailable || r.ID != "" {
+		t.Errorf("first result %+v, want 503", r)
+	}
+	second := res.Results[1].ID
+	if second == "" {
+		t.Fatalf("second result %+v, want an id", res.Results[1])
+	}
+	// The retry sends the first and replays the second.
+	res = a.postBatch(t, body)
+	if r := res.Results[0]; r.ID == "" || r.Replayed {
+		t.Errorf("retried first %+v, want sent now", r)
+	}
+	if r := res.Results[1]; r.ID != second || !r.Replayed {
+		t.Errorf("retried second %+v, want replayed %s", r, second)
+	}
+	if _, msgs := a.queue.calls(); len(msgs) != 2 {
+		t.Errorf("%d messages accepted, want 2", len(msgs))
+	}
+}
+
+// TestSendMessagesBatchIdempotency: a message's key is bound to its own JSON
+// text and shared with POST /v1/messages' header.
+func TestSendMessagesBatchIdempotency(t *testing.T) {
+	a := mustAsyncAPI(t)
+	msg := `{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"once"},"idempotency_key":"k1"}`
+	first := a.postBatch(t, `{"messages":[`+msg+`]}`).Results[0]
+	again := a.postBatch(t, `{"messages":[`+msg+`,`+strings.Replace(msg, "once", "other", 1)+`]}`).Results
+	if again[0].ID != first.ID || !again[0].Replayed {
+		t.Errorf("same message and key again: %+v, want replayed %s", again[0], first.ID)
+	}
+	if r := again[1]; r.Error == nil || r.Error.Status != http.StatusConflict {
+		t.Errorf("same key, another message: %+v, want 409", r)
+	}
+	if n, _ := a.queue.calls(); n != 1 {
+		t.Errorf("%d enqueues, want 1", n)
+	}
+}
