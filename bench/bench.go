@@ -69,8 +69,8 @@ type Config struct {
 	// Concurrency is concurrent dials, requests or writers over all procs;
 	// 0: the mode's default.
 	Concurrency int
-	// Batch is messages per push request; more than 1 uses POST
-	// /v1/push/batch.
+	// Batch is messages per push or async request; more than 1 uses POST
+	// /v1/push/batch or POST /v1/messages/batch.
 	Batch int
 	// Fanout is the devices per account of fanout, the sender included.
 	Fanout int
@@ -246,8 +246,8 @@ func (c *workload) validate() error {
 		return usagef("--concurrency must not be negative")
 	case c.Batch < 1:
 		return usagef("--batch must be at least 1")
-	case c.Batch > 1 && c.Mode != "push":
-		return usagef("--batch is for push only")
+	case c.Batch > 1 && c.Mode != "push" && c.Mode != "async":
+		return usagef("--batch is for push and async only")
 	case c.Warm && c.Mode != "connect":
 		return usagef("--warm is for connect only")
 	case c.Mode == drainMode && (c.Stored < 1 || c.Stored > maxStored):

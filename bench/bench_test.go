@@ -159,6 +159,12 @@ func TestBenchCeilingServer(t *testing.T) {
 		s := mustBenchSummary(t, ctx, cfg)
 		checkBenchBatch(t, "push", 40, s.Herald)
 	})
+	t.Run("async batch", func(t *testing.T) {
+		cfg := smokeConfig("async", srv.URL)
+		cfg.Batch, cfg.Rate = 40, 320
+		s := mustBenchSummary(t, ctx, cfg)
+		checkBenchBatch(t, "async", 40, s.Herald)
+	})
 }
 
 // TestBenchPushBatch runs push with POST /v1/push/batch against herald dev.
@@ -173,6 +179,18 @@ func TestBenchPushBatch(t *testing.T) {
 	cfg.Batch = 3
 	s := mustBenchSummary(t, ctx, cfg)
 	checkBenchBatch(t, "push", 3, s.Herald)
+}
+
+// TestBenchAsyncBatch runs async with POST /v1/messages/batch against herald
+// dev: every message accepted and delivered.
+func TestBenchAsyncBatch(t *testing.T) {
+	dev := mustDev(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitBound)
+	defer cancel()
+	cfg := smokeConfig("async", "http://"+dev.Addr)
+	cfg.Batch = 3
+	s := mustBenchSummary(t, ctx, cfg)
+	checkBenchBatch(t, "async", 3, s.Herald)
 }
 
 // TestBenchProcsAndCeiling runs workers in child processes of the built

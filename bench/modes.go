@@ -43,7 +43,7 @@ func (w *worker) run(ctx context.Context) {
 // load sends the worker's messages through a pool of spec.Concurrency senders.
 func (w *worker) load(ctx context.Context) {
 	step := 1
-	if w.cfg.Mode == "push" {
+	if w.cfg.Mode == "push" || w.cfg.Mode == "async" {
 		step = w.cfg.Batch
 	}
 	jobs := make(chan [2]int, w.spec.Concurrency)
@@ -100,6 +100,9 @@ func (w *worker) send(ctx context.Context, rp *rawPoster, buf []byte, first, n i
 	case "push":
 		return w.push(ctx, rp, buf, first, n)
 	case "async":
+		if w.cfg.Batch > 1 {
+			return w.enqueueBatch(ctx, rp, buf, first, n)
+		}
 		return w.enqueue(ctx, rp, buf, first)
 	default:
 		return w.devSend(ctx, buf, first)
@@ -190,6 +193,46 @@ func (w *worker) enqueue(ctx context.Context, rp *rawPoster, buf []byte, seq int
 	if _, ok := w.post(ctx, rp, "/v1/messages", buf, http.StatusAccepted, 1); ok {
 		w.n.accepted.Add(1)
 	}
+	return buf
+}
+
+// enqueueBatch makes one POST /v1/messages/batch of n messages.
+func (w *worker) enqueueBatch(ctx context.Context, rp *rawPoster, buf []byte, first, n int) []byte {
+	const path = "/v1/messages/batch"
+	buf = append(buf, `{"messages":[`...)
+	for seq := first; seq < first+n; seq++ {
+		if seq > first {
+			buf = append(buf, ',')
+		}
+		buf = w.pushBody(buf, seq)
+	}
+	buf = append(buf, "]}"...)
+	for seq := first; seq < first+n; seq++ {
+		w.markSent(seq)
+	}
+	b, ok := w.post(ctx, rp, path, buf, http.StatusOK, n)
+	if !ok {
+		return buf
+	}
+	var r struct {
+		Results []struct {
+			ID    string          `json:"id"`
+			Error json.RawMessage `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || len(r.Results) != n {
+		w.badAnswer(path, b, n)
+		return buf
+	}
+	accepted := 0
+	for _, m := range r.Results {
+		if m.ID != "" {
+			accepted++
+		} else {
+			w.sendFailed(1, fmt.Sprintf("POST %s: a message refused: %.200s", path, m.Error))
+		}
+	}
+	w.n.accepted.Add(int64(accepted))
 	return buf
 }
 

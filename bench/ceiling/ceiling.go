@@ -20,7 +20,7 @@ import (
 // can do for each workload on this machine. A device connection is accepted
 // (no token check: the claims are read unverified, to know who it is), sent a
 // welcome and held with one goroutine blocked in Read; no pings. POST /v1/push,
-// /v1/push/batch and /v1/messages write the pushed frame to the connection and
+// /v1/push/batch, /v1/messages and /v1/messages/batch write the pushed frame to the connection and
 // answer; a device msg is written to its target (one process: no second edge)
 // and answered with a receipt. Whatever Herald does beyond that is what its
 // ratio to the ceiling measures.
@@ -39,13 +39,14 @@ func New() *Server {
 }
 
 // Handler serves the routes the bench's workloads use: GET /v1/connect, POST
-// /v1/push, /v1/push/batch and /v1/messages.
+// /v1/push, /v1/push/batch, /v1/messages and /v1/messages/batch.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/connect", s.connect)
 	mux.HandleFunc("POST /v1/push", s.push)
 	mux.HandleFunc("POST /v1/push/batch", s.pushBatch)
 	mux.HandleFunc("POST /v1/messages", s.enqueue)
+	mux.HandleFunc("POST /v1/messages/batch", s.enqueueBatch)
 	return mux
 }
 
@@ -256,6 +257,26 @@ func (s *Server) enqueue(w http.ResponseWriter, r *http.Request) {
 	}
 	id, _ := s.pushOne(&p)
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": id})
+}
+
+// enqueueBatch is POST /v1/messages/batch without a queue: it delivers each
+// message at once and answers their ids.
+func (s *Server) enqueueBatch(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Messages []pushRequest `json:"messages"`
+	}
+	if json.NewDecoder(r.Body).Decode(&req) != nil {
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	type accepted struct {
+		ID string `json:"id"`
+	}
+	answers := make([]accepted, len(req.Messages))
+	for i := range req.Messages {
+		answers[i].ID, _ = s.pushOne(&req.Messages[i])
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"results": answers})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

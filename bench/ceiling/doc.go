@@ -6,7 +6,7 @@
 // It speaks just enough of the wire contract for the bench: a device connects to
 // GET /v1/connect with a token whose claims are read unverified, gets a welcome,
 // and is held by one goroutine blocked in Read, without pings; POST /v1/push,
-// /v1/push/batch and /v1/messages write the pushed frame to the device and
+// /v1/push/batch, /v1/messages and /v1/messages/batch write the pushed frame to the device and
 // answer at once (no queue, no registry); a device msg is written to its target
 // in this process and answered with a receipt.
 //

@@ -27,7 +27,7 @@ modes:
   idle      hold --devices connections (the server pings them) for --duration
   connect   a reconnect storm: open --devices connections as fast as --concurrency allows
   push      sync pushes through POST /v1/push (--batch N: POST /v1/push/batch) at --rate
-  async     POST /v1/messages at --rate; latency to the device's receipt of the msg
+  async     POST /v1/messages at --rate (--batch N: POST /v1/messages/batch); latency to the device's receipt of the msg
   d2d       device pairs, sender on --url and receiver on --url2, msgs at --rate in all
   fanout    accounts of --fanout devices; one device of each sends to its siblings
   topic     fan-out: --devices (accounts of one device, spread over --edges) subscribe
@@ -77,7 +77,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Procs, "procs", 1, "worker processes to spread the connections over (one process holds at most about 19,500)")
 	fs.Var(&sources, "source-addrs", "local IPs to dial from, comma-separated (127.0.0.1,127.0.0.2,...): each has its own ephemeral ports")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "concurrent dials (connect), requests (push, async) or writers (d2d, fanout), over all procs (0: the mode's default)")
-	fs.IntVar(&c.Batch, "batch", 1, "push: messages per request; more than 1 uses POST /v1/push/batch")
+	fs.IntVar(&c.Batch, "batch", 1, "push, async: messages per request; more than 1 uses POST /v1/push/batch or POST /v1/messages/batch")
 	fs.IntVar(&c.Fanout, "fanout", 10, "fanout: devices per account, the sender included")
 	fs.IntVar(&c.Stored, "stored", 20, "drain: messages stored for each device before it connects (the server's inbox keeps at most its --inbox-max-messages)")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before measuring")
