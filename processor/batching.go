@@ -8,10 +8,12 @@ import (
 )
 
 // The batching waits of the asynchronous path. At a steady rate a fetch that
-// returns at its first record carries one record: the Kafka round trips, not
-// the deliveries, then take most of the CPU. A fetch wait (Config.FetchWait,
-// MaterializerConfig.FetchWait) lets a fetch gather the records of up to that
-// long before it returns: fewer round trips, for up to that much latency.
+// returns at its first record and a produce that does not linger carry one
+// record each: the Kafka round trips, not the deliveries, then take most of
+// the CPU. A fetch wait (Config.FetchWait, MaterializerConfig.FetchWait) lets
+// a fetch gather the records of up to that long before it returns, and a
+// linger (ProducerConfig.Linger) lets the records produced within it share
+// one request: fewer round trips, for up to that much latency.
 const (
 	// MinFetchWait is the shortest fetch wait: franz-go refuses a
 	// FetchMaxWait below 10 ms.
@@ -24,6 +26,9 @@ const (
 	// --status-fetch-wait defaults to: GET /v1/messages/{id} may show an
 	// outcome up to this much later, and no delivery waits for it.
 	DefaultStatusFetchWait = 20 * time.Millisecond
+	// MaxProduceLinger is the longest ProducerConfig.Linger: every
+	// POST /v1/messages waits for it before its answer.
+	MaxProduceLinger = 100 * time.Millisecond
 )
 
 // fetchMinBytes is what a fetch with a wait asks the broker to gather before

@@ -1,25 +1,31 @@
 package processor
 
 import (
+	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // burst is how many records the batching tests send, gap apart: with a wait
-// longer than the burst they gather in at most two fetches (the burst may
-// straddle the end of one wait), and without one each goes alone, well within
-// the gap on kfake.
+// longer than the burst they gather in at most two fetches or produce
+// requests (the burst may straddle the end of one wait), and without one each
+// goes alone, well within the gap on kfake.
 const (
 	burst    = 5
 	burstGap = 20 * time.Millisecond
 )
 
-// TestBatchingWaitBounds checks which fetch waits the configs take: 0 (off),
-// or between the least franz-go allows and the most.
+// TestBatchingWaitBounds checks which fetch waits and lingers the configs
+// take: 0 (off), or between the least allowed and the most.
 func TestBatchingWaitBounds(t *testing.T) {
 	opts := []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")}
 	rec := newRecorder()
@@ -49,6 +55,27 @@ func TestBatchingWaitBounds(t *testing.T) {
 			err := RunMaterializer(t.Context(), MaterializerConfig{Kafka: opts, Store: NewMemoryStatus(0, 0), FetchWait: tt.wait})
 			if err == nil {
 				t.Errorf("FetchWait %v: no error", tt.wait)
+			}
+		})
+	}
+	lingers := []struct {
+		name   string
+		linger time.Duration
+		ok     bool
+	}{
+		{"off", 0, true},
+		{"negative", -time.Millisecond, false},
+		{"most", MaxProduceLinger, true},
+		{"above the most", MaxProduceLinger + time.Millisecond, false},
+	}
+	for _, tt := range lingers {
+		t.Run("producer "+tt.name, func(t *testing.T) {
+			prod, err := NewProducer(ProducerConfig{Kafka: opts, Linger: tt.linger})
+			if err == nil {
+				prod.Close()
+			}
+			if (err == nil) != tt.ok {
+				t.Errorf("Linger %v: error %v, want ok %v", tt.linger, err, tt.ok)
 			}
 		})
 	}
@@ -146,6 +173,82 @@ func TestMaterializerFetchWait(t *testing.T) {
 	}
 }
 
+// TestProducerLinger checks that with a linger the messages enqueued within
+// it go to Kafka in one produce request (or two), and without one each in its
+// own, and that an Enqueue then waits for the linger.
+func TestProducerLinger(t *testing.T) {
+	tests := []struct {
+		name        string
+		linger      time.Duration
+		minRequests int64
+		maxRequests int64
+	}{
+		{name: "off", linger: 0, minRequests: 3, maxRequests: burst},
+		{name: "on", linger: MaxProduceLinger, minRequests: 1, maxRequests: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topics := Topics{Prefix: "t."}
+			c := testenv.Kafka(t, 1, topics.All()...)
+			topic := topics.Messages(protocol.PriorityNormal)
+			id := topicID(t, c.ListenAddrs(), topic) // produce v13 names topics by id
+			var requests atomic.Int64                // produce requests that carry messages
+			c.ControlKey(int16(kmsg.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
+				for _, tp := range r.(*kmsg.ProduceRequest).Topics {
+					if tp.Topic == topic || tp.TopicID == id {
+						requests.Add(1)
+						break
+					}
+				}
+				return nil, nil, false
+			})
+			prod, err := NewProducer(ProducerConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Topics: topics, Linger: tt.linger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prod.Close()
+			msg := func(id string) *Message {
+				return &Message{ID: id, Account: "a1", Device: "tv1", Type: "notification.v1", Payload: []byte(`{}`),
+					Priority: protocol.PriorityNormal, Accepted: time.Now().UnixMilli()}
+			}
+			// The first message connects the client; the flush sends its
+			// queued event, whose linger would otherwise end the burst's.
+			if err := prod.Enqueue(t.Context(), msg(tt.name+"-first")); err != nil {
+				t.Fatal(err)
+			}
+			if err := prod.Client().Flush(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			requests.Store(0)
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				slowest time.Duration
+			)
+			for i := range burst {
+				wg.Go(func() {
+					time.Sleep(time.Duration(i) * burstGap)
+					start := time.Now()
+					if err := prod.Enqueue(context.Background(), msg(fmt.Sprintf("%s-%d", tt.name, i))); err != nil {
+						t.Errorf("enqueue: %v", err)
+					}
+					mu.Lock()
+					slowest = max(slowest, time.Since(start))
+					mu.Unlock()
+				})
+			}
+			wg.Wait()
+			if n := requests.Load(); n < tt.minRequests || n > tt.maxRequests {
+				t.Errorf("%d messages %v apart went in %d produce requests, want %d to %d", burst, burstGap, n, tt.minRequests, tt.maxRequests)
+			}
+			if slowest < tt.linger {
+				t.Errorf("the slowest Enqueue took %v, less than the linger %v", slowest, tt.linger)
+			}
+		})
+	}
+}
+
 // waitFor waits up to 15 s for done, polling every 5 ms.
 func waitFor(tb testing.TB, what string, done func() bool) {
 	tb.Helper()
@@ -156,4 +259,22 @@ func waitFor(tb testing.TB, what string, done func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// topicID returns the id of topic on the cluster at addrs.
+func topicID(tb testing.TB, addrs []string, topic string) [16]byte {
+	tb.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer cl.Close()
+	details, err := kadm.NewClient(cl).ListTopics(tb.Context(), topic)
+	if err == nil {
+		err = details.Error()
+	}
+	if err != nil {
+		tb.Fatalf("list topic %s: %v", topic, err)
+	}
+	return details[topic].ID
 }
