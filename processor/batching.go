@@ -9,11 +9,15 @@ import (
 
 // The batching waits of the asynchronous path. At a steady rate a fetch that
 // returns at its first record and a produce that does not linger carry one
-// record each: the Kafka round trips, not the deliveries, then take most of
+// record each: the Kafka round trips, not the deliveries, then take much of
 // the CPU. A fetch wait (Config.FetchWait, MaterializerConfig.FetchWait) lets
 // a fetch gather the records of up to that long before it returns, and a
 // linger (ProducerConfig.Linger) lets the records produced within it share
-// one request: fewer round trips, for up to that much latency.
+// one request: fewer round trips, for up to that much latency. The broker
+// answers a fetch with a wait when the wait is over, records or not: an idle
+// consumer fetches once per wait rather than once per idleFetchWait, so below
+// about one record per wait a fetch wait costs round trips instead of saving
+// them.
 const (
 	// MinFetchWait is the shortest fetch wait: franz-go refuses a
 	// FetchMaxWait below 10 ms.
