@@ -33,11 +33,18 @@ type MaterializerConfig struct {
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration
+	// FetchWait is how long a fetch of the status topics waits for events to
+	// gather before it returns: 0 returns as soon as one is there; a wait
+	// between [MinFetchWait] and [MaxFetchWait] takes the events of up to
+	// that long in one poll, and the store shows an outcome up to that much
+	// later. No delivery waits for it; herald's --status-fetch-wait defaults
+	// to [DefaultStatusFetchWait].
+	FetchWait time.Duration
 	// Logger receives the materializer's logs; nil discards them.
 	Logger *slog.Logger
-	// Metrics, when set, receives herald_materializer_events_total; nil keeps it
-	// in a private registry. It may be the registry of a Processor: the names
-	// differ.
+	// Metrics, when set, receives herald_materializer_events_total and
+	// herald_materializer_batches_total; nil keeps them in a private
+	// registry. It may be the registry of a Processor: the names differ.
 	Metrics prometheus.Registerer
 }
 
@@ -53,6 +60,9 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 	}
 	if err := checkRegions("processor: materializer config: StatusMirrors", cfg.StatusMirrors); err != nil {
 		return err
+	}
+	if err := checkFetchWait("FetchWait", cfg.FetchWait); err != nil {
+		return fmt.Errorf("processor: materializer config: %w", err)
 	}
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup + ".status"
@@ -85,9 +95,9 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(DefaultCommitInterval),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, gt.opts()...)
+	}, fetchOpts(cfg.FetchWait)...)
+	opts = append(opts, gt.opts()...)
 	cl, err := kgo.NewClient(append(opts, cfg.Kafka...)...)
 	if err != nil {
 		return fmt.Errorf("processor: kafka client: %w", err)
@@ -103,6 +113,9 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 			log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
 		})
 		recs := fetches.Records()
+		if len(recs) > 0 {
+			metrics.batches.Inc()
+		}
 		for _, r := range recs {
 			var e Event
 			if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" || e.Status.rank() < 0 {

@@ -32,6 +32,8 @@ import (
 //
 //	herald_materializer_events_total{status}             counter: status events
 //	    stored, by status, and "malformed" for records skipped
+//	herald_materializer_batches_total                    counter: polls that
+//	    returned events (events per batch: how much its fetch wait gathers)
 //
 // The names are distinct, so that one registry can take a Processor and a
 // materializer. Registering a collector that the registry already has reuses the
@@ -50,6 +52,7 @@ const (
 	metricStatusFailed  = "herald_status_events_failed_total"
 	metricLag           = "herald_processor_lag"
 	metricMaterialized  = "herald_materializer_events_total"
+	metricMatBatches    = "herald_materializer_batches_total"
 )
 
 // otherType is the type label of messages whose type does not get its own.
@@ -277,10 +280,12 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, nil
 }
 
-// materializerMetrics are RunMaterializer's counters by status.
+// materializerMetrics are RunMaterializer's counters: events by status and
+// the polls that returned events.
 type materializerMetrics struct {
 	byStatus  map[Outcome]prometheus.Counter
 	malformed prometheus.Counter
+	batches   prometheus.Counter
 }
 
 func newMaterializerMetrics(reg prometheus.Registerer) (*materializerMetrics, error) {
@@ -291,7 +296,14 @@ func newMaterializerMetrics(reg prometheus.Registerer) (*materializerMetrics, er
 	if err != nil {
 		return nil, err
 	}
-	m := &materializerMetrics{byStatus: make(map[Outcome]prometheus.Counter), malformed: events.WithLabelValues("malformed")}
+	batches, err := register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		Name: metricMatBatches,
+		Help: "Polls of the status topics that returned events.",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	m := &materializerMetrics{byStatus: make(map[Outcome]prometheus.Counter), malformed: events.WithLabelValues("malformed"), batches: batches}
 	for _, o := range outcomes {
 		m.byStatus[o] = events.WithLabelValues(string(o))
 	}

@@ -112,6 +112,13 @@ type Config struct {
 	// this much of its commits, which the next owner delivers again (at
 	// least once). Default [DefaultCommitInterval].
 	CommitInterval time.Duration
+	// FetchWait is how long a fetch of the message topics waits for records
+	// to gather before it returns: 0 (the default) returns as soon as one is
+	// there; a wait between [MinFetchWait] and [MaxFetchWait] makes a poll
+	// take the records of up to that long in one batch, whose status events
+	// go to Kafka together, for up to that much more delivery latency
+	// (batching.go).
+	FetchWait time.Duration
 	// DeliveryTimeout bounds one delivery attempt, up to the message being written.
 	DeliveryTimeout time.Duration
 	// AckTimeout bounds the wait for a device's ack, after the write.
@@ -203,6 +210,9 @@ func New(cfg Config) (*Processor, error) {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if err := checkFetchWait("FetchWait", cfg.FetchWait); err != nil {
+		return nil, fmt.Errorf("processor: config: %w", err)
 	}
 	gt, err := GroupTimeouts{Session: cfg.SessionTimeout, Rebalance: cfg.RebalanceTimeout, Heartbeat: cfg.HeartbeatInterval}.resolve()
 	if err != nil {
@@ -321,9 +331,9 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(p.cfg.CommitInterval),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, p.groupTimeouts().opts()...)
+	}, fetchOpts(p.cfg.FetchWait)...)
+	opts = append(opts, p.groupTimeouts().opts()...)
 	opts = append(opts, p.cfg.Kafka...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

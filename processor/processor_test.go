@@ -99,8 +99,10 @@ type pipeline struct {
 	// when set, changes the processor's config.
 	deliverer Deliverer
 	adjust    func(*Config)
-	// statusMirrors, set before start, are the materializer's StatusMirrors.
-	statusMirrors []string
+	// statusMirrors and statusFetchWait, set before start, are the
+	// materializer's StatusMirrors and FetchWait.
+	statusMirrors   []string
+	statusFetchWait time.Duration
 }
 
 func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
@@ -143,7 +145,8 @@ func (p *pipeline) start(t *testing.T) {
 		}
 	})
 	wg.Go(func() {
-		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second, Metrics: p.reg, StatusMirrors: p.statusMirrors}); err != nil {
+		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second, Metrics: p.reg,
+			StatusMirrors: p.statusMirrors, FetchWait: p.statusFetchWait}); err != nil {
 			t.Errorf("materializer: %v", err)
 		}
 	})

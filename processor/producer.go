@@ -27,6 +27,12 @@ type ProducerConfig struct {
 	Topics Topics
 	// Timeout bounds one Enqueue; at least 1s. Default [DefaultProduceTimeout].
 	Timeout time.Duration
+	// Linger is how long a record waits for others to share its produce
+	// request: 0 (the default) sends it at once; up to [MaxProduceLinger],
+	// the messages enqueued within it (and the events of Report) go to
+	// Kafka together, in fewer requests, and each Enqueue returns up to that
+	// much later.
+	Linger time.Duration
 	// Logger receives the failures of Report, at most one line per
 	// reportLogEvery with the count of those not logged. Default: discarded.
 	Logger *slog.Logger
@@ -60,10 +66,13 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if cfg.Timeout < time.Second {
 		return nil, fmt.Errorf("processor: producer config: Timeout %v is below 1s, the least Kafka clients allow", cfg.Timeout)
 	}
+	if cfg.Linger < 0 || cfg.Linger > MaxProduceLinger {
+		return nil, fmt.Errorf("processor: producer config: Linger must be between 0 and %v, got %v", MaxProduceLinger, cfg.Linger)
+	}
 	opts := append([]kgo.Opt{
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordDeliveryTimeout(cfg.Timeout),
-		kgo.ProducerLinger(0),
+		kgo.ProducerLinger(cfg.Linger),
 	}, cfg.Kafka...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

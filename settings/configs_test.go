@@ -89,18 +89,23 @@ func TestAdminConfig(t *testing.T) {
 
 func TestProcessorConfig(t *testing.T) {
 	c := serveServer(t, "--kafka-brokers", "k:9092", "--kafka-group", "g", "--processor-workers", "high=3,normal=2,low=1",
-		"--kafka-partitions", "12", "--status-mirrors", "us", "--consume-mirrored", "ap")
+		"--kafka-partitions", "12", "--status-mirrors", "us", "--consume-mirrored", "ap",
+		"--processor-fetch-wait", "15ms", "--status-fetch-wait", "30ms", "--kafka-produce-linger", "2ms", "--kafka-produce-timeout", "3s")
 	p, err := c.ProcessorConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Group != "g" || p.Workers["high"] != 3 || p.Workers["low"] != 1 || !slices.Equal(p.Mirrored, []string{"ap"}) || p.Topics != c.Kafka.Topics() ||
-		p.SessionTimeout != c.Kafka.SessionTimeout || p.AckTimeout != c.Kafka.AckTimeout {
+		p.SessionTimeout != c.Kafka.SessionTimeout || p.AckTimeout != c.Kafka.AckTimeout || p.FetchWait != 15*time.Millisecond {
 		t.Errorf("processor config %+v", p)
 	}
 	m := c.MaterializerConfig()
-	if m.Group != "g.status" || !slices.Equal(m.StatusMirrors, []string{"us"}) || m.Topics != c.Kafka.Topics() || m.HeartbeatInterval != c.Kafka.HeartbeatInterval {
+	if m.Group != "g.status" || !slices.Equal(m.StatusMirrors, []string{"us"}) || m.Topics != c.Kafka.Topics() || m.HeartbeatInterval != c.Kafka.HeartbeatInterval ||
+		m.FetchWait != 30*time.Millisecond {
 		t.Errorf("materializer config %+v", m)
+	}
+	if pr := c.ProducerConfig(); pr.Topics != c.Kafka.Topics() || pr.Timeout != 3*time.Second || pr.Linger != 2*time.Millisecond {
+		t.Errorf("producer config %+v", pr)
 	}
 	if s := c.Kafka.TopicSpec(false); s.Partitions != 12 || s.Retention != 0 {
 		t.Errorf("topic spec %+v", s)

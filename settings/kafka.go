@@ -36,6 +36,11 @@ type Kafka struct {
 	PublishTimeout    time.Duration
 	CommitInterval    time.Duration
 	StatusTTL         time.Duration
+	// FetchWait, StatusFetchWait and ProduceLinger are the batching waits
+	// of the processor's fetch, the materializer's and the API's producer.
+	FetchWait       time.Duration
+	StatusFetchWait time.Duration
+	ProduceLinger   time.Duration
 
 	// embedded: `herald dev` starts its own cluster when no brokers are given.
 	Embedded bool
@@ -74,6 +79,9 @@ func (k *Kafka) Flags(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&k.Workers, "processor-workers", fmt.Sprintf("high=%d,normal=%d,low=%d", processor.DefaultHighWorkers, processor.DefaultNormalWorkers, processor.DefaultLowWorkers), "concurrent deliveries per priority")
 	fs.DurationVar(&k.AckTimeout, "ack-timeout", processor.DefaultAckTimeout, "how long an async message's ack is awaited after delivery")
 	fs.DurationVar(&k.CommitInterval, "processor-commit-interval", processor.DefaultCommitInterval, "how often a processor commits the offsets of the batches it has finished (and before a rebalance and at exit); a processor that dies leaves up to this much to be delivered again")
+	fs.DurationVar(&k.FetchWait, "processor-fetch-wait", 0, "how long a processor's fetch waits for messages to gather (0: it returns at the first; else 10ms to 1s): fewer Kafka round trips per message at a steady rate, for up to this much more delivery latency")
+	fs.DurationVar(&k.StatusFetchWait, "status-fetch-wait", processor.DefaultStatusFetchWait, "how long the status materializer's fetch waits for status events to gather (0: it returns at the first; else 10ms to 1s): fewer Kafka round trips per event, while GET /v1/messages/{id} may show an outcome up to this much later; no delivery waits for it")
+	fs.DurationVar(&k.ProduceLinger, "kafka-produce-linger", 0, "how long a message sent to POST /v1/messages waits for others to share its Kafka produce request (0 to 100ms): fewer produce requests at a steady rate, each send answered up to this much later")
 	fs.DurationVar(&k.PublishTimeout, "publish-timeout", processor.DefaultPublishTimeout, "how long a processor waits for the edges' counts of an asynchronous publish to a topic")
 	fs.DurationVar(&k.StatusTTL, "status-ttl", processor.DefaultStatusTTL, "how long GET /v1/messages/{id} remembers a message")
 	if dev {
@@ -108,6 +116,17 @@ func (k *Kafka) Validate() error {
 	}
 	if k.AckTimeout <= 0 || k.StatusTTL <= 0 || k.PublishTimeout <= 0 || k.CommitInterval <= 0 {
 		return Usagef("--ack-timeout, --publish-timeout, --processor-commit-interval and --status-ttl must be positive")
+	}
+	for _, w := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--processor-fetch-wait", k.FetchWait}, {"--status-fetch-wait", k.StatusFetchWait}} {
+		if w.v != 0 && (w.v < processor.MinFetchWait || w.v > processor.MaxFetchWait) {
+			return Usagef("%s must be 0 (off) or between %v and %v, got %v", w.flag, processor.MinFetchWait, processor.MaxFetchWait, w.v)
+		}
+	}
+	if k.ProduceLinger < 0 || k.ProduceLinger > processor.MaxProduceLinger {
+		return Usagef("--kafka-produce-linger must be between 0 and %v, got %v", processor.MaxProduceLinger, k.ProduceLinger)
 	}
 	if _, err := ParseWorkers(k.Workers); err != nil {
 		return err
@@ -171,8 +190,9 @@ func (k *Kafka) TopicSpec(embedded bool) processor.TopicSpec {
 }
 
 // ProcessorConfig returns the processor's configuration as the settings give
-// it: its topics, group, mirrored topics, workers and timeouts. The Kafka
-// client options and the parts it delivers through are cmd/herald's to add.
+// it: its topics, group, mirrored topics, workers, timeouts and fetch wait.
+// The Kafka client options and the parts it delivers through are
+// cmd/herald's to add.
 func (c *Server) ProcessorConfig() (processor.Config, error) {
 	k := &c.Kafka
 	workers, err := ParseWorkers(k.Workers)
@@ -188,6 +208,7 @@ func (c *Server) ProcessorConfig() (processor.Config, error) {
 		Workers:           workers,
 		AckTimeout:        k.AckTimeout,
 		CommitInterval:    k.CommitInterval,
+		FetchWait:         k.FetchWait,
 		SessionTimeout:    gt.Session,
 		RebalanceTimeout:  gt.Rebalance,
 		HeartbeatInterval: gt.Heartbeat,
@@ -195,14 +216,24 @@ func (c *Server) ProcessorConfig() (processor.Config, error) {
 }
 
 // MaterializerConfig returns the status materializer's configuration as the
-// settings give it: its topics, group (the processor's, with ".status") and
-// the other regions' status topics it reads. The Kafka client options, the
-// store, metrics and logger are cmd/herald's to add.
+// settings give it: its topics, group (the processor's, with ".status"), the
+// other regions' status topics it reads and its fetch wait. The Kafka client
+// options, the store, metrics and logger are cmd/herald's to add.
 func (c *Server) MaterializerConfig() processor.MaterializerConfig {
 	k := &c.Kafka
 	gt := k.GroupTimeouts()
 	return processor.MaterializerConfig{
 		Topics: k.Topics(), Group: k.Group + ".status", StatusMirrors: c.Mirror.StatusMirrors,
 		SessionTimeout: gt.Session, RebalanceTimeout: gt.Rebalance, HeartbeatInterval: gt.Heartbeat,
+		FetchWait: k.StatusFetchWait,
 	}
+}
+
+// ProducerConfig returns the configuration of the producer of the api role
+// (which also reports the status events of the api and edge roles) as the
+// settings give it: its topics, timeout and linger. The Kafka client options,
+// logger and tracer are cmd/herald's to add.
+func (c *Server) ProducerConfig() processor.ProducerConfig {
+	k := &c.Kafka
+	return processor.ProducerConfig{Topics: k.Topics(), Timeout: k.ProduceTimeout, Linger: k.ProduceLinger}
 }

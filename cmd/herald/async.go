@@ -86,7 +86,9 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 		return asyncParts{}, err
 	}
 	topics := k.Topics()
-	prod, err := processor.NewProducer(processor.ProducerConfig{Kafka: opts, Topics: topics, Timeout: k.ProduceTimeout, Logger: log.With("part", "status"), Tracer: n.tracing.Tracer()})
+	prc := c.ProducerConfig()
+	prc.Kafka, prc.Logger, prc.Tracer = opts, log.With("part", "status"), n.tracing.Tracer()
+	prod, err := processor.NewProducer(prc)
 	if err != nil {
 		return asyncParts{}, err
 	}
