@@ -718,6 +718,35 @@ func ExampleClient_Send() {
 	// Output: queued
 }
 
+// Asynchronous messages in one request: each has its id, or the problem
+// that kept it from being enqueued.
+func ExampleClient_SendBatch() {
+	c, err := sender.New(sender.Config{URL: exampleURL, APIKey: "dev-api-key"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	res, err := c.SendBatch(context.Background(), []sender.Message{
+		{To: sender.Device("a1", "tv-example"), Type: "notification.v1", Payload: map[string]string{"title": "One"}},
+		{To: sender.Device("a1", "tv-example"), Type: "no.such.type.v1", Payload: map[string]string{"title": "Two"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			fmt.Println(i, r.Err.Code)
+			continue
+		}
+		fmt.Println(i, "enqueued")
+	}
+	// Output:
+	// 0 enqueued
+	// 1 unknown_type
+}
+
 // TestSenderAgainstCluster sends through the API process of a cluster (two
 // edges and an API process on one Redis and Postgres) to a device on the
 // second edge, synchronously and through Kafka.
