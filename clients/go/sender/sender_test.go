@@ -599,7 +599,8 @@ func TestSenderRetries(t *testing.T) {
 }
 
 // TestSenderKafkaDown sends while the Kafka cluster behind a herald is
-// gone: Send retries, then reports the server's unavailable as a Problem.
+// gone: Send retries, then reports the server's unavailable as a Problem;
+// SendBatch reports it for each message.
 func TestSenderKafkaDown(t *testing.T) {
 	kafka := testenv.Kafka(t, 1)
 	base := dev(t, "--kafka-brokers", strings.Join(kafka.ListenAddrs(), ","), "--kafka-produce-timeout", "1s")
@@ -612,6 +613,20 @@ func TestSenderKafkaDown(t *testing.T) {
 	var p *sender.Problem
 	if !errors.As(err, &p) || p.Code != protocol.CodeUnavailable || p.Status != http.StatusServiceUnavailable {
 		t.Fatalf("Send with Kafka down: %v, want an unavailable Problem", err)
+	}
+	// A batch is answered, each message with the queue's unavailable: not
+	// accepted, and left to the caller to send again.
+	res, err := c.SendBatch(t.Context(), []sender.Message{
+		{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "down 1"}},
+		{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "down 2"}},
+	})
+	if err != nil || len(res) != 2 {
+		t.Fatalf("SendBatch with Kafka down = %+v, %v", res, err)
+	}
+	for i, r := range res {
+		if r.Err == nil || r.Err.Code != protocol.CodeUnavailable || r.Err.Status != http.StatusServiceUnavailable || r.ID != "" {
+			t.Errorf("message %d with Kafka down: %+v, want an unavailable Problem", i, r)
+		}
 	}
 }
 
