@@ -170,37 +170,115 @@ type Message struct {
 	// CollapseKey lets a newer pending message to the same device replace
 	// this one.
 	CollapseKey string
-	// IdempotencyKey makes repeats of one Send enqueue it once; "" gets a
-	// fresh key per Send, which its own retries share.
+	// IdempotencyKey (at most 255 characters) makes repeats of one Send, or
+	// of one message of SendBatch, enqueue it once; "" gets a fresh key per
+	// call, which its own retries share.
 	IdempotencyKey string
+}
+
+// messageBody is the wire form of a Message: the body of POST /v1/messages,
+// or with IdempotencyKey one message of POST /v1/messages/batch.
+type messageBody struct {
+	To             Target            `json:"to"`
+	Type           string            `json:"type"`
+	Payload        json.RawMessage   `json:"payload"`
+	Ack            *bool             `json:"ack,omitempty"`
+	Priority       protocol.Priority `json:"priority,omitempty"`
+	TTL            *int              `json:"ttl,omitempty"`
+	CollapseKey    string            `json:"collapse_key,omitempty"`
+	IdempotencyKey string            `json:"idempotency_key,omitempty"`
+}
+
+// body returns the wire form of m, without its idempotency key.
+func (m Message) body() (messageBody, error) {
+	payload, err := encodePayload(m.Payload)
+	if err != nil {
+		return messageBody{}, err
+	}
+	return messageBody{To: m.To, Type: typeOf(m.Type, m.Payload), Payload: payload, Ack: m.Ack, Priority: m.Priority, TTL: m.TTL, CollapseKey: m.CollapseKey}, nil
+}
+
+// key is m's idempotency key: its own, or a fresh one.
+func (m Message) key() string {
+	if m.IdempotencyKey != "" {
+		return m.IdempotencyKey
+	}
+	return newKey()
 }
 
 // Send enqueues m for the asynchronous path and returns its id, with which
 // Status reads its outcome. It is retried on failed connections, 5xx, 409
 // and 429 under one Idempotency-Key, so that it is enqueued once.
 func (c *Client) Send(ctx context.Context, m Message) (string, error) {
-	payload, err := encodePayload(m.Payload)
+	body, err := m.body()
 	if err != nil {
 		return "", err
-	}
-	body := struct {
-		To          Target            `json:"to"`
-		Type        string            `json:"type"`
-		Payload     json.RawMessage   `json:"payload"`
-		Ack         *bool             `json:"ack,omitempty"`
-		Priority    protocol.Priority `json:"priority,omitempty"`
-		TTL         *int              `json:"ttl,omitempty"`
-		CollapseKey string            `json:"collapse_key,omitempty"`
-	}{m.To, typeOf(m.Type, m.Payload), payload, m.Ack, m.Priority, m.TTL, m.CollapseKey}
-	key := m.IdempotencyKey
-	if key == "" {
-		key = newKey()
 	}
 	var out struct {
 		ID string `json:"id"`
 	}
-	err = c.call(ctx, http.MethodPost, "/v1/messages", http.Header{"Idempotency-Key": {key}}, body, &out, []int{http.StatusAccepted}, retryIdempotent)
+	err = c.call(ctx, http.MethodPost, "/v1/messages", http.Header{"Idempotency-Key": {m.key()}}, body, &out, []int{http.StatusAccepted}, retryIdempotent)
 	return out.ID, err
+}
+
+// SendResult is one message's outcome in SendBatch: the id it was enqueued
+// under, or the Problem that kept it from being enqueued.
+type SendResult struct {
+	ID string
+	// Replayed says that an earlier request with the message's idempotency
+	// key enqueued it (an attempt of the same SendBatch whose answer was
+	// lost, or an earlier send with the caller's key): ID is that send's.
+	Replayed bool
+	// IdempotencyKey is the key the message was sent with: its own, or the
+	// fresh one SendBatch gave it.
+	IdempotencyKey string
+	// Err is the problem POST /v1/messages would have answered for the
+	// message alone: its code and status (400, 403, 422; 409 for its key;
+	// 503 when the queue did not take it, which may be sent again).
+	Err *Problem
+}
+
+// SendBatch enqueues many messages for the asynchronous path in one request
+// (POST /v1/messages/batch) and returns one result per message, in order.
+// Each message carries an idempotency key (its IdempotencyKey, or a fresh
+// one), so that the request is retried as Send is, under the same keys: the
+// messages an attempt whose answer was lost enqueued come back Replayed with
+// their ids, and none is enqueued twice. A message's own problem is in its
+// result and is not retried; the error is for the request as a whole (not a
+// batch: 400 or 413; no queue on the server: 503).
+func (c *Client) SendBatch(ctx context.Context, msgs []Message) ([]SendResult, error) {
+	body := struct {
+		Messages []messageBody `json:"messages"`
+	}{Messages: make([]messageBody, 0, len(msgs))}
+	for i, m := range msgs {
+		b, err := m.body()
+		if err != nil {
+			return nil, fmt.Errorf("%w (message %d of the batch)", err, i)
+		}
+		b.IdempotencyKey = m.key()
+		body.Messages = append(body.Messages, b)
+	}
+	var out struct {
+		Results []struct {
+			ID       string            `json:"id"`
+			Replayed bool              `json:"replayed"`
+			Error    *protocol.Problem `json:"error,omitempty"`
+		} `json:"results"`
+	}
+	if err := c.call(ctx, http.MethodPost, "/v1/messages/batch", nil, body, &out, []int{http.StatusOK}, retryIdempotent); err != nil {
+		return nil, err
+	}
+	if len(out.Results) != len(msgs) {
+		return nil, fmt.Errorf("sender: the batch's answer has %d results for %d messages", len(out.Results), len(msgs))
+	}
+	res := make([]SendResult, len(out.Results))
+	for i, r := range out.Results {
+		res[i] = SendResult{ID: r.ID, Replayed: r.Replayed, IdempotencyKey: body.Messages[i].IdempotencyKey}
+		if r.Error != nil {
+			res[i].Err = &Problem{Problem: *r.Error}
+		}
+	}
+	return res, nil
 }
 
 // DeviceStatus is one device's outcome of an asynchronous message.

@@ -9,8 +9,9 @@
 // Push is the synchronous path (POST /v1/push: the devices' results in the
 // answer), PushBatch many of them in one request, Send the asynchronous one
 // (POST /v1/messages, through Kafka: an id at once, the outcome later through
-// Status). Publish and TopicCount serve topics; Devices, PutDevice and
-// DeleteDevice an account's device list.
+// Status), SendBatch many of them in one request (POST /v1/messages/batch:
+// each message's id or Problem). Publish and TopicCount serve topics;
+// Devices, PutDevice and DeleteDevice an account's device list.
 //
 // Retries are made only where they are safe, with backoff and jitter
 // (Config.MaxRetries, MinBackoff, MaxBackoff), within the caller's context:
@@ -18,7 +19,10 @@
 //   - Send always carries an Idempotency-Key (a fresh one unless the caller
 //     gives one), so a Send is retried on a failed connection, a 5xx, a 409
 //     (the same key still being processed) and a 429, and the server enqueues
-//     it once;
+//     it once; SendBatch gives each of its messages a key likewise and is
+//     retried the same way, the messages an earlier attempt enqueued coming
+//     back Replayed (one message's own problem in its result, a 503 when the
+//     queue did not take it, is not retried: send that message again);
 //   - GET requests (Status, TopicCount, Devices) are retried likewise;
 //   - everything else (Push, PushBatch, Publish, PutDevice, DeleteDevice) is
 //     retried only when the server said it did nothing and when to try again:

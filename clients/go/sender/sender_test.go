@@ -1,9 +1,12 @@
 package sender_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -243,6 +247,88 @@ func TestSenderAgainstDev(t *testing.T) {
 			t.Fatalf("status %+v", st)
 		}
 	})
+	t.Run("send batch", func(t *testing.T) {
+		res, err := c.SendBatch(ctx, []sender.Message{
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "first"}},
+			{To: sender.Device("a1", "tv1"), Payload: msgtypes.NotificationV1{Title: "second"}, IdempotencyKey: "batch-second"},
+		})
+		if err != nil || len(res) != 2 {
+			t.Fatalf("SendBatch = %+v, %v", res, err)
+		}
+		for i, r := range res {
+			if r.Err != nil || r.ID == "" || r.Replayed || r.IdempotencyKey == "" {
+				t.Errorf("message %d: %+v, want accepted under a key", i, r)
+			}
+		}
+		if res[1].IdempotencyKey != "batch-second" {
+			t.Errorf("key of the second: %q, want the message's own", res[1].IdempotencyKey)
+		}
+		for _, r := range res {
+			if m := tv.msg(); m.ID != r.ID {
+				t.Fatalf("tv got %+v, want %s", m, r.ID)
+			}
+		}
+		st := waitStatus(t, c, res[0].ID, "delivered")
+		if st.Account != "a1" {
+			t.Fatalf("status %+v", st)
+		}
+	})
+	t.Run("send batch with a bad message", func(t *testing.T) {
+		res, err := c.SendBatch(ctx, []sender.Message{
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "good"}},
+			{To: sender.Device("a1", "tv1"), Type: "no.such.type.v1", Payload: note{Title: "bad"}},
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: map[string]any{"title": 7}},
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "also good"}},
+		})
+		if err != nil || len(res) != 4 {
+			t.Fatalf("SendBatch = %+v, %v", res, err)
+		}
+		for _, i := range []int{0, 3} {
+			if res[i].Err != nil || res[i].ID == "" {
+				t.Errorf("message %d: %+v, want accepted", i, res[i])
+			}
+		}
+		if p := res[1].Err; p == nil || p.Code != protocol.CodeUnknownType || res[1].ID != "" {
+			t.Errorf("message 1: %+v, want unknown_type", res[1])
+		}
+		if p := res[2].Err; p == nil || p.Code != protocol.CodeSchemaInvalid || p.Status != http.StatusUnprocessableEntity || len(p.Details) == 0 || p.Details[0].Pointer != "/title" {
+			t.Errorf("message 2: %+v, want schema_invalid at /title", res[2])
+		}
+		for _, i := range []int{0, 3} {
+			if m := tv.msg(); m.ID != res[i].ID {
+				t.Fatalf("tv got %+v, want %s", m, res[i].ID)
+			}
+		}
+	})
+	t.Run("send batch again with the same keys", func(t *testing.T) {
+		batch := []sender.Message{
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "keyed one"}, IdempotencyKey: "again-1"},
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "keyed two"}, IdempotencyKey: "again-2"},
+		}
+		first, err := c.SendBatch(ctx, batch)
+		if err != nil || len(first) != 2 || first[0].Replayed || first[1].Replayed {
+			t.Fatalf("SendBatch = %+v, %v", first, err)
+		}
+		again, err := c.SendBatch(ctx, batch)
+		if err != nil || len(again) != 2 {
+			t.Fatalf("SendBatch again = %+v, %v", again, err)
+		}
+		for i := range again {
+			if !again[i].Replayed || again[i].ID != first[i].ID || again[i].Err != nil {
+				t.Errorf("message %d again: %+v, want replayed %s", i, again[i], first[i].ID)
+			}
+		}
+		batch[0].Payload = note{Title: "another text"}
+		other, err := c.SendBatch(ctx, batch[:1])
+		if err != nil || len(other) != 1 || other[0].Err == nil || other[0].Err.Code != protocol.CodeConflict {
+			t.Errorf("a key with another message: %+v, %v, want its conflict", other, err)
+		}
+		for _, r := range first {
+			if m := tv.msg(); m.ID != r.ID {
+				t.Fatalf("tv got %+v, want %s", m, r.ID)
+			}
+		}
+	})
 	t.Run("publish and count", func(t *testing.T) {
 		sub := `{"t":"sub","id":"s1","topics":["news.sports"]}`
 		if err := tv.c.Write(ctx, websocket.MessageText, []byte(sub)); err != nil {
@@ -309,8 +395,9 @@ type faultProxy struct {
 	target *url.URL
 	proxy  *httputil.ReverseProxy
 
-	mu   sync.Mutex
-	keys []string // the Idempotency-Key of every request seen
+	mu     sync.Mutex
+	keys   []string // the Idempotency-Key of every request seen
+	bodies [][]byte // the body of every request seen
 	// script is what happens to the next requests, in turn: "503", "503ra"
 	// (with Retry-After: 1), "429", "lose" (forwarded, answer replaced by a
 	// 502), "" or nothing left: forwarded.
@@ -332,8 +419,15 @@ func newFaultProxy(t *testing.T, base string, script ...string) (*faultProxy, st
 
 func (fp *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fp.seen.Add(1)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	fp.mu.Lock()
 	fp.keys = append(fp.keys, r.Header.Get("Idempotency-Key"))
+	fp.bodies = append(fp.bodies, body)
 	step := ""
 	if len(fp.script) > 0 {
 		step, fp.script = fp.script[0], fp.script[1:]
@@ -360,6 +454,31 @@ func (fp *faultProxy) seenKeys() []string {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	return append([]string(nil), fp.keys...)
+}
+
+// seenBatchKeys returns the idempotency_key of each message of every batch
+// request seen, one list per request.
+func (fp *faultProxy) seenBatchKeys(t *testing.T) [][]string {
+	t.Helper()
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	var all [][]string
+	for _, b := range fp.bodies {
+		var req struct {
+			Messages []struct {
+				Key string `json:"idempotency_key"`
+			} `json:"messages"`
+		}
+		if err := json.Unmarshal(b, &req); err != nil {
+			t.Fatalf("a request's body %q: %v", b, err)
+		}
+		var keys []string
+		for _, m := range req.Messages {
+			keys = append(keys, m.Key)
+		}
+		all = append(all, keys)
+	}
+	return all
 }
 
 // TestSenderRetries injects failures between the Client and a real herald:
@@ -393,6 +512,48 @@ func TestSenderRetries(t *testing.T) {
 		}
 		if m := tv.msg(); m.ID != marker {
 			t.Fatalf("tv got %+v after the message, want only the marker %s", m, marker)
+		}
+	})
+	t.Run("send batch through a 503 and a lost answer is enqueued once", func(t *testing.T) {
+		fp, via := newFaultProxy(t, base, "503", "lose")
+		c := mustClient(t, via, nil)
+		res, err := c.SendBatch(ctx, []sender.Message{
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "batch one"}},
+			{To: sender.Device("a1", "tv1"), Type: "no.such.type.v1", Payload: note{Title: "never"}},
+			{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "batch two"}, IdempotencyKey: "retried-two"},
+		})
+		if err != nil || len(res) != 3 {
+			t.Fatalf("SendBatch = %+v, %v", res, err)
+		}
+		attempts := fp.seenBatchKeys(t)
+		if len(attempts) != 3 {
+			t.Fatalf("%d attempts, want 3", len(attempts))
+		}
+		first := attempts[0]
+		if len(first) != 3 || first[0] == "" || first[1] == "" || first[0] == first[1] || first[2] != "retried-two" {
+			t.Fatalf("keys of the first attempt: %q, want 3 distinct, the last the message's own", first)
+		}
+		for i, keys := range attempts[1:] {
+			if !slices.Equal(keys, first) {
+				t.Fatalf("keys of attempt %d: %q, want %q", i+2, keys, first)
+			}
+		}
+		for _, i := range []int{0, 2} {
+			if r := res[i]; r.Err != nil || r.ID == "" || !r.Replayed || r.IdempotencyKey != first[i] {
+				t.Errorf("message %d: %+v, want replayed under %s", i, r, first[i])
+			}
+		}
+		if res[1].Err == nil || res[1].Err.Code != protocol.CodeUnknownType {
+			t.Errorf("message 1: %+v, want unknown_type", res[1])
+		}
+		marker, err := c.Send(ctx, sender.Message{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "batch marker"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{res[0].ID, res[2].ID, marker} {
+			if m := tv.msg(); m.ID != id {
+				t.Fatalf("tv got %+v, want %s: each message once, then the marker", m, id)
+			}
 		}
 	})
 	t.Run("push is not retried after a 503 without Retry-After", func(t *testing.T) {
@@ -438,7 +599,8 @@ func TestSenderRetries(t *testing.T) {
 }
 
 // TestSenderKafkaDown sends while the Kafka cluster behind a herald is
-// gone: Send retries, then reports the server's unavailable as a Problem.
+// gone: Send retries, then reports the server's unavailable as a Problem;
+// SendBatch reports it for each message.
 func TestSenderKafkaDown(t *testing.T) {
 	kafka := testenv.Kafka(t, 1)
 	base := dev(t, "--kafka-brokers", strings.Join(kafka.ListenAddrs(), ","), "--kafka-produce-timeout", "1s")
@@ -451,6 +613,54 @@ func TestSenderKafkaDown(t *testing.T) {
 	var p *sender.Problem
 	if !errors.As(err, &p) || p.Code != protocol.CodeUnavailable || p.Status != http.StatusServiceUnavailable {
 		t.Fatalf("Send with Kafka down: %v, want an unavailable Problem", err)
+	}
+	// A batch is answered, each message with the queue's unavailable: not
+	// accepted, and left to the caller to send again.
+	res, err := c.SendBatch(t.Context(), []sender.Message{
+		{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "down 1"}},
+		{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "down 2"}},
+	})
+	if err != nil || len(res) != 2 {
+		t.Fatalf("SendBatch with Kafka down = %+v, %v", res, err)
+	}
+	for i, r := range res {
+		if r.Err == nil || r.Err.Code != protocol.CodeUnavailable || r.Err.Status != http.StatusServiceUnavailable || r.ID != "" {
+			t.Errorf("message %d with Kafka down: %+v, want an unavailable Problem", i, r)
+		}
+	}
+}
+
+// TestSendBatchRefused checks what SendBatch answers when the request as a
+// whole is not a batch: the server's Problem, not retried, or an error
+// before any request.
+func TestSendBatchRefused(t *testing.T) {
+	base := dev(t)
+	one := sender.Message{To: sender.Device("a1", "tv1"), Type: "notification.v1", Payload: note{Title: "x"}}
+	for _, c := range []struct {
+		name     string
+		msgs     []sender.Message
+		code     protocol.Code
+		status   int
+		requests int32
+	}{
+		{"no messages", nil, protocol.CodeBadRequest, http.StatusBadRequest, 1},
+		{"over MaxBatch", slices.Repeat([]sender.Message{one}, 501), protocol.CodeTooLarge, http.StatusRequestEntityTooLarge, 1},
+		{"a payload that is not JSON", []sender.Message{one, {To: one.To, Type: one.Type, Payload: make(chan int)}}, "", 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fp, via := newFaultProxy(t, base)
+			res, err := mustClient(t, via, nil).SendBatch(t.Context(), c.msgs)
+			if err == nil {
+				t.Fatalf("SendBatch = %+v, want an error", res)
+			}
+			var p *sender.Problem
+			if c.code != "" && (!errors.As(err, &p) || p.Code != c.code || p.Status != c.status) {
+				t.Errorf("err %v, want %s %d", err, c.code, c.status)
+			}
+			if n := fp.seen.Load(); n != c.requests {
+				t.Errorf("%d requests, want %d", n, c.requests)
+			}
+		})
 	}
 }
 
@@ -521,6 +731,35 @@ func ExampleClient_Send() {
 	}
 	fmt.Println(st.Status)
 	// Output: queued
+}
+
+// Asynchronous messages in one request: each has its id, or the problem
+// that kept it from being enqueued.
+func ExampleClient_SendBatch() {
+	c, err := sender.New(sender.Config{URL: exampleURL, APIKey: "dev-api-key"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	res, err := c.SendBatch(context.Background(), []sender.Message{
+		{To: sender.Device("a1", "tv-example"), Type: "notification.v1", Payload: map[string]string{"title": "One"}},
+		{To: sender.Device("a1", "tv-example"), Type: "no.such.type.v1", Payload: map[string]string{"title": "Two"}},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			fmt.Println(i, r.Err.Code)
+			continue
+		}
+		fmt.Println(i, "enqueued")
+	}
+	// Output:
+	// 0 enqueued
+	// 1 unknown_type
 }
 
 // TestSenderAgainstCluster sends through the API process of a cluster (two

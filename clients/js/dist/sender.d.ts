@@ -141,14 +141,15 @@ export declare class HeraldProblem extends Error {
 }
 /**
  * HeraldSender calls Herald's REST API for a backend: push (synchronous),
- * pushBatch, send (asynchronous, with an automatic Idempotency-Key) and
- * status, publish and topicCount, and the device list. Payloads are typed
- * by T, the generated HeraldMessageTypes by default.
+ * pushBatch, send (asynchronous, with an automatic Idempotency-Key),
+ * sendBatch (one key per message) and status, publish and topicCount, and
+ * the device list. Payloads are typed by T, the generated HeraldMessageTypes
+ * by default.
  *
- * Retries, with backoff and jitter: send and the GETs on failed connections,
- * 5xx, 409 and 429 (send's key makes its repeats one message); the other
- * calls only on a 429 or a 503 with Retry-After, when the server did nothing.
- * Errors the server answers are HeraldProblem.
+ * Retries, with backoff and jitter: send, sendBatch and the GETs on failed
+ * connections, 5xx, 409 and 429 (their keys make repeats one message); the
+ * other calls only on a 429 or a 503 with Retry-After, when the server did
+ * nothing. Errors the server answers are HeraldProblem.
  */
 export declare class HeraldSender<T = HeraldMessageTypes> {
     #private;
@@ -159,6 +160,14 @@ export declare class HeraldSender<T = HeraldMessageTypes> {
     pushBatch(reqs: PushRequest<T>[], timeoutMs?: number, signal?: AbortSignal): Promise<(PushResult | HeraldProblem)[]>;
     /** Enqueues a message for the asynchronous path and resolves with its id. */
     send<K extends keyof T & string>(req: SendRequest<T, K>, signal?: AbortSignal): Promise<string>;
+    /**
+     * Enqueues many messages for the asynchronous path in one request; one id
+     * (or problem) per message, in order. Each message carries an idempotency
+     * key (its own, or a fresh one), so the request is retried as send is, and
+     * a message an earlier attempt enqueued resolves to that attempt's id. A
+     * message's problem (a 503 when the queue did not take it) is not retried.
+     */
+    sendBatch(reqs: SendRequest<T>[], signal?: AbortSignal): Promise<(string | HeraldProblem)[]>;
     /** What became of an asynchronous message. */
     status(id: string, signal?: AbortSignal): Promise<MessageStatus>;
     /** Publishes to a topic. */

@@ -46,14 +46,15 @@ const newKey = () => {
 };
 /**
  * HeraldSender calls Herald's REST API for a backend: push (synchronous),
- * pushBatch, send (asynchronous, with an automatic Idempotency-Key) and
- * status, publish and topicCount, and the device list. Payloads are typed
- * by T, the generated HeraldMessageTypes by default.
+ * pushBatch, send (asynchronous, with an automatic Idempotency-Key),
+ * sendBatch (one key per message) and status, publish and topicCount, and
+ * the device list. Payloads are typed by T, the generated HeraldMessageTypes
+ * by default.
  *
- * Retries, with backoff and jitter: send and the GETs on failed connections,
- * 5xx, 409 and 429 (send's key makes its repeats one message); the other
- * calls only on a 429 or a 503 with Retry-After, when the server did nothing.
- * Errors the server answers are HeraldProblem.
+ * Retries, with backoff and jitter: send, sendBatch and the GETs on failed
+ * connections, 5xx, 409 and 429 (their keys make repeats one message); the
+ * other calls only on a 429 or a 503 with Retry-After, when the server did
+ * nothing. Errors the server answers are HeraldProblem.
  */
 export class HeraldSender {
     #base;
@@ -100,19 +101,22 @@ export class HeraldSender {
     }
     /** Enqueues a message for the asynchronous path and resolves with its id. */
     async send(req, signal) {
-        const body = {
-            to: req.to,
-            type: req.type,
-            payload: req.payload,
-            ack: req.ack,
-            priority: req.priority,
-            ttl: req.ttl,
-            collapse_key: req.collapseKey,
-        };
-        const out = (await this.#call('POST', '/v1/messages', body, [202], 'idempotent', signal, {
+        const out = (await this.#call('POST', '/v1/messages', sendBody(req), [202], 'idempotent', signal, {
             'Idempotency-Key': req.idempotencyKey ?? newKey(),
         }));
         return out.id;
+    }
+    /**
+     * Enqueues many messages for the asynchronous path in one request; one id
+     * (or problem) per message, in order. Each message carries an idempotency
+     * key (its own, or a fresh one), so the request is retried as send is, and
+     * a message an earlier attempt enqueued resolves to that attempt's id. A
+     * message's problem (a 503 when the queue did not take it) is not retried.
+     */
+    async sendBatch(reqs, signal) {
+        const body = { messages: reqs.map((r) => ({ ...sendBody(r), idempotency_key: r.idempotencyKey ?? newKey() })) };
+        const out = (await this.#call('POST', '/v1/messages/batch', body, [200], 'idempotent', signal));
+        return out.results.map((r) => (r.error ? new HeraldProblem(r.error) : (r.id ?? '')));
     }
     /** What became of an asynchronous message. */
     status(id, signal) {
@@ -198,6 +202,17 @@ export class HeraldSender {
 }
 function pushBody(req) {
     return { to: req.to, type: req.type, payload: req.payload, ack: req.ack, ttl: req.ttl, timeout_ms: req.timeoutMs };
+}
+function sendBody(req) {
+    return {
+        to: req.to,
+        type: req.type,
+        payload: req.payload,
+        ack: req.ack,
+        priority: req.priority,
+        ttl: req.ttl,
+        collapse_key: req.collapseKey,
+    };
 }
 function sleep(ms, signal) {
     return new Promise((resolve, reject) => {

@@ -68,6 +68,42 @@ test('push, batch, send and status, publish, devices', async (t) => {
   await assert.rejects(s.deleteDevice('a1', 'radio1'), (e) => e instanceof HeraldProblem && e.code === 'not_found' && e.status === 404);
 });
 
+test('sendBatch: an id or a problem per message, in order', async (t) => {
+  const s = sender(herald.base);
+  const tv = await device(t, 'a4', 'tv1');
+  const to = { account: 'a4', device: 'tv1' };
+  const batch = [
+    { to, type: 'notification.v1', payload: { title: 'one' } },
+    { to, type: 'no.such.type.v1', payload: {} },
+    { to, type: 'notification.v1', payload: { title: 7 } },
+    { to, type: 'notification.v1', payload: { title: 'two' }, idempotencyKey: 'js-batch-two' },
+  ];
+  const res = await s.sendBatch(batch);
+  assert.equal(res.length, 4);
+  assert.ok(typeof res[0] === 'string' && res[0], String(res[0]));
+  assert.ok(res[1] instanceof HeraldProblem && res[1].code === 'unknown_type', String(res[1]));
+  assert.ok(res[2] instanceof HeraldProblem && res[2].code === 'schema_invalid' && res[2].status === 422 && res[2].details[0]?.pointer === '/title', String(res[2]));
+  assert.ok(typeof res[3] === 'string' && res[3] && res[3] !== res[0], String(res[3]));
+  await until(() => tv.got.length >= 2, 'the batch on the tv');
+  assert.deepEqual(
+    tv.got.map((m) => m.id),
+    [res[0], res[3]],
+  );
+  await until(async () => (await s.status(res[3])).status === 'delivered', 'its status delivered');
+
+  // The message with its own key again: the id it was enqueued under, not a second message.
+  const again = await s.sendBatch([batch[3]]);
+  assert.deepEqual(again, [res[3]]);
+  const other = await s.sendBatch([{ ...batch[3], payload: { title: 'another text' } }]);
+  assert.ok(other[0] instanceof HeraldProblem && other[0].code === 'conflict', String(other[0]));
+
+  await assert.rejects(s.sendBatch([]), (e) => e instanceof HeraldProblem && e.code === 'bad_request' && e.status === 400);
+  const tooMany = Array.from({ length: 501 }, () => batch[0]);
+  await assert.rejects(s.sendBatch(tooMany), (e) => e instanceof HeraldProblem && e.code === 'too_large' && e.status === 413);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(tv.got.length, 2);
+});
+
 test('problems are typed', async () => {
   const s = sender(herald.base);
   await assert.rejects(
@@ -79,9 +115,13 @@ test('problems are typed', async () => {
   assert.throws(() => new HeraldSender({ url: 'http://h' }), TypeError);
 });
 
-/** faultProxy answers requests per script ("503", "503ra", "429", "lose") before forwarding. */
+/**
+ * faultProxy answers requests per script ("503", "503ra", "429", "lose") before
+ * forwarding, and records each request's Idempotency-Key and body.
+ */
 async function faultProxy(t, script) {
   const keys = [];
+  const bodies = [];
   let seen = 0;
   const srv = createServer(async (req, res) => {
     seen++;
@@ -89,6 +129,7 @@ async function faultProxy(t, script) {
     const step = script.shift() ?? '';
     const chunks = [];
     for await (const c of req) chunks.push(c);
+    bodies.push(Buffer.concat(chunks).toString());
     const problem = (status, code, ra) => {
       const h = { 'Content-Type': 'application/problem+json' };
       if (ra) h['Retry-After'] = '1';
@@ -108,7 +149,7 @@ async function faultProxy(t, script) {
   });
   await new Promise((r) => srv.listen(0, '127.0.0.1', r));
   t.after(() => new Promise((r) => srv.close(r)));
-  return { url: `http://127.0.0.1:${srv.address().port}`, keys, seen: () => seen };
+  return { url: `http://127.0.0.1:${srv.address().port}`, keys, bodies, seen: () => seen };
 }
 
 test('send is retried under one Idempotency-Key and enqueued once', async (t) => {
@@ -123,6 +164,30 @@ test('send is retried under one Idempotency-Key and enqueued once', async (t) =>
   assert.deepEqual(
     tv.got.map((m) => m.id),
     [id, marker],
+  );
+});
+
+test('sendBatch is retried under the same keys and enqueued once', async (t) => {
+  const tv = await device(t, 'a5', 'tv1');
+  const fp = await faultProxy(t, ['503', 'lose']);
+  const to = { account: 'a5', device: 'tv1' };
+  const res = await sender(fp.url).sendBatch([
+    { to, type: 'notification.v1', payload: { title: 'one' } },
+    { to, type: 'no.such.type.v1', payload: {} },
+    { to, type: 'notification.v1', payload: { title: 'two' }, idempotencyKey: 'js-retried-two' },
+  ]);
+  assert.equal(fp.seen(), 3);
+  const keys = fp.bodies.map((b) => JSON.parse(b).messages.map((m) => m.idempotency_key));
+  const [first] = keys;
+  assert.ok(first.length === 3 && first[0] && first[1] && first[0] !== first[1] && first[2] === 'js-retried-two', first.join(','));
+  for (const k of keys) assert.deepEqual(k, first);
+  assert.ok(typeof res[0] === 'string' && res[0] && typeof res[2] === 'string' && res[2], res.join(','));
+  assert.ok(res[1] instanceof HeraldProblem && res[1].code === 'unknown_type', String(res[1]));
+  const marker = await sender(herald.base).send({ to, type: 'notification.v1', payload: { title: 'marker' } });
+  await until(() => tv.got.some((m) => m.id === marker), 'the marker');
+  assert.deepEqual(
+    tv.got.map((m) => m.id),
+    [res[0], res[2], marker],
   );
 });
 
