@@ -36,7 +36,7 @@ func TestBatchingWaitBounds(t *testing.T) {
 	}{
 		{"off", 0, true},
 		{"negative", -time.Millisecond, false},
-		{"below franz-go's least", MinFetchWait - time.Millisecond, false},
+		{"below the least", MinFetchWait - time.Millisecond, false},
 		{"least", MinFetchWait, true},
 		{"most", MaxFetchWait, true},
 		{"above the most", MaxFetchWait + time.Millisecond, false},
@@ -170,6 +170,36 @@ func TestMaterializerFetchWait(t *testing.T) {
 				t.Errorf("%d events %v apart came in %v polls, want %v to %v", burst, burstGap, n, tt.minBatches, tt.maxBatches)
 			}
 		})
+	}
+}
+
+// TestFetchWaitIdle checks that the fetch waits cost nothing while no record
+// comes: the members and the materializer then fetch about once per
+// idleFetchWait, as without a wait, not once per wait.
+func TestFetchWaitIdle(t *testing.T) {
+	rec := newRecorder("a1/tv1")
+	p := startPipeline(t, rec, false)
+	const wait = 10 * time.Millisecond
+	p.adjust = func(c *Config) { c.FetchWait = wait }
+	p.statusFetchWait = wait
+	var fetches atomic.Int64
+	p.kafka.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		p.kafka.KeepControl()
+		fetches.Add(1)
+		return nil, nil, false
+	})
+	p.start(t)
+	p.send(t, Message{Account: "a1", Device: "tv1"})
+	waitFor(t, "the delivery", func() bool { return len(rec.delivered()) == 1 })
+	time.Sleep(3 * wait) // the rests after the message's polls
+	fetches.Store(0)
+	const idle = time.Second
+	time.Sleep(idle)
+	// Four consumers (three priorities and the materializer), each fetching
+	// every idleFetchWait; with the wait done by the broker it would be
+	// every wait: 400.
+	if n, most := fetches.Load(), int64(4*(idle/idleFetchWait+2)); n > most {
+		t.Errorf("%d fetches in %v idle, want at most %d", n, idle, most)
 	}
 }
 

@@ -33,12 +33,13 @@ type MaterializerConfig struct {
 	SessionTimeout    time.Duration
 	RebalanceTimeout  time.Duration
 	HeartbeatInterval time.Duration
-	// FetchWait is how long a fetch of the status topics waits for events to
-	// gather before it returns: 0 returns as soon as one is there; a wait
-	// between [MinFetchWait] and [MaxFetchWait] takes the events of up to
-	// that long in one poll, and the store shows an outcome up to that much
-	// later. No delivery waits for it; herald's --status-fetch-wait defaults
-	// to [DefaultStatusFetchWait].
+	// FetchWait spaces the materializer's polls at least this far apart
+	// while they return events: 0 polls again at once; a wait between
+	// [MinFetchWait] and [MaxFetchWait] takes the events of about that long
+	// in one poll, and the store shows an outcome up to twice that much
+	// later. No delivery waits for it, and an idle materializer does not
+	// wait (batching.go); herald's --status-fetch-wait defaults to
+	// [DefaultStatusFetchWait].
 	FetchWait time.Duration
 	// Logger receives the materializer's logs; nil discards them.
 	Logger *slog.Logger
@@ -96,14 +97,16 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 		kgo.AutoCommitInterval(DefaultCommitInterval),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, fetchOpts(cfg.FetchWait)...)
-	opts = append(opts, gt.opts()...)
+		kgo.FetchMaxWait(idleFetchWait),
+	}, gt.opts()...)
 	cl, err := kgo.NewClient(append(opts, cfg.Kafka...)...)
 	if err != nil {
 		return fmt.Errorf("processor: kafka client: %w", err)
 	}
 	defer cl.Close()
+	spacer := pollSpacer{wait: cfg.FetchWait}
 	for {
+		spacer.polling()
 		fetches := cl.PollRecords(ctx, 10_000)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			cl.AllowRebalance()
@@ -140,5 +143,6 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 		}
 		cl.MarkCommitRecords(recs...)
 		cl.AllowRebalance()
+		spacer.rest(ctx, len(recs))
 	}
 }

@@ -112,12 +112,12 @@ type Config struct {
 	// this much of its commits, which the next owner delivers again (at
 	// least once). Default [DefaultCommitInterval].
 	CommitInterval time.Duration
-	// FetchWait is how long a fetch of the message topics waits for records
-	// to gather before it returns: 0 (the default) returns as soon as one is
-	// there; a wait between [MinFetchWait] and [MaxFetchWait] makes a poll
-	// take the records of up to that long in one batch, whose status events
-	// go to Kafka together, for up to that much more delivery latency
-	// (batching.go).
+	// FetchWait spaces the polls of a priority's member at least this far
+	// apart while they return records: 0 (the default) polls again at once;
+	// a wait between [MinFetchWait] and [MaxFetchWait] lets the records of
+	// about that long gather into one batch, whose status events go to
+	// Kafka together, for up to twice that much more delivery latency. A
+	// member whose poll found nothing does not wait (batching.go).
 	FetchWait time.Duration
 	// DeliveryTimeout bounds one delivery attempt, up to the message being written.
 	DeliveryTimeout time.Duration
@@ -332,8 +332,8 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		kgo.AutoCommitInterval(p.cfg.CommitInterval),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, fetchOpts(p.cfg.FetchWait)...)
-	opts = append(opts, p.groupTimeouts().opts()...)
+		kgo.FetchMaxWait(idleFetchWait),
+	}, p.groupTimeouts().opts()...)
 	opts = append(opts, p.cfg.Kafka...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -341,7 +341,9 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 	}
 	defer cl.Close()
 	work := context.WithoutCancel(ctx)
+	spacer := pollSpacer{wait: p.cfg.FetchWait}
 	for {
+		spacer.polling()
 		fetches := cl.PollRecords(ctx, p.cfg.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.NumRecords() == 0 {
 			cl.AllowRebalance()
@@ -367,6 +369,7 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 			cl.MarkCommitRecords(recs...)
 		}
 		cl.AllowRebalance()
+		spacer.rest(ctx, len(recs))
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/scripts/testenv"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -103,6 +104,8 @@ type pipeline struct {
 	// materializer's StatusMirrors and FetchWait.
 	statusMirrors   []string
 	statusFetchWait time.Duration
+	// kafka is the pipeline's cluster.
+	kafka *kfake.Cluster
 }
 
 func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
@@ -115,7 +118,7 @@ func startPipeline(t *testing.T, rec *recorder, start bool) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(prod.Close)
-	p := &pipeline{prod: prod, store: NewMemoryStatus(0, 0), rec: rec, opts: opts, topics: topics, reg: prometheus.NewRegistry()}
+	p := &pipeline{prod: prod, store: NewMemoryStatus(0, 0), rec: rec, opts: opts, topics: topics, reg: prometheus.NewRegistry(), kafka: c}
 	if start {
 		p.start(t)
 	}
