@@ -120,8 +120,8 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 			metrics.batches.Inc()
 		}
 		for _, r := range recs {
-			var e Event
-			if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" || e.Status.rank() < 0 {
+			e, err := decodeEvent(r.Value)
+			if err != nil || e.ID == "" || e.Status.rank() < 0 {
 				log.Warn("skipping a malformed status event", "partition", r.Partition, "offset", r.Offset, "err", err)
 				metrics.malformed.Inc()
 				continue
@@ -145,4 +145,16 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 		cl.AllowRebalance()
 		spacer.rest(ctx, len(recs))
 	}
+}
+
+// decodeEvent decodes a status record as encoding/json does, in its
+// canonical form without it (canonical.go).
+func decodeEvent(v []byte) (Event, error) {
+	var e Event
+	if decodeCanonicalEvent(v, &e) {
+		return e, nil
+	}
+	e = Event{}
+	err := json.Unmarshal(v, &e)
+	return e, err
 }

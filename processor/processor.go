@@ -432,8 +432,11 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 // is invalid is returned with the error, so that its status can say why.
 func decodeMessage(v []byte) (*Message, error) {
 	var m Message
-	if err := json.Unmarshal(v, &m); err != nil {
-		return nil, fmt.Errorf("not a message: %w", err)
+	if !decodeCanonicalMessage(v, &m) {
+		m = Message{}
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, fmt.Errorf("not a message: %w", err)
+		}
 	}
 	if err := m.Validate(); err != nil {
 		return &m, err
