@@ -58,6 +58,8 @@ func TestFaultProcessorKill(t *testing.T) {
 // carries an id is accepted and must be delivered at least once after one of
 // the two processors is killed (SIGKILL); one whose result carries a problem,
 // or whose batch was refused as a whole, was not accepted and its sender knows.
+// Recovery is as in TestFaultProcessorKill; drained is the time from the kill
+// to the last arrival, which includes the survivor's takeover.
 func TestFaultProcessorKillBatch(t *testing.T) {
 	const batch = 50
 	total := size(600, 20000)
@@ -101,8 +103,24 @@ func TestFaultProcessorKillBatch(t *testing.T) {
 	delivered, reported, lost := async.settle(t)
 	f := &figures{Scenario: "processor-kill-batch", Sent: async.sent, Accepted: int64(len(async.accepted)), Delivered: delivered,
 		Reported: reported, Lost: lost + async.errs, Recovery: stall(peers, killed)}
+	f.add("drained", lastArrival(peers).Sub(killed).Round(time.Millisecond))
 	f.add("batches", batches.Load())
 	f.add("batch_size", batch)
 	f.add("refused", fmt.Sprint(async.refused))
 	report(t, f)
+}
+
+// lastArrival returns when the last message reached any of peers.
+func lastArrival(peers []*peer) time.Time {
+	var last time.Time
+	for _, p := range peers {
+		p.mu.Lock()
+		for _, a := range p.recvAt {
+			if a.After(last) {
+				last = a
+			}
+		}
+		p.mu.Unlock()
+	}
+	return last
 }
