@@ -543,6 +543,49 @@ func (l *asyncLog) send(p target) {
 	}
 }
 
+// sendBatch posts one message to each of to in one POST /v1/messages/batch and
+// counts each message as send does: a result with an id is accepted, a result
+// with a problem is refused under the problem's status, a batch refused as a
+// whole refuses all of its messages under the answer's status, and a batch
+// without an answer (or with an answer that does not account for every
+// message) counts all of them as calls without an answer.
+func (l *asyncLog) sendBatch(to []target) {
+	msgs := make([]map[string]any, len(to))
+	for i, p := range to {
+		account, device := p.name()
+		msgs[i] = notification(account, device, nil)
+	}
+	var out struct {
+		Results []struct {
+			ID    string            `json:"id"`
+			Error *protocol.Problem `json:"error"`
+		} `json:"results"`
+	}
+	code, err := restCall(l.api, http.MethodPost, "/v1/messages/batch", map[string]any{"messages": msgs}, &out)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent += int64(len(to))
+	switch {
+	case err != nil:
+		l.errs += int64(len(to))
+	case code != http.StatusOK:
+		l.refused[code] += len(to)
+	case len(out.Results) != len(to):
+		l.errs += int64(len(to))
+	default:
+		for i, r := range out.Results {
+			switch {
+			case r.ID != "" && r.Error == nil:
+				l.accepted[r.ID] = to[i]
+			case r.ID == "" && r.Error != nil:
+				l.refused[r.Error.Status]++
+			default:
+				l.errs++
+			}
+		}
+	}
+}
+
 // messageStatus is the answer of GET /v1/messages/{id}.
 type messageStatus struct {
 	Status  string `json:"status"`
