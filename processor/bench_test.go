@@ -168,10 +168,10 @@ func readMsgs(c *websocket.Conn, onMsg func([]byte)) {
 }
 
 // mustRunProcessor runs a Processor until b's cleanups stop it.
-func (e *benchEnv) mustRunProcessor(b *testing.B, workers map[protocol.Priority]int) *processor.Processor {
+func (e *benchEnv) mustRunProcessor(b *testing.B, workers map[protocol.Priority]int, fetchWait time.Duration) *processor.Processor {
 	b.Helper()
 	p, err := processor.New(processor.Config{Kafka: e.kafka, Topics: e.topics, Group: "bench",
-		Deliverer: e.router, Directory: e.reg, Workers: workers, SessionTimeout: time.Second})
+		Deliverer: e.router, Directory: e.reg, Workers: workers, SessionTimeout: time.Second, FetchWait: fetchWait})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func BenchmarkProcessorThroughput(b *testing.B) {
 
 			b.ResetTimer()
 			start := time.Now()
-			p := env.mustRunProcessor(b, map[protocol.Priority]int{protocol.PriorityNormal: workers})
+			p := env.mustRunProcessor(b, map[protocol.Priority]int{protocol.PriorityNormal: workers}, 0)
 			select {
 			case <-done:
 			case <-time.After(5 * time.Minute):
@@ -261,8 +261,16 @@ func BenchmarkProcessorThroughput(b *testing.B) {
 // millisecond, each in its own goroutine as API requests would be): from calling
 // Producer.Enqueue (Accepted is then) to the device reading the msg frame. It
 // reports p50, p99 and max of that, and p50 and p99 of Enqueue alone (Kafka's
-// acknowledgement with acks=all).
+// acknowledgement with acks=all); without a fetch wait and with one of 10 ms.
 func BenchmarkEnqueueToDelivery(b *testing.B) {
+	for _, w := range []time.Duration{0, 10 * time.Millisecond} {
+		b.Run("fetchwait="+w.String(), func(b *testing.B) { enqueueToDelivery(b, w) })
+	}
+}
+
+// enqueueToDelivery is BenchmarkEnqueueToDelivery with the processor's
+// Config.FetchWait at fetchWait.
+func enqueueToDelivery(b *testing.B, fetchWait time.Duration) {
 	const warmup = benchDevices
 	n := b.N
 	sent := make([]time.Time, n)
@@ -295,7 +303,7 @@ func BenchmarkEnqueueToDelivery(b *testing.B) {
 			close(done)
 		}
 	})
-	p := env.mustRunProcessor(b, nil)
+	p := env.mustRunProcessor(b, nil, fetchWait)
 	prio := protocol.PriorityNormal
 	ctx := context.Background()
 
