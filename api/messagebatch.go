@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
@@ -85,26 +87,49 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 		s.metrics.answered(pathAsync, "", statusOf(w))
 		return
 	}
-	var raw rawMessageBatch
-	p := decodeBody(body, &raw, rawMessageBatchFields)
-	if p == nil {
-		p = s.checkBatchSize(raw.Messages == nil, len(raw.Messages), "messages")
-	}
-	if p != nil {
-		p.Write(w)
-		s.metrics.answered(pathAsync, "", p.Status)
-		return
-	}
 	ctx := r.Context()
 	from := sender(ctx)
-	items := make([]asyncItem, len(raw.Messages))
+	var items []asyncItem
 	var ms []*processor.Message
-	for i, b := range raw.Messages {
-		it := &items[i]
-		it.result.Error = s.prepareAsync(ctx, it, b, from)
+	prepared := func(it *asyncItem) {
 		if it.result.Error == nil && it.result.ID == "" {
 			it.pending = true
 			ms = append(ms, it.msg)
+		}
+	}
+	// Every message is decoded in one pass; only when that fails, finds a
+	// member no field takes, a message that may be null, or an idempotency
+	// key (bound to its message's own text) is each decoded on its own, so
+	// that a malformed message is its own problem and not the batch's.
+	var req MessageBatchRequest
+	if json.Unmarshal(body, &req) == nil && messageBatchFields.check(body) == nil && !slices.ContainsFunc(req.Messages, func(m MessageBatchItem) bool {
+		return m.IdempotencyKey != "" || m.To == (PushTarget{}) && len(m.Payload) == 0
+	}) {
+		if p := s.checkBatchSize(req.Messages == nil, len(req.Messages), "messages"); p != nil {
+			p.Write(w)
+			s.metrics.answered(pathAsync, "", p.Status)
+			return
+		}
+		items = make([]asyncItem, len(req.Messages))
+		for i := range req.Messages {
+			items[i].result.Error = s.prepareAsyncItem(ctx, &items[i], &req.Messages[i], nil, from)
+			prepared(&items[i])
+		}
+	} else {
+		var raw rawMessageBatch
+		p := decodeBody(body, &raw, rawMessageBatchFields)
+		if p == nil {
+			p = s.checkBatchSize(raw.Messages == nil, len(raw.Messages), "messages")
+		}
+		if p != nil {
+			p.Write(w)
+			s.metrics.answered(pathAsync, "", p.Status)
+			return
+		}
+		items = make([]asyncItem, len(raw.Messages))
+		for i, b := range raw.Messages {
+			items[i].result.Error = s.prepareAsync(ctx, &items[i], b, from)
+			prepared(&items[i])
 		}
 	}
 	if len(ms) > 0 {
@@ -134,9 +159,8 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// prepareAsync decodes and validates the message b of a batch from the sender
-// from into it and claims its idempotency key, or returns the problem that
-// keeps it from being sent. A message its key replays gets the earlier id.
+// prepareAsync decodes the message b of a batch from the sender from and
+// prepares it (prepareAsyncItem). A message its key replays gets the earlier id.
 func (s *Server) prepareAsync(ctx context.Context, it *asyncItem, b []byte, from string) *protocol.Problem {
 	if len(b) == 0 || b[0] != '{' {
 		return protocol.NewProblem(protocol.CodeBadRequest, "each message must be a JSON object")
@@ -145,6 +169,13 @@ func (s *Server) prepareAsync(ctx context.Context, it *asyncItem, b []byte, from
 	if p := decodeBody(b, &m, messageBatchItemFields); p != nil {
 		return p
 	}
+	return s.prepareAsyncItem(ctx, it, &m, b, from)
+}
+
+// prepareAsyncItem validates the decoded message m of a batch, whose JSON text is
+// b, into it and claims its idempotency key, or returns the problem that keeps
+// it from being sent. b is needed only with a key.
+func (s *Server) prepareAsyncItem(ctx context.Context, it *asyncItem, m *MessageBatchItem, b []byte, from string) *protocol.Problem {
 	it.typ = m.Type
 	if len(m.IdempotencyKey) > MaxIdempotencyKey {
 		return protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"idempotency_key" is over %d characters`, MaxIdempotencyKey))

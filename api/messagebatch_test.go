@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -168,5 +169,44 @@ func TestSendMessagesBatchIdempotency(t *testing.T) {
 	}
 	if n, _ := a.queue.calls(); n != 1 {
 		t.Errorf("%d enqueues, want 1", n)
+	}
+}
+
+// TestSendMessagesBatchPaths: a clean batch is decoded in one pass, one with
+// a malformed message message by message; both make the same messages.
+func TestSendMessagesBatchPaths(t *testing.T) {
+	good := []string{
+		`{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"one"},"priority":"high","ttl":60,"collapse_key":"c"}`,
+		`{"to":{"account":"a2"},"type":"notification.v1","payload":{"title":"three"},"ack":true}`,
+		`{"to":{"account":"a3","device":"d"},"type":"notification.v1","payload":{"title":"x"},"ttl":0,"ack":false,"priority":"low"}`,
+	}
+	bad := `{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"two"},"colapse_key":"typo"}`
+	run := func(msgs ...string) []*processor.Message {
+		a := mustAsyncAPI(t)
+		res := a.postBatch(t, `{"messages":[`+strings.Join(msgs, ",")+`]}`)
+		if len(res.Results) != len(msgs) {
+			t.Fatalf("%d results for %d messages", len(res.Results), len(msgs))
+		}
+		_, got := a.queue.calls()
+		return got
+	}
+	oneByOne := run(append([]string{bad}, good...)...)
+	onePass := run(good...)
+	if len(oneByOne) != len(good) || len(onePass) != len(good) {
+		t.Fatalf("enqueued %d and %d messages, want %d each", len(oneByOne), len(onePass), len(good))
+	}
+	for i := range good {
+		a, b := *oneByOne[i], *onePass[i]
+		// Ids and times are the send's own.
+		a.ID, b.ID = "", ""
+		for _, m := range []*processor.Message{&a, &b} {
+			if m.Expires != 0 {
+				m.Expires -= m.Accepted
+			}
+		}
+		a.Accepted, b.Accepted = 0, 0
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("message %d: message by message %+v, in one pass %+v", i, a, b)
+		}
 	}
 }

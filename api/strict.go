@@ -42,6 +42,7 @@ var (
 	rawBatchFields = fieldsOf(reflect.TypeFor[rawBatchBody]())
 	messageFields  = fieldsOf(reflect.TypeFor[MessageRequest]())
 	// A batch of asynchronous messages is decoded message by message.
+	messageBatchFields     = fieldsOf(reflect.TypeFor[MessageBatchRequest]())
 	rawMessageBatchFields  = fieldsOf(reflect.TypeFor[rawMessageBatch]())
 	messageBatchItemFields = fieldsOf(reflect.TypeFor[MessageBatchItem]())
 	deviceFields           = fieldsOf(reflect.TypeFor[DeviceRequest]())
