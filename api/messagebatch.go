@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
@@ -134,17 +136,13 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(ms) > 0 {
 		errs := s.cfg.Queue.EnqueueBatch(ctx, ms)
-		k := 0
+		pending := make([]*asyncItem, 0, len(ms))
 		for i := range items {
-			it := &items[i]
-			if !it.pending {
-				continue
+			if items[i].pending {
+				pending = append(pending, &items[i])
 			}
-			if it.result.Error = s.enqueued(ctx, it.msg, it.claim, errs[k]); it.result.Error == nil {
-				it.result.ID = it.msg.ID
-			}
-			k++
 		}
+		s.settleBatch(ctx, pending, errs)
 	}
 	res := MessageBatchResponse{Results: make([]MessageBatchResult, len(items))}
 	for i := range items {
@@ -157,6 +155,35 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 		res.Results[i] = it.result
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// maxSettle bounds the goroutines of one batch that settle its messages
+// after the enqueue.
+const maxSettle = 16
+
+// settleBatch runs enqueued for each of items, whose Kafka answers are errs,
+// at most maxSettle at once: with Redis behind the idempotency keys and the
+// status store each is a round trip or two, which rueidis pipelines when they
+// run concurrently, where one after the other a batch of 500 would wait for a
+// thousand.
+func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(maxSettle, len(items)) {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1)) - 1
+				if k >= len(items) {
+					return
+				}
+				it := items[k]
+				if it.result.Error = s.enqueued(ctx, it.msg, it.claim, errs[k]); it.result.Error == nil {
+					it.result.ID = it.msg.ID
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // prepareAsync decodes the message b of a batch from the sender from and

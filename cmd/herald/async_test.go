@@ -228,6 +228,54 @@ func TestAsyncCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("a batch is enqueued message by message, its keys on Redis", func(t *testing.T) {
+		// Forty messages with keys (each settled against Redis), one invalid.
+		var msgs []string
+		for i := range 40 {
+			msgs = append(msgs, asyncBody([]string{"a1", "a2"}[i%2], []string{"tv1", "tv2"}[i%2], fmt.Sprintf(`,"idempotency_key":"batch-%d"`, i)))
+		}
+		msgs = append(msgs, `{"to":{"account":"a1","device":"tv1"},"type":"no.such.v1","payload":{}}`)
+		body := `{"messages":[` + strings.Join(msgs, ",") + `]}`
+		type result struct {
+			ID       string `json:"id"`
+			Replayed bool   `json:"replayed"`
+			Error    *struct {
+				Status int `json:"status"`
+			} `json:"error"`
+		}
+		post := func() []result {
+			code, answer := apiCall(t, api, http.MethodPost, "/v1/messages/batch", body)
+			var res struct {
+				Results []result `json:"results"`
+			}
+			if code != http.StatusOK || json.Unmarshal([]byte(answer), &res) != nil || len(res.Results) != len(msgs) {
+				t.Fatalf("POST /v1/messages/batch: %d %s", code, answer)
+			}
+			return res.Results
+		}
+		first := post()
+		if r := first[40]; r.Error == nil || r.Error.Status != http.StatusUnprocessableEntity {
+			t.Errorf("the invalid message: %+v", r)
+		}
+		again := post()
+		for i, r := range first[:40] {
+			if r.ID == "" || r.Error != nil {
+				t.Fatalf("message %d: %+v", i, r)
+			}
+			if again[i].ID != r.ID || !again[i].Replayed {
+				t.Errorf("message %d sent again: %+v, want replayed %s", i, again[i], r.ID)
+			}
+			device := []string{"tv1", "tv2"}[i%2]
+			waitOutcome(t, api, r.ID, device, processor.Delivered)
+		}
+		for i, r := range first[:40] {
+			c := []*collector{tv1, tv2}[i%2]
+			if n, _ := c.received(r.ID); n != 1 {
+				t.Errorf("message %d (%s) received %d times, want once", i, r.ID, n)
+			}
+		}
+	})
+
 	// Ten devices on the two edges for the load phases.
 	var devs []*collector
 	for i := range 10 {
