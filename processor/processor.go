@@ -116,7 +116,7 @@ type Config struct {
 	// apart while they return records: 0 (the default) polls again at once;
 	// a wait between [MinFetchWait] and [MaxFetchWait] lets the records of
 	// about that long gather into one batch, whose status events go to
-	// Kafka together, for up to twice that much more delivery latency. A
+	// Kafka together, for up to that much more delivery latency. A
 	// member whose poll found nothing does not wait (batching.go).
 	FetchWait time.Duration
 	// DeliveryTimeout bounds one delivery attempt, up to the message being written.
@@ -355,6 +355,9 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 			}
 		})
 		recs := fetches.Records()
+		if len(recs) > 0 && len(recs) < p.cfg.MaxPollRecords {
+			recs = spacer.gathered(ctx, cl, recs, p.cfg.MaxPollRecords, log)
+		}
 		if len(recs) > 0 {
 			p.metrics.batch(prio, len(recs))
 			var events sync.WaitGroup
