@@ -79,7 +79,8 @@ func (b *board) published(topic string) []string {
 	return slices.Clone(b.got[topic])
 }
 
-// waitTopic waits until the topic message id has the outcome want and returns
+// waitTopic waits until the topic message id has the outcome want and its
+// accepted time, and returns
 // its status.
 func (p *pipeline) waitTopic(t *testing.T, id string, want Outcome) *MessageStatus {
 	t.Helper()
@@ -89,7 +90,10 @@ func (p *pipeline) waitTopic(t *testing.T, id string, want Outcome) *MessageStat
 		st, err := p.store.Get(t.Context(), id)
 		if err == nil {
 			last = st
-			if st.Status == want {
+			// The message's queued event, which carries its accepted time,
+			// is produced by the sender after Kafka took the message, and
+			// may reach the store after the processor's outcome.
+			if st.Status == want && st.Accepted != 0 {
 				return st
 			}
 		}
