@@ -80,8 +80,7 @@ func (b *board) published(topic string) []string {
 }
 
 // waitTopic waits until the topic message id has the outcome want and its
-// accepted time, and returns
-// its status.
+// accepted time, and returns its status.
 func (p *pipeline) waitTopic(t *testing.T, id string, want Outcome) *MessageStatus {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
