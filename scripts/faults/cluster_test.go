@@ -20,6 +20,7 @@ import (
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/scripts/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -447,10 +448,18 @@ func kafkaFlags(t *testing.T) []string {
 // process and returns the flags that point herald at it and its brokers.
 func newKafka(t *testing.T, n int) (flags, seeds []string) {
 	t.Helper()
+	flags, k := newKafkaCluster(t, n)
+	return flags, k.ListenAddrs()
+}
+
+// newKafkaCluster is newKafka returning the kfake cluster itself, for a
+// scenario that controls its requests.
+func newKafkaCluster(t *testing.T, n int) ([]string, *kfake.Cluster) {
+	t.Helper()
 	topics := processor.Topics{Prefix: "faults."}
 	k := testenv.Kafka(t, n, topics.All()...)
 	return []string{"--kafka-brokers", strings.Join(k.ListenAddrs(), ","), "--kafka-topic-prefix", topics.Prefix,
-		"--kafka-session-timeout", "2s", "--kafka-produce-timeout", "5s"}, k.ListenAddrs()
+		"--kafka-session-timeout", "2s", "--kafka-produce-timeout", "5s"}, k
 }
 
 // kafkaSeeds are the brokers of the newest kafkaFlags (scenarios run one at a
@@ -523,8 +532,9 @@ func newAsyncLog(api string) *asyncLog {
 	return &asyncLog{api: api, accepted: map[string]target{}, refused: map[int]int{}}
 }
 
-// send posts one message to p's device.
-func (l *asyncLog) send(p target) {
+// send posts one message to p's device and returns how many were accepted
+// (0 or 1).
+func (l *asyncLog) send(p target) int {
 	var out struct {
 		ID string `json:"id"`
 	}
@@ -538,9 +548,11 @@ func (l *asyncLog) send(p target) {
 		l.errs++
 	case code == http.StatusAccepted:
 		l.accepted[out.ID] = p
+		return 1
 	default:
 		l.refused[code]++
 	}
+	return 0
 }
 
 // sendBatch posts one message to each of to in one POST /v1/messages/batch and
@@ -548,8 +560,9 @@ func (l *asyncLog) send(p target) {
 // with a problem is refused under the problem's status, a batch refused as a
 // whole refuses all of its messages under the answer's status, and a batch
 // without an answer (or with an answer that does not account for every
-// message) counts all of them as calls without an answer.
-func (l *asyncLog) sendBatch(to []target) {
+// message) counts all of them as calls without an answer. It returns how many
+// were accepted.
+func (l *asyncLog) sendBatch(to []target) int {
 	msgs := make([]map[string]any, len(to))
 	for i, p := range to {
 		account, device := p.name()
@@ -565,6 +578,7 @@ func (l *asyncLog) sendBatch(to []target) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sent += int64(len(to))
+	accepted := 0
 	switch {
 	case err != nil:
 		l.errs += int64(len(to))
@@ -577,6 +591,7 @@ func (l *asyncLog) sendBatch(to []target) {
 			switch {
 			case r.ID != "" && r.Error == nil:
 				l.accepted[r.ID] = to[i]
+				accepted++
 			case r.ID == "" && r.Error != nil:
 				l.refused[r.Error.Status]++
 			default:
@@ -584,6 +599,7 @@ func (l *asyncLog) sendBatch(to []target) {
 			}
 		}
 	}
+	return accepted
 }
 
 // messageStatus is the answer of GET /v1/messages/{id}.
