@@ -87,11 +87,6 @@ func (s *pollSpacer) rest(ctx context.Context, n int) {
 // started: one that finds records answers within a round trip.
 const gatheredWait = 2 * time.Millisecond
 
-// poller is the part of a franz-go client that gathered polls.
-type poller interface {
-	PollRecords(ctx context.Context, maxPollRecords int) kgo.Fetches
-}
-
 // gathered returns recs, the records of a poll after a rest, with those the
 // fetch that this poll started brings, up to max in all. The records a poll
 // returns after a rest were fetched when the rest began; the fetch it starts
@@ -99,19 +94,25 @@ type poller interface {
 // halves what a rest adds to a message's latency (from up to twice the wait to
 // up to once). With no wait, or when nothing gathered, it costs at most
 // gatheredWait.
-func (s *pollSpacer) gathered(ctx context.Context, cl poller, recs []*kgo.Record, max int, log *slog.Logger) []*kgo.Record {
+func (s *pollSpacer) gathered(ctx context.Context, cl *kgo.Client, recs []*kgo.Record, max int, log *slog.Logger) []*kgo.Record {
 	if s.wait == 0 {
 		return recs
 	}
 	ctx, cancel := context.WithTimeout(ctx, gatheredWait)
 	defer cancel()
 	more := cl.PollRecords(ctx, max-len(recs))
-	more.EachError(func(topic string, part int32, err error) {
-		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+	warnFetchErrors(log, more)
+	return append(recs, more.Records()...)
+}
+
+// warnFetchErrors logs the errors of a poll, but for those of its context
+// ending: a consumer that stops, or gathered's bound.
+func warnFetchErrors(log *slog.Logger, f kgo.Fetches) {
+	f.EachError(func(topic string, part int32, err error) {
+		if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 			log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
 		}
 	})
-	return append(recs, more.Records()...)
 }
 
 // checkFetchWait refuses a fetch wait that is neither 0 (off) nor between

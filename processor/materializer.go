@@ -112,9 +112,7 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 			cl.AllowRebalance()
 			return nil
 		}
-		fetches.EachError(func(topic string, part int32, err error) {
-			log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
-		})
+		warnFetchErrors(log, fetches)
 		recs := fetches.Records()
 		if len(recs) > 0 {
 			metrics.batches.Inc()

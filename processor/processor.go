@@ -349,11 +349,7 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 			cl.AllowRebalance()
 			return nil
 		}
-		fetches.EachError(func(topic string, part int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				log.Warn("fetch failed", "topic", topic, "partition", part, "err", err)
-			}
-		})
+		warnFetchErrors(log, fetches)
 		recs := fetches.Records()
 		if len(recs) > 0 && len(recs) < p.cfg.MaxPollRecords {
 			recs = spacer.gathered(ctx, cl, recs, p.cfg.MaxPollRecords, log)

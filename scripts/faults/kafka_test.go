@@ -53,14 +53,7 @@ func TestFaultKafkaOutage(t *testing.T) {
 	c.start("processor-1", "--roles=processor", "--edge-id", "processor-1")
 
 	waitGroups(t, 1)
-	var peers []*peer
-	for i := range 10 {
-		p := newPeer(t, fmt.Sprint("acct", i), "dev")
-		if err := p.connect(e.Addr); err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, p)
-	}
+	peers := accountPeers(t, e.Addr, 10)
 	async := newAsyncLog(e.Addr)
 	var (
 		handed        atomic.Int64 // messages handed to senders

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/scripts/testenv"
 )
 
 // TestFaultProcessorKill kills one of two processors with SIGKILL while
@@ -14,20 +16,8 @@ import (
 // new message arrived at any device after the kill.
 func TestFaultProcessorKill(t *testing.T) {
 	total := size(600, 20000)
-	c := newCluster(t, kafkaFlags(t)...)
-	e := c.edge("edge-1", "", "")
-	p1 := c.start("processor-1", "--roles=processor", "--edge-id", "processor-1")
-	c.start("processor-2", "--roles=processor", "--edge-id", "processor-2")
-
-	waitGroups(t, 2)
-	var peers []*peer
-	for i := range 10 {
-		p := newPeer(t, fmt.Sprint("acct", i), "dev")
-		if err := p.connect(e.Addr); err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, p)
-	}
+	e, p1 := startProcessorPair(t)
+	peers := accountPeers(t, e.Addr, 10)
 	async := newAsyncLog(e.Addr)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -64,20 +54,8 @@ func TestFaultProcessorKill(t *testing.T) {
 func TestFaultProcessorKillBatch(t *testing.T) {
 	const batch = 50
 	total := size(600, 20000)
-	c := newCluster(t, kafkaFlags(t)...)
-	e := c.edge("edge-1", "", "")
-	p1 := c.start("processor-1", "--roles=processor", "--edge-id", "processor-1")
-	c.start("processor-2", "--roles=processor", "--edge-id", "processor-2")
-
-	waitGroups(t, 2)
-	var peers []*peer
-	for i := range 10 {
-		p := newPeer(t, fmt.Sprint("acct", i), "dev")
-		if err := p.connect(e.Addr); err != nil {
-			t.Fatal(err)
-		}
-		peers = append(peers, p)
-	}
+	e, p1 := startProcessorPair(t)
+	peers := accountPeers(t, e.Addr, 10)
 	async := newAsyncLog(e.Addr)
 	var next, batches atomic.Int64 // messages handed to senders; batches posted
 	var wg sync.WaitGroup
@@ -111,6 +89,33 @@ func TestFaultProcessorKillBatch(t *testing.T) {
 	f.add("batch_size", batch)
 	f.add("refused", fmt.Sprint(async.refused))
 	report(t, f)
+}
+
+// startProcessorPair starts, on a Kafka cluster of its own, an edge that
+// serves the API and two processors, waits until both processors are in
+// their groups, and returns the edge and the first processor.
+func startProcessorPair(t *testing.T) (edge, first *testenv.Herald) {
+	t.Helper()
+	c := newCluster(t, kafkaFlags(t)...)
+	edge = c.edge("edge-1", "", "")
+	first = c.start("processor-1", "--roles=processor", "--edge-id", "processor-1")
+	c.start("processor-2", "--roles=processor", "--edge-id", "processor-2")
+	waitGroups(t, 2)
+	return edge, first
+}
+
+// accountPeers connects device "dev" of each of the n accounts acct0 to
+// acct<n-1> to the edge at addr.
+func accountPeers(t *testing.T, addr string, n int) []*peer {
+	t.Helper()
+	peers := make([]*peer, n)
+	for i := range peers {
+		peers[i] = newPeer(t, fmt.Sprint("acct", i), "dev")
+		if err := peers[i].connect(addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return peers
 }
 
 // lastArrival returns when the last message reached any of peers.
