@@ -161,38 +161,48 @@ func canonicalInt(val []byte) (int64, bool) {
 
 // decodeCanonicalMessage decodes a message record in the canonical form into
 // m, reporting false (m then partly set) when v is not in it.
+//
+// The message's strings are cut from one copy of v, one allocation for all of
+// them, and its payload is v's own bytes: v must not change afterwards.
 func decodeCanonicalMessage(v []byte, m *Message) bool {
 	var seen uint16
+	text := string(v)
+	// str returns val, which readCanonical cut from v, as a part of text.
+	str := func(val []byte) string {
+		off := cap(v) - cap(val)
+		return text[off : off+len(val)]
+	}
 	return readCanonical(v, func(name, val []byte, kind canonicalKind) bool {
 		var bit uint16
 		ok := true
 		switch string(name) {
 		case "id":
 			bit, ok = 1<<0, kind == kindString
-			m.ID = string(val)
+			m.ID = str(val)
 		case "account":
 			bit, ok = 1<<1, kind == kindString
-			m.Account = string(val)
+			m.Account = str(val)
 		case "device":
 			bit, ok = 1<<2, kind == kindString
-			m.Device = string(val)
+			m.Device = str(val)
 		case "topic":
 			bit, ok = 1<<3, kind == kindString
-			m.Topic = string(val)
+			m.Topic = str(val)
 		case "type":
 			bit, ok = 1<<4, kind == kindString
-			m.Type = string(val)
+			m.Type = str(val)
 		case "payload":
 			// Any JSON value but null, which encoding/json would keep as
 			// the bytes "null" and readCanonical does not pass on.
 			bit = 1 << 5
-			m.Payload = append(json.RawMessage(nil), val...)
+			off, end := cap(v)-cap(val), cap(v)-cap(val)+len(val)
 			if kind == kindString {
-				m.Payload = append(append(append(m.Payload[:0], '"'), val...), '"')
+				off, end = off-1, end+1 // with its quotes
 			}
+			m.Payload = json.RawMessage(v[off:end:end])
 		case "from":
 			bit, ok = 1<<6, kind == kindString
-			m.From = string(val)
+			m.From = str(val)
 		case "priority":
 			bit, ok = 1<<7, kind == kindString
 			m.Priority = priorityOf(val)
@@ -201,7 +211,7 @@ func decodeCanonicalMessage(v []byte, m *Message) bool {
 			m.Ack = val[0] == 't'
 		case "collapse_key":
 			bit, ok = 1<<9, kind == kindString
-			m.CollapseKey = string(val)
+			m.CollapseKey = str(val)
 		case "accepted":
 			bit = 1 << 10
 			m.Accepted, ok = canonicalInt(val)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
@@ -46,7 +45,13 @@ type Message struct {
 	rec *kgo.Record
 	// events counts the status events of the batch the message is in that
 	// Kafka has not answered yet; nil for a message not read from Kafka.
-	events *sync.WaitGroup
+	events *batchEvents
+	// deadlines gives the delivery attempts of the batch's lane the message
+	// is in their contexts; nil outside a batch.
+	deadlines *deadlines
+	// payloadValid is set for a message decoded from a record, whose decoding
+	// checked that Payload is valid JSON; Msg passes that on.
+	payloadValid bool
 }
 
 // Validate checks the fields a processor relies on. It does not check the payload
@@ -127,6 +132,9 @@ func (m *Message) Msg(now time.Time) *protocol.Msg {
 		TTL:     m.TTL(now),
 		Ack:     m.Ack,
 		Payload: m.Payload,
+	}
+	if m.payloadValid {
+		msg.PayloadValid()
 	}
 	if m.From != "" {
 		msg.From = &protocol.Sender{Service: m.From}

@@ -356,9 +356,10 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		}
 		if len(recs) > 0 {
 			p.metrics.batch(prio, len(recs))
-			var events sync.WaitGroup
-			p.batch(work, acksCtx, prio, recs, &events)
-			if !p.acknowledged(&events) {
+			events := p.newBatchEvents()
+			p.batch(work, acksCtx, prio, recs, events)
+			p.produceEvents(events)
+			if !p.acknowledged(events) {
 				log.Warn("status events not acknowledged in time", "records", len(recs), "timeout", p.cfg.DeliveryTimeout)
 			}
 			// Committed with the next autocommit, or before a rebalance
@@ -378,7 +379,7 @@ type collapseKey struct{ account, device, key string }
 // batch delivers one polled batch: records with the same key (account) go to the
 // same worker in order, workers run concurrently, and batch returns when every
 // delivery attempt has finished.
-func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, recs []*kgo.Record, events *sync.WaitGroup) {
+func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, recs []*kgo.Record, events *batchEvents) {
 	msgs := make([]*Message, len(recs))
 	newest := make(map[collapseKey]int)
 	for i, r := range recs {
@@ -419,7 +420,10 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 			continue
 		}
 		wg.Go(func() {
+			dl := newDeadlines(ctx, p.cfg.DeliveryTimeout)
+			defer dl.stop()
 			for _, m := range lane {
+				m.deadlines = dl
 				p.handle(ctx, acksCtx, m)
 			}
 		})
@@ -440,6 +444,9 @@ func decodeMessage(v []byte) (*Message, error) {
 	if err := m.Validate(); err != nil {
 		return &m, err
 	}
+	// Both decoders checked the payload as JSON (readCanonical's kinds are
+	// valid JSON values; encoding/json checks the whole record first).
+	m.payloadValid = true
 	return &m, nil
 }
 
@@ -467,7 +474,7 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 		p.deliver(ctx, acksCtx, m, m.Msg(now), m.Device)
 		return
 	}
-	devices, err := p.connected(ctx, m.Account)
+	devices, err := p.connected(ctx, m.deadlines, m.Account)
 	if err == nil && p.cfg.Devices != nil && p.keepFor(m, m.Device, now) > 0 {
 		devices = p.withListed(ctx, m.Account, devices)
 	}
@@ -496,14 +503,14 @@ func (p *Processor) handle(ctx, acksCtx context.Context, m *Message) {
 
 // connected lists an account's devices, retrying while the registry is
 // unavailable.
-func (p *Processor) connected(ctx context.Context, account string) ([]string, error) {
+func (p *Processor) connected(ctx context.Context, dl *deadlines, account string) ([]string, error) {
 	var err error
 	for attempt := range p.cfg.MaxAttempts {
 		if attempt > 0 && !p.sleep(ctx, attempt) {
 			break
 		}
 		var devices []string
-		cctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
+		cctx, cancel := dl.within(ctx, p.cfg.DeliveryTimeout)
 		devices, err = p.cfg.Directory.Connected(cctx, account)
 		cancel()
 		if err == nil {
@@ -585,7 +592,7 @@ func (p *Processor) deliver(ctx, acksCtx context.Context, m *Message, msg *proto
 // failed). With Ack, a goroutine owned by p.acks waits on for the ack.
 func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *protocol.Msg, device string) protocol.Result {
 	if !msg.Ack {
-		dctx, cancel := context.WithTimeout(ctx, p.cfg.DeliveryTimeout)
+		dctx, cancel := m.deadlines.within(ctx, p.cfg.DeliveryTimeout)
 		defer cancel()
 		return p.cfg.Deliverer.Deliver(dctx, m.Account, device, msg, nil)
 	}
@@ -606,7 +613,9 @@ func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *proto
 		}
 		if res.Status == protocol.StatusAcked {
 			p.stats.acked.Add(1)
-			p.emit(nil, Event{ID: m.ID, Account: m.Account, Device: device, Status: Acked, Priority: m.Priority}, m.Type)
+			// After the delivered event: held with it while the batch
+			// runs, produced at once after.
+			p.emit(m.events, Event{ID: m.ID, Account: m.Account, Device: device, Status: Acked, Priority: m.Priority}, m.Type)
 		}
 	}()
 	select {
@@ -619,10 +628,12 @@ func (p *Processor) attempt(ctx, acksCtx context.Context, m *Message, msg *proto
 }
 
 // emit counts an outcome of a message of type typ and produces its event to the
-// status topic without waiting; events, when not nil, is the batch's count of
-// the events not yet acknowledged, which the batch waits for before its offsets
-// are marked for commit.
-func (p *Processor) emit(events *sync.WaitGroup, e Event, typ string) {
+// status topic without waiting. events, when not nil, is the batch the message
+// came in: while the batch runs, its events are held and go to Kafka together
+// when it ends (produceEvents), in as few produce requests as the status
+// topic's partitions allow instead of about one each; an event of a batch that
+// has ended (an ack that came later) is produced at once.
+func (p *Processor) emit(events *batchEvents, e Event, typ string) {
 	p.metrics.outcome(e.Priority, typ, e.Status)
 	if e.At == 0 {
 		e.At = time.Now().UnixMilli()
@@ -637,15 +648,57 @@ func (p *Processor) emit(events *sync.WaitGroup, e Event, typ string) {
 		return
 	}
 	r := &kgo.Record{Topic: p.statusTopic, Key: buf[:len(e.ID):len(e.ID)], Value: buf[len(e.ID):]}
-	if events == nil {
-		p.status.Produce(context.Background(), r, p.produced)
+	if events != nil && events.hold(r) {
 		return
 	}
-	events.Add(1)
-	p.status.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+	p.status.Produce(context.Background(), r, p.produced)
+}
+
+// batchEvents holds the status events of one polled batch until it ends and
+// counts those Kafka has not answered yet, which the batch waits for before
+// its offsets are marked for commit.
+type batchEvents struct {
+	pending  sync.WaitGroup
+	answered func(*kgo.Record, error) // produced, then pending.Done
+
+	mu    sync.Mutex
+	held  []*kgo.Record
+	ended bool // produceEvents has run: hold takes no more
+}
+
+// newBatchEvents returns the events of a new batch.
+func (p *Processor) newBatchEvents() *batchEvents {
+	b := &batchEvents{}
+	b.answered = func(r *kgo.Record, err error) {
 		p.produced(r, err)
-		events.Done()
-	})
+		b.pending.Done()
+	}
+	return b
+}
+
+// hold keeps r to be produced with the batch's other events, and reports
+// false, keeping nothing, once the batch has ended.
+func (b *batchEvents) hold(r *kgo.Record) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended {
+		return false
+	}
+	b.pending.Add(1)
+	b.held = append(b.held, r)
+	return true
+}
+
+// produceEvents ends the batch: its held events go to Kafka, one after the
+// other so that the client puts them in the same requests.
+func (p *Processor) produceEvents(b *batchEvents) {
+	b.mu.Lock()
+	held := b.held
+	b.held, b.ended = nil, true
+	b.mu.Unlock()
+	for _, r := range held {
+		p.status.Produce(context.Background(), r, b.answered)
+	}
 }
 
 // produced counts and logs a status event that could not be produced.
@@ -659,10 +712,10 @@ func (p *Processor) produced(r *kgo.Record, err error) {
 // acknowledged waits until Kafka has answered every status event of a batch
 // (each is acknowledged or counted as failed), for at most DeliveryTimeout,
 // as the flush before the commit did; it reports whether they all were.
-func (p *Processor) acknowledged(events *sync.WaitGroup) bool {
+func (p *Processor) acknowledged(events *batchEvents) bool {
 	done := make(chan struct{})
 	go func() {
-		events.Wait()
+		events.pending.Wait()
 		close(done)
 	}()
 	t := time.NewTimer(p.cfg.DeliveryTimeout)

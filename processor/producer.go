@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/tracing"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -44,11 +45,14 @@ type ProducerConfig struct {
 // Producer enqueues messages: an idempotent producer that waits for every
 // in-sync replica (acks=all). It is safe for concurrent use.
 type Producer struct {
-	cl      *kgo.Client
-	topics  Topics
-	timeout time.Duration
-	log     *slog.Logger
-	tracer  *tracing.Tracer
+	cl     *kgo.Client
+	topics Topics
+	// msgTopics and statusTopic are topics' names, made once.
+	msgTopics   map[protocol.Priority]string
+	statusTopic string
+	timeout     time.Duration
+	log         *slog.Logger
+	tracer      *tracing.Tracer
 
 	reportFailed atomic.Uint64 // Report's produces that failed
 	reportLogged atomic.Int64  // unix nanoseconds of the last failure logged
@@ -81,7 +85,12 @@ func NewProducer(cfg ProducerConfig) (*Producer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Producer{cl: cl, topics: cfg.Topics, timeout: cfg.Timeout, log: cfg.Logger, tracer: cfg.Tracer}, nil
+	msgTopics := make(map[protocol.Priority]string, len(Priorities))
+	for _, prio := range Priorities {
+		msgTopics[prio] = cfg.Topics.Messages(prio)
+	}
+	return &Producer{cl: cl, topics: cfg.Topics, msgTopics: msgTopics, statusTopic: cfg.Topics.Status(),
+		timeout: cfg.Timeout, log: cfg.Logger, tracer: cfg.Tracer}, nil
 }
 
 // Report produces e to the status topic without waiting, for the outcomes
@@ -167,12 +176,20 @@ func (p *Producer) enqueue(ctx context.Context, ms []*Message, errs []error) {
 			errs[i] = fmt.Errorf("processor: enqueue: %w", err)
 			continue
 		}
-		value, err := json.Marshal(m)
+		// One allocation for the key and the value.
+		buf := make([]byte, 0, len(topicKeyPrefix)+len(m.Topic)+len(m.Account)+messageSize(m))
+		if m.Topic != "" {
+			buf = append(append(buf, topicKeyPrefix...), m.Topic...)
+		} else {
+			buf = append(buf, m.Account...)
+		}
+		keyLen := len(buf)
+		buf, err := appendMessage(buf, m)
 		if err != nil {
 			errs[i] = fmt.Errorf("processor: enqueue: %w", err)
 			continue
 		}
-		rec := &kgo.Record{Topic: p.topics.Messages(m.Priority), Key: m.Key(), Value: value}
+		rec := &kgo.Record{Topic: p.messageTopic(m.Priority), Key: buf[:keyLen:keyLen], Value: buf[keyLen:]}
 		span := p.tracer.Produce(ctx, rec, m.ID)
 		// The idempotent producer does not fail a record that is in flight
 		// when ctx ends (it could not tell a retry from a duplicate), so the
@@ -207,11 +224,12 @@ wait:
 			continue
 		}
 		e := Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: Queued, Priority: m.Priority, At: m.Accepted}
-		event, err := appendEvent(make([]byte, 0, eventSize(&e)), &e)
+		buf, err := appendEvent(append(make([]byte, 0, len(m.ID)+eventSize(&e)), m.ID...), &e)
 		if err != nil {
 			continue // an event of plain strings and numbers always encodes
 		}
-		p.cl.Produce(queued, &kgo.Record{Topic: p.topics.Status(), Key: []byte(m.ID), Value: event}, nil)
+		n := len(m.ID)
+		p.cl.Produce(queued, &kgo.Record{Topic: p.statusTopic, Key: buf[:n:n], Value: buf[n:]}, nil)
 	}
 }
 
@@ -238,4 +256,12 @@ func (p *Producer) Produce(ctx context.Context, rs ...*kgo.Record) error {
 		}
 	}
 	return nil
+}
+
+// messageTopic is the message topic of prio.
+func (p *Producer) messageTopic(prio protocol.Priority) string {
+	if t, ok := p.msgTopics[prio]; ok {
+		return t
+	}
+	return p.topics.Messages(prio)
 }

@@ -443,7 +443,7 @@ func AppendMsgFields(dst []byte, m *Msg) ([]byte, error) {
 	payload := []byte(m.Payload)
 	if len(payload) == 0 {
 		payload = []byte("null")
-	} else if !json.Valid(payload) {
+	} else if !m.payloadValid && !json.Valid(payload) {
 		return dst, errors.New("protocol: encode msg: payload is not valid JSON")
 	}
 	out := dst

@@ -80,7 +80,19 @@ type Msg struct {
 	// sets it; a device's own is dropped.
 	Seq     uint64          `json:"seq,omitempty"`
 	Payload json.RawMessage `json:"payload"`
+
+	// payloadValid records that Payload is known to be one valid JSON value
+	// (see PayloadValid), so that encoding does not check it again.
+	payloadValid bool
 }
+
+// PayloadValid records that m.Payload is one valid JSON value, as a caller
+// knows who decoded it with a JSON parser (encoding/json or a scanner that
+// checks the same grammar): encoding m then does not check it again, which is
+// a scan of the whole payload per frame. A caller that changes Payload
+// afterwards must know the new one valid too. Whitespace in a valid payload is
+// still taken out when m is encoded.
+func (m *Msg) PayloadValid() { m.payloadValid = true }
 
 // Status is a per-device delivery outcome.
 type Status string
