@@ -105,6 +105,9 @@ func details(l *jsonschema.ValidationError) []Detail {
 
 // decodePayload parses exactly one JSON value, keeping numbers exact.
 func decodePayload(payload []byte) (any, error) {
+	if v, ok := plainValue(payload); ok {
+		return v, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	var v any
