@@ -20,7 +20,9 @@
 // Config.CommitInterval, before a rebalance takes its partitions and when it
 // stops; a processor that dies mid-batch, or before its next commit, leaves
 // those records to the group member that takes its partitions over. Devices
-// drop duplicates by message id.
+// drop duplicates by message id. A batch's status events are held while it
+// runs and produced together when it ends, in as few produce requests as the
+// status topic's partitions allow.
 //
 // A Processor and the materializer export Prometheus metrics into the registry
 // of their configs (metrics.go lists them): outcomes by priority, type and

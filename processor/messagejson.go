@@ -63,15 +63,23 @@ func appendMessage(dst []byte, m *Message) ([]byte, error) {
 }
 
 // plainPayload reports whether encoding/json writes p as it is: valid JSON
-// with no whitespace, no <, > or &, and no U+2028 or U+2029 (whose UTF-8 starts
-// with 0xE2, refused here with every other character that starts so).
+// with no whitespace outside its strings, no <, > or &, and no U+2028 or
+// U+2029 (whose UTF-8 starts with 0xE2, refused here with every other
+// character that starts so).
 func plainPayload(p json.RawMessage) bool {
 	if len(p) == 0 {
 		return false
 	}
-	for _, c := range p {
-		switch c {
-		case ' ', '\t', '\r', '\n', '<', '>', '&', 0xe2:
+	inString := false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '<' || c == '>' || c == '&' || c == 0xe2:
+			return false
+		case inString && c == '\\':
+			i++ // the escaped byte, which may be a quote
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\r' || c == '\n'):
 			return false
 		}
 	}

@@ -20,6 +20,7 @@ func TestAppendMessageMatchesEncodingJSON(t *testing.T) {
 		{"to a topic", Message{ID: "i", Topic: "news/eu", Type: "t", Payload: json.RawMessage(`"s"`), Priority: protocol.PriorityLow, Accepted: 1}},
 		{"escapes in strings", Message{ID: "<i>", Account: "a&b", Device: "d\"e", Type: "t\u2028", Payload: json.RawMessage(`{}`), From: "f\\g", Priority: "p\n", CollapseKey: "é", Accepted: -5}},
 		{"payload with spaces", Message{ID: "i", Account: "a", Type: "t", Payload: json.RawMessage(`{ "a" : 1 }`), Priority: protocol.PriorityNormal, Accepted: 1}},
+		{"payload with spaces in its strings", Message{ID: "i", Account: "a", Type: "t", Payload: json.RawMessage(`{"a":"2-1 in the \"89th\" minute"}`), Priority: protocol.PriorityNormal, Accepted: 1}},
 		{"payload with html", Message{ID: "i", Account: "a", Type: "t", Payload: json.RawMessage(`{"a":"<b>&"}`), Priority: protocol.PriorityNormal, Accepted: 1}},
 		{"payload with a line separator", Message{ID: "i", Account: "a", Type: "t", Payload: json.RawMessage("\"\u2028\""), Priority: protocol.PriorityNormal, Accepted: 1}},
 		{"payload with other UTF-8", Message{ID: "i", Account: "a", Type: "t", Payload: json.RawMessage(`"€ and ü"`), Priority: protocol.PriorityNormal, Accepted: 1}},
@@ -41,6 +42,18 @@ func TestAppendMessageMatchesEncodingJSON(t *testing.T) {
 			}
 		})
 	}
+	t.Run("plain payloads are written as they are", func(t *testing.T) {
+		for _, p := range []string{`{"title":"Goal","body":"2-1 in the 89th minute"}`, `"a \" b"`, `[1,{"x":"y z"}]`} {
+			if !plainPayload(json.RawMessage(p)) {
+				t.Errorf("plainPayload(%s) = false", p)
+			}
+		}
+		for _, p := range []string{`{"a": 1}`, `{"a":"<"}`, "\"\u2028\"", `{"a":`} {
+			if plainPayload(json.RawMessage(p)) {
+				t.Errorf("plainPayload(%s) = true", p)
+			}
+		}
+	})
 	t.Run("invalid payload", func(t *testing.T) {
 		m := full
 		m.Payload = json.RawMessage(`{"a":`)

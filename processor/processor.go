@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,7 +120,9 @@ type Config struct {
 	// Kafka together, for up to that much more delivery latency. A
 	// member whose poll found nothing does not wait (batching.go).
 	FetchWait time.Duration
-	// DeliveryTimeout bounds one delivery attempt, up to the message being written.
+	// DeliveryTimeout bounds one delivery attempt, up to the message being
+	// written; the attempts of a batch's lane share one context per tenth
+	// of it (deadline.go), so an attempt has at least nine tenths of it.
 	DeliveryTimeout time.Duration
 	// AckTimeout bounds the wait for a device's ack, after the write.
 	AckTimeout time.Duration
@@ -638,8 +641,13 @@ func (p *Processor) emit(events *batchEvents, e Event, typ string) {
 	if e.At == 0 {
 		e.At = time.Now().UnixMilli()
 	}
-	// One allocation for the key and the value: the id, then the event.
-	buf := make([]byte, 0, len(e.ID)+eventSize(&e))
+	// The id (the key), then the event (the value), built in scratch when
+	// they fit: a held event is copied into its batch's slab.
+	var scratch [384]byte
+	buf := scratch[:0]
+	if need := len(e.ID) + eventSize(&e); need > len(scratch) {
+		buf = make([]byte, 0, need)
+	}
 	buf = append(buf, e.ID...)
 	buf, err := appendEvent(buf, &e)
 	if err != nil {
@@ -647,24 +655,34 @@ func (p *Processor) emit(events *batchEvents, e Event, typ string) {
 		p.cfg.Logger.Error("encoding a status event failed", "err", err)
 		return
 	}
-	r := &kgo.Record{Topic: p.statusTopic, Key: buf[:len(e.ID):len(e.ID)], Value: buf[len(e.ID):]}
-	if events != nil && events.hold(r) {
+	if events != nil && events.hold(p.statusTopic, buf, len(e.ID)) {
 		return
 	}
+	kv := bytes.Clone(buf) // not buf: scratch must not escape
+	r := &kgo.Record{Topic: p.statusTopic, Key: kv[:len(e.ID):len(e.ID)], Value: kv[len(e.ID):]}
 	p.status.Produce(context.Background(), r, p.produced)
 }
 
 // batchEvents holds the status events of one polled batch until it ends and
 // counts those Kafka has not answered yet, which the batch waits for before
-// its offsets are marked for commit.
+// its offsets are marked for commit. The held records and their bytes are cut
+// from slabs, a few allocations a batch instead of two an event.
 type batchEvents struct {
 	pending  sync.WaitGroup
 	answered func(*kgo.Record, error) // produced, then pending.Done
 
 	mu    sync.Mutex
 	held  []*kgo.Record
-	ended bool // produceEvents has run: hold takes no more
+	recs  []kgo.Record // the slab the held records are in
+	bytes []byte       // the slab their keys and values are in
+	ended bool         // produceEvents has run: hold takes no more
 }
+
+// The slabs' sizes: records, and bytes (an event is about 200).
+const (
+	eventRecordSlab = 64
+	eventByteSlab   = 16 << 10
+)
 
 // newBatchEvents returns the events of a new batch.
 func (p *Processor) newBatchEvents() *batchEvents {
@@ -676,16 +694,27 @@ func (p *Processor) newBatchEvents() *batchEvents {
 	return b
 }
 
-// hold keeps r to be produced with the batch's other events, and reports
-// false, keeping nothing, once the batch has ended.
-func (b *batchEvents) hold(r *kgo.Record) bool {
+// hold keeps a copy of the event kv (its key is kv[:keyLen]) for topic, to be
+// produced with the batch's other events, and reports false, keeping
+// nothing, once the batch has ended.
+func (b *batchEvents) hold(topic string, kv []byte, keyLen int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ended {
 		return false
 	}
+	if cap(b.bytes)-len(b.bytes) < len(kv) {
+		b.bytes = make([]byte, 0, max(eventByteSlab, len(kv)))
+	}
+	start := len(b.bytes)
+	b.bytes = append(b.bytes, kv...)
+	v := b.bytes[start:len(b.bytes):len(b.bytes)]
+	if len(b.recs) == cap(b.recs) {
+		b.recs = make([]kgo.Record, 0, eventRecordSlab)
+	}
+	b.recs = append(b.recs, kgo.Record{Topic: topic, Key: v[:keyLen:keyLen], Value: v[keyLen:]})
+	b.held = append(b.held, &b.recs[len(b.recs)-1])
 	b.pending.Add(1)
-	b.held = append(b.held, r)
 	return true
 }
 
