@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -307,4 +308,54 @@ func topicID(tb testing.TB, addrs []string, topic string) [16]byte {
 		tb.Fatalf("list topic %s: %v", topic, err)
 	}
 	return details[topic].ID
+}
+
+// TestBatchEventsHold holds more events than one slab takes, and one larger
+// than a slab's bytes, in batches of several sizes: every held record keeps
+// its own key and value, and an ended batch holds nothing more.
+func TestBatchEventsHold(t *testing.T) {
+	p := &Processor{}
+	for _, tc := range []struct {
+		name   string
+		batch  int
+		events int
+	}{
+		{"one", 1, 1},
+		{"one message, many events", 1, 9},
+		{"small", 20, 45},
+		{"past the largest slab", 200, 150},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := p.newBatchEvents(tc.batch)
+			var want [][2]string
+			for i := range tc.events {
+				key := fmt.Sprintf("m-%d", i)
+				value := fmt.Sprintf(`{"id":%q,"status":"delivered","pad":%q}`, key, strings.Repeat("x", i%7*40))
+				if i == tc.events/2 {
+					value = `{"pad":"` + strings.Repeat("y", eventSlabMax*eventSlabBytes) + `"}`
+				}
+				kv := []byte(key + value)
+				if !b.hold("herald.status", kv, len(key)) {
+					t.Fatalf("event %d was not held", i)
+				}
+				clear(kv) // hold keeps a copy
+				want = append(want, [2]string{key, value})
+			}
+			if len(b.held) != len(want) {
+				t.Fatalf("held %d events, want %d", len(b.held), len(want))
+			}
+			for i, r := range b.held {
+				if string(r.Key) != want[i][0] || string(r.Value) != want[i][1] || r.Topic != "herald.status" {
+					t.Fatalf("event %d held as %q %q on %q, want %q %q", i, r.Key, r.Value, r.Topic, want[i][0], want[i][1])
+				}
+				if cap(r.Key) != len(r.Key) || cap(r.Value) != len(r.Value) {
+					t.Fatalf("event %d: key or value can grow into its neighbour", i)
+				}
+			}
+			b.held, b.ended = nil, true
+			if b.hold("herald.status", []byte("late{}"), 4) {
+				t.Fatal("an ended batch held an event")
+			}
+		})
+	}
 }

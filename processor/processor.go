@@ -359,7 +359,7 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		}
 		if len(recs) > 0 {
 			p.metrics.batch(prio, len(recs))
-			events := p.newBatchEvents()
+			events := p.newBatchEvents(len(recs))
 			p.batch(work, acksCtx, prio, recs, events)
 			p.produceEvents(events)
 			if !p.acknowledged(events) {
@@ -417,14 +417,16 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 		lane := maphash.String(p.seed, m.lane()) % uint64(n)
 		lanes[lane] = append(lanes[lane], m)
 	}
+	// The lanes share the batch's attempt deadlines: one context and timer
+	// per tenth of DeliveryTimeout for the whole batch, not per lane.
+	dl := newDeadlines(ctx, p.cfg.DeliveryTimeout)
+	defer dl.stop()
 	var wg sync.WaitGroup
 	for _, lane := range lanes {
 		if len(lane) == 0 {
 			continue
 		}
 		wg.Go(func() {
-			dl := newDeadlines(ctx, p.cfg.DeliveryTimeout)
-			defer dl.stop()
 			for _, m := range lane {
 				m.deadlines = dl
 				p.handle(ctx, acksCtx, m)
@@ -675,18 +677,22 @@ type batchEvents struct {
 	held  []*kgo.Record
 	recs  []kgo.Record // the slab the held records are in
 	bytes []byte       // the slab their keys and values are in
+	slab  int          // the records a slab holds: the batch's size, within bounds
 	ended bool         // produceEvents has run: hold takes no more
 }
 
-// The slabs' sizes: records, and bytes (an event is about 200).
+// The slabs' bounds in records (most messages have one event), and the bytes
+// a slab gives each (an event is about 200).
 const (
-	eventRecordSlab = 64
-	eventByteSlab   = 16 << 10
+	eventSlabMin   = 4
+	eventSlabMax   = 64
+	eventSlabBytes = 256
 )
 
-// newBatchEvents returns the events of a new batch.
-func (p *Processor) newBatchEvents() *batchEvents {
-	b := &batchEvents{}
+// newBatchEvents returns the events of a new batch of n messages: its slabs
+// are sized for n events, so that a small batch does not allocate for 64.
+func (p *Processor) newBatchEvents(n int) *batchEvents {
+	b := &batchEvents{slab: min(max(n, eventSlabMin), eventSlabMax)}
 	b.answered = func(r *kgo.Record, err error) {
 		p.produced(r, err)
 		b.pending.Done()
@@ -704,13 +710,13 @@ func (b *batchEvents) hold(topic string, kv []byte, keyLen int) bool {
 		return false
 	}
 	if cap(b.bytes)-len(b.bytes) < len(kv) {
-		b.bytes = make([]byte, 0, max(eventByteSlab, len(kv)))
+		b.bytes = make([]byte, 0, max(b.slab*eventSlabBytes, len(kv)))
 	}
 	start := len(b.bytes)
 	b.bytes = append(b.bytes, kv...)
 	v := b.bytes[start:len(b.bytes):len(b.bytes)]
 	if len(b.recs) == cap(b.recs) {
-		b.recs = make([]kgo.Record, 0, eventRecordSlab)
+		b.recs = make([]kgo.Record, 0, b.slab)
 	}
 	b.recs = append(b.recs, kgo.Record{Topic: topic, Key: v[:keyLen:keyLen], Value: v[keyLen:]})
 	b.held = append(b.held, &b.recs[len(b.recs)-1])
