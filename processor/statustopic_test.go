@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +18,9 @@ import (
 // TestStatusTopicCarriesEvents runs one scenario of each outcome through a
 // processor and reads the status topic back: every event the processor wrote
 // before its events were batched per poll and encoded by hand is there, once,
-// and each record's value is byte for byte what encoding/json writes for it.
+// and each record's value is byte for byte what encoding/json writes for it;
+// and the status API's store, which the materializer fills from the topic,
+// tells each message's events as the topic does.
 func TestStatusTopicCarriesEvents(t *testing.T) {
 	rec := newRecorder("a1/tv1", "a1/phone1", "a2/tv2")
 	rec.ackDelay = 10 * time.Millisecond
@@ -121,4 +124,63 @@ func TestStatusTopicCarriesEvents(t *testing.T) {
 	if len(got) != len(wants) {
 		t.Errorf("%d events on the status topic, want %d: %+v", len(got), len(wants), got)
 	}
+
+	// The status API's store, fed by the materializer from the same topic,
+	// tells the same events: each message's accepted time is its queued
+	// event's, and each device's history holds exactly its events.
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		diff := storeDiff(t, p.store, got)
+		if diff == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the status store does not tell the topic's events: %s", diff)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// storeDiff reports how store's statuses differ from the status topic's
+// events, or "" when each message's accepted time and each device's history
+// are the events, no more and no fewer.
+func storeDiff(t *testing.T, store *MemoryStatus, events []Event) string {
+	t.Helper()
+	type step struct {
+		id, device string
+		s          Step
+	}
+	want := map[step]int{}
+	ids := map[string]bool{}
+	for _, e := range events {
+		ids[e.ID] = true
+		if e.Status == Queued {
+			want[step{e.ID, "", Step{Status: Queued, At: e.At}}]++
+			continue
+		}
+		want[step{e.ID, e.Device, Step{Status: e.Status, At: e.At, Error: e.Error}}]++
+	}
+	got := map[step]int{}
+	for id := range ids {
+		st, err := store.Get(t.Context(), id)
+		if err != nil {
+			return fmt.Sprintf("%s: %v", id, err)
+		}
+		if st == nil {
+			return id + ": not in the store"
+		}
+		if st.Accepted != 0 {
+			got[step{id, "", Step{Status: Queued, At: st.Accepted}}]++
+		}
+		for _, d := range st.Devices {
+			for _, h := range d.History {
+				if h.Status != Queued {
+					got[step{id, d.Device, h}]++
+				}
+			}
+		}
+	}
+	if !maps.Equal(want, got) {
+		return fmt.Sprintf("\n topic: %v\n store: %v", want, got)
+	}
+	return ""
 }
