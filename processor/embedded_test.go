@@ -1,11 +1,14 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/scripts/testenv"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -29,5 +32,57 @@ func TestEmbedded(t *testing.T) {
 	defer cancel()
 	if err := cl.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKafkaCompression produces a record with each Compression to a cluster
+// and reads it back: its batch carries that codec ("" is franz-go's default,
+// snappy), and an unknown codec is refused by Opts.
+func TestKafkaCompression(t *testing.T) {
+	const topic = "compressed"
+	c := testenv.Kafka(t, 1, topic)
+	value := []byte(strings.Repeat(`{"title":"Hello","body":"from Herald"}`, 50))
+	for _, tt := range []struct {
+		name string
+		want uint8 // the codec in the record batch's attributes
+	}{
+		{"", 2}, {"none", 0}, {"gzip", 1}, {"snappy", 2}, {"lz4", 3}, {"zstd", 4},
+	} {
+		t.Run("compression="+tt.name, func(t *testing.T) {
+			opts, err := Kafka{Brokers: c.ListenAddrs(), Compression: tt.name}.Opts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			prod, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer prod.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+			defer cancel()
+			r := &kgo.Record{Value: value, Partition: 0}
+			if err := prod.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			cons, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().At(r.Offset)}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cons.Close()
+			fetches := cons.PollRecords(ctx, 1)
+			if err := fetches.Err(); err != nil {
+				t.Fatal(err)
+			}
+			got := fetches.Records()
+			if len(got) != 1 || !bytes.Equal(got[0].Value, value) {
+				t.Fatalf("read %d records back, want the one produced", len(got))
+			}
+			if codec := got[0].Attrs.CompressionType(); codec != tt.want {
+				t.Errorf("record batch compressed with codec %d, want %d", codec, tt.want)
+			}
+		})
+	}
+	if _, err := (Kafka{Brokers: c.ListenAddrs(), Compression: "brotli"}).Opts(); err == nil || !strings.Contains(err.Error(), `"brotli"`) {
+		t.Errorf("Opts with compression brotli: %v, want an error that names it", err)
 	}
 }

@@ -176,6 +176,32 @@ type Kafka struct {
 	SASLMechanism, SASLUser, SASLPassword string
 	// ClientID names this process to the brokers.
 	ClientID string
+	// Compression is the codec of the record batches this process produces:
+	// "none", "gzip", "snappy", "lz4" or "zstd"; "" is franz-go's default,
+	// snappy. Consumers read every codec whatever this says.
+	Compression string
+}
+
+// Compressions are the values Kafka.Compression takes, besides "".
+var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+
+// compression returns the codec named name ("" when name is "").
+func compression(name string) (kgo.CompressionCodec, bool, error) {
+	switch strings.ToLower(name) {
+	case "":
+		return kgo.CompressionCodec{}, false, nil
+	case "none":
+		return kgo.NoCompression(), true, nil
+	case "gzip":
+		return kgo.GzipCompression(), true, nil
+	case "snappy":
+		return kgo.SnappyCompression(), true, nil
+	case "lz4":
+		return kgo.Lz4Compression(), true, nil
+	case "zstd":
+		return kgo.ZstdCompression(), true, nil
+	}
+	return kgo.CompressionCodec{}, false, fmt.Errorf("kafka: unknown compression %q (want one of %s)", name, strings.Join(Compressions, ", "))
 }
 
 // Opts returns the franz-go options that connect to k.
@@ -203,6 +229,13 @@ func (k Kafka) Opts() ([]kgo.Opt, error) {
 	}
 	if k.SASLMechanism != "" && k.SASLUser == "" {
 		return nil, errors.New("kafka: SASL needs a user")
+	}
+	codec, set, err := compression(k.Compression)
+	if err != nil {
+		return nil, err
+	}
+	if set {
+		opts = append(opts, kgo.ProducerBatchCompression(codec))
 	}
 	return opts, nil
 }

@@ -41,6 +41,9 @@ type Kafka struct {
 	FetchWait       time.Duration
 	StatusFetchWait time.Duration
 	ProduceLinger   time.Duration
+	// Compression is the codec of the record batches Herald produces; ""
+	// is snappy, or none on herald dev's embedded cluster (EffectiveCompression).
+	Compression string
 
 	// embedded: `herald dev` starts its own cluster when no brokers are given.
 	Embedded bool
@@ -82,6 +85,7 @@ func (k *Kafka) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&k.FetchWait, "processor-fetch-wait", 0, "the least time between a processor's polls while messages flow (0: it polls again at once; else 10ms to 1s), so that a poll takes that long's messages in one batch: fewer Kafka round trips per message at a steady rate, for up to this much more delivery latency; an idle processor does not wait")
 	fs.DurationVar(&k.StatusFetchWait, "status-fetch-wait", processor.DefaultStatusFetchWait, "the least time between the status materializer's polls while events flow (0: it polls again at once; else 10ms to 1s): fewer Kafka round trips per event, while GET /v1/messages/{id} may show an outcome up to twice this much later; no delivery waits for it")
 	fs.DurationVar(&k.ProduceLinger, "kafka-produce-linger", 0, "how long a message sent to POST /v1/messages waits for others to share its Kafka produce request (0 to 100ms): fewer produce requests at a steady rate, each send answered up to this much later")
+	fs.StringVar(&k.Compression, "kafka-compression", "", "codec of the record batches Herald produces: "+strings.Join(processor.Compressions, ", ")+" (default: snappy, or none on herald dev's embedded cluster, which is in the same process)")
 	fs.DurationVar(&k.PublishTimeout, "publish-timeout", processor.DefaultPublishTimeout, "how long a processor waits for the edges' counts of an asynchronous publish to a topic")
 	fs.DurationVar(&k.StatusTTL, "status-ttl", processor.DefaultStatusTTL, "how long GET /v1/messages/{id} remembers a message")
 	if dev {
@@ -137,7 +141,21 @@ func (k *Kafka) Validate() error {
 	if _, err := (processor.Kafka{Brokers: []string{"x"}, SASLMechanism: k.SASLMechanism, SASLUser: k.SASLUser}).Opts(); err != nil {
 		return Usagef("--kafka-sasl-mechanism/--kafka-sasl-user: %v", err)
 	}
+	if _, err := (processor.Kafka{Brokers: []string{"x"}, Compression: k.Compression}).Opts(); err != nil {
+		return Usagef("--kafka-compression: %v", err)
+	}
 	return nil
+}
+
+// EffectiveCompression is the codec Herald produces with: --kafka-compression,
+// or when it is empty, none on herald dev's embedded cluster (embedded), where
+// compressing only spends the process's CPU on both ends, and franz-go's
+// default (snappy) on any other.
+func (k *Kafka) EffectiveCompression(embedded bool) string {
+	if k.Compression == "" && embedded {
+		return "none"
+	}
+	return k.Compression
 }
 
 // ParseWorkers parses high=16,normal=8,low=4.
@@ -157,7 +175,7 @@ func ParseWorkers(s string) (map[protocol.Priority]int, error) {
 
 // Opts returns the franz-go options that reach the configured cluster.
 func (k *Kafka) Opts(clientID string) ([]kgo.Opt, error) {
-	kc := processor.Kafka{Brokers: k.Brokers, SASLMechanism: k.SASLMechanism, SASLUser: k.SASLUser, SASLPassword: k.SASLPassword, ClientID: clientID}
+	kc := processor.Kafka{Brokers: k.Brokers, SASLMechanism: k.SASLMechanism, SASLUser: k.SASLUser, SASLPassword: k.SASLPassword, ClientID: clientID, Compression: k.Compression}
 	if k.TLS {
 		t, err := processor.TLSConfig(k.TLSCA, k.TLSCert, k.TLSKey)
 		if err != nil {

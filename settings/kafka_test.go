@@ -48,3 +48,45 @@ func TestKafkaBatchingWaits(t *testing.T) {
 		})
 	}
 }
+
+// TestKafkaCompression checks --kafka-compression: each codec is taken, in
+// any case, an unknown one is a usage error that names the flag, and the
+// empty default is none on herald dev's embedded cluster only.
+func TestKafkaCompression(t *testing.T) {
+	tests := []struct {
+		value              string
+		ok                 bool
+		embedded, external string
+	}{
+		{"", true, "none", ""},
+		{"none", true, "none", "none"},
+		{"gzip", true, "gzip", "gzip"},
+		{"snappy", true, "snappy", "snappy"},
+		{"LZ4", true, "LZ4", "LZ4"},
+		{"zstd", true, "zstd", "zstd"},
+		{"brotli", false, "", ""},
+		{"snappy ", false, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run("value="+tt.value, func(t *testing.T) {
+			c := serveServer(t, "--kafka-compression", tt.value)
+			err := c.Kafka.Validate()
+			if !tt.ok {
+				var ue UsageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--kafka-compression") || !strings.Contains(err.Error(), tt.value) {
+					t.Errorf("error %v, want a usage error that names --kafka-compression and the value", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if got := c.Kafka.EffectiveCompression(true); got != tt.embedded {
+				t.Errorf("on the embedded cluster: %q, want %q", got, tt.embedded)
+			}
+			if got := c.Kafka.EffectiveCompression(false); got != tt.external {
+				t.Errorf("on brokers of its own: %q, want %q", got, tt.external)
+			}
+		})
+	}
+}

@@ -81,6 +81,7 @@ func (n *node) buildAsync(c *settings.Server, redis rueidis.Client, router *edge
 	n.kafkaAddrs = brokers
 	kc := *k
 	kc.Brokers = brokers
+	kc.Compression = k.EffectiveCompression(n.kafka != nil)
 	opts, err := kc.Opts("herald-" + c.EdgeID)
 	if err != nil {
 		return asyncParts{}, err

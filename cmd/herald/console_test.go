@@ -116,7 +116,16 @@ func TestConsoleDev(t *testing.T) {
 	dev := dialDev(t, d.addr, "a1", "tv1")
 	t.Run("fleet", func(t *testing.T) {
 		var f admin.Fleet
-		mustAdminJSON(t, adm, key, http.MethodGet, "/admin/v1/fleet", "", &f)
+		// The lag is read from the processor's consumer groups, which exist
+		// once it has joined them, shortly after the start on a loaded
+		// machine: the fleet is asked again until they do.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			f = admin.Fleet{}
+			mustAdminJSON(t, adm, key, http.MethodGet, "/admin/v1/fleet", "", &f)
+			if len(f.Edges) != 1 || len(f.Edges[0].Lag) == 3 || time.Now().After(deadline) {
+				break
+			}
+		}
 		if len(f.Edges) != 1 || f.Edges[0].Node != edgeID || f.Edges[0].Connections != 1 || f.Edges[0].Connects < 1 || !f.Edges[0].Ready {
 			t.Fatalf("fleet = %+v, want %s with 1 connection", f, edgeID)
 		}
