@@ -99,21 +99,32 @@ func (p *plainParser) object(depth int) (any, bool) {
 			return nil, false
 		}
 		m[k] = v // a repeated name: the last one, as encoding/json
-		p.space()
-		if p.i >= len(p.b) {
+		if end, ok := p.separator('}'); !ok {
 			return nil, false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case '}':
-			p.i++
+		} else if end {
 			return m, true
-		default:
-			return nil, false
 		}
 	}
+}
+
+// separator reads what follows a member or an element: a comma (end false)
+// or closing (end true), with the spaces around it; ok is false for anything
+// else.
+func (p *plainParser) separator(closing byte) (end, ok bool) {
+	p.space()
+	if p.i >= len(p.b) {
+		return false, false
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		p.space()
+		return false, true
+	case closing:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 // array reads an array; p.b[p.i] is '['.
@@ -131,19 +142,10 @@ func (p *plainParser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		a = append(a, v)
-		p.space()
-		if p.i >= len(p.b) {
+		if end, ok := p.separator(']'); !ok {
 			return nil, false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.space()
-		case ']':
-			p.i++
+		} else if end {
 			return a, true
-		default:
-			return nil, false
 		}
 	}
 }
