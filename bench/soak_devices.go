@@ -159,6 +159,13 @@ func (s *soak) reconnect(ctx context.Context, d *soakDevice) {
 		}
 	}
 	s.mu.Lock()
+	if ctx.Err() != nil {
+		// The run ended while d still had a message on its way: d stays
+		// connected for the final wait instead of losing it to the churn.
+		d.leaving = false
+		s.mu.Unlock()
+		return
+	}
 	c, done := d.conn, d.done
 	s.mu.Unlock()
 	if c != nil {

@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -185,23 +186,38 @@ type Kafka struct {
 // Compressions are the values Kafka.Compression takes, besides "".
 var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 
-// compression returns the codec named name ("" when name is "").
-func compression(name string) (kgo.CompressionCodec, bool, error) {
+// compressor returns the compressor of the codec named name, nil for "" (the
+// client's default). It is made once and shared by every client built from
+// the same options: franz-go's ProducerBatchCompression would have each new
+// client rewrite the one codec slice the option holds, a data race when
+// clients start together.
+func compressor(name string) (kgo.Compressor, error) {
+	var codec kgo.CompressionCodec
 	switch strings.ToLower(name) {
 	case "":
-		return kgo.CompressionCodec{}, false, nil
+		return nil, nil
 	case "none":
-		return kgo.NoCompression(), true, nil
+		return uncompressed{}, nil
 	case "gzip":
-		return kgo.GzipCompression(), true, nil
+		codec = kgo.GzipCompression()
 	case "snappy":
-		return kgo.SnappyCompression(), true, nil
+		codec = kgo.SnappyCompression()
 	case "lz4":
-		return kgo.Lz4Compression(), true, nil
+		codec = kgo.Lz4Compression()
 	case "zstd":
-		return kgo.ZstdCompression(), true, nil
+		codec = kgo.ZstdCompression()
+	default:
+		return nil, fmt.Errorf("kafka: unknown compression %q (want one of %s)", name, strings.Join(Compressions, ", "))
 	}
-	return kgo.CompressionCodec{}, false, fmt.Errorf("kafka: unknown compression %q (want one of %s)", name, strings.Join(Compressions, ", "))
+	return kgo.DefaultCompressor(codec)
+}
+
+// uncompressed is the compressor of "none": a batch it answers nil for is
+// sent as it is.
+type uncompressed struct{}
+
+func (uncompressed) Compress(*bytes.Buffer, []byte, ...kgo.CompressFlag) ([]byte, kgo.CompressionCodecType) {
+	return nil, kgo.CodecNone
 }
 
 // Opts returns the franz-go options that connect to k.
@@ -230,12 +246,12 @@ func (k Kafka) Opts() ([]kgo.Opt, error) {
 	if k.SASLMechanism != "" && k.SASLUser == "" {
 		return nil, errors.New("kafka: SASL needs a user")
 	}
-	codec, set, err := compression(k.Compression)
+	c, err := compressor(k.Compression)
 	if err != nil {
 		return nil, err
 	}
-	if set {
-		opts = append(opts, kgo.ProducerBatchCompression(codec))
+	if c != nil {
+		opts = append(opts, kgo.WithCompressor(c))
 	}
 	return opts, nil
 }
