@@ -183,8 +183,26 @@ type Kafka struct {
 	Compression string
 }
 
-// Compressions are the values Kafka.Compression takes, besides "".
-var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
+// compressions are the codecs Kafka.Compression names, besides "".
+var compressions = []struct {
+	name  string
+	codec kgo.CompressionCodec
+}{
+	{"none", kgo.NoCompression()},
+	{"gzip", kgo.GzipCompression()},
+	{"snappy", kgo.SnappyCompression()},
+	{"lz4", kgo.Lz4Compression()},
+	{"zstd", kgo.ZstdCompression()},
+}
+
+// Compressions returns the names Kafka.Compression takes, besides "".
+func Compressions() []string {
+	names := make([]string, len(compressions))
+	for i, c := range compressions {
+		names[i] = c.name
+	}
+	return names
+}
 
 // compressor returns the compressor of the codec named name, nil for "" (the
 // client's default). It is made once and shared by every client built from
@@ -192,24 +210,18 @@ var Compressions = []string{"none", "gzip", "snappy", "lz4", "zstd"}
 // client rewrite the one codec slice the option holds, a data race when
 // clients start together.
 func compressor(name string) (kgo.Compressor, error) {
-	var codec kgo.CompressionCodec
-	switch strings.ToLower(name) {
-	case "":
+	if name == "" {
 		return nil, nil
-	case "none":
-		return uncompressed{}, nil
-	case "gzip":
-		codec = kgo.GzipCompression()
-	case "snappy":
-		codec = kgo.SnappyCompression()
-	case "lz4":
-		codec = kgo.Lz4Compression()
-	case "zstd":
-		codec = kgo.ZstdCompression()
-	default:
-		return nil, fmt.Errorf("kafka: unknown compression %q (want one of %s)", name, strings.Join(Compressions, ", "))
 	}
-	return kgo.DefaultCompressor(codec)
+	if strings.EqualFold(name, "none") {
+		return uncompressed{}, nil
+	}
+	for _, c := range compressions {
+		if strings.EqualFold(name, c.name) {
+			return kgo.DefaultCompressor(c.codec)
+		}
+	}
+	return nil, fmt.Errorf("kafka: unknown compression %q (want one of %s)", name, strings.Join(Compressions(), ", "))
 }
 
 // uncompressed is the compressor of "none": a batch it answers nil for is

@@ -128,16 +128,16 @@ func TestStatusTopicCarriesEvents(t *testing.T) {
 	// The status API's store, fed by the materializer from the same topic,
 	// tells the same events: each message's accepted time is its queued
 	// event's, and each device's history holds exactly its events.
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		diff := storeDiff(t, p.store, got)
-		if diff == "" {
-			break
+	var diff string
+	defer func() {
+		if diff != "" {
+			t.Logf("the status store and the topic differ: %s", diff)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the status store does not tell the topic's events: %s", diff)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	waitFor(t, "the status store to tell the topic's events", func() bool {
+		diff = storeDiff(t, p.store, got)
+		return diff == ""
+	})
 }
 
 // storeDiff reports how store's statuses differ from the status topic's

@@ -119,13 +119,11 @@ func TestConsoleDev(t *testing.T) {
 		// The lag is read from the processor's consumer groups, which exist
 		// once it has joined them, shortly after the start on a loaded
 		// machine: the fleet is asked again until they do.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		waitFor(t, "the lag of the processor's consumer groups", func() bool {
 			f = admin.Fleet{}
 			mustAdminJSON(t, adm, key, http.MethodGet, "/admin/v1/fleet", "", &f)
-			if len(f.Edges) != 1 || len(f.Edges[0].Lag) == 3 || time.Now().After(deadline) {
-				break
-			}
-		}
+			return len(f.Edges) != 1 || len(f.Edges[0].Lag) == 3
+		})
 		if len(f.Edges) != 1 || f.Edges[0].Node != edgeID || f.Edges[0].Connections != 1 || f.Edges[0].Connects < 1 || !f.Edges[0].Ready {
 			t.Fatalf("fleet = %+v, want %s with 1 connection", f, edgeID)
 		}
