@@ -84,6 +84,13 @@ type clusterDevice struct {
 
 func dialDevice(t *testing.T, edgeAddr, account, device string) *clusterDevice {
 	t.Helper()
+	return dialDeviceQuery(t, edgeAddr, account, device, "")
+}
+
+// dialDeviceQuery is dialDevice with query (such as "after=SEQ", a stored
+// message cursor) on the connect URL; "" adds none.
+func dialDeviceQuery(t *testing.T, edgeAddr, account, device, query string) *clusterDevice {
+	t.Helper()
 	iss, err := token.NewHS256Issuer(token.HS256Key{Secret: []byte(clusterSecret)})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +101,11 @@ func dialDevice(t *testing.T, edgeAddr, account, device string) *clusterDevice {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+edgeAddr+"/v1/connect", &websocket.DialOptions{
+	u := "ws://" + edgeAddr + "/v1/connect"
+	if query != "" {
+		u += "?" + query
+	}
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{
 		HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}, Subprotocols: []string{protocol.Subprotocol}})
 	if err != nil {
 		t.Fatalf("dial %s: %v", edgeAddr, err)

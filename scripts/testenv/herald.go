@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,9 +42,22 @@ func BuildHerald(dir string) (string, error) {
 }
 
 // FreeAddr returns a loopback address whose port was free a moment ago, for a
-// listener that must be known before its process starts.
+// listener that must be known before its process starts. The port is below
+// Linux's ephemeral range (32768 and up by default), from which a port of
+// 127.0.0.1:0 would come: there the outgoing connections of every process on
+// the machine take ports too, and one took such a port before its listener
+// bound it. Below it only listeners take ports.
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
+	for range 100 {
+		port := freeAddrLow + rand.IntN(freeAddrHigh-freeAddrLow)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			addr := ln.Addr().String()
+			_ = ln.Close()
+			return addr
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -50,6 +65,12 @@ func FreeAddr(tb testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// FreeAddr's ports: below the ephemeral range.
+const (
+	freeAddrLow  = 20000
+	freeAddrHigh = 32768
+)
 
 // Herald is a herald process started by a test: `herald serve` or `herald dev`
 // on loopback, logging JSON to a buffer the test can print.
