@@ -344,6 +344,8 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 	}
 	defer cl.Close()
 	work := context.WithoutCancel(ctx)
+	lanes := newLanePool(p.cfg.Workers[prio])
+	defer lanes.stop()
 	spacer := pollSpacer{wait: p.cfg.FetchWait}
 	for {
 		spacer.polling()
@@ -360,7 +362,7 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 		if len(recs) > 0 {
 			p.metrics.batch(prio, len(recs))
 			events := p.newBatchEvents(len(recs))
-			p.batch(work, acksCtx, prio, recs, events)
+			p.batch(work, acksCtx, prio, recs, events, lanes)
 			p.produceEvents(events)
 			if !p.acknowledged(events) {
 				log.Warn("status events not acknowledged in time", "records", len(recs), "timeout", p.cfg.DeliveryTimeout)
@@ -380,9 +382,9 @@ func (p *Processor) consume(ctx, acksCtx context.Context, prio protocol.Priority
 type collapseKey struct{ account, device, key string }
 
 // batch delivers one polled batch: records with the same key (account) go to the
-// same worker in order, workers run concurrently, and batch returns when every
-// delivery attempt has finished.
-func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, recs []*kgo.Record, events *batchEvents) {
+// same worker in order, workers run concurrently on the goroutines of pool, and
+// batch returns when every delivery attempt has finished.
+func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, recs []*kgo.Record, events *batchEvents, pool *lanePool) {
 	msgs := make([]*Message, len(recs))
 	newest := make(map[collapseKey]int)
 	for i, r := range recs {
@@ -421,19 +423,19 @@ func (p *Processor) batch(ctx, acksCtx context.Context, prio protocol.Priority, 
 	// per tenth of DeliveryTimeout for the whole batch, not per lane.
 	dl := newDeadlines(ctx, p.cfg.DeliveryTimeout)
 	defer dl.stop()
-	var wg sync.WaitGroup
+	jobs := make([]func(), 0, n)
 	for _, lane := range lanes {
 		if len(lane) == 0 {
 			continue
 		}
-		wg.Go(func() {
+		jobs = append(jobs, func() {
 			for _, m := range lane {
 				m.deadlines = dl
 				p.handle(ctx, acksCtx, m)
 			}
 		})
 	}
-	wg.Wait()
+	pool.run(jobs)
 }
 
 // decodeMessage parses and validates a record value; a message that parses but
