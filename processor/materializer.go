@@ -117,6 +117,7 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 		if len(recs) > 0 {
 			metrics.batches.Inc()
 		}
+		events := make([]Event, 0, len(recs))
 		for _, r := range recs {
 			e, err := decodeEvent(r.Value)
 			if err != nil || e.ID == "" || e.Status.rank() < 0 {
@@ -124,19 +125,25 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 				metrics.malformed.Inc()
 				continue
 			}
-			for backoff := 50 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-				err := cfg.Store.Record(ctx, e)
-				if err == nil {
-					metrics.byStatus[e.Status].Inc()
-					break
+			events = append(events, e)
+		}
+		// A poll's events are stored together (one Redis pipeline, not a
+		// round trip each), and again, all of them, until that succeeds:
+		// storing an event twice changes nothing.
+		for backoff := 50 * time.Millisecond; len(events) > 0; backoff = min(2*backoff, 5*time.Second) {
+			err := cfg.Store.RecordAll(ctx, events)
+			if err == nil {
+				for i := range events {
+					metrics.byStatus[events[i].Status].Inc()
 				}
-				log.Warn("storing a status event failed; retrying", "id", e.ID, "err", err)
-				select {
-				case <-ctx.Done():
-					cl.AllowRebalance()
-					return nil // not committed: the next member stores it
-				case <-time.After(backoff):
-				}
+				break
+			}
+			log.Warn("storing status events failed; retrying", "events", len(events), "err", err)
+			select {
+			case <-ctx.Done():
+				cl.AllowRebalance()
+				return nil // not committed: the next member stores them
+			case <-time.After(backoff):
 			}
 		}
 		cl.MarkCommitRecords(recs...)

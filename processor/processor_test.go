@@ -104,6 +104,9 @@ type pipeline struct {
 	// materializer's StatusMirrors and FetchWait.
 	statusMirrors   []string
 	statusFetchWait time.Duration
+	// materialized, when set before start, is the materializer's store in
+	// place of store (a wrapper of it, say).
+	materialized StatusStore
 	// kafka is the pipeline's cluster.
 	kafka *kfake.Cluster
 }
@@ -140,6 +143,10 @@ func (p *pipeline) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.proc = proc
+	var store StatusStore = p.store
+	if p.materialized != nil {
+		store = p.materialized
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -148,7 +155,7 @@ func (p *pipeline) start(t *testing.T) {
 		}
 	})
 	wg.Go(func() {
-		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: p.store, SessionTimeout: time.Second, Metrics: p.reg,
+		if err := RunMaterializer(ctx, MaterializerConfig{Kafka: p.opts, Topics: p.topics, Store: store, SessionTimeout: time.Second, Metrics: p.reg,
 			StatusMirrors: p.statusMirrors, FetchWait: p.statusFetchWait}); err != nil {
 			t.Errorf("materializer: %v", err)
 		}

@@ -36,17 +36,24 @@ func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *Re
 	return &RedisStatus{client: client, prefix: prefix, ttl: ttl, timeout: DefaultRedisTimeout}
 }
 
-// recordScript sets the message field once and a device field only when the new
-// outcome's rank is at least the stored one's, then extends the key's TTL to
-// ARGV[4] unless it has longer to live (a stored message's status outlives the
-// status TTL: Event.Expires).
+// recordScript sets the message field once, or, for a message's queued event
+// (ARGV[10] "1"), always: the first event seen may have been a device's, and
+// the accepted time comes with queued only. It sets a device field only when
+// the new outcome's rank is at least the stored one's, then extends the key's
+// TTL to ARGV[4] unless it has longer to live (a stored message's status
+// outlives the status TTL: Event.Expires).
 // A device's history (DeviceStatus.History) is the field "h:<device>": one
 // line per outcome, the first time it was seen, "<status> <at>[ <error>]",
 // at most MaxHistory lines.
 // KEYS[1] the hash; ARGV: field, value, rank, ttl ms, message field value,
-// history field, history line ("" for none), the line's status, MaxHistory.
+// history field, history line ("" for none), the line's status, MaxHistory,
+// "1" for a queued event.
 var recordScript = rueidis.NewLuaScript(`
-redis.call('HSETNX', KEYS[1], 'm', ARGV[5])
+if ARGV[10] == '1' then
+  redis.call('HSET', KEYS[1], 'm', ARGV[5])
+else
+  redis.call('HSETNX', KEYS[1], 'm', ARGV[5])
+end
 if ARGV[1] ~= '' then
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
   if (not cur) or tonumber(string.sub(cur, 1, 1)) <= tonumber(ARGV[3]) then
@@ -88,49 +95,87 @@ func (r *RedisStatus) ctx(ctx context.Context) (context.Context, context.CancelF
 func (r *RedisStatus) Record(ctx context.Context, e Event) error {
 	ctx, cancel := r.ctx(ctx)
 	defer cancel()
+	x, err := r.recordExec(&e, time.Now())
+	if err != nil {
+		return err
+	}
+	if err := recordScript.Exec(ctx, r.client, x.Keys, x.Args).Error(); err != nil {
+		return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// recordChunk bounds the script calls of one RecordAll pipeline.
+const recordChunk = 512
+
+// RecordAll implements StatusStore: the script calls of es go in pipelines
+// of at most recordChunk, in order.
+func (r *RedisStatus) RecordAll(ctx context.Context, es []Event) error {
+	ctx, cancel := r.ctx(ctx)
+	defer cancel()
+	now := time.Now()
+	var errs []error
+	for len(es) > 0 {
+		chunk := es[:min(len(es), recordChunk)]
+		es = es[len(chunk):]
+		xs := make([]rueidis.LuaExec, 0, len(chunk))
+		ids := make([]string, 0, len(chunk))
+		for i := range chunk {
+			x, err := r.recordExec(&chunk[i], now)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			xs = append(xs, x)
+			ids = append(ids, chunk[i].ID)
+		}
+		if len(xs) == 0 {
+			continue
+		}
+		for i, res := range recordScript.ExecMulti(ctx, r.client, xs...) {
+			if err := res.Error(); err != nil {
+				errs = append(errs, fmt.Errorf("processor: record status of %s: %w", ids[i], err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recordExec returns the recordScript call that applies e at now.
+func (r *RedisStatus) recordExec(e *Event, now time.Time) (rueidis.LuaExec, error) {
 	meta := storedMessage{Account: e.Account, Topic: e.Topic, Priority: string(e.Priority)}
+	queued := "0"
 	if e.accepted() {
 		meta.Accepted = e.At
+		queued = "1"
 	}
 	mv, err := json.Marshal(meta)
 	if err != nil {
-		return err
+		return rueidis.LuaExec{}, err
 	}
 	field, value, hfield, hline := "", "", "", ""
 	switch {
 	case e.topicOutcome():
-		v, err := json.Marshal(newTopicOutcome(&e))
+		v, err := json.Marshal(newTopicOutcome(e))
 		if err != nil {
-			return err
+			return rueidis.LuaExec{}, err
 		}
 		field, value = "t", string(v)
 	case !e.accepted():
 		v, err := json.Marshal(DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At})
 		if err != nil {
-			return err
+			return rueidis.LuaExec{}, err
 		}
 		field, value = "d:"+e.Device, string(v)
-		hfield, hline = "h:"+e.Device, historyLine(e)
+		hfield, hline = "h:"+e.Device, historyLine(*e)
 	}
 	rank := e.Status.rank()
 	if rank < 0 || rank > 9 {
-		return fmt.Errorf("processor: status %q is not an outcome", e.Status)
+		return rueidis.LuaExec{}, fmt.Errorf("processor: status %q is not an outcome", e.Status)
 	}
-	err = recordScript.Exec(ctx, r.client, []string{r.key(e.ID)},
-		[]string{field, value, fmt.Sprint(rank), fmt.Sprint(e.keep(time.Now(), r.ttl).Milliseconds()), string(mv),
-			hfield, hline, string(e.Status), fmt.Sprint(MaxHistory)}).Error()
-	if err != nil {
-		return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
-	}
-	if e.accepted() {
-		// The first event seen may have been a device's: the accepted time comes
-		// with queued only.
-		err = r.client.Do(ctx, r.client.B().Hset().Key(r.key(e.ID)).FieldValue().FieldValue("m", string(mv)).Build()).Error()
-		if err != nil {
-			return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
-		}
-	}
-	return nil
+	return rueidis.LuaExec{Keys: []string{r.key(e.ID)}, Args: []string{field, value, strconv.Itoa(rank),
+		strconv.FormatInt(e.keep(now, r.ttl).Milliseconds(), 10), string(mv),
+		hfield, hline, string(e.Status), strconv.Itoa(MaxHistory), queued}}, nil
 }
 
 // Get implements StatusStore.

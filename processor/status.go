@@ -155,6 +155,11 @@ type StatusStore interface {
 	// Record applies an event: a device's status only moves forward (see
 	// [Outcome]), so redelivered or late events never undo a later outcome.
 	Record(ctx context.Context, e Event) error
+	// RecordAll applies es in order, as Record would each, in one go: one
+	// lock, or one pipeline of Redis calls. When some fail, the error says
+	// which; recording an event again is harmless, so a caller may retry
+	// them all.
+	RecordAll(ctx context.Context, es []Event) error
 	// Get returns a message's status, or ErrNotFound.
 	Get(ctx context.Context, id string) (*MessageStatus, error)
 }
@@ -198,6 +203,23 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.record(now, &e)
+	return nil
+}
+
+// RecordAll implements StatusStore.
+func (m *MemoryStatus) RecordAll(_ context.Context, es []Event) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range es {
+		m.record(now, &es[i])
+	}
+	return nil
+}
+
+// record applies e at now; m.mu is held. e is read, not kept.
+func (m *MemoryStatus) record(now time.Time, e *Event) {
 	s, ok := m.msgs[e.ID]
 	if !ok || !now.Before(s.expires) {
 		// New, or expired but still held behind a live message: start afresh,
@@ -227,13 +249,13 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 	}
 	if e.accepted() {
 		st.Accepted = e.At
-		return nil
+		return
 	}
 	if e.topicOutcome() {
 		if s.topic == nil || e.Status.rank() >= s.topic.Status.rank() {
-			s.topic = newTopicOutcome(&e)
+			s.topic = newTopicOutcome(e)
 		}
-		return nil
+		return
 	}
 	d := DeviceStatus{Device: e.Device, Status: e.Status, Error: e.Error, At: e.At}
 	step := Step{Status: e.Status, At: e.At, Error: oneLine(e.Error)}
@@ -244,12 +266,11 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 				st.Devices[i] = d
 			}
 			st.Devices[i].History = h
-			return nil
+			return
 		}
 	}
 	d.History = []Step{step}
 	st.Devices = append(st.Devices, d)
-	return nil
 }
 
 // expire drops expired messages and the oldest beyond the bound.
