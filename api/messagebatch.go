@@ -157,33 +157,48 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// maxSettle bounds the goroutines of one batch that settle its messages
-// after the enqueue.
+// maxSettle bounds the goroutines of one batch that settle its messages'
+// idempotency keys after the enqueue.
 const maxSettle = 16
 
-// settleBatch runs enqueued for each of items, whose Kafka answers are errs,
-// at most maxSettle at once: with Redis behind the idempotency keys and the
-// status store each is a round trip or two, which rueidis pipelines when they
-// run concurrently, where one after the other a batch of 500 would wait for a
-// thousand.
+// settleBatch settles items, whose Kafka answers are errs: the idempotency
+// key of each that has one, at most maxSettle at once (with Redis behind the
+// keys each is a round trip, which rueidis pipelines when they run
+// concurrently, where one after the other a batch of 500 would wait for
+// 500), and then the queued status of every accepted one, recorded together.
+// A message without a key costs no goroutine.
 func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []error) {
+	var keyed []int
+	for k, it := range items {
+		if it.claim.claim != "" {
+			keyed = append(keyed, k)
+			continue
+		}
+		it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(maxSettle, len(items)) {
+	for range min(maxSettle, len(keyed)) {
 		wg.Go(func() {
 			for {
 				k := int(next.Add(1)) - 1
-				if k >= len(items) {
+				if k >= len(keyed) {
 					return
 				}
-				it := items[k]
-				if it.result.Error = s.enqueued(ctx, it.msg, it.claim, errs[k]); it.result.Error == nil {
-					it.result.ID = it.msg.ID
-				}
+				it := items[keyed[k]]
+				it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[keyed[k]])
 			}
 		})
 	}
 	wg.Wait()
+	accepted := make([]*processor.Message, 0, len(items))
+	for _, it := range items {
+		if it.result.Error == nil {
+			it.result.ID = it.msg.ID
+			accepted = append(accepted, it.msg)
+		}
+	}
+	s.recordQueued(ctx, accepted...)
 }
 
 // prepareAsync decodes the message b of a batch from the sender from and

@@ -202,6 +202,17 @@ func (s *Server) claimKey(ctx context.Context, from, key string, body []byte, id
 // answer returned; without, the key is bound to m and m's queued status
 // recorded.
 func (s *Server) enqueued(ctx context.Context, m *processor.Message, c idemClaim, err error) *protocol.Problem {
+	if p := s.settleKey(ctx, m, c, err); p != nil {
+		return p
+	}
+	s.recordQueued(ctx, m)
+	return nil
+}
+
+// settleKey settles the idempotency key claim c of m, whose Kafka answer is
+// err: with an error, the key is released and the problem to answer
+// returned; without, the key is bound to m.
+func (s *Server) settleKey(ctx context.Context, m *processor.Message, c idemClaim, err error) *protocol.Problem {
 	if err != nil {
 		s.cfg.Logger.Warn("enqueue failed", "id", m.ID, "err", err)
 		if c.claim != "" {
@@ -226,17 +237,27 @@ func (s *Server) enqueued(ctx context.Context, m *processor.Message, c idemClaim
 			s.cfg.Logger.Warn("idempotency confirm failed", "id", m.ID, "confirmed", ok, "err", err)
 		}
 	}
-	if rec, ok := s.cfg.Statuses.(recorder); ok {
-		// The status topic's consumer records queued too, later; recording it here
-		// makes GET answer at once.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LookupTimeout)
-		err := rec.Record(ctx, processor.Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: processor.Queued, Priority: m.Priority, At: m.Accepted})
-		cancel()
-		if err != nil {
-			s.cfg.Logger.Warn("recording a queued status failed", "id", m.ID, "err", err)
-		}
-	}
 	return nil
+}
+
+// recordQueued records the queued status of each of ms, which Kafka has, in
+// one go. The status topic's consumer records queued too, later; recording it
+// here makes GET answer at once.
+func (s *Server) recordQueued(ctx context.Context, ms ...*processor.Message) {
+	rec, ok := s.cfg.Statuses.(recorder)
+	if !ok || len(ms) == 0 {
+		return
+	}
+	es := make([]processor.Event, len(ms))
+	for i, m := range ms {
+		es[i] = processor.Event{ID: m.ID, Account: m.Account, Topic: m.Topic, Status: processor.Queued, Priority: m.Priority, At: m.Accepted}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.LookupTimeout)
+	err := rec.RecordAll(ctx, es)
+	cancel()
+	if err != nil {
+		s.cfg.Logger.Warn("recording queued statuses failed", "messages", len(ms), "err", err)
+	}
 }
 
 // asyncTiming sets m's priority (prio, default the type's, else normal) and
@@ -270,7 +291,7 @@ func asyncTiming(m *processor.Message, t *protocol.Type, prio protocol.Priority,
 
 // recorder is a Statuses that also takes events (processor.StatusStore).
 type recorder interface {
-	Record(ctx context.Context, e processor.Event) error
+	RecordAll(ctx context.Context, es []processor.Event) error
 }
 
 // messageStatus serves GET /v1/messages/{id}.
