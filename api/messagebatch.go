@@ -84,6 +84,14 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 		s.metrics.answered(pathAsync, "", statusOf(w))
 		return
 	}
+	if r.Header.Get("Idempotency-Key") != "" {
+		// A key for the whole batch would leave its messages' duplicates
+		// to a retry; each message takes a key of its own.
+		p := protocol.NewProblem(protocol.CodeBadRequest, `POST /v1/messages/batch takes an "idempotency_key" in each message, not the Idempotency-Key header`)
+		p.Write(w)
+		s.metrics.answered(pathAsync, "", p.Status)
+		return
+	}
 	body, ok := s.readBody(w, r, nil)
 	if !ok {
 		s.metrics.answered(pathAsync, "", statusOf(w))

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -169,6 +171,42 @@ func TestSendMessagesBatchIdempotency(t *testing.T) {
 	}
 	if n, _ := a.queue.calls(); n != 1 {
 		t.Errorf("%d enqueues, want 1", n)
+	}
+}
+
+// TestSendMessagesBatchIdempotencyHeader: the Idempotency-Key header is
+// refused on a batch, which takes a key per message, before anything is
+// enqueued; without it the same batch is accepted.
+func TestSendMessagesBatchIdempotencyHeader(t *testing.T) {
+	a := mustAsyncAPI(t)
+	body := `{"messages":[{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"one"}}]}`
+	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+"/v1/messages/batch", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	req.Header.Set("Idempotency-Key", "batch-1")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := checkProblem(t, resp, b, http.StatusBadRequest, protocol.CodeBadRequest)
+	if !strings.Contains(p.Detail, "idempotency_key") || !strings.Contains(p.Detail, "Idempotency-Key") {
+		t.Errorf("detail %q does not point from the header to the per-message key", p.Detail)
+	}
+	if n, _ := a.queue.calls(); n != 0 {
+		t.Fatalf("%d enqueues after a refused batch, want 0", n)
+	}
+	if r := a.postBatch(t, body).Results[0]; r.ID == "" {
+		t.Errorf("the same batch without the header: %+v, want an id", r)
 	}
 }
 
