@@ -208,7 +208,16 @@ func TestDeviceTopicsChanged(t *testing.T) {
 	t.Run("a session that ended takes no topics", func(t *testing.T) {
 		ss := e.srv.session("a1", "tv1")
 		_ = tv.c.CloseNow()
-		eventually(t, "the session ends", func() bool { return e.srv.session("a1", "tv1") == nil })
+		// finish detaches a session, then drops its topics: the read below
+		// must come after both, as a late read does.
+		eventually(t, "the session ends and its topics are dropped", func() bool {
+			if e.srv.session("a1", "tv1") != nil {
+				return false
+			}
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			return ss.topics != nil && ss.topics.dropped
+		})
 		e.srv.setDeviceTopics(ss, e.srv.topicTickets.Add(1), []string{"late"})
 		e.wantPublish(t, "late", 0)
 		e.wantPublish(t, "scores", 0)
