@@ -2,6 +2,8 @@ package processor
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +38,8 @@ func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *Re
 	return &RedisStatus{client: client, prefix: prefix, ttl: ttl, timeout: DefaultRedisTimeout}
 }
 
-// recordScript sets the message field once, or, for a message's queued event
+// recordLua, recordScript's script, sets the message field once, or, for a
+// message's queued event
 // (ARGV[10] "1"), always: the first event seen may have been a device's, and
 // the accepted time comes with queued only. It sets a device field only when
 // the new outcome's rank is at least the stored one's, then extends the key's
@@ -48,7 +51,7 @@ func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *Re
 // KEYS[1] the hash; ARGV: field, value, rank, ttl ms, message field value,
 // history field, history line ("" for none), the line's status, MaxHistory,
 // "1" for a queued event.
-var recordScript = rueidis.NewLuaScript(`
+const recordLua = `
 if ARGV[10] == '1' then
   redis.call('HSET', KEYS[1], 'm', ARGV[5])
 else
@@ -72,7 +75,16 @@ if left < tonumber(ARGV[4]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
 return 1
-`)
+`
+
+var (
+	recordScript = rueidis.NewLuaScript(recordLua)
+	// recordSHA is recordLua's SHA-1, which RecordAll calls it by.
+	recordSHA = func() string {
+		sum := sha1.Sum([]byte(recordLua))
+		return hex.EncodeToString(sum[:])
+	}()
+)
 
 // storedMessage is the "m" field.
 type storedMessage struct {
@@ -132,8 +144,19 @@ func (r *RedisStatus) RecordAll(ctx context.Context, es []Event) error {
 		if len(xs) == 0 {
 			continue
 		}
-		for i, res := range recordScript.ExecMulti(ctx, r.client, xs...) {
-			if err := res.Error(); err != nil {
+		// EVALSHA in one pipeline; a node that does not have the script
+		// yet (NOSCRIPT: restarted, flushed, new) gets the call again
+		// through Exec, which sends the script itself.
+		cmds := make(rueidis.Commands, len(xs))
+		for i, x := range xs {
+			cmds[i] = r.client.B().Evalsha().Sha1(recordSHA).Numkeys(int64(len(x.Keys))).Key(x.Keys...).Arg(x.Args...).Build()
+		}
+		for i, res := range r.client.DoMulti(ctx, cmds...) {
+			err := res.Error()
+			if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() {
+				err = recordScript.Exec(ctx, r.client, xs[i].Keys, xs[i].Args).Error()
+			}
+			if err != nil {
 				errs = append(errs, fmt.Errorf("processor: record status of %s: %w", ids[i], err))
 			}
 		}
