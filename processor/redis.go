@@ -192,10 +192,10 @@ func (r *RedisStatus) recordExec(e *Event, now time.Time) (rueidis.LuaExec, erro
 		field, value = "d:"+e.Device, string(v)
 		hfield, hline = "h:"+e.Device, historyLine(*e)
 	}
-	rank := e.Status.rank()
-	if rank < 0 || rank > 9 {
-		return rueidis.LuaExec{}, fmt.Errorf("processor: status %q is not an outcome", e.Status)
+	if err := checkOutcome(e); err != nil {
+		return rueidis.LuaExec{}, err
 	}
+	rank := e.Status.rank()
 	return rueidis.LuaExec{Keys: []string{r.key(e.ID)}, Args: []string{field, value, strconv.Itoa(rank),
 		strconv.FormatInt(e.keep(now, r.ttl).Milliseconds(), 10), string(mv),
 		hfield, hline, string(e.Status), strconv.Itoa(MaxHistory), queued}}, nil

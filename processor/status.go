@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -200,6 +201,9 @@ func NewMemoryStatus(ttl time.Duration, maxEntries int) *MemoryStatus {
 
 // Record implements StatusStore.
 func (m *MemoryStatus) Record(_ context.Context, e Event) error {
+	if err := checkOutcome(&e); err != nil {
+		return err
+	}
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -210,10 +214,24 @@ func (m *MemoryStatus) Record(_ context.Context, e Event) error {
 // RecordAll implements StatusStore.
 func (m *MemoryStatus) RecordAll(_ context.Context, es []Event) error {
 	now := m.now()
+	var errs []error
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i := range es {
+		if err := checkOutcome(&es[i]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		m.record(now, &es[i])
+	}
+	return errors.Join(errs...)
+}
+
+// checkOutcome refuses an event whose status is not an outcome, as both
+// stores do.
+func checkOutcome(e *Event) error {
+	if rank := e.Status.rank(); rank < 0 || rank > 9 {
+		return fmt.Errorf("processor: status %q is not an outcome", e.Status)
 	}
 	return nil
 }
