@@ -3,8 +3,6 @@ package api
 import (
 	"fmt"
 	"testing"
-
-	"github.com/heraldpush/herald/processor"
 )
 
 // BenchmarkMessageBatch measures the request's own work in POST
@@ -12,13 +10,7 @@ import (
 // checking, the settling of each message and the queued statuses in the
 // memory store, without Kafka (a queue that records the messages).
 func BenchmarkMessageBatch(b *testing.B) {
-	a := &asyncAPI{queue: &recordingQueue{}, statuses: processor.NewMemoryStatus(0, 0)}
-	a.stack = mustAPI(b, func(c *Config) {
-		c.Queue = a.queue
-		c.Statuses = a.statuses
-		c.Idempotency = processor.NewMemoryIdempotency(0)
-		c.MaxBodyBytes = 1 << 20
-	})
+	a := mustAsyncAPI(b, func(c *Config) { c.MaxBodyBytes = 1 << 20 })
 	var body []byte
 	body = append(body, `{"messages":[`...)
 	for i := range 20 {

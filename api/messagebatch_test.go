@@ -1,9 +1,7 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -180,24 +178,7 @@ func TestSendMessagesBatchIdempotency(t *testing.T) {
 func TestSendMessagesBatchIdempotencyHeader(t *testing.T) {
 	a := mustAsyncAPI(t)
 	body := `{"messages":[{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"one"}}]}`
-	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url+"/v1/messages/batch", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+testAPIKey)
-	req.Header.Set("Idempotency-Key", "batch-1")
-	resp, err := a.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := a.postIdem(t, "/v1/messages/batch", testAPIKey, "batch-1", body)
 	p := checkProblem(t, resp, b, http.StatusBadRequest, protocol.CodeBadRequest)
 	if !strings.Contains(p.Detail, "idempotency_key") || !strings.Contains(p.Detail, "Idempotency-Key") {
 		t.Errorf("detail %q does not point from the header to the per-message key", p.Detail)

@@ -132,13 +132,18 @@ type asyncAPI struct {
 	statuses *processor.MemoryStatus
 }
 
-func mustAsyncAPI(tb testing.TB) *asyncAPI {
+// mustAsyncAPI returns an API with a recording queue and the memory stores,
+// its config changed by adjust.
+func mustAsyncAPI(tb testing.TB, adjust ...func(*Config)) *asyncAPI {
 	tb.Helper()
 	a := &asyncAPI{queue: &recordingQueue{}, statuses: processor.NewMemoryStatus(0, 0)}
 	a.stack = mustAPI(tb, func(c *Config) {
 		c.Queue = a.queue
 		c.Statuses = a.statuses
 		c.Idempotency = processor.NewMemoryIdempotency(0)
+		for _, f := range adjust {
+			f(c)
+		}
 	})
 	return a
 }
@@ -147,9 +152,15 @@ func mustAsyncAPI(tb testing.TB) *asyncAPI {
 // when idem is not "", an Idempotency-Key header.
 func (st *stack) postMessage(tb testing.TB, key, idem, body string) (*http.Response, []byte) {
 	tb.Helper()
+	return st.postIdem(tb, "/v1/messages", key, idem, body)
+}
+
+// postIdem posts body to path as postMessage does.
+func (st *stack) postIdem(tb testing.TB, path, key, idem, body string) (*http.Response, []byte) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.url+"/v1/messages", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.url+path, strings.NewReader(body))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -162,12 +173,12 @@ func (st *stack) postMessage(tb testing.TB, key, idem, body string) (*http.Respo
 	}
 	resp, err := st.client.Do(req)
 	if err != nil {
-		tb.Fatalf("POST /v1/messages: %v", err)
+		tb.Fatalf("POST %s: %v", path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatalf("POST /v1/messages: reading the body: %v", err)
+		tb.Fatalf("POST %s: reading the body: %v", path, err)
 	}
 	return resp, b
 }

@@ -120,7 +120,7 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 		events := make([]Event, 0, len(recs))
 		for _, r := range recs {
 			e, err := decodeEvent(r.Value)
-			if err != nil || e.ID == "" || e.Status.rank() < 0 {
+			if err != nil || e.ID == "" || checkOutcome(&e) != nil {
 				log.Warn("skipping a malformed status event", "partition", r.Partition, "offset", r.Offset, "err", err)
 				metrics.malformed.Inc()
 				continue

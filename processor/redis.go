@@ -105,16 +105,7 @@ func (r *RedisStatus) ctx(ctx context.Context) (context.Context, context.CancelF
 
 // Record implements StatusStore.
 func (r *RedisStatus) Record(ctx context.Context, e Event) error {
-	ctx, cancel := r.ctx(ctx)
-	defer cancel()
-	x, err := r.recordExec(&e, time.Now())
-	if err != nil {
-		return err
-	}
-	if err := recordScript.Exec(ctx, r.client, x.Keys, x.Args).Error(); err != nil {
-		return fmt.Errorf("processor: record status of %s: %w", e.ID, err)
-	}
-	return nil
+	return r.RecordAll(ctx, []Event{e})
 }
 
 // recordChunk bounds the script calls of one RecordAll pipeline.

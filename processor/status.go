@@ -200,15 +200,8 @@ func NewMemoryStatus(ttl time.Duration, maxEntries int) *MemoryStatus {
 }
 
 // Record implements StatusStore.
-func (m *MemoryStatus) Record(_ context.Context, e Event) error {
-	if err := checkOutcome(&e); err != nil {
-		return err
-	}
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.record(now, &e)
-	return nil
+func (m *MemoryStatus) Record(ctx context.Context, e Event) error {
+	return m.RecordAll(ctx, []Event{e})
 }
 
 // RecordAll implements StatusStore.
@@ -227,8 +220,8 @@ func (m *MemoryStatus) RecordAll(_ context.Context, es []Event) error {
 	return errors.Join(errs...)
 }
 
-// checkOutcome refuses an event whose status is not an outcome, as both
-// stores do.
+// checkOutcome refuses an event whose status is not an outcome, for both
+// stores and the materializer. The Redis script keeps a rank as one digit.
 func checkOutcome(e *Event) error {
 	if rank := e.Status.rank(); rank < 0 || rank > 9 {
 		return fmt.Errorf("processor: status %q is not an outcome", e.Status)
