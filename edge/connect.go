@@ -226,9 +226,6 @@ func (s *Server) begin(ss *session) bool {
 	}
 	s.join(ss)
 	s.register(ss)
-	if s.cfg.RegionNews != nil {
-		s.cfg.RegionNews.Handover(ss.account, ss.device)
-	}
 	// The inbox is read from the start: the device's cursor skips only the
 	// messages without ack (queueStored).
 	var stored *storedPage
@@ -237,6 +234,13 @@ func (s *Server) begin(ss *session) bool {
 	}
 	late := s.attach(ss)
 	ss.release()
+	if s.cfg.RegionNews != nil {
+		// Only once attached: the other regions deliver their inboxes'
+		// messages for the device here at once, and a delivery before the
+		// attach is answered offline, which leaves a message stored there
+		// until the device's next connection.
+		s.cfg.RegionNews.Handover(ss.account, ss.device)
+	}
 	if s.cfg.Inbox != nil {
 		s.forward(ss, stored)
 	}

@@ -605,3 +605,37 @@ func TestRegionsPresence(t *testing.T) {
 		t.Fatalf("presence %+v, want phone1 offline", p)
 	}
 }
+
+// attachedNews is a RegionNews that notes, at each handover, whether the
+// device was already attached to srv, where the other regions' deliveries
+// reach it.
+type attachedNews struct {
+	srv      func() *Server
+	attached chan bool
+}
+
+func (n *attachedNews) Handover(account, device string) bool {
+	n.attached <- n.srv().session(account, device) != nil
+	return true
+}
+func (n *attachedNews) Changed(string, string) bool              { return true }
+func (n *attachedNews) Presence(string, *protocol.Presence) bool { return true }
+
+// The handover of a connecting device goes out only once the device is
+// attached: a region that delivers its stored messages at once must find the
+// device held, or they are answered offline and wait in that region for the
+// device's next connection.
+func TestHandoverAfterAttach(t *testing.T) {
+	var e *testEdge
+	news := &attachedNews{srv: func() *Server { return e.srv }, attached: make(chan bool, 1)}
+	e = mustEdge(t, func(c *Config) { c.RegionNews = news })
+	e.mustDial(t, "a1", "tv1")
+	select {
+	case attached := <-news.attached:
+		if !attached {
+			t.Fatal("the handover went out before the device was attached")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no handover")
+	}
+}
