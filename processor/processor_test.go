@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -415,5 +416,30 @@ func TestEnqueueBatch(t *testing.T) {
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("with Kafka down, message %d: %v, want ErrUnavailable", i, err)
 		}
+	}
+}
+
+// TestEnqueueBatchPartlyAnswered: a batch of which Kafka answers some records
+// and not others within the timeout (here, a topic that does not exist)
+// reports the answered ones as written and the rest as unavailable.
+func TestEnqueueBatchPartlyAnswered(t *testing.T) {
+	var topics Topics
+	c := testenv.Kafka(t, 1, topics.Messages(protocol.PriorityHigh), topics.Status())
+	prod, err := NewProducer(ProducerConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	ms := []*Message{
+		{ID: "p1", Account: "a1", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1},
+		{ID: "p2", Account: "a2", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityLow, Accepted: 1}, // no such topic
+		{ID: "p3", Account: "a3", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1},
+	}
+	errs := prod.EnqueueBatch(t.Context(), ms)
+	if errs[0] != nil || errs[2] != nil {
+		t.Errorf("the records of an existing topic: %v, %v, want nil", errs[0], errs[2])
+	}
+	if !errors.Is(errs[1], ErrUnavailable) || !strings.Contains(errs[1].Error(), "p2") {
+		t.Errorf("the record of a missing topic: %v, want ErrUnavailable naming p2", errs[1])
 	}
 }

@@ -173,7 +173,12 @@ func (p *Producer) enqueue(ctx context.Context, ms []*Message, errs []error) {
 		i   int
 		err error
 	}
+	// Every answer fits in done, so no callback blocks; the last one closes
+	// all, so that the wait below wakes once for the batch, not once per
+	// record.
 	done := make(chan answer, len(ms))
+	all := make(chan struct{})
+	var left atomic.Int64
 	recs := make([]kgo.Record, len(ms))
 	at := make([]recordAt, len(ms)) // each record's index, in its Context
 	var spans []trace.Span
@@ -191,6 +196,9 @@ func (p *Producer) enqueue(ctx context.Context, ms []*Message, errs []error) {
 			tracing.EndErr(spans[i], err)
 		}
 		done <- answer{i, err}
+		if left.Add(-1) == 0 {
+			close(all)
+		}
 	}
 	waiting := 0
 	for i, m := range ms {
@@ -221,28 +229,39 @@ func (p *Producer) enqueue(ctx context.Context, ms []*Message, errs []error) {
 		if spans != nil {
 			spans[i] = p.tracer.Produce(ctx, rec, m.ID)
 		}
-		// The idempotent producer does not fail a record that is in flight
-		// when ctx ends (it could not tell a retry from a duplicate), so the
-		// wait below stops on its own: the record may still be written later.
-		p.cl.Produce(ctx, rec, answered)
 		errs[i] = errNoAnswer
 		waiting++
 	}
-wait:
-	for ; waiting > 0; waiting-- {
+	// The count is set before the first record is handed to the client, so
+	// that no answer can bring it to zero early.
+	left.Store(int64(waiting))
+	for i := range recs {
+		if errs[i] == errNoAnswer {
+			// The idempotent producer does not fail a record that is in
+			// flight when ctx ends (it could not tell a retry from a
+			// duplicate), so the wait below stops on its own: the record
+			// may still be written later.
+			p.cl.Produce(ctx, &recs[i], answered)
+		}
+	}
+	if waiting > 0 {
 		select {
-		case a := <-done:
-			errs[a.i] = a.err
-			if a.err != nil {
-				errs[a.i] = fmt.Errorf("processor: enqueue %s: %w: %w", ms[a.i].ID, ErrUnavailable, a.err)
-			}
+		case <-all:
 		case <-ctx.Done():
-			for i, err := range errs {
-				if err == errNoAnswer {
-					errs[i] = fmt.Errorf("processor: enqueue %s: %w: %w", ms[i].ID, ErrUnavailable, ctx.Err())
-				}
-			}
-			break wait
+		}
+	}
+	// The answers that came are in done; the records without one are
+	// those still errNoAnswer.
+	for n := len(done); n > 0; n-- {
+		a := <-done
+		errs[a.i] = a.err
+		if a.err != nil {
+			errs[a.i] = fmt.Errorf("processor: enqueue %s: %w: %w", ms[a.i].ID, ErrUnavailable, a.err)
+		}
+	}
+	for i, err := range errs {
+		if err == errNoAnswer {
+			errs[i] = fmt.Errorf("processor: enqueue %s: %w: %w", ms[i].ID, ErrUnavailable, ctx.Err())
 		}
 	}
 	p.produceQueued(context.WithoutCancel(ctx), ms, errs)
