@@ -6,10 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/heraldpush/herald/protocol"
-	"github.com/heraldpush/herald/scripts/testenv"
 )
 
 // BenchmarkEnqueueBatch is one EnqueueBatch of 20 messages to a kfake
@@ -17,13 +14,7 @@ import (
 // of a POST /v1/messages/batch, its queued events included, on every core
 // the process has.
 func BenchmarkEnqueueBatch(b *testing.B) {
-	var topics Topics
-	c := testenv.Kafka(b, 1, topics.All()...)
-	prod, err := NewProducer(ProducerConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Timeout: 10 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer prod.Close()
+	prod, _ := mustProducer(b, 10*time.Second, Topics{}.All()...)
 	ms := make([]*Message, 20)
 	for i := range ms {
 		ms[i] = &Message{ID: "m" + strconv.Itoa(i), Account: "a" + strconv.Itoa(i), Device: "d", Type: "notification.v1",

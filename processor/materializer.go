@@ -120,7 +120,13 @@ func RunMaterializer(ctx context.Context, cfg MaterializerConfig) error {
 		events := make([]Event, 0, len(recs))
 		for _, r := range recs {
 			e, err := decodeEvent(r.Value)
-			if err != nil || e.ID == "" || checkOutcome(&e) != nil {
+			if err == nil && e.ID == "" {
+				err = errors.New("no id")
+			}
+			if err == nil {
+				err = checkOutcome(&e) // the stores would refuse it, and the retry below never end
+			}
+			if err != nil {
 				log.Warn("skipping a malformed status event", "partition", r.Partition, "offset", r.Offset, "err", err)
 				metrics.malformed.Inc()
 				continue

@@ -330,13 +330,21 @@ func TestProcessorSkipsMalformedRecords(t *testing.T) {
 	p.waitStatus(t, good.ID, "tv1", Delivered)
 }
 
-func TestEnqueueUnavailable(t *testing.T) {
-	c := testenv.Kafka(t, 1, Topics{}.All()...)
-	prod, err := NewProducer(ProducerConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Timeout: time.Second})
+// mustProducer starts a kfake cluster with topics and returns it and a
+// Producer of it with timeout, which the test's cleanup closes.
+func mustProducer(tb testing.TB, timeout time.Duration, topics ...string) (*Producer, *kfake.Cluster) {
+	tb.Helper()
+	c := testenv.Kafka(tb, 1, topics...)
+	prod, err := NewProducer(ProducerConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Timeout: timeout})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer prod.Close()
+	tb.Cleanup(prod.Close)
+	return prod, c
+}
+
+func TestEnqueueUnavailable(t *testing.T) {
+	prod, c := mustProducer(t, time.Second, Topics{}.All()...)
 	c.Close()
 	m := &Message{ID: "x", Account: "a1", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1}
 	if err := prod.Enqueue(t.Context(), m); err == nil {
@@ -348,13 +356,8 @@ func TestEnqueueUnavailable(t *testing.T) {
 // written, each with its queued event, and only the invalid one has an error;
 // with Kafka down every message has one that wraps ErrUnavailable.
 func TestEnqueueBatch(t *testing.T) {
-	c := testenv.Kafka(t, 1, Topics{}.All()...)
+	prod, c := mustProducer(t, time.Second, Topics{}.All()...)
 	opts := []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}
-	prod, err := NewProducer(ProducerConfig{Kafka: opts, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
 	ms := []*Message{
 		{ID: "b1", Account: "a1", Device: "tv1", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1},
 		{ID: "b2", Account: "a1", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityNormal, Accepted: 1}, // no type
@@ -424,12 +427,7 @@ func TestEnqueueBatch(t *testing.T) {
 // reports the answered ones as written and the rest as unavailable.
 func TestEnqueueBatchPartlyAnswered(t *testing.T) {
 	var topics Topics
-	c := testenv.Kafka(t, 1, topics.Messages(protocol.PriorityHigh), topics.Status())
-	prod, err := NewProducer(ProducerConfig{Kafka: []kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...)}, Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod, _ := mustProducer(t, time.Second, topics.Messages(protocol.PriorityHigh), topics.Status())
 	ms := []*Message{
 		{ID: "p1", Account: "a1", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityHigh, Accepted: 1},
 		{ID: "p2", Account: "a2", Type: "t", Payload: json.RawMessage(`{}`), Priority: protocol.PriorityLow, Accepted: 1}, // no such topic

@@ -39,9 +39,8 @@ func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *Re
 }
 
 // recordLua, recordScript's script, sets the message field once, or, for a
-// message's queued event
-// (ARGV[10] "1"), always: the first event seen may have been a device's, and
-// the accepted time comes with queued only. It sets a device field only when
+// message's queued event (ARGV[10] "1"), always: the first event seen may
+// have been a device's, and the accepted time comes with queued only. It sets a device field only when
 // the new outcome's rank is at least the stored one's, then extends the key's
 // TTL to ARGV[4] unless it has longer to live (a stored message's status
 // outlives the status TTL: Event.Expires).
@@ -157,6 +156,9 @@ func (r *RedisStatus) RecordAll(ctx context.Context, es []Event) error {
 
 // recordExec returns the recordScript call that applies e at now.
 func (r *RedisStatus) recordExec(e *Event, now time.Time) (rueidis.LuaExec, error) {
+	if err := checkOutcome(e); err != nil {
+		return rueidis.LuaExec{}, err
+	}
 	meta := storedMessage{Account: e.Account, Topic: e.Topic, Priority: string(e.Priority)}
 	queued := "0"
 	if e.accepted() {
@@ -183,11 +185,7 @@ func (r *RedisStatus) recordExec(e *Event, now time.Time) (rueidis.LuaExec, erro
 		field, value = "d:"+e.Device, string(v)
 		hfield, hline = "h:"+e.Device, historyLine(*e)
 	}
-	if err := checkOutcome(e); err != nil {
-		return rueidis.LuaExec{}, err
-	}
-	rank := e.Status.rank()
-	return rueidis.LuaExec{Keys: []string{r.key(e.ID)}, Args: []string{field, value, strconv.Itoa(rank),
+	return rueidis.LuaExec{Keys: []string{r.key(e.ID)}, Args: []string{field, value, strconv.Itoa(e.Status.rank()),
 		strconv.FormatInt(e.keep(now, r.ttl).Milliseconds(), 10), string(mv),
 		hfield, hline, string(e.Status), strconv.Itoa(MaxHistory), queued}}, nil
 }
