@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -107,12 +106,13 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 			ms = append(ms, it.msg)
 		}
 	}
-	// Every message is decoded in one pass; only when that fails, finds a
-	// member no field takes, a message that may be null, or an idempotency
-	// key (bound to its message's own text) is each decoded on its own, so
-	// that a malformed message is its own problem and not the batch's.
+	// Every message is decoded in one pass (decodeBatchRequest); only when
+	// that fails, finds a member no field takes, a message that may be null,
+	// or an idempotency key (bound to its message's own text) is each decoded
+	// on its own, so that a malformed message is its own problem and not the
+	// batch's.
 	var req MessageBatchRequest
-	if json.Unmarshal(body, &req) == nil && messageBatchFields.check(body) == nil && !slices.ContainsFunc(req.Messages, func(m MessageBatchItem) bool {
+	if decodeBatchRequest(body, &req) && !slices.ContainsFunc(req.Messages, func(m MessageBatchItem) bool {
 		return m.IdempotencyKey != "" || m.To == (PushTarget{}) && len(m.Payload) == 0
 	}) {
 		if p := s.checkBatchSize(req.Messages == nil, len(req.Messages), "messages"); p != nil {

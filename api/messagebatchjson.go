@@ -1,0 +1,172 @@
+package api
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/heraldpush/herald/plainjson"
+	"github.com/heraldpush/herald/protocol"
+)
+
+// decodeBatchRequest decodes the body of POST /v1/messages/batch into req in
+// one pass, as encoding/json and messageBatchFields.check do together, and
+// reports whether both would take it: plainly (decodeMessageBatch) when the
+// body is in the plain form, else with encoding/json and the check.
+func decodeBatchRequest(body []byte, req *MessageBatchRequest) bool {
+	if decodeMessageBatch(body, req) {
+		return true
+	}
+	*req = MessageBatchRequest{} // what the plain read set before it gave up
+	return json.Unmarshal(body, req) == nil && messageBatchFields.check(body) == nil
+}
+
+// decodeMessageBatch decodes body into req as encoding/json would, for a
+// body in the plain form (package plainjson) whose members are all named
+// exactly as messageBatchFields has them, once each, with no null but a
+// payload's or a device's and no idempotency key (bound to its message's own
+// text, which sendMessages then decodes on its own). It reports false, req
+// then partly set, for any other body. FuzzDecodeMessageBatch holds it to
+// encoding/json.
+//
+// Each message's payload is a part of body, which must not change while req
+// is in use.
+func decodeMessageBatch(body []byte, req *MessageBatchRequest) bool {
+	r := plainjson.New(body)
+	var (
+		seen     bool
+		lastType string
+	)
+	ok := r.Object(func(name []byte) bool {
+		if string(name) != "messages" || seen {
+			return false
+		}
+		seen = true
+		req.Messages = make([]MessageBatchItem, 0, 8)
+		return r.Array(func() bool {
+			req.Messages = append(req.Messages, MessageBatchItem{})
+			return decodeBatchItem(&r, &req.Messages[len(req.Messages)-1], &lastType)
+		})
+	})
+	return ok && seen && r.End()
+}
+
+// The members of a MessageBatchItem, as bits of the set that
+// decodeBatchItem has read.
+const (
+	itemTo = 1 << iota
+	itemType
+	itemPayload
+	itemAck
+	itemPriority
+	itemTTL
+	itemCollapseKey
+)
+
+// decodeBatchItem reads one message of a batch into m. lastType is the type
+// of the message before, whose string a message of the same type shares.
+func decodeBatchItem(r *plainjson.Reader, m *MessageBatchItem, lastType *string) bool {
+	var seen uint8
+	return r.Object(func(name []byte) bool {
+		var (
+			bit uint8
+			ok  bool
+			s   []byte
+		)
+		switch string(name) {
+		case "to":
+			bit, ok = itemTo, decodeTarget(r, &m.To)
+		case "type":
+			bit = itemType
+			if s, ok = r.String(); ok {
+				if string(s) != *lastType {
+					*lastType = string(s)
+				}
+				m.Type = *lastType
+			}
+		case "payload":
+			bit, ok = itemPayload, true
+			if !r.Null() {
+				s, ok = r.Raw()
+				m.Payload = jsonRaw(s[:len(s):len(s)])
+			}
+		case "ack":
+			bit = itemAck
+			var v bool
+			if v, ok = r.Bool(); ok {
+				m.Ack = &v
+			}
+		case "priority":
+			bit = itemPriority
+			if s, ok = r.String(); ok {
+				m.Priority = priorityOf(s)
+			}
+		case "ttl":
+			bit = itemTTL
+			var n int64
+			if n, ok = r.Int(strconv.IntSize); ok {
+				v := int(n)
+				m.TTL = &v
+			}
+		case "collapse_key":
+			bit = itemCollapseKey
+			if s, ok = r.String(); ok {
+				m.CollapseKey = string(s)
+			}
+		default:
+			// idempotency_key, a member no field takes, or a name in
+			// another case (which encoding/json matches): for the slow
+			// path.
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	})
+}
+
+// decodeTarget reads the "to" of a message: an account and, maybe, a device
+// (null is TargetDevice's named empty device).
+func decodeTarget(r *plainjson.Reader, t *PushTarget) bool {
+	var seen uint8
+	return r.Object(func(name []byte) bool {
+		var bit uint8
+		ok := true
+		switch string(name) {
+		case "account":
+			bit = 1
+			var s []byte
+			if s, ok = r.String(); ok {
+				t.Account = string(s)
+			}
+		case "device":
+			bit = 2
+			t.Device = TargetDevice{Named: true}
+			if !r.Null() {
+				var s []byte
+				if s, ok = r.String(); ok {
+					t.Device.ID = string(s)
+				}
+			}
+		default:
+			return false
+		}
+		if !ok || seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	})
+}
+
+// priorityOf returns the priority named s without allocating for the known
+// ones.
+func priorityOf(s []byte) protocol.Priority {
+	for _, p := range [...]protocol.Priority{protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow} {
+		if string(s) == string(p) {
+			return p
+		}
+	}
+	return protocol.Priority(s)
+}
