@@ -3,6 +3,7 @@ package faults
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,12 +23,44 @@ import (
 // its slot, was refused and its sender knows. Recovery is the longest time no
 // new message arrived at any device after the outage began; held_accepted and
 // held_refused count the messages of calls in flight during the outage that
-// were accepted (late, once Kafka was back) and refused.
+// were accepted (late, once Kafka was back) and refused; slowest_answer is
+// the longest a call waited for its answer.
+//
+// The outage is shorter than the API's produce timeout (5 s): the producer
+// holds the calls in flight and they are accepted late.
 func TestFaultKafkaOutage(t *testing.T) {
+	kafkaOutage(t, "kafka-outage", time.Duration(size(1000, 3000))*time.Millisecond)
+}
+
+// TestFaultKafkaOutageRefused is TestFaultKafkaOutage with an outage longer
+// than the API's produce timeout (--kafka-produce-timeout 1s, the least):
+// the calls in flight when their timeout passes must be answered 503, the
+// whole request or its slots, and nothing else; those answered 202 must be
+// delivered as before.
+func TestFaultKafkaOutageRefused(t *testing.T) {
+	async := kafkaOutage(t, "kafka-outage-refused", time.Duration(size(2500, 4000))*time.Millisecond,
+		"--kafka-produce-timeout", "1s")
+	if async.refused[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("no message was refused with 503 during an outage past the produce timeout: %v", async.refused)
+	}
+	for code, n := range async.refused {
+		if code != http.StatusServiceUnavailable {
+			t.Errorf("%d messages refused with %d; want only 503", n, code)
+		}
+	}
+	if async.errs != 0 {
+		t.Errorf("%d messages sent in calls without an answer", async.errs)
+	}
+}
+
+// kafkaOutage runs a Kafka outage of the given length under async load, the
+// edge and the processor started with extra, reports its figures under
+// scenario, and returns its senders' log.
+func kafkaOutage(t *testing.T, scenario string, outage time.Duration, extra ...string) *asyncLog {
 	const batch = 20
 	total := size(600, 20000)
-	outage := time.Duration(size(1000, 3000)) * time.Millisecond
 	flags, k := newKafkaCluster(t, 3)
+	flags = append(flags, extra...)
 	kafkaSeeds = k.ListenAddrs()
 	var down atomic.Bool
 	var failed atomic.Int64 // produce requests answered with the outage's error
@@ -60,10 +93,14 @@ func TestFaultKafkaOutage(t *testing.T) {
 		stop          atomic.Bool
 		began, ended  atomic.Int64 // the outage's start and end, Unix nanoseconds
 		held, heldRef atomic.Int64 // messages in flight during the outage: accepted, not accepted
+		slowest       atomic.Int64 // the longest call, nanoseconds
 	)
 	// during records a call's messages that were in flight at some point of
 	// the outage.
 	during := func(start time.Time, n, accepted int) {
+		took := int64(time.Since(start))
+		for cur := slowest.Load(); took > cur && !slowest.CompareAndSwap(cur, took); cur = slowest.Load() {
+		}
 		b, en := began.Load(), ended.Load()
 		if b == 0 || time.Now().UnixNano() < b || (en != 0 && start.UnixNano() > en) {
 			return
@@ -107,7 +144,7 @@ func TestFaultKafkaOutage(t *testing.T) {
 	wg.Wait()
 	answered := time.Now()
 	delivered, reported, lost := async.settle(t)
-	f := &figures{Scenario: "kafka-outage", Sent: async.sent, Accepted: int64(len(async.accepted)), Delivered: delivered,
+	f := &figures{Scenario: scenario, Sent: async.sent, Accepted: int64(len(async.accepted)), Delivered: delivered,
 		Reported: reported, Lost: lost + async.errs, Recovery: stall(peers, start)}
 	f.add("outage", back.Sub(start).Round(time.Millisecond))
 	f.add("failed_produces", failed.Load())
@@ -115,9 +152,11 @@ func TestFaultKafkaOutage(t *testing.T) {
 	f.add("held_accepted", held.Load())
 	f.add("held_refused", heldRef.Load())
 	f.add("load_after_outage", answered.Sub(back).Round(time.Millisecond))
+	f.add("slowest_answer", time.Duration(slowest.Load()).Round(time.Millisecond))
 	f.add("batch_size", batch)
 	f.add("refused", fmt.Sprint(async.refused))
 	report(t, f)
+	return async
 }
 
 // produceFailure answers every partition of req with a retriable error, as a
