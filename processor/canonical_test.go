@@ -94,6 +94,20 @@ func TestCanonicalTakesHeraldsRecords(t *testing.T) {
 	if !decodeCanonicalMessage(b, &got) || !reflect.DeepEqual(&got, m) {
 		t.Errorf("message record %s: canonical %+v", b, got)
 	}
+	// A record that another tool wrote with whitespace is in the plain form
+	// too.
+	indented, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = Message{}
+	var want Message
+	if err := json.Unmarshal(indented, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !decodeCanonicalMessage(indented, &got) || !reflect.DeepEqual(got, want) {
+		t.Errorf("indented message record %s: canonical %+v", indented, got)
+	}
 	for _, e := range []Event{
 		{ID: "01J0", Account: "a1", Status: Queued, Priority: protocol.PriorityNormal, At: 1},
 		{ID: "01J0", Account: "a1", Device: "tv1", Status: Failed, Error: "unavailable", Priority: protocol.PriorityLow, At: 1, Expires: 9},
@@ -107,4 +121,36 @@ func TestCanonicalTakesHeraldsRecords(t *testing.T) {
 			t.Errorf("status record %s: canonical %+v", v, got)
 		}
 	}
+}
+
+// BenchmarkDecodeRecords measures the decoding of a message record and a
+// status record as Herald writes them (appendMessage, appendEvent).
+func BenchmarkDecodeRecords(b *testing.B) {
+	msg, err := appendMessage(nil, &Message{ID: "01JEXAMPLE0000000000000000", Account: "account-1", Device: "tv-1",
+		Type: "notification.v1", Payload: json.RawMessage(`{"title":"Hello","body":"from Herald","n":[1,2.5]}`),
+		From: "billing", Priority: protocol.PriorityNormal, Accepted: 1733500000000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev, err := appendEvent(nil, &Event{ID: "01JEXAMPLE0000000000000000", Account: "account-1", Device: "tv-1",
+		Status: Delivered, Priority: protocol.PriorityNormal, At: 1733500000000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("message", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("event", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeEvent(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

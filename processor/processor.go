@@ -451,8 +451,8 @@ func decodeMessage(v []byte) (*Message, error) {
 	if err := m.Validate(); err != nil {
 		return &m, err
 	}
-	// Both decoders checked the payload as JSON (readCanonical's kinds are
-	// valid JSON values; encoding/json checks the whole record first).
+	// Both decoders checked the payload as JSON (plainjson's Raw checks it
+	// as encoding/json does; encoding/json checks the whole record first).
 	m.payloadValid = true
 	return &m, nil
 }
