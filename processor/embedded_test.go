@@ -107,3 +107,40 @@ func TestKafkaCompression(t *testing.T) {
 		t.Errorf("Opts with compression brotli: %v, want an error that names it", err)
 	}
 }
+
+// TestKafkaMetadataMinAge checks that every client of Kafka.Opts asks for
+// metadata again no sooner than MetadataMinAge, DefaultMetadataMinAge when
+// it is 0, and that a value out of its bounds is refused at its edges.
+func TestKafkaMetadataMinAge(t *testing.T) {
+	for _, tt := range []struct {
+		age, want time.Duration
+		ok        bool
+	}{
+		{0, DefaultMetadataMinAge, true},
+		{MinMetadataMinAge, MinMetadataMinAge, true},
+		{MaxMetadataMinAge, MaxMetadataMinAge, true},
+		{MinMetadataMinAge - time.Millisecond, 0, false},
+		{MaxMetadataMinAge + time.Millisecond, 0, false},
+	} {
+		t.Run(tt.age.String(), func(t *testing.T) {
+			opts, err := Kafka{Brokers: []string{"127.0.0.1:1"}, MetadataMinAge: tt.age}.Opts()
+			if !tt.ok {
+				if err == nil || !strings.Contains(err.Error(), "metadata minimum age") {
+					t.Fatalf("Opts: %v, want an error that names the metadata minimum age", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := kgo.NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if got := cl.OptValue(kgo.MetadataMinAge); got != tt.want {
+				t.Errorf("the client's metadata min age is %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

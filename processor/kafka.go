@@ -181,7 +181,25 @@ type Kafka struct {
 	// "none", "gzip", "snappy", "lz4" or "zstd"; "" is franz-go's default,
 	// snappy. Consumers read every codec whatever this says.
 	Compression string
+	// MetadataMinAge is the least time between two metadata requests of a
+	// client: after a broker's answer says that its metadata is stale (a
+	// partition whose leader moved), the client asks for it again no sooner.
+	// 0 is DefaultMetadataMinAge; else between MinMetadataMinAge and
+	// MaxMetadataMinAge.
+	MetadataMinAge time.Duration
 }
+
+// Bounds of Kafka.MetadataMinAge. franz-go's own default, 5 s, was how long
+// deliveries stopped after a partition's leader moved whenever the refresh
+// that the first refusal triggered came before the new leader was known:
+// the client waited out the rest of the 5 s before it asked again
+// (TestFaultKafkaLeaderMoved). One refresh a second at most, and only while
+// answers say the metadata is stale, costs a cluster nothing.
+const (
+	DefaultMetadataMinAge = time.Second
+	MinMetadataMinAge     = 100 * time.Millisecond
+	MaxMetadataMinAge     = time.Minute
+)
 
 // compressions are the codecs Kafka.Compression names, besides "".
 var compressions = []struct {
@@ -237,7 +255,14 @@ func (k Kafka) Opts() ([]kgo.Opt, error) {
 	if len(k.Brokers) == 0 {
 		return nil, errors.New("kafka: at least one broker address is required")
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(k.Brokers...)}
+	age := k.MetadataMinAge
+	if age == 0 {
+		age = DefaultMetadataMinAge
+	}
+	if age < MinMetadataMinAge || age > MaxMetadataMinAge {
+		return nil, fmt.Errorf("kafka: the metadata minimum age must be between %v and %v, got %v", MinMetadataMinAge, MaxMetadataMinAge, age)
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(k.Brokers...), kgo.MetadataMinAge(age)}
 	if k.ClientID != "" {
 		opts = append(opts, kgo.ClientID(k.ClientID))
 	}

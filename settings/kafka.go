@@ -44,6 +44,9 @@ type Kafka struct {
 	// Compression is the codec of the record batches Herald produces; ""
 	// is snappy, or none on herald dev's embedded cluster (EffectiveCompression).
 	Compression string
+	// MetadataMinAge is the least time between two metadata requests of a
+	// Kafka client (processor.Kafka.MetadataMinAge).
+	MetadataMinAge time.Duration
 
 	// embedded: `herald dev` starts its own cluster when no brokers are given.
 	Embedded bool
@@ -86,6 +89,7 @@ func (k *Kafka) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&k.StatusFetchWait, "status-fetch-wait", processor.DefaultStatusFetchWait, "the least time between the status materializer's polls while events flow (0: it polls again at once; else 10ms to 1s): fewer Kafka round trips per event, while GET /v1/messages/{id} may show an outcome up to twice this much later; no delivery waits for it")
 	fs.DurationVar(&k.ProduceLinger, "kafka-produce-linger", 0, "how long a message sent to POST /v1/messages waits for others to share its Kafka produce request (0 to 100ms): fewer produce requests at a steady rate, each send answered up to this much later")
 	fs.StringVar(&k.Compression, "kafka-compression", "", "codec of the record batches Herald produces: "+strings.Join(processor.Compressions(), ", ")+" (default: snappy, or none on herald dev's embedded cluster, which is in the same process)")
+	fs.DurationVar(&k.MetadataMinAge, "kafka-metadata-min-age", processor.DefaultMetadataMinAge, fmt.Sprintf("the least time between two metadata requests of a Kafka client (%v to %v): after a partition's leader moved, how soon the clients ask where it went again", processor.MinMetadataMinAge, processor.MaxMetadataMinAge))
 	fs.DurationVar(&k.PublishTimeout, "publish-timeout", processor.DefaultPublishTimeout, "how long a processor waits for the edges' counts of an asynchronous publish to a topic")
 	fs.DurationVar(&k.StatusTTL, "status-ttl", processor.DefaultStatusTTL, "how long GET /v1/messages/{id} remembers a message")
 	if dev {
@@ -144,6 +148,9 @@ func (k *Kafka) Validate() error {
 	if _, err := (processor.Kafka{Brokers: []string{"x"}, Compression: k.Compression}).Opts(); err != nil {
 		return Usagef("--kafka-compression: %v", err)
 	}
+	if k.MetadataMinAge != 0 && (k.MetadataMinAge < processor.MinMetadataMinAge || k.MetadataMinAge > processor.MaxMetadataMinAge) {
+		return Usagef("--kafka-metadata-min-age must be between %v and %v, got %v", processor.MinMetadataMinAge, processor.MaxMetadataMinAge, k.MetadataMinAge)
+	}
 	return nil
 }
 
@@ -175,7 +182,8 @@ func ParseWorkers(s string) (map[protocol.Priority]int, error) {
 
 // Opts returns the franz-go options that reach the configured cluster.
 func (k *Kafka) Opts(clientID string) ([]kgo.Opt, error) {
-	kc := processor.Kafka{Brokers: k.Brokers, SASLMechanism: k.SASLMechanism, SASLUser: k.SASLUser, SASLPassword: k.SASLPassword, ClientID: clientID, Compression: k.Compression}
+	kc := processor.Kafka{Brokers: k.Brokers, SASLMechanism: k.SASLMechanism, SASLUser: k.SASLUser, SASLPassword: k.SASLPassword, ClientID: clientID, Compression: k.Compression,
+		MetadataMinAge: k.MetadataMinAge}
 	if k.TLS {
 		t, err := processor.TLSConfig(k.TLSCA, k.TLSCert, k.TLSKey)
 		if err != nil {

@@ -8,7 +8,8 @@ import (
 
 // TestKafkaBatchingWaits checks the bounds of the batching waits at their
 // edges: the fetch waits take 0 (off) or 10ms to 1s, the linger 0 to 100ms,
-// and a refusal is a usage error that names the flag.
+// the metadata minimum age 100ms to 1m, and a refusal is a usage error that
+// names the flag.
 func TestKafkaBatchingWaits(t *testing.T) {
 	tests := []struct {
 		flag, value string
@@ -30,6 +31,10 @@ func TestKafkaBatchingWaits(t *testing.T) {
 		{"--kafka-produce-linger", "1ms", true},
 		{"--kafka-produce-linger", "100ms", true},
 		{"--kafka-produce-linger", "101ms", false},
+		{"--kafka-metadata-min-age", "99ms", false},
+		{"--kafka-metadata-min-age", "100ms", true},
+		{"--kafka-metadata-min-age", "1m0s", true},
+		{"--kafka-metadata-min-age", "1m0.001s", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flag+"="+tt.value, func(t *testing.T) {

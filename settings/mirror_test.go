@@ -92,9 +92,9 @@ func TestMirrorConfig(t *testing.T) {
 		t.Errorf("config %+v", cfg)
 	}
 	// The source options hold the seed brokers and SASL; the target's are the
-	// process's own: one each.
-	if len(cfg.Source) != 3 || len(cfg.Target) != 2 {
-		t.Errorf("%d source options, %d target options; want 3 (brokers, client id, SASL) and 2 (brokers, client id)", len(cfg.Source), len(cfg.Target))
+	// process's own: one each, and each its metadata minimum age.
+	if len(cfg.Source) != 4 || len(cfg.Target) != 3 {
+		t.Errorf("%d source options, %d target options; want 4 (brokers, metadata min age, client id, SASL) and 3 (brokers, metadata min age, client id)", len(cfg.Source), len(cfg.Target))
 	}
 	if got := Masked("mirror-source-sasl-password", "p"); got != Mask {
 		t.Errorf("the source SASL password is shown as %q", got)

@@ -29,7 +29,7 @@ import (
 // The outage is shorter than the API's produce timeout (5 s): the producer
 // holds the calls in flight and they are accepted late.
 func TestFaultKafkaOutage(t *testing.T) {
-	kafkaOutage(t, "kafka-outage", time.Duration(size(1000, 3000))*time.Millisecond)
+	kafkaOutage(t, "kafka-outage", time.Duration(size(1000, 3000))*time.Millisecond, kerr.RequestTimedOut)
 }
 
 // TestFaultKafkaOutageRefused is TestFaultKafkaOutage with an outage longer
@@ -38,7 +38,7 @@ func TestFaultKafkaOutage(t *testing.T) {
 // whole request or its slots, and nothing else; those answered 202 must be
 // delivered as before.
 func TestFaultKafkaOutageRefused(t *testing.T) {
-	async := kafkaOutage(t, "kafka-outage-refused", time.Duration(size(2500, 4000))*time.Millisecond,
+	async := kafkaOutage(t, "kafka-outage-refused", time.Duration(size(2500, 4000))*time.Millisecond, kerr.RequestTimedOut,
 		"--kafka-produce-timeout", "1s")
 	if async.refused[http.StatusServiceUnavailable] == 0 {
 		t.Errorf("no message was refused with 503 during an outage past the produce timeout: %v", async.refused)
@@ -53,10 +53,21 @@ func TestFaultKafkaOutageRefused(t *testing.T) {
 	}
 }
 
-// kafkaOutage runs a Kafka outage of the given length under async load, the
-// edge and the processor started with extra, reports its figures under
-// scenario, and returns its senders' log.
-func kafkaOutage(t *testing.T, scenario string, outage time.Duration, extra ...string) *asyncLog {
+// TestFaultKafkaLeaderMoved is TestFaultKafkaOutage with the answer of a
+// partition whose leader has moved, NOT_LEADER_FOR_PARTITION, for 1 s: a
+// client answers it with a metadata refresh, and another after each
+// produce that is refused again, as often as the clients' metadata minimum
+// age (--kafka-metadata-min-age) lets it. Recovery is how long deliveries
+// stopped.
+func TestFaultKafkaLeaderMoved(t *testing.T) {
+	kafkaOutage(t, "kafka-leader-moved", time.Second, kerr.NotLeaderForPartition)
+}
+
+// kafkaOutage runs a Kafka outage of the given length under async load,
+// every produce answered with produceErr, the edge and the processor
+// started with extra, reports its figures under scenario, and returns its
+// senders' log.
+func kafkaOutage(t *testing.T, scenario string, outage time.Duration, produceErr *kerr.Error, extra ...string) *asyncLog {
 	const batch = 20
 	total := size(600, 20000)
 	flags, k := newKafkaCluster(t, 3)
@@ -70,7 +81,7 @@ func kafkaOutage(t *testing.T, scenario string, outage time.Duration, extra ...s
 			return nil, nil, false
 		}
 		failed.Add(1)
-		return produceFailure(r.(*kmsg.ProduceRequest)), nil, true
+		return produceFailure(r.(*kmsg.ProduceRequest), produceErr), nil, true
 	})
 	var cut atomic.Int64 // fetch requests whose connection the outage closed
 	k.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
@@ -159,9 +170,9 @@ func kafkaOutage(t *testing.T, scenario string, outage time.Duration, extra ...s
 	return async
 }
 
-// produceFailure answers every partition of req with a retriable error, as a
-// cluster whose leaders are away does.
-func produceFailure(req *kmsg.ProduceRequest) kmsg.Response {
+// produceFailure answers every partition of req with the retriable error
+// code, as a cluster whose leaders are away or have moved does.
+func produceFailure(req *kmsg.ProduceRequest, code *kerr.Error) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.Version = req.Version
 	for _, rt := range req.Topics {
@@ -170,7 +181,7 @@ func produceFailure(req *kmsg.ProduceRequest) kmsg.Response {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
-			sp.ErrorCode = kerr.RequestTimedOut.Code
+			sp.ErrorCode = code.Code
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
