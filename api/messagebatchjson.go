@@ -50,10 +50,10 @@ func decodeMessageBatch(body []byte, req *MessageBatchRequest) bool {
 	return ok && seen && r.End()
 }
 
-// The members of a MessageBatchItem, as bits of the set that
-// decodeBatchItem has read.
+// The members of a MessageBatchItem, as indexes of the plainjson.Seen of
+// decodeBatchItem.
 const (
-	itemTo = 1 << iota
+	itemTo uint = iota
 	itemType
 	itemPayload
 	itemAck
@@ -65,10 +65,10 @@ const (
 // decodeBatchItem reads one message of a batch into m. lastType is the type
 // of the message before, whose string a message of the same type shares.
 func decodeBatchItem(r *plainjson.Reader, m *MessageBatchItem, lastType *string) bool {
-	var seen uint8
+	var seen plainjson.Seen
 	return r.Object(func(name []byte) bool {
 		var (
-			bit uint8
+			bit uint
 			ok  bool
 			s   []byte
 		)
@@ -118,30 +118,26 @@ func decodeBatchItem(r *plainjson.Reader, m *MessageBatchItem, lastType *string)
 			// path.
 			return false
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
+		return ok && seen.First(bit)
 	})
 }
 
 // decodeTarget reads the "to" of a message: an account and, maybe, a device
 // (null is TargetDevice's named empty device).
 func decodeTarget(r *plainjson.Reader, t *PushTarget) bool {
-	var seen uint8
+	var seen plainjson.Seen
 	return r.Object(func(name []byte) bool {
-		var bit uint8
+		var bit uint
 		ok := true
 		switch string(name) {
 		case "account":
-			bit = 1
+			bit = 0
 			var s []byte
 			if s, ok = r.String(); ok {
 				t.Account = string(s)
 			}
 		case "device":
-			bit = 2
+			bit = 1
 			t.Device = TargetDevice{Named: true}
 			if !r.Null() {
 				var s []byte
@@ -152,11 +148,7 @@ func decodeTarget(r *plainjson.Reader, t *PushTarget) bool {
 		default:
 			return false
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
+		return ok && seen.First(bit)
 	})
 }
 

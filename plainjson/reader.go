@@ -315,3 +315,17 @@ func digits(b []byte, i int) int {
 	}
 	return i
 }
+
+// Seen is the set of an object's members read so far, by index (0 to 63),
+// for a reader that refuses a member given twice, where encoding/json keeps
+// the last.
+type Seen uint64
+
+// First marks member i as read and reports whether it had not been.
+func (s *Seen) First(i uint) bool {
+	if *s&(1<<i) != 0 {
+		return false
+	}
+	*s |= 1 << i
+	return true
+}

@@ -138,3 +138,15 @@ func FuzzRaw(f *testing.F) {
 		}
 	})
 }
+
+func TestSeen(t *testing.T) {
+	var s Seen
+	for _, tt := range []struct {
+		i    uint
+		want bool
+	}{{0, true}, {63, true}, {0, false}, {5, true}, {63, false}, {5, false}} {
+		if got := s.First(tt.i); got != tt.want {
+			t.Fatalf("First(%d) = %v, want %v", tt.i, got, tt.want)
+		}
+	}
+}

@@ -24,7 +24,7 @@ import (
 // The message's strings are cut from one copy of v, one allocation for all of
 // them, and its payload is v's own bytes: v must not change afterwards.
 func decodeCanonicalMessage(v []byte, m *Message) bool {
-	var seen uint16
+	var seen plainjson.Seen
 	text := string(v)
 	r := plainjson.New(v)
 	// str reads a string, which the Reader cuts from v, as a part of text.
@@ -38,61 +38,58 @@ func decodeCanonicalMessage(v []byte, m *Message) bool {
 	}
 	ok := r.Object(func(name []byte) bool {
 		var (
-			bit uint16
+			bit uint
 			ok  bool
 			val []byte
 		)
 		switch string(name) {
 		case "id":
-			bit = 1 << 0
+			bit = 0
 			m.ID, ok = str()
 		case "account":
-			bit = 1 << 1
+			bit = 1
 			m.Account, ok = str()
 		case "device":
-			bit = 1 << 2
+			bit = 2
 			m.Device, ok = str()
 		case "topic":
-			bit = 1 << 3
+			bit = 3
 			m.Topic, ok = str()
 		case "type":
-			bit = 1 << 4
+			bit = 4
 			m.Type, ok = str()
 		case "payload":
 			// Any JSON value but null, which encoding/json would keep as
 			// the bytes "null".
-			bit = 1 << 5
+			bit = 5
 			if !r.Null() {
 				val, ok = r.Raw()
 				m.Payload = json.RawMessage(val[:len(val):len(val)])
 			}
 		case "from":
-			bit = 1 << 6
+			bit = 6
 			m.From, ok = str()
 		case "priority":
-			bit = 1 << 7
+			bit = 7
 			val, ok = r.String()
 			m.Priority = priorityOf(val)
 		case "ack":
-			bit = 1 << 8
+			bit = 8
 			m.Ack, ok = r.Bool()
 		case "collapse_key":
-			bit = 1 << 9
+			bit = 9
 			m.CollapseKey, ok = str()
 		case "accepted":
-			bit = 1 << 10
+			bit = 10
 			m.Accepted, ok = r.Int(64)
 		case "expires":
-			bit = 1 << 11
+			bit = 11
 			m.Expires, ok = r.Int(64)
 		default:
 			return false // another member, or a name in another case
 		}
-		if !ok || seen&bit != 0 {
-			return false // a wrong type is encoding/json's error; a second time its rule
-		}
-		seen |= bit
-		return true
+		// A wrong type is encoding/json's error; a second time, its rule.
+		return ok && seen.First(bit)
 	})
 	return ok && r.End()
 }
@@ -101,57 +98,53 @@ func decodeCanonicalMessage(v []byte, m *Message) bool {
 // reporting false (e then partly set) when v is not in it; an event with
 // published is left to encoding/json.
 func decodeCanonicalEvent(v []byte, e *Event) bool {
-	var seen uint16
+	var seen plainjson.Seen
 	r := plainjson.New(v)
 	ok := r.Object(func(name []byte) bool {
 		var (
-			bit uint16
+			bit uint
 			ok  bool
 			val []byte
 		)
 		switch string(name) {
 		case "id":
-			bit = 1 << 0
+			bit = 0
 			val, ok = r.String()
 			e.ID = string(val)
 		case "account":
-			bit = 1 << 1
+			bit = 1
 			val, ok = r.String()
 			e.Account = string(val)
 		case "device":
-			bit = 1 << 2
+			bit = 2
 			val, ok = r.String()
 			e.Device = string(val)
 		case "topic":
-			bit = 1 << 3
+			bit = 3
 			val, ok = r.String()
 			e.Topic = string(val)
 		case "status":
-			bit = 1 << 4
+			bit = 4
 			val, ok = r.String()
 			e.Status = outcomeOf(val)
 		case "error":
-			bit = 1 << 5
+			bit = 5
 			val, ok = r.String()
 			e.Error = string(val)
 		case "priority":
-			bit = 1 << 6
+			bit = 6
 			val, ok = r.String()
 			e.Priority = priorityOf(val)
 		case "at":
-			bit = 1 << 7
+			bit = 7
 			e.At, ok = r.Int(64)
 		case "expires":
-			bit = 1 << 8
+			bit = 8
 			e.Expires, ok = r.Int(64)
 		default:
 			return false // published, another member, or a name in another case
 		}
-		if !ok || seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
+		return ok && seen.First(bit)
 	})
 	return ok && r.End()
 }
