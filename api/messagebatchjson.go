@@ -98,7 +98,7 @@ func decodeBatchItem(r *plainjson.Reader, m *MessageBatchItem, lastType *string)
 		case "priority":
 			bit = itemPriority
 			if s, ok = r.String(); ok {
-				m.Priority = priorityOf(s)
+				m.Priority = protocol.PriorityOf(s)
 			}
 		case "ttl":
 			bit = itemTTL
@@ -150,15 +150,4 @@ func decodeTarget(r *plainjson.Reader, t *PushTarget) bool {
 		}
 		return ok && seen.First(bit)
 	})
-}
-
-// priorityOf returns the priority named s without allocating for the known
-// ones.
-func priorityOf(s []byte) protocol.Priority {
-	for _, p := range [...]protocol.Priority{protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow} {
-		if string(s) == string(p) {
-			return p
-		}
-	}
-	return protocol.Priority(s)
 }

@@ -52,6 +52,10 @@ func (r *Reader) End() bool {
 // member reads the member's value with the Reader's methods and returns false
 // to refuse the object. Object reports false when the next value is not an
 // object, a name is not a plain string, or member refused.
+//
+// Object and Array each have the loop of a list of their own: one shared
+// list, with the reading of a member's name in a closure, made a record's
+// decoding 5 to 8 % slower (BenchmarkDecodeRecords).
 func (r *Reader) Object(member func(name []byte) bool) bool {
 	if r.next() != '{' {
 		return false
@@ -149,11 +153,9 @@ func (r *Reader) Int(bits int) (int64, bool) {
 	if c == '-' {
 		j++
 	}
-	digits := j
-	for j < len(r.b) && r.b[j] >= '0' && r.b[j] <= '9' {
-		j++
-	}
-	if j == digits || r.b[digits] == '0' && j-digits > 1 {
+	first := j
+	j = digits(r.b, j)
+	if j == first || r.b[first] == '0' && j-first > 1 {
 		return 0, false
 	}
 	if j < len(r.b) && (r.b[j] == '.' || r.b[j] == 'e' || r.b[j] == 'E') {

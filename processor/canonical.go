@@ -72,7 +72,7 @@ func decodeCanonicalMessage(v []byte, m *Message) bool {
 		case "priority":
 			bit = 7
 			val, ok = r.String()
-			m.Priority = priorityOf(val)
+			m.Priority = protocol.PriorityOf(val)
 		case "ack":
 			bit = 8
 			m.Ack, ok = r.Bool()
@@ -134,7 +134,7 @@ func decodeCanonicalEvent(v []byte, e *Event) bool {
 		case "priority":
 			bit = 6
 			val, ok = r.String()
-			e.Priority = priorityOf(val)
+			e.Priority = protocol.PriorityOf(val)
 		case "at":
 			bit = 7
 			e.At, ok = r.Int(64)
@@ -147,17 +147,6 @@ func decodeCanonicalEvent(v []byte, e *Event) bool {
 		return ok && seen.First(bit)
 	})
 	return ok && r.End()
-}
-
-// priorityOf returns the priority named val without allocating for the
-// three known ones.
-func priorityOf(val []byte) protocol.Priority {
-	for _, p := range [...]protocol.Priority{protocol.PriorityHigh, protocol.PriorityNormal, protocol.PriorityLow} {
-		if string(val) == string(p) {
-			return p
-		}
-	}
-	return protocol.Priority(val)
 }
 
 // outcomeOf returns the outcome named val without allocating for the known

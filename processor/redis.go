@@ -40,10 +40,10 @@ func NewRedisStatus(client rueidis.Client, prefix string, ttl time.Duration) *Re
 
 // recordLua, recordScript's script, sets the message field once, or, for a
 // message's queued event (ARGV[10] "1"), always: the first event seen may
-// have been a device's, and the accepted time comes with queued only. It sets a device field only when
-// the new outcome's rank is at least the stored one's, then extends the key's
-// TTL to ARGV[4] unless it has longer to live (a stored message's status
-// outlives the status TTL: Event.Expires).
+// have been a device's, and the accepted time comes with queued only. It sets
+// a device field only when the new outcome's rank is at least the stored
+// one's, then extends the key's TTL to ARGV[4] unless it has longer to live
+// (a stored message's status outlives the status TTL: Event.Expires).
 // A device's history (DeviceStatus.History) is the field "h:<device>": one
 // line per outcome, the first time it was seen, "<status> <at>[ <error>]",
 // at most MaxHistory lines.

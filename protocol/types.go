@@ -42,6 +42,17 @@ const (
 	PriorityLow    Priority = "low"
 )
 
+// PriorityOf returns the priority named b, without allocating for the three
+// known ones: for decoders that read a priority from a text.
+func PriorityOf(b []byte) Priority {
+	for _, p := range [...]Priority{PriorityHigh, PriorityNormal, PriorityLow} {
+		if string(b) == string(p) {
+			return p
+		}
+	}
+	return Priority(b)
+}
+
 // DefaultMaxPayloadBytes is a type's payload limit when its policy sets none.
 const DefaultMaxPayloadBytes = 4096
 

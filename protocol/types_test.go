@@ -386,3 +386,17 @@ func TestPolicyKeep(t *testing.T) {
 		})
 	}
 }
+
+func TestPriorityOf(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want Priority
+	}{{"high", PriorityHigh}, {"normal", PriorityNormal}, {"low", PriorityLow}, {"urgent", "urgent"}, {"", ""}} {
+		if got := PriorityOf([]byte(tt.in)); got != tt.want {
+			t.Errorf("PriorityOf(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = PriorityOf([]byte("normal")) }); n != 0 {
+		t.Errorf("PriorityOf of a known priority allocates %v times", n)
+	}
+}

@@ -148,7 +148,7 @@ func (k *Kafka) Validate() error {
 	if _, err := (processor.Kafka{Brokers: []string{"x"}, Compression: k.Compression}).Opts(); err != nil {
 		return Usagef("--kafka-compression: %v", err)
 	}
-	if k.MetadataMinAge != 0 && (k.MetadataMinAge < processor.MinMetadataMinAge || k.MetadataMinAge > processor.MaxMetadataMinAge) {
+	if k.MetadataMinAge < processor.MinMetadataMinAge || k.MetadataMinAge > processor.MaxMetadataMinAge {
 		return Usagef("--kafka-metadata-min-age must be between %v and %v, got %v", processor.MinMetadataMinAge, processor.MaxMetadataMinAge, k.MetadataMinAge)
 	}
 	return nil
