@@ -43,7 +43,8 @@ type topicRepair map[string]map[*session]uint64
 
 // holdForRepair makes every session subscribed to a topic here start
 // catching up on it, and returns their cursors. Sessions already catching up
-// on a topic (their own sub with a cursor) are left to it.
+// on a topic (their own sub with a cursor) are left to it; one whose catch-up
+// has already asked for a repair keeps the request for the next heartbeat.
 func (s *Server) holdForRepair() topicRepair {
 	rp := topicRepair{}
 	for _, topic := range s.topics.all() {
@@ -53,6 +54,13 @@ func (s *Server) holdForRepair() topicRepair {
 			busy := false
 			if st != nil {
 				_, busy = st.catching[topic]
+			}
+			if busy && !st.dropped {
+				if _, wanted := st.repairFrom[topic]; wanted {
+					// Its own catch-up stopped short and has not ended
+					// yet: the next heartbeat repairs it, not this one.
+					s.topicRepair.Store(true)
+				}
 			}
 			if st != nil && !st.dropped && !busy {
 				cursor, ok := st.repairFrom[topic]

@@ -230,11 +230,70 @@ func TestTopicCatchUpOverOutRate(t *testing.T) {
 			t.Fatalf("caught up on %s, want %s", m.ID, id)
 		}
 	}
+	// The device can read m3 before the catch-up, on the edge's reader, has
+	// met the rate at m4 and ended: the heartbeat comes after that.
+	waitCatchUpEnded(t, e.srv, "news")
 	clock.advance(10 * time.Second) // the bucket is full again
 	e.srv.refreshTopics(false)
 	for _, id := range []string{"m4", "m5", "m6"} {
 		if m := tv.readMsg(); m.ID != id {
 			t.Fatalf("the heartbeat's catch-up queued %s, want %s", m.ID, id)
 		}
+	}
+}
+
+// waitCatchUpEnded waits until no session subscribed to topic is catching up
+// on it, for at most 5 s.
+func waitCatchUpEnded(t *testing.T, srv *Server, topic string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		busy := false
+		for _, ss := range srv.topics.sessions(topic, nil) {
+			ss.mu.Lock()
+			if st := ss.topics; st != nil {
+				if _, ok := st.catching[topic]; ok {
+					busy = true
+				}
+			}
+			ss.mu.Unlock()
+		}
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the catch-up on %s has not ended after 5 s", topic)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestHoldForRepairKeepsBusyRequest checks that a heartbeat coming while a
+// session's own catch-up, cut short, has asked for a repair and not yet
+// ended leaves the request for the next heartbeat instead of consuming it.
+func TestHoldForRepairKeepsBusyRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		wanted bool
+	}{
+		{"busy with a repair asked", true},
+		{"busy with none asked", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := &Server{}
+			ss := &session{srv: srv, topics: &sessionTopics{}}
+			ss.topics.startCatching("news")
+			if tc.wanted {
+				ss.topics.repairFrom = map[string]uint64{"news": 3}
+			}
+			srv.topics.add("news", ss)
+			rp := srv.holdForRepair()
+			if len(rp["news"]) != 0 {
+				t.Fatalf("a busy session was taken for repair: %v", rp)
+			}
+			if got := srv.topicRepair.Load(); got != tc.wanted {
+				t.Fatalf("repair requested %v, want %v", got, tc.wanted)
+			}
+		})
 	}
 }
