@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -568,6 +569,7 @@ func (s *pgServer) command(name string, args ...string) *exec.Cmd {
 	if s.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
 	}
+	testenv.DieWithParent(cmd)
 	return cmd
 }
 

@@ -96,6 +96,7 @@ func StartHerald(tb testing.TB, bin, name, command string, args ...string) *Hera
 	tb.Helper()
 	h := &Herald{Name: name, done: make(chan struct{})}
 	h.cmd = exec.Command(bin, append([]string{command, "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	DieWithParent(h.cmd)
 	stderr, err := h.cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)

@@ -144,6 +144,7 @@ func (r *RedisServer) Start() {
 	}
 	cmd := exec.Command(r.bin, r.args()...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		r.tb.Fatalf("start redis-server: %v", err)
 	}
