@@ -108,12 +108,15 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	// Every message is decoded in one pass (decodeBatchRequest); only when
 	// that fails, finds a member no field takes, a message that may be null,
-	// or an idempotency key (bound to its message's own text) is each decoded
+	// or an idempotency key without its message's own text (to which it is
+	// bound: the plain read keeps it, encoding/json does not) is each decoded
 	// on its own, so that a malformed message is its own problem and not the
 	// batch's.
 	var req MessageBatchRequest
-	if decodeBatchRequest(body, &req) && !slices.ContainsFunc(req.Messages, func(m MessageBatchItem) bool {
-		return m.IdempotencyKey != "" || m.To == (PushTarget{}) && len(m.Payload) == 0
+	texts, ok := decodeBatchRequest(body, &req)
+	if ok && !slices.ContainsFunc(req.Messages, func(m MessageBatchItem) bool {
+		// texts, when not nil, has the text of every keyed message.
+		return m.IdempotencyKey != "" && texts == nil || m.To == (PushTarget{}) && len(m.Payload) == 0
 	}) {
 		if p := s.checkBatchSize(req.Messages == nil, len(req.Messages), "messages"); p != nil {
 			p.Write(w)
@@ -122,7 +125,11 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		items = make([]asyncItem, len(req.Messages))
 		for i := range req.Messages {
-			items[i].result.Error = s.prepareAsyncItem(ctx, &items[i], &req.Messages[i], nil, from)
+			var text []byte
+			if texts != nil {
+				text = texts[i]
+			}
+			items[i].result.Error = s.prepareAsyncItem(ctx, &items[i], &req.Messages[i], text, from)
 			prepared(&items[i])
 		}
 	} else {

@@ -155,7 +155,9 @@ func TestSendMessagesBatchKafkaDown(t *testing.T) {
 }
 
 // TestSendMessagesBatchIdempotency: a message's key is bound to its own JSON
-// text and shared with POST /v1/messages' header.
+// text, whichever way its batch is read (in one pass, or message by message
+// when another message is malformed), and shared with POST /v1/messages'
+// header.
 func TestSendMessagesBatchIdempotency(t *testing.T) {
 	a := mustAsyncAPI(t)
 	msg := `{"to":{"account":"a1","device":"tv1"},"type":"notification.v1","payload":{"title":"once"},"idempotency_key":"k1"}`
@@ -169,6 +171,20 @@ func TestSendMessagesBatchIdempotency(t *testing.T) {
 	}
 	if n, _ := a.queue.calls(); n != 1 {
 		t.Errorf("%d enqueues, want 1", n)
+	}
+	// Read message by message: the null beside it is its own problem.
+	slow := a.postBatch(t, `{"messages":[null, `+msg+`]}`).Results
+	if slow[0].Error == nil || slow[1].ID != first.ID || !slow[1].Replayed {
+		t.Errorf("the same message beside a malformed one: %+v, want a problem, then replayed %s", slow, first.ID)
+	}
+	// And the other way: first read message by message, then in one pass.
+	msg2 := strings.Replace(msg, `"k1"`, `"k2"`, 1)
+	first2 := a.postBatch(t, `{"messages":[`+msg2+`, null]}`).Results[0]
+	if again := a.postBatch(t, `{"messages":[`+msg2+`]}`).Results[0]; first2.ID == "" || again.ID != first2.ID || !again.Replayed {
+		t.Errorf("a key first read message by message, then in one pass: %+v, then %+v", first2, again)
+	}
+	if n, _ := a.queue.calls(); n != 2 {
+		t.Errorf("%d enqueues, want 2", n)
 	}
 }
 

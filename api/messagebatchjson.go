@@ -11,32 +11,36 @@ import (
 // decodeBatchRequest decodes the body of POST /v1/messages/batch into req in
 // one pass, as encoding/json and messageBatchFields.check do together, and
 // reports whether both would take it: plainly (decodeMessageBatch) when the
-// body is in the plain form, else with encoding/json and the check.
-func decodeBatchRequest(body []byte, req *MessageBatchRequest) bool {
-	if decodeMessageBatch(body, req) {
-		return true
+// body is in the plain form, else with encoding/json and the check. texts
+// are the keyed messages' own JSON texts when it was read plainly
+// (decodeMessageBatch), and nil when not.
+func decodeBatchRequest(body []byte, req *MessageBatchRequest) (texts [][]byte, ok bool) {
+	if texts, ok := decodeMessageBatch(body, req); ok {
+		return texts, true
 	}
 	*req = MessageBatchRequest{} // what the plain read set before it gave up
-	return json.Unmarshal(body, req) == nil && messageBatchFields.check(body) == nil
+	return nil, json.Unmarshal(body, req) == nil && messageBatchFields.check(body) == nil
 }
 
 // decodeMessageBatch decodes body into req as encoding/json would, for a
 // body in the plain form (package plainjson) whose members are all named
 // exactly as messageBatchFields has them, once each, with no null but a
-// payload's or a device's and no idempotency key (bound to its message's own
-// text, which sendMessages then decodes on its own). It reports false, req
-// then partly set, for any other body. FuzzDecodeMessageBatch holds it to
-// encoding/json.
+// payload's or a device's. It reports false, req then partly set, for any
+// other body. texts[i] is message i's own JSON text, as encoding/json would
+// give it as a json.RawMessage, for every message from the first with an
+// idempotency key (what the key is bound to) on; texts is nil when no
+// message has a key, and the messages before the first have none.
+// FuzzDecodeMessageBatch holds it to encoding/json.
 //
-// Each message's payload is a part of body, which must not change while req
-// is in use.
-func decodeMessageBatch(body []byte, req *MessageBatchRequest) bool {
+// Each message's payload and text are parts of body, which must not change
+// while req is in use.
+func decodeMessageBatch(body []byte, req *MessageBatchRequest) (texts [][]byte, ok bool) {
 	r := plainjson.New(body)
 	var (
 		seen     bool
 		lastType string
 	)
-	ok := r.Object(func(name []byte) bool {
+	ok = r.Object(func(name []byte) bool {
 		if string(name) != "messages" || seen {
 			return false
 		}
@@ -44,10 +48,24 @@ func decodeMessageBatch(body []byte, req *MessageBatchRequest) bool {
 		req.Messages = make([]MessageBatchItem, 0, 8)
 		return r.Array(func() bool {
 			req.Messages = append(req.Messages, MessageBatchItem{})
-			return decodeBatchItem(&r, &req.Messages[len(req.Messages)-1], &lastType)
+			m := &req.Messages[len(req.Messages)-1]
+			text, ok := r.Text(func() bool { return decodeBatchItem(&r, m, &lastType) })
+			if !ok {
+				return false
+			}
+			if texts == nil && m.IdempotencyKey != "" {
+				texts = make([][]byte, len(req.Messages)-1, cap(req.Messages))
+			}
+			if texts != nil {
+				texts = append(texts, text[:len(text):len(text)])
+			}
+			return true
 		})
 	})
-	return ok && seen && r.End()
+	if !ok || !seen || !r.End() {
+		return nil, false
+	}
+	return texts, true
 }
 
 // The members of a MessageBatchItem, as indexes of the plainjson.Seen of
@@ -60,6 +78,7 @@ const (
 	itemPriority
 	itemTTL
 	itemCollapseKey
+	itemIdempotencyKey
 )
 
 // decodeBatchItem reads one message of a batch into m. lastType is the type
@@ -112,10 +131,14 @@ func decodeBatchItem(r *plainjson.Reader, m *MessageBatchItem, lastType *string)
 			if s, ok = r.String(); ok {
 				m.CollapseKey = string(s)
 			}
+		case "idempotency_key":
+			bit = itemIdempotencyKey
+			if s, ok = r.String(); ok {
+				m.IdempotencyKey = string(s)
+			}
 		default:
-			// idempotency_key, a member no field takes, or a name in
-			// another case (which encoding/json matches): for the slow
-			// path.
+			// A member no field takes, or a name in another case (which
+			// encoding/json matches): for the slow path.
 			return false
 		}
 		return ok && seen.First(bit)

@@ -206,6 +206,19 @@ func (r *Reader) Raw() ([]byte, bool) {
 	return r.b[start:r.i], true
 }
 
+// Text calls read, which reads one value with the Reader's methods, and
+// returns that value's text as it stands, without the whitespace around it:
+// the part of the text a caller decodes and must also keep whole (what an
+// idempotency key is bound to, say). It reports false when read does.
+func (r *Reader) Text(read func() bool) ([]byte, bool) {
+	r.space()
+	start := r.i
+	if !read() {
+		return nil, false
+	}
+	return r.b[start:r.i], true
+}
+
 // value reads one value at nesting depth.
 func (r *Reader) value(depth int) bool {
 	switch c := r.next(); {

@@ -2,6 +2,7 @@ package plainjson
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -148,5 +149,28 @@ func TestSeen(t *testing.T) {
 		if got := s.First(tt.i); got != tt.want {
 			t.Fatalf("First(%d) = %v, want %v", tt.i, got, tt.want)
 		}
+	}
+}
+
+// TestText checks that Text gives the text of what its read read, without
+// the whitespace around it, as the elements of an array, and reports false
+// when the read does.
+func TestText(t *testing.T) {
+	r := New([]byte(" [ {\"a\" : 1} ,\n\"b\",{ } ] "))
+	var got []string
+	ok := r.Array(func() bool {
+		text, ok := r.Text(func() bool { _, ok := r.Raw(); return ok })
+		got = append(got, string(text))
+		return ok
+	})
+	if !ok || !r.End() {
+		t.Fatal("the array was refused")
+	}
+	if want := []string{`{"a" : 1}`, `"b"`, `{ }`}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("texts %q, want %q", got, want)
+	}
+	r = New([]byte(`{"a":x}`))
+	if text, ok := r.Text(func() bool { _, ok := r.Raw(); return ok }); ok || text != nil {
+		t.Fatalf("a refused read gave %q, %v", text, ok)
 	}
 }
