@@ -66,6 +66,8 @@ type rawMessageBatch struct {
 type asyncItem struct {
 	typ     string
 	msg     *processor.Message
+	key     string // its idempotency key, claimed by claimKeys
+	text    []byte // its own JSON text, which key is bound to
 	claim   idemClaim
 	result  MessageBatchResult
 	pending bool // waiting for Kafka's answer
@@ -99,13 +101,6 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	from := sender(ctx)
 	var items []asyncItem
-	var ms []*processor.Message
-	prepared := func(it *asyncItem) {
-		if it.result.Error == nil && it.result.ID == "" {
-			it.pending = true
-			ms = append(ms, it.msg)
-		}
-	}
 	// Every message is decoded in one pass (decodeBatchRequest); only when
 	// that fails, finds a member no field takes, a message that may be null,
 	// or an idempotency key without its message's own text (to which it is
@@ -129,8 +124,7 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 			if texts != nil {
 				text = texts[i]
 			}
-			items[i].result.Error = s.prepareAsyncItem(ctx, &items[i], &req.Messages[i], text, from)
-			prepared(&items[i])
+			items[i].result.Error = s.prepareAsyncItem(&items[i], &req.Messages[i], text, from)
 		}
 	} else {
 		var raw rawMessageBatch
@@ -145,8 +139,15 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 		}
 		items = make([]asyncItem, len(raw.Messages))
 		for i, b := range raw.Messages {
-			items[i].result.Error = s.prepareAsync(ctx, &items[i], b, from)
-			prepared(&items[i])
+			items[i].result.Error = s.prepareAsync(&items[i], b, from)
+		}
+	}
+	s.claimKeys(ctx, items, from)
+	var ms []*processor.Message
+	for i := range items {
+		if it := &items[i]; it.result.Error == nil && it.result.ID == "" {
+			it.pending = true
+			ms = append(ms, it.msg)
 		}
 	}
 	if len(ms) > 0 {
@@ -172,24 +173,20 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// maxSettle bounds the goroutines of one batch that settle its messages'
-// idempotency keys after the enqueue.
+// maxSettle bounds the goroutines of one batch that claim its messages'
+// idempotency keys before the enqueue, and that settle them after: with
+// Redis behind the keys each is a round trip, which rueidis pipelines when
+// they run concurrently, where one after the other a batch of 500 would wait
+// for 500.
 const maxSettle = 16
 
-// settleBatch settles items, whose Kafka answers are errs: the idempotency
-// key of each that has one, at most maxSettle at once (with Redis behind the
-// keys each is a round trip, which rueidis pipelines when they run
-// concurrently, where one after the other a batch of 500 would wait for
-// 500), and then the queued status of every accepted one, recorded together.
-// A message without a key costs no goroutine.
-func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []error) {
-	var keyed []int
-	for k, it := range items {
-		if it.claim.claim != "" {
-			keyed = append(keyed, k)
-			continue
-		}
-		it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
+// forEachKeyed calls f with each of keyed, at most maxSettle at once, and
+// returns when every call has: on the calling goroutine for one, so that a
+// batch with one key costs no goroutine.
+func forEachKeyed(keyed []int, f func(i int)) {
+	if len(keyed) == 1 {
+		f(keyed[0])
+		return
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -200,12 +197,75 @@ func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []err
 				if k >= len(keyed) {
 					return
 				}
-				it := items[keyed[k]]
-				it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[keyed[k]])
+				f(keyed[k])
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// claimKeys claims the idempotency keys of the valid messages of items that
+// have one (claimKey), together (forEachKeyed), before their enqueue. A key
+// that an earlier message of the same batch has is refused as in use,
+// without a claim, as it would be after that message's claim: the first
+// message with a key is the one it sends.
+func (s *Server) claimKeys(ctx context.Context, items []asyncItem, from string) {
+	if s.cfg.Idempotency == nil {
+		return
+	}
+	var keyed []int
+	var first map[string]bool
+	for i := range items {
+		it := &items[i]
+		if it.result.Error != nil || it.key == "" {
+			continue
+		}
+		if first == nil {
+			first = make(map[string]bool)
+		}
+		if first[it.key] {
+			it.result.Error = keyInUse()
+			continue
+		}
+		first[it.key] = true
+		keyed = append(keyed, i)
+	}
+	if len(keyed) == 0 {
+		return
+	}
+	forEachKeyed(keyed, func(i int) {
+		it := &items[i]
+		c, replay, p := s.claimKey(ctx, from, it.key, it.text, it.msg.ID)
+		switch {
+		case p != nil:
+			it.result.Error = p
+		case replay != "":
+			it.result = MessageBatchResult{ID: replay, Replayed: true}
+		default:
+			it.claim = c
+		}
+	})
+}
+
+// settleBatch settles items, whose Kafka answers are errs: the idempotency
+// key of each that has one, together (forEachKeyed), and then the queued
+// status of every accepted one, recorded together. A message without a key
+// costs no goroutine.
+func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []error) {
+	var keyed []int
+	for k, it := range items {
+		if it.claim.claim != "" {
+			keyed = append(keyed, k)
+			continue
+		}
+		it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
+	}
+	if len(keyed) > 0 {
+		forEachKeyed(keyed, func(k int) {
+			it := items[k]
+			it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
+		})
+	}
 	accepted := make([]*processor.Message, 0, len(items))
 	for _, it := range items {
 		if it.result.Error == nil {
@@ -217,8 +277,8 @@ func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []err
 }
 
 // prepareAsync decodes the message b of a batch from the sender from and
-// prepares it (prepareAsyncItem). A message its key replays gets the earlier id.
-func (s *Server) prepareAsync(ctx context.Context, it *asyncItem, b []byte, from string) *protocol.Problem {
+// prepares it (prepareAsyncItem).
+func (s *Server) prepareAsync(it *asyncItem, b []byte, from string) *protocol.Problem {
 	if len(b) == 0 || b[0] != '{' {
 		return protocol.NewProblem(protocol.CodeBadRequest, "each message must be a JSON object")
 	}
@@ -226,13 +286,13 @@ func (s *Server) prepareAsync(ctx context.Context, it *asyncItem, b []byte, from
 	if p := decodeBody(b, &m, messageBatchItemFields); p != nil {
 		return p
 	}
-	return s.prepareAsyncItem(ctx, it, &m, b, from)
+	return s.prepareAsyncItem(it, &m, b, from)
 }
 
 // prepareAsyncItem validates the decoded message m of a batch, whose JSON text is
-// b, into it and claims its idempotency key, or returns the problem that keeps
-// it from being sent. b is needed only with a key.
-func (s *Server) prepareAsyncItem(ctx context.Context, it *asyncItem, m *MessageBatchItem, b []byte, from string) *protocol.Problem {
+// b, into it, its idempotency key to be claimed by claimKeys, or returns the
+// problem that keeps it from being sent. b is needed only with a key.
+func (s *Server) prepareAsyncItem(it *asyncItem, m *MessageBatchItem, b []byte, from string) *protocol.Problem {
 	it.typ = m.Type
 	if len(m.IdempotencyKey) > MaxIdempotencyKey {
 		return protocol.NewProblem(protocol.CodeBadRequest, fmt.Sprintf(`"idempotency_key" is over %d characters`, MaxIdempotencyKey))
@@ -242,14 +302,6 @@ func (s *Server) prepareAsyncItem(ctx context.Context, it *asyncItem, m *Message
 	if p != nil {
 		return p
 	}
-	it.msg = msg
-	c, replay, p := s.claimKey(ctx, from, m.IdempotencyKey, b, msg.ID)
-	if p != nil {
-		return p
-	}
-	it.claim = c
-	if replay != "" {
-		it.result = MessageBatchResult{ID: replay, Replayed: true}
-	}
+	it.msg, it.key, it.text = msg, m.IdempotencyKey, b
 	return nil
 }

@@ -3,6 +3,9 @@ package api
 import (
 	"fmt"
 	"testing"
+
+	"github.com/heraldpush/herald/processor"
+	"github.com/heraldpush/herald/scripts/testenv"
 )
 
 // BenchmarkMessageBatch measures the request's own work in POST
@@ -10,15 +13,23 @@ import (
 // checking, the settling of each message and the queued statuses in the
 // memory store, without Kafka (a queue that records the messages). keyed
 // gives each message an idempotency_key of its own, as the sender SDKs do,
-// claimed in the memory store; each request's keys are new.
+// claimed in the memory store (herald dev's) or in Redis (the test's, as
+// herald serve with --redis-addr); each request's keys are new.
 func BenchmarkMessageBatch(b *testing.B) {
-	for _, keyed := range []bool{false, true} {
-		name := "plain"
-		if keyed {
-			name = "keyed"
-		}
-		b.Run(name, func(b *testing.B) {
-			a := mustAsyncAPI(b, func(c *Config) { c.MaxBodyBytes = 1 << 20 })
+	for _, v := range []struct {
+		name  string
+		keyed bool
+		redis bool
+	}{{"plain", false, false}, {"keyed", true, false}, {"keyed-redis", true, true}} {
+		keyed := v.keyed
+		b.Run(v.name, func(b *testing.B) {
+			a := mustAsyncAPI(b, func(c *Config) {
+				c.MaxBodyBytes = 1 << 20
+				if v.redis {
+					client, prefix := testenv.RedisClient(b)
+					c.Idempotency = processor.NewRedisIdempotency(client, prefix)
+				}
+			})
 			hb := a.stack.newHandlerBench(b, "/v1/messages/batch")
 			var body []byte
 			req := 0

@@ -1,14 +1,19 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/scripts/testenv"
 )
 
 // postBatch posts body to /v1/messages/batch and decodes a 200 answer.
@@ -243,5 +248,100 @@ func TestSendMessagesBatchPaths(t *testing.T) {
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("message %d: message by message %+v, in one pass %+v", i, a, b)
 		}
+	}
+}
+
+// TestSendMessagesBatchKeysClaimedTogether: the keys of a batch are claimed
+// concurrently, in Redis as in memory: a key that an earlier message of the
+// batch has is refused as in use (409) and the first message is sent; every
+// other message of a batch of many keys is sent once, and the same batch
+// again replays each with its id.
+func TestSendMessagesBatchKeysClaimedTogether(t *testing.T) {
+	for _, store := range []string{"memory", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			a := mustAsyncAPI(t, func(c *Config) {
+				c.MaxBodyBytes = 1 << 20
+				if store == "redis" {
+					client, prefix := testenv.RedisClient(t)
+					c.Idempotency = processor.NewRedisIdempotency(client, prefix)
+				}
+			})
+			const n = 60
+			msgs := make([]string, n)
+			for i := range msgs {
+				key := fmt.Sprintf("k%d", i)
+				if i == n-1 {
+					key = "k3" // the same key as message 3
+				}
+				msgs[i] = fmt.Sprintf(`{"to":{"account":"a%d","device":"d"},"type":"notification.v1","payload":{"title":"m%d"},"idempotency_key":%q}`, i, i, key)
+			}
+			body := `{"messages":[` + strings.Join(msgs, ",") + `]}`
+			first := a.postBatch(t, body).Results
+			for i, r := range first[:n-1] {
+				if r.ID == "" || r.Replayed || r.Error != nil {
+					t.Fatalf("message %d: %+v, want sent", i, r)
+				}
+			}
+			if r := first[n-1]; r.Error == nil || r.Error.Status != http.StatusConflict || r.ID != "" {
+				t.Fatalf("a key twice in the batch: %+v, want 409 for the second", r)
+			}
+			if _, sent := a.queue.calls(); len(sent) != n-1 || sent[3].Payload == nil || !strings.Contains(string(sent[3].Payload), `"m3"`) {
+				t.Fatalf("%d messages enqueued, want %d with message 3 sent under its key", len(sent), n-1)
+			}
+			again := a.postBatch(t, body).Results
+			for i, r := range again[:n-1] {
+				if r.ID != first[i].ID || !r.Replayed {
+					t.Fatalf("message %d again: %+v, want replayed %s", i, r, first[i].ID)
+				}
+			}
+			if r := again[n-1]; r.Error == nil || r.Error.Status != http.StatusConflict {
+				t.Fatalf("the repeated key again: %+v, want 409", r)
+			}
+			if _, sent := a.queue.calls(); len(sent) != n-1 {
+				t.Fatalf("%d messages enqueued after the replay, want %d", len(sent), n-1)
+			}
+		})
+	}
+}
+
+// slowClaims is an Idempotency whose claims each take a while, counting how
+// many run at once.
+type slowClaims struct {
+	processor.Idempotency
+	now, most atomic.Int64
+}
+
+func (s *slowClaims) Claim(ctx context.Context, key, value string, ttl time.Duration) (string, error) {
+	n := s.now.Add(1)
+	defer s.now.Add(-1)
+	for {
+		m := s.most.Load()
+		if n <= m || s.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	return s.Idempotency.Claim(ctx, key, value, ttl)
+}
+
+// TestSendMessagesBatchClaimsConcurrently: a batch's claims overlap, at most
+// maxSettle at once, instead of waiting for each other.
+func TestSendMessagesBatchClaimsConcurrently(t *testing.T) {
+	slow := &slowClaims{Idempotency: processor.NewMemoryIdempotency(0)}
+	a := mustAsyncAPI(t, func(c *Config) {
+		c.MaxBodyBytes = 1 << 20
+		c.Idempotency = slow
+	})
+	msgs := make([]string, 2*maxSettle)
+	for i := range msgs {
+		msgs[i] = fmt.Sprintf(`{"to":{"account":"a%d"},"type":"notification.v1","payload":{"title":"m"},"idempotency_key":"k%d"}`, i, i)
+	}
+	for i, r := range a.postBatch(t, `{"messages":[`+strings.Join(msgs, ",")+`]}`).Results {
+		if r.ID == "" {
+			t.Fatalf("message %d: %+v (%v)", i, r, r.Error)
+		}
+	}
+	if most := slow.most.Load(); most < 2 || most > maxSettle {
+		t.Fatalf("at most %d claims at once, want 2 to %d", most, maxSettle)
 	}
 }

@@ -188,13 +188,19 @@ func (s *Server) claimKey(ctx context.Context, from, key string, body []byte, id
 		return c, "", nil
 	}
 	if strings.HasPrefix(prev, "pending ") {
-		return idemClaim{inUse: true}, "", protocol.NewProblem(protocol.CodeConflict, "a request with this Idempotency-Key is still being processed; retry shortly")
+		return idemClaim{inUse: true}, "", keyInUse()
 	}
 	prevID, prevHash, _ := strings.Cut(prev, " ")
 	if prevHash != c.hash {
 		return idemClaim{}, "", protocol.NewProblem(protocol.CodeConflict, "this Idempotency-Key was used for a different request")
 	}
 	return idemClaim{}, prevID, nil
+}
+
+// keyInUse is the problem of a request whose Idempotency-Key another send
+// holds.
+func keyInUse() *protocol.Problem {
+	return protocol.NewProblem(protocol.CodeConflict, "a request with this Idempotency-Key is still being processed; retry shortly")
 }
 
 // enqueued settles what follows the enqueue of m, whose claim is c and whose
