@@ -72,6 +72,10 @@ type Config struct {
 	// Batch is messages per push or async request; more than 1 uses POST
 	// /v1/push/batch or POST /v1/messages/batch.
 	Batch int
+	// Keys (async) gives each message an idempotency key of its own, as the
+	// sender SDKs do: the Idempotency-Key header of POST /v1/messages, or
+	// the message's idempotency_key in a batch.
+	Keys bool
 	// Fanout is the devices per account of fanout, the sender included.
 	Fanout int
 	// Stored (drain) is the messages stored for each device before it
@@ -176,6 +180,7 @@ type workload struct {
 	SourceAddrs []string       `json:"source_addrs,omitempty"`
 	Concurrency int            `json:"concurrency"`
 	Batch       int            `json:"batch"`
+	Keys        bool           `json:"keys,omitempty"`
 	Fanout      int            `json:"fanout"`
 	Stored      int            `json:"stored,omitempty"`
 	Settle      time.Duration  `json:"settle"`
@@ -195,7 +200,7 @@ func (cfg Config) workload() workload {
 		Mode: cfg.Mode, URL: cfg.URL, URL2: cfg.URL2, Edges: cfg.Edges, AdminURLs: cfg.AdminURLs, Topic: cfg.Topic, PushRate: cfg.PushRate,
 		Key: cfg.Key, TokenKey: cfg.TokenKey,
 		Devices: cfg.Devices, Rate: cfg.Rate, Duration: cfg.Duration, Procs: cfg.Procs, SourceAddrs: cfg.SourceAddrs,
-		Concurrency: cfg.Concurrency, Batch: cfg.Batch, Fanout: cfg.Fanout, Stored: cfg.Stored, Settle: cfg.Settle, Drain: cfg.Drain,
+		Concurrency: cfg.Concurrency, Batch: cfg.Batch, Keys: cfg.Keys, Fanout: cfg.Fanout, Stored: cfg.Stored, Settle: cfg.Settle, Drain: cfg.Drain,
 		Warm: cfg.Warm, Run: newRunID(),
 	}
 }
@@ -248,6 +253,8 @@ func (c *workload) validate() error {
 		return usagef("--batch must be at least 1")
 	case c.Batch > 1 && c.Mode != "push" && c.Mode != "async":
 		return usagef("--batch is for push and async only")
+	case c.Keys && c.Mode != "async":
+		return usagef("--keys is for async only")
 	case c.Warm && c.Mode != "connect":
 		return usagef("--warm is for connect only")
 	case c.Mode == drainMode && (c.Stored < 1 || c.Stored > maxStored):

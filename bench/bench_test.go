@@ -5,8 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,4 +225,83 @@ func TestBenchProcsAndCeiling(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBenchAsyncKeys runs async with Keys against the ceiling server, one
+// message a request and batches, and checks that every message came with an
+// idempotency key of its own (the header, or idempotency_key in a batch),
+// and that every message was still delivered; then against herald dev,
+// whose API claims the keys.
+func TestBenchAsyncKeys(t *testing.T) {
+	c := ceiling.New()
+	var mu sync.Mutex
+	keys := map[string]int{}
+	missing := 0
+	note := func(k string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if k == "" {
+			missing++
+			return
+		}
+		keys[k]++
+	}
+	h := c.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/messages":
+			note(r.Header.Get("Idempotency-Key"))
+		case "/v1/messages/batch":
+			body, _ := io.ReadAll(r.Body)
+			var b struct {
+				Messages []struct {
+					Key string `json:"idempotency_key"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(body, &b); err != nil {
+				t.Errorf("a batch that is not JSON: %v: %s", err, body)
+			}
+			for _, m := range b.Messages {
+				note(m.Key)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*waitBound)
+	defer cancel()
+	for _, batch := range []int{1, 4} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) {
+			mu.Lock()
+			clear(keys)
+			missing = 0
+			mu.Unlock()
+			cfg := smokeConfig("async", srv.URL)
+			cfg.Batch, cfg.Keys = batch, true
+			s := mustBenchSummary(t, ctx, cfg)
+			checkBenchBatch(t, "async", int64(batch), s.Herald)
+			if !s.Keys {
+				t.Error("the summary does not say the messages had keys")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if missing > 0 || int64(len(keys)) != s.Herald.Sent {
+				t.Fatalf("%d distinct keys and %d messages without one, for %d sent", len(keys), missing, s.Herald.Sent)
+			}
+			for k, n := range keys {
+				if n > 1 {
+					t.Fatalf("key %q sent %d times", k, n)
+				}
+			}
+		})
+	}
+	t.Run("herald dev", func(t *testing.T) {
+		dev := mustDev(t)
+		cfg := smokeConfig("async", "http://"+dev.Addr)
+		cfg.Batch, cfg.Keys = 3, true
+		s := mustBenchSummary(t, ctx, cfg)
+		checkBenchBatch(t, "async", 3, s.Herald)
+	})
 }

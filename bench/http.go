@@ -46,16 +46,16 @@ func newRawPoster(base, key string, timeout time.Duration) (*rawPoster, error) {
 // post sends body to path and returns the answer's status and body. A call
 // that fails on a kept-alive connection is retried once on a new one, as
 // net/http does for a connection the server closed while idle.
-func (p *rawPoster) post(ctx context.Context, path string, body []byte) (int, []byte, error) {
+func (p *rawPoster) post(ctx context.Context, path string, body []byte, idemKey string) (int, []byte, error) {
 	fresh := p.c == nil
-	status, b, err := p.try(ctx, path, body)
+	status, b, err := p.try(ctx, path, body, idemKey)
 	if err != nil && !fresh && ctx.Err() == nil {
-		status, b, err = p.try(ctx, path, body)
+		status, b, err = p.try(ctx, path, body, idemKey)
 	}
 	return status, b, err
 }
 
-func (p *rawPoster) try(ctx context.Context, path string, body []byte) (int, []byte, error) {
+func (p *rawPoster) try(ctx context.Context, path string, body []byte, idemKey string) (int, []byte, error) {
 	if p.c == nil {
 		c, err := p.dialer.DialContext(ctx, "tcp", p.addr)
 		if err != nil {
@@ -74,6 +74,10 @@ func (p *rawPoster) try(ctx context.Context, path string, body []byte) (int, []b
 	r = append(r, p.host...)
 	r = append(r, "\r\nAuthorization: "...)
 	r = append(r, p.auth...)
+	if idemKey != "" {
+		r = append(r, "\r\nIdempotency-Key: "...)
+		r = append(r, idemKey...)
+	}
 	r = append(r, "\r\nContent-Type: application/json\r\nContent-Length: "...)
 	r = strconv.AppendInt(r, int64(len(body)), 10)
 	r = append(r, "\r\n\r\n"...)

@@ -123,6 +123,16 @@ func (w *worker) pushBody(buf []byte, seq int) []byte {
 	return append(buf, `"}}`...)
 }
 
+// appendKey appends the idempotency key of message seq (Config.Keys): the
+// run's id, the worker's index and seq, unique to the run and plain text.
+func (w *worker) appendKey(buf []byte, seq int) []byte {
+	buf = append(buf, w.cfg.Run...)
+	buf = append(buf, '-')
+	buf = strconv.AppendInt(buf, int64(w.spec.Index), 10)
+	buf = append(buf, '-')
+	return strconv.AppendInt(buf, int64(seq), 10)
+}
+
 // push makes one POST /v1/push, or POST /v1/push/batch of n messages.
 func (w *worker) push(ctx context.Context, rp *rawPoster, buf []byte, first, n int) []byte {
 	path := "/v1/push"
@@ -142,7 +152,7 @@ func (w *worker) push(ctx context.Context, rp *rawPoster, buf []byte, first, n i
 	for seq := first; seq < first+n; seq++ {
 		w.markSent(seq)
 	}
-	b, ok := w.post(ctx, rp, path, buf, http.StatusOK, n)
+	b, ok := w.post(ctx, rp, path, buf, "", http.StatusOK, n)
 	if !ok {
 		return buf
 	}
@@ -189,8 +199,12 @@ func (w *worker) push(ctx context.Context, rp *rawPoster, buf []byte, first, n i
 // enqueue makes one POST /v1/messages.
 func (w *worker) enqueue(ctx context.Context, rp *rawPoster, buf []byte, seq int) []byte {
 	buf = w.pushBody(buf, seq)
+	key := ""
+	if w.cfg.Keys {
+		key = string(w.appendKey(nil, seq))
+	}
 	w.markSent(seq)
-	if _, ok := w.post(ctx, rp, "/v1/messages", buf, http.StatusAccepted, 1); ok {
+	if _, ok := w.post(ctx, rp, "/v1/messages", buf, key, http.StatusAccepted, 1); ok {
 		w.n.accepted.Add(1)
 	}
 	return buf
@@ -205,12 +219,16 @@ func (w *worker) enqueueBatch(ctx context.Context, rp *rawPoster, buf []byte, fi
 			buf = append(buf, ',')
 		}
 		buf = w.pushBody(buf, seq)
+		if w.cfg.Keys {
+			buf = append(buf[:len(buf)-1], `,"idempotency_key":"`...)
+			buf = append(w.appendKey(buf, seq), `"}`...)
+		}
 	}
 	buf = append(buf, "]}"...)
 	for seq := first; seq < first+n; seq++ {
 		w.markSent(seq)
 	}
-	b, ok := w.post(ctx, rp, path, buf, http.StatusOK, n)
+	b, ok := w.post(ctx, rp, path, buf, "", http.StatusOK, n)
 	if !ok {
 		return buf
 	}
@@ -239,10 +257,10 @@ func (w *worker) enqueueBatch(ctx context.Context, rp *rawPoster, buf []byte, fi
 // post makes one REST call of n messages, through rp or else net/http, and
 // returns the answer's body if its status is want; anything else is counted
 // as n send errors.
-func (w *worker) post(ctx context.Context, rp *rawPoster, path string, body []byte, want, n int) ([]byte, bool) {
+func (w *worker) post(ctx context.Context, rp *rawPoster, path string, body []byte, idemKey string, want, n int) ([]byte, bool) {
 	if rp != nil {
 		start := time.Now()
-		status, b, err := rp.post(ctx, path, body)
+		status, b, err := rp.post(ctx, path, body, idemKey)
 		if err != nil {
 			w.sendFailed(n, fmt.Sprintf("POST %s: %v", path, err))
 			return nil, false
@@ -262,6 +280,9 @@ func (w *worker) post(ctx context.Context, rp *rawPoster, path string, body []by
 	}
 	req.Header.Set("Authorization", "Bearer "+w.cfg.Key)
 	req.Header.Set("Content-Type", "application/json")
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
 	start := time.Now()
 	resp, err := w.api.Do(req)
 	if err != nil {

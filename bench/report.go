@@ -28,6 +28,7 @@ type summary struct {
 	Procs       int            `json:"procs"`
 	Concurrency int            `json:"concurrency"`
 	Batch       int            `json:"batch,omitempty"`
+	Keys        bool           `json:"keys,omitempty"` // async: each message with an idempotency key
 	Fanout      int            `json:"fanout,omitempty"`
 	Stored      int            `json:"stored,omitempty"`
 	Topic       string         `json:"topic,omitempty"`
@@ -331,6 +332,9 @@ func (s *summary) title() string {
 	}
 	if s.Batch > 1 {
 		fmt.Fprintf(&b, ", %d a request", s.Batch)
+	}
+	if s.Keys {
+		b.WriteString(", each with an idempotency key")
 	}
 	if s.Fanout > 0 {
 		fmt.Fprintf(&b, ", accounts of %d", s.Fanout)

@@ -210,6 +210,7 @@ func newSummary(cfg workload) *summary {
 	if cfg.Batch > 1 {
 		s.Batch = cfg.Batch
 	}
+	s.Keys = cfg.Keys
 	if cfg.Mode == "fanout" {
 		s.Fanout = cfg.Fanout
 	}

@@ -130,7 +130,7 @@ func (w *worker) publishAll(ctx context.Context) {
 		buf = append(buf, `","body":"`...)
 		buf = strconv.AppendInt(buf, at, 10)
 		buf = append(buf, `"}}`...)
-		b, ok := w.post(ctx, rp, path, buf, http.StatusOK, 1)
+		b, ok := w.post(ctx, rp, path, buf, "", http.StatusOK, 1)
 		if !ok {
 			continue
 		}

@@ -78,6 +78,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&sources, "source-addrs", "local IPs to dial from, comma-separated (127.0.0.1,127.0.0.2,...): each has its own ephemeral ports")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "concurrent dials (connect), requests (push, async) or writers (d2d, fanout), over all procs (0: the mode's default)")
 	fs.IntVar(&c.Batch, "batch", 1, "push, async: messages per request; more than 1 uses POST /v1/push/batch or POST /v1/messages/batch")
+	fs.BoolVar(&c.Keys, "keys", false, "async: give each message an idempotency key of its own, as the sender SDKs do (the Idempotency-Key header, or idempotency_key in a batch)")
 	fs.IntVar(&c.Fanout, "fanout", 10, "fanout: devices per account, the sender included")
 	fs.IntVar(&c.Stored, "stored", 20, "drain: messages stored for each device before it connects (the server's inbox keeps at most its --inbox-max-messages)")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before measuring")
