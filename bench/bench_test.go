@@ -83,6 +83,8 @@ func checkBenchBatch(t *testing.T, mode string, batch int64, s *targetSummary) {
 	}
 	if s.Latency == nil || s.Latency.Count != s.Delivered || s.Latency.P50 <= 0 || s.Latency.Max < s.Latency.P99 {
 		t.Errorf("latency %+v for %d deliveries", s.Latency, s.Delivered)
+	} else if h, err := mergeHist(nil, s.Latency.Hist); err != nil || h == nil || h.TotalCount() != s.Delivered {
+		t.Errorf("the latency histogram %q does not hold the %d deliveries (%v)", s.Latency.Hist, s.Delivered, err)
 	}
 	if s.SentPerSec <= 0 || s.DeliveredPerSec <= 0 {
 		t.Errorf("sent_per_sec %v, delivered_per_sec %v", s.SentPerSec, s.DeliveredPerSec)

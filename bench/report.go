@@ -145,6 +145,9 @@ func summarize(cfg workload, t target, m *mergedResult) *targetSummary {
 		ResponseLatency: summarizeHist(m.response), ConnectLatency: summarizeHist(m.connect),
 		RunSeconds: m.runSeconds, FirstError: r.FirstError,
 	}
+	if s.Latency != nil {
+		s.Latency.Hist = encodeHist(m.latency)
+	}
 	nonEmpty := func(c map[string]int64) map[string]int64 {
 		if len(c) == 0 {
 			return nil

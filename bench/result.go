@@ -34,14 +34,7 @@ func (l *latencyHist) record(d time.Duration) {
 func (l *latencyHist) encode() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.h.TotalCount() == 0 {
-		return ""
-	}
-	b, err := l.h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
-	if err != nil {
-		return ""
-	}
-	return string(b)
+	return encodeHist(l.h)
 }
 
 // mergeHist adds the encoded histogram b ("": empty) to h, creating h if needed.
@@ -223,6 +216,23 @@ type latencySummary struct {
 	P99   float64 `json:"p99"`
 	P999  float64 `json:"p99_9"`
 	Max   float64 `json:"max"`
+	// Hist (the delivery latency only) is the whole histogram, in µs, in
+	// HdrHistogram's compressed V2 encoding: what `herald bench pool`
+	// merges to pool several runs.
+	Hist string `json:"hist,omitempty"`
+}
+
+// encodeHist returns h in HdrHistogram's compressed V2 encoding (base64), ""
+// when it is empty.
+func encodeHist(h *hdrhistogram.Histogram) string {
+	if h == nil || h.TotalCount() == 0 {
+		return ""
+	}
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func summarizeHist(h *hdrhistogram.Histogram) *latencySummary {

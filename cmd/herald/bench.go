@@ -41,6 +41,10 @@ modes:
   suite     the standard set (make bench): with --redis-addr and --postgres-url, one
             serve edge (two for d2d) on them, herald dev for async and fanout;
             each step beside its ceiling
+  pool      FILE...: the --json summaries of several runs (one a line) taken as one:
+            their delivery latencies merged and their deliveries over their
+            servers' CPU seconds, one line of JSON; pool each build's rounds to
+            compare two builds with one statistic
   soak      a steady mix of sync pushes and d2d msgs at --rate with reconnect churn
             for --duration, against a server given by --admin-url and --server-pid:
             its goroutines, heap and RSS every --sample, whether they stay flat,
@@ -102,6 +106,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mode := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		mode, args = args[0], args[1:]
+	}
+	if mode == "pool" {
+		err := bench.Pool(args, stdout)
+		var ue *bench.UsageError
+		if errors.As(err, &ue) {
+			return settings.UsageError{Err: err}
+		}
+		return err
 	}
 	if err := settings.Parse(fs, args); err != nil {
 		return err

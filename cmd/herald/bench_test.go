@@ -24,6 +24,7 @@ func TestBenchUsage(t *testing.T) {
 		{"too many per process", []string{"bench", "idle", "--devices", "40000"}, "raise --procs"},
 		{"batch outside push and async", []string{"bench", "d2d", "--batch", "10"}, "push and async only"},
 		{"keys outside async", []string{"bench", "push", "--keys"}, "--keys is for async only"},
+		{"pool without files", []string{"bench", "pool"}, "name the files"},
 		{"warm outside connect", []string{"bench", "push", "--warm"}, "--warm is for connect only"},
 		{"drain without stored", []string{"bench", "drain", "--stored", "0"}, "--stored must be between 1 and"},
 		{"drain beside the ceiling", []string{"bench", "drain", "--ceiling"}, "--ceiling cannot be used"},
