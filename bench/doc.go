@@ -14,7 +14,10 @@
 // can do, every figure also as a ratio to it), the standard set (the suite, each
 // step against a fresh `herald dev` or `herald serve` it starts) and the soak (a
 // steady mix with reconnect churn for a set time, watching the server's
-// goroutines, heap and RSS for growth, and counting accepted messages lost).
+// goroutines, heap and RSS for growth, and counting accepted messages lost),
+// and the pooling of several runs' JSON summaries into one set of figures
+// ([Pool], `herald bench pool`: the delivery latencies' histograms merged,
+// the deliveries over the servers' CPU seconds).
 //
 // [Run] takes a [Config], which `herald bench` fills from its flags; the flags
 // are read only there. The bench's child processes are the herald binary named
