@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -206,28 +207,33 @@ func forEachKeyed(keyed []int, f func(i int)) {
 
 // claimKeys claims the idempotency keys of the valid messages of items that
 // have one (claimKey), together (forEachKeyed), before their enqueue. A key
-// that an earlier message of the same batch has is refused as in use,
-// without a claim, as it would be after that message's claim: the first
-// message with a key is the one it sends.
+// that an earlier message of the same batch has is refused without a claim,
+// as it would be after that message's claim: as in use when the message is
+// the same, as bound to another message when it is not. The first message
+// with a key is the one it sends.
 func (s *Server) claimKeys(ctx context.Context, items []asyncItem, from string) {
 	if s.cfg.Idempotency == nil {
 		return
 	}
 	var keyed []int
-	var first map[string]bool
+	var first map[string]int
 	for i := range items {
 		it := &items[i]
 		if it.result.Error != nil || it.key == "" {
 			continue
 		}
 		if first == nil {
-			first = make(map[string]bool)
+			first = make(map[string]int)
 		}
-		if first[it.key] {
-			it.result.Error = keyInUse()
+		if j, ok := first[it.key]; ok {
+			if bytes.Equal(items[j].text, it.text) {
+				it.result.Error = keyInUse()
+			} else {
+				it.result.Error = keyReused()
+			}
 			continue
 		}
-		first[it.key] = true
+		first[it.key] = i
 		keyed = append(keyed, i)
 	}
 	if len(keyed) == 0 {

@@ -191,6 +191,12 @@ func TestSendMessagesBatchIdempotency(t *testing.T) {
 	if n, _ := a.queue.calls(); n != 2 {
 		t.Errorf("%d enqueues, want 2", n)
 	}
+	// The same message twice in one batch: the second is in use.
+	msg3 := strings.Replace(msg, `"k1"`, `"k3"`, 1)
+	twice := a.postBatch(t, `{"messages":[`+msg3+`,`+msg3+`]}`).Results
+	if twice[0].ID == "" || twice[1].Error == nil || twice[1].Error.Status != http.StatusConflict || !strings.Contains(twice[1].Error.Detail, "still being processed") {
+		t.Errorf("one message twice in a batch: %+v, want sent, then 409 in use", twice)
+	}
 }
 
 // TestSendMessagesBatchIdempotencyHeader: the Idempotency-Key header is
@@ -253,7 +259,8 @@ func TestSendMessagesBatchPaths(t *testing.T) {
 
 // TestSendMessagesBatchKeysClaimedTogether: the keys of a batch are claimed
 // concurrently, in Redis as in memory: a key that an earlier message of the
-// batch has is refused as in use (409) and the first message is sent; every
+// batch has is refused (409: bound to another message, or in use for the
+// same message) and the first message is sent; every
 // other message of a batch of many keys is sent once, and the same batch
 // again replays each with its id.
 func TestSendMessagesBatchKeysClaimedTogether(t *testing.T) {
@@ -282,8 +289,8 @@ func TestSendMessagesBatchKeysClaimedTogether(t *testing.T) {
 					t.Fatalf("message %d: %+v, want sent", i, r)
 				}
 			}
-			if r := first[n-1]; r.Error == nil || r.Error.Status != http.StatusConflict || r.ID != "" {
-				t.Fatalf("a key twice in the batch: %+v, want 409 for the second", r)
+			if r := first[n-1]; r.Error == nil || r.Error.Status != http.StatusConflict || r.ID != "" || !strings.Contains(r.Error.Detail, "different request") {
+				t.Fatalf("a key twice in the batch: %+v, want 409 for the second, another message", r)
 			}
 			if _, sent := a.queue.calls(); len(sent) != n-1 || sent[3].Payload == nil || !strings.Contains(string(sent[3].Payload), `"m3"`) {
 				t.Fatalf("%d messages enqueued, want %d with message 3 sent under its key", len(sent), n-1)

@@ -192,7 +192,7 @@ func (s *Server) claimKey(ctx context.Context, from, key string, body []byte, id
 	}
 	prevID, prevHash, _ := strings.Cut(prev, " ")
 	if prevHash != c.hash {
-		return idemClaim{}, "", protocol.NewProblem(protocol.CodeConflict, "this Idempotency-Key was used for a different request")
+		return idemClaim{}, "", keyReused()
 	}
 	return idemClaim{}, prevID, nil
 }
@@ -201,6 +201,12 @@ func (s *Server) claimKey(ctx context.Context, from, key string, body []byte, id
 // holds.
 func keyInUse() *protocol.Problem {
 	return protocol.NewProblem(protocol.CodeConflict, "a request with this Idempotency-Key is still being processed; retry shortly")
+}
+
+// keyReused is the problem of a request whose Idempotency-Key is bound to
+// another request.
+func keyReused() *protocol.Problem {
+	return protocol.NewProblem(protocol.CodeConflict, "this Idempotency-Key was used for a different request")
 }
 
 // enqueued settles what follows the enqueue of m, whose claim is c and whose
