@@ -174,24 +174,22 @@ func (s *Server) sendMessages(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// maxSettle bounds the goroutines of one batch that claim its messages'
-// idempotency keys before the enqueue, and that settle them after: with
-// Redis behind the keys each is a round trip, which rueidis pipelines when
-// they run concurrently, where one after the other a batch of 500 would wait
-// for 500.
-const maxSettle = 16
-
-// forEachKeyed calls f with each of keyed, at most maxSettle at once, and
-// returns when every call has: on the calling goroutine for one, so that a
-// batch with one key costs no goroutine.
-func forEachKeyed(keyed []int, f func(i int)) {
-	if len(keyed) == 1 {
-		f(keyed[0])
+// forEachKeyed calls f with each of keyed, at most limit at once
+// (Config.KeyConcurrency: with Redis behind the keys each call is a round
+// trip, which rueidis pipelines when they overlap, where one after the other
+// a batch of 500 would wait for 500), and returns when every call has: on
+// the calling goroutine when one runs at a time, so that a batch with one key
+// costs no goroutine.
+func forEachKeyed(limit int, keyed []int, f func(i int)) {
+	if limit <= 1 || len(keyed) == 1 {
+		for _, i := range keyed {
+			f(i)
+		}
 		return
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(maxSettle, len(keyed)) {
+	for range min(limit, len(keyed)) {
 		wg.Go(func() {
 			for {
 				k := int(next.Add(1)) - 1
@@ -239,7 +237,7 @@ func (s *Server) claimKeys(ctx context.Context, items []asyncItem, from string) 
 	if len(keyed) == 0 {
 		return
 	}
-	forEachKeyed(keyed, func(i int) {
+	forEachKeyed(s.cfg.KeyConcurrency, keyed, func(i int) {
 		it := &items[i]
 		c, replay, p := s.claimKey(ctx, from, it.key, it.text, it.msg.ID)
 		switch {
@@ -267,7 +265,7 @@ func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []err
 		it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
 	}
 	if len(keyed) > 0 {
-		forEachKeyed(keyed, func(k int) {
+		forEachKeyed(s.cfg.KeyConcurrency, keyed, func(k int) {
 			it := items[k]
 			it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
 		})

@@ -11,8 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/devicelist"
+	"github.com/heraldpush/herald/edge"
 	"github.com/heraldpush/herald/processor"
 	"github.com/heraldpush/herald/protocol"
+	"github.com/heraldpush/herald/registry"
+	"github.com/heraldpush/herald/schemas"
 	"github.com/heraldpush/herald/scripts/testenv"
 )
 
@@ -332,23 +336,50 @@ func (s *slowClaims) Claim(ctx context.Context, key, value string, ttl time.Dura
 }
 
 // TestSendMessagesBatchClaimsConcurrently: a batch's claims overlap, at most
-// maxSettle at once, instead of waiting for each other.
+// KeyConcurrency at once, instead of waiting for each other; at 1 they run
+// one after the other. A negative KeyConcurrency is refused.
 func TestSendMessagesBatchClaimsConcurrently(t *testing.T) {
-	slow := &slowClaims{Idempotency: processor.NewMemoryIdempotency(0)}
-	a := mustAsyncAPI(t, func(c *Config) {
-		c.MaxBodyBytes = 1 << 20
-		c.Idempotency = slow
-	})
-	msgs := make([]string, 2*maxSettle)
-	for i := range msgs {
-		msgs[i] = fmt.Sprintf(`{"to":{"account":"a%d"},"type":"notification.v1","payload":{"title":"m"},"idempotency_key":"k%d"}`, i, i)
+	for _, tt := range []struct {
+		name        string
+		limit       int // Config.KeyConcurrency
+		least, most int64
+	}{
+		{"default", 0, 2, DefaultKeyConcurrency},
+		{"4", 4, 2, 4},
+		{"1: one after the other", 1, 1, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			slow := &slowClaims{Idempotency: processor.NewMemoryIdempotency(0)}
+			a := mustAsyncAPI(t, func(c *Config) {
+				c.MaxBodyBytes = 1 << 20
+				c.Idempotency = slow
+				c.KeyConcurrency = tt.limit
+			})
+			msgs := make([]string, 2*DefaultKeyConcurrency)
+			for i := range msgs {
+				msgs[i] = fmt.Sprintf(`{"to":{"account":"a%d"},"type":"notification.v1","payload":{"title":"m"},"idempotency_key":"k%d"}`, i, i)
+			}
+			for i, r := range a.postBatch(t, `{"messages":[`+strings.Join(msgs, ",")+`]}`).Results {
+				if r.ID == "" {
+					t.Fatalf("message %d: %+v (%v)", i, r, r.Error)
+				}
+			}
+			if most := slow.most.Load(); most < tt.least || most > tt.most {
+				t.Fatalf("at most %d claims at once, want %d to %d", most, tt.least, tt.most)
+			}
+		})
 	}
-	for i, r := range a.postBatch(t, `{"messages":[`+strings.Join(msgs, ",")+`]}`).Results {
-		if r.ID == "" {
-			t.Fatalf("message %d: %+v (%v)", i, r, r.Error)
-		}
+	types, err := protocol.LoadTypes(schemas.FS, testTypes)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if most := slow.most.Load(); most < 2 || most > maxSettle {
-		t.Fatalf("at most %d claims at once, want 2 to %d", most, maxSettle)
+	reg, devs := registry.NewMemory(), devicelist.NewMemory()
+	cfg := Config{Types: types, Deliverer: &edge.Router{Registry: reg}, Directory: reg, Devices: devs, Keys: []Key{NewKey(testKeyName, testAPIKey)}, KeyConcurrency: -1}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "limits must be positive") {
+		t.Errorf("a negative KeyConcurrency: %v, want refused as a limit", err)
+	}
+	cfg.KeyConcurrency = 1
+	if _, err := New(cfg); err != nil {
+		t.Errorf("KeyConcurrency 1: %v", err)
 	}
 }

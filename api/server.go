@@ -25,6 +25,7 @@ const (
 	DefaultMaxPushTimeout = 30 * time.Second
 	DefaultMaxTargets     = 1000
 	DefaultMaxBatch       = 500
+	DefaultKeyConcurrency = 16
 	DefaultLookupTimeout  = 2 * time.Second
 	DefaultMaxJSONDepth   = 32
 )
@@ -88,6 +89,12 @@ type Config struct {
 	Statuses       Statuses
 	Idempotency    processor.Idempotency
 	IdempotencyTTL time.Duration
+	// KeyConcurrency bounds the idempotency keys of one POST
+	// /v1/messages/batch that are claimed, and settled, at once: each is a
+	// round trip to the Idempotency store (with Redis, pipelined when they
+	// overlap). 0 is DefaultKeyConcurrency; 1 claims them one after the
+	// other, on the request's goroutine.
+	KeyConcurrency int
 	// Inbox, when set, stores the sync pushes to one device that find it
 	// offline, for types whose policy has a store (store-and-forward); without
 	// it they are answered offline.
@@ -166,6 +173,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.IdempotencyTTL == 0 {
 		cfg.IdempotencyTTL = DefaultIdempotencyTTL
 	}
+	if cfg.KeyConcurrency == 0 {
+		cfg.KeyConcurrency = DefaultKeyConcurrency
+	}
 	if cfg.LookupTimeout == 0 {
 		cfg.LookupTimeout = DefaultLookupTimeout
 	}
@@ -184,7 +194,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxJSONDepth < 0 || cfg.KeyBurst < 0 || !(cfg.KeyRate >= 0) || math.IsInf(cfg.KeyRate, 0) {
 		return nil, errors.New("api: config: MaxJSONDepth, KeyRate and KeyBurst must not be negative")
 	}
-	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.MaxBatch < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond || cfg.MaxDeviceTopics < 0 || cfg.MaxSubscribers < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.PushTimeout < 0 || cfg.MaxPushTimeout < cfg.PushTimeout || cfg.MaxTargets < 0 || cfg.MaxBatch < 0 || cfg.KeyConcurrency < 0 || cfg.LookupTimeout < 0 || cfg.IdempotencyTTL < time.Millisecond || cfg.MaxDeviceTopics < 0 || cfg.MaxSubscribers < 0 {
 		return nil, errors.New("api: config: limits must be positive and MaxPushTimeout at least PushTimeout")
 	}
 	if cfg.Logger == nil {
