@@ -113,14 +113,18 @@ func (w *worker) send(ctx context.Context, rp *rawPoster, buf []byte, first, n i
 func (w *worker) markSent(seq int) { w.sendAt[seq].Store(int64(w.now()) + 1) }
 
 // pushBody appends the body of a push (or async send) of message seq, to the
-// device of local unit seq mod count. Account ids are hex and digits: nothing
-// to escape.
-func (w *worker) pushBody(buf []byte, seq int) []byte {
+// device of local unit seq mod count, with its idempotency_key (appendKey)
+// when keyed. Account ids and keys are hex and digits: nothing to escape.
+func (w *worker) pushBody(buf []byte, seq int, keyed bool) []byte {
 	buf = append(buf, `{"to":{"account":"`...)
 	buf = append(buf, w.account(seq%w.spec.Count)...)
 	buf = append(buf, `","device":"d"},"type":"notification.v1","payload":{"title":"`+marker...)
 	buf = strconv.AppendInt(buf, int64(seq), 10)
-	return append(buf, `"}}`...)
+	buf = append(buf, `"}`...)
+	if keyed {
+		buf = append(w.appendKey(append(buf, `,"idempotency_key":"`...), seq), '"')
+	}
+	return append(buf, '}')
 }
 
 // appendKey appends the idempotency key of message seq (Config.Keys): the
@@ -144,7 +148,7 @@ func (w *worker) push(ctx context.Context, rp *rawPoster, buf []byte, first, n i
 		if seq > first {
 			buf = append(buf, ',')
 		}
-		buf = w.pushBody(buf, seq)
+		buf = w.pushBody(buf, seq, false)
 	}
 	if w.cfg.Batch > 1 {
 		buf = append(buf, "]}"...)
@@ -198,7 +202,7 @@ func (w *worker) push(ctx context.Context, rp *rawPoster, buf []byte, first, n i
 
 // enqueue makes one POST /v1/messages.
 func (w *worker) enqueue(ctx context.Context, rp *rawPoster, buf []byte, seq int) []byte {
-	buf = w.pushBody(buf, seq)
+	buf = w.pushBody(buf, seq, false)
 	key := ""
 	if w.cfg.Keys {
 		key = string(w.appendKey(nil, seq))
@@ -218,11 +222,7 @@ func (w *worker) enqueueBatch(ctx context.Context, rp *rawPoster, buf []byte, fi
 		if seq > first {
 			buf = append(buf, ',')
 		}
-		buf = w.pushBody(buf, seq)
-		if w.cfg.Keys {
-			buf = append(buf[:len(buf)-1], `,"idempotency_key":"`...)
-			buf = append(w.appendKey(buf, seq), `"}`...)
-		}
+		buf = w.pushBody(buf, seq, w.cfg.Keys)
 	}
 	buf = append(buf, "]}"...)
 	for seq := first; seq < first+n; seq++ {
