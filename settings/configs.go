@@ -100,6 +100,12 @@ func (c *Server) APIConfig() (api.Config, error) {
 		MaxJSONDepth:    c.REST.MaxJSONDepth,
 		MaxBodyBytes:    c.MaxBodyBytes,
 		PushTimeout:     c.PushTimeout,
+		MaxPushTimeout:  c.MaxPushTimeout,
+		MaxTargets:      c.MaxTargets,
+		MaxBatch:        c.MaxBatch,
+		LookupTimeout:   c.LookupTimeout,
+		IdempotencyTTL:  c.IdempotencyTTL,
+		KeyConcurrency:  c.KeyConcurrency,
 	}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald/api"
 )
 
 // serveServer returns the configuration `herald serve` parses from args.
@@ -58,13 +60,24 @@ func TestRegionsConfig(t *testing.T) {
 }
 
 func TestAPIConfig(t *testing.T) {
-	c := serveServer(t, "--api-keys", "backend:"+strings.Repeat("s", 32), "--push-timeout", "3s")
+	c := serveServer(t, "--api-keys", "backend:"+strings.Repeat("s", 32), "--push-timeout", "3s", "--max-push-timeout", "4s",
+		"--max-targets", "5", "--max-batch", "6", "--lookup-timeout", "7s", "--idempotency-ttl", "8h", "--key-concurrency", "1")
 	a, err := c.APIConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(a.Keys) != 1 || a.PushTimeout != 3*time.Second || a.MaxBodyBytes != c.MaxBodyBytes {
+	if len(a.Keys) != 1 || a.PushTimeout != 3*time.Second || a.MaxBodyBytes != c.MaxBodyBytes || a.MaxPushTimeout != 4*time.Second ||
+		a.MaxTargets != 5 || a.MaxBatch != 6 || a.LookupTimeout != 7*time.Second || a.IdempotencyTTL != 8*time.Hour || a.KeyConcurrency != 1 {
 		t.Errorf("api config %+v", a)
+	}
+	// The defaults are the API's own.
+	d, err := serveServer(t, "--api-keys", "backend:"+strings.Repeat("s", 32)).APIConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.MaxPushTimeout != api.DefaultMaxPushTimeout || d.MaxTargets != api.DefaultMaxTargets || d.MaxBatch != api.DefaultMaxBatch ||
+		d.LookupTimeout != api.DefaultLookupTimeout || d.IdempotencyTTL != api.DefaultIdempotencyTTL || d.KeyConcurrency != api.DefaultKeyConcurrency {
+		t.Errorf("api config's defaults %+v", d)
 	}
 	c.APIKeys = List{"no-secret"}
 	if _, err := c.APIConfig(); err == nil {

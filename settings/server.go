@@ -127,6 +127,14 @@ type Server struct {
 	MsgBurst          int
 	MaxBodyBytes      int64
 	PushTimeout       time.Duration
+	// The REST API's bounds on a push and a batch (api.Config's fields of the
+	// same names).
+	MaxPushTimeout time.Duration
+	MaxTargets     int
+	MaxBatch       int
+	LookupTimeout  time.Duration
+	IdempotencyTTL time.Duration
+	KeyConcurrency int
 	REST              RESTLimits // header, JSON depth and API key rate limits
 
 	Kafka Kafka
@@ -247,6 +255,12 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&c.CloseLinger, "close-linger", edge.DefaultCloseLinger, "closing a device for its own misbehaviour: how long the edge waits for the device's close frame before it closes the TCP connection")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", api.DefaultMaxBodyBytes, "largest REST request body")
 	fs.DurationVar(&c.PushTimeout, "push-timeout", api.DefaultPushTimeout, "default wait of a sync push")
+	fs.DurationVar(&c.MaxPushTimeout, "max-push-timeout", api.DefaultMaxPushTimeout, "longest timeout_ms a sync push may ask for; longer gets 400 (at least --push-timeout)")
+	fs.IntVar(&c.MaxTargets, "max-targets", api.DefaultMaxTargets, "devices one push reaches, and the deliveries one POST /v1/push/batch runs at once; more devices get 413")
+	fs.IntVar(&c.MaxBatch, "max-batch", api.DefaultMaxBatch, "messages of one POST /v1/push/batch or POST /v1/messages/batch; more get 413")
+	fs.DurationVar(&c.LookupTimeout, "lookup-timeout", api.DefaultLookupTimeout, "bound on each store or registry call of a REST request (an account's devices, device lists, topics, message statuses)")
+	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", api.DefaultIdempotencyTTL, "how long an Idempotency-Key (and a message's idempotency_key) is remembered (at least 1ms)")
+	fs.IntVar(&c.KeyConcurrency, "key-concurrency", api.DefaultKeyConcurrency, "idempotency keys of one POST /v1/messages/batch claimed, and settled, at once (1: one after the other)")
 	c.REST.Flags(fs)
 	c.Kafka.Flags(fs, dev)
 	if !dev {
@@ -425,9 +439,29 @@ func (c *Server) validateLifecycle() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"--ping-interval", c.PingInterval}, {"--pong-timeout", c.PongTimeout}, {"--write-timeout", c.WriteTimeout}, {"--push-timeout", c.PushTimeout}, {"--close-write-timeout", c.CloseWriteTimeout}, {"--close-linger", c.CloseLinger}} {
+	}{{"--ping-interval", c.PingInterval}, {"--pong-timeout", c.PongTimeout}, {"--write-timeout", c.WriteTimeout}, {"--push-timeout", c.PushTimeout}, {"--close-write-timeout", c.CloseWriteTimeout}, {"--close-linger", c.CloseLinger},
+		{"--max-push-timeout", c.MaxPushTimeout}, {"--lookup-timeout", c.LookupTimeout}} {
 		if d.v <= 0 {
 			return Usagef("%s must be positive, got %v", d.name, d.v)
+		}
+	}
+	return c.validateAPILimits()
+}
+
+// validateAPILimits checks the REST API's bounds on a push and a batch.
+func (c *Server) validateAPILimits() error {
+	switch {
+	case c.MaxPushTimeout < c.PushTimeout:
+		return Usagef("--max-push-timeout (%v) must not be shorter than --push-timeout (%v)", c.MaxPushTimeout, c.PushTimeout)
+	case c.IdempotencyTTL < time.Millisecond:
+		return Usagef("--idempotency-ttl must be at least 1ms, got %v", c.IdempotencyTTL)
+	}
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"--max-targets", c.MaxTargets}, {"--max-batch", c.MaxBatch}, {"--key-concurrency", c.KeyConcurrency}} {
+		if l.v < 1 {
+			return Usagef("%s must be at least 1, got %d", l.name, l.v)
 		}
 	}
 	return nil
