@@ -34,6 +34,12 @@ func TestEdgeConfig(t *testing.T) {
 	if e.PolicyBackoff != c.EdgePolicyBackoff() || e.ReleaseMemoryQuiet != c.EdgeReleaseMemoryQuiet() {
 		t.Errorf("policy backoff %v, release quiet %v: not the edge's forms of the settings", e.PolicyBackoff, e.ReleaseMemoryQuiet)
 	}
+	d := serveServer(t, "--max-rate-hits", "2", "--max-inflight", "3", "--max-msg-targets", "4", "--msg-ack-timeout", "5s",
+		"--link-queue", "6", "--link-inflight", "7", "--device-cache", "8", "--registry-timeout", "9s").EdgeConfig()
+	if d.MaxRateHits != 2 || d.MaxInflight != 3 || d.MaxTargets != 4 || d.AckTimeout != 5*time.Second ||
+		d.LinkQueue != 6 || d.LinkInflight != 7 || d.DeviceCache != 8 || d.RegistryTimeout != 9*time.Second {
+		t.Errorf("edge config's bounds %+v", d)
+	}
 	if !slices.Equal(e.RegionKeys, []string{"region-key-0123456789"}) {
 		t.Errorf("a gateway accepts region keys %v", e.RegionKeys)
 	}

@@ -103,7 +103,18 @@ type Server struct {
 	// MaxTopics: the topics one connection may subscribe to at once.
 	// TopicLogMaxEntries, TopicLogMaxTTL: each topic's catch-up log
 	// (topiclog.Limits); TopicCatchUp: what one sub replays at most.
-	MaxTopics          int
+	MaxTopics int
+	// The edge's bounds on device messages, links and its caches
+	// (edge.Config's MaxRateHits, MaxInflight, MaxTargets, AckTimeout (--msg-ack-timeout),
+	// LinkQueue, LinkInflight, DeviceCache, RegistryTimeout).
+	MaxRateHits        int
+	MaxInflight        int
+	MaxMsgTargets      int
+	MsgAckTimeout      time.Duration
+	LinkQueue          int
+	LinkInflight       int
+	DeviceCache        int
+	RegistryTimeout    time.Duration
 	TopicLogMaxEntries int
 	TopicLogMaxTTL     time.Duration
 	TopicCatchUp       int
@@ -135,7 +146,7 @@ type Server struct {
 	LookupTimeout  time.Duration
 	IdempotencyTTL time.Duration
 	KeyConcurrency int
-	REST              RESTLimits // header, JSON depth and API key rate limits
+	REST           RESTLimits // header, JSON depth and API key rate limits
 
 	Kafka Kafka
 	// Mirror is the mirror role's source cluster and the mirrored topics the
@@ -234,6 +245,14 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.InboxMaxMessages, "inbox-max-messages", inbox.DefaultMaxMessages, "messages without a collapse key a device's inbox holds while it is offline; a push beyond drops the oldest")
 	fs.Int64Var(&c.InboxMaxBytes, "inbox-max-bytes", inbox.DefaultMaxBytes, "payload bytes a device's inbox holds while it is offline; a push beyond drops the oldest until it fits")
 	fs.IntVar(&c.InboxPage, "inbox-page", 0, "stored messages an edge reads and queues at once for a device that connects, below --send-queue (0: 32, or --send-queue minus 1 when that is less)")
+	fs.IntVar(&c.MaxRateHits, "max-rate-hits", edge.DefaultMaxRateHits, "frames over a budget in a row, with none within every budget between them, that close a connection with 1008")
+	fs.IntVar(&c.MaxInflight, "max-inflight", edge.DefaultMaxInflight, "a connection's device messages being delivered at once; more are answered rate_limited")
+	fs.IntVar(&c.MaxMsgTargets, "max-msg-targets", edge.DefaultMaxTargets, "targets of one device message; more are answered too_large")
+	fs.DurationVar(&c.MsgAckTimeout, "msg-ack-timeout", edge.DefaultAckTimeout, "how long a device message with ack waits for each target's ack before its receipt says timeout")
+	fs.IntVar(&c.LinkQueue, "link-queue", edge.DefaultLinkQueue, "receipts waiting to go back on one incoming edge link")
+	fs.IntVar(&c.LinkInflight, "link-inflight", edge.DefaultLinkInflight, "deliveries one incoming edge link runs at once; more are rejected with \"edge busy\"")
+	fs.IntVar(&c.DeviceCache, "device-cache", edge.DefaultDeviceCache, "accounts whose device lists an edge caches")
+	fs.DurationVar(&c.RegistryTimeout, "registry-timeout", edge.DefaultRegistryTimeout, "an edge's bound on each registry call")
 	fs.IntVar(&c.MaxTopics, "max-topics", edge.DefaultMaxTopics, "topics one connection may subscribe to at once, and list in one sub frame (a sub beyond is answered limit); also the persistent topics one device may have in the device list")
 	fs.IntVar(&c.TopicLogMaxEntries, "topic-log-max-entries", topiclog.DefaultMaxEntries, "messages each topic's catch-up log keeps; a publish beyond drops the oldest")
 	fs.DurationVar(&c.TopicLogMaxTTL, "topic-log-max-ttl", topiclog.DefaultMaxTTL, "longest a topic's catch-up log keeps a message (its own ttl, when shorter, applies)")
@@ -440,7 +459,7 @@ func (c *Server) validateLifecycle() error {
 		name string
 		v    time.Duration
 	}{{"--ping-interval", c.PingInterval}, {"--pong-timeout", c.PongTimeout}, {"--write-timeout", c.WriteTimeout}, {"--push-timeout", c.PushTimeout}, {"--close-write-timeout", c.CloseWriteTimeout}, {"--close-linger", c.CloseLinger},
-		{"--max-push-timeout", c.MaxPushTimeout}, {"--lookup-timeout", c.LookupTimeout}} {
+		{"--max-push-timeout", c.MaxPushTimeout}, {"--lookup-timeout", c.LookupTimeout}, {"--msg-ack-timeout", c.MsgAckTimeout}, {"--registry-timeout", c.RegistryTimeout}} {
 		if d.v <= 0 {
 			return Usagef("%s must be positive, got %v", d.name, d.v)
 		}
@@ -448,7 +467,8 @@ func (c *Server) validateLifecycle() error {
 	return c.validateAPILimits()
 }
 
-// validateAPILimits checks the REST API's bounds on a push and a batch.
+// validateAPILimits checks the REST API's bounds on a push and a batch, and
+// the edge's on device messages, links and caches: each must be at least 1.
 func (c *Server) validateAPILimits() error {
 	switch {
 	case c.MaxPushTimeout < c.PushTimeout:
@@ -459,7 +479,9 @@ func (c *Server) validateAPILimits() error {
 	for _, l := range []struct {
 		name string
 		v    int
-	}{{"--max-targets", c.MaxTargets}, {"--max-batch", c.MaxBatch}, {"--key-concurrency", c.KeyConcurrency}} {
+	}{{"--max-targets", c.MaxTargets}, {"--max-batch", c.MaxBatch}, {"--key-concurrency", c.KeyConcurrency},
+		{"--max-rate-hits", c.MaxRateHits}, {"--max-inflight", c.MaxInflight}, {"--max-msg-targets", c.MaxMsgTargets},
+		{"--link-queue", c.LinkQueue}, {"--link-inflight", c.LinkInflight}, {"--device-cache", c.DeviceCache}} {
 		if l.v < 1 {
 			return Usagef("%s must be at least 1, got %d", l.name, l.v)
 		}
