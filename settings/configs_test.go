@@ -109,13 +109,15 @@ func TestAdminConfig(t *testing.T) {
 func TestProcessorConfig(t *testing.T) {
 	c := serveServer(t, "--kafka-brokers", "k:9092", "--kafka-group", "g", "--processor-workers", "high=3,normal=2,low=1",
 		"--kafka-partitions", "12", "--status-mirrors", "us", "--consume-mirrored", "ap",
-		"--processor-fetch-wait", "15ms", "--status-fetch-wait", "30ms", "--kafka-produce-linger", "2ms", "--kafka-produce-timeout", "3s")
+		"--processor-fetch-wait", "15ms", "--status-fetch-wait", "30ms", "--kafka-produce-linger", "2ms", "--kafka-produce-timeout", "3s",
+		"--processor-max-poll-records", "7", "--processor-delivery-timeout", "8s", "--processor-max-attempts", "9", "--processor-retry-backoff", "10ms")
 	p, err := c.ProcessorConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.Group != "g" || p.Workers["high"] != 3 || p.Workers["low"] != 1 || !slices.Equal(p.Mirrored, []string{"ap"}) || p.Topics != c.Kafka.Topics() ||
-		p.SessionTimeout != c.Kafka.SessionTimeout || p.AckTimeout != c.Kafka.AckTimeout || p.FetchWait != 15*time.Millisecond {
+		p.SessionTimeout != c.Kafka.SessionTimeout || p.AckTimeout != c.Kafka.AckTimeout || p.FetchWait != 15*time.Millisecond ||
+		p.MaxPollRecords != 7 || p.DeliveryTimeout != 8*time.Second || p.MaxAttempts != 9 || p.RetryBackoff != 10*time.Millisecond {
 		t.Errorf("processor config %+v", p)
 	}
 	m := c.MaterializerConfig()

@@ -36,6 +36,12 @@ type Kafka struct {
 	PublishTimeout    time.Duration
 	CommitInterval    time.Duration
 	StatusTTL         time.Duration
+	// MaxPollRecords, DeliveryTimeout, MaxAttempts and RetryBackoff are the
+	// processor's batch and retry bounds (processor.Config's).
+	MaxPollRecords  int
+	DeliveryTimeout time.Duration
+	MaxAttempts     int
+	RetryBackoff    time.Duration
 	// FetchWait, StatusFetchWait and ProduceLinger are the batching waits
 	// of the processor's fetch, the materializer's and the API's producer.
 	FetchWait       time.Duration
@@ -84,6 +90,10 @@ func (k *Kafka) Flags(fs *flag.FlagSet, dev bool) {
 	fs.DurationVar(&k.ProduceTimeout, "kafka-produce-timeout", processor.DefaultProduceTimeout, "how long POST /v1/messages waits for Kafka before answering 503 (at least 1s)")
 	fs.StringVar(&k.Workers, "processor-workers", fmt.Sprintf("high=%d,normal=%d,low=%d", processor.DefaultHighWorkers, processor.DefaultNormalWorkers, processor.DefaultLowWorkers), "concurrent deliveries per priority")
 	fs.DurationVar(&k.AckTimeout, "ack-timeout", processor.DefaultAckTimeout, "how long an async message's ack is awaited after delivery")
+	fs.IntVar(&k.MaxPollRecords, "processor-max-poll-records", processor.DefaultMaxPollRecords, "the most messages of one processor batch (one poll); collapse keys apply within a batch")
+	fs.DurationVar(&k.DeliveryTimeout, "processor-delivery-timeout", processor.DefaultDeliveryTimeout, "bound on one delivery attempt of an async message, up to its write to the device; keep it below --kafka-rebalance-timeout")
+	fs.IntVar(&k.MaxAttempts, "processor-max-attempts", processor.DefaultMaxAttempts, "attempts at an async delivery that failed because a part of the platform was unavailable")
+	fs.DurationVar(&k.RetryBackoff, "processor-retry-backoff", processor.DefaultRetryBackoff, "wait before an async delivery's second attempt, doubled for each further one")
 	fs.DurationVar(&k.CommitInterval, "processor-commit-interval", processor.DefaultCommitInterval, "how often a processor commits the offsets of the batches it has finished (and before a rebalance and at exit); a processor that dies leaves up to this much to be delivered again")
 	fs.DurationVar(&k.FetchWait, "processor-fetch-wait", 0, "the least time between a processor's polls while messages flow (0: it polls again at once; else 10ms to 1s), so that a poll takes that long's messages in one batch: fewer Kafka round trips per message at a steady rate, for up to this much more delivery latency; an idle processor does not wait")
 	fs.DurationVar(&k.StatusFetchWait, "status-fetch-wait", processor.DefaultStatusFetchWait, "the least time between the status materializer's polls while events flow (0: it polls again at once; else 10ms to 1s): fewer Kafka round trips per event, while GET /v1/messages/{id} may show an outcome up to twice this much later; no delivery waits for it")
@@ -124,6 +134,12 @@ func (k *Kafka) Validate() error {
 	}
 	if k.AckTimeout <= 0 || k.StatusTTL <= 0 || k.PublishTimeout <= 0 || k.CommitInterval <= 0 {
 		return Usagef("--ack-timeout, --publish-timeout, --processor-commit-interval and --status-ttl must be positive")
+	}
+	if k.DeliveryTimeout <= 0 || k.RetryBackoff <= 0 {
+		return Usagef("--processor-delivery-timeout and --processor-retry-backoff must be positive, got %v and %v", k.DeliveryTimeout, k.RetryBackoff)
+	}
+	if k.MaxPollRecords < 1 || k.MaxAttempts < 1 {
+		return Usagef("--processor-max-poll-records and --processor-max-attempts must be at least 1, got %d and %d", k.MaxPollRecords, k.MaxAttempts)
 	}
 	for _, w := range []struct {
 		flag string
@@ -235,6 +251,10 @@ func (c *Server) ProcessorConfig() (processor.Config, error) {
 		AckTimeout:        k.AckTimeout,
 		CommitInterval:    k.CommitInterval,
 		FetchWait:         k.FetchWait,
+		MaxPollRecords:    k.MaxPollRecords,
+		DeliveryTimeout:   k.DeliveryTimeout,
+		MaxAttempts:       k.MaxAttempts,
+		RetryBackoff:      k.RetryBackoff,
 		SessionTimeout:    gt.Session,
 		RebalanceTimeout:  gt.Rebalance,
 		HeartbeatInterval: gt.Heartbeat,
