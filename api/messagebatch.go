@@ -203,6 +203,23 @@ func forEachKeyed(limit int, keyed []int, f func(i int)) {
 	wg.Wait()
 }
 
+// inProcess is implemented by an Idempotency store whose calls never leave
+// the process (processor.MemoryIdempotency, herald dev's): each is a map
+// operation under a lock, which goroutines cannot overlap with anything.
+type inProcess interface {
+	InProcess() bool
+}
+
+// keyConcurrency is how many of a batch's idempotency keys are claimed, and
+// settled, at once: Config.KeyConcurrency, or 1 for a store in the process,
+// where the goroutines would cost their allocations and gain nothing.
+func (s *Server) keyConcurrency() int {
+	if l, ok := s.cfg.Idempotency.(inProcess); ok && l.InProcess() {
+		return 1
+	}
+	return s.cfg.KeyConcurrency
+}
+
 // claimKeys claims the idempotency keys of the valid messages of items that
 // have one (claimKey), together (forEachKeyed), before their enqueue. A key
 // that an earlier message of the same batch has is refused without a claim,
@@ -237,7 +254,7 @@ func (s *Server) claimKeys(ctx context.Context, items []asyncItem, from string) 
 	if len(keyed) == 0 {
 		return
 	}
-	forEachKeyed(s.cfg.KeyConcurrency, keyed, func(i int) {
+	forEachKeyed(s.keyConcurrency(), keyed, func(i int) {
 		it := &items[i]
 		c, replay, p := s.claimKey(ctx, from, it.key, it.text, it.msg.ID)
 		switch {
@@ -265,7 +282,7 @@ func (s *Server) settleBatch(ctx context.Context, items []*asyncItem, errs []err
 		it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
 	}
 	if len(keyed) > 0 {
-		forEachKeyed(s.cfg.KeyConcurrency, keyed, func(k int) {
+		forEachKeyed(s.keyConcurrency(), keyed, func(k int) {
 			it := items[k]
 			it.result.Error = s.settleKey(ctx, it.msg, it.claim, errs[k])
 		})

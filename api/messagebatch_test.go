@@ -383,3 +383,26 @@ func TestSendMessagesBatchClaimsConcurrently(t *testing.T) {
 		t.Errorf("KeyConcurrency 1: %v", err)
 	}
 }
+
+// TestKeyConcurrency: a batch's keys are claimed KeyConcurrency at once,
+// but one after the other with a store in the process, where goroutines
+// gain nothing.
+func TestKeyConcurrency(t *testing.T) {
+	mem := processor.NewMemoryIdempotency(0)
+	for _, tt := range []struct {
+		name  string
+		store processor.Idempotency
+		want  int
+	}{
+		{"in memory", mem, 1},
+		{"in Redis", processor.NewRedisIdempotency(nil, "k:"), 16},
+		{"a store of its own", &slowClaims{Idempotency: mem}, 16},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Server{cfg: Config{Idempotency: tt.store, KeyConcurrency: 16}}
+			if got := s.keyConcurrency(); got != tt.want {
+				t.Errorf("keyConcurrency() = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -93,7 +93,8 @@ type Config struct {
 	// /v1/messages/batch that are claimed, and settled, at once: each is a
 	// round trip to the Idempotency store (with Redis, pipelined when they
 	// overlap). 0 is DefaultKeyConcurrency; 1 claims them one after the
-	// other, on the request's goroutine.
+	// other, on the request's goroutine, as they always are with a store in
+	// the process (processor.MemoryIdempotency).
 	KeyConcurrency int
 	// Inbox, when set, stores the sync pushes to one device that find it
 	// offline, for types whose policy has a store (store-and-forward); without

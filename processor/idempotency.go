@@ -43,6 +43,10 @@ func NewMemoryIdempotency(maxEntries int) *MemoryIdempotency {
 	return &MemoryIdempotency{now: time.Now, maxEntries: maxEntries, keys: make(map[string]memClaim)}
 }
 
+// InProcess reports that m's calls never leave the process: a caller with
+// many keys gains nothing from making its calls concurrently.
+func (m *MemoryIdempotency) InProcess() bool { return true }
+
 // Claim implements Idempotency.
 func (m *MemoryIdempotency) Claim(_ context.Context, key, value string, ttl time.Duration) (string, error) {
 	now := m.now()
