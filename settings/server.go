@@ -279,7 +279,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.MaxBatch, "max-batch", api.DefaultMaxBatch, "messages of one POST /v1/push/batch or POST /v1/messages/batch; more get 413")
 	fs.DurationVar(&c.LookupTimeout, "lookup-timeout", api.DefaultLookupTimeout, "bound on each store or registry call of a REST request (an account's devices, device lists, topics, message statuses)")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", api.DefaultIdempotencyTTL, "how long an Idempotency-Key (and a message's idempotency_key) is remembered (at least 1ms)")
-	fs.IntVar(&c.KeyConcurrency, "key-concurrency", api.DefaultKeyConcurrency, "idempotency keys of one POST /v1/messages/batch claimed, and settled, at once (1: one after the other)")
+	fs.IntVar(&c.KeyConcurrency, "key-concurrency", api.DefaultKeyConcurrency, "idempotency keys of one POST /v1/messages/batch claimed, and settled, at once, with the keys in Redis (1: one after the other, as they always are in memory)")
 	c.REST.Flags(fs)
 	c.Kafka.Flags(fs, dev)
 	if !dev {
@@ -464,12 +464,12 @@ func (c *Server) validateLifecycle() error {
 			return Usagef("%s must be positive, got %v", d.name, d.v)
 		}
 	}
-	return c.validateAPILimits()
+	return c.validateBounds()
 }
 
-// validateAPILimits checks the REST API's bounds on a push and a batch, and
+// validateBounds checks the REST API's bounds on a push and a batch, and
 // the edge's on device messages, links and caches: each must be at least 1.
-func (c *Server) validateAPILimits() error {
+func (c *Server) validateBounds() error {
 	switch {
 	case c.MaxPushTimeout < c.PushTimeout:
 		return Usagef("--max-push-timeout (%v) must not be shorter than --push-timeout (%v)", c.MaxPushTimeout, c.PushTimeout)
