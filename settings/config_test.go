@@ -237,6 +237,7 @@ func TestConfigErrors(t *testing.T) {
 		{name: "idempotency ttl under a millisecond", args: []string{"--idempotency-ttl", "999us"}, stderr: []string{"--idempotency-ttl must be at least 1ms, got 999µs"}},
 		{name: "no messages in a batch", args: []string{"--max-batch", "0"}, stderr: []string{"--max-batch must be at least 1, got 0"}},
 		{name: "no targets in the file", file: "max-targets: 0\n", stderr: []string{"--max-targets must be at least 1, got 0"}},
+		{name: "topic ttl under four heartbeats", args: []string{"--heartbeat-interval", "5s", "--topic-ttl", "19s"}, stderr: []string{"--topic-ttl (19s) must be at least four times --heartbeat-interval (5s)"}},
 		{name: "no rate hits", args: []string{"--max-rate-hits", "0"}, stderr: []string{"--max-rate-hits must be at least 1, got 0"}},
 		{name: "no messages in flight", args: []string{"--max-inflight", "0"}, stderr: []string{"--max-inflight must be at least 1, got 0"}},
 		{name: "no message targets in the file", file: "max-msg-targets: 0\n", stderr: []string{"--max-msg-targets must be at least 1, got 0"}},

@@ -18,6 +18,7 @@ func (c *Server) EdgeConfig() edge.Config {
 		RegionKeys:        c.Region.gatewayKeys(),
 		InternalAddr:      c.AdvertiseAddr,
 		HeartbeatInterval: c.Heartbeat,
+		TopicRefresh:      c.TopicTTL / 4,
 		MaxFrameBytes:     c.MaxFrameBytes,
 		PingInterval:      c.PingInterval,
 		PongTimeout:       c.PongTimeout,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/api"
+	"github.com/heraldpush/herald/edge"
 )
 
 // serveServer returns the configuration `herald serve` parses from args.
@@ -35,10 +36,19 @@ func TestEdgeConfig(t *testing.T) {
 		t.Errorf("policy backoff %v, release quiet %v: not the edge's forms of the settings", e.PolicyBackoff, e.ReleaseMemoryQuiet)
 	}
 	d := serveServer(t, "--max-rate-hits", "2", "--max-inflight", "3", "--max-msg-targets", "4", "--msg-ack-timeout", "5s",
-		"--link-queue", "6", "--link-inflight", "7", "--device-cache", "8", "--registry-timeout", "9s").EdgeConfig()
+		"--link-queue", "6", "--link-inflight", "7", "--device-cache", "8", "--registry-timeout", "9s", "--topic-ttl", "8m").EdgeConfig()
 	if d.MaxRateHits != 2 || d.MaxInflight != 3 || d.MaxTargets != 4 || d.AckTimeout != 5*time.Second ||
-		d.LinkQueue != 6 || d.LinkInflight != 7 || d.DeviceCache != 8 || d.RegistryTimeout != 9*time.Second {
+		d.LinkQueue != 6 || d.LinkInflight != 7 || d.DeviceCache != 8 || d.RegistryTimeout != 9*time.Second || d.TopicRefresh != 2*time.Minute {
 		t.Errorf("edge config's bounds %+v", d)
+	}
+	// The registry keeps a topic's edges for --topic-ttl; the edge adds its
+	// topics again every quarter of it, by default too.
+	r, err := serveServer(t, "--redis-addr", "127.0.0.1:6379", "--topic-ttl", "8m").RedisConfig()
+	if err != nil || r.TopicTTL != 8*time.Minute {
+		t.Errorf("redis config %+v, %v: want a topic TTL of 8m", r, err)
+	}
+	if got := serveServer(t).EdgeConfig().TopicRefresh; got != edge.DefaultTopicRefresh {
+		t.Errorf("default topic refresh %v, want %v", got, edge.DefaultTopicRefresh)
 	}
 	if !slices.Equal(e.RegionKeys, []string{"region-key-0123456789"}) {
 		t.Errorf("a gateway accepts region keys %v", e.RegionKeys)

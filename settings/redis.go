@@ -36,7 +36,7 @@ func (c *Server) validateRedis() error {
 // RedisConfig is the registry's configuration of Redis: the addresses, the
 // password and the roots of --redis-tls-ca.
 func (c *Server) RedisConfig() (registry.RedisConfig, error) {
-	cfg := registry.RedisConfig{Addrs: c.RedisAddrs, Password: c.RedisPassword, Prefix: c.RedisPrefix, EdgeTTL: c.EdgeTTL}
+	cfg := registry.RedisConfig{Addrs: c.RedisAddrs, Password: c.RedisPassword, Prefix: c.RedisPrefix, EdgeTTL: c.EdgeTTL, TopicTTL: c.TopicTTL}
 	if c.RedisTLSCA != "" {
 		pool, err := LoadCAPool(c.RedisTLSCA)
 		if err != nil {

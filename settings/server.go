@@ -89,6 +89,9 @@ type Server struct {
 	AdminTraceURL string
 	EdgeTTL       time.Duration
 	Heartbeat     time.Duration
+	// TopicTTL is how long the registry keeps an edge in a topic's entry
+	// after its last add; the edge adds its topics again every quarter of it.
+	TopicTTL time.Duration
 
 	MaxFrameBytes int64
 	PingInterval  time.Duration
@@ -200,6 +203,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.StringVar(&c.RedisTLSCA, "redis-tls-ca", "", "PEM CA bundle that verifies the certificates of rediss:// servers (default: the system roots); read at start")
 	fs.StringVar(&c.RedisPrefix, "redis-prefix", "herald:", "prefix of every Redis key")
 	fs.DurationVar(&c.EdgeTTL, "edge-ttl", registry.DefaultEdgeTTL, "how long an edge stays live without a heartbeat; a crashed edge's devices are offline after it")
+	fs.DurationVar(&c.TopicTTL, "topic-ttl", registry.DefaultTopicTTL, "how long the registry keeps an edge among a topic's subscribers after the edge last added the topic; an edge adds its topics again every quarter of it, at a heartbeat (at least four times --heartbeat-interval)")
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", edge.DefaultHeartbeatInterval, "how often an edge refreshes its liveness; well within --edge-ttl")
 	fs.StringVar(&c.AdminAddr, "admin-addr", "127.0.0.1:9090", "listen address for /metrics, /healthz, /readyz, pprof and, with --console, the admin API and console; empty disables it")
 	if !dev {
@@ -371,6 +375,9 @@ func (c *Server) Validate(dev bool) error {
 	}
 	if c.Heartbeat <= 0 || c.EdgeTTL < 2*c.Heartbeat {
 		return Usagef("--edge-ttl (%v) must be at least twice --heartbeat-interval (%v)", c.EdgeTTL, c.Heartbeat)
+	}
+	if c.TopicTTL < 4*c.Heartbeat {
+		return Usagef("--topic-ttl (%v) must be at least four times --heartbeat-interval (%v): an edge adds its topics again every quarter of it, at a heartbeat", c.TopicTTL, c.Heartbeat)
 	}
 	if len(c.RedisAddrs) > 0 && c.PostgresURL == "" {
 		return Usagef("--postgres-url (or HERALD_POSTGRES_URL) is required with --redis-addr: the processes of a cluster share one device list")

@@ -238,7 +238,7 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 		n.closers = append(n.closers, r.Close)
 		warnEdgeTTL(c, r, log)
 	} else {
-		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.EdgeTTL})
+		n.registry = registry.NewMemoryWith(registry.MemoryConfig{EdgeTTL: c.EdgeTTL, TopicTTL: c.TopicTTL})
 	}
 	switch {
 	case devices != nil:
