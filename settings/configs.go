@@ -65,6 +65,25 @@ func (c *Server) EdgeConfig() edge.Config {
 	}
 }
 
+// LinksConfig returns the configuration of this process's links to other
+// edges as the settings give them: the first cluster key and the bounds. The
+// addresses, HTTP client, logger and tracer are cmd/herald's to add.
+func (c *Server) LinksConfig() edge.LinksConfig {
+	cfg := edge.LinksConfig{
+		Queue:        c.LinkSendQueue,
+		DialTimeout:  c.LinkDialTimeout,
+		WriteTimeout: c.LinkWriteTimeout,
+		MinBackoff:   c.LinkMinBackoff,
+		MaxBackoff:   c.LinkMaxBackoff,
+		PingInterval: c.LinkPingInterval,
+		PongTimeout:  c.LinkPongTimeout,
+	}
+	if len(c.ClusterKeys) > 0 {
+		cfg.ClusterKey = c.ClusterKeys[0]
+	}
+	return cfg
+}
+
 // gatewayKeys returns the region keys a gateway accepts, none for an edge
 // that is no gateway.
 func (r *Region) gatewayKeys() []string {

@@ -47,6 +47,12 @@ func TestEdgeConfig(t *testing.T) {
 	if err != nil || r.TopicTTL != 8*time.Minute {
 		t.Errorf("redis config %+v, %v: want a topic TTL of 8m", r, err)
 	}
+	l := serveServer(t, "--cluster-key", "k1-0123456789abcdef,k0-0123456789abcdef", "--link-send-queue", "3", "--link-dial-timeout", "4s",
+		"--link-write-timeout", "5s", "--link-min-backoff", "6ms", "--link-max-backoff", "7s", "--link-ping-interval", "8s", "--link-pong-timeout", "9s").LinksConfig()
+	if l.ClusterKey != "k1-0123456789abcdef" || l.Queue != 3 || l.DialTimeout != 4*time.Second || l.WriteTimeout != 5*time.Second ||
+		l.MinBackoff != 6*time.Millisecond || l.MaxBackoff != 7*time.Second || l.PingInterval != 8*time.Second || l.PongTimeout != 9*time.Second {
+		t.Errorf("links config %+v", l)
+	}
 	if got := serveServer(t).EdgeConfig().TopicRefresh; got != edge.DefaultTopicRefresh {
 		t.Errorf("default topic refresh %v, want %v", got, edge.DefaultTopicRefresh)
 	}

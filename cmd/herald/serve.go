@@ -278,7 +278,9 @@ func buildWith(c *settings.Server, log *slog.Logger, devices deviceStore) (_ *no
 		return nil, err
 	}
 	if len(c.ClusterKeys) > 0 {
-		n.links, err = edge.NewLinks(edge.LinksConfig{Addresses: n.registry, ClusterKey: c.ClusterKeys[0], HTTPClient: n.tls.Client(), Logger: log.With("part", "links"), Tracer: tracer})
+		lc := c.LinksConfig()
+		lc.Addresses, lc.HTTPClient, lc.Logger, lc.Tracer = n.registry, n.tls.Client(), log.With("part", "links"), tracer
+		n.links, err = edge.NewLinks(lc)
 		if err != nil {
 			return nil, settings.Usagef("%v", err)
 		}
