@@ -108,6 +108,14 @@ func (r *Region) RegionsConfig() (edge.RegionsConfig, error) {
 		FoundTTL:      r.FoundTTL,
 		MissTTL:       r.MissTTL,
 		LocateTimeout: r.LocateTimeout,
+		CacheSize:     r.CacheSize,
+		HandoverQueue: r.HandoverQueue,
+		Queue:         r.LinkQueue,
+		DialTimeout:   r.DialTimeout,
+		WriteTimeout:  r.WriteTimeout,
+		MinBackoff:    r.MinBackoff,
+		MaxBackoff:    r.MaxBackoff,
+		PingInterval:  r.PingInterval,
 	}, nil
 }
 

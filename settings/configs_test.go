@@ -66,13 +66,17 @@ func TestEdgeConfig(t *testing.T) {
 }
 
 func TestRegionsConfig(t *testing.T) {
-	r := Region{Name: "eu", Peers: List{"us=10.0.0.1:8081"}, Keys: List{"k1", "k0"}, FoundTTL: time.Second, MissTTL: 2 * time.Second, LocateTimeout: 3 * time.Second}
+	r := Region{Name: "eu", Peers: List{"us=10.0.0.1:8081"}, Keys: List{"k1", "k0"}, FoundTTL: time.Second, MissTTL: 2 * time.Second, LocateTimeout: 3 * time.Second,
+		CacheSize: 4, HandoverQueue: 5, LinkQueue: 6, DialTimeout: 7 * time.Second, WriteTimeout: 8 * time.Second,
+		MinBackoff: 9 * time.Millisecond, MaxBackoff: 10 * time.Second, PingInterval: 11 * time.Second}
 	g, err := r.RegionsConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if g.Region != "eu" || g.Peers["us"] != "10.0.0.1:8081" || len(g.Peers) != 1 || g.Key != "k1" ||
-		g.FoundTTL != time.Second || g.MissTTL != 2*time.Second || g.LocateTimeout != 3*time.Second {
+		g.FoundTTL != time.Second || g.MissTTL != 2*time.Second || g.LocateTimeout != 3*time.Second ||
+		g.CacheSize != 4 || g.HandoverQueue != 5 || g.Queue != 6 || g.DialTimeout != 7*time.Second || g.WriteTimeout != 8*time.Second ||
+		g.MinBackoff != 9*time.Millisecond || g.MaxBackoff != 10*time.Second || g.PingInterval != 11*time.Second {
 		t.Errorf("regions config %+v", g)
 	}
 	r.Peers = List{"us"}
