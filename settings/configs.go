@@ -69,15 +69,8 @@ func (c *Server) EdgeConfig() edge.Config {
 // edges as the settings give them: the first cluster key and the bounds. The
 // addresses, HTTP client, logger and tracer are cmd/herald's to add.
 func (c *Server) LinksConfig() edge.LinksConfig {
-	cfg := edge.LinksConfig{
-		Queue:        c.LinkSendQueue,
-		DialTimeout:  c.LinkDialTimeout,
-		WriteTimeout: c.LinkWriteTimeout,
-		MinBackoff:   c.LinkMinBackoff,
-		MaxBackoff:   c.LinkMaxBackoff,
-		PingInterval: c.LinkPingInterval,
-		PongTimeout:  c.LinkPongTimeout,
-	}
+	cfg := c.Links.linksConfig()
+	cfg.PongTimeout = c.LinkPongTimeout
 	if len(c.ClusterKeys) > 0 {
 		cfg.ClusterKey = c.ClusterKeys[0]
 	}
@@ -110,12 +103,12 @@ func (r *Region) RegionsConfig() (edge.RegionsConfig, error) {
 		LocateTimeout: r.LocateTimeout,
 		CacheSize:     r.CacheSize,
 		HandoverQueue: r.HandoverQueue,
-		Queue:         r.LinkQueue,
-		DialTimeout:   r.DialTimeout,
-		WriteTimeout:  r.WriteTimeout,
-		MinBackoff:    r.MinBackoff,
-		MaxBackoff:    r.MaxBackoff,
-		PingInterval:  r.PingInterval,
+		Queue:         r.Links.Queue,
+		DialTimeout:   r.Links.DialTimeout,
+		WriteTimeout:  r.Links.WriteTimeout,
+		MinBackoff:    r.Links.MinBackoff,
+		MaxBackoff:    r.Links.MaxBackoff,
+		PingInterval:  r.Links.PingInterval,
 	}, nil
 }
 

@@ -67,8 +67,8 @@ func TestEdgeConfig(t *testing.T) {
 
 func TestRegionsConfig(t *testing.T) {
 	r := Region{Name: "eu", Peers: List{"us=10.0.0.1:8081"}, Keys: List{"k1", "k0"}, FoundTTL: time.Second, MissTTL: 2 * time.Second, LocateTimeout: 3 * time.Second,
-		CacheSize: 4, HandoverQueue: 5, LinkQueue: 6, DialTimeout: 7 * time.Second, WriteTimeout: 8 * time.Second,
-		MinBackoff: 9 * time.Millisecond, MaxBackoff: 10 * time.Second, PingInterval: 11 * time.Second}
+		CacheSize: 4, HandoverQueue: 5, Links: LinkBounds{Queue: 6, DialTimeout: 7 * time.Second, WriteTimeout: 8 * time.Second,
+			MinBackoff: 9 * time.Millisecond, MaxBackoff: 10 * time.Second, PingInterval: 11 * time.Second}}
 	g, err := r.RegionsConfig()
 	if err != nil {
 		t.Fatal(err)

@@ -23,14 +23,11 @@ type Region struct {
 	MissTTL       time.Duration
 	LocateTimeout time.Duration
 	// CacheSize, HandoverQueue and the region links' bounds: see
-	// edge.RegionsConfig (Queue is LinkQueue here). Zero is edge's default
-	// (herald dev --regions defines none of their flags).
-	CacheSize                 int
-	HandoverQueue             int
-	LinkQueue                 int
-	DialTimeout, WriteTimeout time.Duration
-	MinBackoff, MaxBackoff    time.Duration
-	PingInterval              time.Duration
+	// edge.RegionsConfig. Zero is edge's default (herald dev --regions
+	// defines none of their flags).
+	CacheSize     int
+	HandoverQueue int
+	Links         LinkBounds
 }
 
 // MaxDevRegions bounds `herald dev --regions`.
@@ -55,12 +52,7 @@ func (r *Region) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&r.LocateTimeout, "region-locate-timeout", edge.DefaultRegionLocateTimeout, "how long the other regions' gateways have to say whether they hold a device; also how long a region link waits for its ping's pong")
 	fs.IntVar(&r.CacheSize, "region-cache-size", edge.DefaultRegionCacheSize, "answers of the other regions (found, missed) kept; a full cache is emptied")
 	fs.IntVar(&r.HandoverQueue, "region-handover-queue", edge.DefaultRegionHandoverQueue, "handovers and device-list changes waiting to be sent to the other regions; more are dropped")
-	fs.IntVar(&r.LinkQueue, "region-link-queue", edge.DefaultLinkQueue, "frames waiting to go out on one link to another region; a message for a full queue is rejected")
-	fs.DurationVar(&r.DialTimeout, "region-dial-timeout", edge.DefaultLinkDialTimeout, "bound on one dial of a link to another region's gateway")
-	fs.DurationVar(&r.WriteTimeout, "region-write-timeout", edge.DefaultWriteTimeout, "bound on one write to a link to another region")
-	fs.DurationVar(&r.MinBackoff, "region-min-backoff", edge.DefaultLinkMinBackoff, "the first wait before a failed link to another region is dialled again, doubled up to --region-max-backoff")
-	fs.DurationVar(&r.MaxBackoff, "region-max-backoff", edge.DefaultLinkMaxBackoff, "the longest wait before a failed link to another region is dialled again")
-	fs.DurationVar(&r.PingInterval, "region-ping-interval", edge.DefaultRegionPingInterval, "how often a link to another region pings its gateway")
+	r.Links.Flags(fs, "region-", "region-link-queue", "another region's gateway", edge.DefaultRegionPingInterval)
 }
 
 // PeerAddrs returns --region-peers as a map of region names to addresses,
@@ -117,25 +109,8 @@ func (r *Region) Validate(edgeRole bool) error {
 	if r.FoundTTL < 0 || r.MissTTL < 0 || r.LocateTimeout <= 0 {
 		return Usagef("--region-found-ttl and --region-miss-ttl must not be negative, --region-locate-timeout must be positive")
 	}
-	for _, l := range []struct {
-		name string
-		v    int
-	}{{"--region-cache-size", r.CacheSize}, {"--region-handover-queue", r.HandoverQueue}, {"--region-link-queue", r.LinkQueue}} {
-		if l.v < 1 {
-			return Usagef("%s must be at least 1, got %d", l.name, l.v)
-		}
+	if err := atLeast1(intSetting{"--region-cache-size", r.CacheSize}, intSetting{"--region-handover-queue", r.HandoverQueue}); err != nil {
+		return err
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"--region-dial-timeout", r.DialTimeout}, {"--region-write-timeout", r.WriteTimeout}, {"--region-min-backoff", r.MinBackoff},
-		{"--region-max-backoff", r.MaxBackoff}, {"--region-ping-interval", r.PingInterval}} {
-		if d.v <= 0 {
-			return Usagef("%s must be positive, got %v", d.name, d.v)
-		}
-	}
-	if r.MaxBackoff < r.MinBackoff {
-		return Usagef("--region-max-backoff (%v) must not be shorter than --region-min-backoff (%v)", r.MaxBackoff, r.MinBackoff)
-	}
-	return nil
+	return r.Links.Validate("region-", "region-link-queue")
 }

@@ -10,8 +10,8 @@ func TestRegionValidate(t *testing.T) {
 	key := "region-key-0123456789"
 	ok := func() Region {
 		return Region{Name: "eu", Peers: List{"us=10.0.0.1:8081", "ap-1=gw.ap:8081"}, Keys: List{key}, Gateway: true, LocateTimeout: time.Second,
-			CacheSize: 10, HandoverQueue: 10, LinkQueue: 10, DialTimeout: time.Second, WriteTimeout: time.Second,
-			MinBackoff: time.Millisecond, MaxBackoff: time.Second, PingInterval: time.Second}
+			CacheSize: 10, HandoverQueue: 10, Links: LinkBounds{Queue: 10, DialTimeout: time.Second, WriteTimeout: time.Second,
+				MinBackoff: time.Millisecond, MaxBackoff: time.Second, PingInterval: time.Second}}
 	}
 	for _, c := range []struct {
 		name    string
@@ -36,11 +36,11 @@ func TestRegionValidate(t *testing.T) {
 		{"negative miss ttl", func(r *Region) { r.MissTTL = -time.Second }, true, "--region-miss-ttl"},
 		{"no cache", func(r *Region) { r.CacheSize = 0 }, true, "--region-cache-size must be at least 1, got 0"},
 		{"no handover queue", func(r *Region) { r.HandoverQueue = 0 }, true, "--region-handover-queue must be at least 1"},
-		{"no link queue", func(r *Region) { r.LinkQueue = -1 }, true, "--region-link-queue must be at least 1, got -1"},
-		{"no dial timeout", func(r *Region) { r.DialTimeout = 0 }, true, "--region-dial-timeout must be positive, got 0s"},
-		{"no write timeout", func(r *Region) { r.WriteTimeout = 0 }, true, "--region-write-timeout must be positive"},
-		{"no ping interval", func(r *Region) { r.PingInterval = -time.Second }, true, "--region-ping-interval must be positive, got -1s"},
-		{"backoffs the wrong way round", func(r *Region) { r.MinBackoff, r.MaxBackoff = 2*time.Second, time.Second }, true,
+		{"no link queue", func(r *Region) { r.Links.Queue = -1 }, true, "--region-link-queue must be at least 1, got -1"},
+		{"no dial timeout", func(r *Region) { r.Links.DialTimeout = 0 }, true, "--region-dial-timeout must be positive, got 0s"},
+		{"no write timeout", func(r *Region) { r.Links.WriteTimeout = 0 }, true, "--region-write-timeout must be positive"},
+		{"no ping interval", func(r *Region) { r.Links.PingInterval = -time.Second }, true, "--region-ping-interval must be positive, got -1s"},
+		{"backoffs the wrong way round", func(r *Region) { r.Links.MinBackoff, r.Links.MaxBackoff = 2*time.Second, time.Second }, true,
 			"--region-max-backoff (1s) must not be shorter than --region-min-backoff (2s)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

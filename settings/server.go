@@ -110,33 +110,30 @@ type Server struct {
 	// The edge's bounds on device messages, links and its caches
 	// (edge.Config's MaxRateHits, MaxInflight, MaxTargets, AckTimeout (--msg-ack-timeout),
 	// LinkQueue, LinkInflight, DeviceCache, RegistryTimeout).
-	MaxRateHits int
-	// Links: this process's links to other edges (edge.LinksConfig's Queue,
-	// DialTimeout, WriteTimeout, MinBackoff, MaxBackoff, PingInterval,
-	// PongTimeout).
-	LinkSendQueue                     int
-	LinkDialTimeout, LinkWriteTimeout time.Duration
-	LinkMinBackoff, LinkMaxBackoff    time.Duration
-	LinkPingInterval, LinkPongTimeout time.Duration
-	MaxInflight                       int
-	MaxMsgTargets                     int
-	MsgAckTimeout                     time.Duration
-	LinkQueue                         int
-	LinkInflight                      int
-	DeviceCache                       int
-	RegistryTimeout                   time.Duration
-	TopicLogMaxEntries                int
-	TopicLogMaxTTL                    time.Duration
-	TopicCatchUp                      int
-	MsgRate                           float64
-	FrameRate                         float64
-	FrameBurst                        int
-	HelloRate                         float64
-	HelloBurst                        int
-	ErrorRate                         float64
-	ErrorBurst                        int
-	MaxBadFrames                      int
-	BadFrameWin                       time.Duration
+	MaxRateHits     int
+	MaxInflight     int
+	MaxMsgTargets   int
+	MsgAckTimeout   time.Duration
+	LinkQueue       int
+	LinkInflight    int
+	DeviceCache     int
+	RegistryTimeout time.Duration
+	// Links: this process's links to other edges; LinkPongTimeout how long
+	// one waits for its ping's pong.
+	Links              LinkBounds
+	LinkPongTimeout    time.Duration
+	TopicLogMaxEntries int
+	TopicLogMaxTTL     time.Duration
+	TopicCatchUp       int
+	MsgRate            float64
+	FrameRate          float64
+	FrameBurst         int
+	HelloRate          float64
+	HelloBurst         int
+	ErrorRate          float64
+	ErrorBurst         int
+	MaxBadFrames       int
+	BadFrameWin        time.Duration
 
 	// PolicyBackoff 0 turns the backoff after a 1008 off (see EdgePolicyBackoff).
 	PolicyBackoff        time.Duration
@@ -260,12 +257,7 @@ func (c *Server) Flags(fs *flag.FlagSet, dev bool) {
 	fs.IntVar(&c.MaxInflight, "max-inflight", edge.DefaultMaxInflight, "a connection's device messages being delivered at once; more are answered rate_limited")
 	fs.IntVar(&c.MaxMsgTargets, "max-msg-targets", edge.DefaultMaxTargets, "targets of one device message; more are answered too_large")
 	fs.DurationVar(&c.MsgAckTimeout, "msg-ack-timeout", edge.DefaultAckTimeout, "how long a device message with ack waits for each target's ack before its receipt says timeout")
-	fs.IntVar(&c.LinkSendQueue, "link-send-queue", edge.DefaultLinkQueue, "frames waiting to go out on one link to another edge; a message for a full queue is rejected (\"link queue full\")")
-	fs.DurationVar(&c.LinkDialTimeout, "link-dial-timeout", edge.DefaultLinkDialTimeout, "bound on one dial of a link to another edge")
-	fs.DurationVar(&c.LinkWriteTimeout, "link-write-timeout", edge.DefaultWriteTimeout, "bound on one write to a link to another edge")
-	fs.DurationVar(&c.LinkMinBackoff, "link-min-backoff", edge.DefaultLinkMinBackoff, "the first wait before a failed link to another edge is dialled again, doubled up to --link-max-backoff; meanwhile deliveries through it fail fast as unavailable")
-	fs.DurationVar(&c.LinkMaxBackoff, "link-max-backoff", edge.DefaultLinkMaxBackoff, "the longest wait before a failed link to another edge is dialled again")
-	fs.DurationVar(&c.LinkPingInterval, "link-ping-interval", edge.DefaultLinkPingInterval, "how often a link to another edge pings it")
+	c.Links.Flags(fs, "link-", "link-send-queue", "another edge", edge.DefaultLinkPingInterval)
 	fs.DurationVar(&c.LinkPongTimeout, "link-pong-timeout", edge.DefaultLinkPongTimeout, "how long a link waits for its ping's pong before it takes the other edge as lost")
 	fs.IntVar(&c.LinkQueue, "link-queue", edge.DefaultLinkQueue, "receipts waiting to go back on one incoming edge link")
 	fs.IntVar(&c.LinkInflight, "link-inflight", edge.DefaultLinkInflight, "deliveries one incoming edge link runs at once; more are rejected with \"edge busy\"")
@@ -476,16 +468,11 @@ func (c *Server) validateLifecycle() error {
 	case c.ReleaseMemoryQuiet < 0:
 		return Usagef("--release-memory-quiet must not be negative, got %v (0 never returns memory)", c.ReleaseMemoryQuiet)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"--ping-interval", c.PingInterval}, {"--pong-timeout", c.PongTimeout}, {"--write-timeout", c.WriteTimeout}, {"--push-timeout", c.PushTimeout}, {"--close-write-timeout", c.CloseWriteTimeout}, {"--close-linger", c.CloseLinger},
-		{"--max-push-timeout", c.MaxPushTimeout}, {"--lookup-timeout", c.LookupTimeout}, {"--msg-ack-timeout", c.MsgAckTimeout}, {"--registry-timeout", c.RegistryTimeout},
-		{"--link-dial-timeout", c.LinkDialTimeout}, {"--link-write-timeout", c.LinkWriteTimeout}, {"--link-min-backoff", c.LinkMinBackoff},
-		{"--link-max-backoff", c.LinkMaxBackoff}, {"--link-ping-interval", c.LinkPingInterval}, {"--link-pong-timeout", c.LinkPongTimeout}} {
-		if d.v <= 0 {
-			return Usagef("%s must be positive, got %v", d.name, d.v)
-		}
+	if err := positive(durSetting{"--ping-interval", c.PingInterval}, durSetting{"--pong-timeout", c.PongTimeout}, durSetting{"--write-timeout", c.WriteTimeout},
+		durSetting{"--push-timeout", c.PushTimeout}, durSetting{"--close-write-timeout", c.CloseWriteTimeout}, durSetting{"--close-linger", c.CloseLinger},
+		durSetting{"--max-push-timeout", c.MaxPushTimeout}, durSetting{"--lookup-timeout", c.LookupTimeout}, durSetting{"--msg-ack-timeout", c.MsgAckTimeout},
+		durSetting{"--registry-timeout", c.RegistryTimeout}, durSetting{"--link-pong-timeout", c.LinkPongTimeout}); err != nil {
+		return err
 	}
 	return c.validateBounds()
 }
@@ -498,20 +485,13 @@ func (c *Server) validateBounds() error {
 		return Usagef("--max-push-timeout (%v) must not be shorter than --push-timeout (%v)", c.MaxPushTimeout, c.PushTimeout)
 	case c.IdempotencyTTL < time.Millisecond:
 		return Usagef("--idempotency-ttl must be at least 1ms, got %v", c.IdempotencyTTL)
-	case c.LinkMaxBackoff < c.LinkMinBackoff:
-		return Usagef("--link-max-backoff (%v) must not be shorter than --link-min-backoff (%v)", c.LinkMaxBackoff, c.LinkMinBackoff)
 	}
-	for _, l := range []struct {
-		name string
-		v    int
-	}{{"--max-targets", c.MaxTargets}, {"--max-batch", c.MaxBatch}, {"--key-concurrency", c.KeyConcurrency},
-		{"--max-rate-hits", c.MaxRateHits}, {"--max-inflight", c.MaxInflight}, {"--max-msg-targets", c.MaxMsgTargets},
-		{"--link-queue", c.LinkQueue}, {"--link-send-queue", c.LinkSendQueue}, {"--link-inflight", c.LinkInflight}, {"--device-cache", c.DeviceCache}} {
-		if l.v < 1 {
-			return Usagef("%s must be at least 1, got %d", l.name, l.v)
-		}
+	if err := atLeast1(intSetting{"--max-targets", c.MaxTargets}, intSetting{"--max-batch", c.MaxBatch}, intSetting{"--key-concurrency", c.KeyConcurrency},
+		intSetting{"--max-rate-hits", c.MaxRateHits}, intSetting{"--max-inflight", c.MaxInflight}, intSetting{"--max-msg-targets", c.MaxMsgTargets},
+		intSetting{"--link-queue", c.LinkQueue}, intSetting{"--link-inflight", c.LinkInflight}, intSetting{"--device-cache", c.DeviceCache}); err != nil {
+		return err
 	}
-	return nil
+	return c.Links.Validate("link-", "link-send-queue")
 }
 
 // validateLimits checks the limits: none may be negative, zero means none (or
