@@ -10,6 +10,7 @@ import (
 	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/topiclog"
+	"github.com/heraldpush/herald/tracing"
 )
 
 // A publish to a topic reaches the edges that have subscribers of it (the
@@ -40,12 +41,31 @@ func (r *Router) Publish(ctx context.Context, topic string, m *protocol.Msg) (pr
 	if r.Topics == nil {
 		return res, ErrNoTopics
 	}
+	ctx, span := r.Tracer.Publish(ctx, topic, m.ID)
+	res, err := r.publish(ctx, topic, m)
+	if span.IsRecording() {
+		c := tracing.PublishCounts{Edges: res.Edges, Regions: res.Regions, Devices: res.Devices, Dropped: res.Dropped, Failed: len(res.Failed)}
+		if len(res.Failed) > 0 {
+			c.FirstFailure = res.Failed[0].Edge + ": " + res.Failed[0].Error
+		}
+		tracing.EndPublish(span, c, err)
+	} else {
+		span.End()
+	}
+	return res, err
+}
+
+// publish is Publish once the publish's span, if any, is in ctx.
+func (r *Router) publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error) {
+	var res protocol.PublishResult
 	m.Topic = topic
 	if r.TopicLog != nil {
 		r.logTopic(ctx, m)
 		res.Seq = m.Seq
 	}
+	lookup := r.Tracer.TopicLookup(ctx, topic)
 	edges, err := r.Topics.TopicEdges(ctx, topic)
+	tracing.EndTopicLookup(lookup, len(edges), err)
 	if err != nil {
 		return res, fmt.Errorf("edge: publish to %s: %w", topic, err)
 	}
@@ -82,7 +102,9 @@ func (r *Router) Publish(ctx context.Context, topic string, m *protocol.Msg) (pr
 	}
 	for _, e := range edges {
 		if r.Local != nil && e == r.Local.ID() {
+			subs := r.Tracer.Subscribers(ctx, topic, m.ID)
 			c, err := r.Local.PublishLocal(topic, m)
+			tracing.EndSubscribers(subs, c.Devices, c.Dropped, err)
 			add(e, c, err)
 			continue
 		}
@@ -119,6 +141,14 @@ func (r *Router) logTopic(ctx context.Context, m *protocol.Msg) {
 // Publish sends m, published to m.Topic, to edge and waits for its answer
 // until ctx ends.
 func (l *Links) Publish(ctx context.Context, edge string, m *protocol.Msg) (TopicCount, error) {
+	span, tp := l.cfg.Tracer.LinkPublish(ctx, edge, m.Topic, m.ID)
+	c, err := l.publish(ctx, edge, tp, m)
+	tracing.EndSubscribers(span, c.Devices, c.Dropped, err)
+	return c, err
+}
+
+// publish is Publish with tp, the traceparent of its span ("" when none).
+func (l *Links) publish(ctx context.Context, edge, tp string, m *protocol.Msg) (TopicCount, error) {
 	k, err := l.get(edge)
 	if err != nil {
 		return TopicCount{}, err
@@ -132,7 +162,7 @@ func (l *Links) Publish(ctx context.Context, edge string, m *protocol.Msg) (Topi
 		wait = time.Until(dl)
 	}
 	frame := link.GetFrame()
-	if *frame, err = link.AppendPublish(*frame, wait.Milliseconds(), m); err != nil {
+	if *frame, err = link.AppendPublish(*frame, wait.Milliseconds(), tp, m); err != nil {
 		link.PutFrame(frame)
 		return TopicCount{}, err
 	}
@@ -174,11 +204,15 @@ func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}, r
 	run := func() {
 		var c TopicCount
 		var err error
+		ctx, span := s.cfg.Tracer.PublishReceive(s.ctx, in.TP, in.Msg.Topic, in.Msg.ID)
 		if region {
-			c, err = s.regionPublish(in)
+			c, err = s.regionPublish(ctx, in)
 		} else {
+			subs := s.cfg.Tracer.Subscribers(ctx, in.Msg.Topic, in.Msg.ID)
 			c, err = s.PublishLocal(in.Msg.Topic, &in.Msg)
+			tracing.EndSubscribers(subs, c.Devices, c.Dropped, err)
 		}
+		tracing.EndSubscribers(span, c.Devices, c.Dropped, err)
 		if err != nil {
 			s.cfg.Logger.Warn("a published message was not published here", "id", in.Msg.ID, "region_link", region, "err", err)
 		}
@@ -210,13 +244,13 @@ func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}, r
 
 // regionPublish publishes a message that a region link brought in to this
 // region's subscribers, through Config.RegionRouter, within the time the
-// publisher waits.
-func (s *Server) regionPublish(in *link.InMsg) (TopicCount, error) {
+// publisher waits; ctx is the server's, with the link's span when traced.
+func (s *Server) regionPublish(ctx context.Context, in *link.InMsg) (TopicCount, error) {
 	wait := time.Duration(in.WaitMS) * time.Millisecond
 	if wait <= 0 || wait > s.cfg.AckTimeout {
 		wait = s.cfg.AckTimeout
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, wait)
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	res, err := s.cfg.RegionRouter.Publish(ctx, in.Msg.Topic, &in.Msg)
 	if err != nil {

@@ -48,11 +48,52 @@ func benchTracers(b *testing.B, n int, on bool) []*tracing.Tracer {
 //     spans, and the traceparent in the frame;
 //   - d2d: a device on edge 1 writes a msg for a device on edge 2 and reads
 //     its receipt, one at a time: the msg's span on edge 1, the lookup, the
-//     link hop and the socket write on edge 2.
+//     link hop and the socket write on edge 2;
+//   - publish: Router.Publish from edge 1 to a topic with one subscriber on
+//     each edge, one at a time: the publish, the topic directory's lookup,
+//     the local subscribers, the link to edge 2 and its subscribers.
 func BenchmarkTracing(b *testing.B) {
 	for _, mode := range []string{"off", "on"} {
 		b.Run("push/"+mode, func(b *testing.B) { benchTracedPush(b, mode == "on") })
 		b.Run("d2d/"+mode, func(b *testing.B) { benchTracedD2D(b, mode == "on") })
+		b.Run("publish/"+mode, func(b *testing.B) { benchTracedPublish(b, mode == "on") })
+	}
+}
+
+func benchTracedPublish(b *testing.B, on bool) {
+	trs := benchTracers(b, 2, on)
+	n := 0
+	edges, _ := mustClusterTB(b, 2, func(c *Config) {
+		c.SendQueue = 4096
+		c.Topics = c.Registry.(TopicDirectory)
+		c.Tracer = trs[n]
+		n++
+	})
+	var dones []<-chan struct{}
+	var devs []*device
+	for i, e := range edges {
+		e.router.Topics, e.router.Tracer = e.reg, trs[i]
+		d := e.mustDialTopics(b, "a"+strconv.Itoa(i), "tv1", "news.*")
+		d.sub(false, "s", "news.sports")
+		devs = append(devs, d)
+		dones = append(dones, drainDevice(b, d))
+	}
+	m := &protocol.Msg{Type: "tiny.echo.v1", Payload: payload(map[string]string{"text": "hi"})}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		m.ID = strconv.Itoa(i)
+		mctx, root := trs[0].DeviceMsg(ctx, "a0", "backend", m.ID, m.Type)
+		if r, err := edges[0].router.Publish(mctx, "news.sports", m); err != nil || r.Devices != 2 {
+			b.Fatalf("result %+v, %v", r, err)
+		}
+		root.End()
+	}
+	b.StopTimer()
+	for i, d := range devs {
+		_ = d.c.CloseNow()
+		<-dones[i]
 	}
 }
 

@@ -224,3 +224,153 @@ func TestTracingAcrossRegions(t *testing.T) {
 		t.Errorf("the region link's span goes to %q, want us", attr(s, "messaging.destination.name"))
 	}
 }
+
+// spansNamed returns the exported spans named name.
+func spansNamed(exp *tracetest.InMemoryExporter, name string) []tracetest.SpanStub {
+	var out []tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// childrenOf returns the spans whose parent is s, by the edge that recorded
+// them and their name ("edge-2/send subscribers").
+func childrenOf(exp *tracetest.InMemoryExporter, s tracetest.SpanStub) map[string]tracetest.SpanStub {
+	out := map[string]tracetest.SpanStub{}
+	for _, c := range exp.GetSpans() {
+		if c.Parent.SpanID() == s.SpanContext.SpanID() && c.SpanContext.TraceID() == s.SpanContext.TraceID() {
+			out[edgeOf(c)+"/"+c.Name] = c
+		}
+	}
+	return out
+}
+
+// TestTracingPublish follows a message published to a topic with
+// subscribers on two edges: the publish, the topic directory's lookup, the
+// local subscribers, and the link to the other edge with its subscribers,
+// each counting what it reached.
+func TestTracingPublish(t *testing.T) {
+	trs, exp := mustTracers(t, 2)
+	n := 0
+	edges, _ := mustCluster(t, 2, func(c *Config) { c.Topics = c.Registry.(TopicDirectory); c.Tracer = trs[n]; n++ })
+	for i, e := range edges {
+		e.router.Topics, e.router.Tracer = e.reg, trs[i]
+	}
+	var devs []*device
+	for i, d := range []struct {
+		e            int
+		account, dev string
+	}{{0, "a1", "tv1"}, {1, "a2", "tv2"}, {1, "a3", "tv3"}} {
+		dev := edges[d.e].mustDialTopics(t, d.account, d.dev, "news.*")
+		if r := dev.sub(false, fmt.Sprint("s", i), "news.sports"); r[0].Status != protocol.TopicSubscribed {
+			t.Fatalf("sub answered %+v", r)
+		}
+		devs = append(devs, dev)
+	}
+	// Untraced, the publish leaves no span.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res, err := edges[0].router.Publish(ctx, "news.sports", &protocol.Msg{ID: "u1", Type: "tiny.echo.v1", Payload: payload(map[string]any{})}); err != nil || res.Devices != 3 {
+		t.Fatalf("untraced publish: %+v, %v", res, err)
+	}
+	for _, d := range devs {
+		d.readMsg()
+	}
+	if spans := exp.GetSpans(); len(spans) != 0 {
+		t.Fatalf("an untraced publish left spans: %+v", spans)
+	}
+	tctx, root := trs[0].DeviceMsg(ctx, "a0", "backend", "n1", "tiny.echo.v1")
+	res, err := edges[0].router.Publish(tctx, "news.sports", &protocol.Msg{ID: "n1", Type: "tiny.echo.v1", Payload: payload(map[string]any{})})
+	root.End()
+	if err != nil || res.Edges != 2 || res.Devices != 3 {
+		t.Fatalf("publish: %+v, %v", res, err)
+	}
+	for _, d := range devs {
+		if m := d.readMsg(); m.ID != "n1" {
+			t.Fatalf("subscriber got %+v", m)
+		}
+	}
+	spans := traceOf(t, exp, tracing.SpanDeviceMsg, tracing.SpanPublish, tracing.SpanTopicLookup, tracing.SpanLinkSend, tracing.SpanLinkRecv)
+	eventually(t, "both edges' subscriber spans", func() bool { return len(spansNamed(exp, tracing.SpanSubscribers)) == 2 })
+	assertChain(t, spans, tracing.SpanDeviceMsg, tracing.SpanPublish, tracing.SpanLinkSend, tracing.SpanLinkRecv)
+	pub := spans[tracing.SpanPublish]
+	for key, want := range map[string]string{"herald.topic": "news.sports", "messaging.message.id": "n1", "herald.edges": "2", "herald.devices": "3", "herald.dropped": "0", "herald.failed": "0"} {
+		if got := attr(pub, key); got != want {
+			t.Errorf("the publish's %s = %q, want %q", key, got, want)
+		}
+	}
+	kids := childrenOf(exp, pub)
+	for _, name := range []string{"edge-1/" + tracing.SpanTopicLookup, "edge-1/" + tracing.SpanSubscribers, "edge-1/" + tracing.SpanLinkSend} {
+		if _, ok := kids[name]; !ok {
+			t.Errorf("the publish has no child %q: %v", name, kids)
+		}
+	}
+	if s := kids["edge-1/"+tracing.SpanTopicLookup]; attr(s, "herald.edges") != "2" {
+		t.Errorf("the lookup's span %+v, want 2 edges", s)
+	}
+	if s := kids["edge-1/"+tracing.SpanSubscribers]; attr(s, "herald.devices") != "1" {
+		t.Errorf("edge-1's subscribers span %+v, want 1 device", s)
+	}
+	if s := kids["edge-1/"+tracing.SpanLinkSend]; attr(s, "messaging.destination.name") != "edge-2" || attr(s, "herald.devices") != "2" {
+		t.Errorf("the link's span %+v, want to edge-2 with 2 devices", s)
+	}
+	recv := spans[tracing.SpanLinkRecv]
+	if edgeOf(recv) != "edge-2" || attr(recv, "herald.topic") != "news.sports" {
+		t.Errorf("the receiving span %+v", recv)
+	}
+	if s, ok := childrenOf(exp, recv)["edge-2/"+tracing.SpanSubscribers]; !ok || attr(s, "herald.devices") != "2" {
+		t.Errorf("edge-2's subscribers span %+v, want 2 devices under the link's", s)
+	}
+}
+
+// TestTracingPublishAcrossRegions follows a publish to a subscriber in
+// another region: the region link carries the trace context, and the other
+// region's own publish is a child of its receipt.
+func TestTracingPublishAcrossRegions(t *testing.T) {
+	trs, exp := mustTracers(t, 2)
+	byRegion := map[string]*tracing.Tracer{"eu": trs[0], "us": trs[1]}
+	rs := mustRegions(t, []string{"eu", "us"}, func(c *RegionsConfig) { c.Tracer = byRegion[c.Region] })
+	for name, re := range rs {
+		// As serve's: the router that region links publish through is a
+		// copy of the region's router, tracer included.
+		re.srv.cfg.Tracer, re.router.Tracer = byRegion[name], byRegion[name]
+		re.srv.cfg.RegionRouter.(*Router).Tracer = byRegion[name]
+	}
+	eu, us := rs["eu"], rs["us"]
+	far := us.mustDialTopics(t, "a2", "tv2", "news.*")
+	far.sub(false, "s2", "news.sports")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tctx, root := trs[0].DeviceMsg(ctx, "a0", "backend", "n1", "tiny.echo.v1")
+	res, err := eu.router.Publish(tctx, "news.sports", &protocol.Msg{ID: "n1", Type: "tiny.echo.v1", Payload: payload(map[string]any{})})
+	root.End()
+	if err != nil || res.Regions != 1 || res.Devices != 1 {
+		t.Fatalf("publish: %+v, %v", res, err)
+	}
+	if m := far.readMsg(); m.ID != "n1" {
+		t.Fatalf("subscriber got %+v", m)
+	}
+	eventually(t, "a publish span in each region", func() bool { return len(spansNamed(exp, tracing.SpanPublish)) == 2 })
+	var euPub, usPub tracetest.SpanStub
+	for _, s := range spansNamed(exp, tracing.SpanPublish) {
+		if edgeOf(s) == "edge-1" {
+			euPub = s
+		} else {
+			usPub = s
+		}
+	}
+	send, ok := childrenOf(exp, euPub)["edge-1/"+tracing.SpanLinkSend]
+	if !ok || attr(send, "messaging.destination.name") != "us" || attr(send, "herald.devices") != "1" {
+		t.Fatalf("eu's publish has no region link span to us with 1 device: %v", childrenOf(exp, euPub))
+	}
+	recv, ok := childrenOf(exp, send)["edge-2/"+tracing.SpanLinkRecv]
+	if !ok {
+		t.Fatalf("the region link's span has no receiving child: %v", childrenOf(exp, send))
+	}
+	if usPub.Parent.SpanID() != recv.SpanContext.SpanID() || attr(usPub, "herald.devices") != "1" {
+		t.Errorf("us's publish %+v, want a child of the link's receipt with 1 device", usPub)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -66,6 +68,18 @@ func TestNilTracer(t *testing.T) {
 	if tr.WithSpan(ctx, ctx) != ctx {
 		t.Error("WithSpan off")
 	}
+	if c, span := tr.Publish(ctx, "news", "m"); c != ctx || span.IsRecording() {
+		t.Error("Publish off")
+	}
+	if c, span := tr.PublishReceive(ctx, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "news", "m"); c != ctx || span.IsRecording() {
+		t.Error("PublishReceive off")
+	}
+	if span, tp := tr.LinkPublish(ctx, "e", "news", "m"); span.IsRecording() || tp != "" {
+		t.Error("LinkPublish off")
+	}
+	if tr.TopicLookup(ctx, "news").IsRecording() || tr.Subscribers(ctx, "news", "m").IsRecording() {
+		t.Error("TopicLookup or Subscribers off")
+	}
 	h := func(http.ResponseWriter, *http.Request) {}
 	if got := tr.HandlerFunc("POST /v1/push", h); got == nil {
 		t.Error("HandlerFunc off returned nil")
@@ -78,6 +92,12 @@ func TestNilTracer(t *testing.T) {
 		End(span, "delivered", tp)
 		EndLookup(tr.Lookup(ctx, "a", "d"), "e", nil)
 		tr.Annotate(ctx, "m", "a", "d")
+		_, span = tr.Publish(ctx, "news", "m")
+		EndTopicLookup(tr.TopicLookup(ctx, "news"), 2, nil)
+		EndSubscribers(tr.Subscribers(ctx, "news", "m"), 3, 0, nil)
+		link, _ := tr.LinkPublish(ctx, "e", "news", "m")
+		EndSubscribers(link, 3, 0, nil)
+		EndPublish(span, PublishCounts{Edges: 2, Devices: 3}, nil)
 	})
 	if allocs != 0 {
 		t.Errorf("tracing off allocates %v times", allocs)
@@ -176,6 +196,52 @@ func TestLinkHop(t *testing.T) {
 	// A hop outside any trace starts none.
 	if span, tp := tr.LinkSend(context.Background(), "e2", "a1", "tv1", "m2"); span.IsRecording() || tp != "" {
 		t.Error("LinkSend outside a trace started one")
+	}
+}
+
+// TestTopicHops holds that a publish's spans join the message's trace: the
+// publish under the caller's span, the link's traceparent parenting the
+// receiving side, the counts on each; outside a trace none starts, and a
+// publish that missed an edge is an error span.
+func TestTopicHops(t *testing.T) {
+	tr, exp := mustTracer(t, 1)
+	if _, span := tr.Publish(context.Background(), "news", "m0"); span.IsRecording() {
+		t.Error("Publish outside a trace started one")
+	}
+	if span, tp := tr.LinkPublish(context.Background(), "e2", "news", "m0"); span.IsRecording() || tp != "" {
+		t.Error("LinkPublish outside a trace started one")
+	}
+	ctx, root := tr.DeviceMsg(context.Background(), "a1", "backend", "m1", "x.v1")
+	pctx, pub := tr.Publish(ctx, "news", "m1")
+	EndTopicLookup(tr.TopicLookup(pctx, "news"), 2, nil)
+	EndSubscribers(tr.Subscribers(pctx, "news", "m1"), 1, 1, nil)
+	send, tp := tr.LinkPublish(pctx, "e2", "news", "m1")
+	rctx, recv := tr.PublishReceive(context.Background(), tp, "news", "m1")
+	EndSubscribers(tr.Subscribers(rctx, "news", "m1"), 2, 0, nil)
+	recv.End()
+	EndSubscribers(send, 2, 0, nil)
+	EndPublish(pub, PublishCounts{Edges: 2, Devices: 3, Dropped: 1, Failed: 1, FirstFailure: "region/us: no answer"}, nil)
+	root.End()
+	byName := map[string][]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		byName[s.Name] = append(byName[s.Name], s)
+	}
+	p := byName[SpanPublish][0]
+	if p.Parent.SpanID() != byName[SpanDeviceMsg][0].SpanContext.SpanID() || attrOf(p, "herald.devices") != "3" || attrOf(p, "herald.failed") != "1" ||
+		p.Status.Code != codes.Error || !strings.Contains(p.Status.Description, "region/us") {
+		t.Errorf("the publish's span %+v", p)
+	}
+	for _, name := range []string{SpanTopicLookup, SpanLinkSend} {
+		if s := byName[name][0]; s.Parent.SpanID() != p.SpanContext.SpanID() {
+			t.Errorf("%q is not the publish's child", name)
+		}
+	}
+	r := byName[SpanLinkRecv][0]
+	if r.Parent.SpanID() != byName[SpanLinkSend][0].SpanContext.SpanID() || attrOf(r, "herald.topic") != "news" {
+		t.Errorf("the receiving span %+v, want the link's child", r)
+	}
+	if subs := byName[SpanSubscribers]; len(subs) != 2 || subs[1].Parent.SpanID() != r.SpanContext.SpanID() || attrOf(subs[1], "herald.devices") != "2" {
+		t.Errorf("the subscribers' spans %+v", subs)
 	}
 }
 

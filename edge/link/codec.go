@@ -45,10 +45,15 @@ func AppendMsg(dst []byte, account string, waitMS int64, device, tp string, m *p
 }
 
 // AppendPublish appends the publish frame of m, a message published to
-// m.Topic, that the sender waits for at most waitMS.
-func AppendPublish(dst []byte, waitMS int64, m *protocol.Msg) ([]byte, error) {
+// m.Topic, that the sender waits for at most waitMS. tp, when not empty, is
+// the W3C traceparent of the sender's span, as AppendMsg's.
+func AppendPublish(dst []byte, waitMS int64, tp string, m *protocol.Msg) ([]byte, error) {
 	out := append(dst, `{"t":"publish","wait_ms":`...)
 	out = strconv.AppendInt(out, waitMS, 10)
+	if tp != "" {
+		out = append(out, `,"tp":`...)
+		out = protocol.AppendString(out, tp)
+	}
 	out, err := protocol.AppendMsgFields(out, m)
 	if err != nil {
 		return dst, err

@@ -258,7 +258,7 @@ func encodeLink(t *testing.T, d *decodedLink) []byte {
 	case KindLate:
 		b, err = json.Marshal(d.late)
 	case KindPublish:
-		b, err = AppendPublish(nil, d.msg.WaitMS, &d.msg.Msg)
+		b, err = AppendPublish(nil, d.msg.WaitMS, d.msg.TP, &d.msg.Msg)
 	case KindPublished:
 		b = AppendPublished(nil, &d.pub)
 	case KindCount:
@@ -381,7 +381,12 @@ func TestLinkFrameRule(t *testing.T) {
 		{"msg with a traceparent twice", msg(to + `,"tp":"` + testTP + `","tp":"` + testTP + `"`), nil},
 		{"msg with TP", msg(to + `,"TP":"x"`), func(d *decodedLink) bool { return d.msg.TP == "" }},
 		{"msg with a traceparent as a number", msg(to + `,"tp":1`), nil},
-		{"publish with a traceparent", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","tp":"` + testTP + `","payload":{}}`, nil},
+		{"publish with a traceparent", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","tp":"` + testTP + `","payload":{}}`, func(d *decodedLink) bool {
+			return d.msg.TP == testTP && d.msg.Msg.Topic == "news"
+		}},
+		{"publish with an empty traceparent", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","tp":"","payload":{}}`, nil},
+		{"publish with an uppercase traceparent", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","tp":"` + strings.ToUpper(testTP) + `","payload":{}}`, nil},
+		{"publish with a traceparent twice", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","tp":"` + testTP + `","tp":"` + testTP + `","payload":{}}`, nil},
 		{"publish with a negative seq", `{"t":"publish","id":"m1","type":"a.v1","topic":"news","seq":-1,"payload":{}}`, nil},
 		{"publish without topic", `{"t":"publish","id":"m1","type":"a.v1","payload":{}}`, nil},
 		{"publish with an invalid topic", `{"t":"publish","id":"m1","type":"a.v1","topic":"news..x","payload":{}}`, nil},
@@ -503,7 +508,7 @@ func FuzzLinkFrame(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"t":"msg","ACCount":"00","account":"a1","id":"m","tYpe":"x","to":{"device":"d"},"payload":null}`))
-	if b, err := AppendPublish(nil, 5, &protocol.Msg{ID: "m1", Type: "a.v1", Topic: "news.sports", From: &protocol.Sender{Service: "news"}, Payload: []byte(`{}`)}); err == nil {
+	if b, err := AppendPublish(nil, 5, testTP, &protocol.Msg{ID: "m1", Type: "a.v1", Topic: "news.sports", From: &protocol.Sender{Service: "news"}, Payload: []byte(`{}`)}); err == nil {
 		f.Add(b)
 	}
 	f.Add(AppendPublished(nil, &Published{ID: "m1", Devices: 2, Dropped: 1}))

@@ -201,13 +201,13 @@ func (s *Scanner) ReadMsg(in *InMsg) error {
 }
 
 // ReadPublish reads the rest of a publish frame after Kind, into in: a msg
-// frame's fields with a topic (protocol.ValidTopic) and an id, and no account,
-// target or tp.
+// frame's fields with a topic (protocol.ValidTopic) and an id, and no account
+// or target; its optional tp follows a msg's rule.
 func (s *Scanner) ReadPublish(in *InMsg) error {
 	if err := s.readMsg(in); err != nil {
 		return err
 	}
-	if in.Account != "" || in.Device != "" || in.TP != "" || in.Msg.ID == "" || !protocol.ValidTopic(in.Msg.Topic) {
+	if in.Account != "" || in.Device != "" || in.Msg.ID == "" || !protocol.ValidTopic(in.Msg.Topic) {
 		return ErrFrame
 	}
 	return nil
