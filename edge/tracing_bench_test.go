@@ -60,6 +60,23 @@ func BenchmarkTracing(b *testing.B) {
 	}
 }
 
+// benchRooted times send, one message at a time, each in a root span of tr
+// as the API's request span would be (tracing on), or in none (off); the
+// timer is stopped when it returns.
+func benchRooted(b *testing.B, tr *tracing.Tracer, send func(context.Context, *protocol.Msg)) {
+	m := &protocol.Msg{Type: "tiny.echo.v1", Payload: payload(map[string]string{"text": "hi"})}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		m.ID = strconv.Itoa(i)
+		mctx, root := tr.DeviceMsg(ctx, "a0", "backend", m.ID, m.Type)
+		send(mctx, m)
+		root.End()
+	}
+	b.StopTimer()
+}
+
 func benchTracedPublish(b *testing.B, on bool) {
 	trs := benchTracers(b, 2, on)
 	n := 0
@@ -78,19 +95,11 @@ func benchTracedPublish(b *testing.B, on bool) {
 		devs = append(devs, d)
 		dones = append(dones, drainDevice(b, d))
 	}
-	m := &protocol.Msg{Type: "tiny.echo.v1", Payload: payload(map[string]string{"text": "hi"})}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		m.ID = strconv.Itoa(i)
-		mctx, root := trs[0].DeviceMsg(ctx, "a0", "backend", m.ID, m.Type)
-		if r, err := edges[0].router.Publish(mctx, "news.sports", m); err != nil || r.Devices != 2 {
+	benchRooted(b, trs[0], func(ctx context.Context, m *protocol.Msg) {
+		if r, err := edges[0].router.Publish(ctx, "news.sports", m); err != nil || r.Devices != 2 {
 			b.Fatalf("result %+v, %v", r, err)
 		}
-		root.End()
-	}
-	b.StopTimer()
+	})
 	for i, d := range devs {
 		_ = d.c.CloseNow()
 		<-dones[i]
@@ -103,19 +112,11 @@ func benchTracedPush(b *testing.B, on bool) {
 	edges, _ := mustClusterTB(b, 2, func(c *Config) { c.SendQueue = 4096; c.Tracer = trs[n]; n++ })
 	d := edges[1].mustDial(b, "a1", "tv1")
 	done := drainDevice(b, d)
-	m := &protocol.Msg{Type: "tiny.echo.v1", Payload: payload(map[string]string{"text": "hi"})}
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		m.ID = strconv.Itoa(i)
-		mctx, root := trs[0].DeviceMsg(ctx, "a1", "backend", m.ID, m.Type)
-		if r := edges[0].router.Deliver(mctx, "a1", "tv1", m, nil); r.Status != protocol.StatusDelivered {
+	benchRooted(b, trs[0], func(ctx context.Context, m *protocol.Msg) {
+		if r := edges[0].router.Deliver(ctx, "a1", "tv1", m, nil); r.Status != protocol.StatusDelivered {
 			b.Fatalf("result %+v", r)
 		}
-		root.End()
-	}
-	b.StopTimer()
+	})
 	_ = d.c.CloseNow()
 	<-done
 }

@@ -191,17 +191,28 @@ func TestTracingOffUntraced(t *testing.T) {
 
 var _ sdktrace.SpanExporter = (*tracetest.InMemoryExporter)(nil)
 
-// TestTracingAcrossRegions follows a device's msg to a device in another
-// region: the region link carries the trace context as an edge link does.
-func TestTracingAcrossRegions(t *testing.T) {
+// mustTracedRegions returns two regions, eu and us, each of one edge whose
+// edge, router and region links trace (eu as edge-1, us as edge-2), into one
+// exporter.
+func mustTracedRegions(t *testing.T) (map[string]*regionEdge, *tracetest.InMemoryExporter) {
 	trs, exp := mustTracers(t, 2)
 	byRegion := map[string]*tracing.Tracer{"eu": trs[0], "us": trs[1]}
 	rs := mustRegions(t, []string{"eu", "us"}, func(c *RegionsConfig) { c.Tracer = byRegion[c.Region] })
 	for name, re := range rs {
-		// Set before any message: the edge and its router trace as the
-		// region's links do.
+		// Set before any message: the edge and its routers trace as the
+		// region's links do. As serve's, the router that region links
+		// deliver and publish through is a copy of the region's router,
+		// tracer included.
 		re.srv.cfg.Tracer, re.router.Tracer = byRegion[name], byRegion[name]
+		re.srv.cfg.RegionRouter.(*Router).Tracer = byRegion[name]
 	}
+	return rs, exp
+}
+
+// TestTracingAcrossRegions follows a device's msg to a device in another
+// region: the region link carries the trace context as an edge link does.
+func TestTracingAcrossRegions(t *testing.T) {
+	rs, exp := mustTracedRegions(t)
 	eu, us := rs["eu"], rs["us"]
 	tv := us.mustDial(t, "a1", "tv1")
 	phone := eu.mustDial(t, "a1", "phone1")
@@ -330,21 +341,13 @@ func TestTracingPublish(t *testing.T) {
 // another region: the region link carries the trace context, and the other
 // region's own publish is a child of its receipt.
 func TestTracingPublishAcrossRegions(t *testing.T) {
-	trs, exp := mustTracers(t, 2)
-	byRegion := map[string]*tracing.Tracer{"eu": trs[0], "us": trs[1]}
-	rs := mustRegions(t, []string{"eu", "us"}, func(c *RegionsConfig) { c.Tracer = byRegion[c.Region] })
-	for name, re := range rs {
-		// As serve's: the router that region links publish through is a
-		// copy of the region's router, tracer included.
-		re.srv.cfg.Tracer, re.router.Tracer = byRegion[name], byRegion[name]
-		re.srv.cfg.RegionRouter.(*Router).Tracer = byRegion[name]
-	}
+	rs, exp := mustTracedRegions(t)
 	eu, us := rs["eu"], rs["us"]
 	far := us.mustDialTopics(t, "a2", "tv2", "news.*")
 	far.sub(false, "s2", "news.sports")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	tctx, root := trs[0].DeviceMsg(ctx, "a0", "backend", "n1", "tiny.echo.v1")
+	tctx, root := eu.router.Tracer.DeviceMsg(ctx, "a0", "backend", "n1", "tiny.echo.v1")
 	res, err := eu.router.Publish(tctx, "news.sports", &protocol.Msg{ID: "n1", Type: "tiny.echo.v1", Payload: payload(map[string]any{})})
 	root.End()
 	if err != nil || res.Regions != 1 || res.Devices != 1 {

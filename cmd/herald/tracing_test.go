@@ -147,8 +147,9 @@ func hasSpanEvent(s *tracepb.Span, name string) bool {
 
 // TestTracingCluster runs separate edge, API and processor processes that
 // export over OTLP/HTTP to a receiver in the test (tracing on because
-// OTEL_EXPORTER_OTLP_ENDPOINT is set), and follows one asynchronous push and
-// one device-to-device message, each as one trace, across them.
+// OTEL_EXPORTER_OTLP_ENDPOINT is set), and follows one asynchronous push, one
+// device-to-device message and one asynchronous publish to a topic, each as
+// one trace, across them.
 func TestTracingCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -216,6 +217,64 @@ func TestTracingCluster(t *testing.T) {
 			t.Error("the socket write's span has no acked event")
 		}
 	})
+
+	t.Run("an asynchronous publish to a topic", func(t *testing.T) {
+		// Subscribers on both edges: the processor's publish, one link to
+		// each edge and each edge's subscribers.
+		devs := []*clusterDevice{
+			dialTopics(t, e1.addr, "t1", "tv1", []string{"news.*"}, "news.sports"),
+			dialTopics(t, e2.addr, "t2", "tv2", []string{"news.*"}, "news.sports"),
+			dialTopics(t, e2.addr, "t3", "tv3", []string{"news.*"}, "news.sports"),
+		}
+		code, body := apiCall(t, api, http.MethodPost, "/v1/topics/news.sports/messages", `{"type":"notification.v1","payload":{"title":"kick-off"},"async":true}`)
+		var acc struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(body), &acc); code != http.StatusAccepted || err != nil || acc.ID == "" {
+			t.Fatalf("async publish: %d %s", code, body)
+		}
+		for _, d := range devs {
+			if m := nextOf[*protocol.Msg](t, d); m.ID != acc.ID {
+				t.Fatalf("subscriber got %+v, want %s", m, acc.ID)
+			}
+		}
+		// A publish goes at high priority unless the request says otherwise.
+		topic := topics.Messages(protocol.PriorityHigh)
+		names := []string{"POST /v1/topics/{topic}/messages", "send " + topic, "process " + topic, tracing.SpanPublish}
+		spans := rcv.trace(t, acc.ID, names...)
+		chain(t, spans, names...)
+		pub := spans[tracing.SpanPublish]
+		if spanInt(pub.Span, "herald.edges") != 2 || spanInt(pub.Span, "herald.devices") != 3 || spanAttr(pub.Span, "herald.topic") != "news.sports" {
+			t.Errorf("the publish's span %v, want 2 edges and 3 devices of news.sports", pub.Span)
+		}
+		rcv.childOf(t, pub, tracing.SpanTopicLookup)
+		// One link to each edge, each with the edge's receipt and its
+		// subscribers under it.
+		devices := map[string]int64{"edge-1": 1, "edge-2": 2}
+		var sends []otlpSpan
+		waitFor(t, "a link span to each edge", func() bool {
+			rcv.mu.Lock()
+			defer rcv.mu.Unlock()
+			sends = sends[:0]
+			for _, s := range rcv.spans {
+				if s.Name == tracing.SpanLinkSend && hex.EncodeToString(s.ParentSpanId) == hex.EncodeToString(pub.SpanId) {
+					sends = append(sends, s)
+				}
+			}
+			return len(sends) == 2
+		})
+		for _, send := range sends {
+			to := spanAttr(send.Span, "messaging.destination.name")
+			if spanInt(send.Span, "herald.devices") != devices[to] {
+				t.Errorf("the link to %q counted %d devices, want %d", to, spanInt(send.Span, "herald.devices"), devices[to])
+			}
+			recv := otlpSpan{rcv.childOf(t, send, tracing.SpanLinkRecv), to}
+			subs := rcv.childOf(t, recv, tracing.SpanSubscribers)
+			if spanInt(subs, "herald.devices") != devices[to] {
+				t.Errorf("%s's subscribers span counted %d devices, want %d", to, spanInt(subs, "herald.devices"), devices[to])
+			}
+		}
+	})
 }
 
 // childOf waits for the span named name whose parent is parent.
@@ -234,78 +293,4 @@ func (rcv *otlpReceiver) childOf(t *testing.T, parent otlpSpan, name string) *tr
 		return false
 	})
 	return found
-}
-
-// TestTracingTopicCluster follows an asynchronous publish to a topic with
-// subscribers on two edges of `herald serve`: the request, Kafka, the
-// processor's publish, one link to each edge and each edge's subscribers.
-func TestTracingTopicCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	rcv := mustOTLPReceiver(t)
-	topics := processor.Topics{Prefix: "trace-topic-test."}
-	kafka := testenv.Kafka(t, 1, topics.All()...)
-	pg := testenv.Postgres(t)
-	rd := testenv.StartRedis(t)
-	common := []string{"--postgres-url", pg, "--redis-addr", rd.Addr, "--redis-prefix", "tracetopic:", "--cluster-key", clusterKey,
-		"--kafka-brokers", strings.Join(kafka.ListenAddrs(), ","), "--kafka-topic-prefix", topics.Prefix, "--kafka-session-timeout", "2s"}
-	edgeArgs := []string{"--roles=edge", "--internal-addr", "127.0.0.1:0", "--token-secret", clusterSecret}
-	e1 := startProc(t, "edge-1", append(append([]string{"--edge-id", "edge-1"}, edgeArgs...), common...)...)
-	e2 := startProc(t, "edge-2", append(append([]string{"--edge-id", "edge-2"}, edgeArgs...), common...)...)
-	api := startProc(t, "api", append([]string{"--roles=api", "--edge-id", "api-1", "--api-keys", clusterAPIKey}, common...)...).addr
-	startProc(t, "processor", append([]string{"--roles=processor", "--edge-id", "processor-1"}, common...)...)
-	devs := []*clusterDevice{
-		dialTopics(t, e1.addr, "a1", "tv1", []string{"news.*"}, "news.sports"),
-		dialTopics(t, e2.addr, "a2", "tv2", []string{"news.*"}, "news.sports"),
-		dialTopics(t, e2.addr, "a3", "tv3", []string{"news.*"}, "news.sports"),
-	}
-	code, body := apiCall(t, api, http.MethodPost, "/v1/topics/news.sports/messages", `{"type":"notification.v1","payload":{"title":"kick-off"},"async":true}`)
-	var acc struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal([]byte(body), &acc); code != http.StatusAccepted || err != nil || acc.ID == "" {
-		t.Fatalf("async publish: %d %s", code, body)
-	}
-	for _, d := range devs {
-		if m := nextOf[*protocol.Msg](t, d); m.ID != acc.ID {
-			t.Fatalf("subscriber got %+v, want %s", m, acc.ID)
-		}
-	}
-	// A publish goes at high priority unless the request says otherwise.
-	topic := topics.Messages(protocol.PriorityHigh)
-	names := []string{"POST /v1/topics/{topic}/messages", "send " + topic, "process " + topic, tracing.SpanPublish}
-	spans := rcv.trace(t, acc.ID, names...)
-	chain(t, spans, names...)
-	pub := spans[tracing.SpanPublish]
-	if spanInt(pub.Span, "herald.edges") != 2 || spanInt(pub.Span, "herald.devices") != 3 || spanAttr(pub.Span, "herald.topic") != "news.sports" {
-		t.Errorf("the publish's span %v, want 2 edges and 3 devices of news.sports", pub.Span)
-	}
-	rcv.childOf(t, pub, tracing.SpanTopicLookup)
-	// One link to each edge, each with the edge's receipt and its
-	// subscribers under it.
-	devices := map[string]int64{"edge-1": 1, "edge-2": 2}
-	var sends []otlpSpan
-	waitFor(t, "a link span to each edge", func() bool {
-		rcv.mu.Lock()
-		defer rcv.mu.Unlock()
-		sends = sends[:0]
-		for _, s := range rcv.spans {
-			if s.Name == tracing.SpanLinkSend && hex.EncodeToString(s.ParentSpanId) == hex.EncodeToString(pub.SpanId) {
-				sends = append(sends, s)
-			}
-		}
-		return len(sends) == 2
-	})
-	for _, send := range sends {
-		to := spanAttr(send.Span, "messaging.destination.name")
-		if spanInt(send.Span, "herald.devices") != devices[to] {
-			t.Errorf("the link to %q counted %d devices, want %d", to, spanInt(send.Span, "herald.devices"), devices[to])
-		}
-		recv := otlpSpan{rcv.childOf(t, send, tracing.SpanLinkRecv), to}
-		subs := rcv.childOf(t, recv, tracing.SpanSubscribers)
-		if spanInt(subs, "herald.devices") != devices[to] {
-			t.Errorf("%s's subscribers span counted %d devices, want %d", to, spanInt(subs, "herald.devices"), devices[to])
-		}
-	}
 }
