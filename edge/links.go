@@ -448,7 +448,7 @@ func (k *peer) dial(ctx context.Context) (*link.Conn, error) {
 	c, resp, err := websocket.Dial(dctx, url, &websocket.DialOptions{
 		HTTPClient:   l.cfg.HTTPClient,
 		HTTPHeader:   http.Header{"Authorization": {"Bearer " + l.cfg.ClusterKey}},
-		Subprotocols: []string{protocol.LinkSubprotocol},
+		Subprotocols: protocol.LinkSubprotocols,
 	})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,11 +73,11 @@ func (s *Server) serveLink(w http.ResponseWriter, r *http.Request, region bool) 
 		return
 	}
 	defer s.wg.Done()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.LinkSubprotocol}})
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: protocol.LinkSubprotocols})
 	if err != nil {
 		return
 	}
-	if c.Subprotocol() != protocol.LinkSubprotocol {
+	if !slices.Contains(protocol.LinkSubprotocols, c.Subprotocol()) {
 		_ = c.Close(websocket.StatusPolicyViolation, "subprotocol "+protocol.LinkSubprotocol+" required")
 		return
 	}
@@ -164,7 +165,7 @@ func (s *Server) onLinkFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, se
 		}
 	case link.KindPublish:
 		var in link.InMsg
-		if err := sc.ReadPublish(&in); err != nil {
+		if err := readPublish(sc, lc, &in); err != nil {
 			return err
 		}
 		s.linkPublish(lc, &in, sem, false)

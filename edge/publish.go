@@ -147,7 +147,8 @@ func (l *Links) Publish(ctx context.Context, edge string, m *protocol.Msg) (Topi
 	return c, err
 }
 
-// publish is Publish with tp, the traceparent of its span ("" when none).
+// publish is Publish with tp, the traceparent of its span ("" when none),
+// which goes in the frame when the link's peer reads it.
 func (l *Links) publish(ctx context.Context, edge, tp string, m *protocol.Msg) (TopicCount, error) {
 	k, err := l.get(edge)
 	if err != nil {
@@ -156,6 +157,9 @@ func (l *Links) publish(ctx context.Context, edge, tp string, m *protocol.Msg) (
 	c, err := k.connect(ctx)
 	if err != nil {
 		return TopicCount{}, fmt.Errorf("link to %s: %w", edge, err)
+	}
+	if !c.PublishTraced() {
+		tp = ""
 	}
 	wait := time.Duration(0)
 	if dl, ok := ctx.Deadline(); ok {
@@ -240,6 +244,19 @@ func (s *Server) linkPublish(lc *link.Conn, in *link.InMsg, sem chan struct{}, r
 		defer func() { <-sem }()
 		run()
 	}()
+}
+
+// readPublish reads a publish frame of lc with sc into in, refusing a tp on
+// a link whose peer speaks only protocol.LinkSubprotocol, as that protocol
+// says.
+func readPublish(sc *link.Scanner, lc *link.Conn, in *link.InMsg) error {
+	if err := sc.ReadPublish(in); err != nil {
+		return err
+	}
+	if in.TP != "" && !lc.PublishTraced() {
+		return link.ErrFrame
+	}
+	return nil
 }
 
 // regionPublish publishes a message that a region link brought in to this

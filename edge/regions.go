@@ -410,7 +410,7 @@ func (s *Server) onRegionFrame(sc *link.Scanner, lc *link.Conn, jobs *linkJobs, 
 		}
 	case link.KindPublish:
 		var in link.InMsg
-		if err := sc.ReadPublish(&in); err != nil {
+		if err := readPublish(sc, lc, &in); err != nil {
 			return err
 		}
 		s.linkPublish(lc, &in, sem, true)

@@ -2,10 +2,17 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/edge/link"
 	"github.com/heraldpush/herald/protocol"
 	"github.com/heraldpush/herald/tracing"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -375,5 +382,116 @@ func TestTracingPublishAcrossRegions(t *testing.T) {
 	}
 	if usPub.Parent.SpanID() != recv.SpanContext.SpanID() || attr(usPub, "herald.devices") != "1" {
 		t.Errorf("us's publish %+v, want a child of the link's receipt with 1 device", usPub)
+	}
+}
+
+// TestLinkPublishTraceparentByProtocol holds that an edge reads a publish's
+// tp on a link of herald.link.v2 and refuses it on one of herald.link.v1, as
+// an edge that speaks only v1 does; a publish without tp is read on both.
+func TestLinkPublishTraceparentByProtocol(t *testing.T) {
+	edges, _ := mustCluster(t, 1, func(c *Config) { c.Topics = c.Registry.(TopicDirectory) })
+	e := edges[0]
+	sub := e.mustDialTopics(t, "a1", "tv1", "news")
+	sub.sub(false, "s1", "news")
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct {
+		subprotocol string
+		tpRead      bool
+	}{{protocol.LinkSubprotocol, false}, {protocol.LinkSubprotocolV2, true}} {
+		t.Run(tc.subprotocol, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.linkHS.URL, "http")+LinkPath, &websocket.DialOptions{
+				HTTPHeader:   http.Header{"Authorization": {"Bearer " + testClusterKey}},
+				Subprotocols: []string{tc.subprotocol},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.CloseNow()
+			if c.Subprotocol() != tc.subprotocol {
+				t.Fatalf("the edge chose %q, want %q", c.Subprotocol(), tc.subprotocol)
+			}
+			withTP := `{"t":"publish","wait_ms":1000,"tp":"` + tp + `","id":"p1-` + tc.subprotocol + `","type":"tiny.echo.v1","topic":"news","payload":{}}`
+			plain := `{"t":"publish","wait_ms":1000,"id":"p2-` + tc.subprotocol + `","type":"tiny.echo.v1","topic":"news","payload":{}}`
+			for _, frame := range []string{withTP, plain} {
+				if err := c.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var want []string
+			if tc.tpRead {
+				want = append(want, "p1-"+tc.subprotocol)
+			}
+			want = append(want, "p2-"+tc.subprotocol)
+			// The publishes of a link fan out concurrently: in any order.
+			var got, answered []string
+			for range want {
+				got = append(got, sub.readMsg().ID)
+				_, data, err := c.Read(ctx)
+				var p link.Published
+				var sc link.Scanner
+				if err != nil || !readPublished(&sc, data, &p) || p.Devices != 1 {
+					t.Fatalf("the answer %s (%v), want published to 1 device", data, err)
+				}
+				answered = append(answered, p.ID)
+			}
+			slices.Sort(got)
+			slices.Sort(answered)
+			if !slices.Equal(got, want) || !slices.Equal(answered, want) {
+				t.Fatalf("the subscriber got %q and the link answered %q, want %q", got, answered, want)
+			}
+		})
+	}
+}
+
+// readPublished reads data, one published frame, into p.
+func readPublished(sc *link.Scanner, data []byte, p *link.Published) bool {
+	kind, err := sc.Kind(data)
+	return err == nil && kind == link.KindPublished && sc.ReadPublished(p) == nil
+}
+
+// TestTracingPublishToAnOlderEdge holds that a traced publish over a link to
+// an edge that speaks only herald.link.v1 carries no tp, which such an edge
+// would refuse: the publish reaches it, and its span still counts the answer.
+func TestTracingPublishToAnOlderEdge(t *testing.T) {
+	trs, exp := mustTracers(t, 1)
+	edges, book := mustCluster(t, 1, func(c *Config) { c.Tracer = trs[0] })
+	frames := make(chan string, 1)
+	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.LinkSubprotocol}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		_, data, err := c.Read(r.Context())
+		if err != nil {
+			return
+		}
+		frames <- string(data)
+		var p struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(data, &p)
+		_ = c.Write(r.Context(), websocket.MessageText, []byte(`{"t":"published","id":"`+p.ID+`","devices":1,"dropped":0}`))
+		_, _, _ = c.Read(r.Context()) // until the link closes
+	}))
+	t.Cleanup(old.Close)
+	book.mu.Lock()
+	book.addrs["edge-old"] = old.URL
+	book.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tctx, root := trs[0].DeviceMsg(ctx, "a0", "backend", "n1", "tiny.echo.v1")
+	c, err := edges[0].links.Publish(tctx, "edge-old", &protocol.Msg{ID: "n1", Type: "tiny.echo.v1", Topic: "news", Payload: payload(map[string]any{})})
+	root.End()
+	if err != nil || c.Devices != 1 {
+		t.Fatalf("publish to the older edge: %+v, %v", c, err)
+	}
+	if f := <-frames; strings.Contains(f, `"tp"`) || !strings.Contains(f, `"t":"publish"`) {
+		t.Fatalf("the older edge got %s, want a publish without tp", f)
+	}
+	if s := traceOf(t, exp, tracing.SpanLinkSend)[tracing.SpanLinkSend]; attr(s, "messaging.destination.name") != "edge-old" || attr(s, "herald.devices") != "1" {
+		t.Errorf("the link's span %+v", s)
 	}
 }

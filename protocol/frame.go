@@ -8,6 +8,16 @@ const Subprotocol = "herald.v1"
 // LinkSubprotocol is the WebSocket subprotocol of edge-to-edge links.
 const LinkSubprotocol = "herald.link.v1"
 
+// LinkSubprotocolV2 is LinkSubprotocol with one addition: a publish frame
+// may carry tp, its sender's trace context (docs/protocol.md, "Links").
+// Edges offer and accept both, preferring it, so that an edge writes tp on a
+// publish only to an edge that reads it.
+const LinkSubprotocolV2 = "herald.link.v2"
+
+// LinkSubprotocols are the link subprotocols an edge speaks, the preferred
+// first.
+var LinkSubprotocols = []string{LinkSubprotocolV2, LinkSubprotocol}
+
 // Kind names a frame's kind: the value of its "t" field.
 type Kind string
 

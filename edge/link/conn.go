@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/heraldpush/herald/protocol"
 )
 
 // maxLinkBatch bounds the frames joined into one link message.
@@ -26,6 +27,7 @@ var ErrClosed = errors.New("link closed")
 // joins whatever has queued into one message, so a burst costs one write.
 type Conn struct {
 	c     *websocket.Conn
+	v2    bool         // the link speaks protocol.LinkSubprotocolV2
 	queue chan *[]byte // bounded; never blocks a sender; each goes back to framePool once written
 	done  chan struct{}
 	once  sync.Once
@@ -34,8 +36,13 @@ type Conn struct {
 
 // NewConn returns the link over c, with room for queue frames waiting.
 func NewConn(c *websocket.Conn, queue int) *Conn {
-	return &Conn{c: c, queue: make(chan *[]byte, queue), done: make(chan struct{})}
+	return &Conn{c: c, v2: c.Subprotocol() == protocol.LinkSubprotocolV2, queue: make(chan *[]byte, queue), done: make(chan struct{})}
 }
+
+// PublishTraced reports whether the link's peer reads a publish frame's tp
+// (protocol.LinkSubprotocolV2): one that speaks only LinkSubprotocol refuses
+// such a frame.
+func (l *Conn) PublishTraced() bool { return l.v2 }
 
 // Send queues one encoded frame without blocking. The frame then belongs to
 // the link.
