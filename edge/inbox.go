@@ -149,6 +149,7 @@ func storedMsg(m *inbox.Message, now time.Time) *protocol.Msg {
 // the session, or when the inbox is empty after the last page and no nudge
 // came meanwhile.
 func (s *Server) forwardStored(ss *session, p *storedPage) {
+	var ended <-chan time.Time // once the session ended: how long its writer may still finish a frame
 	for p != nil {
 		n := 0
 		for _, done := range p.dones {
@@ -156,9 +157,20 @@ func (s *Server) forwardStored(ss *session, p *storedPage) {
 			select {
 			case ok = <-done:
 			case <-ss.ctx.Done():
+				// The session ended, maybe while its writer wrote this
+				// frame: a frame written then is the device's, and stays
+				// stored only if its write is not known within the write's
+				// own bound. Every queued frame is finished, written or
+				// not, by the writer or by the close; one an SSE handler
+				// that has returned never takes is given up at the bound.
+				if ended == nil {
+					t := time.NewTimer(s.cfg.WriteTimeout + time.Second)
+					defer t.Stop()
+					ended = t.C
+				}
 				select {
 				case ok = <-done:
-				default:
+				case <-ended:
 				}
 			}
 			if !ok {

@@ -271,3 +271,59 @@ func TestInboxPageConfig(t *testing.T) {
 		})
 	}
 }
+
+// closingTransport writes every frame at once, but on the frame of the id
+// closeOn it ends the session first, and only returns (written) a while
+// after: a stored message that the device got just as it went away. Writes
+// after that fail.
+type closingTransport struct {
+	ss      *session // set before the session runs
+	closeOn string
+	closed  chan struct{}
+}
+
+func (t *closingTransport) write(_ time.Time, f outFrame) error {
+	select {
+	case <-t.closed:
+		return errClosed // after the close, as a closed socket's writes
+	default:
+	}
+	if f.id == t.closeOn {
+		t.ss.end(closeAbort, causeClientClosed)
+		<-t.closed
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
+}
+
+func (t *closingTransport) close(_ websocket.StatusCode, _ string, done func()) {
+	done()
+	close(t.closed)
+}
+
+// TestInboxWrittenAsTheSessionEnds holds that a stored message written while
+// its session ends counts as delivered and leaves the inbox, and that one
+// after it, never written, stays: the device got the first, and would get it
+// again on its next connection if it stayed stored.
+func TestInboxWrittenAsTheSessionEnds(t *testing.T) {
+	clock := &testClock{now: time.Now()}
+	e, box := mustInboxEdge(t, clock, nil)
+	seqs := mustStore(t, box, clock, "w", 2, time.Hour)
+	ct := &closingTransport{closeOn: "w0", closed: make(chan struct{})}
+	if _, _, ok := e.srv.enterDevice(); !ok {
+		t.Fatal("not admitted")
+	}
+	ss := e.srv.newSession("a1", "tv1", "test", ct, nil)
+	ct.ss = ss
+	loopDone := make(chan struct{})
+	go func() {
+		defer e.srv.leave()
+		defer close(loopDone)
+		e.srv.run(ss, func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	}()
+	<-loopDone
+	eventually(t, "the written message to leave the inbox", func() bool {
+		page, err := box.Pending(context.Background(), "a1", "tv1", 0, 10)
+		return err == nil && len(page.Messages) == 1 && page.Messages[0].Seq == seqs[1]
+	})
+}
