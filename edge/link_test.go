@@ -262,6 +262,21 @@ func TestPresenceAcrossEdges(t *testing.T) {
 // taken for a replace; a replace whose fields are in other case, and a receipt,
 // which never goes this way, are refused. A true replace then closes the
 // session, so the frames before it were all read.
+// dialLink opens a raw link to ce with the cluster key, offering
+// subprotocol; it is closed when the test ends.
+func (ce *clusterEdge) dialLink(t *testing.T, ctx context.Context, subprotocol string) *websocket.Conn {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ce.linkHS.URL, "http")+LinkPath, &websocket.DialOptions{
+		HTTPHeader:   http.Header{"Authorization": {"Bearer " + testClusterKey}},
+		Subprotocols: []string{subprotocol},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	return c
+}
+
 func TestLinkFrameMeansOneThing(t *testing.T) {
 	edges, _ := mustCluster(t, 1, nil)
 	e := edges[0]
@@ -269,14 +284,7 @@ func TestLinkFrameMeansOneThing(t *testing.T) {
 	session := tv.welcome.Session
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.linkHS.URL, "http")+LinkPath, &websocket.DialOptions{
-		HTTPHeader:   http.Header{"Authorization": {"Bearer " + testClusterKey}},
-		Subprotocols: []string{protocol.LinkSubprotocol},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
+	c := e.dialLink(t, ctx, protocol.LinkSubprotocol)
 	for _, frame := range []string{
 		`{"t":"msg","account":"a1","wait_ms":1000,"id":"m1","type":"tiny.echo.v1","to":{"device":"tv1"},"payload":{"t":"replace"},"T":"replace","device":"tv1","session":"` + session + `"}`,
 		`{"t":"replace","ACCOUNT":"a1","device":"tv1","session":"` + session + `"}`,

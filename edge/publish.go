@@ -37,21 +37,12 @@ type TopicLog interface {
 // gets it live. An error means the edges could not be looked up: nothing was
 // sent (though the message may be in the log).
 func (r *Router) Publish(ctx context.Context, topic string, m *protocol.Msg) (protocol.PublishResult, error) {
-	var res protocol.PublishResult
 	if r.Topics == nil {
-		return res, ErrNoTopics
+		return protocol.PublishResult{}, ErrNoTopics
 	}
 	ctx, span := r.Tracer.Publish(ctx, topic, m.ID)
 	res, err := r.publish(ctx, topic, m)
-	if span.IsRecording() {
-		c := tracing.PublishCounts{Edges: res.Edges, Regions: res.Regions, Devices: res.Devices, Dropped: res.Dropped, Failed: len(res.Failed)}
-		if len(res.Failed) > 0 {
-			c.FirstFailure = res.Failed[0].Edge + ": " + res.Failed[0].Error
-		}
-		tracing.EndPublish(span, c, err)
-	} else {
-		span.End()
-	}
+	tracing.EndPublish(span, res, err)
 	return res, err
 }
 

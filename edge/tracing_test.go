@@ -402,14 +402,7 @@ func TestLinkPublishTraceparentByProtocol(t *testing.T) {
 		t.Run(tc.subprotocol, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(e.linkHS.URL, "http")+LinkPath, &websocket.DialOptions{
-				HTTPHeader:   http.Header{"Authorization": {"Bearer " + testClusterKey}},
-				Subprotocols: []string{tc.subprotocol},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.CloseNow()
+			c := e.dialLink(t, ctx, tc.subprotocol)
 			if c.Subprotocol() != tc.subprotocol {
 				t.Fatalf("the edge chose %q, want %q", c.Subprotocol(), tc.subprotocol)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/heraldpush/herald/protocol"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -52,37 +53,35 @@ func (t *Tracer) doPublish(ctx context.Context, topic, id string) (context.Conte
 		semconv.MessagingDestinationName(topic), semconv.MessagingMessageID(id), TopicKey.String(topic)))
 }
 
-// PublishCounts is what a publish reached: edges and regions that answered,
-// the subscribers the message was queued for and those it was not, and the
-// edges or regions that failed, with the first failure's text.
-type PublishCounts struct {
-	Edges, Regions, Devices, Dropped, Failed int
-	FirstFailure                             string
-}
-
-// EndPublish ends a Publish span with what the publish reached; err, when not
-// nil, is why it reached nothing (the topic's edges could not be looked up).
-// A publish that some edges or regions did not answer is an error span.
-func EndPublish(span trace.Span, c PublishCounts, err error) {
+// EndPublish ends a Publish span with what the publish reached (res); err,
+// when not nil, is why it reached nothing (the topic's edges could not be
+// looked up). A publish that some edges or regions did not answer is an error
+// span naming the first of them.
+func EndPublish(span trace.Span, res protocol.PublishResult, err error) {
 	if span.IsRecording() {
-		span.SetAttributes(EdgesKey.Int(c.Edges), RegionsKey.Int(c.Regions), DevicesKey.Int(c.Devices),
-			DroppedKey.Int(c.Dropped), FailedKey.Int(c.Failed))
-		switch {
-		case err != nil:
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		case c.Failed > 0:
-			span.SetStatus(codes.Error, strconv.Itoa(c.Failed)+" not reached: "+c.FirstFailure)
+		span.SetAttributes(EdgesKey.Int(res.Edges), RegionsKey.Int(res.Regions), DevicesKey.Int(res.Devices),
+			DroppedKey.Int(res.Dropped), FailedKey.Int(len(res.Failed)))
+		if err == nil && len(res.Failed) > 0 {
+			f := res.Failed[0]
+			span.SetStatus(codes.Error, strconv.Itoa(len(res.Failed))+" not reached: "+f.Edge+": "+f.Error)
 		}
 	}
-	span.End()
+	EndErr(span, err)
 }
 
 // TopicLookup starts the CLIENT span of the topic directory's lookup of
 // topic's edges, within a traced message only. The caller ends it with
 // EndTopicLookup.
 func (t *Tracer) TopicLookup(ctx context.Context, topic string) trace.Span {
-	if t == nil || !traced(ctx) {
+	if t == nil {
+		return noSpan
+	}
+	return t.doTopicLookup(ctx, topic)
+}
+
+// doTopicLookup is TopicLookup with tracing on.
+func (t *Tracer) doTopicLookup(ctx context.Context, topic string) trace.Span {
+	if !traced(ctx) {
 		return noSpan
 	}
 	_, span := t.t.Start(ctx, SpanTopicLookup, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(TopicKey.String(topic)))
@@ -94,12 +93,8 @@ func (t *Tracer) TopicLookup(ctx context.Context, topic string) trace.Span {
 func EndTopicLookup(span trace.Span, edges int, err error) {
 	if span.IsRecording() {
 		span.SetAttributes(EdgesKey.Int(edges))
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
 	}
-	span.End()
+	EndErr(span, err)
 }
 
 // LinkPublish starts the PRODUCER span of message id, published to topic,
@@ -108,7 +103,15 @@ func EndTopicLookup(span trace.Span, edges int, err error) {
 // carries ("" when there is none). The caller ends it with EndSubscribers
 // and the edge's answer.
 func (t *Tracer) LinkPublish(ctx context.Context, edge, topic, id string) (trace.Span, string) {
-	if t == nil || !traced(ctx) {
+	if t == nil {
+		return noSpan, ""
+	}
+	return t.doLinkPublish(ctx, edge, topic, id)
+}
+
+// doLinkPublish is LinkPublish with tracing on.
+func (t *Tracer) doLinkPublish(ctx context.Context, edge, topic, id string) (trace.Span, string) {
+	if !traced(ctx) {
 		return noSpan, ""
 	}
 	_, span := t.t.Start(ctx, SpanLinkSend, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
@@ -124,6 +127,11 @@ func (t *Tracer) PublishReceive(ctx context.Context, tp, topic, id string) (cont
 	if t == nil || tp == "" {
 		return ctx, noSpan
 	}
+	return t.doPublishReceive(ctx, tp, topic, id)
+}
+
+// doPublishReceive is PublishReceive with tracing on and a tp.
+func (t *Tracer) doPublishReceive(ctx context.Context, tp, topic, id string) (context.Context, trace.Span) {
 	ctx = t.prop.Extract(ctx, traceparentCarrier(tp))
 	return t.t.Start(ctx, SpanLinkRecv, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
 		systemHerald, semconv.MessagingOperationTypeProcess, semconv.MessagingOperationName("process"),
@@ -134,7 +142,15 @@ func (t *Tracer) PublishReceive(ctx context.Context, tp, topic, id string) (cont
 // topic, for this edge's subscribers of it, within a traced message only.
 // The caller ends it with EndSubscribers.
 func (t *Tracer) Subscribers(ctx context.Context, topic, id string) trace.Span {
-	if t == nil || !traced(ctx) {
+	if t == nil {
+		return noSpan
+	}
+	return t.doSubscribers(ctx, topic, id)
+}
+
+// doSubscribers is Subscribers with tracing on.
+func (t *Tracer) doSubscribers(ctx context.Context, topic, id string) trace.Span {
+	if !traced(ctx) {
 		return noSpan
 	}
 	_, span := t.t.Start(ctx, SpanSubscribers, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
@@ -148,10 +164,6 @@ func (t *Tracer) Subscribers(ctx context.Context, topic, id string) trace.Span {
 func EndSubscribers(span trace.Span, devices, dropped int, err error) {
 	if span.IsRecording() {
 		span.SetAttributes(DevicesKey.Int(devices), DroppedKey.Int(dropped))
-		if err != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, err.Error())
-		}
 	}
-	span.End()
+	EndErr(span, err)
 }

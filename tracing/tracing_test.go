@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/heraldpush/herald/protocol"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -97,7 +98,7 @@ func TestNilTracer(t *testing.T) {
 		EndSubscribers(tr.Subscribers(ctx, "news", "m"), 3, 0, nil)
 		link, _ := tr.LinkPublish(ctx, "e", "news", "m")
 		EndSubscribers(link, 3, 0, nil)
-		EndPublish(span, PublishCounts{Edges: 2, Devices: 3}, nil)
+		EndPublish(span, protocol.PublishResult{Edges: 2, Devices: 3}, nil)
 	})
 	if allocs != 0 {
 		t.Errorf("tracing off allocates %v times", allocs)
@@ -220,7 +221,7 @@ func TestTopicHops(t *testing.T) {
 	EndSubscribers(tr.Subscribers(rctx, "news", "m1"), 2, 0, nil)
 	recv.End()
 	EndSubscribers(send, 2, 0, nil)
-	EndPublish(pub, PublishCounts{Edges: 2, Devices: 3, Dropped: 1, Failed: 1, FirstFailure: "region/us: no answer"}, nil)
+	EndPublish(pub, protocol.PublishResult{Edges: 2, Devices: 3, Dropped: 1, Failed: []protocol.EdgeFailure{{Edge: "region/us", Error: "no answer"}}}, nil)
 	root.End()
 	byName := map[string][]tracetest.SpanStub{}
 	for _, s := range exp.GetSpans() {
